@@ -1,0 +1,179 @@
+#include "flight.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "bytes.h"
+#include "group.h"
+
+namespace sf {
+namespace {
+
+// The callback this thread is running, if any, so that a callback may leave
+// its own ticket without waiting for itself.
+struct Firing {
+  sf_ticket *ticket = nullptr;
+  bool left = false;
+};
+thread_local Firing tls_firing;
+
+sf_bytes *no_bytes_message(const sf_native_kind *kind) noexcept {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "the leader's value is a native %s value with no byte form: a caller "
+                "in another language cannot receive it",
+                kind->name ? kind->name : "(unnamed)");
+  return bytes_from_string(buf);
+}
+
+// Hands the outcome of a done flight to one waiter (under mu).
+sf_status read_outcome(Flight *f, const sf_native_kind *kind, sf_result *result,
+                       void **native) noexcept {
+  if (f->status == SF_EHANDOFF) return SF_EHANDOFF;
+  result->shared = f->joined > 1;
+  if (f->native_kind && f->native_kind == kind) *native = f->native;
+  if (f->status == SF_OK && f->native_kind && f->native_kind != kind && !f->value) {
+    if (!f->nobytes_message) f->nobytes_message = no_bytes_message(f->native_kind);
+    result->error = sf_bytes_retain(f->nobytes_message);
+    return SF_ENOBYTES;
+  }
+  result->value = sf_bytes_retain(f->value);
+  result->error = sf_bytes_retain(f->error);
+  return f->status;
+}
+
+}  // namespace
+
+void fire_chain(sf_ticket *chain) noexcept {
+  for (sf_ticket *t = chain; t;) {
+    sf_ticket *next = t->next;
+    sf_notify_fn fn = t->fn;
+    void *ud = t->ud;
+    Firing saved = tls_firing;
+    tls_firing = Firing{t, false};
+    fn(ud);
+    bool left = tls_firing.left;
+    tls_firing = saved;
+    // A callback that left its own ticket gave it back already.
+    if (!left) t->notify.store(Notify::kFired, std::memory_order_release);
+    t = next;
+  }
+}
+
+void await_not_firing(sf_ticket *t) noexcept {
+  if (tls_firing.ticket == t) {
+    tls_firing.left = true;
+    return;
+  }
+  while (t->notify.load(std::memory_order_acquire) == Notify::kFiring) std::this_thread::yield();
+}
+
+sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kind *kind,
+                      sf_result *result, void **native) noexcept {
+  if (t->role != Role::kWait) return SF_EINVAL;
+  Flight *f = t->flight;
+  Shard &s = *f->shard;
+  using clock = std::chrono::steady_clock;
+  clock::time_point deadline{};
+  if (timeout_ns > 0) {
+    // Clamp so that the addition cannot overflow the clock's range.
+    const std::int64_t max_ns = std::int64_t{1} << 62;
+    deadline = clock::now() + std::chrono::nanoseconds(timeout_ns < max_ns ? timeout_ns : max_ns);
+  }
+  std::unique_lock<std::mutex> lk(f->mu);
+  for (;;) {
+    if (f->done) return read_outcome(f, kind, result, native);
+    if (t->canceled) {
+      s.cancellations.fetch_add(1, std::memory_order_relaxed);
+      return SF_ECANCELED;
+    }
+    if (timeout_ns == 0) return SF_ETIMEDOUT;
+    if (f->run_here && f->work_held && f->run_thread == std::this_thread::get_id())
+      return SF_EDEADLK;
+    ++f->sleepers;
+    bool expired = false;
+    if (timeout_ns < 0) f->cv.wait(lk);
+    else expired = f->cv.wait_until(lk, deadline) == std::cv_status::timeout;
+    --f->sleepers;
+    if (expired && !f->done && !t->canceled) {
+      s.timeouts.fetch_add(1, std::memory_order_relaxed);
+      return SF_ETIMEDOUT;
+    }
+  }
+}
+
+sf_status flight_subscribe(sf_ticket *t, sf_notify_fn fn, void *ud) noexcept {
+  if (t->role != Role::kWait) return SF_EINVAL;
+  Flight *f = t->flight;
+  {
+    std::lock_guard<std::mutex> lk(f->mu);
+    if (t->notify.load(std::memory_order_relaxed) != Notify::kNone) return SF_EINVAL;
+    t->fn = fn;
+    t->ud = ud;
+    if (!f->done) {
+      t->prev = nullptr;
+      t->next = f->subs;
+      if (f->subs) f->subs->prev = t;
+      f->subs = t;
+      t->notify.store(Notify::kArmed, std::memory_order_relaxed);
+      return SF_OK;
+    }
+    t->notify.store(Notify::kFired, std::memory_order_relaxed);
+  }
+  fn(ud);  // already done: at once, on this thread
+  return SF_OK;
+}
+
+sf_status flight_on_abandoned(sf_ticket *t, sf_notify_fn fn, void *ud) noexcept {
+  if (t->role != Role::kWork) return SF_EINVAL;
+  Flight *f = t->flight;
+  {
+    std::lock_guard<std::mutex> lk(f->mu);
+    if (t->notify.load(std::memory_order_relaxed) != Notify::kNone) return SF_EINVAL;
+    t->fn = fn;
+    t->ud = ud;
+    if (!(f->waiters == 0 && !f->done)) {
+      t->notify.store(Notify::kArmed, std::memory_order_relaxed);
+      return SF_OK;
+    }
+    t->notify.store(Notify::kFired, std::memory_order_relaxed);
+  }
+  fn(ud);
+  return SF_OK;
+}
+
+sf_status flight_cancel(sf_ticket *t) noexcept {
+  if (t->role != Role::kWait) return SF_EINVAL;
+  Flight *f = t->flight;
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lk(f->mu);
+    t->canceled = true;
+    wake = f->sleepers > 0;
+  }
+  // Every sleeper wakes and checks its own ticket; cancels are rare.
+  if (wake) f->cv.notify_all();
+  return SF_OK;
+}
+
+int flight_abandoned(const sf_ticket *t) noexcept {
+  Flight *f = t->flight;
+  std::lock_guard<std::mutex> lk(f->mu);
+  return f->waiters == 0 && !f->done;
+}
+
+sf_status flight_attach(sf_ticket *t, const sf_native_kind *kind, void *value,
+                        void **current) noexcept {
+  Flight *f = t->flight;
+  std::lock_guard<std::mutex> lk(f->mu);
+  if (!f->attach_kind) {
+    f->attach_kind = kind;
+    f->attach = value;
+    *current = value;
+  } else {
+    *current = f->attach_kind == kind ? f->attach : nullptr;
+  }
+  return SF_OK;
+}
+
+}  // namespace sf

@@ -1,0 +1,150 @@
+// flight.h — one execution of the work for one key, and the tickets that
+// hold it.
+//
+// A Flight is created by its leader's sf_join() and lives until its last
+// ticket is left; then it goes back to its shard's pool for reuse (no heap
+// allocation in the steady state). Its life:
+//
+//   running ──complete──▶ done (outcome)        every waiter woken
+//      │  ╲
+//      │   ╲─every wait ticket left──▶ abandoned (still running; a newcomer
+//      │                                           lifts it)
+//      └──work ticket left undone──▶ done (SF_EHANDOFF): waiters join again
+//
+// Independently of that, the flight is *linked* into its shard's table from
+// join until it completes, hands off or is forgotten; only a linked flight
+// can be joined.
+//
+// Tickets. The leader's two tickets (wait and work) are embedded in the
+// flight; followers' wait tickets come from the flight's spare list and go
+// back there when left. `refs` counts live tickets of every kind.
+//
+// Locking. Table linkage (hnext, linked) and the shard's pool are guarded by
+// the shard mutex; everything marked "mu" by the flight's own mutex. Lock
+// order: shard, then flight; never the reverse. No callback (subscription,
+// abandonment, native or bytes release) runs under either lock.
+//
+// Memory ordering: the outcome is written under `mu` before `done` is set;
+// a waiter reads it under `mu`, and a subscriber is called after the writer
+// released `mu`, so what the leader wrote before completing is visible to
+// every waiter.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "singleflight.h"
+
+namespace sf {
+
+struct Flight;
+struct Shard;
+
+// State of a ticket's one notification (subscription or abandonment).
+enum class Notify : std::uint8_t {
+  kNone,    // nothing subscribed
+  kArmed,   // subscribed, waiting for the event
+  kFiring,  // the event happened; a thread is running the callback
+  kFired,   // the callback ran (or was dropped): never again
+};
+
+enum class Role : std::uint8_t { kWait, kWork };
+
+}  // namespace sf
+
+// The opaque ABI type is the ticket itself.
+struct sf_ticket {
+  sf::Flight *flight = nullptr;
+  sf::Role role = sf::Role::kWait;
+  bool canceled = false;  // mu: sf_cancel() was called
+  // The notification: completion for a wait ticket, abandonment for a work
+  // ticket. fn/ud/prev/next are written under mu; `notify` is atomic because
+  // sf_leave() waits for kFiring to end without the lock.
+  std::atomic<sf::Notify> notify{sf::Notify::kNone};
+  sf_notify_fn fn = nullptr;
+  void *ud = nullptr;
+  sf_ticket *prev = nullptr;  // mu: in the flight's subscriber list
+  sf_ticket *next = nullptr;  // mu: subscriber list, or the spare list
+};
+
+namespace sf {
+
+// Keys up to this length live inside the flight (no allocation).
+inline constexpr std::size_t kInlineKey = 64;
+
+struct Flight {
+  // ---- shard mutex ----
+  Flight *hnext = nullptr;  // next in the bucket chain, or in the pool
+  bool linked = false;      // in the table: new callers join this flight
+  // ---- fixed while the flight lives ----
+  Shard *shard = nullptr;
+  std::uint64_t hash = 0;
+  std::size_t key_len = 0;
+  unsigned char *key = nullptr;  // inline_key, or a heap copy of a long key
+  // ---- atomic ----
+  std::atomic<int> refs{0};  // live tickets
+  // ---- mu ----
+  std::mutex mu;
+  std::condition_variable cv;
+  int sleepers = 0;            // threads blocked on cv
+  bool done = false;           // the outcome (or a hand-off) is there
+  bool work_held = false;      // the work ticket is not yet left
+  bool abandoned = false;      // no waiter left, not done
+  bool run_here = false;       // the leader runs the work on run_thread
+  std::thread::id run_thread;  // see SF_JOIN_RUN_HERE
+  int waiters = 0;             // live wait tickets
+  std::uint32_t joined = 0;    // wait tickets ever handed out
+  sf_ticket *subs = nullptr;   // armed subscriptions (doubly linked)
+  sf_ticket *spare = nullptr;  // left follower tickets, for reuse
+  int spare_count = 0;
+  // the outcome (mu; immutable once done)
+  sf_status status = SF_OK;
+  sf_bytes *value = nullptr;
+  sf_bytes *error = nullptr;
+  const sf_native_kind *native_kind = nullptr;
+  void *native = nullptr;
+  sf_bytes *nobytes_message = nullptr;  // made on first foreign read
+  // the binding rendezvous object (sf_attach)
+  const sf_native_kind *attach_kind = nullptr;
+  void *attach = nullptr;
+  // the leader's tickets
+  sf_ticket lead_wait;
+  sf_ticket work;
+  unsigned char inline_key[kInlineKey];
+
+  Flight() {
+    lead_wait.flight = this;
+    lead_wait.role = Role::kWait;
+    work.flight = this;
+    work.role = Role::kWork;
+  }
+  Flight(const Flight &) = delete;
+  Flight &operator=(const Flight &) = delete;
+
+  bool key_equals(std::uint64_t h, const void *k, std::size_t len) const noexcept;
+};
+
+// The flight's operations after the join; each takes and releases `mu`
+// itself. Defined in flight.cc.
+sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kind *kind,
+                      sf_result *result, void **native) noexcept;
+sf_status flight_subscribe(sf_ticket *t, sf_notify_fn fn, void *ud) noexcept;
+sf_status flight_on_abandoned(sf_ticket *t, sf_notify_fn fn, void *ud) noexcept;
+sf_status flight_cancel(sf_ticket *t) noexcept;
+int flight_abandoned(const sf_ticket *t) noexcept;
+sf_status flight_attach(sf_ticket *t, const sf_native_kind *kind, void *value,
+                        void **current) noexcept;
+
+// Runs the callbacks of a detached chain of subscriptions (state kFiring),
+// with no lock held, and marks each kFired.
+void fire_chain(sf_ticket *chain) noexcept;
+
+// Waits (without a lock) until another thread's call of t's callback ends;
+// returns at once if this thread is the one running it.
+void await_not_firing(sf_ticket *t) noexcept;
+
+}  // namespace sf

@@ -1,0 +1,480 @@
+#include "group.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "bytes.h"
+#include "detail/alloc.h"
+#include "detail/hash.h"
+
+namespace sf {
+namespace {
+
+inline std::size_t bucket_of(const Shard &s, std::uint64_t h) noexcept {
+  return static_cast<std::size_t>(h >> kShardBits) & (s.nbuckets - 1);
+}
+
+Flight *find(Shard &s, std::uint64_t h, const void *key, std::size_t len) noexcept {
+  for (Flight *f = s.buckets[bucket_of(s, h)]; f; f = f->hnext)
+    if (f->key_equals(h, key, len)) return f;
+  return nullptr;
+}
+
+// Doubles the bucket array. Failing to allocate is harmless: the chains
+// just grow longer until a later attempt succeeds.
+void grow(Shard &s) noexcept {
+  std::size_t nb = s.nbuckets * 2;
+  auto **nbk = static_cast<Flight **>(detail::allocate(nb * sizeof(Flight *)));
+  if (!nbk) return;
+  std::memset(nbk, 0, nb * sizeof(Flight *));
+  Flight **old = s.buckets;
+  std::size_t oldn = s.nbuckets;
+  s.buckets = nbk;
+  s.nbuckets = nb;
+  for (std::size_t i = 0; i < oldn; ++i) {
+    for (Flight *f = old[i]; f;) {
+      Flight *next = f->hnext;
+      std::size_t b = bucket_of(s, f->hash);
+      f->hnext = nbk[b];
+      nbk[b] = f;
+      f = next;
+    }
+  }
+  detail::deallocate(old);
+}
+
+void link(Shard &s, Flight *f) noexcept {
+  if (s.count >= s.nbuckets) grow(s);
+  std::size_t b = bucket_of(s, f->hash);
+  f->hnext = s.buckets[b];
+  s.buckets[b] = f;
+  f->linked = true;
+  ++s.count;
+}
+
+void unlink(Shard &s, Flight *f) noexcept {
+  Flight **pp = &s.buckets[bucket_of(s, f->hash)];
+  while (*pp != f) pp = &(*pp)->hnext;
+  *pp = f->hnext;
+  f->hnext = nullptr;
+  f->linked = false;
+  --s.count;
+}
+
+void destroy_flight(Flight *f) noexcept {
+  for (sf_ticket *t = f->spare; t;) {
+    sf_ticket *next = t->next;
+    detail::destroy(t);
+    t = next;
+  }
+  detail::destroy(f);
+}
+
+void destroy_group(Group *g) noexcept { detail::destroy(g); }
+
+void shard_idle_while_dying(Group *g) noexcept {
+  if (g->dying_shards.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_group(g);
+}
+
+// What a recycled flight still owned, released once no lock is held.
+struct Leftovers {
+  sf_bytes *value = nullptr, *error = nullptr, *message = nullptr;
+  const sf_native_kind *native_kind = nullptr, *attach_kind = nullptr;
+  void *native = nullptr, *attach = nullptr;
+  unsigned char *long_key = nullptr;
+  Flight *to_free = nullptr;  // the pool was full
+  Group *last_of_dying = nullptr;
+
+  void release() noexcept {
+    sf_bytes_release(value);
+    sf_bytes_release(error);
+    sf_bytes_release(message);
+    if (native_kind && native_kind->release) native_kind->release(native);
+    if (attach_kind && attach_kind->release) attach_kind->release(attach);
+    detail::deallocate(long_key);
+    if (to_free) destroy_flight(to_free);
+    if (last_of_dying) shard_idle_while_dying(last_of_dying);
+  }
+};
+
+// Resets a flight whose last ticket is gone and returns it to its shard's
+// pool. The caller holds the shard mutex; nobody else references `f`.
+void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
+  out.value = f->value;
+  out.error = f->error;
+  out.message = f->nobytes_message;
+  out.native_kind = f->native_kind;
+  out.native = f->native;
+  out.attach_kind = f->attach_kind;
+  out.attach = f->attach;
+  if (f->key != f->inline_key) out.long_key = f->key;
+  f->key = f->inline_key;
+  f->value = f->error = f->nobytes_message = nullptr;
+  f->native_kind = f->attach_kind = nullptr;
+  f->native = f->attach = nullptr;
+  f->status = SF_OK;
+  f->done = f->work_held = f->abandoned = f->run_here = false;
+  f->waiters = 0;
+  f->joined = 0;
+  f->subs = nullptr;
+  --s.live;
+  if (s.pool_count < kPoolMax) {
+    f->hnext = s.pool;
+    s.pool = f;
+    ++s.pool_count;
+  } else {
+    out.to_free = f;
+  }
+  if (s.dying && s.live == 0) out.last_of_dying = s.group;
+}
+
+void release_ref(Flight *f) noexcept {
+  if (f->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  Shard &s = *f->shard;
+  Leftovers left;
+  {
+    std::lock_guard<std::mutex> lk(s.mu);
+    recycle_locked(s, f, left);
+  }
+  left.release();
+}
+
+void reset_ticket(sf_ticket *t) noexcept {
+  t->canceled = false;
+  t->notify.store(Notify::kNone, std::memory_order_relaxed);
+  t->fn = nullptr;
+  t->ud = nullptr;
+  t->prev = t->next = nullptr;
+}
+
+// Detaches the armed subscriptions of a flight that is now done (under mu).
+sf_ticket *detach_subscriptions(Flight *f) noexcept {
+  sf_ticket *chain = f->subs;
+  for (sf_ticket *t = chain; t; t = t->next) t->notify.store(Notify::kFiring, std::memory_order_relaxed);
+  f->subs = nullptr;
+  return chain;
+}
+
+bool is_outcome(sf_status s) noexcept { return s == SF_OK || s == SF_EWORK || s == SF_EPANIC; }
+
+// A bad status from the work becomes a panic with a message saying so.
+void normalize(sf_status &status, sf_bytes *&value, sf_bytes *&error) noexcept {
+  if (is_outcome(status)) return;
+  sf_bytes_release(value);
+  sf_bytes_release(error);
+  value = nullptr;
+  error = bad_status_message(status);
+  status = SF_EPANIC;
+}
+
+}  // namespace
+
+bool Flight::key_equals(std::uint64_t h, const void *k, std::size_t len) const noexcept {
+  return hash == h && key_len == len && (len == 0 || std::memcmp(key, k, len) == 0);
+}
+
+sf_bytes *bad_status_message(sf_status status) noexcept {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "the work returned status %d (%s); a work function must return SF_OK, "
+                "SF_EWORK or SF_EPANIC",
+                static_cast<int>(status), sf_status_str(status));
+  return bytes_from_string(buf);
+}
+
+}  // namespace sf
+
+sf_group::sf_group() {
+  for (auto &s : shards) s.group = this;
+}
+
+sf_group::~sf_group() {
+  for (auto &s : shards) {
+    for (sf::Flight *f = s.pool; f;) {
+      sf::Flight *next = f->hnext;
+      sf::destroy_flight(f);
+      f = next;
+    }
+    sf::detail::deallocate(s.buckets);
+  }
+}
+
+namespace sf {
+
+Group *group_new() noexcept {
+  Group *g = detail::make<Group>();
+  if (!g) return nullptr;
+  for (auto &s : g->shards) {
+    s.nbuckets = 16;
+    s.buckets = static_cast<Flight **>(detail::allocate(s.nbuckets * sizeof(Flight *)));
+    if (!s.buckets) {
+      destroy_group(g);
+      return nullptr;
+    }
+    std::memset(s.buckets, 0, s.nbuckets * sizeof(Flight *));
+  }
+  return g;
+}
+
+void group_dying(Group *g) noexcept {
+  g->dying_shards.store(kShards + 1, std::memory_order_relaxed);
+  for (auto &s : g->shards) {
+    bool idle;
+    {
+      std::lock_guard<std::mutex> lk(s.mu);
+      s.dying = true;
+      idle = s.live == 0;
+    }
+    if (idle) shard_idle_while_dying(g);
+  }
+  shard_idle_while_dying(g);
+}
+
+sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
+                     sf_ticket **wait, sf_ticket **work) noexcept {
+  const std::uint64_t h = detail::hash_bytes(key, len);
+  Shard &s = g->shards[h & (kShards - 1)];
+  std::lock_guard<std::mutex> lk(s.mu);
+  if (Flight *f = find(s, h, key, len)) {
+    std::lock_guard<std::mutex> fl(f->mu);
+    sf_ticket *t = f->spare;
+    if (t) {
+      f->spare = t->next;
+      --f->spare_count;
+    } else {
+      t = detail::make<sf_ticket>();
+      if (!t) return SF_ENOMEM;
+      t->flight = f;
+      t->role = Role::kWait;
+    }
+    reset_ticket(t);
+    ++f->waiters;
+    ++f->joined;
+    f->abandoned = false;  // a newcomer lifts the abandonment
+    f->refs.fetch_add(1, std::memory_order_relaxed);
+    ++s.followers;
+    *wait = t;
+    *work = nullptr;
+    return SF_OK;
+  }
+  Flight *f = s.pool;
+  if (f) {
+    s.pool = f->hnext;
+    --s.pool_count;
+  } else {
+    f = detail::make<Flight>();
+    if (!f) return SF_ENOMEM;
+    f->shard = &s;
+    f->key = f->inline_key;
+  }
+  if (len > kInlineKey) {
+    auto *k = static_cast<unsigned char *>(detail::allocate(len));
+    if (!k) {  // back to the pool: nothing changed
+      f->hnext = s.pool;
+      s.pool = f;
+      ++s.pool_count;
+      return SF_ENOMEM;
+    }
+    f->key = k;
+  }
+  if (len) std::memcpy(f->key, key, len);
+  f->key_len = len;
+  f->hash = h;
+  f->work_held = true;
+  f->waiters = 1;
+  f->joined = 1;
+  f->run_here = (flags & SF_JOIN_RUN_HERE) != 0;
+  if (f->run_here) f->run_thread = std::this_thread::get_id();
+  reset_ticket(&f->lead_wait);
+  reset_ticket(&f->work);
+  f->refs.store(2, std::memory_order_relaxed);
+  link(s, f);
+  ++s.live;
+  ++s.flights;
+  *wait = &f->lead_wait;
+  *work = &f->work;
+  return SF_OK;
+}
+
+sf_status group_complete(sf_ticket *t, sf_status status, sf_bytes *value, sf_bytes *error,
+                         const sf_native_kind *kind, void *native) noexcept {
+  Flight *f = t->flight;
+  auto reject = [&] {
+    sf_bytes_release(value);
+    sf_bytes_release(error);
+    if (kind && kind->release) kind->release(native);
+    return SF_EINVAL;
+  };
+  if (t->role != Role::kWork) return reject();
+  normalize(status, value, error);
+  Shard &s = *f->shard;
+  {
+    std::lock_guard<std::mutex> lk(s.mu);
+    if (f->linked) unlink(s, f);  // the key is free again
+  }
+  sf_ticket *chain;
+  bool wake;
+  {
+    std::lock_guard<std::mutex> fl(f->mu);
+    if (f->done) return reject();
+    f->status = status;
+    f->value = value;
+    f->error = error;
+    f->native_kind = kind;
+    f->native = kind ? native : nullptr;
+    f->done = true;
+    f->abandoned = false;
+    chain = detach_subscriptions(f);
+    wake = f->sleepers > 0;
+  }
+  if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
+  if (wake) f->cv.notify_all();
+  fire_chain(chain);
+  return SF_OK;
+}
+
+void group_leave(sf_ticket *t) noexcept {
+  Flight *f = t->flight;
+  Shard &s = *f->shard;
+  if (t->role == Role::kWork) {
+    bool done;
+    {
+      std::lock_guard<std::mutex> fl(f->mu);
+      done = f->done;
+    }
+    if (!done) {  // a hand-off: the key is free for a new run
+      std::lock_guard<std::mutex> lk(s.mu);
+      if (f->linked) unlink(s, f);
+    }
+    sf_ticket *chain = nullptr;
+    bool wake = false;
+    {
+      std::lock_guard<std::mutex> fl(f->mu);
+      f->work_held = false;
+      f->run_here = false;
+      if (!f->done) {
+        f->status = SF_EHANDOFF;
+        f->done = true;
+        f->abandoned = false;
+        chain = detach_subscriptions(f);
+        wake = f->sleepers > 0;
+        s.handoffs.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (wake) f->cv.notify_all();
+    fire_chain(chain);
+    await_not_firing(t);  // an abandonment callback on another thread
+    release_ref(f);
+    return;
+  }
+  sf_ticket *abandon = nullptr;
+  {
+    std::lock_guard<std::mutex> fl(f->mu);
+    if (t->notify.load(std::memory_order_relaxed) == Notify::kArmed) {
+      if (t->prev) t->prev->next = t->next;
+      else f->subs = t->next;
+      if (t->next) t->next->prev = t->prev;
+      t->notify.store(Notify::kFired, std::memory_order_relaxed);
+    }
+    if (--f->waiters == 0 && !f->done && f->work_held && !f->abandoned) {
+      f->abandoned = true;
+      s.abandoned.fetch_add(1, std::memory_order_relaxed);
+      if (f->work.notify.load(std::memory_order_relaxed) == Notify::kArmed) {
+        f->work.notify.store(Notify::kFiring, std::memory_order_relaxed);
+        f->work.next = nullptr;
+        abandon = &f->work;
+      }
+    }
+  }
+  fire_chain(abandon);
+  await_not_firing(t);  // its subscription firing on another thread
+  if (t != &f->lead_wait) {
+    bool keep;
+    {
+      std::lock_guard<std::mutex> fl(f->mu);
+      keep = f->spare_count < kSpareMax;
+      if (keep) {
+        t->next = f->spare;
+        f->spare = t;
+        ++f->spare_count;
+      }
+    }
+    if (!keep) detail::destroy(t);
+  }
+  release_ref(f);
+}
+
+sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status,
+                              sf_bytes *value, sf_bytes *error, sf_result *result) noexcept {
+  Flight *f = work->flight;
+  Shard &s = *f->shard;
+  normalize(status, value, error);
+  Leftovers left;
+  bool alone = false;
+  {
+    std::lock_guard<std::mutex> lk(s.mu);
+    if (f->linked) unlink(s, f);
+    // Unlinked, the flight takes no newcomer; if only the leader's two
+    // tickets are left, nobody waits: hand the outcome over directly.
+    if (f->refs.load(std::memory_order_acquire) == 2) {
+      alone = true;
+      result->value = value;
+      result->error = error;
+      result->shared = f->joined > 1;
+      if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
+      f->refs.store(0, std::memory_order_relaxed);
+      recycle_locked(s, f, left);
+    }
+  }
+  if (alone) {
+    left.release();
+    return status;
+  }
+  group_complete(work, status, value, error, nullptr, nullptr);
+  group_leave(work);
+  void *native = nullptr;
+  sf_status st = flight_wait(wait, 0, nullptr, result, &native);
+  group_leave(wait);
+  return st;
+}
+
+sf_status group_forget(Group *g, const void *key, std::size_t len, bool only_unshared,
+                       int *forgotten) noexcept {
+  const std::uint64_t h = detail::hash_bytes(key, len);
+  Shard &s = g->shards[h & (kShards - 1)];
+  std::lock_guard<std::mutex> lk(s.mu);
+  Flight *f = find(s, h, key, len);
+  if (f && only_unshared) {
+    std::lock_guard<std::mutex> fl(f->mu);
+    if (f->joined > 1) {
+      if (forgotten) *forgotten = 0;
+      return SF_OK;
+    }
+  }
+  if (f) {
+    unlink(s, f);
+    ++s.forgets;
+  }
+  if (forgotten) *forgotten = 1;
+  return SF_OK;
+}
+
+void group_stats(const Group *g, sf_stats *out) noexcept {
+  *out = sf_stats{};
+  for (auto &cs : g->shards) {
+    auto &s = const_cast<Shard &>(cs);
+    std::lock_guard<std::mutex> lk(s.mu);
+    out->flights += s.flights;
+    out->followers += s.followers;
+    out->forgets += s.forgets;
+    out->in_table += s.count;
+    out->live += s.live;
+    out->panics += s.panics.load(std::memory_order_relaxed);
+    out->timeouts += s.timeouts.load(std::memory_order_relaxed);
+    out->cancellations += s.cancellations.load(std::memory_order_relaxed);
+    out->handoffs += s.handoffs.load(std::memory_order_relaxed);
+    out->abandoned += s.abandoned.load(std::memory_order_relaxed);
+  }
+}
+
+}  // namespace sf

@@ -1,0 +1,98 @@
+// group.h — sf_group: a namespace of flights, sharded by key hash.
+//
+// A group holds kShards shards, each on its own cache line with its own
+// mutex, hash table of running flights, pool of idle flights and counters.
+// A call touches one shard, so callers of different keys rarely meet on a
+// lock, and the steady-state fast path (a fresh key, no contention) takes
+// the shard mutex twice — to join and to complete — and allocates nothing.
+//
+// Lifetime: `refs` counts the user's references. When it reaches zero the
+// group is *dying*: flights still running finish and deliver their outcome,
+// and the group's memory goes with its last flight (sf_group_release may be
+// called from inside a work function). Named groups are kept in the
+// registry (registry.h), which owns the 1→0 transition of their refs.
+//
+// Mimic: x/sync singleflight `Group`. Differences: one mutex per shard
+// instead of one per group; flights and tickets are pooled; outcomes are
+// bytes (plus an optional native value); re-entry is SF_EDEADLK.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "flight.h"
+#include "singleflight.h"
+
+struct sf_group;
+
+namespace sf {
+
+using Group = sf_group;
+
+inline constexpr unsigned kShardBits = 4;
+inline constexpr unsigned kShards = 1u << kShardBits;
+inline constexpr int kPoolMax = 256;    // idle flights kept per shard
+inline constexpr int kSpareMax = 64;    // left follower tickets kept per flight
+
+struct alignas(64) Shard {
+  std::mutex mu;
+  Group *group = nullptr;
+  // ---- mu ----
+  Flight **buckets = nullptr;  // chains through Flight::hnext
+  std::size_t nbuckets = 0;    // a power of two
+  std::size_t count = 0;       // linked flights
+  std::size_t live = 0;        // flights not yet back in the pool
+  Flight *pool = nullptr;      // idle flights (chained through hnext)
+  int pool_count = 0;
+  bool dying = false;          // the group has no user reference left
+  // plain counters (mu)
+  std::uint64_t flights = 0, followers = 0, forgets = 0;
+  // counters bumped under a flight's mutex
+  std::atomic<std::uint64_t> panics{0}, timeouts{0}, cancellations{0}, handoffs{0},
+      abandoned{0};
+};
+
+}  // namespace sf
+
+struct sf_group {
+  std::atomic<long> refs{1};
+  bool named = false;  // in the registry: its refs go 1→0 under the registry lock
+  // Shards still holding live flights when the group began dying, plus one
+  // for the releaser; whoever brings it to zero frees the group.
+  std::atomic<unsigned> dying_shards{0};
+  sf::Shard shards[sf::kShards];
+
+  sf_group();
+  ~sf_group();
+  sf_group(const sf_group &) = delete;
+  sf_group &operator=(const sf_group &) = delete;
+};
+
+namespace sf {
+
+Group *group_new() noexcept;
+
+// Called once, when the user's last reference is gone.
+void group_dying(Group *g) noexcept;
+
+sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
+                     sf_ticket **wait, sf_ticket **work) noexcept;
+sf_status group_complete(sf_ticket *work, sf_status status, sf_bytes *value, sf_bytes *error,
+                         const sf_native_kind *kind, void *native) noexcept;
+void group_leave(sf_ticket *t) noexcept;
+sf_status group_forget(Group *g, const void *key, std::size_t len, bool only_unshared,
+                       int *forgotten) noexcept;
+void group_stats(const Group *g, sf_stats *out) noexcept;
+
+// The whole of sf_do for a leader that has run its work: completes the
+// flight, fills `result` and leaves both tickets. When nobody joined, takes
+// one shard lock and no flight lock.
+sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status,
+                              sf_bytes *value, sf_bytes *error, sf_result *result) noexcept;
+
+// Makes the message of a work function that returned a bad status.
+sf_bytes *bad_status_message(sf_status status) noexcept;
+
+}  // namespace sf

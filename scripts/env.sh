@@ -1,0 +1,10 @@
+# Sourced by every script (and by you: `. scripts/env.sh`): where the project
+# installs the engine and its tools, so pkg-config, the dynamic linker and
+# every binding find the one libsingleflight.so.
+SF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export SF_ROOT
+export SF_PREFIX="${SF_PREFIX:-$SF_ROOT/.local}"
+export SF_VENV="${SF_VENV:-$SF_ROOT/.venv}"
+export PKG_CONFIG_PATH="$SF_PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+export LD_LIBRARY_PATH="$SF_PREFIX/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PATH="$SF_VENV/bin:$PATH"
