@@ -1,0 +1,512 @@
+// The split API: join / complete / wait / subscribe / cancel / leave,
+// abandonment, hand-off, native values and attachments.
+#include <chrono>
+#include <cstring>
+
+#include "helpers.h"
+
+using namespace sftest;
+
+namespace {
+
+// A leader's or follower's pair of tickets, left on destruction.
+struct Join {
+  sf_ticket *wait = nullptr, *work = nullptr;
+  sf_status status;
+  Join(sf_group *g, const std::string &key, unsigned flags = 0)
+      : status(sf_join(g, key.data(), key.size(), flags, &wait, &work)) {}
+  ~Join() { leave(); }
+  void leave() {
+    sf_leave(work);
+    sf_leave(wait);
+    work = wait = nullptr;
+  }
+  void leave_work() {
+    sf_leave(work);
+    work = nullptr;
+  }
+  void leave_wait() {
+    sf_leave(wait);
+    wait = nullptr;
+  }
+};
+
+struct Counter {
+  std::atomic<int> n{0};
+  static void bump(void *ud) { static_cast<Counter *>(ud)->n.fetch_add(1); }
+};
+
+std::atomic<int> g_alpha_released{0}, g_beta_released{0};
+void release_alpha(void *v) {
+  g_alpha_released.fetch_add(1);
+  delete static_cast<std::string *>(v);
+}
+void release_beta(void *v) {
+  g_beta_released.fetch_add(1);
+  delete static_cast<std::string *>(v);
+}
+const sf_native_kind kAlpha = {"alpha", release_alpha};
+const sf_native_kind kBeta = {"beta", release_beta};
+
+constexpr int64_t kMs = 1000 * 1000;
+
+}  // namespace
+
+TEST(Split, FirstJoinLeadsLaterJoinsFollow) {
+  Group g;
+  Join a(g, "k"), b(g, "k"), c(g, "other");
+  ASSERT_EQ(a.status, SF_OK);
+  EXPECT_NE(a.work, nullptr);
+  EXPECT_EQ(b.work, nullptr);
+  EXPECT_NE(c.work, nullptr);
+  EXPECT_EQ(sf_complete(a.work, SF_OK, bytes("v"), nullptr), SF_OK);
+  Result ra, rb;
+  EXPECT_EQ(sf_wait(a.wait, 0, &ra), SF_OK);
+  EXPECT_EQ(sf_wait(b.wait, -1, &rb), SF_OK);
+  EXPECT_EQ(sf_bytes_data(ra.value), sf_bytes_data(rb.value));
+  EXPECT_NE(ra.shared, 0);
+  EXPECT_EQ(sf_complete(c.work, SF_EWORK, nullptr, bytes("e")), SF_OK);
+  Result rc;
+  EXPECT_EQ(sf_wait(c.wait, 0, &rc), SF_EWORK);
+  EXPECT_EQ(str(rc.error), "e");
+  EXPECT_EQ(rc.shared, 0);
+}
+
+TEST(Split, CompletedKeyIsFreeForANewFlight) {
+  Group g;
+  Join a(g, "k");
+  sf_complete(a.work, SF_OK, nullptr, nullptr);
+  Join b(g, "k");  // a's tickets are still held, but its flight is done
+  EXPECT_NE(b.work, nullptr);
+}
+
+TEST(Split, DeadlineExpiresAndTheFlightGoesOn) {
+  Group g;
+  Join leader(g, "k"), follower(g, "k");
+  Result r;
+  EXPECT_EQ(sf_wait(follower.wait, 0, &r), SF_ETIMEDOUT);  // a poll
+  EXPECT_EQ(sf_wait(follower.wait, 2 * kMs, &r), SF_ETIMEDOUT);
+  EXPECT_EQ(r.value, nullptr);
+  EXPECT_EQ(stats(g).timeouts, 1u);  // polls are not timeouts
+  EXPECT_EQ(stats(g).in_table, 1u);
+  sf_complete(leader.work, SF_OK, bytes("late"), nullptr);
+  EXPECT_EQ(sf_wait(follower.wait, 2 * kMs, &r), SF_OK);
+  EXPECT_EQ(str(r.value), "late");
+}
+
+TEST(Split, HugeTimeoutDoesNotOverflow) {
+  Group g;
+  Join leader(g, "k"), follower(g, "k");
+  std::thread t([&] {
+    Result r;
+    EXPECT_EQ(sf_wait(follower.wait, INT64_MAX, &r), SF_OK);
+  });
+  // With an overflowed deadline the wait would return SF_ETIMEDOUT at once.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  sf_complete(leader.work, SF_OK, nullptr, nullptr);
+  t.join();
+}
+
+TEST(Split, CancelWakesOnlyThatWaiter) {
+  Group g;
+  Join leader(g, "k"), f1(g, "k"), f2(g, "k");
+  std::atomic<int> woke{0};
+  std::thread t1([&] {
+    Result r;
+    EXPECT_EQ(sf_wait(f1.wait, -1, &r), SF_ECANCELED);
+    woke = 1;
+  });
+  std::thread t2([&] {
+    Result r;
+    EXPECT_EQ(sf_wait(f2.wait, -1, &r), SF_OK);
+    EXPECT_EQ(str(r.value), "for the others");
+  });
+  EXPECT_EQ(sf_cancel(f1.wait), SF_OK);
+  t1.join();
+  EXPECT_EQ(woke.load(), 1);
+  Result again;
+  EXPECT_EQ(sf_wait(f1.wait, 0, &again), SF_ECANCELED);  // sticky
+  sf_complete(leader.work, SF_OK, bytes("for the others"), nullptr);
+  t2.join();
+  EXPECT_EQ(sf_wait(f1.wait, 0, &again), SF_OK);  // the outcome wins once there
+  EXPECT_GE(stats(g).cancellations, 2u);
+}
+
+TEST(Split, SubscribeFiresOnceAfterLocksAreReleased) {
+  Group g;
+  Join leader(g, "k"), follower(g, "k");
+  struct Probe {
+    sf_ticket *t;
+    std::atomic<int> calls{0};
+    sf_status seen = SF_EINVAL;
+    std::string value;
+  } probe{follower.wait, {0}, SF_EINVAL, {}};
+  auto cb = [](void *ud) {
+    auto *p = static_cast<Probe *>(ud);
+    p->calls.fetch_add(1);
+    Result r;  // would deadlock if the flight's lock were held here
+    p->seen = sf_wait(p->t, 0, &r);
+    p->value = str(r.value);
+  };
+  ASSERT_EQ(sf_subscribe(follower.wait, cb, &probe), SF_OK);
+  EXPECT_EQ(sf_subscribe(follower.wait, cb, &probe), SF_EINVAL);  // one per ticket
+  EXPECT_EQ(probe.calls.load(), 0);
+  sf_complete(leader.work, SF_OK, bytes("hello"), nullptr);
+  EXPECT_EQ(probe.calls.load(), 1);  // on the completing thread, before complete returned
+  EXPECT_EQ(probe.seen, SF_OK);
+  EXPECT_EQ(probe.value, "hello");
+}
+
+TEST(Split, SubscribeAfterCompletionFiresAtOnce) {
+  Group g;
+  Join leader(g, "k");
+  sf_complete(leader.work, SF_OK, nullptr, nullptr);
+  Counter c;
+  EXPECT_EQ(sf_subscribe(leader.wait, Counter::bump, &c), SF_OK);
+  EXPECT_EQ(c.n.load(), 1);
+}
+
+TEST(Split, LeftSubscriptionNeverFires) {
+  Group g;
+  Join leader(g, "k"), follower(g, "k");
+  Counter c;
+  sf_subscribe(follower.wait, Counter::bump, &c);
+  follower.leave();
+  sf_complete(leader.work, SF_OK, nullptr, nullptr);
+  EXPECT_EQ(c.n.load(), 0);
+}
+
+TEST(Split, LeaveWaitsForItsCallbackRunningElsewhere) {
+  Group g;
+  Join leader(g, "k");
+  sf_ticket *w, *k;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  struct Slow {
+    std::atomic<bool> entered{false}, leaving{false}, finished{false};
+  } s;
+  sf_subscribe(w, [](void *ud) {
+    auto *p = static_cast<Slow *>(ud);
+    p->entered = true;
+    wait_until([&] { return p->leaving.load(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    p->finished = true;
+  }, &s);
+  std::thread completer([&] { sf_complete(leader.work, SF_OK, nullptr, nullptr); });
+  wait_until([&] { return s.entered.load(); });
+  s.leaving = true;
+  sf_leave(w);  // must not return while the callback still runs
+  EXPECT_TRUE(s.finished.load());
+  completer.join();
+}
+
+TEST(Split, CallbackMayLeaveItsOwnTicket) {
+  Group g;
+  Join leader(g, "k");
+  sf_ticket *w, *k;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  struct Self {
+    sf_ticket *t;
+    int calls = 0;
+  } self{w, 0};
+  sf_subscribe(w, [](void *ud) {
+    auto *p = static_cast<Self *>(ud);
+    ++p->calls;
+    sf_leave(p->t);
+  }, &self);
+  sf_complete(leader.work, SF_OK, nullptr, nullptr);
+  EXPECT_EQ(self.calls, 1);
+  leader.leave();
+  EXPECT_EQ(stats(g).live, 0u);
+}
+
+TEST(Split, ManySubscribersAllFire) {
+  Group g;
+  Join leader(g, "k");
+  const int n = 100;
+  std::vector<sf_ticket *> ws(n);
+  Counter c;
+  for (auto &w : ws) {
+    sf_ticket *k;
+    ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+    ASSERT_EQ(sf_subscribe(w, Counter::bump, &c), SF_OK);
+  }
+  sf_leave(ws[10]);  // one leaves early: dropped from the list
+  sf_leave(ws[0]);
+  sf_complete(leader.work, SF_OK, nullptr, nullptr);
+  EXPECT_EQ(c.n.load(), n - 2);
+  for (int i = 1; i < n; ++i)
+    if (i != 10) sf_leave(ws[i]);
+}
+
+TEST(Split, AbandonedWhenEveryWaiterLeaves) {
+  Group g;
+  Join leader(g, "k"), follower(g, "k");
+  Counter c;
+  ASSERT_EQ(sf_on_abandoned(leader.work, Counter::bump, &c), SF_OK);
+  EXPECT_EQ(sf_on_abandoned(leader.work, Counter::bump, &c), SF_EINVAL);
+  leader.leave_wait();
+  EXPECT_EQ(sf_abandoned(leader.work), 0);
+  EXPECT_EQ(c.n.load(), 0);
+  follower.leave();
+  EXPECT_EQ(sf_abandoned(leader.work), 1);
+  EXPECT_EQ(c.n.load(), 1);
+  EXPECT_EQ(stats(g).abandoned, 1u);
+  // The work stopped: hand off (nobody waits) and the key runs normally.
+  leader.leave_work();
+  EXPECT_EQ(stats(g).in_table, 0u);
+  Result r;
+  EXPECT_EQ(do_key(g, "k", value_work("fresh"), &r), SF_OK);
+  EXPECT_EQ(str(r.value), "fresh");
+}
+
+TEST(Split, OnAbandonedFiresAtOnceIfAlreadyAbandoned) {
+  Group g;
+  Join leader(g, "k");
+  leader.leave_wait();
+  Counter c;
+  EXPECT_EQ(sf_on_abandoned(leader.work, Counter::bump, &c), SF_OK);
+  EXPECT_EQ(c.n.load(), 1);
+}
+
+TEST(Split, NewcomerRevivesAnAbandonedFlight) {
+  Group g;
+  Join leader(g, "k");
+  leader.leave_wait();
+  EXPECT_EQ(sf_abandoned(leader.work), 1);
+  Join newcomer(g, "k");
+  EXPECT_EQ(newcomer.work, nullptr);  // it joins the running flight
+  EXPECT_EQ(sf_abandoned(leader.work), 0);
+  sf_complete(leader.work, SF_OK, bytes("kept alive"), nullptr);
+  Result r;
+  EXPECT_EQ(sf_wait(newcomer.wait, -1, &r), SF_OK);
+  EXPECT_EQ(str(r.value), "kept alive");
+}
+
+TEST(Split, NewcomerAfterTheWorkStoppedLeadsAFreshRun) {
+  Group g;
+  Join leader(g, "k");
+  Counter abandoned;
+  sf_on_abandoned(leader.work, Counter::bump, &abandoned);
+  leader.leave_wait();
+  ASSERT_EQ(abandoned.n.load(), 1);  // the binding cancels its work...
+  Join newcomer(g, "k");             // ...while a newcomer arrives
+  leader.leave_work();               // the cancelled work hands off
+  Result r;
+  EXPECT_EQ(sf_wait(newcomer.wait, -1, &r), SF_EHANDOFF);
+  newcomer.leave();
+  Join again(g, "k");
+  EXPECT_NE(again.work, nullptr);  // and leads the fresh run
+  EXPECT_EQ(stats(g).handoffs, 1u);
+}
+
+TEST(Split, HandOffWakesBlockedAndSubscribedWaiters) {
+  Group g;
+  Join leader(g, "k"), blocked(g, "k"), subscribed(g, "k");
+  Counter c;
+  sf_subscribe(subscribed.wait, Counter::bump, &c);
+  std::thread t([&] {
+    Result r;
+    EXPECT_EQ(sf_wait(blocked.wait, -1, &r), SF_EHANDOFF);
+    EXPECT_EQ(r.value, nullptr);
+    EXPECT_EQ(r.error, nullptr);
+  });
+  leader.leave_work();
+  t.join();
+  EXPECT_EQ(c.n.load(), 1);
+  EXPECT_EQ(stats(g).in_table, 0u);
+}
+
+TEST(Split, SfDoFollowersRetryAfterAHandOff) {
+  Group g;
+  Join leader(g, "k");
+  const int n = 6;
+  std::atomic<int> runs{0};
+  Work w = value_work("second run", &runs);
+  std::vector<const void *> seen(n);
+  std::thread followers([&] {
+    run_threads(n, [&](int i) {
+      Result r;
+      EXPECT_EQ(sf_do(g, "k", 1, run_work, &w, &r), SF_OK);
+      EXPECT_EQ(str(r.value), "second run");
+      seen[i] = sf_bytes_data(r.value);
+    });
+  });
+  wait_until([&] { return stats(g).followers == static_cast<uint64_t>(n); });
+  leader.leave();  // the leader's caller gave up without completing
+  followers.join();
+  EXPECT_GE(runs.load(), 1);
+  EXPECT_LE(runs.load(), n);  // a caller joins the new run unless it completed before it retried
+  EXPECT_EQ(stats(g).handoffs, 1u);
+  EXPECT_EQ(stats(g).live, 0u);
+}
+
+TEST(Split, RunHereLeaderWaitingOnItselfIsDeadlock) {
+  Group g;
+  Join leader(g, "k", SF_JOIN_RUN_HERE);
+  Join same_thread(g, "k");
+  Result r;
+  EXPECT_EQ(sf_wait(same_thread.wait, -1, &r), SF_EDEADLK);
+  EXPECT_EQ(sf_wait(same_thread.wait, 5 * kMs, &r), SF_EDEADLK);
+  EXPECT_EQ(sf_wait(same_thread.wait, 0, &r), SF_ETIMEDOUT);  // polling is fine
+  std::thread other([&] {
+    Join o(g, "k");
+    Result ro;
+    EXPECT_EQ(sf_wait(o.wait, 1 * kMs, &ro), SF_ETIMEDOUT);  // another thread just waits
+  });
+  other.join();
+  sf_complete(leader.work, SF_OK, nullptr, nullptr);
+  EXPECT_EQ(sf_wait(same_thread.wait, -1, &r), SF_OK);
+}
+
+TEST(Split, CompleteTwiceOrAsFollowerIsInvalidAndReleases) {
+  Group g;
+  Join leader(g, "k"), follower(g, "k");
+  ReleaseCounter rc;
+  static char data[] = "x";
+  EXPECT_EQ(sf_complete(follower.wait, SF_OK, sf_bytes_wrap(data, 1, ReleaseCounter::release, &rc), nullptr),
+            SF_EINVAL);
+  EXPECT_EQ(rc.count.load(), 1);
+  EXPECT_EQ(stats(g).in_table, 1u);  // nothing changed
+  EXPECT_EQ(sf_complete(leader.work, SF_OK, bytes("first"), nullptr), SF_OK);
+  EXPECT_EQ(sf_complete(leader.work, SF_OK, sf_bytes_wrap(data, 1, ReleaseCounter::release, &rc), nullptr),
+            SF_EINVAL);
+  EXPECT_EQ(rc.count.load(), 2);
+  Result r;
+  EXPECT_EQ(sf_wait(follower.wait, 0, &r), SF_OK);
+  EXPECT_EQ(str(r.value), "first");
+}
+
+TEST(Split, CompleteWithABadStatusIsAPanic) {
+  Group g;
+  Join leader(g, "k");
+  EXPECT_EQ(sf_complete(leader.work, SF_EDEADLK, bytes("v"), nullptr), SF_OK);
+  Result r;
+  EXPECT_EQ(sf_wait(leader.wait, 0, &r), SF_EPANIC);
+  EXPECT_NE(str(r.error).find("status 5"), std::string::npos);
+  EXPECT_EQ(r.value, nullptr);
+}
+
+TEST(Split, NativeValueGoesToItsOwnKindOthersGetBytesOrNoBytes) {
+  g_alpha_released = 0;
+  Group g;
+  Join leader(g, "k"), same(g, "k"), other(g, "k"), plain(g, "k");
+  ASSERT_EQ(sf_complete_native(leader.work, SF_OK, nullptr, nullptr, &kAlpha, new std::string("native!")),
+            SF_OK);
+  void *native = nullptr;
+  Result r1, r2, r3;
+  EXPECT_EQ(sf_wait_native(same.wait, 0, &kAlpha, &r1, &native), SF_OK);
+  ASSERT_NE(native, nullptr);
+  EXPECT_EQ(*static_cast<std::string *>(native), "native!");
+  EXPECT_EQ(sf_wait_native(other.wait, 0, &kBeta, &r2, &native), SF_ENOBYTES);
+  EXPECT_EQ(native, nullptr);
+  EXPECT_NE(str(r2.error).find("native alpha value"), std::string::npos) << str(r2.error);
+  EXPECT_EQ(sf_wait(plain.wait, 0, &r3), SF_ENOBYTES);
+  EXPECT_EQ(g_alpha_released.load(), 0);
+  leader.leave();
+  same.leave();
+  other.leave();
+  plain.leave();
+  EXPECT_EQ(g_alpha_released.load(), 1);  // once, with the last ticket
+}
+
+TEST(Split, NativeValueWithBytesGivesForeignersTheBytes) {
+  g_alpha_released = 0;
+  {
+    Group g;
+    Join leader(g, "k"), other(g, "k");
+    sf_complete_native(leader.work, SF_OK, bytes("as bytes"), nullptr, &kAlpha, new std::string("n"));
+    void *native = nullptr;
+    Result r;
+    EXPECT_EQ(sf_wait_native(other.wait, 0, &kBeta, &r, &native), SF_OK);
+    EXPECT_EQ(str(r.value), "as bytes");
+    EXPECT_EQ(native, nullptr);
+  }
+  EXPECT_EQ(g_alpha_released.load(), 1);
+}
+
+TEST(Split, NativeOnAFailedCompleteIsReleasedAtOnce) {
+  g_alpha_released = 0;
+  EXPECT_EQ(sf_complete_native(nullptr, SF_OK, nullptr, nullptr, &kAlpha, new std::string("x")), SF_EINVAL);
+  EXPECT_EQ(g_alpha_released.load(), 1);
+}
+
+TEST(Split, AttachRendezvousPerKind) {
+  g_alpha_released = 0;
+  g_beta_released = 0;
+  {
+    Group g;
+    Join leader(g, "k"), follower(g, "k"), foreign(g, "k");
+    auto *mine = new std::string("first");
+    void *cur = nullptr;
+    ASSERT_EQ(sf_attach(follower.wait, &kAlpha, mine, &cur), SF_OK);
+    EXPECT_EQ(cur, mine);  // installed: the engine owns it now
+    auto *second = new std::string("second");
+    ASSERT_EQ(sf_attach(leader.work, &kAlpha, second, &cur), SF_OK);
+    EXPECT_EQ(cur, mine);  // same kind: the installed one; `second` stays ours
+    delete second;
+    auto *beta = new std::string("beta");
+    ASSERT_EQ(sf_attach(foreign.wait, &kBeta, beta, &cur), SF_OK);
+    EXPECT_EQ(cur, nullptr);
+    delete beta;
+    sf_complete(leader.work, SF_OK, nullptr, nullptr);
+  }
+  EXPECT_EQ(g_alpha_released.load(), 1);
+  EXPECT_EQ(g_beta_released.load(), 0);
+}
+
+TEST(Split, BadInputOnEveryFunction) {
+  Group g;
+  sf_ticket *w = reinterpret_cast<sf_ticket *>(1), *k = reinterpret_cast<sf_ticket *>(1);
+  EXPECT_EQ(sf_join(nullptr, "k", 1, 0, &w, &k), SF_EINVAL);
+  EXPECT_EQ(w, nullptr);
+  EXPECT_EQ(k, nullptr);
+  EXPECT_EQ(sf_join(g, nullptr, 1, 0, &w, &k), SF_EINVAL);
+  EXPECT_EQ(sf_join(g, "k", 1, 0, nullptr, &k), SF_EINVAL);
+  EXPECT_EQ(sf_join(g, "k", 1, 0, &w, nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_join(g, "k", 1, 0x80, &w, &k), SF_EINVAL);
+  EXPECT_EQ(stats(g).flights, 0u);
+
+  Result r;
+  void *native = &r;
+  EXPECT_EQ(sf_complete(nullptr, SF_OK, nullptr, nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_wait(nullptr, 0, &r), SF_EINVAL);
+  EXPECT_EQ(sf_wait_native(nullptr, 0, nullptr, &r, &native), SF_EINVAL);
+  EXPECT_EQ(native, nullptr);
+  EXPECT_EQ(sf_subscribe(nullptr, Counter::bump, nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_cancel(nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_on_abandoned(nullptr, Counter::bump, nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_abandoned(nullptr), 0);
+  void *cur = &r;
+  EXPECT_EQ(sf_attach(nullptr, &kAlpha, &r, &cur), SF_EINVAL);
+  EXPECT_EQ(cur, nullptr);
+  sf_leave(nullptr);
+
+  Join j(g, "k");
+  EXPECT_EQ(sf_wait(j.wait, 0, nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_wait_native(j.wait, 0, &kAlpha, &r, nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_wait(j.work, 0, &r), SF_EINVAL);  // a work ticket does not wait
+  EXPECT_EQ(sf_subscribe(j.wait, nullptr, nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_subscribe(j.work, Counter::bump, nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_cancel(j.work), SF_EINVAL);
+  EXPECT_EQ(sf_on_abandoned(j.wait, Counter::bump, nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_on_abandoned(j.work, nullptr, nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_attach(j.wait, nullptr, &r, &cur), SF_EINVAL);
+  EXPECT_EQ(sf_attach(j.wait, &kAlpha, nullptr, &cur), SF_EINVAL);
+  EXPECT_EQ(sf_attach(j.wait, &kAlpha, &r, nullptr), SF_EINVAL);
+  EXPECT_EQ(stats(g).in_table, 1u);
+}
+
+TEST(Split, TicketsAreReusedWithoutLeaks) {
+  Group g;
+  for (int round = 0; round < 200; ++round) {
+    Join leader(g, "k");
+    std::vector<sf_ticket *> ws(70);  // more than the spare list keeps
+    for (auto &w : ws) {
+      sf_ticket *k;
+      ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+    }
+    sf_complete(leader.work, SF_OK, nullptr, nullptr);
+    for (auto *w : ws) sf_leave(w);
+  }
+  EXPECT_EQ(stats(g).live, 0u);
+}

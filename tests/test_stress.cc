@@ -1,0 +1,135 @@
+// A randomized multi-threaded stress test: many threads, few keys, every
+// kind of caller at once. Each caller checks it got its own key's outcome;
+// the counters and the sanitizers check nothing leaked or raced.
+#include <random>
+
+#include "helpers.h"
+
+using namespace sftest;
+
+namespace {
+
+const sf_native_kind kStressKind = {"stress", [](void *v) { delete static_cast<std::string *>(v); }};
+
+std::string key_of(int k) { return "key-" + std::to_string(k); }
+
+}  // namespace
+
+TEST(Stress, RandomCallersAlwaysGetTheirOwnKeysOutcome) {
+  Group g;
+  const int threads = 8, iterations = 20000, keys = 12;
+  std::atomic<long> runs{0}, calls{0};
+  run_threads(threads, [&](int id) {
+    std::mt19937 rng(1234 + id);
+    for (int i = 0; i < iterations; ++i) {
+      const int k = static_cast<int>(rng() % keys);
+      const std::string key = key_of(k);
+      const std::string want = "value of " + key;
+      calls.fetch_add(1);
+      switch (rng() % 6) {
+        case 0:
+        case 1: {  // sf_do, sometimes failing
+          bool fail = rng() % 4 == 0;
+          Work w = [&](sf_bytes **v, sf_bytes **e) {
+            runs.fetch_add(1);
+            if (rng() % 8 == 0) std::this_thread::yield();
+            if (fail) {
+              *e = bytes("error of " + key);
+              return SF_EWORK;
+            }
+            *v = bytes(want);
+            return SF_OK;
+          };
+          Result r;
+          sf_status st = do_key(g, key, w, &r);
+          if (st == SF_OK) EXPECT_EQ(str(r.value), want);
+          else if (st == SF_EWORK) EXPECT_EQ(str(r.error), "error of " + key);
+          else ADD_FAILURE() << sf_status_str(st);
+          break;
+        }
+        case 2: {  // split leader that sometimes hands off
+          sf_ticket *w, *lead;
+          ASSERT_EQ(sf_join(g, key.data(), key.size(), 0, &w, &lead), SF_OK);
+          if (lead) {
+            runs.fetch_add(1);
+            if (rng() % 3 == 0) {
+              sf_leave(lead);  // hand-off
+            } else {
+              sf_complete_native(lead, SF_OK, bytes(want), nullptr, &kStressKind, new std::string(want));
+              sf_leave(lead);
+            }
+          }
+          Result r;
+          void *native = nullptr;
+          sf_status st = sf_wait_native(w, static_cast<int64_t>(rng() % 3) * 100000, &kStressKind, &r, &native);
+          if (st == SF_OK) {
+            EXPECT_EQ(str(r.value), want);
+            if (native) {
+              EXPECT_EQ(*static_cast<std::string *>(native), want);
+            }
+          } else if (st == SF_EWORK) {
+            EXPECT_EQ(str(r.error), "error of " + key);
+          } else {
+            EXPECT_TRUE(st == SF_ETIMEDOUT || st == SF_EHANDOFF) << sf_status_str(st);
+          }
+          sf_leave(w);
+          break;
+        }
+        case 3: {  // an async-style waiter: subscribe, maybe leave early
+          sf_ticket *w, *lead;
+          ASSERT_EQ(sf_join(g, key.data(), key.size(), 0, &w, &lead), SF_OK);
+          std::atomic<int> fired{0};
+          sf_subscribe(w, [](void *ud) { static_cast<std::atomic<int> *>(ud)->fetch_add(1); }, &fired);
+          if (lead) {
+            runs.fetch_add(1);
+            sf_complete(lead, SF_OK, bytes(want), nullptr);
+            sf_leave(lead);
+            EXPECT_EQ(fired.load(), 1);
+          }
+          if (rng() % 2 == 0) {
+            sf_cancel(w);
+          }
+          sf_leave(w);
+          EXPECT_LE(fired.load(), 1);
+          break;
+        }
+        case 4:
+          sf_forget(g, key.data(), key.size());
+          break;
+        case 5: {
+          int forgotten;
+          sf_forget_unshared(g, key.data(), key.size(), &forgotten);
+          break;
+        }
+      }
+    }
+  });
+  sf_stats s = stats(g);
+  EXPECT_EQ(s.live, 0u) << "a ticket leaked";
+  EXPECT_EQ(s.in_table, 0u);
+  EXPECT_GT(s.followers, 0u) << "the stress never made callers meet";
+  EXPECT_LE(static_cast<uint64_t>(runs.load()), s.flights);
+  EXPECT_GT(calls.load(), 0);
+}
+
+TEST(Stress, HotKeyManyRoundsExactlyOncePerFlight) {
+  Group g;
+  const int threads = 16, rounds = 2000;
+  std::atomic<long> runs{0};
+  run_threads(threads, [&](int) {
+    for (int i = 0; i < rounds; ++i) {
+      Work w = [&](sf_bytes **v, sf_bytes **) {
+        runs.fetch_add(1);
+        *v = bytes("hot");
+        return SF_OK;
+      };
+      Result r;
+      ASSERT_EQ(sf_do(g, "hot", 3, run_work, &w, &r), SF_OK);
+      ASSERT_EQ(str(r.value), "hot");
+    }
+  });
+  sf_stats s = stats(g);
+  EXPECT_EQ(static_cast<uint64_t>(runs.load()), s.flights);  // one run per flight
+  EXPECT_EQ(s.flights + s.followers, static_cast<uint64_t>(threads * rounds));
+  EXPECT_EQ(s.live, 0u);
+}
