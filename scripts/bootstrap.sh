@@ -1,0 +1,29 @@
+# Sourced by setup and test: makes sure the tools and the engine are there.
+# Idempotent and quiet when nothing changed. Needs only what a fresh machine
+# ships (python3, a C++ compiler, GoogleTest); everything else comes from PyPI
+# into the project's own virtual environment.
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+sf_step() { printf '\n==> %s\n' "$*"; }
+
+sf_bootstrap_tools() {
+  if [ ! -x "$SF_VENV/bin/meson" ] || [ ! -x "$SF_VENV/bin/ninja" ] || \
+     ! "$SF_VENV/bin/python" -c 'import cffi, pytest, setuptools' 2>/dev/null; then
+    sf_step "tools: meson, ninja, cffi, pytest into $SF_VENV"
+    python3 -m venv "$SF_VENV"
+    "$SF_VENV/bin/pip" install --quiet --upgrade pip
+    "$SF_VENV/bin/pip" install --quiet meson ninja cffi pytest setuptools wheel
+  fi
+}
+
+# Builds the engine (optimised, with tests) and installs it into $SF_PREFIX,
+# where pkg-config and every binding find it.
+sf_bootstrap_engine() {
+  sf_step "engine: build and install into $SF_PREFIX"
+  if [ ! -f "$SF_ROOT/build/build.ninja" ]; then
+    meson setup "$SF_ROOT/build" "$SF_ROOT" --prefix="$SF_PREFIX" --libdir=lib >/dev/null
+  fi
+  meson compile -C "$SF_ROOT/build" >/dev/null
+  meson install -C "$SF_ROOT/build" --quiet >/dev/null
+  pkg-config --modversion singleflight >/dev/null
+}
