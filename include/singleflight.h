@@ -357,8 +357,9 @@ SF_EXTERN(sf_status) sf_complete_native(sf_ticket *work, sf_status status,
  *         *result filled; or, with *result empty: SF_ETIMEDOUT (the flight
  *         goes on), SF_ECANCELED (sf_cancel() was called on this ticket),
  *         SF_EHANDOFF (the leader left without completing: leave and join
- *         again), SF_EDEADLK (this thread leads the flight with
- *         SF_JOIN_RUN_HERE and has not completed it), SF_EINVAL (NULL ticket
+ *         again), SF_EDEADLK (a blocking wait, timeout_ns != 0, from the
+ *         thread that leads the flight with SF_JOIN_RUN_HERE and has not
+ *         completed it; a poll is SF_ETIMEDOUT as usual), SF_EINVAL (NULL ticket
  *         or result, or a work ticket). */
 SF_EXTERN(sf_status) sf_wait(sf_ticket *wait, int64_t timeout_ns,
                              sf_result *result);

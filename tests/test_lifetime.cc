@@ -123,3 +123,18 @@ TEST(Stats, BadInputAndShortStructs) {
   EXPECT_EQ(sf_group_stats(g, reinterpret_cast<sf_stats *>(&only_flights), sizeof only_flights), SF_OK);
   EXPECT_EQ(only_flights, 1u);
 }
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+
+TEST(Engine, TestsRunAgainstTheLibraryThisBuildMade) {
+  const char *want = std::getenv("SF_EXPECT_LIBRARY");
+  if (!want) GTEST_SKIP() << "run outside meson test";
+  Dl_info info{};
+  ASSERT_NE(dladdr(reinterpret_cast<void *>(&sf_version), &info), 0);
+  char a[4096], b[4096];
+  ASSERT_NE(realpath(info.dli_fname, a), nullptr);
+  ASSERT_NE(realpath(want, b), nullptr);
+  EXPECT_STREQ(a, b) << "the engine under test is not the one this build made";
+}

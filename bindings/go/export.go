@@ -1,0 +1,35 @@
+package singleflight
+
+// Callbacks from the C glue. cgo forbids C definitions in a file that uses
+// //export, so this file has none. No Go panic may cross into C: each
+// callback recovers.
+
+// #include <stdint.h>
+import "C"
+
+import "runtime/cgo"
+
+// gosfNotify runs when the outcome of a flight that a Go caller subscribed
+// to is ready, on the thread that completed it (which may belong to another
+// language). It only closes a channel.
+//
+//export gosfNotify
+func gosfNotify(h C.uintptr_t) {
+	defer func() { _ = recover() }()
+	if ch, ok := cgo.Handle(h).Value().(notifyCh); ok {
+		close(ch)
+	}
+}
+
+// gosfAbandoned runs when every caller of a DoContext flight has left: it
+// cancels the work's context.
+//
+//export gosfAbandoned
+func gosfAbandoned(slot C.uintptr_t) {
+	defer func() { _ = recover() }()
+	if slot == 0 {
+		return
+	}
+	c, gen := slotOf(uintptr(slot))
+	c.abandon(gen)
+}

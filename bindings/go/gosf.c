@@ -1,0 +1,298 @@
+/* gosf.c — see gosf.h. Binding glue only: the engine is libsingleflight. */
+#include "gosf.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Implemented in Go (export.go). */
+extern void gosfNotify(uintptr_t handle);
+extern void gosfAbandoned(uintptr_t slot);
+
+/* ---- slot numbers ------------------------------------------------------ */
+/* A slot value is (gen << 32) | (slot + 1): the generation tells a follower
+ * whether the Go state it finds in the slot is already its flight's. gen is
+ * 31 bits, so no value equals GOSF_NO_SLOT. Free slots are kept with the
+ * generation they had; taking one bumps it.
+ * A per-thread cache sits in front of one locked stack: the common case (a
+ * flight with no follower is joined, completed and left on one thread) takes
+ * and returns its slot without a lock. Only threads that run Go code use the
+ * cache (they live as long as the process, but for a goroutine that exits
+ * locked to its thread: up to GOSF_TL_CAP slots are then lost, and fresh
+ * ones replace them); a slot released on another language's thread goes to
+ * the shared stack, so that threads that come and go strand nothing. */
+#define GOSF_TL_CAP 32
+static __thread uint64_t tl_slots[GOSF_TL_CAP];
+static __thread int tl_n;
+static __thread int tl_go; /* this thread has entered the Go glue */
+
+static pthread_mutex_t slots_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *free_slots;
+static size_t free_n, free_cap;
+static uint32_t next_fresh;
+
+static uint64_t bump(uint64_t v) {
+  uint64_t gen = ((v >> 32) + 1) & 0x7fffffffu;
+  return (gen << 32) | (v & 0xffffffffu);
+}
+
+static uint64_t slot_get(void) {
+  uint64_t v;
+  if (tl_n > 0) return bump(tl_slots[--tl_n]);
+  pthread_mutex_lock(&slots_mu);
+  if (free_n > 0) {
+    v = free_slots[--free_n];
+    /* refill half the cache at once */
+    while (free_n > 0 && tl_n < GOSF_TL_CAP / 2) tl_slots[tl_n++] = free_slots[--free_n];
+  } else {
+    v = (uint64_t)++next_fresh; /* slot next_fresh-1, generation 0 */
+  }
+  pthread_mutex_unlock(&slots_mu);
+  return bump(v);
+}
+
+static void slot_put(uint64_t v) {
+  if (!tl_go) {
+    pthread_mutex_lock(&slots_mu);
+    if (free_n == free_cap) {
+      size_t cap = free_cap ? free_cap * 2 : 256;
+      uint64_t *p = realloc(free_slots, cap * sizeof *p);
+      if (p) {
+        free_slots = p;
+        free_cap = cap;
+      }
+    }
+    if (free_n < free_cap) free_slots[free_n++] = v; /* else lost: out of memory */
+    pthread_mutex_unlock(&slots_mu);
+    return;
+  }
+  if (tl_n < GOSF_TL_CAP) {
+    tl_slots[tl_n++] = v;
+    return;
+  }
+  pthread_mutex_lock(&slots_mu);
+  /* spill half the cache, then keep this one */
+  while (tl_n > GOSF_TL_CAP / 2) {
+    if (free_n == free_cap) {
+      size_t cap = free_cap ? free_cap * 2 : 256;
+      uint64_t *p = realloc(free_slots, cap * sizeof *p);
+      if (!p) break; /* keep them in the cache */
+      free_slots = p;
+      free_cap = cap;
+    }
+    free_slots[free_n++] = tl_slots[--tl_n];
+  }
+  if (tl_n < GOSF_TL_CAP)
+    tl_slots[tl_n++] = v;
+  /* else: out of memory; the slot is lost, a fresh one replaces it */
+  pthread_mutex_unlock(&slots_mu);
+}
+
+void gosf_slot_put(uintptr_t v) { slot_put((uint64_t)v); }
+
+static void gosf_release(void *v) {
+  uintptr_t u = (uintptr_t)v;
+  if (u == 0 || u == GOSF_NO_SLOT) return;
+  slot_put((uint64_t)u);
+}
+
+const sf_native_kind gosf_kind = {"go", gosf_release};
+
+static void notify_tramp(void *ud) { gosfNotify((uintptr_t)ud); }
+static void abandoned_tramp(void *ud) { gosfAbandoned((uintptr_t)ud); }
+
+int gosf_test_no_attach;
+
+/* ---- join / finish ----------------------------------------------------- */
+gosf_joined gosf_join(sf_group *g, const char *key, size_t key_len,
+                      unsigned flags) {
+  gosf_joined j;
+  void *cur = NULL;
+  memset(&j, 0, sizeof j);
+  tl_go = 1;
+  j.status = sf_join(g, key, key_len, 0, &j.wait, &j.work);
+  if (j.status != SF_OK) return j;
+  if (j.work) {
+    j.slot = (uintptr_t)slot_get();
+    if (gosf_test_no_attach)
+      cur = NULL;
+    else if (sf_attach(j.wait, &gosf_kind, (void *)j.slot, &cur) != SF_OK)
+      cur = NULL;
+    if ((flags & GOSF_ON_ABANDONED) &&
+        sf_on_abandoned(j.work, abandoned_tramp, (void *)j.slot) != SF_OK) {
+      /* cannot happen for a fresh work ticket; the flight then simply
+         is not cancelled early */
+    }
+  } else {
+    if (sf_attach(j.wait, &gosf_kind, (void *)GOSF_NO_SLOT, &cur) != SF_OK) cur = NULL;
+  }
+  j.cur = (uintptr_t)cur;
+  return j;
+}
+
+gosf_joined gosf_join_u64(sf_group *g, uint64_t key, unsigned flags) {
+  unsigned char b[8];
+  int i;
+  for (i = 0; i < 8; i++) b[i] = (unsigned char)(key >> (8 * i)); /* little-endian */
+  return gosf_join(g, (const char *)b, sizeof b, flags);
+}
+
+int gosf_finish(sf_ticket *work, sf_ticket *wait, int status,
+                const char *val, size_t val_len, int has_val,
+                const char *err, size_t err_len, int has_err,
+                uintptr_t native, int leave_work) {
+  sf_bytes *v = has_val ? sf_bytes_new(val, val_len) : NULL;
+  sf_bytes *e = has_err ? sf_bytes_new(err, err_len) : NULL;
+  sf_status st;
+  int shared = 0;
+  if (native)
+    st = sf_complete_native(work, (sf_status)status, v, e, &gosf_kind, (void *)native);
+  else
+    st = sf_complete(work, (sf_status)status, v, e);
+  if (leave_work) sf_leave(work);
+  if (st != SF_OK) return -1;
+  if (wait) {
+    sf_result r;
+    sf_wait(wait, 0, &r);
+    shared = r.shared != 0;
+    sf_bytes_release(r.value);
+    sf_bytes_release(r.error);
+    if (!shared) sf_leave(wait);
+  }
+  return shared;
+}
+
+int gosf_wait_leave(sf_ticket *wait) {
+  sf_result r;
+  int shared;
+  sf_wait(wait, 0, &r);
+  shared = r.shared != 0;
+  sf_bytes_release(r.value);
+  sf_bytes_release(r.error);
+  sf_leave(wait);
+  return shared;
+}
+
+void gosf_leave_all(void **tickets, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) sf_leave((sf_ticket *)tickets[i]);
+}
+
+int gosf_subscribe(sf_ticket *wait, uintptr_t handle) {
+  return sf_subscribe(wait, notify_tramp, (void *)handle);
+}
+
+gosf_outcome gosf_poll(sf_ticket *wait) {
+  gosf_outcome o;
+  sf_result r;
+  void *native = NULL;
+  memset(&o, 0, sizeof o);
+  o.status = sf_wait_native(wait, 0, &gosf_kind, &r, &native);
+  o.shared = r.shared != 0;
+  o.native = (uintptr_t)native;
+  o.value = r.value;
+  o.error = r.error;
+  o.val_data = sf_bytes_data(r.value);
+  o.val_len = sf_bytes_len(r.value);
+  o.err_data = sf_bytes_data(r.error);
+  o.err_len = sf_bytes_len(r.error);
+  return o;
+}
+
+void gosf_outcome_release(gosf_outcome *o) {
+  sf_bytes_release(o->value);
+  sf_bytes_release(o->error);
+  o->value = o->error = NULL;
+}
+
+/* ---- a C peer, for tests ------------------------------------------------ */
+struct gosf_cpeer {
+  sf_ticket *wait, *work;
+  pthread_t thread;
+  int has_thread;
+  int status;
+  char *data;
+  size_t len;
+  gosf_outcome out;
+};
+
+gosf_cpeer *gosf_cpeer_join(sf_group *g, const char *key, size_t key_len) {
+  gosf_cpeer *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  if (sf_join(g, key, key_len, 0, &p->wait, &p->work) != SF_OK) {
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+int gosf_cpeer_leads(const gosf_cpeer *p) { return p && p->work != NULL; }
+
+static void foreign_release(void *v) { free(v); }
+/* Another binding's native values, as the Rust or Python binding has. */
+static const sf_native_kind foreign_kind = {"c-test", foreign_release};
+
+static void *complete_main(void *arg) {
+  gosf_cpeer *p = arg;
+  sf_bytes *b = sf_bytes_new(p->data, p->len);
+  if (p->status == -1) { /* a native value with no byte form */
+    sf_bytes_release(b);
+    sf_complete_native(p->work, SF_OK, NULL, NULL, &foreign_kind, malloc(1));
+  } else if (p->status == SF_OK)
+    sf_complete(p->work, SF_OK, b, NULL);
+  else
+    sf_complete(p->work, (sf_status)p->status, NULL, b);
+  sf_leave(p->work);
+  p->work = NULL;
+  return NULL;
+}
+
+void gosf_cpeer_complete_async(gosf_cpeer *p, int status, const char *data,
+                               size_t len) {
+  p->status = status;
+  p->data = malloc(len ? len : 1);
+  if (len) memcpy(p->data, data, len);
+  p->len = len;
+  if (pthread_create(&p->thread, NULL, complete_main, p) == 0)
+    p->has_thread = 1;
+  else
+    complete_main(p);
+}
+
+void gosf_cpeer_handoff(gosf_cpeer *p) {
+  sf_leave(p->work);
+  p->work = NULL;
+}
+
+static void *wait_main(void *arg) {
+  gosf_cpeer *p = arg;
+  sf_result r;
+  memset(&p->out, 0, sizeof p->out);
+  p->out.status = sf_wait(p->wait, -1, &r);
+  p->out.shared = r.shared != 0;
+  p->out.value = r.value;
+  p->out.error = r.error;
+  p->out.val_data = sf_bytes_data(r.value);
+  p->out.val_len = sf_bytes_len(r.value);
+  p->out.err_data = sf_bytes_data(r.error);
+  p->out.err_len = sf_bytes_len(r.error);
+  return NULL;
+}
+
+void gosf_cpeer_wait_async(gosf_cpeer *p) {
+  if (pthread_create(&p->thread, NULL, wait_main, p) == 0)
+    p->has_thread = 1;
+  else
+    wait_main(p);
+}
+
+gosf_outcome gosf_cpeer_finish(gosf_cpeer *p) {
+  gosf_outcome o;
+  if (p->has_thread) pthread_join(p->thread, NULL);
+  o = p->out;
+  sf_leave(p->work);
+  sf_leave(p->wait);
+  free(p->data);
+  free(p);
+  return o;
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package singleflight
+
+const raceEnabled = false

@@ -1,0 +1,81 @@
+package singleflight
+
+/*
+#include "gosf.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+// Hooks for this package's tests (cgo is not allowed in _test.go files):
+// a C participant in a flight, standing for a caller in another language,
+// and a switch that sends Go followers down the engine path.
+
+type cPeer struct {
+	p *C.gosf_cpeer
+	h *handle
+}
+
+// cOutcome is what a C follower received.
+type cOutcome struct {
+	status Status
+	val    []byte
+	valPtr uintptr // the engine buffer's data pointer (same for every follower)
+	msg    string
+	shared bool
+	raw    C.gosf_outcome
+}
+
+// release drops the peer's references to the outcome's bytes.
+func (o *cOutcome) release() { C.gosf_outcome_release(&o.raw) }
+
+func cPeerJoin(h *handle, key string) *cPeer {
+	p := C.gosf_cpeer_join(h.g, strPtr(key), C.size_t(len(key)))
+	if p == nil {
+		return nil
+	}
+	return &cPeer{p: p, h: h}
+}
+
+func (p *cPeer) leads() bool { return C.gosf_cpeer_leads(p.p) != 0 }
+
+func (p *cPeer) completeAsync(st Status, data string) {
+	C.gosf_cpeer_complete_async(p.p, C.int(st), strPtr(data), C.size_t(len(data)))
+}
+
+func (p *cPeer) handoff() { C.gosf_cpeer_handoff(p.p) }
+
+func (p *cPeer) waitAsync() { C.gosf_cpeer_wait_async(p.p) }
+
+// finish joins the peer's thread and leaves its tickets; the outcome keeps
+// its bytes until release.
+func (p *cPeer) finish() cOutcome {
+	o := C.gosf_cpeer_finish(p.p)
+	out := cOutcome{
+		status: Status(o.status),
+		valPtr: uintptr(unsafe.Pointer(o.val_data)),
+		shared: o.shared != 0,
+	}
+	if o.value != nil {
+		out.val = C.GoBytes(unsafe.Pointer(o.val_data), C.int(o.val_len))
+	}
+	if o.error != nil {
+		out.msg = C.GoStringN(o.err_data, C.int(o.err_len))
+	}
+	out.raw = o
+	runtime.KeepAlive(p.h)
+	return out
+}
+
+func setNoAttach(on bool) {
+	if on {
+		C.gosf_test_no_attach = 1
+	} else {
+		C.gosf_test_no_attach = 0
+	}
+}
+
+func (g *Group) testHandle() *handle { h, _ := g.h.get(); return h }

@@ -1,0 +1,571 @@
+"""cffi build script (out-of-line API mode) for ``singleflight._singleflight``.
+
+Run by setuptools through ``cffi_modules`` in ``setup.py``; it can also be run
+directly (``python src/singleflight/_build.py``) to build the extension in
+place while developing.
+
+The engine is *linked*, never compiled in: every binding in a process must
+share the one ``libsingleflight.so``, or named groups would silently stop being
+shared between languages. Where the engine lives is found, in order, from:
+
+1. ``SF_INCLUDE_DIR`` and ``SF_LIB_DIR`` (both set), or ``SF_PREFIX``
+   (``$SF_PREFIX/include`` and ``$SF_PREFIX/lib``);
+2. ``pkg-config singleflight`` (set ``PKG_CONFIG_PATH`` to the directory
+   holding ``singleflight.pc``).
+
+The library directory is also recorded as an rpath, so the installed module
+finds the engine at import time without ``LD_LIBRARY_PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+from cffi import FFI
+
+HOW_TO_INSTALL = """\
+singleflight (Python binding): cannot find the engine library libsingleflight.
+
+The Python package links the shared engine; it does not bundle it. Install the
+engine first, then build this package with pkg-config able to find it:
+
+    # from a clone of the singleflight repository
+    scripts/setup             # builds the engine and installs it into .local
+    . scripts/env.sh          # sets PKG_CONFIG_PATH and LD_LIBRARY_PATH
+    pip install ./bindings/python
+
+or point the build at an installed prefix explicitly:
+
+    SF_PREFIX=/path/to/prefix pip install ./bindings/python
+    PKG_CONFIG_PATH=/path/to/prefix/lib/pkgconfig pip install ./bindings/python
+"""
+
+# The cdef mirrors include/singleflight.h. Numbers are left to the C compiler
+# ("..."), so the module always agrees with the header it is compiled against.
+CDEF = r"""
+#define SF_VERSION_MAJOR ...
+#define SF_VERSION_MINOR ...
+#define SF_VERSION_PATCH ...
+#define SF_VERSION_NUMBER ...
+#define SF_JOIN_RUN_HERE ...
+
+unsigned sf_version(void);
+const char *sf_version_string(void);
+const void *sf_engine_id(void);
+
+typedef enum sf_status {
+    SF_OK, SF_EWORK, SF_EPANIC, SF_EINVAL, SF_ENOMEM, SF_EDEADLK,
+    SF_ETIMEDOUT, SF_ECANCELED, SF_EHANDOFF, SF_ENOBYTES, ...
+} sf_status;
+
+const char *sf_status_str(sf_status status);
+
+/* 2. bytes */
+typedef struct sf_bytes sf_bytes;
+sf_bytes *sf_bytes_new(const void *data, size_t len);
+sf_bytes *sf_bytes_wrap(void *data, size_t len, void (*release)(void *ctx), void *ctx);
+sf_bytes *sf_bytes_retain(sf_bytes *bytes);
+void sf_bytes_release(sf_bytes *bytes);
+const void *sf_bytes_data(const sf_bytes *bytes);
+size_t sf_bytes_len(const sf_bytes *bytes);
+
+/* 3. groups */
+typedef struct sf_group sf_group;
+sf_group *sf_group_new(void);
+sf_group *sf_group_open(const void *name, size_t name_len);
+sf_group *sf_group_retain(sf_group *group);
+void sf_group_release(sf_group *group);
+
+typedef struct sf_stats {
+    uint64_t flights;
+    uint64_t followers;
+    uint64_t forgets;
+    uint64_t panics;
+    uint64_t timeouts;
+    uint64_t cancellations;
+    uint64_t handoffs;
+    uint64_t abandoned;
+    uint64_t in_table;
+    uint64_t live;
+    ...;
+} sf_stats;
+sf_status sf_group_stats(const sf_group *group, sf_stats *stats, size_t stats_size);
+
+/* 4. sf_do */
+typedef sf_status (*sf_work_fn)(void *userdata, sf_bytes **value, sf_bytes **error);
+typedef struct sf_result {
+    sf_bytes *value;
+    sf_bytes *error;
+    int shared;
+    ...;
+} sf_result;
+sf_status sf_do(sf_group *group, const void *key, size_t key_len,
+                sf_work_fn work, void *userdata, sf_result *result);
+sf_status sf_forget(sf_group *group, const void *key, size_t key_len);
+sf_status sf_forget_unshared(sf_group *group, const void *key, size_t key_len,
+                             int *forgotten);
+
+/* 5. split API */
+typedef struct sf_ticket sf_ticket;
+typedef struct sf_native_kind {
+    const char *name;
+    void (*release)(void *value);
+    ...;
+} sf_native_kind;
+sf_status sf_join(sf_group *group, const void *key, size_t key_len,
+                  unsigned flags, sf_ticket **wait, sf_ticket **work);
+sf_status sf_complete(sf_ticket *work, sf_status status, sf_bytes *value,
+                      sf_bytes *error);
+sf_status sf_complete_native(sf_ticket *work, sf_status status, sf_bytes *value,
+                             sf_bytes *error, const sf_native_kind *kind,
+                             void *native);
+sf_status sf_wait(sf_ticket *wait, int64_t timeout_ns, sf_result *result);
+sf_status sf_wait_native(sf_ticket *wait, int64_t timeout_ns,
+                         const sf_native_kind *kind, sf_result *result,
+                         void **native);
+typedef void (*sf_notify_fn)(void *userdata);
+sf_status sf_subscribe(sf_ticket *wait, sf_notify_fn fn, void *userdata);
+sf_status sf_cancel(sf_ticket *wait);
+sf_status sf_on_abandoned(sf_ticket *work, sf_notify_fn fn, void *userdata);
+int sf_abandoned(const sf_ticket *ticket);
+sf_status sf_attach(sf_ticket *ticket, const sf_native_kind *kind, void *value,
+                    void **current);
+void sf_leave(sf_ticket *ticket);
+
+/* ---- the binding's own C glue (defined in SOURCE below) ---------------- */
+
+/* One Python caller's hold on a flight. Allocated by sfpy_join(), freed by
+   the call that leaves its last ticket (sfpy_finish*, sfpy_leave,
+   sfpy_complete, sfpy_handoff). */
+typedef struct sfpy_call {
+    int role;            /* 1 leader, 0 follower, < 0: join failed (-status) */
+    sf_ticket *wait;
+    sf_ticket *work;
+    sf_result result;
+    void *native;        /* borrowed native value read by sfpy_wait() */
+    ...;
+} sfpy_call;
+
+#define SFPY_REL_NATIVE ...
+#define SFPY_REL_BYTES ...
+#define SFPY_SHARED ...
+
+sfpy_call *sfpy_join(sf_group *group, const char *key, size_t key_len,
+                     unsigned flags);
+sfpy_call *sfpy_split_work(sfpy_call *call);
+int sfpy_finish(sfpy_call *call, void *native, int want_shared);
+int sfpy_finish_bytes(sfpy_call *call, sf_status status, void *native,
+                      const char *data, size_t len, void *bytes_ctx,
+                      int want_shared);
+int sfpy_complete(sfpy_call *work, sf_status status, void *native,
+                  const char *data, size_t len, void *bytes_ctx);
+void sfpy_handoff(sfpy_call *work);
+sf_status sfpy_wait(sfpy_call *call, int64_t timeout_ns);
+sf_status sfpy_poll(sfpy_call *call);
+int sfpy_leave(sfpy_call *call);
+sf_status sfpy_poll_subscribe(sfpy_call *call, void *userdata);
+int sfpy_on_abandoned(sfpy_call *work, void *userdata);
+long sfpy_live_calls(void);
+
+/* Callbacks into Python. */
+extern "Python" void _sfpy_release(void *handle);
+extern "Python" void _sfpy_notify(void *userdata);
+extern "Python" void _sfpy_abandoned(void *userdata);
+"""
+
+SOURCE = r"""
+#include <stdlib.h>
+#include <string.h>
+#include <singleflight.h>
+
+/* GIL policy. cffi releases the GIL around every C call. For the glue calls
+   below that never block (join, complete, a poll) that costs more than the
+   call itself, and under contention each release hands the GIL to another
+   thread. So the wrappers cffi generates for the sfpy_* glue keep the GIL, and
+   the glue releases it itself exactly where it may wait: a blocking wait, and
+   leaving a ticket whose callback may be firing on another thread (the engine
+   waits for it, and it needs the GIL). This is safe because the engine never
+   holds one of its locks while it calls back into Python. The raw sf_*
+   functions keep cffi's default (the GIL is released). */
+static int sfpy_keeps_gil(const char *wrapper)
+{
+    return strncmp(wrapper, "_cffi_f_sfpy_", 13) == 0;
+}
+#undef Py_BEGIN_ALLOW_THREADS
+#undef Py_END_ALLOW_THREADS
+#define Py_BEGIN_ALLOW_THREADS \
+    { PyThreadState *_save = sfpy_keeps_gil(__func__) ? NULL : PyEval_SaveThread();
+#define Py_END_ALLOW_THREADS \
+    if (_save != NULL) PyEval_RestoreThread(_save); }
+
+#define SFPY_NOGIL_BEGIN { PyThreadState *sfpy_ts_ = PyEval_SaveThread();
+#define SFPY_NOGIL_END PyEval_RestoreThread(sfpy_ts_); }
+
+#if SF_VERSION_MAJOR != 0 || SF_VERSION_MINOR < 1
+#error "singleflight (Python binding) needs singleflight.h 0.x with x >= 1"
+#endif
+
+/* extern "Python" functions, defined by cffi further down this file. */
+static void _sfpy_release(void *handle);
+static void _sfpy_notify(void *userdata);
+static void _sfpy_abandoned(void *userdata);
+
+typedef struct sfpy_call {
+    int role;
+    sf_ticket *wait;
+    sf_ticket *work;
+    sf_result result;
+    void *native;
+    int run_here;  /* counted in sfpy_run_here_depth */
+    int callback;  /* a subscription or abandon callback is set on a ticket */
+} sfpy_call;
+
+/* Bits of what the sfpy_finish*, sfpy_complete and sfpy_leave calls return. */
+#define SFPY_REL_NATIVE 1 /* the native handle passed (or read) was released */
+#define SFPY_REL_BYTES 2  /* the bytes owner handle passed was released */
+#define SFPY_SHARED 4     /* the outcome went to more than one caller */
+
+/* Handles the engine releases are Python objects kept alive in a set. While
+   a Python thread is inside a glue call that expects to drop the handles of
+   its own flight, their releases on that thread are noted here and reported
+   in the return value, so Python drops them without a callback. Any other
+   release (another flight, another thread: a Go, Rust or C caller dropping
+   the last ticket) calls back into Python through _sfpy_release. */
+typedef struct sfpy_sink {
+    void *native;
+    void *bytes;
+    int released;
+} sfpy_sink;
+
+static __thread sfpy_sink *sfpy_current_sink;
+
+static void sfpy_release_c(void *handle)
+{
+    sfpy_sink *sink = sfpy_current_sink;
+    if (sink != NULL && handle != NULL) {
+        if (handle == sink->native) {
+            sink->released |= SFPY_REL_NATIVE;
+            return;
+        }
+        if (handle == sink->bytes) {
+            sink->released |= SFPY_REL_BYTES;
+            return;
+        }
+    }
+    _sfpy_release(handle);
+}
+
+/* The tag of this copy of the binding's native values. Static: it outlives
+   every flight, whatever the order of interpreter shutdown. */
+static const sf_native_kind sfpy_kind = { "python", sfpy_release_c };
+
+#define SFPY_ENTER(n, b)                                          \
+    sfpy_sink sink_ = { (n), (b), 0 };                            \
+    sfpy_sink *prev_ = sfpy_current_sink;                         \
+    sfpy_current_sink = &sink_
+#define SFPY_EXIT() sfpy_current_sink = prev_
+
+static long sfpy_live;  /* calls allocated and not freed (leak checks) */
+
+/* How many blocking leaders (SF_JOIN_RUN_HERE) this thread is running the
+   work of: only then can a poll of this thread be a deadlock. */
+static __thread int sfpy_run_here_depth;
+
+/* What a failed join returns: per thread, so that no two threads write one. */
+static __thread sfpy_call sfpy_failed[SF_ENOBYTES + 2];
+
+static sfpy_call *sfpy_new_call(void)
+{
+    sfpy_call *c = (sfpy_call *)calloc(1, sizeof *c);
+    if (c != NULL)
+        __atomic_add_fetch(&sfpy_live, 1, __ATOMIC_RELAXED);
+    return c;
+}
+
+static void sfpy_free_call(sfpy_call *c)
+{
+    if (c == NULL || c->role < 0)
+        return;
+    __atomic_sub_fetch(&sfpy_live, 1, __ATOMIC_RELAXED);
+    if (c->run_here)
+        sfpy_run_here_depth--;
+    free(c);
+}
+
+static long sfpy_live_calls(void)
+{
+    return __atomic_load_n(&sfpy_live, __ATOMIC_RELAXED);
+}
+
+/* Joins; never returns NULL: a failed join returns a shared read-only call
+   whose role is -status. */
+static sfpy_call *sfpy_join(sf_group *group, const char *key, size_t key_len,
+                            unsigned flags)
+{
+    sf_status st;
+    sfpy_call *c = sfpy_new_call();
+    if (c == NULL) {
+        c = &sfpy_failed[SF_ENOMEM];
+        c->role = -(int)SF_ENOMEM;
+        return c;
+    }
+    st = sf_join(group, key, key_len, flags, &c->wait, &c->work);
+    if (st != SF_OK) {
+        sfpy_free_call(c);
+        c = &sfpy_failed[st <= SF_ENOBYTES ? st : SF_ENOBYTES + 1];
+        c->role = -(int)st;
+        return c;
+    }
+    c->role = c->work != NULL;
+    if (c->role == 1 && (flags & SF_JOIN_RUN_HERE)) {
+        c->run_here = 1;
+        sfpy_run_here_depth++;
+    }
+    return c;
+}
+
+/* Moves the work ticket to a call of its own (the asyncio runner's). */
+static sfpy_call *sfpy_split_work(sfpy_call *c)
+{
+    sfpy_call *w = sfpy_new_call();
+    if (w == NULL)
+        return NULL;
+    w->role = 1;
+    w->work = c->work;
+    c->work = NULL;
+    c->role = 0;
+    return w;
+}
+
+static sf_bytes *sfpy_bytes(const char *data, size_t len, void *ctx)
+{
+    if (data == NULL)
+        return NULL;
+    if (ctx != NULL) /* zero-copy: ctx keeps the Python bytes object alive */
+        return sf_bytes_wrap((void *)data, len, sfpy_release_c, ctx);
+    return sf_bytes_new(data, len);
+}
+
+static void sfpy_complete_in(sfpy_call *c, sf_status status, void *native,
+                             const char *data, size_t len, void *ctx)
+{
+    sf_bytes *b = sfpy_bytes(data, len, ctx);
+    if (status == SF_OK)
+        sf_complete_native(c->work, SF_OK, b, NULL,
+                           native != NULL ? &sfpy_kind : NULL, native);
+    else
+        sf_complete_native(c->work, status, NULL, b,
+                           native != NULL ? &sfpy_kind : NULL, native);
+    sf_leave(c->work);
+    c->work = NULL;
+}
+
+static int sfpy_end_leader(sfpy_call *c, int want_shared)
+{
+    int shared = 0;
+    if (want_shared) {
+        sf_result r = { NULL, NULL, 0 };
+        void *native = NULL;
+        if (sf_wait_native(c->wait, 0, &sfpy_kind, &r, &native) <= SF_EPANIC)
+            shared = r.shared;
+        sf_bytes_release(r.value);
+        sf_bytes_release(r.error);
+    }
+    sf_leave(c->wait);
+    sfpy_free_call(c);
+    return shared ? SFPY_SHARED : 0;
+}
+
+/* A blocking leader's end, for a value with no byte form (or None: a NULL
+   native): complete, leave the work ticket, read the shared flag if asked,
+   leave the wait ticket, free the call. One crossing instead of four. */
+static int sfpy_finish(sfpy_call *c, void *native, int want_shared)
+{
+    int shared;
+    SFPY_ENTER(native, NULL);
+    sfpy_complete_in(c, SF_OK, native, NULL, 0, NULL);
+    shared = sfpy_end_leader(c, want_shared);
+    SFPY_EXIT();
+    return sink_.released | shared;
+}
+
+/* The same with value bytes (status SF_OK) or error bytes (SF_EWORK); a
+   non-NULL bytes_ctx adopts `data` without a copy. */
+static int sfpy_finish_bytes(sfpy_call *c, sf_status status, void *native,
+                             const char *data, size_t len, void *bytes_ctx,
+                             int want_shared)
+{
+    int shared;
+    SFPY_ENTER(native, bytes_ctx);
+    sfpy_complete_in(c, status, native, data, len, bytes_ctx);
+    shared = sfpy_end_leader(c, want_shared);
+    SFPY_EXIT();
+    return sink_.released | shared;
+}
+
+/* Completes with a work-only call (the asyncio runner) and frees it. */
+static int sfpy_complete(sfpy_call *w, sf_status status, void *native,
+                         const char *data, size_t len, void *bytes_ctx)
+{
+    sf_bytes *b = sfpy_bytes(data, len, bytes_ctx);
+    SFPY_ENTER(native, bytes_ctx);
+    if (status == SF_OK)
+        sf_complete_native(w->work, SF_OK, b, NULL,
+                           native != NULL ? &sfpy_kind : NULL, native);
+    else
+        sf_complete_native(w->work, status, NULL, b,
+                           native != NULL ? &sfpy_kind : NULL, native);
+    SFPY_NOGIL_BEGIN /* the abandon callback may be firing on another thread */
+    sf_leave(w->work);
+    SFPY_NOGIL_END
+    sfpy_free_call(w);
+    SFPY_EXIT();
+    return sink_.released;
+}
+
+/* Leaves a work-only call without completing (a hand-off) and frees it. */
+static void sfpy_handoff(sfpy_call *w)
+{
+    SFPY_NOGIL_BEGIN
+    sf_leave(w->work);
+    SFPY_NOGIL_END
+    sfpy_free_call(w);
+}
+
+static sf_status sfpy_wait(sfpy_call *c, int64_t timeout_ns)
+{
+    sf_status st;
+    sf_bytes_release(c->result.value);
+    sf_bytes_release(c->result.error);
+    c->result.value = NULL;
+    c->result.error = NULL;
+    if (timeout_ns == 0 || timeout_ns == 1) /* never sleeps */
+        return sf_wait_native(c->wait, timeout_ns, &sfpy_kind, &c->result,
+                              &c->native);
+    /* The outcome is often there already: take it without giving up the GIL
+       (a poll is not counted as a timeout). */
+    st = sf_wait_native(c->wait, 0, &sfpy_kind, &c->result, &c->native);
+    if (st != SF_ETIMEDOUT)
+        return st;
+    SFPY_NOGIL_BEGIN
+    st = sf_wait_native(c->wait, timeout_ns, &sfpy_kind, &c->result,
+                        &c->native);
+    SFPY_NOGIL_END
+    return st;
+}
+
+/* sf_wait() that does not block. The engine answers a zero timeout with
+   SF_ETIMEDOUT even when this thread runs the flight's work (SF_JOIN_RUN_HERE),
+   so where this thread runs some blocking leader's work, a 1 ns timeout lets
+   the engine say SF_EDEADLK instead. */
+static sf_status sfpy_poll(sfpy_call *c)
+{
+    return sfpy_wait(c, sfpy_run_here_depth > 0 ? 1 : 0);
+}
+
+/* Drops what the caller did not take from its outcome, leaves the tickets it
+   still holds (a work ticket: a hand-off) and frees the call. Reports
+   SFPY_REL_NATIVE if the native value it read was released here. */
+static int sfpy_leave(sfpy_call *c)
+{
+    SFPY_ENTER(c->native, NULL);
+    sf_bytes_release(c->result.value);
+    sf_bytes_release(c->result.error);
+    if (c->callback) {
+        SFPY_NOGIL_BEGIN
+        sf_leave(c->work);
+        sf_leave(c->wait);
+        SFPY_NOGIL_END
+    } else {
+        sf_leave(c->work);
+        sf_leave(c->wait);
+    }
+    sfpy_free_call(c);
+    SFPY_EXIT();
+    return sink_.released;
+}
+
+/* sfpy_poll(), and if the outcome is not there yet, subscribes `userdata`
+   to it (SF_ETIMEDOUT is returned then). */
+static sf_status sfpy_poll_subscribe(sfpy_call *c, void *userdata)
+{
+    sf_status st = sfpy_poll(c);
+    if (st != SF_ETIMEDOUT)
+        return st;
+    c->callback = 1;
+    if (sf_subscribe(c->wait, _sfpy_notify, userdata) != SF_OK)
+        return SF_EINVAL;
+    return SF_ETIMEDOUT;
+}
+
+static int sfpy_on_abandoned(sfpy_call *w, void *userdata)
+{
+    w->callback = 1;
+    return sf_on_abandoned(w->work, _sfpy_abandoned, userdata);
+}
+"""
+
+
+def _pkg_config(*args: str) -> list[str] | None:
+    exe = os.environ.get("PKG_CONFIG", "pkg-config")
+    if shutil.which(exe) is None:
+        return None
+    try:
+        out = subprocess.run(
+            [exe, *args, "singleflight"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return shlex.split(out)
+
+
+def locate() -> tuple[list[str], list[str]]:
+    """(include_dirs, library_dirs) of the installed engine, or SystemExit."""
+    inc, lib = os.environ.get("SF_INCLUDE_DIR"), os.environ.get("SF_LIB_DIR")
+    if inc and lib:
+        return [inc], [lib]
+    prefix = os.environ.get("SF_PREFIX")
+    if prefix and os.path.exists(os.path.join(prefix, "include", "singleflight.h")):
+        return [os.path.join(prefix, "include")], [os.path.join(prefix, "lib")]
+    cflags = _pkg_config("--cflags-only-I")
+    libs = _pkg_config("--libs-only-L")
+    if cflags is None or libs is None:
+        sys.stderr.write(HOW_TO_INSTALL)
+        raise SystemExit("singleflight: pkg-config cannot find singleflight.pc")
+    include_dirs = [f[2:] for f in cflags if f.startswith("-I")]
+    library_dirs = [f[2:] for f in libs if f.startswith("-L")]
+    libdir = _pkg_config("--variable=libdir")
+    if libdir and libdir[0] not in library_dirs:
+        library_dirs.append(libdir[0])
+    includedir = _pkg_config("--variable=includedir")
+    if includedir and includedir[0] not in include_dirs:
+        include_dirs.append(includedir[0])
+    return include_dirs, library_dirs
+
+
+include_dirs, library_dirs = locate()
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "singleflight._singleflight",
+    SOURCE,
+    libraries=["singleflight"],
+    include_dirs=include_dirs,
+    library_dirs=library_dirs,
+    extra_link_args=[f"-Wl,-rpath,{d}" for d in library_dirs],
+    extra_compile_args=["-O2"],
+    # A build from source targets this very interpreter: no need for abi3.
+    py_limited_api=False,
+)
+
+if __name__ == "__main__":
+    here = os.path.dirname(os.path.abspath(__file__))
+    ffibuilder.compile(tmpdir=os.path.dirname(here), verbose=True)

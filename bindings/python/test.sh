@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Python binding into the project's virtual environment and runs
+# its tests. Usage: bindings/python/test.sh [pytest args...]
+#   SF_VENV          the venv (default: <repo>/.venv, from scripts/env.sh)
+#   SF_PIP_ISOLATION 1 to build with pip's build isolation (fetches setuptools
+#                    and cffi from PyPI); by default the venv's own are used
+#                    when it has them.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/../../scripts/env.sh"   # PKG_CONFIG_PATH, LD_LIBRARY_PATH, SF_VENV
+py="$SF_VENV/bin/python"
+
+if ! pkg-config --exists singleflight; then
+  echo "bindings/python/test.sh: the engine is not installed (no singleflight.pc);" >&2
+  echo "  run scripts/setup first (or set PKG_CONFIG_PATH)." >&2
+  exit 1
+fi
+
+flags=()
+if [ "${SF_PIP_ISOLATION:-0}" != 1 ] && "$py" -c 'import setuptools, cffi, wheel' 2>/dev/null; then
+  flags+=(--no-build-isolation)
+fi
+# Build from a scratch copy: pip (and setuptools) leave build/ and egg-info/
+# in the source tree otherwise.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp -r "$here/pyproject.toml" "$here/setup.py" "$here/README.md" "$here/src" "$tmp/"
+find "$tmp/src" \( -name '*.so' -o -name '*.o' -o -name '_singleflight.c' -o -name __pycache__ \) -prune -exec rm -rf {} +
+"$py" -m pip install --quiet --force-reinstall --no-deps "${flags[@]}" "$tmp"
+
+cd "$here/tests"   # import the installed package, not src/
+exec "$py" -m pytest -q -p no:cacheprovider "$@" .

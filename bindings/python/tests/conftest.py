@@ -1,0 +1,73 @@
+"""Fixtures and helpers shared by the binding's tests."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from typing import Callable
+
+import pytest
+
+import singleflight
+from singleflight import _group
+from singleflight._raw import lib
+
+# A hang guard, not a performance limit: a condition that a correct binding
+# reaches in microseconds fails the test instead of hanging the suite.
+HANG_GUARD_S = 60.0
+
+
+def wait_until(pred: Callable[[], bool], what: str = "condition") -> None:
+    """Polls ``pred`` until it holds (hang guard: HANG_GUARD_S)."""
+    end = time.monotonic() + HANG_GUARD_S
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError(f"never reached: {what}")
+        time.sleep(0.0005)
+
+
+def idle(group: singleflight.Group) -> bool:
+    s = group.stats()
+    return s.live == 0 and s.in_table == 0
+
+
+@pytest.fixture
+def group() -> singleflight.Group:
+    """A fresh private group, checked idle (no leaked ticket) at the end."""
+    g = singleflight.Group()
+    yield g
+    wait_until(lambda: idle(g), "group idle after the test")
+    assert g.stats().live == 0
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """After every test: no call state and no handle left in the binding."""
+    yield
+    gc.collect()
+    wait_until(lambda: lib.sfpy_live_calls() == 0, "every sfpy_call freed")
+    wait_until(lambda: len(_group._keep) == 0, "every native handle released")
+    assert not _group._runners
+
+
+def run_threads(n: int, target: Callable[[int], None]) -> None:
+    """Runs target(i) on n threads started behind a barrier; re-raises the
+    first failure."""
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def body(i: int) -> None:
+        try:
+            barrier.wait()
+            target(i)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(daemon=True, target=body, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
