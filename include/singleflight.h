@@ -350,6 +350,23 @@ SF_EXTERN(sf_status) sf_complete_native(sf_ticket *work, sf_status status,
                                         const sf_native_kind *kind,
                                         void *native);
 
+/** The leader's whole ending in one call: completes the flight as
+ * sf_complete_native(work, status, value, error, kind, native) would, hands
+ * the leader its own outcome as sf_wait_native(wait, 0, kind, ...) would
+ * (into *result; the native value, the leader's own, is not handed back),
+ * and leaves both tickets. When nobody else holds a ticket of the flight it
+ * takes one short critical section instead of several: the fast path of a
+ * binding's leader. Since: 0.1
+ * @param wait the leader's wait ticket (from the same sf_join as `work`).
+ * @return the outcome's status with *result filled; SF_EINVAL, with nothing
+ *         completed or left and value, error and native released as
+ *         sf_complete() does, for NULL or mismatched tickets, a NULL result,
+ *         or a flight already completed. */
+SF_EXTERN(sf_status) sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status,
+                               sf_bytes *value, sf_bytes *error,
+                               const sf_native_kind *kind, void *native,
+                               sf_result *result);
+
 /** Waits for the outcome. `timeout_ns` < 0 waits as long as it takes, 0 polls,
  * > 0 waits at most that many nanoseconds (steady clock). May be called again
  * after SF_ETIMEDOUT; each outcome returned hands over new references.
@@ -410,13 +427,17 @@ SF_EXTERN(sf_status) sf_on_abandoned(sf_ticket *work, sf_notify_fn fn,
  * (abandoned right now), else 0; 0 for NULL. Any ticket of the flight. */
 SF_EXTERN(int) sf_abandoned(const sf_ticket *ticket);
 
-/** Per-binding rendezvous object of a flight. The first participant to call
- * this on a flight installs `value` (tagged with `kind`; the engine releases
- * it through kind->release once the flight's last ticket is left) and gets it
- * back in *current; a later caller with the same kind gets the installed
- * value in *current (borrowed: valid while its ticket is held) and keeps
- * ownership of the `value` it passed, which the engine does not take. A
- * caller of another kind gets NULL and keeps its value.
+/** How many kinds can attach to one flight. */
+#define SF_ATTACH_MAX 4
+
+/** Per-binding rendezvous object of a flight, one per kind. The first
+ * participant of a kind to call this on a flight installs `value` (the engine
+ * releases it through kind->release once the flight's last ticket is left)
+ * and gets it back in *current; a later caller of the same kind gets the
+ * installed value in *current (borrowed: valid while its ticket is held) and
+ * keeps ownership of the `value` it passed, which the engine does not take.
+ * If SF_ATTACH_MAX other kinds attached already, *current is NULL and the
+ * caller keeps its value.
  * Lets the participants of one binding share state of their own per flight
  * (a Rust shared future, a Go channel) without a table of their own.
  * @return SF_OK, or SF_EINVAL (NULL ticket, kind, value or current). */

@@ -129,7 +129,7 @@ sf_status sf_do(sf_group *group, const void *key, size_t key_len, sf_work_fn wor
         value = nullptr;
         error = panic_message("(not a std::exception)");
       }
-      return sf::group_finish_leader(wait, lead, outcome, value, error, result);
+      return sf::group_finish_leader(wait, lead, outcome, value, error, nullptr, nullptr, result);
     }
     void *native = nullptr;
     st = sf::flight_wait(wait, -1, nullptr, result, &native);
@@ -171,6 +171,20 @@ sf_status sf_complete_native(sf_ticket *work, sf_status status, sf_bytes *value,
     return SF_EINVAL;
   }
   return sf::group_complete(work, status, value, error, kind, native);
+}
+
+sf_status sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status, sf_bytes *value,
+                    sf_bytes *error, const sf_native_kind *kind, void *native,
+                    sf_result *result) {
+  if (result) clear(result);
+  if (!wait || !work || !result || wait->role != sf::Role::kWait ||
+      work->role != sf::Role::kWork || wait->flight != work->flight) {
+    sf_bytes_release(value);
+    sf_bytes_release(error);
+    if (kind && kind->release) kind->release(native);
+    return SF_EINVAL;
+  }
+  return sf::group_finish_leader(wait, work, status, value, error, kind, native, result);
 }
 
 sf_status sf_wait(sf_ticket *wait, int64_t timeout_ns, sf_result *result) {

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "bytes.h"
+#include "detail/spin_mutex.h"
 #include "group.h"
 
 namespace sf {
@@ -16,6 +17,9 @@ struct Firing {
   bool left = false;
 };
 thread_local Firing tls_firing;
+
+// How many times a waiter yields before it sleeps.
+constexpr int kWaitSpins = 8;
 
 sf_bytes *no_bytes_message(const sf_native_kind *kind) noexcept {
   char buf[256];
@@ -81,6 +85,7 @@ sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kin
     deadline = clock::now() + std::chrono::nanoseconds(timeout_ns < max_ns ? timeout_ns : max_ns);
   }
   std::unique_lock<std::mutex> lk(f->mu);
+  bool spun = false;
   for (;;) {
     if (f->done) return read_outcome(f, kind, result, native);
     if (t->canceled) {
@@ -90,6 +95,16 @@ sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kin
     if (timeout_ns == 0) return SF_ETIMEDOUT;
     if (f->run_here && f->work_held && f->run_thread == std::this_thread::get_id())
       return SF_EDEADLK;
+    if (!spun) {
+      // Most flights end within microseconds; a short spin saves sleeping
+      // and being woken (two context switches) for those.
+      spun = true;
+      lk.unlock();
+      for (int i = 0; i < kWaitSpins && !f->finished.load(std::memory_order_acquire); ++i)
+        std::this_thread::yield();
+      lk.lock();
+      continue;
+    }
     ++f->sleepers;
     bool expired = false;
     if (timeout_ns < 0) f->cv.wait(lk);
@@ -166,13 +181,19 @@ sf_status flight_attach(sf_ticket *t, const sf_native_kind *kind, void *value,
                         void **current) noexcept {
   Flight *f = t->flight;
   std::lock_guard<std::mutex> lk(f->mu);
-  if (!f->attach_kind) {
-    f->attach_kind = kind;
-    f->attach = value;
-    *current = value;
-  } else {
-    *current = f->attach_kind == kind ? f->attach : nullptr;
+  for (int i = 0; i < SF_ATTACH_MAX; ++i) {
+    if (f->attach_kind[i] == kind) {
+      *current = f->attach[i];
+      return SF_OK;
+    }
+    if (!f->attach_kind[i]) {
+      f->attach_kind[i] = kind;
+      f->attach[i] = value;
+      *current = value;
+      return SF_OK;
+    }
   }
+  *current = nullptr;  // every slot taken by other kinds
   return SF_OK;
 }
 

@@ -16,8 +16,9 @@
 // can be joined.
 //
 // Tickets. The leader's two tickets (wait and work) are embedded in the
-// flight; followers' wait tickets come from the flight's spare list and go
-// back there when left. `refs` counts live tickets of every kind.
+// flight; followers' wait tickets come from the shard's ticket pool, go to
+// the flight's spare list when left and back to the shard's pool when the
+// flight is recycled. `refs` counts live tickets of every kind.
 //
 // Locking. Table linkage (hnext, linked) and the shard's pool are guarded by
 // the shard mutex; everything marked "mu" by the flight's own mutex. Lock
@@ -86,7 +87,8 @@ struct Flight {
   std::size_t key_len = 0;
   unsigned char *key = nullptr;  // inline_key, or a heap copy of a long key
   // ---- atomic ----
-  std::atomic<int> refs{0};  // live tickets
+  std::atomic<int> refs{0};         // live tickets
+  std::atomic<bool> finished{false};  // mirrors `done` for waiters spinning without mu
   // ---- mu ----
   std::mutex mu;
   std::condition_variable cv;
@@ -99,7 +101,8 @@ struct Flight {
   int waiters = 0;             // live wait tickets
   std::uint32_t joined = 0;    // wait tickets ever handed out
   sf_ticket *subs = nullptr;   // armed subscriptions (doubly linked)
-  sf_ticket *spare = nullptr;  // left follower tickets, for reuse
+  sf_ticket *spare = nullptr;  // left follower tickets; to the shard's pool at recycle
+  sf_ticket *spare_tail = nullptr;
   int spare_count = 0;
   // the outcome (mu; immutable once done)
   sf_status status = SF_OK;
@@ -108,9 +111,9 @@ struct Flight {
   const sf_native_kind *native_kind = nullptr;
   void *native = nullptr;
   sf_bytes *nobytes_message = nullptr;  // made on first foreign read
-  // the binding rendezvous object (sf_attach)
-  const sf_native_kind *attach_kind = nullptr;
-  void *attach = nullptr;
+  // the bindings' rendezvous objects (sf_attach), one per kind
+  const sf_native_kind *attach_kind[SF_ATTACH_MAX] = {};
+  void *attach[SF_ATTACH_MAX] = {};
   // the leader's tickets
   sf_ticket lead_wait;
   sf_ticket work;

@@ -79,19 +79,30 @@ void shard_idle_while_dying(Group *g) noexcept {
 // What a recycled flight still owned, released once no lock is held.
 struct Leftovers {
   sf_bytes *value = nullptr, *error = nullptr, *message = nullptr;
-  const sf_native_kind *native_kind = nullptr, *attach_kind = nullptr;
-  void *native = nullptr, *attach = nullptr;
+  const sf_native_kind *native_kind = nullptr;
+  void *native = nullptr;
+  const sf_native_kind *attach_kind[SF_ATTACH_MAX] = {};
+  void *attach[SF_ATTACH_MAX] = {};
   unsigned char *long_key = nullptr;
-  Flight *to_free = nullptr;  // the pool was full
+  sf_ticket *tickets = nullptr;  // the shard's ticket pool was full
+  Flight *to_free = nullptr;     // the shard's flight pool was full
   Group *last_of_dying = nullptr;
+  bool any = false;              // anything at all to do
 
   void release() noexcept {
-    sf_bytes_release(value);
-    sf_bytes_release(error);
-    sf_bytes_release(message);
+    if (!any) return;
+    if (value) sf_bytes_release(value);
+    if (error) sf_bytes_release(error);
+    if (message) sf_bytes_release(message);
     if (native_kind && native_kind->release) native_kind->release(native);
-    if (attach_kind && attach_kind->release) attach_kind->release(attach);
-    detail::deallocate(long_key);
+    for (int i = 0; i < SF_ATTACH_MAX && attach_kind[i]; ++i)
+      if (attach_kind[i]->release) attach_kind[i]->release(attach[i]);
+    if (long_key) detail::deallocate(long_key);
+    for (sf_ticket *t = tickets; t;) {
+      sf_ticket *next = t->next;
+      detail::destroy(t);
+      t = next;
+    }
     if (to_free) destroy_flight(to_free);
     if (last_of_dying) shard_idle_while_dying(last_of_dying);
   }
@@ -100,32 +111,57 @@ struct Leftovers {
 // Resets a flight whose last ticket is gone and returns it to its shard's
 // pool. The caller holds the shard mutex; nobody else references `f`.
 void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
-  out.value = f->value;
-  out.error = f->error;
-  out.message = f->nobytes_message;
-  out.native_kind = f->native_kind;
-  out.native = f->native;
-  out.attach_kind = f->attach_kind;
-  out.attach = f->attach;
-  if (f->key != f->inline_key) out.long_key = f->key;
-  f->key = f->inline_key;
-  f->value = f->error = f->nobytes_message = nullptr;
-  f->native_kind = f->attach_kind = nullptr;
-  f->native = f->attach = nullptr;
+  if (f->value || f->error || f->nobytes_message || f->native_kind || f->attach_kind[0] ||
+      f->key != f->inline_key) {
+    out.any = true;
+    out.value = f->value;
+    out.error = f->error;
+    out.message = f->nobytes_message;
+    out.native_kind = f->native_kind;
+    out.native = f->native;
+    for (int i = 0; i < SF_ATTACH_MAX && f->attach_kind[i]; ++i) {
+      out.attach_kind[i] = f->attach_kind[i];
+      out.attach[i] = f->attach[i];
+      f->attach_kind[i] = nullptr;
+      f->attach[i] = nullptr;
+    }
+    if (f->key != f->inline_key) out.long_key = f->key;
+    f->key = f->inline_key;
+    f->value = f->error = f->nobytes_message = nullptr;
+    f->native_kind = nullptr;
+    f->native = nullptr;
+  }
   f->status = SF_OK;
   f->done = f->work_held = f->abandoned = f->run_here = false;
-  f->waiters = 0;
-  f->joined = 0;
+  f->finished.store(false, std::memory_order_relaxed);
   f->subs = nullptr;
+  // Left follower tickets go to the shard, where any flight's followers
+  // find them.
+  if (f->spare) {
+    if (s.ticket_count < kTicketPoolMax) {
+      f->spare_tail->next = s.tickets;
+      s.tickets = f->spare;
+      s.ticket_count += f->spare_count;
+    } else {
+      out.any = true;
+      out.tickets = f->spare;
+    }
+    f->spare = f->spare_tail = nullptr;
+    f->spare_count = 0;
+  }
   --s.live;
   if (s.pool_count < kPoolMax) {
     f->hnext = s.pool;
     s.pool = f;
     ++s.pool_count;
   } else {
+    out.any = true;
     out.to_free = f;
   }
-  if (s.dying && s.live == 0) out.last_of_dying = s.group;
+  if (s.dying && s.live == 0) {
+    out.any = true;
+    out.last_of_dying = s.group;
+  }
 }
 
 void release_ref(Flight *f) noexcept {
@@ -133,7 +169,7 @@ void release_ref(Flight *f) noexcept {
   Shard &s = *f->shard;
   Leftovers left;
   {
-    std::lock_guard<std::mutex> lk(s.mu);
+    std::lock_guard<detail::SpinMutex> lk(s.mu);
     recycle_locked(s, f, left);
   }
   left.release();
@@ -195,6 +231,11 @@ sf_group::~sf_group() {
       sf::destroy_flight(f);
       f = next;
     }
+    for (sf_ticket *t = s.tickets; t;) {
+      sf_ticket *next = t->next;
+      sf::detail::destroy(t);
+      t = next;
+    }
     sf::detail::deallocate(s.buckets);
   }
 }
@@ -221,7 +262,7 @@ void group_dying(Group *g) noexcept {
   for (auto &s : g->shards) {
     bool idle;
     {
-      std::lock_guard<std::mutex> lk(s.mu);
+      std::lock_guard<detail::SpinMutex> lk(s.mu);
       s.dying = true;
       idle = s.live == 0;
     }
@@ -234,19 +275,19 @@ sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
                      sf_ticket **wait, sf_ticket **work) noexcept {
   const std::uint64_t h = detail::hash_bytes(key, len);
   Shard &s = g->shards[h & (kShards - 1)];
-  std::lock_guard<std::mutex> lk(s.mu);
+  std::lock_guard<detail::SpinMutex> lk(s.mu);
   if (Flight *f = find(s, h, key, len)) {
     std::lock_guard<std::mutex> fl(f->mu);
-    sf_ticket *t = f->spare;
+    sf_ticket *t = s.tickets;
     if (t) {
-      f->spare = t->next;
-      --f->spare_count;
+      s.tickets = t->next;
+      --s.ticket_count;
     } else {
       t = detail::make<sf_ticket>();
       if (!t) return SF_ENOMEM;
-      t->flight = f;
       t->role = Role::kWait;
     }
+    t->flight = f;
     reset_ticket(t);
     ++f->waiters;
     ++f->joined;
@@ -309,7 +350,7 @@ sf_status group_complete(sf_ticket *t, sf_status status, sf_bytes *value, sf_byt
   normalize(status, value, error);
   Shard &s = *f->shard;
   {
-    std::lock_guard<std::mutex> lk(s.mu);
+    std::lock_guard<detail::SpinMutex> lk(s.mu);
     if (f->linked) unlink(s, f);  // the key is free again
   }
   sf_ticket *chain;
@@ -323,6 +364,7 @@ sf_status group_complete(sf_ticket *t, sf_status status, sf_bytes *value, sf_byt
     f->native_kind = kind;
     f->native = kind ? native : nullptr;
     f->done = true;
+    f->finished.store(true, std::memory_order_release);
     f->abandoned = false;
     chain = detach_subscriptions(f);
     wake = f->sleepers > 0;
@@ -343,7 +385,7 @@ void group_leave(sf_ticket *t) noexcept {
       done = f->done;
     }
     if (!done) {  // a hand-off: the key is free for a new run
-      std::lock_guard<std::mutex> lk(s.mu);
+      std::lock_guard<detail::SpinMutex> lk(s.mu);
       if (f->linked) unlink(s, f);
     }
     sf_ticket *chain = nullptr;
@@ -355,6 +397,7 @@ void group_leave(sf_ticket *t) noexcept {
       if (!f->done) {
         f->status = SF_EHANDOFF;
         f->done = true;
+        f->finished.store(true, std::memory_order_release);
         f->abandoned = false;
         chain = detach_subscriptions(f);
         wake = f->sleepers > 0;
@@ -389,34 +432,29 @@ void group_leave(sf_ticket *t) noexcept {
   fire_chain(abandon);
   await_not_firing(t);  // its subscription firing on another thread
   if (t != &f->lead_wait) {
-    bool keep;
-    {
-      std::lock_guard<std::mutex> fl(f->mu);
-      keep = f->spare_count < kSpareMax;
-      if (keep) {
-        t->next = f->spare;
-        f->spare = t;
-        ++f->spare_count;
-      }
-    }
-    if (!keep) detail::destroy(t);
+    std::lock_guard<std::mutex> fl(f->mu);
+    t->next = f->spare;
+    if (!f->spare) f->spare_tail = t;
+    f->spare = t;
+    ++f->spare_count;
   }
   release_ref(f);
 }
 
 sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status,
-                              sf_bytes *value, sf_bytes *error, sf_result *result) noexcept {
+                              sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
+                              void *native, sf_result *result) noexcept {
   Flight *f = work->flight;
   Shard &s = *f->shard;
   normalize(status, value, error);
   Leftovers left;
   bool alone = false;
   {
-    std::lock_guard<std::mutex> lk(s.mu);
+    std::lock_guard<detail::SpinMutex> lk(s.mu);
     if (f->linked) unlink(s, f);
     // Unlinked, the flight takes no newcomer; if only the leader's two
     // tickets are left, nobody waits: hand the outcome over directly.
-    if (f->refs.load(std::memory_order_acquire) == 2) {
+    if (f->refs.load(std::memory_order_acquire) == 2 && !f->done) {
       alone = true;
       result->value = value;
       result->error = error;
@@ -427,13 +465,15 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
     }
   }
   if (alone) {
+    if (kind && kind->release) kind->release(native);  // nobody else will read it
     left.release();
     return status;
   }
-  group_complete(work, status, value, error, nullptr, nullptr);
+  // Completed before (sf_finish after sf_complete): rejected, nothing left.
+  if (group_complete(work, status, value, error, kind, native) != SF_OK) return SF_EINVAL;
   group_leave(work);
-  void *native = nullptr;
-  sf_status st = flight_wait(wait, 0, nullptr, result, &native);
+  void *own = nullptr;
+  sf_status st = flight_wait(wait, 0, kind, result, &own);
   group_leave(wait);
   return st;
 }
@@ -442,7 +482,7 @@ sf_status group_forget(Group *g, const void *key, std::size_t len, bool only_uns
                        int *forgotten) noexcept {
   const std::uint64_t h = detail::hash_bytes(key, len);
   Shard &s = g->shards[h & (kShards - 1)];
-  std::lock_guard<std::mutex> lk(s.mu);
+  std::lock_guard<detail::SpinMutex> lk(s.mu);
   Flight *f = find(s, h, key, len);
   if (f && only_unshared) {
     std::lock_guard<std::mutex> fl(f->mu);
@@ -463,7 +503,7 @@ void group_stats(const Group *g, sf_stats *out) noexcept {
   *out = sf_stats{};
   for (auto &cs : g->shards) {
     auto &s = const_cast<Shard &>(cs);
-    std::lock_guard<std::mutex> lk(s.mu);
+    std::lock_guard<detail::SpinMutex> lk(s.mu);
     out->flights += s.flights;
     out->followers += s.followers;
     out->forgets += s.forgets;

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "detail/spin_mutex.h"
 #include "flight.h"
 #include "singleflight.h"
 
@@ -34,10 +35,10 @@ using Group = sf_group;
 inline constexpr unsigned kShardBits = 4;
 inline constexpr unsigned kShards = 1u << kShardBits;
 inline constexpr int kPoolMax = 256;    // idle flights kept per shard
-inline constexpr int kSpareMax = 64;    // left follower tickets kept per flight
+inline constexpr int kTicketPoolMax = 1024;  // idle follower tickets kept per shard
 
 struct alignas(64) Shard {
-  std::mutex mu;
+  detail::SpinMutex mu;
   Group *group = nullptr;
   // ---- mu ----
   Flight **buckets = nullptr;  // chains through Flight::hnext
@@ -46,6 +47,8 @@ struct alignas(64) Shard {
   std::size_t live = 0;        // flights not yet back in the pool
   Flight *pool = nullptr;      // idle flights (chained through hnext)
   int pool_count = 0;
+  sf_ticket *tickets = nullptr;  // idle follower tickets (chained through next)
+  int ticket_count = 0;
   bool dying = false;          // the group has no user reference left
   // plain counters (mu)
   std::uint64_t flights = 0, followers = 0, forgets = 0;
@@ -86,11 +89,12 @@ sf_status group_forget(Group *g, const void *key, std::size_t len, bool only_uns
                        int *forgotten) noexcept;
 void group_stats(const Group *g, sf_stats *out) noexcept;
 
-// The whole of sf_do for a leader that has run its work: completes the
-// flight, fills `result` and leaves both tickets. When nobody joined, takes
-// one shard lock and no flight lock.
+// The leader's whole ending (sf_finish, and sf_do's): completes the flight,
+// fills `result` with the leader's own outcome and leaves both tickets.
+// When nobody else holds a ticket, takes one shard lock and no flight lock.
 sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status,
-                              sf_bytes *value, sf_bytes *error, sf_result *result) noexcept;
+                              sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
+                              void *native, sf_result *result) noexcept;
 
 // Makes the message of a work function that returned a bad status.
 sf_bytes *bad_status_message(sf_status status) noexcept;

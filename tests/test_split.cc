@@ -446,12 +446,96 @@ TEST(Split, AttachRendezvousPerKind) {
     delete second;
     auto *beta = new std::string("beta");
     ASSERT_EQ(sf_attach(foreign.wait, &kBeta, beta, &cur), SF_OK);
-    EXPECT_EQ(cur, nullptr);
-    delete beta;
+    EXPECT_EQ(cur, beta);  // another kind has a slot of its own
     sf_complete(leader.work, SF_OK, nullptr, nullptr);
   }
   EXPECT_EQ(g_alpha_released.load(), 1);
-  EXPECT_EQ(g_beta_released.load(), 0);
+  EXPECT_EQ(g_beta_released.load(), 1);
+}
+
+TEST(Split, AttachSlotsRunOutAfterMaxKinds) {
+  static std::atomic<int> released{0};
+  static const sf_native_kind kinds[SF_ATTACH_MAX + 1] = {
+      {"k0", [](void *) { released++; }}, {"k1", [](void *) { released++; }},
+      {"k2", [](void *) { released++; }}, {"k3", [](void *) { released++; }},
+      {"k4", [](void *) { released++; }}};
+  static_assert(SF_ATTACH_MAX == 4, "the table above has SF_ATTACH_MAX + 1 kinds");
+  released = 0;
+  {
+    Group g;
+    Join j(g, "k");
+    int token[SF_ATTACH_MAX + 1];
+    for (int i = 0; i < SF_ATTACH_MAX; ++i) {
+      void *cur = nullptr;
+      ASSERT_EQ(sf_attach(j.wait, &kinds[i], &token[i], &cur), SF_OK);
+      EXPECT_EQ(cur, &token[i]);
+    }
+    void *cur = &token[0];
+    ASSERT_EQ(sf_attach(j.wait, &kinds[SF_ATTACH_MAX], &token[SF_ATTACH_MAX], &cur), SF_OK);
+    EXPECT_EQ(cur, nullptr);  // no slot left: the caller keeps its value
+    sf_complete(j.work, SF_OK, nullptr, nullptr);
+  }
+  EXPECT_EQ(released.load(), SF_ATTACH_MAX);
+}
+
+TEST(Split, FinishAloneHandsTheLeaderItsOutcomeAndLeaves) {
+  g_alpha_released = 0;
+  Group g;
+  sf_ticket *w, *k;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  Result r;
+  EXPECT_EQ(sf_finish(w, k, SF_OK, bytes("mine"), nullptr, &kAlpha, new std::string("n"), &r), SF_OK);
+  EXPECT_EQ(str(r.value), "mine");
+  EXPECT_EQ(r.shared, 0);
+  EXPECT_EQ(g_alpha_released.load(), 1);  // nobody else could read it
+  EXPECT_EQ(stats(g).live, 0u);
+  EXPECT_EQ(stats(g).in_table, 0u);
+}
+
+TEST(Split, FinishWithFollowersDeliversToThem) {
+  g_alpha_released = 0;
+  Group g;
+  sf_ticket *w, *k;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  Join same(g, "k"), other(g, "k");
+  Counter fired;
+  sf_subscribe(other.wait, Counter::bump, &fired);
+  Result r;
+  EXPECT_EQ(sf_finish(w, k, SF_OK, bytes("shared"), nullptr, &kAlpha, new std::string("n"), &r), SF_OK);
+  EXPECT_EQ(r.shared, 1);
+  EXPECT_EQ(fired.n.load(), 1);
+  void *native = nullptr;
+  Result rs, ro;
+  EXPECT_EQ(sf_wait_native(same.wait, 0, &kAlpha, &rs, &native), SF_OK);
+  EXPECT_EQ(*static_cast<std::string *>(native), "n");
+  EXPECT_EQ(sf_bytes_data(rs.value), sf_bytes_data(r.value));
+  EXPECT_EQ(sf_wait(other.wait, 0, &ro), SF_OK);
+  EXPECT_EQ(str(ro.value), "shared");
+  same.leave();
+  other.leave();
+  EXPECT_EQ(g_alpha_released.load(), 1);
+  EXPECT_EQ(stats(g).live, 0u);
+}
+
+TEST(Split, FinishRejectsBadInputAndASecondCompletion) {
+  Group g;
+  Join a(g, "a"), b(g, "b");
+  ReleaseCounter rc;
+  static char data[] = "x";
+  Result r;
+  EXPECT_EQ(sf_finish(a.wait, b.work, SF_OK, sf_bytes_wrap(data, 1, ReleaseCounter::release, &rc), nullptr,
+                      nullptr, nullptr, &r),
+            SF_EINVAL);  // tickets of two flights
+  EXPECT_EQ(rc.count.load(), 1);
+  EXPECT_EQ(sf_finish(a.work, a.wait, SF_OK, nullptr, nullptr, nullptr, nullptr, &r), SF_EINVAL);
+  EXPECT_EQ(sf_finish(a.wait, a.work, SF_OK, nullptr, nullptr, nullptr, nullptr, nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_finish(nullptr, a.work, SF_OK, nullptr, nullptr, nullptr, nullptr, &r), SF_EINVAL);
+  EXPECT_EQ(stats(g).in_table, 2u);  // nothing completed
+  ASSERT_EQ(sf_complete(a.work, SF_OK, nullptr, nullptr), SF_OK);
+  EXPECT_EQ(sf_finish(a.wait, a.work, SF_OK, sf_bytes_wrap(data, 1, ReleaseCounter::release, &rc), nullptr,
+                      nullptr, nullptr, &r),
+            SF_EINVAL);  // completed already: the Join still leaves both
+  EXPECT_EQ(rc.count.load(), 2);
 }
 
 TEST(Split, BadInputOnEveryFunction) {
