@@ -42,6 +42,9 @@ typedef struct sfx_entry {
 } sfx_entry;
 void sfx_gate_close(void); void sfx_gate_open(void);
 void sfx_db_configure(const char *group_name, int followers);
+void sfx_db_delay(int ms);
+void sfx_db_hold(void);
+void sfx_db_release(void);
 long sfx_db_queries(void);
 sf_bytes *sfx_db_query(const void *key, size_t key_len);
 const void *sf_bytes_data(const sf_bytes *bytes);
@@ -114,10 +117,8 @@ def _query(key: str, work: int) -> bytes:
     row = cside.sfx_db_query(key.encode(), len(key.encode()))
     data = bytes(ffi.buffer(cside.sf_bytes_data(row), cside.sf_bytes_len(row)))
     cside.sf_bytes_release(row)
-    if work == ERROR:
+    if work in (ERROR, PANIC):  # Python has exceptions, not panics
         raise ValueError("Python work failed")
-    if work == PANIC:
-        raise SystemError("Python work aborted")
     return data
 
 
@@ -153,8 +154,7 @@ def _python_call(group: singleflight.Group, key: str, work: int, timeout: float 
     except TimeoutError as e:
         _log_python(SF_ETIMEDOUT, str(e) or "timed out", False)
     except Exception as e:  # the Python leader's own exception
-        status = SF_EPANIC if isinstance(e, SystemError) else SF_EWORK
-        _log_python(status, f"{type(e).__name__}: {e}", False)
+        _log_python(SF_EWORK, f"{type(e).__name__}: {e}", False)
 
 
 def start_python(group_name: str, key: str, n: int, work: int = VALUE,

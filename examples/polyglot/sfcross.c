@@ -36,6 +36,28 @@ static pthread_mutex_t db_mu = PTHREAD_MUTEX_INITIALIZER;
 static char db_group[128];
 static int db_followers;
 static long db_queries;
+static int db_delay_ms;
+static int db_held;
+static pthread_cond_t db_cv = PTHREAD_COND_INITIALIZER;
+
+void sfx_db_hold(void) {
+  pthread_mutex_lock(&db_mu);
+  db_held = 1;
+  pthread_mutex_unlock(&db_mu);
+}
+
+void sfx_db_release(void) {
+  pthread_mutex_lock(&db_mu);
+  db_held = 0;
+  pthread_cond_broadcast(&db_cv);
+  pthread_mutex_unlock(&db_mu);
+}
+
+void sfx_db_delay(int ms) {
+  pthread_mutex_lock(&db_mu);
+  db_delay_ms = ms;
+  pthread_mutex_unlock(&db_mu);
+}
 
 void sfx_db_configure(const char *group_name, int followers) {
   pthread_mutex_lock(&db_mu);
@@ -62,12 +84,13 @@ static void sleep_ms(long ms) {
 
 sf_bytes *sfx_db_query(const void *key, size_t key_len) {
   char name[128], row[256];
-  int want, waited;
+  int want, waited, delay;
   sf_group *g;
   pthread_mutex_lock(&db_mu);
   db_queries++;
   memcpy(name, db_group, sizeof name);
   want = db_followers;
+  delay = db_delay_ms;
   pthread_mutex_unlock(&db_mu);
   /* Hold the query open until the whole wave has joined the flight. */
   g = sf_group_open(name, strlen(name));
@@ -78,6 +101,10 @@ sf_bytes *sfx_db_query(const void *key, size_t key_len) {
     sleep_ms(1);
   }
   sf_group_release(g);
+  pthread_mutex_lock(&db_mu);
+  while (db_held) pthread_cond_wait(&db_cv, &db_mu);
+  pthread_mutex_unlock(&db_mu);
+  if (delay > 0) sleep_ms(delay);
   snprintf(row, sizeof row, "row %.*s", (int)key_len, (const char *)key);
   return sf_bytes_new(row, strlen(row));
 }

@@ -29,6 +29,11 @@ void sfx_gate_wait(void);
  * `followers` followers (at most ~10 s, a safety net), so that every caller
  * of a wave joins the one flight, then answers "row <key>". */
 void sfx_db_configure(const char *group_name, int followers);
+/* Each query then takes `ms` more milliseconds (0 by default). */
+void sfx_db_delay(int ms);
+/* While held, a query that has its followers still waits for the release. */
+void sfx_db_hold(void);
+void sfx_db_release(void);
 long sfx_db_queries(void);
 sf_bytes *sfx_db_query(const void *key, size_t key_len);
 
