@@ -220,3 +220,29 @@ def test_python_thread_leader_interrupted_hands_off_to_c():
     assert all(e.status == pg.SF_OK and e.text == "row k" for e in es), es
     assert pg.cside.sfx_db_queries() == 1  # a C caller led the fresh run, once
     assert grp.stats().handoffs == 1
+
+
+def test_dropped_rust_future_hands_off_to_c_and_python():
+    group, key = "cancel-rust", "k"
+    grp = singleflight.Group.open(group)
+    base = grp.stats().followers
+    # After the hand-off, 5 of the 6 others follow the one that leads anew.
+    pg.cside.sfx_db_configure(group.encode(), base + 6 + 5)
+    pg.cside.sfx_log_reset()
+    pg.from_gate.open()
+    assert pg.rustlib.rust_start_cancellable(group.encode(), key.encode()) == 0
+    pg.flight_started(grp)
+    pg.cside.sfx_c_stampede(group.encode(), key.encode(), 3, pg.VALUE)
+    threads = pg.start_python(group, key, 3)
+    while _followers(group) < base + 6:
+        time.sleep(0.001)
+    pg.rustlib.rust_cancel_all()  # the Rust caller's future is dropped
+    pg.cside.sfx_log_wait(7)
+    pg.join_all(threads)
+    es = pg.entries()
+    rust = [e for e in es if e.lang == pg.RUST]
+    assert len(rust) == 1 and rust[0].status == pg.SF_ECANCELED
+    others = [e for e in es if e.lang != pg.RUST]
+    assert len(others) == 6 and all(e.status == pg.SF_OK and e.text == "row k" for e in others), others
+    assert pg.cside.sfx_db_queries() == 1  # the dropped work never queried; one follower did
+    assert grp.stats().handoffs >= 1
