@@ -132,8 +132,9 @@ sf_status sf_do(sf_group *group, const void *key, size_t key_len, sf_work_fn wor
       return sf::group_finish_leader(wait, lead, outcome, value, error, nullptr, nullptr, result);
     }
     void *native = nullptr;
-    st = sf::flight_wait(wait, -1, nullptr, result, &native);
-    sf::group_leave(wait);
+    bool left = false;
+    st = sf::flight_wait(wait, -1, nullptr, result, &native, &left);
+    if (!left) sf::group_leave(wait);
     if (st != SF_EHANDOFF) return st;  // a hand-off: join again
   }
 }

@@ -30,6 +30,8 @@ sf_bytes *no_bytes_message(const sf_native_kind *kind) noexcept {
   return bytes_from_string(buf);
 }
 
+}  // namespace
+
 // Hands the outcome of a done flight to one waiter (under mu).
 sf_status read_outcome(Flight *f, const sf_native_kind *kind, sf_result *result,
                        void **native) noexcept {
@@ -46,7 +48,6 @@ sf_status read_outcome(Flight *f, const sf_native_kind *kind, sf_result *result,
   return f->status;
 }
 
-}  // namespace
 
 void fire_chain(sf_ticket *chain) noexcept {
   for (sf_ticket *t = chain; t;) {
@@ -73,7 +74,8 @@ void await_not_firing(sf_ticket *t) noexcept {
 }
 
 sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kind *kind,
-                      sf_result *result, void **native) noexcept {
+                      sf_result *result, void **native, bool *left) noexcept {
+  if (left) *left = false;
   if (t->role != Role::kWait) return SF_EINVAL;
   Flight *f = t->flight;
   Shard &s = *f->shard;
@@ -87,7 +89,29 @@ sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kin
   std::unique_lock<std::mutex> lk(f->mu);
   bool spun = false;
   for (;;) {
-    if (f->done) return read_outcome(f, kind, result, native);
+    if (f->done) {
+      sf_status st = read_outcome(f, kind, result, native);
+      if (!left) return st;
+      // Leave in the same critical section (sf_do's followers): the flight
+      // is done, so no abandonment and no subscription left to fire.
+      *left = true;
+      if (t->notify.load(std::memory_order_relaxed) == Notify::kArmed) {
+        if (t->prev) t->prev->next = t->next;
+        else f->subs = t->next;
+        if (t->next) t->next->prev = t->prev;
+        t->notify.store(Notify::kFired, std::memory_order_relaxed);
+      }
+      --f->waiters;
+      if (t != &f->lead_wait) {
+        t->next = f->spare;
+        if (!f->spare) f->spare_tail = t;
+        f->spare = t;
+        ++f->spare_count;
+      }
+      lk.unlock();
+      flight_release(f, 1);
+      return st;
+    }
     if (t->canceled) {
       s.cancellations.fetch_add(1, std::memory_order_relaxed);
       return SF_ECANCELED;

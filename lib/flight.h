@@ -133,8 +133,16 @@ struct Flight {
 
 // The flight's operations after the join; each takes and releases `mu`
 // itself. Defined in flight.cc.
+// Waits for the outcome (sf_wait_native). With `left`, a wait that returns
+// the outcome also leaves the ticket, in the same critical section, and sets
+// *left; any other return leaves the ticket held.
 sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kind *kind,
-                      sf_result *result, void **native) noexcept;
+                      sf_result *result, void **native, bool *left = nullptr) noexcept;
+// Hands the outcome of a done flight to one waiter (under mu).
+sf_status read_outcome(Flight *f, const sf_native_kind *kind, sf_result *result,
+                       void **native) noexcept;
+// Drops `n` ticket references; the last recycles the flight (no lock held).
+void flight_release(Flight *f, int n) noexcept;
 sf_status flight_subscribe(sf_ticket *t, sf_notify_fn fn, void *ud) noexcept;
 sf_status flight_on_abandoned(sf_ticket *t, sf_notify_fn fn, void *ud) noexcept;
 sf_status flight_cancel(sf_ticket *t) noexcept;

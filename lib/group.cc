@@ -164,8 +164,8 @@ void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
   }
 }
 
-void release_ref(Flight *f) noexcept {
-  if (f->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+void release_ref(Flight *f, int n = 1) noexcept {
+  if (f->refs.fetch_sub(n, std::memory_order_acq_rel) != n) return;
   Shard &s = *f->shard;
   Leftovers left;
   {
@@ -469,14 +469,43 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
     left.release();
     return status;
   }
-  // Completed before (sf_finish after sf_complete): rejected, nothing left.
-  if (group_complete(work, status, value, error, kind, native) != SF_OK) return SF_EINVAL;
-  group_leave(work);
-  void *own = nullptr;
-  sf_status st = flight_wait(wait, 0, kind, result, &own);
-  group_leave(wait);
+  // Others hold tickets: complete, take the leader's own outcome and leave
+  // both tickets in one critical section of the flight.
+  sf_ticket *chain;
+  bool wake;
+  sf_status st;
+  {
+    std::lock_guard<std::mutex> fl(f->mu);
+    if (f->done) {  // completed before (sf_finish after sf_complete): nothing left
+      sf_bytes_release(value);
+      sf_bytes_release(error);
+      if (kind && kind->release) kind->release(native);
+      return SF_EINVAL;
+    }
+    f->status = status;
+    f->value = value;
+    f->error = error;
+    f->native_kind = kind;
+    f->native = kind ? native : nullptr;
+    f->done = true;
+    f->finished.store(true, std::memory_order_release);
+    f->abandoned = false;
+    f->work_held = false;
+    f->run_here = false;
+    chain = detach_subscriptions(f);
+    wake = f->sleepers > 0;
+    void *own = nullptr;
+    st = read_outcome(f, kind, result, &own);
+    --f->waiters;  // the leader's own wait ticket
+  }
+  if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
+  if (wake) f->cv.notify_all();
+  fire_chain(chain);  // on this thread: done before the tickets go
+  release_ref(f, 2);
   return st;
 }
+
+void flight_release(Flight *f, int n) noexcept { release_ref(f, n); }
 
 sf_status group_forget(Group *g, const void *key, std::size_t len, bool only_unshared,
                        int *forgotten) noexcept {
