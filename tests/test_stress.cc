@@ -133,3 +133,59 @@ TEST(Stress, HotKeyManyRoundsExactlyOncePerFlight) {
   EXPECT_EQ(s.flights + s.followers, static_cast<uint64_t>(threads * rounds));
   EXPECT_EQ(s.live, 0u);
 }
+
+// Async-style waiters (a subscription each, as the Rust and Python bindings
+// use) are always woken, whichever way the leader completes.
+TEST(Stress, EverySubscriberIsWokenRoundAfterRound) {
+  Group g;
+  const int followers = 6, rounds = 1500;
+  for (int round = 0; round < rounds; ++round) {
+    const bool via_finish = round % 2 == 0;
+    sf_ticket *lw, *lk;
+    ASSERT_EQ(sf_join(g, "k", 1, 0, &lw, &lk), SF_OK);
+    ASSERT_NE(lk, nullptr);
+    struct Waiter {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool woken = false;
+      static void wake(void *ud) {
+        auto *w = static_cast<Waiter *>(ud);
+        std::lock_guard<std::mutex> l(w->mu);
+        w->woken = true;
+        w->cv.notify_one();
+      }
+    };
+    std::vector<Waiter> ws(followers);
+    std::atomic<int> joined{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < followers; ++i) {
+      ts.emplace_back([&, i] {
+        sf_ticket *w, *k;
+        ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+        ASSERT_EQ(k, nullptr);
+        joined.fetch_add(1);
+        if (i % 2) std::this_thread::yield();  // some subscribe after completion
+        ASSERT_EQ(sf_subscribe(w, Waiter::wake, &ws[i]), SF_OK);
+        {
+          std::unique_lock<std::mutex> l(ws[i].mu);
+          ws[i].cv.wait(l, [&] { return ws[i].woken; });  // hangs if a wake is lost
+        }
+        Result r;
+        EXPECT_EQ(sf_wait(w, 0, &r), SF_OK);
+        EXPECT_EQ(str(r.value), "v");
+        sf_leave(w);
+      });
+    }
+    wait_until([&] { return joined.load() == followers; });
+    if (via_finish) {
+      Result r;
+      EXPECT_EQ(sf_finish(lw, lk, SF_OK, bytes("v"), nullptr, nullptr, nullptr, &r), SF_OK);
+    } else {
+      EXPECT_EQ(sf_complete(lk, SF_OK, bytes("v"), nullptr), SF_OK);
+      sf_leave(lk);
+      sf_leave(lw);
+    }
+    for (auto &t : ts) t.join();
+  }
+  EXPECT_EQ(stats(g).live, 0u);
+}
