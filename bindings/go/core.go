@@ -1,6 +1,8 @@
 package singleflight
 
 /*
+#cgo noescape gosf_join
+#cgo nocallback gosf_join
 #include "gosf.h"
 */
 import "C"
@@ -18,12 +20,13 @@ import (
 // handle owns one engine group reference.
 type handle struct {
 	g      *C.sf_group
+	gi     C.uintptr_t // g, as the fast path passes it (no cgo pointer check)
 	named  bool
 	closed atomic.Bool
 }
 
 func newHandle(g *C.sf_group, named bool) *handle {
-	h := &handle{g: g, named: named}
+	h := &handle{g: g, gi: C.uintptr_t(uintptr(unsafe.Pointer(g))), named: named}
 	runtime.AddCleanup(h, func(g *C.sf_group) { C.sf_group_release(g) }, g)
 	return h
 }
@@ -36,15 +39,18 @@ type fkey struct {
 	isU bool
 }
 
-func (h *handle) join(k fkey, flags C.uint) C.gosf_joined {
-	var j C.gosf_joined
+// join joins the flight of k, or starts it, filling *j (passed by pointer:
+// the C glue writes it in place, with no copy of the struct on the way; it
+// keeps no pointer (noescape) and never calls into Go (nocallback: a fresh
+// work ticket's flight cannot be abandoned yet, its leader's wait ticket is
+// held), so j stays on the caller's stack).
+func (h *handle) join(k fkey, flags C.uint, j *C.gosf_joined) {
 	if k.isU {
-		j = C.gosf_join_u64(h.g, C.uint64_t(k.u), flags)
+		C.gosf_join(h.gi, nil, 8, C.uint64_t(k.u), flags, j)
 	} else {
-		j = C.gosf_join(h.g, strPtr(k.s), C.size_t(len(k.s)), flags)
+		C.gosf_join(h.gi, strPtr(k.s), C.size_t(len(k.s)), 0, flags, j)
 	}
 	runtime.KeepAlive(h)
-	return j
 }
 
 func (h *handle) forget(k fkey) {
@@ -122,62 +128,111 @@ func bytesOf(v any) (b []byte, s string, isStr, ok bool) {
 	return nil, "", false, false
 }
 
-// finish completes the flight of a Go leader. c holds the outcome when the
-// slot is not a rendezvous (followers read it as the native value); in a
-// rendezvous the caller stores it once it knows anyone will read it.
-// wait may be nil (DoContext: the caller holds the wait ticket).
-// It returns whether the outcome was shared (-1: refused).
-func finish[V any](h *handle, work, wait *C.sf_ticket, slot uintptr, rendezvous bool,
-	kind outcomeKind, v V, err error, perr *panicError, leaveWork bool) int {
-	status := C.int(C.SF_OK)
-	var val, msg []byte
+// encoded is an outcome in the engine's terms: a status, the bytes that
+// cross to other languages, and the native value.
+type encoded struct {
+	status         C.int
+	val, msg       []byte
+	hasVal, hasErr bool
+	native         C.uintptr_t
+}
+
+// encode turns a Go leader's outcome into the engine's terms. Bytes are made
+// only for a named group (only there can another language read them); the
+// slot goes as the native value unless it is the flight's rendezvous (a
+// DoContext leader's): Go followers then find the outcome through the
+// engine, from their own rendezvous or subscription.
+func encode[V any](h *handle, slot uintptr, rendezvous bool,
+	kind outcomeKind, v V, err error, perr *panicError) (e encoded) {
+	e.status = C.SF_OK
 	var sval, smsg string
-	hasVal, hasErr, valStr := false, false, false
-	native := C.uintptr_t(0)
+	valStr, noValue := false, false
 	switch kind {
 	case ocValue:
 		if err != nil {
-			status = C.SF_EWORK
+			e.status = C.SF_EWORK
 			if h.named {
-				smsg, hasErr = err.Error(), true
+				smsg, e.hasErr = err.Error(), true
 			}
 		} else if h.named {
 			a := any(v)
-			if a != nil {
-				val, sval, valStr, hasVal = bytesOf(a)
-				if !hasVal {
+			noValue = a == nil
+			if !noValue {
+				e.val, sval, valStr, e.hasVal = bytesOf(a)
+				if !e.hasVal {
 					// No byte form: mark the outcome as a Go value so that
 					// other languages get SF_ENOBYTES, not an empty value.
-					native = C.GOSF_NO_SLOT
+					e.native = C.GOSF_NO_SLOT
 				}
 			}
 		}
 	case ocPanic:
-		status = C.SF_EPANIC
-		smsg, hasErr = "go panic: "+perr.Error(), true
+		e.status = C.SF_EPANIC
+		smsg, e.hasErr = "go panic: "+perr.Error(), true
 	case ocGoexit:
-		status = C.SF_EPANIC
-		smsg, hasErr = "go: runtime.Goexit was called in the work", true
+		e.status = C.SF_EPANIC
+		smsg, e.hasErr = "go: runtime.Goexit was called in the work", true
 	}
-	if !rendezvous {
-		native = C.uintptr_t(slot)
+	if !rendezvous && !noValue {
+		// A nil value with no error needs no slot: its followers, Go or
+		// not, read SF_OK with no bytes (a native value would give other
+		// languages SF_ENOBYTES).
+		e.native = C.uintptr_t(slot)
 	}
 	if valStr {
-		val = unsafe.Slice(unsafe.StringData(sval), len(sval))
+		e.val = unsafe.Slice(unsafe.StringData(sval), len(sval))
 	}
 	if smsg != "" {
-		msg = unsafe.Slice(unsafe.StringData(smsg), len(smsg))
+		e.msg = unsafe.Slice(unsafe.StringData(smsg), len(smsg))
 	}
-	lw := C.int(0)
-	if leaveWork {
-		lw = 1
+	return e
+}
+
+// finish ends the flight of Do's leader in one cgo call (sf_finish):
+// completes it with the slot as the native value, reads whether the outcome
+// was shared and leaves both tickets. The outcome must already be in the
+// slot: once this returns the slot may be another flight's. It returns
+// whether the outcome was shared.
+func finish[V any](h *handle, j *C.gosf_joined,
+	kind outcomeKind, v V, err error, perr *panicError) bool {
+	if !h.named && kind == ocValue {
+		// The fast path: a private group has no byte form to make, and
+		// the slot is the native value whatever the outcome.
+		st := C.int(C.SF_OK)
+		if err != nil {
+			st = C.SF_EWORK
+		}
+		r := C.gosf_finish(j.wait, j.work, st, nil, 0, 0, nil, 0, 0, j.slot, 0)
+		runtime.KeepAlive(h)
+		return r > 0
 	}
-	r := C.gosf_finish(work, wait, status,
-		bytesPtr(val), C.size_t(len(val)), cbool(hasVal),
-		bytesPtr(msg), C.size_t(len(msg)), cbool(hasErr),
-		native, lw)
+	e := encode(h, uintptr(j.slot), false, kind, v, err, perr)
+	back := C.uintptr_t(0)
+	if e.native != j.slot {
+		back = j.slot
+	}
+	r := C.gosf_finish(j.wait, j.work, e.status,
+		bytesPtr(e.val), C.size_t(len(e.val)), cbool(e.hasVal),
+		bytesPtr(e.msg), C.size_t(len(e.msg)), cbool(e.hasErr),
+		e.native, back)
 	runtime.KeepAlive(h)
-	return int(r)
+	return r > 0
+}
+
+// complete completes the flight of DoContext's work goroutine, which holds
+// the work ticket alone, and leaves the ticket if leaveWork.
+func complete[V any](h *handle, work C.uintptr_t, slot uintptr, rendezvous bool,
+	kind outcomeKind, v V, err error, perr *panicError, leaveWork bool) {
+	e := encode(h, slot, rendezvous, kind, v, err, perr)
+	back := C.uintptr_t(0)
+	if !rendezvous && e.native != C.uintptr_t(slot) {
+		back = C.uintptr_t(slot) // not the attachment, not the native value
+	}
+	C.gosf_complete(work, e.status,
+		bytesPtr(e.val), C.size_t(len(e.val)), cbool(e.hasVal),
+		bytesPtr(e.msg), C.size_t(len(e.msg)), cbool(e.hasErr),
+		e.native, cbool(leaveWork), back)
+	runtime.KeepAlive(h)
 }
 
 func cbool(b bool) C.int {
@@ -198,11 +253,13 @@ func store[V any](c *call, kind outcomeKind, v V, err error, perr *panicError) {
 // x/sync's semantics: a panic re-panics here (and in every Go follower) with
 // a *panicError; runtime.Goexit goes on exiting this goroutine. *kind is set
 // before either happens.
-func lead[V any](h *handle, j C.gosf_joined, fn func() (V, error), kind *outcomeKind) (v V, err error, shared bool) {
-	slot := uintptr(j.slot)
-	rendezvous := uintptr(j.cur) == slot
-	c, gen := slotOf(slot)
-	c.publish(gen)
+//
+// The leader attached nothing: it stores its outcome in its slot and hands
+// the slot to the engine as the outcome's native value, in the same call
+// that completes the flight and leaves its tickets. Its Go followers, if
+// any, parked on a rendezvous of their own and read the slot from there.
+func lead[V any](h *handle, j *C.gosf_joined, fn func() (V, error), kind *outcomeKind) (v V, err error, shared bool) {
+	c, _ := slotOf(uintptr(j.slot))
 	normalReturn, recovered := false, false
 	var perr *panicError
 	defer func() {
@@ -213,20 +270,8 @@ func lead[V any](h *handle, j C.gosf_joined, fn func() (V, error), kind *outcome
 			k = ocPanic
 		}
 		*kind = k
-		if !rendezvous {
-			store(c, k, v, err, perr)
-		}
-		// r == 0: nobody joined, every ticket is left and the slot may be
-		// someone else's already. Otherwise (shared, or a refused
-		// completion, which cannot happen with a fresh work ticket) the
-		// wait ticket keeps the slot for the Go followers until signalled.
-		if r := finish(h, j.work, j.wait, slot, rendezvous, k, v, err, perr, true); r != 0 {
-			if rendezvous {
-				store(c, k, v, err, perr)
-			}
-			leaveAll(c.signal(unsafe.Pointer(j.wait)))
-			shared = r > 0
-		}
+		store(c, k, v, err, perr)
+		shared = finish(h, j, k, v, err, perr)
 		if perr != nil {
 			panic(perr)
 		}
@@ -252,7 +297,7 @@ func lead[V any](h *handle, j C.gosf_joined, fn func() (V, error), kind *outcome
 // ---- following ----------------------------------------------------------
 
 // leaveAll leaves wait tickets collected by a slot, in one cgo call.
-func leaveAll(ts []unsafe.Pointer) {
+func leaveAll(ts []C.uintptr_t) {
 	if len(ts) > 0 {
 		C.gosf_leave_all(&ts[0], C.size_t(len(ts)))
 	}
@@ -263,32 +308,44 @@ type notifyCh chan struct{}
 
 // follow waits, as a follower holding the wait ticket of j, for the outcome.
 // ctx may be nil (wait as long as it takes). ok is false when ctx ended
-// first (the ticket is left). The ticket is always left on return.
-func follow[V any](h *handle, j C.gosf_joined, ctx context.Context) (o outcome[V], ok bool) {
+// first. The ticket is always left (or handed to the rendezvous) on return.
+func follow[V any](h *handle, j *C.gosf_joined, ctx context.Context) (o outcome[V], ok bool) {
 	cur := uintptr(j.cur)
-	if cur != 0 && cur != uintptr(C.GOSF_NO_SLOT) {
-		// A Go leader's rendezvous: park on its channel.
-		c, gen := slotOf(cur)
-		if !c.park(ctx, gen, unsafe.Pointer(j.wait)) {
-			C.sf_leave(j.wait)
-			return o, false
-		}
+	if cur == 0 {
+		// No rendezvous (every attachment slot was taken by other kinds,
+		// or a test switched them off): a subscription of our own.
+		return followEngine[V](h, j.wait, ctx)
+	}
+	c, gen := slotOf(cur)
+	if uintptr(j.slot) == cur {
+		c.publish(gen, true) // this follower made the rendezvous
+	}
+	ok, leave := c.park(ctx, gen, j.wait, cur)
+	if !ok {
+		leaveAll(leave)
+		runtime.KeepAlive(h)
+		return o, false
+	}
+	if c.engine {
+		o = fromEngine[V](&c.eng)
+	} else {
 		o = readCall[V](c)
 		o.shared = true
-		leaveAll(c.doneReading())
-		return o, true
 	}
-	return followEngine[V](h, j.wait, ctx)
+	leaveAll(c.doneReading())
+	runtime.KeepAlive(h)
+	return o, true
 }
 
-// followEngine waits through an engine subscription: the leader is in
-// another language, or is Go but could not make its slot the rendezvous.
-func followEngine[V any](h *handle, wait *C.sf_ticket, ctx context.Context) (o outcome[V], ok bool) {
+// followEngine waits through an engine subscription of its own: the flight
+// has no Go rendezvous, or this is DoContext's caller whose slot could not
+// be made one.
+func followEngine[V any](h *handle, wait C.uintptr_t, ctx context.Context) (o outcome[V], ok bool) {
 	ch := make(notifyCh)
 	hd := cgo.NewHandle(ch)
 	defer hd.Delete()
 	if st := C.gosf_subscribe(wait, C.uintptr_t(hd)); st != C.SF_OK {
-		C.sf_leave(wait)
+		C.gosf_leave(wait)
 		o.err = statusError(st, "subscribe")
 		return o, true
 	}
@@ -301,38 +358,63 @@ func followEngine[V any](h *handle, wait *C.sf_ticket, ctx context.Context) (o o
 			select {
 			case <-ch:
 			default:
-				C.sf_leave(wait)
+				C.gosf_leave(wait)
 				return o, false
 			}
 		}
 	}
-	r := C.gosf_poll(wait)
-	o.shared = r.shared != 0
-	switch {
-	case r.native != 0 && r.native != C.GOSF_NO_SLOT:
-		sh := o.shared
-		c, _ := slotOf(uintptr(r.native))
-		o = readCall[V](c)
-		o.shared = sh
-	case r.status == C.SF_OK:
-		if r.value != nil {
-			o.v, o.err = fromBytes[V](C.GoBytes(unsafe.Pointer(r.val_data), C.int(r.val_len)))
-		}
-	case r.status == C.SF_EWORK:
-		o.err = &Error{Status: StatusWork, Msg: C.GoStringN(r.err_data, C.int(r.err_len))}
-	case r.status == C.SF_EPANIC:
-		msg := C.GoStringN(r.err_data, C.int(r.err_len))
-		o.kind = ocPanic
-		o.perr = &panicError{value: &Error{Status: StatusPanic, Msg: msg}}
-	case r.status == C.SF_EHANDOFF:
-		o.kind = ocHandoff
-	default:
-		o.err = &Error{Status: Status(r.status), Msg: C.GoStringN(r.err_data, C.int(r.err_len))}
-	}
-	C.gosf_outcome_release(&r)
-	C.sf_leave(wait)
+	e := pollEngine(wait)
+	o = fromEngine[V](&e)
+	C.gosf_leave(wait)
 	runtime.KeepAlive(h)
 	return o, true
+}
+
+// pollEngine reads the outcome of a flight through a wait ticket, copying
+// the bytes of another language's outcome into Go memory.
+func pollEngine(wait C.uintptr_t) engineOutcome {
+	r := C.gosf_poll(wait)
+	e := engineOutcome{status: int(r.status), shared: r.shared != 0}
+	switch {
+	case r.native != 0 && r.native != C.GOSF_NO_SLOT:
+		e.native = uintptr(r.native) // a Go leader's slot: no bytes needed
+	case r.status == C.SF_OK:
+		if r.value != nil {
+			e.val = C.GoBytes(unsafe.Pointer(r.val_data), C.int(r.val_len))
+			e.hasVal = true
+		}
+	default:
+		if r.error != nil {
+			e.msg = C.GoStringN(r.err_data, C.int(r.err_len))
+		}
+	}
+	C.gosf_outcome_release(&r)
+	return e
+}
+
+// fromEngine turns an outcome read through the engine into a V's outcome.
+// A Go leader's slot is read while a ticket of the flight is held.
+func fromEngine[V any](e *engineOutcome) (o outcome[V]) {
+	switch {
+	case e.native != 0:
+		c, _ := slotOf(e.native)
+		o = readCall[V](c)
+	case e.status == int(C.SF_OK):
+		if e.hasVal {
+			o.v, o.err = fromBytes[V](e.val)
+		}
+	case e.status == int(C.SF_EWORK):
+		o.err = &Error{Status: StatusWork, Msg: e.msg}
+	case e.status == int(C.SF_EPANIC):
+		o.kind = ocPanic
+		o.perr = &panicError{value: &Error{Status: StatusPanic, Msg: e.msg}}
+	case e.status == int(C.SF_EHANDOFF):
+		o.kind = ocHandoff
+	default:
+		o.err = &Error{Status: Status(e.status), Msg: e.msg}
+	}
+	o.shared = e.shared
+	return o
 }
 
 // fromBytes turns bytes from another language into a V.
@@ -360,15 +442,16 @@ func fromBytes[V any](b []byte) (V, error) {
 // do is Group.Do for any value type.
 func do[V any](h *handle, k fkey, fn func() (V, error)) (v V, err error, shared bool) {
 	for {
-		j := h.join(k, 0)
+		var j C.gosf_joined
+		h.join(k, 0, &j)
 		if j.status != C.SF_OK {
-			return v, statusError(j.status, ""), false
+			return v, statusError(C.int(j.status), ""), false
 		}
-		if j.work != nil {
+		if j.work != 0 {
 			var kind outcomeKind
-			return lead(h, j, fn, &kind)
+			return lead(h, &j, fn, &kind)
 		}
-		o, _ := follow[V](h, j, nil)
+		o, _ := follow[V](h, &j, nil)
 		switch o.kind {
 		case ocValue:
 			return o.v, o.err, o.shared
@@ -386,15 +469,16 @@ func do[V any](h *handle, k fkey, fn func() (V, error)) (v V, err error, shared 
 // fn crashes the process, as with x/sync: nobody could recover it.
 func doChan[V any, R any](h *handle, k fkey, fn func() (V, error), mk func(V, error, bool) R) <-chan R {
 	ch := make(chan R, 1)
-	j := h.join(k, 0)
+	j := new(C.gosf_joined)
+	h.join(k, 0, j)
 	if j.status != C.SF_OK {
 		var zero V
-		ch <- mk(zero, statusError(j.status, ""), false)
+		ch <- mk(zero, statusError(C.int(j.status), ""), false)
 		return ch
 	}
 	go func() {
 		for {
-			if j.work != nil {
+			if j.work != 0 {
 				var kind outcomeKind
 				defer func() {
 					if kind == ocGoexit {
@@ -418,9 +502,9 @@ func doChan[V any, R any](h *handle, k fkey, fn func() (V, error), mk func(V, er
 				ch <- mk(zero, ErrGoexit, true)
 				return
 			}
-			if j = h.join(k, 0); j.status != C.SF_OK {
+			if h.join(k, 0, j); j.status != C.SF_OK {
 				var zero V
-				ch <- mk(zero, statusError(j.status, ""), false)
+				ch <- mk(zero, statusError(C.int(j.status), ""), false)
 				return
 			}
 		}
@@ -434,17 +518,18 @@ func doContext[V any](h *handle, ctx context.Context, k fkey, fn func(context.Co
 		if err := ctx.Err(); err != nil {
 			return v, err, false
 		}
-		j := h.join(k, C.GOSF_ON_ABANDONED)
+		var j C.gosf_joined
+		h.join(k, C.GOSF_ATTACH|C.GOSF_ON_ABANDONED, &j)
 		if j.status != C.SF_OK {
-			return v, statusError(j.status, ""), false
+			return v, statusError(C.int(j.status), ""), false
 		}
 		var o outcome[V]
 		var ok bool
-		if j.work != nil {
+		if j.work != 0 {
 			slot := uintptr(j.slot)
 			rendezvous := uintptr(j.cur) == slot
 			c, gen := slotOf(slot)
-			c.publish(gen)
+			c.publish(gen, false)
 			wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 			c.setCancel(cancel)
 			go work(h, j.work, slot, rendezvous, c, wctx, cancel, fn)
@@ -453,13 +538,13 @@ func doContext[V any](h *handle, ctx context.Context, k fkey, fn func(context.Co
 					o = readCall[V](c)
 					o.shared = C.gosf_wait_leave(j.wait) != 0
 				} else {
-					C.sf_leave(j.wait)
+					C.gosf_leave(j.wait)
 				}
 			} else {
 				o, ok = followEngine[V](h, j.wait, ctx)
 			}
 		} else {
-			o, ok = follow[V](h, j, ctx)
+			o, ok = follow[V](h, &j, ctx)
 		}
 		if !ok {
 			return v, ctx.Err(), false
@@ -479,7 +564,7 @@ func doContext[V any](h *handle, ctx context.Context, k fkey, fn func(context.Co
 // work ticket. Its context is cancelled when every caller has left; a
 // cancelled run that fails hands the flight off instead of completing it, so
 // that nobody who joined since gets a cancelled run's error.
-func work[V any](h *handle, wt *C.sf_ticket, slot uintptr, rendezvous bool, c *call,
+func work[V any](h *handle, wt C.uintptr_t, slot uintptr, rendezvous bool, c *call,
 	ctx context.Context, cancel context.CancelFunc, fn func(context.Context) (V, error)) {
 	var v V
 	var err error
@@ -500,10 +585,10 @@ func work[V any](h *handle, wt *C.sf_ticket, slot uintptr, rendezvous bool, c *c
 			// same completes the flight for them.
 			c.kind = ocHandoff
 			if rendezvous {
-				leaveAll(c.signal(nil))
-				C.sf_leave(wt) // the engine gives the slot back
+				c.signal()
+				C.gosf_leave(wt) // the engine gives the slot back
 			} else {
-				C.sf_leave(wt)
+				C.gosf_leave(wt)
 				C.gosf_slot_put(C.uintptr_t(slot))
 			}
 			runtime.KeepAlive(h)
@@ -511,11 +596,13 @@ func work[V any](h *handle, wt *C.sf_ticket, slot uintptr, rendezvous bool, c *c
 		}
 		store(c, k, v, err, perr)
 		if rendezvous {
-			finish(h, wt, nil, slot, true, k, v, err, perr, false)
-			leaveAll(c.signal(nil))
-			C.sf_leave(wt)
+			// Completed before signalled: the caller who started the
+			// flight reads the engine's shared flag once signalled.
+			complete(h, wt, slot, true, k, v, err, perr, false)
+			c.signal()
+			C.gosf_leave(wt)
 		} else {
-			finish(h, wt, nil, slot, false, k, v, err, perr, true)
+			complete(h, wt, slot, false, k, v, err, perr, true)
 		}
 	}()
 	func() {

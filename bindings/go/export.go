@@ -33,3 +33,17 @@ func gosfAbandoned(slot C.uintptr_t) {
 	c, gen := slotOf(uintptr(slot))
 	c.abandon(gen)
 }
+
+// gosfRendezvous runs when the subscribed ticket of a follower's rendezvous
+// sees the outcome of its flight, on the thread that completed it: it reads
+// the outcome once for the Go followers parked there and wakes them.
+//
+//export gosfRendezvous
+func gosfRendezvous(slot C.uintptr_t) {
+	defer func() { _ = recover() }()
+	if slot == 0 {
+		return
+	}
+	c, gen := slotOf(uintptr(slot))
+	c.fire(gen)
+}

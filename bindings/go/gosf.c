@@ -8,6 +8,7 @@
 /* Implemented in Go (export.go). */
 extern void gosfNotify(uintptr_t handle);
 extern void gosfAbandoned(uintptr_t slot);
+extern void gosfRendezvous(uintptr_t slot);
 
 /* ---- slot numbers ------------------------------------------------------ */
 /* A slot value is (gen << 32) | (slot + 1): the generation tells a follower
@@ -99,90 +100,123 @@ static void gosf_release(void *v) {
 const sf_native_kind gosf_kind = {"go", gosf_release};
 
 static void notify_tramp(void *ud) { gosfNotify((uintptr_t)ud); }
+static void rendezvous_tramp(void *ud) { gosfRendezvous((uintptr_t)ud); }
 static void abandoned_tramp(void *ud) { gosfAbandoned((uintptr_t)ud); }
 
 int gosf_test_no_attach;
 
 /* ---- join / finish ----------------------------------------------------- */
-gosf_joined gosf_join(sf_group *g, const char *key, size_t key_len,
-                      unsigned flags) {
-  gosf_joined j;
+void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
+               unsigned flags, gosf_joined *j) {
+  sf_ticket *wait, *work;
   void *cur = NULL;
-  memset(&j, 0, sizeof j);
-  tl_go = 1;
-  j.status = sf_join(g, key, key_len, 0, &j.wait, &j.work);
-  if (j.status != SF_OK) return j;
-  if (j.work) {
-    j.slot = (uintptr_t)slot_get();
-    if (gosf_test_no_attach)
-      cur = NULL;
-    else if (sf_attach(j.wait, &gosf_kind, (void *)j.slot, &cur) != SF_OK)
-      cur = NULL;
-    if ((flags & GOSF_ON_ABANDONED) &&
-        sf_on_abandoned(j.work, abandoned_tramp, (void *)j.slot) != SF_OK) {
-      /* cannot happen for a fresh work ticket; the flight then simply
-         is not cancelled early */
-    }
-  } else {
-    if (sf_attach(j.wait, &gosf_kind, (void *)GOSF_NO_SLOT, &cur) != SF_OK) cur = NULL;
-  }
-  j.cur = (uintptr_t)cur;
-  return j;
-}
-
-gosf_joined gosf_join_u64(sf_group *g, uint64_t key, unsigned flags) {
+  uintptr_t r;
   unsigned char b[8];
-  int i;
-  for (i = 0; i < 8; i++) b[i] = (unsigned char)(key >> (8 * i)); /* little-endian */
-  return gosf_join(g, (const char *)b, sizeof b, flags);
+  j->cur = j->slot = 0;
+  tl_go = 1;
+  if (!key && key_len == 8) {
+    int i;
+    for (i = 0; i < 8; i++) b[i] = (unsigned char)(u64 >> (8 * i)); /* little-endian */
+    key = (const char *)b;
+  }
+  j->status = sf_join((sf_group *)group, key, key_len, 0, &wait, &work);
+  j->wait = (uintptr_t)wait;
+  j->work = (uintptr_t)work;
+  if (j->status != SF_OK) return;
+  if (work) {
+    /* A leader takes its slot; it attaches it only when asked (DoContext):
+       the fast path of Do attaches nothing. */
+    j->slot = (uintptr_t)slot_get();
+    if (flags & GOSF_ATTACH) {
+      if (!gosf_test_no_attach &&
+          sf_attach(wait, &gosf_kind, (void *)j->slot, &cur) == SF_OK)
+        j->cur = (uintptr_t)cur;
+      if ((flags & GOSF_ON_ABANDONED) &&
+          sf_on_abandoned(work, abandoned_tramp, (void *)j->slot) != SF_OK) {
+        /* cannot happen for a fresh work ticket; the flight then simply
+           is not cancelled early */
+      }
+    }
+    return;
+  }
+  /* A follower finds the flight's Go rendezvous, or makes it: the first Go
+     follower's slot, installed with sf_attach. */
+  if (gosf_test_no_attach) return;
+  r = (uintptr_t)slot_get();
+  if (sf_attach(wait, &gosf_kind, (void *)r, &cur) != SF_OK) cur = NULL;
+  if ((uintptr_t)cur == r)
+    j->slot = r; /* made here: the engine now holds it */
+  else
+    slot_put((uint64_t)r); /* never handed to the engine */
+  j->cur = (uintptr_t)cur;
 }
 
-int gosf_finish(sf_ticket *work, sf_ticket *wait, int status,
+int gosf_finish(uintptr_t wait_, uintptr_t work_, int status,
                 const char *val, size_t val_len, int has_val,
                 const char *err, size_t err_len, int has_err,
-                uintptr_t native, int leave_work) {
+                uintptr_t native, uintptr_t slot_back) {
+  sf_ticket *wait = (sf_ticket *)wait_, *work = (sf_ticket *)work_;
   sf_bytes *v = has_val ? sf_bytes_new(val, val_len) : NULL;
   sf_bytes *e = has_err ? sf_bytes_new(err, err_len) : NULL;
-  sf_status st;
-  int shared = 0;
-  if (native)
-    st = sf_complete_native(work, (sf_status)status, v, e, &gosf_kind, (void *)native);
-  else
-    st = sf_complete(work, (sf_status)status, v, e);
-  if (leave_work) sf_leave(work);
-  if (st != SF_OK) return -1;
-  if (wait) {
-    sf_result r;
-    sf_wait(wait, 0, &r);
-    shared = r.shared != 0;
-    sf_bytes_release(r.value);
-    sf_bytes_release(r.error);
-    if (!shared) sf_leave(wait);
+  sf_result r;
+  if (slot_back) slot_put((uint64_t)slot_back);
+  sf_status st = sf_finish(wait, work, (sf_status)status, v, e,
+                           native ? &gosf_kind : NULL, (void *)native, &r);
+  if (st == SF_EINVAL) {
+    /* cannot happen with the tickets of a fresh join; nothing was left */
+    sf_leave(work);
+    sf_leave(wait);
+    return -1;
   }
-  return shared;
+  sf_bytes_release(r.value);
+  sf_bytes_release(r.error);
+  return r.shared != 0;
 }
 
-int gosf_wait_leave(sf_ticket *wait) {
+int gosf_complete(uintptr_t work_, int status,
+                  const char *val, size_t val_len, int has_val,
+                  const char *err, size_t err_len, int has_err,
+                  uintptr_t native, int leave_work, uintptr_t slot_back) {
+  sf_ticket *work = (sf_ticket *)work_;
+  sf_bytes *v = has_val ? sf_bytes_new(val, val_len) : NULL;
+  sf_bytes *e = has_err ? sf_bytes_new(err, err_len) : NULL;
+  sf_status st = sf_complete_native(work, (sf_status)status, v, e,
+                                    native ? &gosf_kind : NULL, (void *)native);
+  if (leave_work) {
+    sf_leave(work); /* an abandonment callback has run or never will */
+    if (slot_back) slot_put((uint64_t)slot_back);
+  }
+  return st == SF_OK ? 0 : -1;
+}
+
+int gosf_wait_leave(uintptr_t wait) {
   sf_result r;
   int shared;
-  sf_wait(wait, 0, &r);
+  sf_wait((sf_ticket *)wait, 0, &r);
   shared = r.shared != 0;
   sf_bytes_release(r.value);
   sf_bytes_release(r.error);
-  sf_leave(wait);
+  sf_leave((sf_ticket *)wait);
   return shared;
 }
 
-void gosf_leave_all(void **tickets, size_t n) {
+void gosf_leave(uintptr_t ticket) { sf_leave((sf_ticket *)ticket); }
+
+void gosf_leave_all(const uintptr_t *tickets, size_t n) {
   size_t i;
   for (i = 0; i < n; i++) sf_leave((sf_ticket *)tickets[i]);
 }
 
-int gosf_subscribe(sf_ticket *wait, uintptr_t handle) {
-  return sf_subscribe(wait, notify_tramp, (void *)handle);
+int gosf_subscribe(uintptr_t wait, uintptr_t handle) {
+  return sf_subscribe((sf_ticket *)wait, notify_tramp, (void *)handle);
 }
 
-gosf_outcome gosf_poll(sf_ticket *wait) {
+int gosf_subscribe_rendezvous(uintptr_t wait, uintptr_t slot) {
+  return sf_subscribe((sf_ticket *)wait, rendezvous_tramp, (void *)slot);
+}
+
+gosf_outcome gosf_poll(uintptr_t wait_) {
+  sf_ticket *wait = (sf_ticket *)wait_;
   gosf_outcome o;
   sf_result r;
   void *native = NULL;

@@ -1,5 +1,10 @@
 package singleflight
 
+/*
+#include "gosf.h"
+*/
+import "C"
+
 import (
 	"context"
 	"runtime"
@@ -8,14 +13,24 @@ import (
 	"unsafe"
 )
 
-// A call is the Go side of one flight: the outcome its Go participants
-// share as Go values, and the channel they park on. Calls live in a table
-// of slots indexed by small integers that the C glue hands out (gosf.c): a
-// leader takes a slot number when it joins, the engine holds the number for
-// the flight (as its attachment, or as the native value of its outcome) and
-// gives it back when the flight's last ticket is left. A slot is therefore
-// only reused once no participant can read it, and recycling it costs no
-// allocation and no callback into Go.
+// A call is the Go side of one flight, in a table of slots indexed by small
+// integers that the C glue hands out (gosf.c). A slot is one of:
+//
+//   - a leader's outcome (Do, DoChan): the leader stores its outcome as Go
+//     values (kind, err, perr, box) before it completes the flight, and the
+//     slot is the native value of the outcome; nobody parks here, and only
+//     the outcome fields are used;
+//   - a rendezvous, attached to the flight: its Go followers park on its
+//     channel and read the outcome from it. The first Go follower makes it
+//     (engine is set): one of the parked wait tickets is subscribed, and the
+//     subscription (gosfRendezvous) polls the outcome into eng, once for
+//     all of them. DoContext's leader makes its own slot the rendezvous (engine
+//     is not set): its work goroutine stores the outcome and signals.
+//
+// The engine holds the slot's number for the flight and gives it back when
+// the flight's last ticket is left, so a slot is only reused once no
+// participant can read it, and recycling it costs no allocation and no
+// callback into Go.
 type call struct {
 	gen      atomic.Uint32 // the flight the state below belongs to: stored last by publish
 	mu       sync.Mutex
@@ -27,16 +42,33 @@ type call struct {
 	perr *panicError
 	box  valueBox // the value, boxed once per slot and type, reused
 
+	// A follower's rendezvous (guarded by mu): the outcome comes from the
+	// engine, through the subscription of the ticket sub.
+	engine bool
+	sub    C.uintptr_t   // the subscribed ticket (sf_ticket *), or 0
+	eng    engineOutcome // the outcome, once finished
+
 	// The wait tickets of the Go followers parked here (guarded by mu):
 	// whoever finds, once the outcome is in, that no follower is still
-	// reading leaves them all in one cgo call, so a follower of a Go leader
-	// pays one cgo call (its join), not two.
-	tickets []unsafe.Pointer // *C.sf_ticket
+	// reading leaves them all in one cgo call, so a follower pays one cgo
+	// call (its join), not two.
+	tickets []C.uintptr_t // sf_ticket *
 	readers int
 
 	// DoContext: cancels the work's context when every caller has left.
 	cancel    context.CancelFunc // guarded by mu
 	abandoned bool               // guarded by mu
+}
+
+// engineOutcome is an outcome as the engine hands it to a follower: a Go
+// leader's slot (native), or another language's status and bytes, copied.
+type engineOutcome struct {
+	status int
+	shared bool
+	native uintptr // a Go leader's slot value, or 0
+	val    []byte  // the value's bytes (hasVal: not NULL)
+	hasVal bool
+	msg    string // the error's bytes
 }
 
 type outcomeKind uint8
@@ -56,15 +88,19 @@ type valBox[V any] struct{ v V }
 
 func (b *valBox[V]) anyValue() any { return b.v }
 
-// publish makes a slot the fresh state of the flight of generation gen.
+// publish makes a slot the fresh rendezvous of the flight of generation
+// gen; engine tells who signals it (a subscription, or the DoContext leader).
 // Its previous users are gone (the engine gave the slot back), but followers
 // of the new flight may already look at it: they wait for gen.
-func (c *call) publish(gen uint32) {
+func (c *call) publish(gen uint32, engine bool) {
 	c.finished = false
 	c.done = nil
 	c.kind = ocValue
 	c.err = nil
 	c.perr = nil
+	c.engine = engine
+	c.sub = 0
+	c.eng = engineOutcome{}
 	c.cancel = nil
 	c.abandoned = false
 	c.tickets = nil
@@ -101,25 +137,50 @@ func loadValue[V any](c *call) (V, error) {
 	return zero, ErrTypeMismatch
 }
 
-// signal publishes the outcome to the Go waiters of the slot and hands
-// over own (a wait ticket, or nil) to be left with theirs. It returns the
-// tickets to leave now (when no follower is still reading), else nil.
-func (c *call) signal(own unsafe.Pointer) []unsafe.Pointer {
+// signal publishes the outcome stored in c to the Go waiters of a
+// DoContext leader's rendezvous. Its caller holds the work ticket (the slot
+// cannot be reused under it). Parked followers are readers until they have
+// read, so no ticket is left to leave here.
+func (c *call) signal() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.finished = true
 	if c.done != nil {
 		close(c.done)
 	}
-	if own != nil {
-		c.tickets = append(c.tickets, own)
+	c.mu.Unlock()
+}
+
+// fire runs, through gosfRendezvous, when the subscribed ticket of a
+// follower's rendezvous sees the outcome (or a hand-off): it polls the
+// outcome once for every follower parked here and wakes them. The
+// subscribed ticket is held while this runs (its sf_leave waits for the
+// callback), so the slot is still this flight's.
+func (c *call) fire(gen uint32) {
+	if c.gen.Load() != gen {
+		return
 	}
-	return c.takeTickets()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// sub is nil when the subscription was dropped (every follower gave up;
+	// its ticket is being left): a later follower subscribes again. Under
+	// mu, sub cannot be left while it is polled.
+	if c.finished || c.sub == 0 {
+		return
+	}
+	e := pollEngine(c.sub)
+	if e.status == int(C.SF_ETIMEDOUT) {
+		return // not there yet (a subscription fires only once it is)
+	}
+	c.eng = e
+	c.finished = true
+	if c.done != nil {
+		close(c.done)
+	}
 }
 
 // takeTickets returns the parked tickets once nobody reads the outcome any
 // more; the slot may be reused as soon as they are left. Called with mu held.
-func (c *call) takeTickets() []unsafe.Pointer {
+func (c *call) takeTickets() []C.uintptr_t {
 	if c.readers != 0 || !c.finished || len(c.tickets) == 0 {
 		return nil
 	}
@@ -128,14 +189,18 @@ func (c *call) takeTickets() []unsafe.Pointer {
 	return t
 }
 
-// park registers a follower's wait ticket and parks until signal, or until
-// ctx (which may be nil) is done. It reports whether the outcome is there:
-// then the follower reads it and calls doneReading; else the ticket is the
-// follower's again, to leave.
-func (c *call) park(ctx context.Context, gen uint32, ticket unsafe.Pointer) bool {
+// park registers a follower's wait ticket in a rendezvous and parks until
+// the outcome is there, or until ctx (which may be nil) is done. slot is the
+// rendezvous' slot value. It reports whether the outcome is there: then the
+// follower reads it and calls doneReading. Otherwise the follower has left
+// the flight and must leave the tickets returned (its own, and the
+// subscribed one when it was the last to wait), or none: a subscribed ticket
+// whose owner gives up stays here, for the subscription, until the others
+// are done.
+func (c *call) park(ctx context.Context, gen uint32, ticket C.uintptr_t, slot uintptr) (bool, []C.uintptr_t) {
 	for c.gen.Load() != gen {
-		// The leader joined a moment ago and has not published the slot
-		// yet (it does so before it runs fn).
+		// The slot's maker joined a moment ago and has not published it
+		// yet (it does so right after its join).
 		runtime.Gosched()
 	}
 	c.mu.Lock()
@@ -143,42 +208,69 @@ func (c *call) park(ctx context.Context, gen uint32, ticket unsafe.Pointer) bool
 	c.tickets = append(c.tickets, ticket)
 	if c.finished {
 		c.mu.Unlock()
-		return true
+		return true, nil
+	}
+	subscribe := c.engine && c.sub == 0
+	if subscribe {
+		c.sub = ticket
 	}
 	if c.done == nil {
 		c.done = make(chan struct{})
 	}
 	d := c.done
 	c.mu.Unlock()
+	if subscribe {
+		if testHookSubscribe != nil {
+			testHookSubscribe()
+		}
+		// Fires at once, on this goroutine, if the outcome is already
+		// there: fire takes mu, which is not held here.
+		if st := C.gosf_subscribe_rendezvous(ticket, C.uintptr_t(slot)); st != C.SF_OK {
+			// A fresh wait ticket is never refused.
+			panic("singleflight: internal error: subscription refused: " + statusString(Status(st)))
+		}
+	}
 	if ctx == nil {
 		<-d
-		return true
+		return true, nil
 	}
 	select {
 	case <-d:
-		return true
+		return true, nil
 	case <-ctx.Done():
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.finished {
-		return true // the outcome arrived meanwhile; prefer it
+		return true, nil // the outcome arrived meanwhile; prefer it
 	}
 	c.readers--
-	for i, t := range c.tickets {
-		if t == ticket {
-			last := len(c.tickets) - 1
-			c.tickets[i] = c.tickets[last]
-			c.tickets = c.tickets[:last]
-			break
+	var leave []C.uintptr_t
+	if ticket != c.sub {
+		for i, t := range c.tickets {
+			if t == ticket {
+				last := len(c.tickets) - 1
+				c.tickets[i] = c.tickets[last]
+				c.tickets = c.tickets[:last]
+				break
+			}
 		}
+		leave = append(leave, ticket)
 	}
-	return false
+	if c.readers == 0 {
+		// Nobody waits here any more: leave the subscribed ticket too
+		// (dropping the subscription), so that the flight can be
+		// abandoned. A follower who comes later subscribes again.
+		leave = append(leave, c.tickets...)
+		c.tickets = nil
+		c.sub = 0
+	}
+	return false, leave
 }
 
 // doneReading ends a parked follower's read of the outcome; it returns the
 // tickets to leave now, if this was the last reader.
-func (c *call) doneReading() []unsafe.Pointer {
+func (c *call) doneReading() []C.uintptr_t {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.readers--

@@ -70,6 +70,10 @@ func (p *cPeer) finish() cOutcome {
 	return out
 }
 
+// testHookSubscribe, when set (by a test, before it starts the calls it
+// watches), runs before a follower subscribes a rendezvous to the engine.
+var testHookSubscribe func()
+
 func setNoAttach(on bool) {
 	if on {
 		C.gosf_test_no_attach = 1
