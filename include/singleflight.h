@@ -360,8 +360,9 @@ SF_EXTERN(sf_status) sf_complete_native(sf_ticket *work, sf_status status,
  * @param wait the leader's wait ticket (from the same sf_join as `work`).
  * @return the outcome's status with *result filled; SF_EINVAL, with nothing
  *         completed or left and value, error and native released as
- *         sf_complete() does, for NULL or mismatched tickets, a NULL result,
- *         or a flight already completed. */
+ *         sf_complete() does, for NULL tickets, tickets that are not the
+ *         pair one sf_join() gave the leader, a NULL result, or a flight
+ *         already completed. */
 SF_EXTERN(sf_status) sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status,
                                sf_bytes *value, sf_bytes *error,
                                const sf_native_kind *kind, void *native,

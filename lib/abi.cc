@@ -166,9 +166,7 @@ sf_status sf_complete(sf_ticket *work, sf_status status, sf_bytes *value, sf_byt
 sf_status sf_complete_native(sf_ticket *work, sf_status status, sf_bytes *value,
                              sf_bytes *error, const sf_native_kind *kind, void *native) {
   if (!work) {
-    sf_bytes_release(value);
-    sf_bytes_release(error);
-    if (kind && kind->release) kind->release(native);
+    sf::discard_outcome(value, error, kind, native);
     return SF_EINVAL;
   }
   return sf::group_complete(work, status, value, error, kind, native);
@@ -180,9 +178,7 @@ sf_status sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status, sf_bytes
   if (result) clear(result);
   if (!wait || !work || !result || wait->role != sf::Role::kWait ||
       work->role != sf::Role::kWork || wait->flight != work->flight) {
-    sf_bytes_release(value);
-    sf_bytes_release(error);
-    if (kind && kind->release) kind->release(native);
+    sf::discard_outcome(value, error, kind, native);
     return SF_EINVAL;
   }
   return sf::group_finish_leader(wait, work, status, value, error, kind, native, result);

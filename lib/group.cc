@@ -203,6 +203,32 @@ void normalize(sf_status &status, sf_bytes *&value, sf_bytes *&error) noexcept {
   status = SF_EPANIC;
 }
 
+// Ends a flight under its mutex: records the outcome (or a hand-off) and
+// detaches what must be woken once the mutex is released (deliver()).
+struct Wakeup {
+  sf_ticket *chain;
+  bool wake;
+};
+
+Wakeup end_locked(Flight *f, sf_status status, sf_bytes *value, sf_bytes *error,
+                  const sf_native_kind *kind, void *native) noexcept {
+  f->status = status;
+  f->value = value;
+  f->error = error;
+  f->native_kind = kind;
+  f->native = kind ? native : nullptr;
+  f->done = true;
+  f->finished.store(true, std::memory_order_release);
+  f->abandoned = false;
+  return Wakeup{detach_subscriptions(f), f->sleepers > 0};
+}
+
+// Wakes the sleepers and runs the subscriptions, with no lock held.
+void deliver(Flight *f, Wakeup w) noexcept {
+  if (w.wake) f->cv.notify_all();
+  fire_chain(w.chain);
+}
+
 }  // namespace
 
 bool Flight::key_equals(std::uint64_t h, const void *k, std::size_t len) const noexcept {
@@ -341,9 +367,7 @@ sf_status group_complete(sf_ticket *t, sf_status status, sf_bytes *value, sf_byt
                          const sf_native_kind *kind, void *native) noexcept {
   Flight *f = t->flight;
   auto reject = [&] {
-    sf_bytes_release(value);
-    sf_bytes_release(error);
-    if (kind && kind->release) kind->release(native);
+    discard_outcome(value, error, kind, native);
     return SF_EINVAL;
   };
   if (t->role != Role::kWork) return reject();
@@ -353,25 +377,14 @@ sf_status group_complete(sf_ticket *t, sf_status status, sf_bytes *value, sf_byt
     std::lock_guard<detail::SpinMutex> lk(s.mu);
     if (f->linked) unlink(s, f);  // the key is free again
   }
-  sf_ticket *chain;
-  bool wake;
+  Wakeup w;
   {
     std::lock_guard<std::mutex> fl(f->mu);
     if (f->done) return reject();
-    f->status = status;
-    f->value = value;
-    f->error = error;
-    f->native_kind = kind;
-    f->native = kind ? native : nullptr;
-    f->done = true;
-    f->finished.store(true, std::memory_order_release);
-    f->abandoned = false;
-    chain = detach_subscriptions(f);
-    wake = f->sleepers > 0;
+    w = end_locked(f, status, value, error, kind, native);
   }
   if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
-  if (wake) f->cv.notify_all();
-  fire_chain(chain);
+  deliver(f, w);
   return SF_OK;
 }
 
@@ -388,24 +401,17 @@ void group_leave(sf_ticket *t) noexcept {
       std::lock_guard<detail::SpinMutex> lk(s.mu);
       if (f->linked) unlink(s, f);
     }
-    sf_ticket *chain = nullptr;
-    bool wake = false;
+    Wakeup w{nullptr, false};
     {
       std::lock_guard<std::mutex> fl(f->mu);
       f->work_held = false;
       f->run_here = false;
       if (!f->done) {
-        f->status = SF_EHANDOFF;
-        f->done = true;
-        f->finished.store(true, std::memory_order_release);
-        f->abandoned = false;
-        chain = detach_subscriptions(f);
-        wake = f->sleepers > 0;
+        w = end_locked(f, SF_EHANDOFF, nullptr, nullptr, nullptr, nullptr);
         s.handoffs.fetch_add(1, std::memory_order_relaxed);
       }
     }
-    if (wake) f->cv.notify_all();
-    fire_chain(chain);
+    deliver(f, w);
     await_not_firing(t);  // an abandonment callback on another thread
     release_ref(f);
     return;
@@ -445,6 +451,10 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
                               sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
                               void *native, sf_result *result) noexcept {
   Flight *f = work->flight;
+  if (wait != &f->lead_wait) {  // not the leader's own pair of tickets
+    discard_outcome(value, error, kind, native);
+    return SF_EINVAL;
+  }
   Shard &s = *f->shard;
   normalize(status, value, error);
   Leftovers left;
@@ -471,41 +481,35 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
   }
   // Others hold tickets: complete, take the leader's own outcome and leave
   // both tickets in one critical section of the flight.
-  sf_ticket *chain;
-  bool wake;
+  Wakeup w;
   sf_status st;
   {
     std::lock_guard<std::mutex> fl(f->mu);
     if (f->done) {  // completed before (sf_finish after sf_complete): nothing left
-      sf_bytes_release(value);
-      sf_bytes_release(error);
-      if (kind && kind->release) kind->release(native);
+      discard_outcome(value, error, kind, native);
       return SF_EINVAL;
     }
-    f->status = status;
-    f->value = value;
-    f->error = error;
-    f->native_kind = kind;
-    f->native = kind ? native : nullptr;
-    f->done = true;
-    f->finished.store(true, std::memory_order_release);
-    f->abandoned = false;
+    w = end_locked(f, status, value, error, kind, native);
     f->work_held = false;
     f->run_here = false;
-    chain = detach_subscriptions(f);
-    wake = f->sleepers > 0;
     void *own = nullptr;
     st = read_outcome(f, kind, result, &own);
     --f->waiters;  // the leader's own wait ticket
   }
   if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
-  if (wake) f->cv.notify_all();
-  fire_chain(chain);  // on this thread: done before the tickets go
+  deliver(f, w);  // on this thread: done before the tickets go
   release_ref(f, 2);
   return st;
 }
 
 void flight_release(Flight *f, int n) noexcept { release_ref(f, n); }
+
+void discard_outcome(sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
+                     void *native) noexcept {
+  sf_bytes_release(value);
+  sf_bytes_release(error);
+  if (kind && kind->release) kind->release(native);
+}
 
 sf_status group_forget(Group *g, const void *key, std::size_t len, bool only_unshared,
                        int *forgotten) noexcept {

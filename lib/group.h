@@ -96,6 +96,11 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
                               sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
                               void *native, sf_result *result) noexcept;
 
+// Releases an outcome that was handed over but rejected (bad input): the
+// engine owns what it is given, whatever the call returns.
+void discard_outcome(sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
+                     void *native) noexcept;
+
 // Makes the message of a work function that returned a bad status.
 sf_bytes *bad_status_message(sf_status status) noexcept;
 

@@ -528,6 +528,9 @@ TEST(Split, FinishRejectsBadInputAndASecondCompletion) {
             SF_EINVAL);  // tickets of two flights
   EXPECT_EQ(rc.count.load(), 1);
   EXPECT_EQ(sf_finish(a.work, a.wait, SF_OK, nullptr, nullptr, nullptr, nullptr, &r), SF_EINVAL);
+  Join follower(g, "a");
+  EXPECT_EQ(sf_finish(follower.wait, a.work, SF_OK, nullptr, nullptr, nullptr, nullptr, &r),
+            SF_EINVAL);  // a follower's wait ticket with the leader's work ticket
   EXPECT_EQ(sf_finish(a.wait, a.work, SF_OK, nullptr, nullptr, nullptr, nullptr, nullptr), SF_EINVAL);
   EXPECT_EQ(sf_finish(nullptr, a.work, SF_OK, nullptr, nullptr, nullptr, nullptr, &r), SF_EINVAL);
   EXPECT_EQ(stats(g).in_table, 2u);  // nothing completed
