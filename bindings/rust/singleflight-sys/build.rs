@@ -34,6 +34,7 @@ fn main() {
         println!("cargo:rustc-link-lib=dylib=singleflight");
         // Let test binaries and examples find the library without LD_LIBRARY_PATH.
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+        println!("cargo:libdir={}", dir.display());
         let include = env::var("SINGLEFLIGHT_INCLUDE_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| dir.join("..").join("include"));
@@ -51,6 +52,12 @@ fn main() {
             // file has none.
             for dir in &lib.link_paths {
                 println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+            }
+            // rustc-link-arg reaches only this package's own targets: publish
+            // the directory (DEP_SINGLEFLIGHT_LIBDIR) so that dependents can
+            // add the rpath to theirs (see the singleflight crate's build.rs).
+            if let Some(dir) = lib.link_paths.first() {
+                println!("cargo:libdir={}", dir.display());
             }
             if let Some(include) = lib.include_paths.first() {
                 export_include(include);

@@ -1,0 +1,241 @@
+//! Rust-native outcomes: how a Rust leader hands `Arc<T>` / `Arc<E>` to the
+//! flight's Rust followers through the engine, and how any caller reads an
+//! outcome back into `Result<Shared<T>, Error<E>>`.
+
+use std::any::{Any, TypeId};
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::{Bytes, Error, Shared};
+use singleflight_sys as sys;
+
+/// A value or error of any type, shared between Rust callers.
+pub(crate) type AnyArc = Arc<dyn Any + Send + Sync>;
+
+/// What the work of a flight produced, as every Rust caller sees it.
+pub(crate) enum Completion {
+    Ok(AnyArc),
+    Err(AnyArc),
+    Panic(String),
+}
+
+/// The tag of this copy of the binding's outcome values: a `Box<Completion>`.
+pub(crate) static VALUE_KIND: sys::sf_native_kind = sys::sf_native_kind {
+    name: c"rust".as_ptr(),
+    release: Some(release_completion),
+};
+
+unsafe extern "C" fn release_completion(value: *mut c_void) {
+    // Safety: the engine hands back exactly once each pointer we gave it
+    // with VALUE_KIND, which is always a Box<Completion>. Dropping user values
+    // must not unwind into C.
+    let boxed = unsafe { Box::from_raw(value.cast::<Completion>()) };
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(boxed)));
+}
+
+/// The readable message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "the work panicked with a non-string payload".to_string()
+    }
+}
+
+/// The byte form of a Rust value, for callers in other languages: a new
+/// `sf_bytes` reference sharing the value's memory, or NULL when the type has
+/// none. `Bytes`, `Vec<u8>`, `String`, `Box<[u8]>`, `&'static str` and
+/// `&'static [u8]` have one.
+fn byte_form(value: &AnyArc) -> *mut sys::sf_bytes {
+    unsafe extern "C" fn drop_arc(ctx: *mut c_void) {
+        // Safety: ctx is the Box<AnyArc> leaked below, released exactly once.
+        let arc = unsafe { Box::from_raw(ctx.cast::<AnyArc>()) };
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(arc)));
+    }
+    let any: &(dyn Any + Send + Sync) = &**value;
+    if let Some(b) = any.downcast_ref::<Bytes>() {
+        return b.clone().into_raw();
+    }
+    let slice: &[u8] = if let Some(v) = any.downcast_ref::<Vec<u8>>() {
+        v
+    } else if let Some(s) = any.downcast_ref::<String>() {
+        s.as_bytes()
+    } else if let Some(b) = any.downcast_ref::<Box<[u8]>>() {
+        b
+    } else if let Some(s) = any.downcast_ref::<&'static str>() {
+        s.as_bytes()
+    } else if let Some(s) = any.downcast_ref::<&'static [u8]>() {
+        s
+    } else {
+        return std::ptr::null_mut();
+    };
+    let ctx = Box::into_raw(Box::new(value.clone()));
+    // Safety: the slice lives inside the Arc'd value, which the boxed clone
+    // keeps alive until the engine calls drop_arc (exactly once, also when
+    // the wrap fails).
+    unsafe {
+        sys::sf_bytes_wrap(slice.as_ptr() as *mut c_void, slice.len(), Some(drop_arc), ctx.cast())
+    }
+}
+
+/// Completes the flight of work ticket `work` with `c` and leaves the ticket.
+///
+/// # Safety
+/// `work` must be a work ticket this caller holds; it is invalid afterwards.
+pub(crate) unsafe fn complete_and_leave(work: *mut sys::sf_ticket, c: Completion) {
+    let (status, value, error) = match &c {
+        Completion::Ok(v) => (sys::SF_OK, byte_form(v), std::ptr::null_mut()),
+        Completion::Err(e) => (sys::SF_EWORK, std::ptr::null_mut(), byte_form(e)),
+        Completion::Panic(m) => (
+            sys::SF_EPANIC,
+            std::ptr::null_mut(),
+            // Safety: a valid slice; the engine copies it.
+            unsafe { sys::sf_bytes_new(m.as_ptr().cast(), m.len()) },
+        ),
+    };
+    let native = Box::into_raw(Box::new(c));
+    // Safety: `work` is our work ticket; the engine takes ownership of both
+    // byte references and of `native` (released through VALUE_KIND) whatever
+    // it returns. Completing our own uncompleted flight cannot fail.
+    unsafe {
+        let st = sys::sf_complete_native(work, status, value, error, &VALUE_KIND, native.cast());
+        debug_assert_eq!(st, sys::SF_OK);
+        sys::sf_leave(work);
+    }
+}
+
+/// Runs a work closure, turning its result or panic into a `Completion`.
+/// The original panic payload is returned for the leader to resume.
+pub(crate) fn run_work<T, E, F>(work: F) -> (Completion, Option<Box<dyn Any + Send>>)
+where
+    T: Send + Sync + 'static,
+    E: Send + Sync + 'static,
+    F: FnOnce() -> Result<T, E>,
+{
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Ok(v)) => (Completion::Ok(Arc::new(v)), None),
+        Ok(Err(e)) => (Completion::Err(Arc::new(e)), None),
+        Err(payload) => (Completion::Panic(panic_message(&*payload)), Some(payload)),
+    }
+}
+
+/// What reading a flight's outcome gives a Rust caller.
+pub(crate) enum Outcome<T, E> {
+    /// The outcome (or a failure to read it).
+    Done(Result<Shared<T>, Error<E>>),
+    /// The work panicked: re-raise with this message.
+    Panic(String),
+    /// The leader handed off: leave and join again.
+    HandOff,
+    /// Not ready yet (a poll or a wait that reached its deadline).
+    Pending,
+}
+
+/// Converts an engine buffer to `T` when `T` is a byte type: `Bytes` (no
+/// copy), `Vec<u8>` or `String` (a copy; `String` only if UTF-8).
+fn from_bytes<T: 'static>(b: Option<Bytes>) -> Option<T> {
+    let id = TypeId::of::<T>();
+    let boxed: Box<dyn Any> = if id == TypeId::of::<Bytes>() {
+        Box::new(b.unwrap_or_default())
+    } else if id == TypeId::of::<Vec<u8>>() {
+        Box::new(b.map(|b| b.to_vec()).unwrap_or_default())
+    } else if id == TypeId::of::<String>() {
+        Box::new(String::from_utf8(b.map(|b| b.to_vec()).unwrap_or_default()).ok()?)
+    } else {
+        return None;
+    };
+    boxed.downcast::<T>().ok().map(|b| *b)
+}
+
+/// Reads the outcome of `status`, `result` and `native` (as returned by
+/// `sf_wait_native` with VALUE_KIND), taking ownership of the result's bytes.
+///
+/// # Safety
+/// `result` must come from the engine (its references are ours); `native`
+/// must be NULL or a `Completion` the engine handed back for VALUE_KIND,
+/// still valid (the caller holds its ticket).
+pub(crate) unsafe fn read_outcome<T, E>(
+    status: sys::sf_status,
+    result: sys::sf_result,
+    native: *mut c_void,
+) -> Outcome<T, E>
+where
+    T: Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    // Safety: the references in `result` are new and ours (caller's promise).
+    let value = unsafe { Bytes::from_raw_opt(result.value) };
+    // Safety: as above.
+    let error = unsafe { Bytes::from_raw_opt(result.error) };
+    let shared = result.shared != 0;
+    if !native.is_null() {
+        // Safety: a valid Completion while our ticket is held (caller's promise).
+        let c = unsafe { &*native.cast::<Completion>() };
+        return match c {
+            Completion::Ok(v) => match v.clone().downcast::<T>() {
+                Ok(value) => Outcome::Done(Ok(Shared { value, shared })),
+                Err(_) => match from_bytes::<T>(value.clone()).filter(|_| value.is_some()) {
+                    Some(v) => Outcome::Done(Ok(Shared { value: Arc::new(v), shared })),
+                    None => Outcome::Done(Err(Error::TypeMismatch {
+                        expected: std::any::type_name::<T>(),
+                    })),
+                },
+            },
+            Completion::Err(e) => match e.clone().downcast::<E>() {
+                Ok(e) => Outcome::Done(Err(Error::Work(e))),
+                Err(_) => match from_bytes::<E>(error.clone()).filter(|_| error.is_some()) {
+                    Some(e) => Outcome::Done(Err(Error::Work(Arc::new(e)))),
+                    None => Outcome::Done(Err(Error::TypeMismatch {
+                        expected: std::any::type_name::<E>(),
+                    })),
+                },
+            },
+            Completion::Panic(m) => Outcome::Panic(m.clone()),
+        };
+    }
+    match status {
+        sys::SF_OK => match from_bytes::<T>(value.clone()) {
+            Some(v) => Outcome::Done(Ok(Shared { value: Arc::new(v), shared })),
+            None => Outcome::Done(Err(Error::Foreign { failed: false, bytes: value })),
+        },
+        sys::SF_EWORK => match from_bytes::<E>(error.clone()) {
+            Some(e) => Outcome::Done(Err(Error::Work(Arc::new(e)))),
+            None => Outcome::Done(Err(Error::Foreign { failed: true, bytes: error })),
+        },
+        sys::SF_EPANIC => Outcome::Panic(
+            error.map_or_else(|| "the work aborted".to_string(), |b| String::from_utf8_lossy(&b).into_owned()),
+        ),
+        sys::SF_ENOBYTES => Outcome::Done(Err(Error::NoBytes(
+            error.map_or_else(String::new, |b| String::from_utf8_lossy(&b).into_owned()),
+        ))),
+        sys::SF_ETIMEDOUT => Outcome::Pending,
+        sys::SF_EHANDOFF => Outcome::HandOff,
+        other => Outcome::Done(Err(Error::from_status(other))),
+    }
+}
+
+/// Waits on wait ticket `wait` for up to `timeout_ns` and reads the outcome.
+///
+/// # Safety
+/// `wait` must be a wait ticket the caller holds.
+pub(crate) unsafe fn wait_outcome<T, E>(wait: *mut sys::sf_ticket, timeout_ns: i64) -> Outcome<T, E>
+where
+    T: Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    let mut result = sys::sf_result::EMPTY;
+    let mut native: *mut c_void = std::ptr::null_mut();
+    // Safety: `wait` is our wait ticket; result and native are valid outputs.
+    let status = unsafe { sys::sf_wait_native(wait, timeout_ns, &VALUE_KIND, &mut result, &mut native) };
+    // Safety: result and native come straight from the engine and our
+    // ticket is still held.
+    unsafe { read_outcome(status, result, native) }
+}
+
+/// Re-raises a flight's panic in this caller, message preserved.
+pub(crate) fn resume_panic(message: String) -> ! {
+    std::panic::resume_unwind(Box::new(message))
+}

@@ -1,0 +1,335 @@
+//! The async API under tokio and smol: exactly-once, cancellation, hand-off,
+//! timeouts, panics, mixing with blocking callers.
+
+mod common;
+use common::*;
+
+use singleflight::{Error, Group, Join};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// Awaits (without a runtime timer) until `group` has `n` followers.
+async fn followers(group: &Group, n: u64) {
+    while group.stats().followers < n {
+        yield_now().await;
+    }
+}
+
+/// A runtime-agnostic yield.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+const TASKS: usize = 1000;
+
+#[test]
+fn exactly_once_under_many_tokio_tasks() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let results = rt.block_on(async {
+        let handles: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let (group, runs) = (group.clone(), runs.clone());
+                tokio::spawn(async move {
+                    let g2 = group.clone();
+                    group
+                        .call_async("hot", async move {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            followers(&g2, (TASKS - 1) as u64).await;
+                            Ok::<_, ()>(vec![7u8; 16])
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap().unwrap());
+        }
+        out
+    });
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    for r in &results {
+        assert!(Arc::ptr_eq(r.arc(), results[0].arc()));
+        assert!(r.is_shared());
+    }
+    assert_eq!(group.stats().live, 0);
+}
+
+#[test]
+fn exactly_once_under_many_smol_tasks() {
+    let group = Group::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let ex = Arc::new(smol::Executor::new());
+    let (stop, stopped) = smol::channel::unbounded::<()>();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (ex, stopped) = (ex.clone(), stopped.clone());
+            std::thread::spawn(move || smol::block_on(ex.run(stopped.recv())))
+        })
+        .collect();
+    let results = smol::block_on(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let (group, runs) = (group.clone(), runs.clone());
+                ex.spawn(async move {
+                    let g2 = group.clone();
+                    group
+                        .call_async("hot", async move {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            followers(&g2, (TASKS - 1) as u64).await;
+                            Ok::<_, ()>(String::from("v"))
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    drop(stop);
+    threads.into_iter().for_each(|t| {
+        let _ = t.join();
+    });
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert!(results.iter().all(|r| Arc::ptr_eq(r.arc(), results[0].arc())));
+}
+
+#[test]
+fn dropping_the_leader_neither_strands_nor_reruns() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    rt.block_on(async {
+        let leader = {
+            let (group, runs) = (group.clone(), runs.clone());
+            tokio::spawn(async move {
+                group
+                    .call_async("k", async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, ()>(rx.await.unwrap())
+                    })
+                    .await
+            })
+        };
+        while group.stats().in_table == 0 {
+            yield_now().await;
+        }
+        let followers_: Vec<_> = (0..10)
+            .map(|_| {
+                let (group, runs) = (group.clone(), runs.clone());
+                tokio::spawn(async move {
+                    group
+                        .call_async("k", async move {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            Ok::<u32, ()>(0)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        followers(&group, 10).await;
+        leader.abort();
+        assert!(leader.await.unwrap_err().is_cancelled());
+        tx.send(5).unwrap();
+        for f in followers_ {
+            assert_eq!(*f.await.unwrap().unwrap(), 5);
+        }
+    });
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the leader's work ran once, driven by the followers");
+    assert_eq!(group.stats().handoffs, 0);
+    assert_eq!(group.stats().live, 0);
+}
+
+#[test]
+fn dropping_every_waiter_drops_the_work() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..5)
+            .map(|_| {
+                let (group, dropped, finished) = (group.clone(), dropped.clone(), finished.clone());
+                tokio::spawn(async move {
+                    let guard = DropCounter(dropped);
+                    group
+                        .call_async("k", async move {
+                            let _guard = guard;
+                            std::future::pending::<()>().await;
+                            finished.fetch_add(1, Ordering::SeqCst);
+                            Ok::<_, ()>(())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        followers(&group, 4).await;
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            assert!(t.await.unwrap_err().is_cancelled());
+        }
+    });
+    // 4 followers' unused work futures plus the leader's running one.
+    assert_eq!(dropped.load(Ordering::SeqCst), 5);
+    assert_eq!(finished.load(Ordering::SeqCst), 0);
+    let s = group.stats();
+    assert_eq!((s.in_table, s.live), (0, 0), "{s:?}");
+    // The key is free for a fresh run.
+    let v = rt.block_on(group.call_async("k", async { Ok::<_, ()>(3) })).unwrap();
+    assert_eq!(*v, 3);
+}
+
+#[test]
+fn async_timeout_leaves_the_flight_running() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    rt.block_on(async {
+        let leader = {
+            let group = group.clone();
+            tokio::spawn(group.call_async("k", async move { Ok::<_, ()>(rx.await.unwrap()) }))
+        };
+        while group.stats().in_table == 0 {
+            yield_now().await;
+        }
+        let r = group
+            .call_async("k", async { Ok::<u32, ()>(0) })
+            .timeout(Duration::from_millis(5))
+            .await;
+        assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+        tx.send(8).unwrap();
+        assert_eq!(*leader.await.unwrap().unwrap(), 8);
+    });
+    assert_eq!(group.stats().live, 0);
+}
+
+#[test]
+fn async_panic_reraises_in_every_task() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let group = group.clone();
+                tokio::spawn(async move {
+                    let g2 = group.clone();
+                    group
+                        .call_async("k", async move {
+                            followers(&g2, 19).await;
+                            if g2.stats().flights > 0 {
+                                panic!("async boom");
+                            }
+                            Ok::<u8, ()>(0)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            let e = t.await.unwrap_err();
+            assert!(e.is_panic());
+            assert_eq!(panic_text(&*e.into_panic()), "async boom");
+        }
+        // Not poisoned.
+        assert_eq!(*group.call_async("k", async { Ok::<_, ()>(1) }).await.unwrap(), 1);
+    });
+}
+
+#[test]
+fn async_followers_of_a_blocking_leader_are_woken() {
+    let group = Group::new();
+    let Join::Leader(leader) = group.join::<u32, ()>("k").unwrap() else { unreachable!() };
+    let waiter = {
+        let group = group.clone();
+        std::thread::spawn(move || smol::block_on(group.call_async("k", async { Ok::<u32, ()>(0) })))
+    };
+    wait_followers(&group, 1);
+    leader.complete(Ok(11)).unwrap();
+    assert_eq!(*waiter.join().unwrap().unwrap(), 11);
+}
+
+#[test]
+fn blocking_leader_hands_off_to_an_async_follower() {
+    let group = Group::new();
+    let Join::Leader(leader) = group.join::<u32, ()>("k").unwrap() else { unreachable!() };
+    let waiter = {
+        let group = group.clone();
+        std::thread::spawn(move || smol::block_on(group.call_async("k", async { Ok::<u32, ()>(12) })))
+    };
+    wait_followers(&group, 1);
+    drop(leader);
+    assert_eq!(*waiter.join().unwrap().unwrap(), 12);
+    assert_eq!(group.stats().handoffs, 1);
+}
+
+#[test]
+fn async_work_reentering_its_key_is_deadlock() {
+    let group = Group::new();
+    let g2 = group.clone();
+    let r = smol::block_on(group.call_async("k", async move {
+        let inner = g2.call_async("k", async { Ok::<u8, ()>(0) }).await;
+        Ok::<_, ()>(matches!(inner, Err(Error::Deadlock)))
+    }));
+    assert!(*r.unwrap());
+}
+
+#[test]
+fn blocking_and_async_callers_share_one_flight() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let task = {
+        let (group, runs) = (group.clone(), runs.clone());
+        rt.spawn(async move {
+            group
+                .call_async("k", async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, ()>(rx.await.unwrap())
+                })
+                .await
+        })
+    };
+    wait_until(|| group.stats().in_table == 1);
+    let blocking: Vec<_> = (0..4)
+        .map(|_| {
+            let (group, runs) = (group.clone(), runs.clone());
+            std::thread::spawn(move || {
+                group.call("k", || {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    Ok::<u32, ()>(0)
+                })
+            })
+        })
+        .collect();
+    wait_followers(&group, 4);
+    tx.send(21).unwrap();
+    for b in blocking {
+        assert_eq!(*b.join().unwrap().unwrap(), 21);
+    }
+    assert_eq!(*rt.block_on(task).unwrap().unwrap(), 21);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}

@@ -1,0 +1,181 @@
+//! Named groups shared with C callers: the raw `sf_do` from
+//! `singleflight-sys` plays the C side.
+
+mod common;
+use common::*;
+
+use singleflight::sys;
+use singleflight::{Bytes, Error, Group, Join};
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+/// What a C caller got from `sf_do`.
+#[derive(Debug)]
+struct COutcome {
+    status: sys::sf_status,
+    value: Option<Vec<u8>>,
+    value_ptr: usize,
+    error: Option<Vec<u8>>,
+}
+
+struct CWork {
+    group: Group,
+    wait_for_followers: u64,
+    value: &'static [u8],
+    runs: Arc<AtomicUsize>,
+    data_ptr: usize,
+}
+
+unsafe extern "C" fn c_work(ud: *mut c_void, value: *mut *mut sys::sf_bytes, _error: *mut *mut sys::sf_bytes) -> sys::sf_status {
+    // Safety: ud is the &mut CWork passed to sf_do below, alive for the call.
+    let w = unsafe { &mut *(ud as *mut CWork) };
+    w.runs.fetch_add(1, Ordering::SeqCst);
+    wait_followers(&w.group, w.wait_for_followers);
+    // Safety: a valid slice, copied by the engine.
+    let b = unsafe { sys::sf_bytes_new(w.value.as_ptr().cast(), w.value.len()) };
+    // Safety: b is a valid buffer we own.
+    w.data_ptr = unsafe { sys::sf_bytes_data(b) } as usize;
+    // Safety: the out parameter is valid; ownership passes to the engine.
+    unsafe { *value = b };
+    sys::SF_OK
+}
+
+/// Calls `sf_do` on the named group `name` like a C program would.
+fn c_call(name: &str, key: &str, mut work: CWork) -> (COutcome, CWork) {
+    // Safety: plain C calls with valid pointers; every reference we get is
+    // released.
+    unsafe {
+        let g = sys::sf_group_open(name.as_ptr().cast(), name.len());
+        assert!(!g.is_null());
+        let mut r = sys::sf_result::EMPTY;
+        let st = sys::sf_do(g, key.as_ptr().cast(), key.len(), Some(c_work), &mut work as *mut CWork as *mut c_void, &mut r);
+        let read = |b: *mut sys::sf_bytes| {
+            (!b.is_null()).then(|| std::slice::from_raw_parts(sys::sf_bytes_data(b).cast::<u8>(), sys::sf_bytes_len(b)).to_vec())
+        };
+        let out = COutcome { status: st, value: read(r.value), value_ptr: sys::sf_bytes_data(r.value) as usize, error: read(r.error) };
+        sys::sf_bytes_release(r.value);
+        sys::sf_bytes_release(r.error);
+        sys::sf_group_release(g);
+        (out, work)
+    }
+}
+
+fn cwork(group: &Group, followers: u64, value: &'static [u8]) -> CWork {
+    CWork { group: group.clone(), wait_for_followers: followers, value, runs: Arc::new(AtomicUsize::new(0)), data_ptr: 0 }
+}
+
+#[test]
+fn rust_follows_a_c_leader_with_the_same_bytes() {
+    let group = Group::open("c-callers-1").unwrap();
+    let c = {
+        let w = cwork(&group, 1, b"from C");
+        thread::spawn(move || c_call("c-callers-1", "k", w))
+    };
+    wait_until(|| group.stats().in_table == 1);
+    let v = group.call("k", || Ok::<Bytes, Bytes>(Bytes::from("from Rust"))).unwrap();
+    let (out, w) = c.join().unwrap();
+    assert_eq!(out.status, sys::SF_OK);
+    assert_eq!(&**v, b"from C");
+    assert_eq!(v.as_ptr() as usize, w.data_ptr, "the very same buffer, no copy");
+    assert_eq!(w.runs.load(Ordering::SeqCst), 1);
+    // A typed Rust follower of a non-byte type gets the raw bytes.
+    let c = {
+        let w = cwork(&group, 2, b"again");
+        thread::spawn(move || c_call("c-callers-1", "k", w))
+    };
+    wait_until(|| group.stats().in_table == 1);
+    let r = group.call("k", || Ok::<u64, ()>(0));
+    assert!(matches!(&r, Err(Error::Foreign { failed: false, bytes: Some(b) }) if &**b == b"again"), "{r:?}");
+    let _ = c.join().unwrap();
+}
+
+#[test]
+fn c_follows_a_rust_leader() {
+    let group = Group::open("c-callers-2").unwrap();
+    // A byte-typed value crosses zero-copy.
+    let Join::Leader(leader) = group.join::<Vec<u8>, ()>("bytes").unwrap() else { unreachable!() };
+    let c = {
+        let w = cwork(&group, 0, b"C ran");
+        thread::spawn(move || c_call("c-callers-2", "bytes", w))
+    };
+    wait_followers(&group, 1);
+    let v = vec![1u8, 2, 3];
+    let vp = v.as_ptr() as usize;
+    let mine = leader.complete(Ok(v)).unwrap();
+    let (out, w) = c.join().unwrap();
+    assert_eq!(out.status, sys::SF_OK);
+    assert_eq!(out.value.as_deref(), Some(&[1u8, 2, 3][..]));
+    assert_eq!(out.value_ptr, vp, "the Vec's own memory, no copy");
+    assert_eq!(w.runs.load(Ordering::SeqCst), 0);
+    assert!(mine.is_shared());
+
+    // A value with no byte form is a clear error for the C caller.
+    let Join::Leader(leader) = group.join::<std::time::Duration, ()>("typed").unwrap() else { unreachable!() };
+    let c = {
+        let w = cwork(&group, 0, b"C ran");
+        thread::spawn(move || c_call("c-callers-2", "typed", w))
+    };
+    wait_followers(&group, 2);
+    leader.complete(Ok(std::time::Duration::from_secs(1))).unwrap();
+    let (out, _) = c.join().unwrap();
+    assert_eq!(out.status, sys::SF_ENOBYTES);
+    assert!(String::from_utf8_lossy(out.error.as_deref().unwrap_or_default()).contains("rust"), "{out:?}");
+}
+
+#[test]
+fn rust_panic_reaches_c_as_epanic() {
+    let group = Group::open("c-callers-3").unwrap();
+    let c = {
+        let group = group.clone();
+        thread::spawn(move || {
+            wait_until(|| group.stats().in_table == 1);
+            let w = cwork(&group, 0, b"C ran");
+            c_call("c-callers-3", "k", w)
+        })
+    };
+    let g2 = group.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        group.call("k", move || -> Result<u8, ()> {
+            wait_followers(&g2, 1);
+            panic!("rust work failed")
+        })
+    }));
+    assert_eq!(panic_text(&*r.unwrap_err()), "rust work failed");
+    let (out, _) = c.join().unwrap();
+    assert_eq!(out.status, sys::SF_EPANIC);
+    assert_eq!(out.error.as_deref(), Some(&b"rust work failed"[..]));
+}
+
+#[test]
+fn async_leader_dropped_hands_off_to_a_c_caller() {
+    let group = Group::open("c-callers-4").unwrap();
+    let work_dropped = Arc::new(AtomicUsize::new(0));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let task = {
+        let (group, guard) = (group.clone(), DropCounter(work_dropped.clone()));
+        rt.spawn(async move {
+            group
+                .call_async("k", async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await;
+                    Ok::<&'static str, ()>("rust")
+                })
+                .await
+        })
+    };
+    wait_until(|| group.stats().in_table == 1);
+    let c = {
+        let w = cwork(&group, 0, b"C ran");
+        thread::spawn(move || c_call("c-callers-4", "k", w))
+    };
+    wait_followers(&group, 1);
+    task.abort();
+    let (out, w) = c.join().unwrap();
+    assert_eq!(out.status, sys::SF_OK);
+    assert_eq!(out.value.as_deref(), Some(&b"C ran"[..]));
+    assert_eq!(w.runs.load(Ordering::SeqCst), 1, "the C caller ran its own work after the hand-off");
+    assert_eq!(work_dropped.load(Ordering::SeqCst), 1, "the Rust work was dropped");
+    assert_eq!(group.stats().handoffs, 1);
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Tests the Rust binding: `cargo test` and `cargo clippy -D warnings` for the
+# workspace's default members (singleflight-sys, singleflight). Needs the
+# engine installed (scripts/env.sh points pkg-config at it; sourced here
+# unless the caller already did).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if ! pkg-config --exists singleflight 2>/dev/null; then
+  # shellcheck source=../../scripts/env.sh
+  . "$here/../../scripts/env.sh"
+fi
+cd "$here"
+cargo test --locked
+cargo clippy --locked --all-targets -- -D warnings
