@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import traceback
 
@@ -330,4 +331,185 @@ def test_loop_shutdown_hands_off_pending_work(group):
     loop.close()
     t.join()
     assert out == ["thread ran it"]
+    assert not _group._runners
+
+
+# ---- the leader's first step runs inline (no task unless the work suspends)
+
+
+def test_work_that_never_suspends_completes_without_a_task(group):
+    class Value:
+        pass
+
+    made = []
+    value = Value()
+
+    async def work(x):
+        made.append(x)
+        return value
+
+    async def main():
+        before = len(asyncio.all_tasks())
+        out = await group.do_async_shared("k", work, 1)
+        # No task was created for the work, and it is not running any more.
+        assert len(asyncio.all_tasks()) == before
+        assert not _group._runners
+        assert await group.do_async("k", work, 2) is value  # not cached: runs again
+        return out
+
+    out = asyncio.run(main())
+    assert out == (value, False)
+    assert made == [1, 2]
+    s = group.stats()
+    assert (s.flights, s.followers, s.live, s.in_table) == (2, 0, 0, 0)
+
+
+def test_work_failing_before_it_suspends(group):
+    err = Boom("at once")
+
+    async def work():
+        raise err
+
+    async def main():
+        with pytest.raises(Boom) as info:
+            await group.do_async("k", work)
+        assert info.value is err
+        names = [f.name for f in traceback.extract_tb(info.value.__traceback__)]
+        assert "work" in names
+
+        async def ok():
+            return "fine"
+
+        return await group.do_async("k", ok)  # a failure does not poison the key
+
+    assert asyncio.run(main()) == "fine"
+    assert group.stats().flights == 2
+
+
+def test_work_cancelling_itself_before_it_suspends_hands_off(group):
+    runs = []
+
+    async def work():
+        runs.append(1)
+        if len(runs) == 1:
+            raise asyncio.CancelledError()  # not an outcome
+        return "second"
+
+    async def main():
+        with pytest.raises(asyncio.CancelledError):
+            await group.do_async("k", work)
+        assert group.stats().live == 0
+        return await group.do_async("k", work)
+
+    assert asyncio.run(main()) == "second"
+    assert len(runs) == 2
+
+
+def test_first_step_then_suspension_leader_cancel_keeps_the_work(group):
+    # The first step runs in the leader's task; after it suspends, cancelling
+    # that caller must still only remove the caller.
+    steps = []
+    gate = []
+
+    async def work():
+        steps.append("first step")
+        await until(lambda: gate)
+        steps.append("rest")
+        return "done"
+
+    async def main():
+        leader = asyncio.create_task(group.do_async("k", work))
+        await until(lambda: steps == ["first step"])
+        follower = asyncio.create_task(group.do_async("k", work))
+        await until(lambda: group.stats().followers == 1)
+        leader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await leader
+        gate.append(1)
+        return await follower
+
+    assert asyncio.run(main()) == "done"
+    assert steps == ["first step", "rest"]
+    assert group.stats().abandoned == 0
+
+
+def test_first_step_runs_in_a_context_of_its_own(group):
+    var = contextvars.ContextVar("var", default="caller")
+
+    async def quick():
+        var.set("work")
+        return var.get()
+
+    async def slow():
+        var.set("work")
+        await asyncio.sleep(0)
+        return var.get()  # the task that goes on has the first step's context
+
+    async def main():
+        assert await group.do_async("a", quick) == "work"
+        assert var.get() == "caller"
+        assert await group.do_async("b", slow) == "work"
+        assert var.get() == "caller"
+
+    asyncio.run(main())
+
+
+@pytest.mark.skipif(not hasattr(asyncio, "timeout"), reason="asyncio.timeout is 3.11+")
+def test_asyncio_timeout_entered_in_the_first_step_times_the_work_out(group):
+    # asyncio.timeout() binds to the current task when entered: before the
+    # work's first suspension that is the leader's task, so the work goes on
+    # in it. Its expiry must end the work with TimeoutError for everyone,
+    # not cancel the caller.
+    release = []
+
+    async def work():
+        async with asyncio.timeout(0.01):
+            await until(lambda: release)  # only if the timeout went astray
+
+    async def main():
+        leader = asyncio.create_task(group.do_async("k", work))
+        await asyncio.sleep(0)
+        followers = [asyncio.create_task(group.do_async("k", work)) for _ in range(3)]
+        first = await asyncio.gather(leader, return_exceptions=True)
+        release.append(1)  # lets a work whose timeout cancelled the caller end
+        return first + await asyncio.gather(*followers, return_exceptions=True)
+
+    out = asyncio.run(main())
+    assert all(type(e) is TimeoutError for e in out), out
+    assert all(e is out[0] for e in out)
+    s = group.stats()
+    assert s.flights == 1 and s.handoffs == 0
+
+
+def test_work_task_cancelled_before_its_first_step_hands_off(group):
+    # The leader's caller leaves (and the loop shuts down) before the loop
+    # ever runs the task that carries on the suspended work: the flight must
+    # still be handed off, not keep its key blocked.
+    closed = []
+
+    async def work():
+        try:
+            await asyncio.sleep(0)
+        finally:
+            closed.append(1)
+
+    async def settle(*tasks):
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.create_task(group.do_async("k", work))
+        loop.call_soon(loop.stop)
+        loop.run_forever()  # one turn: the caller leads, the work suspends
+        pending = asyncio.all_tasks(loop)
+        assert len(pending) == 2 and len(_group._runners) == 1
+        # As asyncio.run's shutdown does: the work task never ran a step.
+        for p in pending:
+            p.cancel()
+        loop.run_until_complete(settle(*pending))
+    finally:
+        loop.close()
+    s = group.stats()
+    assert (s.live, s.in_table, s.handoffs) == (0, 0, 1)
+    assert closed == [1]
     assert not _group._runners

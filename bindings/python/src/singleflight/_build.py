@@ -35,7 +35,7 @@ engine first, then build this package with pkg-config able to find it:
 
     # from a clone of the singleflight repository
     scripts/setup             # builds the engine and installs it into .local
-    . scripts/env.sh          # sets PKG_CONFIG_PATH and LD_LIBRARY_PATH
+    . scripts/env.sh          # sets PKG_CONFIG_PATH (the build records an rpath)
     pip install ./bindings/python
 
 or point the build at an installed prefix explicitly:
@@ -123,6 +123,10 @@ sf_status sf_complete(sf_ticket *work, sf_status status, sf_bytes *value,
 sf_status sf_complete_native(sf_ticket *work, sf_status status, sf_bytes *value,
                              sf_bytes *error, const sf_native_kind *kind,
                              void *native);
+sf_status sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status,
+                    sf_bytes *value, sf_bytes *error,
+                    const sf_native_kind *kind, void *native,
+                    sf_result *result);
 sf_status sf_wait(sf_ticket *wait, int64_t timeout_ns, sf_result *result);
 sf_status sf_wait_native(sf_ticket *wait, int64_t timeout_ns,
                          const sf_native_kind *kind, sf_result *result,
@@ -350,45 +354,41 @@ static sf_bytes *sfpy_bytes(const char *data, size_t len, void *ctx)
     return sf_bytes_new(data, len);
 }
 
-static void sfpy_complete_in(sfpy_call *c, sf_status status, void *native,
-                             const char *data, size_t len, void *ctx)
+/* A leader's whole ending (complete, its own outcome for the shared flag,
+   leave both tickets) in one engine call: sf_finish, one short critical
+   section when nobody else holds a ticket of the flight. Frees the call. */
+static int sfpy_finish_in(sfpy_call *c, sf_status status, void *native,
+                          const char *data, size_t len, void *ctx)
 {
+    sf_result r = { NULL, NULL, 0 };
     sf_bytes *b = sfpy_bytes(data, len, ctx);
-    if (status == SF_OK)
-        sf_complete_native(c->work, SF_OK, b, NULL,
-                           native != NULL ? &sfpy_kind : NULL, native);
-    else
-        sf_complete_native(c->work, status, NULL, b,
-                           native != NULL ? &sfpy_kind : NULL, native);
-    sf_leave(c->work);
-    c->work = NULL;
-}
-
-static int sfpy_end_leader(sfpy_call *c, int want_shared)
-{
-    int shared = 0;
-    if (want_shared) {
-        sf_result r = { NULL, NULL, 0 };
-        void *native = NULL;
-        if (sf_wait_native(c->wait, 0, &sfpy_kind, &r, &native) <= SF_EPANIC)
-            shared = r.shared;
-        sf_bytes_release(r.value);
-        sf_bytes_release(r.error);
+    sf_status st = sf_finish(c->wait, c->work, status,
+                             status == SF_OK ? b : NULL,
+                             status == SF_OK ? NULL : b,
+                             native != NULL ? &sfpy_kind : NULL, native, &r);
+    if (st == SF_EINVAL) { /* nothing completed or left (cannot happen for a
+                              call from sfpy_join: both tickets match) */
+        sf_leave(c->work);
+        sf_leave(c->wait);
     }
-    sf_leave(c->wait);
+    sf_bytes_release(r.value);
+    sf_bytes_release(r.error);
+    c->work = NULL;
+    c->wait = NULL;
     sfpy_free_call(c);
-    return shared ? SFPY_SHARED : 0;
+    return r.shared ? SFPY_SHARED : 0;
 }
 
-/* A blocking leader's end, for a value with no byte form (or None: a NULL
-   native): complete, leave the work ticket, read the shared flag if asked,
-   leave the wait ticket, free the call. One crossing instead of four. */
+/* A leader's end (a blocking leader's, or an asyncio leader whose work
+   completed without suspending), for a value with no byte form (or None: a
+   NULL native). One crossing, one engine call. want_shared is kept for the
+   interface: sf_finish reports the shared flag anyway. */
 static int sfpy_finish(sfpy_call *c, void *native, int want_shared)
 {
     int shared;
+    (void)want_shared;
     SFPY_ENTER(native, NULL);
-    sfpy_complete_in(c, SF_OK, native, NULL, 0, NULL);
-    shared = sfpy_end_leader(c, want_shared);
+    shared = sfpy_finish_in(c, SF_OK, native, NULL, 0, NULL);
     SFPY_EXIT();
     return sink_.released | shared;
 }
@@ -400,9 +400,9 @@ static int sfpy_finish_bytes(sfpy_call *c, sf_status status, void *native,
                              int want_shared)
 {
     int shared;
+    (void)want_shared;
     SFPY_ENTER(native, bytes_ctx);
-    sfpy_complete_in(c, status, native, data, len, bytes_ctx);
-    shared = sfpy_end_leader(c, want_shared);
+    shared = sfpy_finish_in(c, status, native, data, len, bytes_ctx);
     SFPY_EXIT();
     return sink_.released | shared;
 }

@@ -7,13 +7,19 @@ How a call maps onto the engine:
   followers block in ``sf_wait_native`` with the GIL released. A leader that
   re-enters its own key is told ``SF_EDEADLK`` by the engine and gets a
   :class:`DeadlockError`.
-* Asyncio callers ``sf_join`` without flags. The leader's coroutine runs as a
-  task of its own; every caller, the one who started it included, only waits:
-  it subscribes a completion callback that wakes its future. Cancelling a
-  caller's task leaves its wait ticket; when the last one leaves, the engine
-  reports the flight abandoned and the task is cancelled, which hands the
-  flight off (the work ticket is left without completing) so that a caller
-  who joined meanwhile leads a fresh run.
+* Asyncio callers ``sf_join`` without flags. The leader runs its coroutine
+  at once, in its own task and a copy of its context, up to the first
+  suspension: work that completes without suspending ends the flight there
+  (one ``sf_finish``), with no task and no turn of the loop. Work that
+  suspends goes on as a task of its own; from then on every caller, the one
+  who started it included, only waits: it subscribes a completion callback
+  that wakes its future. Cancelling a caller's task leaves its wait ticket;
+  when the last one leaves, the engine reports the flight abandoned and the
+  task is cancelled, which hands the flight off (the work ticket is left
+  without completing) so that a caller who joined meanwhile leads a fresh
+  run. (If the first step kept a reference to the caller's task, as
+  ``asyncio.timeout()`` or a ``TaskGroup`` entered before the first await
+  do, the work goes on in the caller's task instead: see ``_do_async``.)
 * Outcomes carry the Python object itself as a *native value* of this
   binding's ``sf_native_kind``: Python callers share the very object (the
   very exception, with the leader's traceback). Beside it, ``bytes`` values
@@ -25,6 +31,7 @@ How a call maps onto the engine:
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import contextvars
 import functools
 import inspect
@@ -66,7 +73,16 @@ _new_handle = ffi.new_handle
 _from_handle = ffi.from_handle
 _from_buffer = ffi.from_buffer
 _get_ident = threading.get_ident
-_EAGER = sys.version_info >= (3, 12)  # asyncio.Task(..., eager_start=True)
+_copy_context = contextvars.copy_context
+_current_task = asyncio.current_task
+_getrefcount = sys.getrefcount
+_CoroutineType = types.CoroutineType
+# The loop -> current task map of asyncio (3.10-3.13); read directly, it
+# saves a Python-level call on the asyncio leader's path.
+_current_tasks: dict[Any, Any] | None = getattr(asyncio.tasks, "_current_tasks", None)
+if not isinstance(_current_tasks, dict):
+    _current_tasks = None
+_TASK_CONTEXT = sys.version_info >= (3, 11)  # loop.create_task(..., context=)
 
 _join = lib.sfpy_join
 _finish = lib.sfpy_finish
@@ -82,6 +98,7 @@ _SHARED = lib.SFPY_SHARED
 # Values the blocking fast path hands to _lead_value: byte-like ones, and
 # coroutines (an async function given to do(): an error, not a value).
 _SLOW_VALUES = (bytes, str, bytearray, memoryview, types.CoroutineType)
+_BYTE_VALUES = (bytes, str, bytearray, memoryview)
 
 _OK = lib.SF_OK
 _EWORK = lib.SF_EWORK
@@ -251,6 +268,12 @@ def _lead_value(c: Any, value: object, want_shared: int) -> int:
         )
         _lead_error(c, exc, want_shared)
         raise exc
+    return _settle(c, value, want_shared)
+
+
+def _settle(c: Any, value: object, want_shared: int) -> int:
+    """A leader holding both tickets completes with ``value`` and leaves
+    (frees ``c``): one sf_finish."""
     h, data, hb = _prepare(value)
     if h != _NULL:
         _keep_add(h)
@@ -359,20 +382,142 @@ class _Runner:
         self.handle: Any = None
 
 
-async def _run(
-    runner: _Runner,
-    flight: tuple[int, bytes],
+def _first_step(
     fn: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-) -> None:
-    """The task that runs an asyncio leader's work and completes its flight."""
+    flight: tuple[int, bytes],
+) -> tuple[Any, Any]:
+    """An asyncio leader's work up to its first suspension, run in the
+    flight's own context (a copy of the caller's, as a task would have).
+
+    Returns ``(None, value)`` when the work completed without suspending, or
+    ``(awaitable, yielded)`` when it suspended: ``yielded`` is what it handed
+    to the event loop (a future, or None for a bare yield). Exceptions from
+    the work propagate."""
+    _inflight.set(_inflight.get() + (flight,))
+    aw = fn(*args, **kwargs)
+    if type(aw) is not _CoroutineType:
+        aw = _await_iter(aw)
+    try:
+        return aw, aw.send(None)
+    except StopIteration as stop:
+        return None, stop.value
+
+
+def _await_iter(aw: Any) -> Any:
+    """What ``await aw`` iterates, for an awaitable that is not a native
+    coroutine (a generator-based coroutine, a future, an object with
+    ``__await__``)."""
+    if isinstance(aw, types.GeneratorType) and aw.gi_code.co_flags & inspect.CO_ITERABLE_COROUTINE:
+        return aw
+    meth = getattr(type(aw), "__await__", None)
+    if meth is None:
+        raise TypeError(
+            f"singleflight: fn must return an awaitable, got {type(aw).__name__}"
+        )
+    return meth(aw)
+
+
+@types.coroutine
+def _resume(aw: Any, yielded: Any) -> Any:
+    """Continues, in a task of its own, a work that suspended in its first
+    step. The task's first step runs a turn of the loop later: for a bare
+    yield (``yielded`` None) that is what the work asked for; a future is
+    handed to the task to wait on first."""
+    if yielded is not None:
+        while True:
+            try:
+                yield yielded
+            except GeneratorExit:
+                aw.close()
+                raise
+            except BaseException as exc:  # cancellation: the work's to handle
+                try:
+                    yielded = aw.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                break
+    return (yield from aw)
+
+
+@types.coroutine
+def _resume_inline(aw: Any, yielded: Any, ctx: contextvars.Context) -> Any:
+    """Continues a work that suspended in its first step in the caller's own
+    task (see _do_async), each step in the flight's context."""
+    run = ctx.run
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            aw.close()
+            raise
+        except BaseException as exc:
+            try:
+                yielded = run(aw.throw, exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = run(aw.send, sent)
+            except StopIteration as stop:
+                return stop.value
+
+
+class _Start(collections.abc.Coroutine):  # type: ignore[type-arg]
+    """The coroutine of a work task: ``_run``, and what ``_run`` cannot do
+    itself. A task cancelled (or closed) before its first step throws into a
+    coroutine that never started, whose ``finally`` clauses therefore never
+    run: without this, the work ticket would be kept and the key blocked for
+    good (every waiter left before the loop ran the task once, or the loop
+    shut down first)."""
+
+    __slots__ = ("_coro", "_runner", "_aw", "_started")
+
+    def __init__(self, runner: _Runner, aw: Any, yielded: Any) -> None:
+        self._coro = _run(runner, aw, yielded)
+        self._runner = runner
+        self._aw = aw
+        self._started = False
+
+    def send(self, value: Any) -> Any:
+        self._started = True
+        return self._coro.send(value)
+
+    def throw(self, *exc: Any) -> Any:
+        if not self._started:
+            self._unstarted()
+        return self._coro.throw(*exc)
+
+    def close(self) -> None:
+        if not self._started:
+            self._unstarted()
+        self._coro.close()
+
+    def __await__(self) -> Any:  # pragma: no cover - only tasks drive it
+        return self._coro.__await__()
+
+    def _unstarted(self) -> None:
+        """Never started: hand the flight off and end the work here."""
+        self._started = True
+        runner = self._runner
+        if runner in _runners:
+            _handoff(runner.call)
+            _runners.discard(runner)
+            runner.handle = None
+            runner.task = None
+        self._aw.close()
+
+
+async def _run(runner: _Runner, aw: Any, yielded: Any) -> None:
+    """The task that runs the rest of an asyncio leader's work (after its
+    first suspension) and completes its flight."""
     w = runner.call
     settled = False
-    _inflight.set(_inflight.get() + (flight,))
     try:
         try:
-            value = await fn(*args, **kwargs)
+            value = await _resume(aw, yielded)
         except Exception as exc:
             h, data, hb = _new_handle((exc, exc.__traceback__)), _describe(exc), _NULL
             status = _EWORK
@@ -605,14 +750,20 @@ class Group:
     ) -> Coroutine[Any, Any, R]:
         """Awaits ``fn(*args, **kwargs)`` once for all concurrent callers of ``key``.
 
-        The first caller starts ``fn`` as a task of its own; every caller,
-        that one included, awaits a future woken by the engine when the
+        The first caller (the leader) runs ``fn`` at once up to its first
+        suspension; work that completes without suspending costs no task.
+        Work that suspends goes on as a task of its own, and every caller,
+        the leader included, awaits a future woken by the engine when the
         outcome is ready (no thread per waiter). Threads calling :meth:`do`
         and tasks of any event loop share the same flight.
 
         Cancelling a caller's task only removes that caller; the work is
         cancelled when the last caller leaves, and a cancelled run never
         poisons the key: a caller who joined meanwhile leads a fresh run.
+        (One exception: work that enters ``asyncio.timeout()`` or a
+        ``TaskGroup`` before its first ``await`` binds them to the leader's
+        task, so it goes on in that task, and cancelling the leader then
+        cancels the work, which hands the flight off to the other callers.)
 
         :param timeout: seconds this caller waits at most before it raises
             :class:`TimeoutError`; the work goes on while others wait.
@@ -643,7 +794,8 @@ class Group:
         timeout: float | None,
         want_shared: bool,
     ) -> Any:
-        kb = key if type(key) is bytes else _key_bytes(key)
+        t = type(key)
+        kb = key if t is bytes else key.encode() if t is str else _key_bytes(key)
         if not callable(fn):
             raise TypeError(
                 f"singleflight: fn must be callable, not {type(fn).__name__}"
@@ -658,33 +810,63 @@ class Group:
             c = _join(self._g, kb, len(kb), 0)
             role = c.role
             if role == 1:
-                # Lead: the work ticket goes to a task of its own; this caller
-                # only waits, like any other.
+                # Lead. The work runs at once, in this task, up to its first
+                # suspension: work that completes without suspending (a
+                # cache hit, say) costs no task and no turn of the loop.
+                ws = 1 if want_shared else 0
+                ctx = _copy_context()
+                me = _current_task(loop) if _current_tasks is None else _current_tasks.get(loop)
+                refs = _getrefcount(me)
+                try:
+                    aw, out = ctx.run(_first_step, fn, args, kwargs, (self._gid, kb))
+                except Exception as exc:
+                    _lead_error(c, exc, ws)
+                    raise
+                except BaseException:
+                    _leave(c)  # not an outcome: hand off to a waiting caller
+                    raise
+                if aw is None:  # done without suspending: one sf_finish
+                    if out is None or isinstance(out, _BYTE_VALUES):
+                        r = _settle(c, out, ws)
+                    else:  # no byte form: the object alone
+                        h = _new_handle(out)
+                        _keep_add(h)
+                        r = _finish(c, h, ws)
+                        if r & _REL_NATIVE:
+                            _keep_discard(h)
+                    return (out, bool(r & _SHARED)) if want_shared else out
+                if me is not None and _getrefcount(me) != refs:
+                    # The first step kept a reference to this task (an
+                    # asyncio.timeout() or TaskGroup entered before the first
+                    # await binds to the current task): the work must go on
+                    # in this very task, or those would act on the wrong one.
+                    # Cancelling this caller then cancels the work, which
+                    # hands the flight off to the others (see the README).
+                    try:
+                        value = await _resume_inline(aw, out, ctx)
+                    except Exception as exc:
+                        _lead_error(c, exc, ws)
+                        raise
+                    except BaseException:
+                        _leave(c)
+                        raise
+                    r = _settle(c, value, ws)
+                    return (value, bool(r & _SHARED)) if want_shared else value
+                # The work suspended: the rest runs as a task of its own, with
+                # the work ticket; this caller only waits, like any other.
                 w = lib.sfpy_split_work(c)
                 if w == _NULL:
+                    aw.close()
                     _leave(c)
                     raise MemoryError("singleflight: out of memory")
                 runner = _Runner(w, loop)
                 runner.handle = _new_handle(runner)
                 _runners.add(runner)
                 lib.sfpy_on_abandoned(w, runner.handle)
-                coro = _run(runner, (self._gid, kb), fn, args, kwargs)
-                if _EAGER and loop.get_task_factory() is None:
-                    # Python >= 3.12: the task takes its first step now, so
-                    # work that does not suspend completes the flight before
-                    # this caller even waits (no turn of the loop).
-                    task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
-                else:
-                    task = loop.create_task(coro)
-                if task.done():  # eagerly: the outcome is there already
-                    try:
-                        st = _wait(c, 0)
-                        if st != _EHANDOFF:
-                            return _outcome(c, st, kb, want_shared)
-                    finally:
-                        _leave_call(c)
-                    continue
-                runner.task = task
+                if _TASK_CONTEXT:
+                    runner.task = loop.create_task(_Start(runner, aw, out), context=ctx)
+                else:  # 3.10: the task copies the current context
+                    runner.task = ctx.run(loop.create_task, _Start(runner, aw, out))
             elif role < 0:
                 raise _status_error(-role)
             elif (self._gid, kb) in _inflight.get():

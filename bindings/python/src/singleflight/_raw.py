@@ -12,7 +12,7 @@ _HELP = (
     "pkg-config able to find singleflight.pc, e.g. from a clone of the "
     "singleflight repository: run `scripts/setup` (it builds the engine and "
     "installs it into .local), then `. scripts/env.sh` "
-    "(it sets PKG_CONFIG_PATH and LD_LIBRARY_PATH), then "
+    "(it sets PKG_CONFIG_PATH), then "
     "`pip install ./bindings/python`. If the engine was moved after this "
     "package was built, set LD_LIBRARY_PATH to its lib directory."
 )
