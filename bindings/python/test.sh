@@ -7,7 +7,7 @@
 #                    when it has them.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$here/../../scripts/env.sh"   # PKG_CONFIG_PATH, LD_LIBRARY_PATH, SF_VENV
+. "$here/../../scripts/env.sh"   # PKG_CONFIG_PATH, SF_VENV
 py="$SF_VENV/bin/python"
 
 if ! pkg-config --exists singleflight; then
