@@ -119,14 +119,22 @@ def _followers(group):
     return singleflight.Group.open(group).stats().followers
 
 
-def test_cancelled_go_leader_the_work_goes_on_for_c_and_python():
-    group, key = "cancel-go", "k"
+def _prepare(group, followers):
+    """A scenario on its own group: the database's query holds until
+    `followers` more callers have followed; the log is empty, the gate open.
+    Returns the group and its follower count before the scenario."""
     grp = singleflight.Group.open(group)
     base = grp.stats().followers
-    pg.cside.sfx_db_configure(group.encode(), base + 6)
-    pg.cside.sfx_db_hold()  # the work outlives the Go caller who started it
+    pg.cside.sfx_db_configure(group.encode(), base + followers)
     pg.cside.sfx_log_reset()
     pg.from_gate.open()
+    return grp, base
+
+
+def test_cancelled_go_leader_the_work_goes_on_for_c_and_python():
+    group, key = "cancel-go", "k"
+    grp, base = _prepare(group, 6)
+    pg.cside.sfx_db_hold()  # the work outlives the Go caller who started it
     assert pg.golib.GoStartCancellable(pg.ffi.new("char[]", group.encode()),
                                        pg.ffi.new("char[]", key.encode())) == 0
     pg.flight_started(grp)
@@ -149,11 +157,7 @@ def test_cancelled_go_leader_the_work_goes_on_for_c_and_python():
 
 def test_cancelled_asyncio_leader_the_work_goes_on_for_c():
     group, key = "cancel-asyncio", "k"
-    grp = singleflight.Group.open(group)
-    base = grp.stats().followers
-    pg.cside.sfx_db_configure(group.encode(), base + 4)
-    pg.cside.sfx_log_reset()
-    pg.from_gate.open()
+    grp, base = _prepare(group, 4)
 
     caller_gone = threading.Event()
 
@@ -188,13 +192,9 @@ def test_cancelled_asyncio_leader_the_work_goes_on_for_c():
 
 def test_python_thread_leader_interrupted_hands_off_to_c():
     group, key = "handoff", "k"
-    grp = singleflight.Group.open(group)
-    base = grp.stats().followers
     # The fresh run's query waits for the two other C callers to rejoin:
     # three joined the first flight, two follow the second.
-    pg.cside.sfx_db_configure(group.encode(), base + 3 + 2)
-    pg.cside.sfx_log_reset()
-    pg.from_gate.open()
+    grp, base = _prepare(group, 3 + 2)
     interrupted = []
 
     def work():
@@ -224,12 +224,8 @@ def test_python_thread_leader_interrupted_hands_off_to_c():
 
 def test_dropped_rust_future_hands_off_to_c_and_python():
     group, key = "cancel-rust", "k"
-    grp = singleflight.Group.open(group)
-    base = grp.stats().followers
     # After the hand-off, 5 of the 6 others follow the one that leads anew.
-    pg.cside.sfx_db_configure(group.encode(), base + 6 + 5)
-    pg.cside.sfx_log_reset()
-    pg.from_gate.open()
+    grp, base = _prepare(group, 6 + 5)
     assert pg.rustlib.rust_start_cancellable(group.encode(), key.encode()) == 0
     pg.flight_started(grp)
     pg.cside.sfx_c_stampede(group.encode(), key.encode(), 3, pg.VALUE)
