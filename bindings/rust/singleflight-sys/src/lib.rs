@@ -227,6 +227,22 @@ extern "C" {
         kind: *const sf_native_kind,
         native: *mut c_void,
     ) -> sf_status;
+    /// The leader's whole ending in one call: completes the flight as
+    /// `sf_complete_native` would, hands the leader its own outcome as
+    /// `sf_wait_native(wait, 0, ..)` would (without the native value), and
+    /// leaves both tickets. `wait` must be the wait ticket of the same
+    /// `sf_join` as `work`. On `SF_EINVAL` nothing is completed or left and
+    /// `value`, `error`, `native` are released as `sf_complete` does.
+    pub fn sf_finish(
+        wait: *mut sf_ticket,
+        work: *mut sf_ticket,
+        status: sf_status,
+        value: *mut sf_bytes,
+        error: *mut sf_bytes,
+        kind: *const sf_native_kind,
+        native: *mut c_void,
+        result: *mut sf_result,
+    ) -> sf_status;
     /// Waits for the outcome (`timeout_ns` < 0 forever, 0 polls).
     pub fn sf_wait(wait: *mut sf_ticket, timeout_ns: i64, result: *mut sf_result) -> sf_status;
     /// `sf_wait` that also hands over a native value of `kind` (borrowed).

@@ -523,17 +523,26 @@ where
                     match polled {
                         Some(completion) => {
                             let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
-                            // Safety: our work ticket, consumed here.
-                            unsafe { native::complete_and_leave(l.into_raw(), completion) };
-                            this.joined = Some(Joined {
-                                wait,
-                                flight: None,
-                                counted: false,
-                                waker_index: None,
-                                subscribed: false,
-                                fresh: false,
-                            });
-                            continue;
+                            // Complete, read our own outcome and leave both
+                            // tickets in one engine call: nobody attached
+                            // anything to this flight.
+                            // Safety: `wait` and `l` are the pair of our
+                            // join; both consumed here (forgotten, so never
+                            // left twice).
+                            let outcome =
+                                unsafe { native::finish_leader::<T, E>(wait.into_raw(), l.into_raw(), completion) };
+                            match outcome {
+                                Outcome::Done(r) => break Poll::Ready(r),
+                                Outcome::Panic(m) => {
+                                    this.stop_timer();
+                                    this.done = true;
+                                    native::resume_panic(m);
+                                }
+                                // Not for a leader's own outcome; as for any
+                                // waiter: join again.
+                                Outcome::HandOff => continue,
+                                Outcome::Pending => break Poll::Ready(Err(Error::Timeout)),
+                            }
                         }
                         None => pending_work = Some((work, l, spare_ptr)),
                     }

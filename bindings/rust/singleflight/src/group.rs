@@ -271,16 +271,14 @@ impl Group {
         loop {
             let (wait, lead) = join::<E>(self.as_raw(), key, sys::SF_JOIN_RUN_HERE)?;
             if let Some(lead) = lead {
-                // We lead: run here, complete, then read our own outcome
-                // (for the `shared` flag). A leader completes; it never
-                // joins twice.
+                // We lead: run here, then complete, read our own outcome
+                // (for the `shared` flag) and leave both tickets in one
+                // engine call. A leader completes; it never joins twice.
                 let work = work.take().expect("a caller leads at most once");
                 let (completion, payload) = native::run_work(work);
-                // Safety: `lead` is our work ticket; it is consumed here.
-                unsafe { native::complete_and_leave(lead.into_raw(), completion) };
-                // Safety: our wait ticket, still held.
-                let outcome = unsafe { native::wait_outcome::<T, E>(wait.as_ptr(), 0) };
-                drop(wait);
+                // Safety: `wait` and `lead` are the pair of our join; both are
+                // consumed here (forgotten, so never left twice).
+                let outcome = unsafe { native::finish_leader::<T, E>(wait.into_raw(), lead.into_raw(), completion) };
                 if let Some(payload) = payload {
                     std::panic::resume_unwind(payload);
                 }
@@ -436,12 +434,10 @@ where
             Err(e) => native::Completion::Err(Arc::new(e)),
         };
         let work = self.work.take().expect("work ticket held until completion");
-        // Safety: our work ticket, consumed here.
-        unsafe { native::complete_and_leave(work.into_raw(), completion) };
         let wait = self.wait.take().expect("wait ticket held until completion");
-        // Safety: our wait ticket, still held.
-        let outcome = unsafe { native::wait_outcome::<T, E>(wait.as_ptr(), 0) };
-        drop(wait);
+        // Safety: the pair of our join; both consumed here (forgotten, so
+        // `Drop` leaves neither).
+        let outcome = unsafe { native::finish_leader::<T, E>(wait.into_raw(), work.into_raw(), completion) };
         finish(outcome)
     }
 }

@@ -107,6 +107,70 @@ pub(crate) unsafe fn complete_and_leave(work: *mut sys::sf_ticket, c: Completion
     }
 }
 
+/// The leader's whole ending in one engine call (`sf_finish`): completes the
+/// flight of `work` with `c`, reads the leader's own outcome (its `shared`
+/// flag from the engine, its value from `c`) and leaves both tickets.
+///
+/// # Safety
+/// `wait` and `work` must be the two tickets one `sf_join` gave this caller
+/// (the flight not yet completed); both are invalid afterwards.
+pub(crate) unsafe fn finish_leader<T, E>(
+    wait: *mut sys::sf_ticket,
+    work: *mut sys::sf_ticket,
+    c: Completion,
+) -> Outcome<T, E>
+where
+    T: Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    let (status, value, error) = match &c {
+        Completion::Ok(v) => (sys::SF_OK, byte_form(v), std::ptr::null_mut()),
+        Completion::Err(e) => (sys::SF_EWORK, std::ptr::null_mut(), byte_form(e)),
+        Completion::Panic(m) => (
+            sys::SF_EPANIC,
+            std::ptr::null_mut(),
+            // Safety: a valid slice; the engine copies it.
+            unsafe { sys::sf_bytes_new(m.as_ptr().cast(), m.len()) },
+        ),
+    };
+    // The engine does not hand the leader its own native value back (it may
+    // release it at once): keep our share of it.
+    let own = match &c {
+        Completion::Ok(v) => Completion::Ok(v.clone()),
+        Completion::Err(e) => Completion::Err(e.clone()),
+        Completion::Panic(m) => Completion::Panic(m.clone()),
+    };
+    let native = Box::into_raw(Box::new(c));
+    let mut result = sys::sf_result::EMPTY;
+    // Safety: `wait` and `work` are the pair of our sf_join; the engine takes
+    // ownership of both byte references and of `native` (released through
+    // VALUE_KIND) whatever it returns, and leaves both tickets unless it
+    // fails with SF_EINVAL.
+    let st = unsafe {
+        sys::sf_finish(wait, work, status, value, error, &VALUE_KIND, native.cast(), &mut result)
+    };
+    match st {
+        sys::SF_OK | sys::SF_EWORK | sys::SF_EPANIC | sys::SF_ENOBYTES => {
+            // Safety: `result` comes from the engine; `own` is a valid
+            // Completion for the whole call.
+            unsafe { read_outcome(st, result, (&own as *const Completion).cast_mut().cast()) }
+        }
+        other => {
+            // Cannot happen for our own pair of an uncompleted flight. Nothing
+            // was left: give both tickets back (an uncompleted flight is
+            // handed off).
+            debug_assert!(false, "sf_finish failed: {other}");
+            // Safety: both tickets are still ours; each is left once.
+            unsafe {
+                sys::sf_leave(wait);
+                sys::sf_leave(work);
+                // Safety: `result` is from the engine (empty on failure).
+                read_outcome(other, result, std::ptr::null_mut())
+            }
+        }
+    }
+}
+
 /// Runs a work closure, turning its result or panic into a `Completion`.
 /// The original panic payload is returned for the leader to resume.
 pub(crate) fn run_work<T, E, F>(work: F) -> (Completion, Option<Box<dyn Any + Send>>)

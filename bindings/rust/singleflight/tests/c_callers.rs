@@ -179,3 +179,126 @@ fn async_leader_dropped_hands_off_to_a_c_caller() {
     assert_eq!(work_dropped.load(Ordering::SeqCst), 1, "the Rust work was dropped");
     assert_eq!(group.stats().handoffs, 1);
 }
+
+/// A C follower through the raw split API: `sf_join` (which must follow),
+/// then a blocking `sf_wait`. Returns the status, the bytes (value or error)
+/// and the address of the engine buffer's data.
+fn c_follow(name: &str, key: &str) -> (sys::sf_status, Option<Vec<u8>>, usize) {
+    // Safety: plain C calls with valid pointers; every reference and ticket
+    // we get is released or left.
+    unsafe {
+        let g = sys::sf_group_open(name.as_ptr().cast(), name.len());
+        assert!(!g.is_null());
+        let (mut wait, mut work) = (std::ptr::null_mut(), std::ptr::null_mut());
+        assert_eq!(sys::sf_join(g, key.as_ptr().cast(), key.len(), 0, &mut wait, &mut work), sys::SF_OK);
+        assert!(work.is_null(), "the C caller must follow");
+        let mut r = sys::sf_result::EMPTY;
+        let st = sys::sf_wait(wait, -1, &mut r);
+        assert!(r.shared != 0, "a follower's outcome is shared");
+        let b = if r.value.is_null() { r.error } else { r.value };
+        let bytes = (!b.is_null())
+            .then(|| std::slice::from_raw_parts(sys::sf_bytes_data(b).cast::<u8>(), sys::sf_bytes_len(b)).to_vec());
+        let ptr = if b.is_null() { 0 } else { sys::sf_bytes_data(b) as usize };
+        sys::sf_bytes_release(r.value);
+        sys::sf_bytes_release(r.error);
+        sys::sf_leave(wait);
+        sys::sf_group_release(g);
+        (st, bytes, ptr)
+    }
+}
+
+/// A byte value whose drops are counted.
+struct Counted(Vec<u8>, Arc<AtomicUsize>);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn leader_finish_shares_result_with_a_c_follower() {
+    // The blocking leader ends its flight in one engine call (sf_finish): its
+    // own result, the shared flag and the C follower's bytes must agree.
+    let group = Group::open("c-callers-finish").unwrap();
+    let c = {
+        let group = group.clone();
+        thread::spawn(move || {
+            wait_until(|| group.stats().in_table == 1);
+            c_follow("c-callers-finish", "ok")
+        })
+    };
+    let g2 = group.clone();
+    let v = group
+        .call("ok", move || {
+            wait_followers(&g2, 1);
+            Ok::<String, String>(String::from("finished by Rust"))
+        })
+        .unwrap();
+    let (st, bytes, ptr) = c.join().unwrap();
+    assert_eq!(st, sys::SF_OK);
+    assert_eq!(v.as_str(), "finished by Rust");
+    assert!(v.is_shared(), "a C follower joined: the leader's outcome is shared");
+    assert_eq!(bytes.as_deref(), Some(v.as_bytes()));
+    assert_eq!(ptr, v.as_ptr() as usize, "the leader's String memory, no copy");
+
+    // The work's error takes the same path.
+    let c = {
+        let group = group.clone();
+        thread::spawn(move || {
+            wait_until(|| group.stats().in_table == 1);
+            c_follow("c-callers-finish", "err")
+        })
+    };
+    let g2 = group.clone();
+    let e = group
+        .call("err", move || {
+            wait_followers(&g2, 2);
+            Err::<String, String>(String::from("failed in Rust"))
+        })
+        .unwrap_err();
+    let (st, bytes, ptr) = c.join().unwrap();
+    assert_eq!(st, sys::SF_EWORK);
+    let Error::Work(e) = e else { panic!("{e:?}") };
+    assert_eq!(e.as_str(), "failed in Rust");
+    assert_eq!(bytes.as_deref(), Some(e.as_bytes()));
+    assert_eq!(ptr, e.as_ptr() as usize, "the leader's error memory, no copy");
+
+    // Every ticket was left exactly once.
+    assert_eq!(group.stats().live, 0);
+    assert_eq!(group.stats().in_table, 0);
+}
+
+#[test]
+fn unshared_leader_finish_releases_once_and_frees_the_key() {
+    // Alone in its flight, the leader's native value is released by the
+    // engine at once: the leader's own share must stay valid, and the value
+    // must be dropped exactly once, when the leader drops it.
+    let group = Group::new();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    let v = group.call("k", move || Ok::<Counted, ()>(Counted(vec![7; 16], d))).unwrap();
+    assert!(!v.is_shared());
+    assert_eq!(v.0, vec![7; 16]);
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "the leader still holds the value");
+    assert_eq!(group.stats().live, 0, "both tickets left");
+    drop(v);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+
+    // The async leader whose work is ready at once takes the same path.
+    let d = drops.clone();
+    let v = smol::block_on(group.call_async("k", async move { Ok::<Counted, ()>(Counted(vec![8; 4], d)) })).unwrap();
+    assert!(!v.is_shared());
+    assert_eq!(v.0, vec![8; 4]);
+    assert_eq!(group.stats().live, 0, "both tickets left");
+    assert_eq!(group.stats().in_table, 0, "the key is free");
+    drop(v);
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+
+    // The split API's Leader::complete too; and the key runs again.
+    let Join::Leader(leader) = group.join::<u32, ()>("k").unwrap() else { panic!("the key must be free") };
+    let mine = leader.complete(Ok(3)).unwrap();
+    assert_eq!(*mine, 3);
+    assert!(!mine.is_shared());
+    assert_eq!(group.stats().live, 0);
+    assert_eq!(group.stats().flights, 3);
+}
