@@ -394,9 +394,10 @@ SF_EXTERN(sf_status) sf_wait_native(sf_ticket *wait, int64_t timeout_ns,
 /** A callback for sf_subscribe() and sf_on_abandoned(). It runs once, on the
  * thread that completes (or abandons) the flight, after every engine lock is
  * released. It must not block: it wakes a Go channel, a Rust Waker, an
- * asyncio future. It may call sf_wait(ticket, 0, ...) on its own ticket and
- * any other engine function except sf_leave() of a ticket of the same flight
- * other than its own. */
+ * asyncio future. Its "own" ticket is the one it was registered on: the
+ * wait ticket for sf_subscribe(), the work ticket for sf_on_abandoned(). It
+ * may call any engine function, sf_wait(own, 0, ...) and sf_leave(own)
+ * included, except sf_leave() of another ticket of the same flight. */
 typedef void (*sf_notify_fn)(void *userdata);
 
 /** Calls `fn(userdata)` once when the outcome of the flight is ready (or the

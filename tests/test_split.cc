@@ -597,3 +597,23 @@ TEST(Split, TicketsAreReusedWithoutLeaks) {
   }
   EXPECT_EQ(stats(g).live, 0u);
 }
+
+TEST(Split, AbandonmentCallbackMayLeaveItsWorkTicket) {
+  Group g;
+  sf_ticket *w, *k;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  struct Self {
+    sf_ticket *work;
+    int calls = 0;
+  } self{k, 0};
+  ASSERT_EQ(sf_on_abandoned(k, [](void *ud) {
+    auto *p = static_cast<Self *>(ud);
+    ++p->calls;
+    sf_leave(p->work);  // the work stops: a hand-off, from inside the callback
+  }, &self), SF_OK);
+  sf_leave(w);  // the last waiter leaves: abandoned
+  EXPECT_EQ(self.calls, 1);
+  EXPECT_EQ(stats(g).handoffs, 1u);
+  EXPECT_EQ(stats(g).live, 0u);
+  EXPECT_EQ(stats(g).in_table, 0u);
+}
