@@ -81,12 +81,10 @@ fn byte_form(value: &AnyArc) -> *mut sys::sf_bytes {
     }
 }
 
-/// Completes the flight of work ticket `work` with `c` and leaves the ticket.
-///
-/// # Safety
-/// `work` must be a work ticket this caller holds; it is invalid afterwards.
-pub(crate) unsafe fn complete_and_leave(work: *mut sys::sf_ticket, c: Completion) {
-    let (status, value, error) = match &c {
+/// What the engine receives for a completion: its status, and new references
+/// to the value's and the error's byte forms (NULL where there is none).
+fn engine_form(c: &Completion) -> (sys::sf_status, *mut sys::sf_bytes, *mut sys::sf_bytes) {
+    match c {
         Completion::Ok(v) => (sys::SF_OK, byte_form(v), std::ptr::null_mut()),
         Completion::Err(e) => (sys::SF_EWORK, std::ptr::null_mut(), byte_form(e)),
         Completion::Panic(m) => (
@@ -95,7 +93,15 @@ pub(crate) unsafe fn complete_and_leave(work: *mut sys::sf_ticket, c: Completion
             // Safety: a valid slice; the engine copies it.
             unsafe { sys::sf_bytes_new(m.as_ptr().cast(), m.len()) },
         ),
-    };
+    }
+}
+
+/// Completes the flight of work ticket `work` with `c` and leaves the ticket.
+///
+/// # Safety
+/// `work` must be a work ticket this caller holds; it is invalid afterwards.
+pub(crate) unsafe fn complete_and_leave(work: *mut sys::sf_ticket, c: Completion) {
+    let (status, value, error) = engine_form(&c);
     let native = Box::into_raw(Box::new(c));
     // Safety: `work` is our work ticket; the engine takes ownership of both
     // byte references and of `native` (released through VALUE_KIND) whatever
@@ -123,16 +129,7 @@ where
     T: Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
-    let (status, value, error) = match &c {
-        Completion::Ok(v) => (sys::SF_OK, byte_form(v), std::ptr::null_mut()),
-        Completion::Err(e) => (sys::SF_EWORK, std::ptr::null_mut(), byte_form(e)),
-        Completion::Panic(m) => (
-            sys::SF_EPANIC,
-            std::ptr::null_mut(),
-            // Safety: a valid slice; the engine copies it.
-            unsafe { sys::sf_bytes_new(m.as_ptr().cast(), m.len()) },
-        ),
-    };
+    let (status, value, error) = engine_form(&c);
     // The engine does not hand the leader its own native value back (it may
     // release it at once): keep our share of it.
     let own = match &c {
