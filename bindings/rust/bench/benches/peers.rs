@@ -1,19 +1,34 @@
 //! singleflight (this binding, on the shared C++ engine) against the Rust
 //! peers `async_singleflight` and `singleflight-async`, all under one tokio
-//! runtime, in one run:
+//! runtime (2 workers), in one run:
 //!
-//! - `unique_keys`: one task, a fresh key per call (no contention): the
-//!   per-call overhead.
+//! - `unique_keys`: one task makes N calls in a row, a fresh key each (no
+//!   contention): the per-call overhead.
 //! - `hot_key_1000_tasks`: 1,000 tasks call one key at once; the work yields
 //!   once so that they overlap. Time per batch of 1,000.
 //! - `64_keys_workers`: 1,024 tasks over 64 keys (16 per key) on the
 //!   runtime's worker threads. Time per batch.
 //!
-//! Run: `cargo bench -p singleflight-bench` (engine installed, env.sh sourced).
+//! The harness is the same for every library: `iter_custom` runs all of a
+//! sample's iterations inside one task spawned on the runtime and times them
+//! there, so a sample costs one runtime round trip, not one per call (with
+//! `b.to_async(&rt).iter(..)` every call paid a `block_on`, the same for
+//! every library, which hid the libraries' own cost). Each task builds its
+//! call's future inside its own `async` block, as every library's entry
+//! does. A `floor` entry runs the very same work with no library at all:
+//! what the harness alone costs. `unique_keys/engine_only` makes the two
+//! engine calls of this binding's fast path, from Rust, with nothing else.
+//!
+//! Run: `cargo bench -p singleflight-bench --bench peers` (engine installed,
+//! env.sh sourced).
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use singleflight_sys as sys;
 
 type AsyncSf = async_singleflight::Group<u64, u64, ()>;
 type SfAsync = singleflight_async::SingleFlight<u64, u64>;
@@ -22,48 +37,145 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
+/// Runs `sample(iters)` as one task on a worker of `rt`; returns the time it
+/// measured.
+fn on_worker<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, sample: F) -> Duration
+where
+    F: FnOnce(u64) -> Fut,
+    Fut: Future<Output = Duration> + Send + 'static,
+{
+    rt.block_on(rt.spawn(sample(iters))).unwrap()
+}
+
 fn unique_keys(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("unique_keys");
     g.throughput(Throughput::Elements(1));
-    let next = AtomicU64::new(0);
+    let next = Arc::new(AtomicU64::new(0));
 
+    /// Times `iters` calls of `call(k)` in a row, each with a fresh key.
+    async fn calls<F, Fut>(next: Arc<AtomicU64>, iters: u64, call: F) -> Duration
+    where
+        F: Fn(u64) -> Fut,
+        Fut: Future<Output = u64>,
+    {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            black_box(call(k).await);
+        }
+        start.elapsed()
+    }
+
+    g.bench_function(BenchmarkId::new("floor", "call"), |b| {
+        b.iter_custom(|iters| {
+            let next = next.clone();
+            on_worker(&rt, iters, move |n| {
+                calls(next, n, |k| async move { async move { Ok::<u64, ()>(k) }.await.unwrap() })
+            })
+        })
+    });
+    // The engine alone: the two calls of a leader's fast path (`sf_join`,
+    // `sf_finish` with no value), made from Rust with no binding code: the
+    // part of this binding's time that the binding cannot remove.
+    let raw = singleflight::Group::new();
+    g.bench_function(BenchmarkId::new("engine_only", "call"), |b| {
+        b.iter_custom(|iters| {
+            let (next, group) = (next.clone(), raw.clone());
+            on_worker(&rt, iters, move |n| {
+                calls(next, n, move |k| {
+                    let key = k.to_le_bytes();
+                    let (mut wait, mut work) = (std::ptr::null_mut(), std::ptr::null_mut());
+                    let mut result = sys::sf_result::EMPTY;
+                    // Safety: a live group and key; the pair of tickets from
+                    // sf_join is consumed by sf_finish, which leaves both.
+                    unsafe {
+                        sys::sf_join(group.as_raw(), key.as_ptr().cast(), key.len(), 0, &mut wait, &mut work);
+                        sys::sf_finish(
+                            wait,
+                            work,
+                            sys::SF_OK,
+                            std::ptr::null_mut(),
+                            std::ptr::null_mut(),
+                            std::ptr::null(),
+                            std::ptr::null_mut(),
+                            &mut result,
+                        );
+                    }
+                    async move { k }
+                })
+            })
+        })
+    });
     let group = singleflight::Group::new();
     g.bench_function(BenchmarkId::new("singleflight", "call"), |b| {
-        b.to_async(&rt).iter(|| {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            let fut = group.call_async(k.to_le_bytes(), async move { Ok::<u64, ()>(k) });
-            async move { *fut.await.unwrap() }
+        b.iter_custom(|iters| {
+            let (next, group) = (next.clone(), group.clone());
+            on_worker(&rt, iters, move |n| {
+                calls(next, n, move |k| {
+                    let fut = group.call_async(k.to_le_bytes(), async move { Ok::<u64, ()>(k) });
+                    async move { *fut.await.unwrap() }
+                })
+            })
         })
     });
-    let peer = AsyncSf::new();
+    let peer = Arc::new(AsyncSf::new());
     g.bench_function(BenchmarkId::new("async_singleflight", "call"), |b| {
-        b.to_async(&rt).iter(|| {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            let peer = &peer;
-            async move { peer.work(&k, async move { Ok::<u64, ()>(k) }).await.unwrap() }
+        b.iter_custom(|iters| {
+            let (next, peer) = (next.clone(), peer.clone());
+            on_worker(&rt, iters, move |n| {
+                calls(next, n, move |k| {
+                    let peer = peer.clone();
+                    async move { peer.work(&k, async move { Ok::<u64, ()>(k) }).await.unwrap() }
+                })
+            })
         })
     });
-    let peer2 = SfAsync::new();
+    let peer2 = Arc::new(SfAsync::new());
     g.bench_function(BenchmarkId::new("singleflight-async", "call"), |b| {
-        b.to_async(&rt).iter(|| {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            peer2.work(k, move || async move { k })
+        b.iter_custom(|iters| {
+            let (next, peer2) = (next.clone(), peer2.clone());
+            on_worker(&rt, iters, move |n| {
+                calls(next, n, move |k| {
+                    let peer2 = peer2.clone();
+                    async move { peer2.work(k, move || async move { k }).await }
+                })
+            })
         })
     });
     g.finish();
 }
 
 /// Spawns `tasks` tasks over `keys` keys, each calling `call(key)`; awaits all.
-async fn batch<F, Fut>(tasks: usize, keys: u64, call: F)
+async fn batch<F, Fut>(tasks: usize, keys: u64, call: &F)
 where
     F: Fn(u64) -> Fut,
-    Fut: std::future::Future<Output = u64> + Send + 'static,
+    Fut: Future<Output = u64> + Send + 'static,
 {
     let handles: Vec<_> = (0..tasks).map(|i| tokio::spawn(call(i as u64 % keys))).collect();
     for h in handles {
-        criterion::black_box(h.await.unwrap());
+        black_box(h.await.unwrap());
     }
+}
+
+/// Times `iters` batches; each batch uses keys of its own (`base + k`).
+async fn batches<F, Fut>(round: Arc<AtomicU64>, iters: u64, tasks: usize, keys: u64, call: F) -> Duration
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = u64> + Send + 'static,
+{
+    let start = Instant::now();
+    for _ in 0..iters {
+        let base = round.fetch_add(1, Ordering::Relaxed) * 1000;
+        batch(tasks, keys, &|k| call(base + k)).await;
+    }
+    start.elapsed()
+}
+
+/// The work of the contended scenarios: yields once so that callers overlap.
+async fn work(k: u64) -> u64 {
+    tokio::task::yield_now().await;
+    k
 }
 
 fn contended(c: &mut Criterion, name: &str, tasks: usize, keys: u64) {
@@ -73,56 +185,47 @@ fn contended(c: &mut Criterion, name: &str, tasks: usize, keys: u64) {
     g.sample_size(30);
     let round = Arc::new(AtomicU64::new(0));
 
+    g.bench_function("floor", |b| {
+        b.iter_custom(|iters| {
+            let round = round.clone();
+            on_worker(&rt, iters, move |n| batches(round, n, tasks, keys, work))
+        })
+    });
     let group = singleflight::Group::new();
     g.bench_function("singleflight", |b| {
-        b.to_async(&rt).iter(|| {
-            let base = round.fetch_add(1, Ordering::Relaxed) * 1000;
-            let group = group.clone();
-            batch(tasks, keys, move |k| {
-                let k = base + k;
-                let fut = group.call_async(k.to_le_bytes(), async move {
-                    tokio::task::yield_now().await;
-                    Ok::<u64, ()>(k)
-                });
-                async move { *fut.await.unwrap() }
+        b.iter_custom(|iters| {
+            let (round, group) = (round.clone(), group.clone());
+            on_worker(&rt, iters, move |n| {
+                batches(round, n, tasks, keys, move |k| {
+                    let group = group.clone();
+                    async move {
+                        *group.call_async(k.to_le_bytes(), async move { Ok::<u64, ()>(work(k).await) }).await.unwrap()
+                    }
+                })
             })
         })
     });
     let peer = Arc::new(AsyncSf::new());
     g.bench_function("async_singleflight", |b| {
-        b.to_async(&rt).iter(|| {
-            let base = round.fetch_add(1, Ordering::Relaxed) * 1000;
-            let peer = peer.clone();
-            batch(tasks, keys, move |k| {
-                let k = base + k;
-                let peer = peer.clone();
-                async move {
-                    peer.work(&k, async move {
-                        tokio::task::yield_now().await;
-                        Ok::<u64, ()>(k)
-                    })
-                    .await
-                    .unwrap()
-                }
+        b.iter_custom(|iters| {
+            let (round, peer) = (round.clone(), peer.clone());
+            on_worker(&rt, iters, move |n| {
+                batches(round, n, tasks, keys, move |k| {
+                    let peer = peer.clone();
+                    async move { peer.work(&k, async move { Ok::<u64, ()>(work(k).await) }).await.unwrap() }
+                })
             })
         })
     });
     let peer2 = Arc::new(SfAsync::new());
     g.bench_function("singleflight-async", |b| {
-        b.to_async(&rt).iter(|| {
-            let base = round.fetch_add(1, Ordering::Relaxed) * 1000;
-            let peer2 = peer2.clone();
-            batch(tasks, keys, move |k| {
-                let k = base + k;
-                let peer2 = peer2.clone();
-                async move {
-                    peer2
-                        .work(k, move || async move {
-                            tokio::task::yield_now().await;
-                            k
-                        })
-                        .await
-                }
+        b.iter_custom(|iters| {
+            let (round, peer2) = (round.clone(), peer2.clone());
+            on_worker(&rt, iters, move |n| {
+                batches(round, n, tasks, keys, move |k| {
+                    let peer2 = peer2.clone();
+                    async move { peer2.work(k, move || work(k)).await }
+                })
             })
         })
     });

@@ -275,10 +275,10 @@ impl Group {
                 // (for the `shared` flag) and leave both tickets in one
                 // engine call. A leader completes; it never joins twice.
                 let work = work.take().expect("a caller leads at most once");
-                let (completion, payload) = native::run_work(work);
+                let (produced, payload) = native::run_work(work);
                 // Safety: `wait` and `lead` are the pair of our join; both are
                 // consumed here (forgotten, so never left twice).
-                let outcome = unsafe { native::finish_leader::<T, E>(wait.into_raw(), lead.into_raw(), completion) };
+                let outcome = unsafe { native::finish_leader(wait.into_raw(), lead.into_raw(), produced) };
                 if let Some(payload) = payload {
                     std::panic::resume_unwind(payload);
                 }
@@ -429,15 +429,12 @@ where
     /// Delivers the outcome to every caller of the flight and returns this
     /// caller's share of it.
     pub fn complete(mut self, outcome: Result<T, E>) -> Result<Shared<T>, Error<E>> {
-        let completion = match outcome {
-            Ok(v) => native::Completion::Ok(Arc::new(v)),
-            Err(e) => native::Completion::Err(Arc::new(e)),
-        };
+        let produced = native::Produced::from_result(outcome);
         let work = self.work.take().expect("work ticket held until completion");
         let wait = self.wait.take().expect("wait ticket held until completion");
         // Safety: the pair of our join; both consumed here (forgotten, so
         // `Drop` leaves neither).
-        let outcome = unsafe { native::finish_leader::<T, E>(wait.into_raw(), work.into_raw(), completion) };
+        let outcome = unsafe { native::finish_leader(wait.into_raw(), work.into_raw(), produced) };
         finish(outcome)
     }
 }

@@ -51,7 +51,9 @@
 
 mod bytes;
 mod call;
+mod driving;
 mod error;
+mod flight;
 mod group;
 mod native;
 mod timer;

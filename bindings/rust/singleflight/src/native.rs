@@ -45,77 +45,168 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// The byte form of a Rust value, for callers in other languages: a new
-/// `sf_bytes` reference sharing the value's memory, or NULL when the type has
-/// none. `Bytes`, `Vec<u8>`, `String`, `Box<[u8]>`, `&'static str` and
-/// `&'static [u8]` have one.
-fn byte_form(value: &AnyArc) -> *mut sys::sf_bytes {
-    unsafe extern "C" fn drop_arc(ctx: *mut c_void) {
-        // Safety: ctx is the Box<AnyArc> leaked below, released exactly once.
-        let arc = unsafe { Box::from_raw(ctx.cast::<AnyArc>()) };
+/// The byte form of a Rust value, for callers in other languages: a buffer
+/// sharing the value's memory (no copy), or `None` when `V` has none.
+/// `Bytes`, `Vec<u8>`, `String`, `Box<[u8]>`, `&'static str` and
+/// `&'static [u8]` have one. Generic, so the type tests fold away.
+fn byte_form<V: Any + Send + Sync>(value: &Arc<V>) -> Option<Bytes> {
+    unsafe extern "C" fn drop_arc<V>(ctx: *mut c_void) {
+        // Safety: ctx is the Arc::into_raw below, released exactly once by
+        // the engine. A panicking Drop must not unwind into C.
+        let arc = unsafe { Arc::from_raw(ctx.cast_const().cast::<V>()) };
         let _ = catch_unwind(AssertUnwindSafe(move || drop(arc)));
     }
-    let any: &(dyn Any + Send + Sync) = &**value;
+    let any: &dyn Any = &**value;
     if let Some(b) = any.downcast_ref::<Bytes>() {
-        return b.clone().into_raw();
+        return Some(b.clone());
     }
-    let slice: &[u8] = if let Some(v) = any.downcast_ref::<Vec<u8>>() {
-        v
-    } else if let Some(s) = any.downcast_ref::<String>() {
-        s.as_bytes()
-    } else if let Some(b) = any.downcast_ref::<Box<[u8]>>() {
-        b
-    } else if let Some(s) = any.downcast_ref::<&'static str>() {
-        s.as_bytes()
-    } else if let Some(s) = any.downcast_ref::<&'static [u8]>() {
-        s
-    } else {
-        return std::ptr::null_mut();
-    };
-    let ctx = Box::into_raw(Box::new(value.clone()));
-    // Safety: the slice lives inside the Arc'd value, which the boxed clone
-    // keeps alive until the engine calls drop_arc (exactly once, also when
-    // the wrap fails).
+    if !has_byte_form::<V>() {
+        return None;
+    }
+    let slice = byte_slice(any)?;
+    let ctx = Arc::into_raw(value.clone());
+    // Safety: the slice lives inside the Arc'd value, which the reference in
+    // `ctx` keeps alive until the engine calls drop_arc (exactly once, also
+    // when the wrap fails, which returns NULL).
     unsafe {
-        sys::sf_bytes_wrap(slice.as_ptr() as *mut c_void, slice.len(), Some(drop_arc), ctx.cast())
+        Bytes::from_raw_opt(sys::sf_bytes_wrap(
+            slice.as_ptr() as *mut c_void,
+            slice.len(),
+            Some(drop_arc::<V>),
+            ctx.cast_mut().cast(),
+        ))
     }
 }
 
-/// What the engine receives for a completion: its status, and new references
-/// to the value's and the error's byte forms (NULL where there is none).
-fn engine_form(c: &Completion) -> (sys::sf_status, *mut sys::sf_bytes, *mut sys::sf_bytes) {
-    match c {
-        Completion::Ok(v) => (sys::SF_OK, byte_form(v), std::ptr::null_mut()),
-        Completion::Err(e) => (sys::SF_EWORK, std::ptr::null_mut(), byte_form(e)),
-        Completion::Panic(m) => (
-            sys::SF_EPANIC,
-            std::ptr::null_mut(),
-            // Safety: a valid slice; the engine copies it.
-            unsafe { sys::sf_bytes_new(m.as_ptr().cast(), m.len()) },
-        ),
+/// True for the byte types other than `Bytes`; a constant for each `V`, so
+/// the other types skip the dynamic tests.
+fn has_byte_form<V: Any>() -> bool {
+    let id = TypeId::of::<V>();
+    id == TypeId::of::<Vec<u8>>()
+        || id == TypeId::of::<String>()
+        || id == TypeId::of::<Box<[u8]>>()
+        || id == TypeId::of::<&'static str>()
+        || id == TypeId::of::<&'static [u8]>()
+}
+
+/// The bytes of a value of a byte type other than `Bytes`.
+fn byte_slice(any: &dyn Any) -> Option<&[u8]> {
+    if let Some(v) = any.downcast_ref::<Vec<u8>>() {
+        Some(v)
+    } else if let Some(s) = any.downcast_ref::<String>() {
+        Some(s.as_bytes())
+    } else if let Some(b) = any.downcast_ref::<Box<[u8]>>() {
+        Some(b)
+    } else if let Some(s) = any.downcast_ref::<&'static str>() {
+        Some(s.as_bytes())
+    } else {
+        any.downcast_ref::<&'static [u8]>().map(|s| &s[..])
     }
 }
 
-/// Completes the flight of work ticket `work` with `c` and leaves the ticket.
+/// What the work of a flight produced, typed: the leader's own share.
+pub(crate) enum Produced<T, E> {
+    Ok(Arc<T>),
+    Err(Arc<E>),
+    Panic(String),
+}
+
+impl<T, E> Produced<T, E>
+where
+    T: Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    pub(crate) fn from_result(r: Result<T, E>) -> Self {
+        match r {
+            Ok(v) => Produced::Ok(Arc::new(v)),
+            Err(e) => Produced::Err(Arc::new(e)),
+        }
+    }
+
+    /// What the engine and the other callers receive: new references to the
+    /// same values.
+    pub(crate) fn finished(&self) -> Finished {
+        match self {
+            Produced::Ok(v) => Finished {
+                status: sys::SF_OK,
+                value: byte_form(v),
+                error: None,
+                native: Completion::Ok(v.clone()),
+            },
+            Produced::Err(e) => Finished {
+                status: sys::SF_EWORK,
+                value: None,
+                error: byte_form(e),
+                native: Completion::Err(e.clone()),
+            },
+            Produced::Panic(m) => Finished::panic(m.clone()),
+        }
+    }
+
+    /// The producer's own outcome.
+    pub(crate) fn into_outcome(self, shared: bool) -> Outcome<T, E> {
+        match self {
+            Produced::Ok(value) => Outcome::Done(Ok(Shared { value, shared })),
+            Produced::Err(e) => Outcome::Done(Err(Error::Work(e))),
+            Produced::Panic(m) => Outcome::Panic(m),
+        }
+    }
+}
+
+/// A completion as the engine takes it: its status, the byte forms of the
+/// value and the error (where they have one), and the native value.
+pub(crate) struct Finished {
+    status: sys::sf_status,
+    value: Option<Bytes>,
+    error: Option<Bytes>,
+    pub(crate) native: Completion,
+}
+
+impl Finished {
+    pub(crate) fn panic(message: String) -> Finished {
+        let error = Some(Bytes::copy_from_slice(message.as_bytes()));
+        Finished { status: sys::SF_EPANIC, value: None, error, native: Completion::Panic(message) }
+    }
+
+    /// Hands everything to the engine: (status, value, error, native), each
+    /// a new reference or owned pointer that the engine takes over.
+    fn into_raw(self) -> (sys::sf_status, *mut sys::sf_bytes, *mut sys::sf_bytes, *mut c_void) {
+        let value = self.value.map_or(std::ptr::null_mut(), Bytes::into_raw);
+        let error = self.error.map_or(std::ptr::null_mut(), Bytes::into_raw);
+        (self.status, value, error, Box::into_raw(Box::new(self.native)).cast())
+    }
+}
+
+impl Completion {
+    /// Another reference to the same values.
+    pub(crate) fn share(&self) -> Completion {
+        match self {
+            Completion::Ok(v) => Completion::Ok(v.clone()),
+            Completion::Err(e) => Completion::Err(e.clone()),
+            Completion::Panic(m) => Completion::Panic(m.clone()),
+        }
+    }
+}
+
+/// Completes the flight of work ticket `work` with `f` and leaves the ticket.
 ///
 /// # Safety
 /// `work` must be a work ticket this caller holds; it is invalid afterwards.
-pub(crate) unsafe fn complete_and_leave(work: *mut sys::sf_ticket, c: Completion) {
-    let (status, value, error) = engine_form(&c);
-    let native = Box::into_raw(Box::new(c));
+pub(crate) unsafe fn complete_and_leave(work: *mut sys::sf_ticket, f: Finished) {
+    let (status, value, error, native) = f.into_raw();
     // Safety: `work` is our work ticket; the engine takes ownership of both
     // byte references and of `native` (released through VALUE_KIND) whatever
     // it returns. Completing our own uncompleted flight cannot fail.
     unsafe {
-        let st = sys::sf_complete_native(work, status, value, error, &VALUE_KIND, native.cast());
+        let st = sys::sf_complete_native(work, status, value, error, &VALUE_KIND, native);
         debug_assert_eq!(st, sys::SF_OK);
         sys::sf_leave(work);
     }
 }
 
 /// The leader's whole ending in one engine call (`sf_finish`): completes the
-/// flight of `work` with `c`, reads the leader's own outcome (its `shared`
-/// flag from the engine, its value from `c`) and leaves both tickets.
+/// flight of `work` with `p`, and leaves both tickets. The leader's own
+/// outcome is `p` itself, with the engine's `shared` flag.
 ///
 /// # Safety
 /// `wait` and `work` must be the two tickets one `sf_join` gave this caller
@@ -123,63 +214,65 @@ pub(crate) unsafe fn complete_and_leave(work: *mut sys::sf_ticket, c: Completion
 pub(crate) unsafe fn finish_leader<T, E>(
     wait: *mut sys::sf_ticket,
     work: *mut sys::sf_ticket,
-    c: Completion,
+    p: Produced<T, E>,
 ) -> Outcome<T, E>
 where
     T: Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
-    let (status, value, error) = engine_form(&c);
-    // The engine does not hand the leader its own native value back (it may
-    // release it at once): keep our share of it.
-    let own = match &c {
-        Completion::Ok(v) => Completion::Ok(v.clone()),
-        Completion::Err(e) => Completion::Err(e.clone()),
-        Completion::Panic(m) => Completion::Panic(m.clone()),
-    };
-    let native = Box::into_raw(Box::new(c));
+    let (status, value, error, native) = p.finished().into_raw();
     let mut result = sys::sf_result::EMPTY;
     // Safety: `wait` and `work` are the pair of our sf_join; the engine takes
     // ownership of both byte references and of `native` (released through
     // VALUE_KIND) whatever it returns, and leaves both tickets unless it
     // fails with SF_EINVAL.
-    let st = unsafe {
-        sys::sf_finish(wait, work, status, value, error, &VALUE_KIND, native.cast(), &mut result)
-    };
-    match st {
-        sys::SF_OK | sys::SF_EWORK | sys::SF_EPANIC | sys::SF_ENOBYTES => {
-            // Safety: `result` comes from the engine; `own` is a valid
-            // Completion for the whole call.
-            unsafe { read_outcome(st, result, (&own as *const Completion).cast_mut().cast()) }
-        }
-        other => {
-            // Cannot happen for our own pair of an uncompleted flight. Nothing
-            // was left: give both tickets back (an uncompleted flight is
-            // handed off).
-            debug_assert!(false, "sf_finish failed: {other}");
-            // Safety: both tickets are still ours; each is left once.
-            unsafe {
-                sys::sf_leave(wait);
-                sys::sf_leave(work);
-                // Safety: `result` is from the engine (empty on failure).
-                read_outcome(other, result, std::ptr::null_mut())
-            }
-        }
+    let st = unsafe { sys::sf_finish(wait, work, status, value, error, &VALUE_KIND, native, &mut result) };
+    // Safety: the result's references are new and ours (NULL is a no-op);
+    // our own byte forms, which we do not need back.
+    unsafe {
+        sys::sf_bytes_release(result.value);
+        sys::sf_bytes_release(result.error);
     }
+    if st == status {
+        return p.into_outcome(result.shared != 0);
+    }
+    // Cannot happen for our own pair of an uncompleted flight. Nothing was
+    // left: give both tickets back (an uncompleted flight is handed off).
+    debug_assert!(false, "sf_finish failed: {st}");
+    // Safety: both tickets are still ours; each is left once.
+    unsafe {
+        sys::sf_leave(wait);
+        sys::sf_leave(work);
+    }
+    Outcome::Done(Err(Error::from_status(st)))
 }
 
-/// Runs a work closure, turning its result or panic into a `Completion`.
-/// The original panic payload is returned for the leader to resume.
-pub(crate) fn run_work<T, E, F>(work: F) -> (Completion, Option<Box<dyn Any + Send>>)
+/// Runs a work closure, catching a panic. The original panic payload is
+/// returned for the leader to resume.
+pub(crate) fn run_work<T, E, F>(work: F) -> (Produced<T, E>, Option<Box<dyn Any + Send>>)
 where
     T: Send + Sync + 'static,
     E: Send + Sync + 'static,
     F: FnOnce() -> Result<T, E>,
 {
     match catch_unwind(AssertUnwindSafe(work)) {
-        Ok(Ok(v)) => (Completion::Ok(Arc::new(v)), None),
-        Ok(Err(e)) => (Completion::Err(Arc::new(e)), None),
-        Err(payload) => (Completion::Panic(panic_message(&*payload)), Some(payload)),
+        Ok(r) => (Produced::from_result(r), None),
+        Err(payload) => (Produced::Panic(panic_message(&*payload)), Some(payload)),
+    }
+}
+
+/// The outcome of a flight for a Rust waiter that is not its producer, from
+/// the native value the flight's Rust driver left: `None` when it holds other
+/// types than this waiter's (the engine's byte forms may still fit).
+pub(crate) fn shared_outcome<T, E>(c: &Completion) -> Option<Outcome<T, E>>
+where
+    T: Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    match c {
+        Completion::Ok(v) => v.clone().downcast::<T>().ok().map(|value| Outcome::Done(Ok(Shared { value, shared: true }))),
+        Completion::Err(e) => e.clone().downcast::<E>().ok().map(|e| Outcome::Done(Err(Error::Work(e)))),
+        Completion::Panic(m) => Some(Outcome::Panic(m.clone())),
     }
 }
 

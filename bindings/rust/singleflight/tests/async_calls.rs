@@ -333,3 +333,37 @@ fn blocking_and_async_callers_share_one_flight() {
     assert_eq!(*rt.block_on(task).unwrap().unwrap(), 21);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn async_followers_of_other_types_read_the_byte_form() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    rt.block_on(async {
+        // A Rust leader whose work is pending: it runs in the flight's
+        // rendezvous, and followers of its own type take its Arc.
+        let leader = {
+            let group = group.clone();
+            tokio::spawn(group.call_async("k", async move {
+                rx.await.unwrap();
+                Ok::<_, ()>(String::from("text"))
+            }))
+        };
+        while group.stats().in_table == 0 {
+            yield_now().await;
+        }
+        let same = tokio::spawn(group.call_async("k", async { Ok::<String, ()>(String::new()) }));
+        let bytes = tokio::spawn(group.call_async("k", async { Ok::<singleflight::Bytes, ()>(Default::default()) }));
+        let other = tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(0) }));
+        followers(&group, 3).await;
+        tx.send(()).unwrap();
+        let led = leader.await.unwrap().unwrap();
+        let same = same.await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(led.arc(), same.arc()) && same.is_shared());
+        assert_eq!(&**bytes.await.unwrap().unwrap(), b"text");
+        let r = other.await.unwrap();
+        assert!(matches!(r, Err(Error::TypeMismatch { .. })), "{r:?}");
+    });
+    assert_eq!(group.stats().flights, 1);
+    assert_eq!(group.stats().live, 0);
+}

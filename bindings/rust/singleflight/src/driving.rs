@@ -1,0 +1,74 @@
+//! Which flights this thread is polling the work of right now, so that a work
+//! asking for its own key gets [`crate::Error::Deadlock`] instead of a hang.
+//!
+//! A stack of markers threaded through the frames that poll work: each lives
+//! on its poller's stack and links to the one below it, so marking costs two
+//! thread-local `Cell` writes and no allocation.
+
+use std::cell::Cell;
+use std::ptr;
+
+use singleflight_sys as sys;
+
+/// A flight whose work is being polled: by its Rust rendezvous (any address
+/// unique to the flight), or, on a leader's first poll, by group and key.
+#[derive(Clone, Copy)]
+pub(crate) enum Driven {
+    Flight(*const ()),
+    Key(*mut sys::sf_group, *const u8, usize),
+}
+
+struct Marker {
+    what: Driven,
+    below: *const Marker,
+}
+
+thread_local! {
+    static TOP: Cell<*const Marker> = const { Cell::new(ptr::null()) };
+}
+
+/// Runs `f` with `what` marked as driven on this thread.
+pub(crate) fn driving<R>(what: Driven, f: impl FnOnce() -> R) -> R {
+    /// Unmarks, also if `f` unwinds.
+    struct Pop(*const Marker);
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            TOP.with(|t| t.set(self.0));
+        }
+    }
+    let below = TOP.with(Cell::get);
+    let marker = Marker { what, below };
+    TOP.with(|t| t.set(&marker));
+    let _pop = Pop(below);
+    f()
+}
+
+/// True if `matches` holds for a flight driven on this thread.
+fn any(matches: impl Fn(Driven) -> bool) -> bool {
+    let mut m = TOP.with(Cell::get);
+    while !m.is_null() {
+        // Safety: every marker in the list lives in a frame of `driving`
+        // further up this thread's stack, which unlinks it before returning.
+        let marker = unsafe { &*m };
+        if matches(marker.what) {
+            return true;
+        }
+        m = marker.below;
+    }
+    false
+}
+
+/// True if this thread is polling the work of the flight `flight`.
+pub(crate) fn has_flight(flight: *const ()) -> bool {
+    any(|d| matches!(d, Driven::Flight(f) if f == flight))
+}
+
+/// True if this thread is polling the first poll of a leader of `key`.
+pub(crate) fn has_key(group: *mut sys::sf_group, key: &[u8]) -> bool {
+    any(|d| match d {
+        // Safety: a Key marker points at the key of a Call that is being
+        // polled further up this thread's stack: still alive.
+        Driven::Key(g, p, n) => g == group && unsafe { std::slice::from_raw_parts(p, n) } == key,
+        Driven::Flight(_) => false,
+    })
+}
