@@ -28,6 +28,7 @@ use crate::driving::{self, Driven};
 use crate::flight::{drop_quietly, Look, RustFlight, WorkFuture};
 use crate::group::{join, Ticket};
 use crate::native::{self, Outcome, Produced};
+use crate::recycle::{self, Slot};
 use crate::timer::{self, TimerKey};
 use crate::{Error, Group, Shared};
 use singleflight_sys as sys;
@@ -82,6 +83,8 @@ struct Joined {
     /// The flight's rendezvous and this waiter's index in it (`None` only
     /// when the engine had no room to attach it).
     flight: Option<(Arc<RustFlight>, usize)>,
+    /// What `enter` said to do first (it looked already).
+    entered: Option<Look>,
     /// Subscribed to the engine's completion.
     subscribed: bool,
     /// A leader that just installed its work skips one look (it has just
@@ -108,9 +111,13 @@ impl Joined {
             return Step::Wait;
         }
         if let Some((flight, me)) = &self.flight {
-            match flight.look(*me, cx.waker()) {
-                Look::Done(c) => {
-                    if let Some(o) = native::shared_outcome(&c) {
+            let look = match self.entered.take() {
+                Some(look) => look,
+                None => flight.look(*me, cx.waker()),
+            };
+            match look {
+                Look::Done => {
+                    if let Some(o) = flight.outcome().and_then(native::shared_outcome) {
                         return Step::Ready(o);
                     }
                     // Other types than ours: the engine's byte forms may fit.
@@ -223,12 +230,14 @@ where
                 drop(wait);
                 return Some(Outcome::Done(Err(Error::Deadlock)));
             }
+            let mut entered = None;
             let flight = RustFlight::attach(&wait).map(|f| {
-                let me = f.enter(cx.waker());
+                let (me, look) = f.enter(cx.waker());
+                entered = Some(look);
                 (f, me)
             });
             let deadlock = flight.as_ref().is_some_and(|(f, _)| driving::has_flight(f.id()));
-            self.joined = Some(Joined { wait, flight, subscribed: false, fresh: false });
+            self.joined = Some(Joined { wait, flight, entered, subscribed: false, fresh: false });
             // The work of this very flight is asking for it.
             return deadlock.then_some(Outcome::Done(Err(Error::Deadlock)));
         };
@@ -239,7 +248,7 @@ where
             drop(wait);
             return Some(Outcome::Done(Err(Error::HandedOff)));
         };
-        let mut work = Box::pin(work);
+        let mut work = Box::into_pin(recycle::new_box(Slot::Work, work));
         let polled = driving::driving(Driven::Key(group, key.as_ptr(), key.len()), || {
             catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx)))
         });
@@ -251,7 +260,9 @@ where
                 return self.hand_over(wait, lead, fut, cx);
             }
         };
-        drop_quietly(work);
+        // Safety: the work is dropped in place, never moved out of its box.
+        let work = unsafe { Pin::into_inner_unchecked(work) };
+        let _ = catch_unwind(AssertUnwindSafe(move || recycle::drop_box(Slot::Work, work)));
         // Complete, read our own outcome and leave both tickets in one
         // engine call.
         // Safety: `wait` and `lead` are the pair of our join; both consumed
@@ -269,11 +280,11 @@ where
             drop(wait);
             return Some(Outcome::Done(Err(Error::OutOfMemory)));
         };
-        let me = flight.enter(cx.waker());
+        let (me, _) = flight.enter(cx.waker());
         flight.install(fut, lead, me);
         // The work was polled with our task's waker: its wakes reach us, the
         // driver, and our next poll polls it with the flight's waker.
-        self.joined = Some(Joined { wait, flight: Some((flight, me)), subscribed: false, fresh: true });
+        self.joined = Some(Joined { wait, flight: Some((flight, me)), entered: None, subscribed: false, fresh: true });
         None
     }
 }

@@ -20,7 +20,7 @@
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::driving::{self, Driven};
@@ -70,8 +70,8 @@ enum Mode {
     Unled,
     /// The work is installed and runs.
     Running,
-    /// A Rust driver completed the flight with this outcome.
-    Done(Completion),
+    /// A Rust driver completed the flight (its outcome is in `done`).
+    Done,
     /// The last Rust waiter left: the work was dropped (a later waiter gets
     /// the engine's hand-off).
     Orphaned,
@@ -91,6 +91,9 @@ struct Book {
 
 /// The Rust waiters' shared state of one flight.
 pub(crate) struct RustFlight {
+    /// The outcome, once a Rust driver completed the flight: read without a
+    /// lock by the waiters it wakes.
+    done: OnceLock<Completion>,
     book: Mutex<Book>,
     /// Locked by the driver while it polls (never together with `book`
     /// taken first, so a wake from inside the poll can take `book`).
@@ -100,9 +103,10 @@ pub(crate) struct RustFlight {
 }
 
 /// What a waiter does next.
+#[derive(Clone, Copy)]
 pub(crate) enum Look {
-    /// The flight is done: its outcome.
-    Done(Completion),
+    /// The flight is done: its outcome is [`RustFlight::outcome`].
+    Done,
     /// This waiter drives the work.
     Drive,
     /// Another waiter drives the work; this one will be woken.
@@ -136,6 +140,7 @@ thread_local! {
 impl RustFlight {
     fn new() -> RustFlight {
         RustFlight {
+            done: OnceLock::new(),
             book: Mutex::new(Book { mode: Mode::Unled, waiters: 0, wakers: Vec::new(), free: Vec::new(), driver: None }),
             work: Mutex::new(WorkSlot { fut: None, ticket: std::ptr::null_mut() }),
             notified: AtomicBool::new(false),
@@ -175,16 +180,17 @@ impl RustFlight {
         (self as *const RustFlight).cast()
     }
 
-    /// Counts a new waiter and registers its waker; returns its index.
-    pub(crate) fn enter(&self, waker: &Waker) -> usize {
+    /// Counts a new waiter and registers its waker: its index, and what it
+    /// does next.
+    pub(crate) fn enter(&self, waker: &Waker) -> (usize, Look) {
         let mut b = lock(&self.book);
         b.waiters += 1;
-        if matches!(b.mode, Mode::Done(_)) {
+        if self.done.get().is_some() {
             // Nothing will be woken any more.
-            return usize::MAX;
+            return (usize::MAX, Look::Done);
         }
         let w = Some(waker.clone());
-        match b.free.pop() {
+        let me = match b.free.pop() {
             Some(i) => {
                 b.wakers[i] = w;
                 i
@@ -193,7 +199,8 @@ impl RustFlight {
                 b.wakers.push(w);
                 b.wakers.len() - 1
             }
-        }
+        };
+        (me, self.next(&mut b, me))
     }
 
     /// The leader's pending work (and its work ticket) comes here; waiter
@@ -210,25 +217,33 @@ impl RustFlight {
         b.driver = Some(me);
     }
 
+    /// The outcome a Rust driver completed the flight with.
+    pub(crate) fn outcome(&self) -> Option<&Completion> {
+        self.done.get()
+    }
+
     /// What waiter `me` does next; refreshes its waker.
     pub(crate) fn look(&self, me: usize, waker: &Waker) -> Look {
+        if self.done.get().is_some() {
+            return Look::Done;
+        }
         let mut b = lock(&self.book);
-        match &b.mode {
-            Mode::Done(c) => return Look::Done(c.share()),
-            Mode::Unled | Mode::Orphaned => {}
+        refresh(&mut b.wakers[me], waker);
+        self.next(&mut b, me)
+    }
+
+    /// What waiter `me` does next (its waker is registered).
+    fn next(&self, b: &mut Book, me: usize) -> Look {
+        match b.mode {
+            Mode::Done => Look::Done,
+            Mode::Unled | Mode::Orphaned => Look::Engine,
             Mode::Running => match b.driver {
-                None => b.driver = Some(me),
-                Some(d) if d == me => {}
-                Some(_) => {
-                    refresh(&mut b.wakers[me], waker);
-                    return Look::Wait;
+                Some(d) if d != me => Look::Wait,
+                _ => {
+                    b.driver = Some(me);
+                    Look::Drive
                 }
             },
-        }
-        refresh(&mut b.wakers[me], waker);
-        match b.mode {
-            Mode::Running => Look::Drive,
-            _ => Look::Engine,
         }
     }
 
@@ -263,9 +278,11 @@ impl RustFlight {
         // Safety: the work ticket was moved out of the slot under its lock,
         // so we alone hold it; it is consumed here.
         unsafe { native::complete_and_leave(ticket, finished) };
+        // Only the driver completes, once (the work is gone now).
+        let _ = self.done.set(outcome);
         let wakers = {
             let mut b = lock(&self.book);
-            b.mode = Mode::Done(outcome);
+            b.mode = Mode::Done;
             b.driver = None;
             b.free = Vec::new();
             std::mem::take(&mut b.wakers)
@@ -282,9 +299,13 @@ impl RustFlight {
     /// of an unfinished flight: the caller abandons it after leaving its own
     /// wait ticket.
     pub(crate) fn leave(&self, me: usize) -> Option<Orphan> {
+        if self.done.get().is_some() {
+            // Done for good: nothing to orphan or hand over, nobody to wake.
+            return None;
+        }
         let mut b = lock(&self.book);
         b.waiters -= 1;
-        if matches!(b.mode, Mode::Done(_)) {
+        if matches!(b.mode, Mode::Done) {
             return None;
         }
         let was_driver = b.driver == Some(me);

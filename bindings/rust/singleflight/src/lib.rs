@@ -56,6 +56,7 @@ mod error;
 mod flight;
 mod group;
 mod native;
+mod recycle;
 mod timer;
 
 pub use crate::bytes::Bytes;

@@ -7,6 +7,7 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use crate::recycle::{self, Slot};
 use crate::{Bytes, Error, Shared};
 use singleflight_sys as sys;
 
@@ -31,7 +32,7 @@ unsafe extern "C" fn release_completion(value: *mut c_void) {
     // with VALUE_KIND, which is always a Box<Completion>. Dropping user values
     // must not unwind into C.
     let boxed = unsafe { Box::from_raw(value.cast::<Completion>()) };
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(boxed)));
+    let _ = catch_unwind(AssertUnwindSafe(move || recycle::drop_box(Slot::Outcome, boxed)));
 }
 
 /// The readable message of a panic payload.
@@ -173,7 +174,7 @@ impl Finished {
     fn into_raw(self) -> (sys::sf_status, *mut sys::sf_bytes, *mut sys::sf_bytes, *mut c_void) {
         let value = self.value.map_or(std::ptr::null_mut(), Bytes::into_raw);
         let error = self.error.map_or(std::ptr::null_mut(), Bytes::into_raw);
-        (self.status, value, error, Box::into_raw(Box::new(self.native)).cast())
+        (self.status, value, error, Box::into_raw(recycle::new_box(Slot::Outcome, self.native)).cast())
     }
 }
 
@@ -227,11 +228,15 @@ where
     // VALUE_KIND) whatever it returns, and leaves both tickets unless it
     // fails with SF_EINVAL.
     let st = unsafe { sys::sf_finish(wait, work, status, value, error, &VALUE_KIND, native, &mut result) };
-    // Safety: the result's references are new and ours (NULL is a no-op);
-    // our own byte forms, which we do not need back.
+    // Safety: the result's references are new and ours: our own byte forms,
+    // which we do not need back (most types have none).
     unsafe {
-        sys::sf_bytes_release(result.value);
-        sys::sf_bytes_release(result.error);
+        if !result.value.is_null() {
+            sys::sf_bytes_release(result.value);
+        }
+        if !result.error.is_null() {
+            sys::sf_bytes_release(result.error);
+        }
     }
     if st == status {
         return p.into_outcome(result.shared != 0);

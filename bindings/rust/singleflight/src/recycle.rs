@@ -1,0 +1,96 @@
+//! Per-thread reuse of the two blocks a leader's fast path allocates and
+//! frees on every flight: the box of its work future and the box of the
+//! native outcome it hands the engine. One freed block of each is kept per
+//! thread and taken by the next allocation of the same layout, so a steady
+//! stream of calls on one thread goes to the allocator only for the value it
+//! shares (the engine reuses its flight objects the same way).
+
+use std::alloc::Layout;
+use std::cell::Cell;
+use std::ptr::{self, NonNull};
+
+/// Which of a thread's kept blocks.
+#[derive(Clone, Copy)]
+pub(crate) enum Slot {
+    Work,
+    Outcome,
+}
+
+/// A block from the global allocator, freed when dropped.
+struct Block {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // Safety: `ptr` was allocated by the global allocator (through a
+        // `Box`) with `layout`, and nothing else owns it.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+thread_local! {
+    static WORK: Cell<Option<Block>> = const { Cell::new(None) };
+    static OUTCOME: Cell<Option<Block>> = const { Cell::new(None) };
+}
+
+/// Runs `f` on this thread's slot; `None` once the thread is being torn down.
+fn with<R>(slot: Slot, f: impl FnOnce(&Cell<Option<Block>>) -> R) -> Option<R> {
+    match slot {
+        Slot::Work => WORK.try_with(f).ok(),
+        Slot::Outcome => OUTCOME.try_with(f).ok(),
+    }
+}
+
+/// `Box::new(x)`, in the kept block when it has the layout of `X`.
+pub(crate) fn new_box<X>(slot: Slot, x: X) -> Box<X> {
+    let layout = Layout::new::<X>();
+    if layout.size() != 0 {
+        let kept = with(slot, |c| match c.take() {
+            Some(b) if b.layout == layout => Some(b),
+            other => {
+                c.set(other);
+                None
+            }
+        });
+        if let Some(block) = kept.flatten() {
+            let p = block.ptr.cast::<X>().as_ptr();
+            std::mem::forget(block);
+            // Safety: the block came from the global allocator with the
+            // layout of `X` (checked above) and is ours alone: writing an `X`
+            // into it makes exactly the allocation `Box::new` would have.
+            unsafe {
+                p.write(x);
+                return Box::from_raw(p);
+            }
+        }
+    }
+    Box::new(x)
+}
+
+/// Drops the value of `b` in place and keeps its block (in place of the one
+/// kept before, which is freed).
+pub(crate) fn drop_box<X>(slot: Slot, b: Box<X>) {
+    /// Keeps the block, also when the value's `Drop` unwinds.
+    struct Keep(Slot, Option<Block>);
+    impl Drop for Keep {
+        fn drop(&mut self) {
+            let block = self.1.take();
+            // A thread being torn down frees the block instead.
+            let _ = with(self.0, |c| c.set(block));
+        }
+    }
+    let layout = Layout::new::<X>();
+    if layout.size() == 0 {
+        drop(b);
+        return;
+    }
+    let p = Box::into_raw(b);
+    // Safety: `p` is non-null (from a Box); the box allocated it with the
+    // layout of `X` from the global allocator.
+    let _keep = Keep(slot, Some(Block { ptr: unsafe { NonNull::new_unchecked(p.cast()) }, layout }));
+    // Safety: `p` holds a valid `X` that nothing else owns; dropped once, in
+    // place (so a pinned value is never moved), before its block is kept.
+    unsafe { ptr::drop_in_place(p) };
+}
