@@ -10,7 +10,7 @@ from typing import Callable
 import pytest
 
 import singleflight
-from singleflight import _group
+from singleflight import _aio, _engine
 from singleflight._raw import lib
 
 # A hang guard, not a performance limit: a condition that a correct binding
@@ -47,8 +47,9 @@ def no_leaks():
     yield
     gc.collect()
     wait_until(lambda: lib.sfpy_live_calls() == 0, "every sfpy_call freed")
-    wait_until(lambda: len(_group._keep) == 0, "every native handle released")
-    assert not _group._runners
+    wait_until(lambda: len(_engine._keep) == 0, "every native handle released")
+    assert not _aio._runners
+    assert not _aio._waiting
 
 
 def run_threads(n: int, target: Callable[[int], None]) -> None:

@@ -194,10 +194,10 @@ def test_coroutine_function_given_to_do_is_type_error(group):
 
 
 def test_a_join_the_engine_rejects_is_reported(group):
-    from singleflight import _group
+    from singleflight import _engine
     from singleflight._raw import ffi, lib
 
     c = lib.sfpy_join(ffi.NULL, b"k", 1, 0)  # a NULL group: SF_EINVAL
     assert c.role == -lib.SF_EINVAL
-    assert isinstance(_group._status_error(-c.role), ValueError)
+    assert isinstance(_engine._status_error(-c.role), ValueError)
     assert lib.sfpy_live_calls() == 0

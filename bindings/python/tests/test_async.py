@@ -10,7 +10,7 @@ import traceback
 import pytest
 
 import singleflight
-from singleflight import _group
+from singleflight import _aio, _engine
 from conftest import wait_until
 
 
@@ -136,10 +136,10 @@ def test_cancelled_run_hands_off_to_a_newcomer(group):
         return len(runs)
 
     async def main():
-        a = asyncio.create_task(group.do_async("k", work))
+        a = group.do_async("k", work)
         await until(lambda: runs == [1])
         a.cancel()  # a leaves: abandoned, its work task is cancelled ...
-        b = asyncio.create_task(group.do_async("k", work))  # ... as b joins
+        b = group.do_async("k", work)  # ... as b joins
         with pytest.raises(asyncio.CancelledError):
             await a
         return await b
@@ -312,8 +312,11 @@ def test_loop_shutdown_hands_off_pending_work(group):
         started.set()
         await asyncio.Event().wait()
 
+    async def call():
+        return await group.do_async("k", work)
+
     loop = asyncio.new_event_loop()
-    task = loop.create_task(group.do_async("k", work))
+    task = loop.create_task(call())
     loop.run_until_complete(asyncio.sleep(0))
     loop.run_until_complete(asyncio.sleep(0))
     assert started.is_set()
@@ -331,7 +334,7 @@ def test_loop_shutdown_hands_off_pending_work(group):
     loop.close()
     t.join()
     assert out == ["thread ran it"]
-    assert not _group._runners
+    assert not _aio._runners
 
 
 # ---- the leader's first step runs inline (no task unless the work suspends)
@@ -349,12 +352,16 @@ def test_work_that_never_suspends_completes_without_a_task(group):
         return value
 
     async def main():
-        before = len(asyncio.all_tasks())
-        out = await group.do_async_shared("k", work, 1)
-        # No task was created for the work, and it is not running any more.
-        assert len(asyncio.all_tasks()) == before
-        assert not _group._runners
+        before = asyncio.all_tasks()
+        fut = group.do_async_shared("k", work, 1)
+        assert fut.done()  # resolved at the call: awaiting it does not suspend
+        out = await fut
+        assert not _aio._runners
         assert await group.do_async("k", work, 2) is value  # not cached: runs again
+        # At most one standby task per turn of the loop, gone the turn after.
+        assert len(asyncio.all_tasks() - before) <= 1
+        await asyncio.sleep(0)
+        assert asyncio.all_tasks() == before
         return out
 
     out = asyncio.run(main())
@@ -496,13 +503,16 @@ def test_work_task_cancelled_before_its_first_step_hands_off(group):
     async def settle(*tasks):
         return await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def call():
+        return await group.do_async("k", work)
+
     loop = asyncio.new_event_loop()
     try:
-        loop.create_task(group.do_async("k", work))
+        loop.create_task(call())
         loop.call_soon(loop.stop)
         loop.run_forever()  # one turn: the caller leads, the work suspends
         pending = asyncio.all_tasks(loop)
-        assert len(pending) == 2 and len(_group._runners) == 1
+        assert len(pending) == 2 and len(_aio._runners) == 1
         # As asyncio.run's shutdown does: the work task never ran a step.
         for p in pending:
             p.cancel()
@@ -512,4 +522,4 @@ def test_work_task_cancelled_before_its_first_step_hands_off(group):
     s = group.stats()
     assert (s.live, s.in_table, s.handoffs) == (0, 0, 1)
     assert closed == [1]
-    assert not _group._runners
+    assert not _aio._runners

@@ -7,7 +7,7 @@ import asyncio
 import gc
 import tracemalloc
 
-from singleflight import _group
+from singleflight import _aio, _engine
 from singleflight._raw import lib
 
 CALLS = 100_000
@@ -75,4 +75,4 @@ def test_no_leak_after_100000_calls(group):
     assert s.live == 0 and s.in_table == 0
     assert s.flights >= CALLS
     assert lib.sfpy_live_calls() == 0
-    assert len(_group._keep) == 0
+    assert len(_engine._keep) == 0

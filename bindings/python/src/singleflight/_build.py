@@ -151,6 +151,7 @@ typedef struct sfpy_call {
     sf_ticket *work;
     sf_result result;
     void *native;        /* borrowed native value read by sfpy_wait() */
+    void *peer;          /* role 2: the handle of the loop's waiters it met */
     ...;
 } sfpy_call;
 
@@ -173,6 +174,10 @@ sf_status sfpy_poll(sfpy_call *call);
 int sfpy_leave(sfpy_call *call);
 sf_status sfpy_poll_subscribe(sfpy_call *call, void *userdata);
 int sfpy_on_abandoned(sfpy_call *work, void *userdata);
+sfpy_call *sfpy_join_async(sf_group *group, const char *key, size_t key_len,
+                           uintptr_t loop);
+sfpy_call *sfpy_meet(sfpy_call *call, uintptr_t loop);
+int sfpy_register(sfpy_call *call, uintptr_t loop, void *waiters);
 long sfpy_live_calls(void);
 
 /* Callbacks into Python. */
@@ -224,8 +229,11 @@ typedef struct sfpy_call {
     sf_ticket *work;
     sf_result result;
     void *native;
+    void *peer;
     int run_here;  /* counted in sfpy_run_here_depth */
     int callback;  /* a subscription or abandon callback is set on a ticket */
+    struct sfpy_rv *rv; /* the flight's rendezvous, once met (sfpy_meet) */
+    int slot;      /* 1 + the rendezvous slot this call registered, or 0 */
 } sfpy_call;
 
 /* Bits of what the sfpy_finish*, sfpy_complete and sfpy_leave calls return. */
@@ -470,9 +478,12 @@ static sf_status sfpy_poll(sfpy_call *c)
 /* Drops what the caller did not take from its outcome, leaves the tickets it
    still holds (a work ticket: a hand-off) and frees the call. Reports
    SFPY_REL_NATIVE if the native value it read was released here. */
+static void sfpy_unregister(sfpy_call *c);
+
 static int sfpy_leave(sfpy_call *c)
 {
     SFPY_ENTER(c->native, NULL);
+    sfpy_unregister(c); /* before the GIL may go: nobody meets it any more */
     sf_bytes_release(c->result.value);
     sf_bytes_release(c->result.error);
     if (c->callback) {
@@ -506,6 +517,105 @@ static int sfpy_on_abandoned(sfpy_call *w, void *userdata)
 {
     w->callback = 1;
     return sf_on_abandoned(w->work, _sfpy_abandoned, userdata);
+}
+
+/* ---- asyncio waiters: one per flight and event loop ----------------------
+
+   The asyncio callers of one event loop who wait on one flight share one
+   wait ticket and one subscription (a Python "_Waiters" object, see _aio.py):
+   the engine's completion wakes the loop once, and the loop resolves every
+   caller's future. They meet through a rendezvous attached to the flight
+   (sf_attach): a table of event loops and their waiters. It is read and
+   written only inside sfpy_* calls, which keep the GIL, and freed by the
+   engine with the flight's last ticket (a ticket is held while a slot is
+   registered: sfpy_leave clears the slot first). */
+
+#define SFPY_RV_LOOPS 4 /* more loops on one flight: a waiters object each */
+
+typedef struct sfpy_rv {
+    uintptr_t loop[SFPY_RV_LOOPS];  /* 0: a free slot */
+    void *waiters[SFPY_RV_LOOPS];   /* borrowed handles of _Waiters objects */
+} sfpy_rv;
+
+static void sfpy_rv_release(void *rv) { free(rv); }
+
+static const sf_native_kind sfpy_rv_kind = { "python", sfpy_rv_release };
+
+/* What sfpy_meet returns to a caller who found its loop's waiters: role 2,
+   peer their handle; its own ticket is left already. Per thread. */
+static __thread sfpy_call sfpy_merged;
+
+/* Meets the flight's rendezvous with the wait ticket of `c`. If the waiters
+   of `loop` are registered there, leaves the ticket, frees `c` and returns
+   the role-2 call naming them; else returns `c` (role 0), ready for
+   sfpy_register. Without a rendezvous (no memory, or every attach slot of
+   the flight taken by other kinds) `c` simply makes waiters of its own. */
+static sfpy_call *sfpy_meet(sfpy_call *c, uintptr_t loop)
+{
+    sfpy_rv *mine = (sfpy_rv *)calloc(1, sizeof *mine);
+    void *cur = NULL;
+    int i;
+    if (mine == NULL)
+        return c;
+    if (sf_attach(c->wait, &sfpy_rv_kind, mine, &cur) != SF_OK || cur == NULL) {
+        free(mine);
+        return c;
+    }
+    if (cur != mine)
+        free(mine); /* not taken: the flight has one */
+    c->rv = (sfpy_rv *)cur;
+    for (i = 0; i < SFPY_RV_LOOPS; i++) {
+        if (c->rv->loop[i] == loop) {
+            sfpy_merged.role = 2;
+            sfpy_merged.peer = c->rv->waiters[i];
+            /* The waiters hold a ticket: this is not the flight's last one,
+               and a ticket without subscription is left without waiting. */
+            sf_leave(c->wait);
+            c->wait = NULL;
+            sfpy_free_call(c);
+            return &sfpy_merged;
+        }
+    }
+    return c;
+}
+
+/* An asyncio caller's join: sfpy_join, and a follower meets its loop's
+   waiters (sfpy_meet): one crossing for a caller who finds them. */
+static sfpy_call *sfpy_join_async(sf_group *group, const char *key,
+                                  size_t key_len, uintptr_t loop)
+{
+    sfpy_call *c = sfpy_join(group, key, key_len, 0);
+    if (c->role != 0)
+        return c;
+    return sfpy_meet(c, loop);
+}
+
+/* Registers `waiters` (the _Waiters handle whose ticket is c's) as the
+   waiters of `loop` on the flight. Returns 0 when there is no rendezvous or
+   no free slot: they then wait on their own. */
+static int sfpy_register(sfpy_call *c, uintptr_t loop, void *waiters)
+{
+    int i;
+    if (c->rv == NULL || c->slot != 0)
+        return 0;
+    for (i = 0; i < SFPY_RV_LOOPS; i++) {
+        if (c->rv->loop[i] == 0) {
+            c->rv->loop[i] = loop;
+            c->rv->waiters[i] = waiters;
+            c->slot = i + 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void sfpy_unregister(sfpy_call *c)
+{
+    if (c->slot != 0) {
+        c->rv->loop[c->slot - 1] = 0;
+        c->rv->waiters[c->slot - 1] = NULL;
+        c->slot = 0;
+    }
 }
 """
 

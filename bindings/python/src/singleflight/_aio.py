@@ -1,0 +1,708 @@
+"""asyncio callers (``Group.do_async``) over the engine's split API.
+
+How a call maps onto the engine (see include/singleflight.h):
+
+* ``do_async`` is a plain function: it joins the flight at once (``sf_join``
+  without flags) and returns the caller's own future, a :class:`_Call`. The
+  call is *eager*: the work starts at the call, not at the ``await``; asyncio
+  takes the future as it is (``gather``, ``wait_for``, ``ensure_future``: no
+  task per caller).
+* The leader runs its coroutine at once, in a copy of its context, up to the
+  first suspension: work that completes without suspending ends the flight
+  there (one ``sf_finish``) and the future comes back resolved. Work that
+  suspends goes on in a task of its own (a *runner*, holding the work
+  ticket), and the leader's caller only waits, like any other. The first
+  step already runs as that task (``asyncio.current_task()``), so that an
+  ``asyncio.timeout()`` or a ``TaskGroup`` entered before the first await
+  binds to the work's task, never to a caller's: see :class:`_Slot`.
+* The callers of one event loop that wait on one flight share one wait
+  ticket and one completion subscription: a :class:`_Waiters`. Later callers
+  find it through the flight's rendezvous (``sf_attach``, see ``sfpy_meet``
+  in ``_build.py``) and give their own ticket back at once. The engine's
+  completion callback wakes the loop once (``call_soon_threadsafe`` from
+  another thread); the loop reads the outcome once and resolves every
+  caller's future.
+* Cancelling a caller's future (its task cancelled, its ``timeout=``) drops
+  that caller alone. When the last caller of a ``_Waiters`` drops, it leaves
+  its ticket; when no ticket waits any more, the engine reports the flight
+  abandoned and the runner's task is cancelled, which hands the flight off
+  (the work ticket is left without completing): a caller who joined
+  meanwhile is woken with the hand-off, joins again and leads a fresh run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc
+import contextvars
+import inspect
+import sys
+import threading
+import types
+from typing import Any, Awaitable, Callable
+
+from ._engine import (
+    _EHANDOFF,
+    _ETIMEDOUT,
+    _EWORK,
+    _NULL,
+    _OK,
+    _REL_BYTES,
+    _REL_NATIVE,
+    _SHARED,
+    _complete,
+    _describe,
+    _from_handle,
+    _handoff,
+    _inflight,
+    _keep_add,
+    _keep_discard,
+    _lead_error,
+    _leave,
+    _leave_call,
+    _new_handle,
+    _outcome,
+    _prepare,
+    _settle,
+    _status_error,
+    _wait,
+)
+from ._errors import DeadlockError
+from ._raw import ffi, lib
+
+_get_running_loop = asyncio.events._get_running_loop
+_get_ident = threading.get_ident
+_copy_context = contextvars.copy_context
+_getrefcount = sys.getrefcount
+_CoroutineType = types.CoroutineType
+_CancelledError = asyncio.CancelledError
+# The loop -> current task map of asyncio (3.10-3.13); written directly, it
+# saves two Python-level calls on the leader's path.
+_current_tasks: dict[Any, Any] | None = getattr(asyncio.tasks, "_current_tasks", None)
+if not isinstance(_current_tasks, dict):
+    _current_tasks = None
+_TASK_CONTEXT = sys.version_info >= (3, 11)  # loop.create_task(..., context=)
+
+_join_async = lib.sfpy_join_async
+_meet = lib.sfpy_meet
+
+# Runners whose work ticket is still held, and waiters whose wait ticket is
+# (strong references: the engine holds only their handles, the event loop
+# only weak references to tasks).
+_runners: set["_Runner"] = set()
+_waiting: set["_Waiters"] = set()
+
+# Per running loop, the standby task for the next leader's first step (see
+# _Slot). Entries go when their task takes its first step, or takes a work.
+_standby: dict[Any, "_Slot"] = {}
+
+
+@ffi.def_extern()
+def _sfpy_notify(userdata: Any) -> None:
+    """Completion (or hand-off) of a flight that a loop's waiters wait on:
+    the loop resolves their futures in a callback of its own (never here:
+    this may run inside an engine call of the loop's own thread)."""
+    w = _from_handle(userdata)
+    try:
+        if _get_ident() == w.tid:
+            w.loop.call_soon(w.resolve)
+        else:
+            w.loop.call_soon_threadsafe(w.resolve)
+    except RuntimeError:  # the loop is closed: nobody can await any more
+        w.leave()  # (its own ticket: allowed in its own callback)
+
+
+@ffi.def_extern()
+def _sfpy_abandoned(userdata: Any) -> None:
+    """Every waiter left the flight of a runner: cancel its task."""
+    runner = _from_handle(userdata)
+    task = runner.task
+    if task is None:
+        return
+    try:
+        if _get_ident() == runner.tid:
+            task.cancel()
+        else:
+            runner.loop.call_soon_threadsafe(task.cancel)
+    except RuntimeError:  # the loop is closed; its tasks are gone already
+        pass
+
+
+class _Call(asyncio.Future):  # type: ignore[type-arg]
+    """One caller's future. Cancelling it (directly, or by cancelling the
+    task that awaits it) or its ``timeout=`` drops this caller alone.
+
+    It also speaks the coroutine protocol (send, throw, close), so that
+    ``asyncio.create_task()`` and ``TaskGroup.create_task()`` take it as they
+    take a coroutine: the task then waits on it."""
+
+    # Per-call state (slots: no dictionary per call), set by start() for
+    # a caller that waits; a call resolved at once has none (cancel() is then
+    # refused before _drop() reads them).
+    __slots__ = (
+        "_w",  # the waiters it waits with, or None
+        "_timer",  # its timeout= handle, or None
+        "_ws",  # do_async_shared: resolves to (value, shared)
+        # (group, key, fn, args, kwargs, context, timeout): to join again
+        # after a hand-off, where it may lead, and to word its TimeoutError
+        "_req",
+    )
+
+    def cancel(self, msg: Any = None) -> bool:
+        if not super().cancel(msg):
+            return False
+        self._drop()
+        return True
+
+    def _drop(self) -> None:
+        """This caller stops waiting."""
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.cancel()
+        w = self._w
+        if w is not None:
+            self._w = None
+            w.drop()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._drop()
+        if not self.done():
+            self.set_exception(exc)
+
+    # The coroutine protocol, for a task that drives this call.
+    def send(self, value: Any) -> Any:
+        if not self.done():
+            self._asyncio_future_blocking = True
+            return self
+        raise StopIteration(self.result())
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if val is None:
+            val = typ if isinstance(typ, BaseException) else typ()
+        self.cancel()
+        raise val
+
+    def close(self) -> None:
+        self.cancel()
+
+
+def _expire(call: _Call) -> None:
+    """A caller's ``timeout=`` ran out: it alone stops waiting."""
+    call._timer = None
+    if call.done():
+        return
+    _, kb, _, _, _, _, timeout = call._req  # type: ignore[misc]
+    call._fail(
+        TimeoutError(
+            f"singleflight: no outcome for key {kb!r} within {timeout:g}s; "
+            "the flight goes on for the others"
+        )
+    )
+
+
+class _Waiters:
+    """The callers of one event loop waiting on one flight: one wait ticket
+    and one subscription for all of them (see the module's docstring)."""
+
+    __slots__ = ("call", "loop", "tid", "handle", "calls", "n", "kb")
+
+    def __init__(self, call: Any, loop: asyncio.AbstractEventLoop, kb: bytes) -> None:
+        self.call = call
+        self.loop = loop
+        self.tid = _get_ident()
+        self.kb = kb
+        self.calls: list[_Call] = []
+        self.n = 0
+        self.handle = _new_handle(self)
+
+    def add(self, f: _Call) -> None:
+        f._w = self
+        self.calls.append(f)
+        self.n += 1
+
+    def drop(self) -> None:
+        """One caller left; the last one leaves the flight."""
+        self.n -= 1
+        if self.n == 0:
+            self.leave()
+
+    def leave(self) -> None:
+        c = self.call
+        if c is not None:
+            self.call = None
+            _waiting.discard(self)
+            _leave_call(c)  # after this, the subscription never fires
+
+    def resolve(self, st: int | None = None) -> None:
+        """On the loop's thread: reads the outcome once and resolves every
+        caller still waiting (or, after a hand-off, has them join again)."""
+        c = self.call
+        if c is None:  # every caller left
+            return
+        ok = False
+        value: Any = None
+        try:
+            if st is None:
+                st = _wait(c, 0)
+            if st != _EHANDOFF:
+                try:
+                    value = _outcome(c, st, self.kb, False)
+                    ok = True
+                except Exception as exc:
+                    value = exc
+                shared = (value, bool(c.result.shared)) if ok else None
+        finally:
+            self.leave()
+        for f in self.calls:
+            if f._w is not self:  # it left, or went on elsewhere
+                continue
+            f._w = None
+            if st == _EHANDOFF:
+                _join_again(f)
+                continue
+            timer = f._timer
+            if timer is not None:
+                f._timer = None
+                timer.cancel()
+            if not ok:
+                f.set_exception(value)
+            elif f._ws:
+                f.set_result(shared)
+            else:
+                f.set_result(value)
+        self.calls = []
+
+
+def _wait_on(f: _Call, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes) -> None:
+    """``f`` waits on the flight ``c`` joined: with its loop's waiters if
+    ``c`` met them (role 2), else as the first of them (role 0)."""
+    if c.role == 2:
+        _from_handle(c.peer).add(f)
+        return
+    w = _Waiters(c, loop, kb)
+    w.add(f)
+    _waiting.add(w)
+    lib.sfpy_register(c, id(loop), w.handle)
+    # The outcome if it is there already (or SF_EDEADLK if this thread runs
+    # the flight's work); else the engine calls _sfpy_notify when it is.
+    st = lib.sfpy_poll_subscribe(c, w.handle)
+    if st != _ETIMEDOUT:
+        w.resolve(st)
+
+
+def start(
+    group: Any,
+    kb: bytes,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    want_shared: bool,
+) -> Any:
+    """``group.do_async``: joins at once and returns the caller's future
+    (or, see below, a coroutine)."""
+    loop = _get_running_loop()
+    if loop is None:
+        raise RuntimeError(
+            "singleflight: do_async() needs a running event loop: it joins the "
+            "flight at once and returns a future to await; call it from a "
+            "coroutine (or use do() from a thread)"
+        )
+    f = _Call(loop=loop)
+    c = _join_async(group._g, kb, len(kb), id(loop))
+    role = c.role
+    if role == 1:
+        return _lead(f, c, group, kb, fn, args, kwargs, timeout, want_shared, loop)
+    if role < 0:
+        f.set_exception(_status_error(-role))
+        return f
+    inflight = _inflight.get()
+    if inflight and (group._gid, kb) in inflight:
+        if role == 0:
+            _leave(c)
+        f.set_exception(
+            DeadlockError(
+                f"singleflight: key {kb!r} is being computed by the task this "
+                "call comes from; waiting would never end"
+            )
+        )
+        return f
+    f._req = (group, kb, fn, args, kwargs, _copy_context(), timeout)
+    f._ws = want_shared
+    f._timer = None
+    if role == 2:  # the common follower: it met its loop's waiters
+        _from_handle(c.peer).add(f)
+    else:
+        _wait_on(f, c, loop, kb)
+    if timeout is not None and not f.done():
+        f._timer = loop.call_later(timeout, _expire, f)
+    return f
+
+
+def _lead(
+    f: _Call,
+    c: Any,
+    group: Any,
+    kb: bytes,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    want_shared: bool,
+    loop: asyncio.AbstractEventLoop,
+) -> Any:
+    """The leader: the work runs at once, in the caller's task, up to its
+    first suspension; work that completes without suspending (a cache hit,
+    say) costs no task and no turn of the loop."""
+    ctx = _copy_context()
+    slot = _standby.get(loop)
+    if slot is None or slot.busy:  # none yet, or a leader's work is in its first step
+        slot = _new_standby(loop)
+    slot.busy = True
+    task = slot.task
+    refs = _getrefcount(task)
+    tasks = _current_tasks
+    if tasks is not None:  # the first step runs as the standby task
+        caller = tasks.get(loop)
+        tasks[loop] = task
+    else:  # pragma: no cover - other Pythons
+        caller = _swap_task(loop, task)
+    try:
+        aw, out = ctx.run(_first_step, fn, args, kwargs, (group._gid, kb))
+    except Exception as exc:
+        _lead_error(c, exc, 0)
+        f.set_exception(exc)
+        return f
+    except _CancelledError:
+        _leave(c)  # not an outcome: hand off to a waiting caller
+        asyncio.Future.cancel(f)  # (it waits on nothing to drop)
+        return f
+    except BaseException:
+        _leave(c)
+        raise
+    finally:
+        if tasks is None:  # pragma: no cover
+            _swap_task(loop, caller)
+        elif caller is None:
+            del tasks[loop]
+        else:
+            tasks[loop] = caller
+    if aw is None:  # done without suspending: one sf_finish
+        if _getrefcount(task) == refs:
+            slot.busy = False  # unused: the next leader's
+        else:  # the work kept a reference to its task: not for another work
+            slot.retire()
+        r = _settle(c, out, want_shared)
+        f.set_result((out, bool(r & _SHARED)) if want_shared else out)
+        return f
+    # The work suspended: the rest runs as a task of its own, with the work
+    # ticket; this caller only waits, like any other.
+    if not _spawn(c, loop, aw, out, ctx, slot):
+        aw.close()
+        _leave(c)
+        f.set_exception(MemoryError("singleflight: out of memory"))
+        return f
+    f._req = (group, kb, fn, args, kwargs, _copy_context(), timeout)
+    f._ws = want_shared
+    f._timer = None
+    f._w = None
+    _wait_on(f, _meet(c, id(loop)), loop, kb)
+    if timeout is not None and not f.done():
+        f._timer = loop.call_later(timeout, _expire, f)
+    return f
+
+
+def _join_again(f: _Call) -> None:
+    """After a hand-off (the leader left without completing), a caller joins
+    again, maybe to lead: the work then runs as a task from its start (this
+    runs in a callback of the loop, not in the caller's task)."""
+    group, kb, fn, args, kwargs, ctx, _ = f._req  # type: ignore[misc]
+    loop = f.get_loop()
+    c = _join_async(group._g, kb, len(kb), id(loop))
+    role = c.role
+    if role < 0:
+        f._fail(_status_error(-role))
+        return
+    if role == 1:
+        ctx = ctx.copy()
+        if not _spawn(c, loop, _fresh(fn, args, kwargs, (group._gid, kb)), None, ctx, None):
+            _leave(c)
+            f._fail(MemoryError("singleflight: out of memory"))
+            return
+        c = _meet(c, id(loop))
+    _wait_on(f, c, loop, kb)
+
+
+class _Runner:
+    """The work ticket of a flight whose work goes on as a task of its own."""
+
+    __slots__ = ("call", "task", "loop", "tid", "handle", "__weakref__")
+
+    def __init__(self, call: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.call = call
+        self.loop = loop
+        self.tid = _get_ident()
+        self.task: asyncio.Task[None] | None = None
+        self.handle: Any = None
+
+
+def _spawn(c: Any, loop: asyncio.AbstractEventLoop, aw: Any, yielded: Any,
+           ctx: contextvars.Context, slot: "_Slot | None") -> bool:
+    """Moves the work ticket of ``c`` to a runner whose task goes on with
+    ``aw`` (suspended at ``yielded``, or not started if that is None) in the
+    context ``ctx``: the standby task of ``slot`` (the task the first step
+    ran in), or a new one. False when out of memory (nothing changed)."""
+    w = lib.sfpy_split_work(c)
+    if w == _NULL:
+        return False
+    runner = _Runner(w, loop)
+    runner.handle = _new_handle(runner)
+    _runners.add(runner)
+    lib.sfpy_on_abandoned(w, runner.handle)
+
+    def unstarted() -> None:
+        """The task never ran a step: hand off and end the work here."""
+        if runner in _runners:
+            _handoff(runner.call)
+            _runners.discard(runner)
+            runner.handle = None
+            runner.task = None
+        aw.close()
+
+    coro = _OnceStarted(_run(runner, aw, yielded), unstarted)
+    if slot is not None:
+        slot.retire()
+        slot.target = coro
+        slot.ctx = ctx
+        runner.task = slot.task
+    elif _TASK_CONTEXT:
+        runner.task = loop.create_task(coro, context=ctx)
+    else:  # 3.10: the task copies the current context
+        runner.task = ctx.run(loop.create_task, coro)
+    return True
+
+
+def _first_step(
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    flight: tuple[int, bytes],
+) -> tuple[Any, Any]:
+    """A leader's work up to its first suspension, run in the flight's own
+    context (a copy of the caller's, as a task would have).
+
+    Returns ``(None, value)`` when the work completed without suspending, or
+    ``(awaitable, yielded)`` when it suspended: ``yielded`` is what it handed
+    to the event loop (a future, or None for a bare yield). Exceptions from
+    the work propagate."""
+    _inflight.set(_inflight.get() + (flight,))
+    aw = fn(*args, **kwargs)
+    if type(aw) is not _CoroutineType:
+        aw = _await_iter(aw)
+    try:
+        return aw, aw.send(None)
+    except StopIteration as stop:
+        return None, stop.value
+
+
+@types.coroutine
+def _fresh(
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    flight: tuple[int, bytes],
+) -> Any:
+    """A leader's whole work, in a task of its own from its start."""
+    _inflight.set(_inflight.get() + (flight,))
+    aw = fn(*args, **kwargs)
+    if type(aw) is not _CoroutineType:
+        aw = _await_iter(aw)
+    return (yield from aw)
+
+
+def _await_iter(aw: Any) -> Any:
+    """What ``await aw`` iterates, for an awaitable that is not a native
+    coroutine (a generator-based coroutine, a future, an object with
+    ``__await__``)."""
+    if isinstance(aw, types.GeneratorType) and aw.gi_code.co_flags & inspect.CO_ITERABLE_COROUTINE:
+        return aw
+    meth = getattr(type(aw), "__await__", None)
+    if meth is None:
+        raise TypeError(
+            f"singleflight: fn must return an awaitable, got {type(aw).__name__}"
+        )
+    return meth(aw)
+
+
+@types.coroutine
+def _resume(aw: Any, yielded: Any) -> Any:
+    """Continues, in a task of its own, a work that suspended in its first
+    step (or starts it, for ``yielded`` None and a work not started). The
+    task's first step runs a turn of the loop later: for a bare yield that is
+    what the work asked for; a future is handed to the task to wait on
+    first."""
+    if yielded is not None:
+        while True:
+            try:
+                yield yielded
+            except GeneratorExit:
+                aw.close()
+                raise
+            except BaseException as exc:  # cancellation: the work's to handle
+                try:
+                    yielded = aw.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                break
+    return (yield from aw)
+
+
+class _OnceStarted(collections.abc.Coroutine):  # type: ignore[type-arg]
+    """A coroutine that holds a ticket, and what it cannot do itself: one
+    that is closed, thrown into or dropped before its first step never runs
+    its ``finally`` clauses, so ``unstarted`` does their job instead (hands
+    the flight off), or the key would stay blocked for good."""
+
+    __slots__ = ("_coro", "_unstarted")
+
+    def __init__(self, coro: Any, unstarted: Callable[[], Any]) -> None:
+        self._coro = coro
+        self._unstarted: Callable[[], Any] | None = unstarted
+
+    def send(self, value: Any) -> Any:
+        self._unstarted = None
+        return self._coro.send(value)
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def throw(self, *exc: Any) -> Any:
+        self._abort()
+        return self._coro.throw(*exc)
+
+    def close(self) -> None:
+        self._abort()
+        self._coro.close()
+
+    def __await__(self) -> Any:
+        return self
+
+    def __iter__(self) -> Any:
+        return self
+
+    def __del__(self) -> None:
+        self._abort()
+
+    def _abort(self) -> None:
+        unstarted = self._unstarted
+        if unstarted is not None:
+            self._unstarted = None
+            self._coro.close()
+            unstarted()
+
+
+class _Slot(collections.abc.Coroutine):  # type: ignore[type-arg]
+    """The coroutine of a standby task: a task made ahead for a leader's
+    work, current while the work's first step runs inline. If the work
+    suspends, the task goes on with it (``target``, each step in the work's
+    context ``ctx``); if not, the next leader of the loop's turn uses it. A
+    task that reaches its first step with no work ends there: a standby
+    lives one turn of the loop. Costs one task per turn of the loop that has
+    leaders, not one per call."""
+
+    __slots__ = ("task", "loop", "target", "ctx", "busy")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.task: Any = None
+        self.target: Any = None
+        self.ctx: contextvars.Context | None = None
+        self.busy = False  # a work's first step runs in it, or it took a work
+
+    def send(self, value: Any) -> Any:
+        target = self.target
+        if target is None:
+            self.retire()
+            raise StopIteration(None)
+        return self.ctx.run(target.send, value)  # type: ignore[union-attr]
+
+    def __next__(self) -> Any:  # pragma: no cover - only its task drives it
+        return self.send(None)
+
+    def throw(self, *exc: Any) -> Any:
+        target = self.target
+        if target is None:
+            self.retire()
+            raise exc[-1] if isinstance(exc[-1], BaseException) else exc[0]
+        return self.ctx.run(target.throw, *exc)  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        self.retire()
+        if self.target is not None:
+            self.target.close()
+
+    def __await__(self) -> Any:  # pragma: no cover - only its task drives it
+        return self
+
+    def retire(self) -> None:
+        """No leader takes it any more."""
+        self.busy = True
+        if _standby.get(self.loop) is self:
+            del _standby[self.loop]
+
+
+def _new_standby(loop: asyncio.AbstractEventLoop) -> _Slot:
+    """A standby task for the loop: the loop's own, unless it has one."""
+    slot = _Slot(loop)
+    slot.task = loop.create_task(slot)
+    _standby.setdefault(loop, slot)
+    return slot
+
+
+def _swap_task(loop: asyncio.AbstractEventLoop, task: Any) -> Any:  # pragma: no cover
+    """Makes ``task`` (or no task, for None) the loop's current task and
+    returns the one that was, where asyncio has no ``_current_tasks`` map."""
+    prev = asyncio.current_task(loop)
+    if prev is not None:
+        asyncio.tasks._leave_task(loop, prev)
+    if task is not None:
+        asyncio.tasks._enter_task(loop, task)
+    return prev
+
+
+async def _run(runner: _Runner, aw: Any, yielded: Any) -> None:
+    """The task that runs the rest of a leader's work and completes its
+    flight."""
+    w = runner.call
+    settled = False
+    try:
+        try:
+            value = await _resume(aw, yielded)
+        except Exception as exc:
+            h, data, hb = _new_handle((exc, exc.__traceback__)), _describe(exc), _NULL
+            status = _EWORK
+        else:
+            h, data, hb = _prepare(value)
+            status = _OK
+        # A BaseException that is not an Exception (cancelled because every
+        # waiter left, or because the loop shuts down; KeyboardInterrupt) is
+        # not an outcome: the finally clause hands the flight off, so that
+        # whoever waits now leads a fresh run.
+        if h != _NULL:
+            _keep_add(h)
+        if hb != _NULL:
+            _keep_add(hb)
+        settled = True
+        r = _complete(w, status, h, data, len(data) if data != _NULL else 0, hb)
+        if r & _REL_NATIVE:
+            _keep_discard(h)
+        if r & _REL_BYTES:
+            _keep_discard(hb)
+    finally:
+        if not settled:
+            _handoff(w)
+        _runners.discard(runner)
+        runner.handle = None
+        runner.task = None

@@ -1,0 +1,264 @@
+"""The binding's side of the engine glue (``_build.py``), shared by blocking
+and asyncio callers: keys and timeouts, the handles the engine holds, a
+leader's ending (``sf_finish``) and the reading of an outcome into a value
+or an exception.
+
+Outcomes carry the Python object itself as a *native value* of this
+binding's ``sf_native_kind``: Python callers share the very object (the very
+exception, with the leader's traceback). Beside it, ``bytes`` values are
+handed to the engine without a copy (``sf_bytes_wrap`` over the object's
+buffer) and ``str`` values as UTF-8, so Go, Rust and C callers of a named
+group get bytes.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import types
+from typing import Any
+
+from ._errors import (
+    DeadlockError,
+    NoBytesError,
+    PanicError,
+    SingleflightError,
+    WorkError,
+)
+from ._raw import ffi, lib
+
+_NULL = ffi.NULL
+_new_handle = ffi.new_handle
+_from_handle = ffi.from_handle
+_from_buffer = ffi.from_buffer
+
+_join = lib.sfpy_join
+_finish = lib.sfpy_finish
+_finish_bytes = lib.sfpy_finish_bytes
+_complete = lib.sfpy_complete
+_handoff = lib.sfpy_handoff
+_wait = lib.sfpy_wait
+_leave = lib.sfpy_leave
+
+_REL_NATIVE = lib.SFPY_REL_NATIVE
+_REL_BYTES = lib.SFPY_REL_BYTES
+_SHARED = lib.SFPY_SHARED
+# Values the blocking fast path hands to _lead_value: byte-like ones, and
+# coroutines (an async function given to do(): an error, not a value).
+_SLOW_VALUES = (bytes, str, bytearray, memoryview, types.CoroutineType)
+_BYTE_VALUES = (bytes, str, bytearray, memoryview)
+
+_OK = lib.SF_OK
+_EWORK = lib.SF_EWORK
+_EPANIC = lib.SF_EPANIC
+_EINVAL = lib.SF_EINVAL
+_ENOMEM = lib.SF_ENOMEM
+_EDEADLK = lib.SF_EDEADLK
+_ETIMEDOUT = lib.SF_ETIMEDOUT
+_ECANCELED = lib.SF_ECANCELED
+_EHANDOFF = lib.SF_EHANDOFF
+_ENOBYTES = lib.SF_ENOBYTES
+_RUN_HERE = lib.SF_JOIN_RUN_HERE
+
+# Handles (ffi.new_handle) the engine holds: native values and the owners of
+# zero-copy bytes. Each stays here until the engine releases it: during the
+# glue call that expected it (the call's return bits say so), or else through
+# the _sfpy_release callback (another thread, another flight).
+_keep: set[Any] = set()
+_keep_add = _keep.add
+_keep_discard = _keep.discard
+
+# The flights whose work the current context is running as an asyncio leader,
+# as (group address, key bytes): joining one of them from inside is a cycle.
+_inflight: contextvars.ContextVar[tuple[tuple[int, bytes], ...]] = (
+    contextvars.ContextVar("singleflight_inflight", default=())
+)
+
+
+@ffi.def_extern()
+def _sfpy_release(handle: Any) -> None:
+    """The engine dropped a native value or a bytes owner on a thread that is
+    not inside a Python call into the engine."""
+    _keep_discard(handle)
+
+
+def _key_bytes(key: object) -> bytes:
+    t = type(key)
+    if t is bytes:
+        return key  # type: ignore[return-value]
+    if t is str:
+        return key.encode()  # type: ignore[attr-defined]
+    if isinstance(key, bytes):
+        return bytes(key)
+    if isinstance(key, str):
+        return str(key).encode()
+    raise TypeError(
+        f"singleflight: a key must be str or bytes, not {type(key).__name__}"
+    )
+
+
+def _timeout_ns(timeout: float | None) -> int:
+    if timeout is None:
+        return -1
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(
+            "singleflight: timeout must be a number of seconds or None, "
+            f"not {type(timeout).__name__}"
+        )
+    if not timeout >= 0:  # also NaN
+        raise ValueError(
+            f"singleflight: timeout must be >= 0 seconds, got {timeout!r}"
+        )
+    return min(int(timeout * 1e9), 2**63 - 1)
+
+
+def _describe(exc: BaseException) -> bytes:
+    """The error bytes other languages get for a Python exception."""
+    t = type(exc)
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__ must not break the flight
+        text = "<unprintable>"
+    name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    return (f"{name}: {text}" if text else name).encode("utf-8", "replace")
+
+
+def _status_error(st: int) -> BaseException:
+    if st == _EINVAL:
+        return ValueError("singleflight: the engine rejected an argument (SF_EINVAL)")
+    if st == _ENOMEM:
+        return MemoryError("singleflight: the engine is out of memory (SF_ENOMEM)")
+    msg = ffi.string(lib.sf_status_str(st)).decode("utf-8", "replace")
+    err = SingleflightError(f"singleflight: {msg}")
+    err.status = st
+    return err
+
+
+def _prepare(value: object) -> tuple[Any, Any, Any]:
+    """(native handle, value bytes, bytes owner handle) for a value outcome.
+
+    Python callers get the object itself (the native handle). Other languages
+    get bytes: a ``bytes`` value without a copy (its own buffer, kept alive by
+    the owner handle until the engine releases it), a ``str`` as UTF-8, a
+    ``bytearray`` or ``memoryview`` as a snapshot; anything else has no byte
+    form. ``None`` is no value at all (NULL bytes, no native value).
+    """
+    if value is None:
+        return _NULL, _NULL, _NULL
+    h = _new_handle(value)
+    if isinstance(value, bytes):
+        buf = _from_buffer(value)
+        return h, buf, _new_handle(buf)
+    if isinstance(value, str):
+        try:
+            return h, value.encode(), _NULL
+        except UnicodeEncodeError:  # lone surrogates: no byte form
+            return h, _NULL, _NULL
+    if isinstance(value, (bytearray, memoryview)):
+        try:
+            return h, bytes(value), _NULL
+        except (ValueError, TypeError):  # a released view
+            return h, _NULL, _NULL
+    return h, _NULL, _NULL
+
+
+def _lead_value(c: Any, value: object, want_shared: int) -> int:
+    """A blocking leader completes with ``value`` and leaves (frees ``c``)."""
+    if isinstance(value, types.CoroutineType):
+        value.close()
+        exc = TypeError(
+            "singleflight: do() got a coroutine from fn; await "
+            "group.do_async(...) for coroutine functions"
+        )
+        _lead_error(c, exc, want_shared)
+        raise exc
+    return _settle(c, value, want_shared)
+
+
+def _settle(c: Any, value: object, want_shared: int) -> int:
+    """A leader holding both tickets completes with ``value`` and leaves
+    (frees ``c``): one sf_finish."""
+    if value is not None and not isinstance(value, _BYTE_VALUES):
+        h = _new_handle(value)  # no byte form: the object alone (fast path)
+        _keep_add(h)
+        r = _finish(c, h, want_shared)
+        if r & _REL_NATIVE:
+            _keep_discard(h)
+        return r
+    h, data, hb = _prepare(value)
+    if h != _NULL:
+        _keep_add(h)
+    if data == _NULL:
+        r = _finish(c, h, want_shared)
+    else:
+        if hb != _NULL:
+            _keep_add(hb)
+        r = _finish_bytes(c, _OK, h, data, len(data), hb, want_shared)
+        if r & _REL_BYTES:
+            _keep_discard(hb)
+    if r & _REL_NATIVE:
+        _keep_discard(h)
+    return r
+
+
+def _lead_error(c: Any, exc: BaseException, want_shared: int) -> int:
+    """A blocking leader completes with the exception ``exc`` and leaves."""
+    h = _new_handle((exc, exc.__traceback__))
+    msg = _describe(exc)
+    _keep_add(h)
+    r = _finish_bytes(c, _EWORK, h, msg, len(msg), _NULL, want_shared)
+    if r & _REL_NATIVE:
+        _keep_discard(h)
+    return r
+
+
+def _leave_call(c: Any) -> None:
+    """Leaves every ticket ``c`` holds (frees it); drops the native value it
+    read if this was the flight's last ticket."""
+    native = c.native
+    if _leave(c) & _REL_NATIVE:
+        _keep_discard(native)
+
+
+def _take_bytes(c: Any, which: str) -> memoryview:
+    """Takes the call's value (or error) bytes as a read-only memoryview over
+    the engine's buffer; the reference is released when the view goes."""
+    res = c.result
+    b = getattr(res, which)
+    setattr(res, which, _NULL)
+    n = lib.sf_bytes_len(b)
+    p = ffi.gc(ffi.cast("char *", lib.sf_bytes_data(b)), lambda _p, b=b: lib.sf_bytes_release(b))
+    return memoryview(ffi.buffer(p, n)).toreadonly()
+
+
+def _outcome(c: Any, st: int, key: bytes, want_shared: bool) -> Any:
+    """Turns the outcome read by sfpy_wait into a value or an exception."""
+    if st == _OK:
+        native = c.native
+        if native != _NULL:
+            value = _from_handle(native)
+        elif c.result.value != _NULL:
+            value = _take_bytes(c, "value")
+        else:
+            value = None
+        return (value, bool(c.result.shared)) if want_shared else value
+    if st == _EWORK:
+        native = c.native
+        if native != _NULL:
+            exc, tb = _from_handle(native)
+            raise exc.with_traceback(tb)
+        data = bytes(_take_bytes(c, "error")) if c.result.error != _NULL else None
+        text = data.decode("utf-8", "replace") if data is not None else "the work failed"
+        raise WorkError(text, data)
+    if st in (_EPANIC, _ENOBYTES):
+        text = (
+            bytes(_take_bytes(c, "error")).decode("utf-8", "replace")
+            if c.result.error != _NULL
+            else ffi.string(lib.sf_status_str(st)).decode()
+        )
+        raise (PanicError if st == _EPANIC else NoBytesError)(text)
+    if st == _EDEADLK:
+        raise DeadlockError(
+            f"singleflight: key {key!r} is being computed by this very caller "
+            "(a function re-entered its own key); waiting would never end"
+        )
+    raise _status_error(st)
