@@ -523,3 +523,186 @@ def test_work_task_cancelled_before_its_first_step_hands_off(group):
     assert (s.live, s.in_table, s.handoffs) == (0, 0, 1)
     assert closed == [1]
     assert not _aio._runners
+
+
+# ---- do_async is eager and returns each caller's own future
+
+
+def test_do_async_without_a_running_loop_is_runtime_error(group):
+    async def work():
+        return 1
+
+    with pytest.raises(RuntimeError, match="running event loop"):
+        group.do_async("k", work)
+    assert group.stats().flights == 0  # nothing was joined
+
+
+def test_calls_are_eager_futures_and_gather_makes_no_task_per_caller(group):
+    n = 1000
+    runs = []
+    tasks_seen = []
+
+    async def work():
+        runs.append(1)
+        await until(lambda: group.stats().followers == n - 1, "all callers joined")
+        tasks_seen.append(len(asyncio.all_tasks()))
+        return "v"
+
+    async def main():
+        calls = [group.do_async("k", work) for _ in range(n)]
+        assert runs == [1]  # the work started at the call, before any await
+        assert all(isinstance(c, asyncio.Future) for c in calls)
+        assert len({id(c) for c in calls}) == n  # one future per caller
+        return await asyncio.gather(*calls)
+
+    assert asyncio.run(main()) == ["v"] * n
+    # main and the work's task: no task per caller
+    assert tasks_seen == [2]
+
+
+def test_one_waiters_object_per_flight_and_loop(group):
+    n = 100
+    seen = []
+
+    async def work():
+        await until(lambda: group.stats().followers == n - 1)
+        seen.append(len(_aio._waiting))
+        return "v"
+
+    async def main():
+        return await asyncio.gather(*(group.do_async("k", work) for _ in range(n)))
+
+    assert asyncio.run(main()) == ["v"] * n
+    assert seen == [1]
+
+
+def test_two_loops_wait_with_a_waiters_object_each(group):
+    n = 20
+    release = threading.Event()
+    seen = []
+
+    async def work():
+        await asyncio.get_running_loop().run_in_executor(None, release.wait)
+        return "v"
+
+    async def never():
+        raise AssertionError("a follower ran the work")
+
+    def loop_thread(out):
+        async def main():
+            return await asyncio.gather(*(group.do_async("k", never) for _ in range(n)))
+
+        out.extend(asyncio.run(main()))
+
+    async def main():
+        leader = group.do_async("k", work)
+        outs = [[], []]
+        threads = [threading.Thread(daemon=True, target=loop_thread, args=(o,)) for o in outs]
+        for t in threads:
+            t.start()
+        await until(lambda: group.stats().followers == 2 * n)
+        seen.append(len(_aio._waiting))
+        release.set()
+        value = await leader
+        for t in threads:
+            t.join()
+        return value, outs
+
+    value, outs = asyncio.run(main())
+    assert value == "v" and outs == [["v"] * n, ["v"] * n]
+    assert seen == [3]  # this loop's and one per other loop
+
+
+def test_create_task_and_task_group_take_the_call(group):
+    async def work(x):
+        await asyncio.sleep(0)
+        return x
+
+    async def main():
+        a = asyncio.create_task(group.do_async("k", work, 1))
+        b = asyncio.ensure_future(group.do_async("k", work, 2))
+        out = [await a, await b]
+        if hasattr(asyncio, "TaskGroup"):
+            async with asyncio.TaskGroup() as tg:
+                c = tg.create_task(group.do_async("k2", work, 3))
+            out.append(c.result())
+        return out
+
+    out = asyncio.run(main())
+    assert out[:2] == [1, 1]  # b joined a's flight
+    assert out[2:] in ([], [3])
+
+
+def test_cancelling_one_followers_future_leaves_the_others(group):
+    async def work():
+        await until(lambda: group.stats().followers == 3)
+        await asyncio.sleep(0.01)
+        return "v"
+
+    async def main():
+        calls = [group.do_async("k", work) for _ in range(4)]
+        await until(lambda: group.stats().followers == 3)
+        assert calls[2].cancel()
+        out = await asyncio.gather(*calls, return_exceptions=True)
+        assert isinstance(out[2], asyncio.CancelledError)
+        return out[:2] + out[3:]
+
+    assert asyncio.run(main()) == ["v"] * 3
+    assert group.stats().abandoned == 0
+
+
+def test_the_first_step_runs_as_the_works_own_task(group):
+    tasks = []
+
+    async def work():
+        tasks.append(asyncio.current_task())
+        await asyncio.sleep(0)
+        tasks.append(asyncio.current_task())
+        return "v"
+
+    async def main():
+        me = asyncio.current_task()
+        assert await group.do_async("k", work) == "v"
+        assert asyncio.current_task() is me
+        return me
+
+    me = asyncio.run(main())
+    assert tasks[0] is tasks[1] and tasks[0] is not me
+
+
+def test_waiters_handed_off_by_a_thread_leader_run_it_once(group):
+    class Stop(BaseException):
+        pass
+
+    started = threading.Event()
+    release = threading.Event()
+    runs = []
+
+    def leader():
+        def fn():
+            started.set()
+            release.wait()
+            raise Stop()  # not an outcome: the flight is handed off
+
+        with pytest.raises(Stop):
+            group.do("k", fn)
+
+    async def work():
+        runs.append(1)
+        await asyncio.sleep(0)
+        return "rerun"
+
+    t = threading.Thread(daemon=True, target=leader)
+    t.start()
+    started.wait()
+
+    async def main():
+        calls = [group.do_async("k", work) for _ in range(10)]
+        await until(lambda: group.stats().followers == 10)
+        release.set()
+        return await asyncio.gather(*calls)
+
+    assert asyncio.run(main()) == ["rerun"] * 10
+    t.join()
+    assert runs == [1]
+    assert group.stats().handoffs == 1

@@ -50,8 +50,15 @@ async def _async_calls(group, n):
     async def work(i):
         return i
 
-    for i in range(n):
+    async def suspending(i):
+        await asyncio.sleep(0)
+        return i
+
+    for i in range(n // 2):  # leaders whose work completes at once
         assert await group.do_async("a", work, i) == i
+    for i in range(n // 20):  # flights of 10 callers: a leader, 9 followers
+        calls = [group.do_async("b", suspending, i) for _ in range(10)]
+        assert await asyncio.gather(*calls) == [i] * 10
 
 
 def test_no_leak_after_100000_calls(group):
@@ -73,6 +80,6 @@ def test_no_leak_after_100000_calls(group):
     assert growth < SLACK_BYTES, f"grew by {growth} bytes:\n{top}"
     s = group.stats()
     assert s.live == 0 and s.in_table == 0
-    assert s.flights >= CALLS
+    assert s.flights + s.followers >= CALLS
     assert lib.sfpy_live_calls() == 0
     assert len(_engine._keep) == 0

@@ -300,8 +300,7 @@ def start(
     timeout: float | None,
     want_shared: bool,
 ) -> Any:
-    """``group.do_async``: joins at once and returns the caller's future
-    (or, see below, a coroutine)."""
+    """``group.do_async``: joins at once and returns the caller's future."""
     loop = _get_running_loop()
     if loop is None:
         raise RuntimeError(
@@ -332,7 +331,10 @@ def start(
     f._ws = want_shared
     f._timer = None
     if role == 2:  # the common follower: it met its loop's waiters
-        _from_handle(c.peer).add(f)
+        w = _from_handle(c.peer)
+        f._w = w  # w.add(f), inline: the hot path
+        w.calls.append(f)
+        w.n += 1
     else:
         _wait_on(f, c, loop, kb)
     if timeout is not None and not f.done():
@@ -352,9 +354,9 @@ def _lead(
     want_shared: bool,
     loop: asyncio.AbstractEventLoop,
 ) -> Any:
-    """The leader: the work runs at once, in the caller's task, up to its
-    first suspension; work that completes without suspending (a cache hit,
-    say) costs no task and no turn of the loop."""
+    """The leader: the work runs at once up to its first suspension, as the
+    loop's standby task (see _Slot); work that completes without suspending
+    (a cache hit, say) resolves ``f`` at once, with no turn of the loop."""
     ctx = _copy_context()
     slot = _standby.get(loop)
     if slot is None or slot.busy:  # none yet, or a leader's work is in its first step

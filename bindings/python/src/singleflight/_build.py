@@ -175,9 +175,9 @@ int sfpy_leave(sfpy_call *call);
 sf_status sfpy_poll_subscribe(sfpy_call *call, void *userdata);
 int sfpy_on_abandoned(sfpy_call *work, void *userdata);
 sfpy_call *sfpy_join_async(sf_group *group, const char *key, size_t key_len,
-                           uintptr_t loop);
-sfpy_call *sfpy_meet(sfpy_call *call, uintptr_t loop);
-int sfpy_register(sfpy_call *call, uintptr_t loop, void *waiters);
+                           intptr_t loop);
+sfpy_call *sfpy_meet(sfpy_call *call, intptr_t loop);
+int sfpy_register(sfpy_call *call, intptr_t loop, void *waiters);
 long sfpy_live_calls(void);
 
 /* Callbacks into Python. */
@@ -187,6 +187,7 @@ extern "Python" void _sfpy_abandoned(void *userdata);
 """
 
 SOURCE = r"""
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <singleflight.h>
@@ -533,7 +534,7 @@ static int sfpy_on_abandoned(sfpy_call *w, void *userdata)
 #define SFPY_RV_LOOPS 4 /* more loops on one flight: a waiters object each */
 
 typedef struct sfpy_rv {
-    uintptr_t loop[SFPY_RV_LOOPS];  /* 0: a free slot */
+    intptr_t loop[SFPY_RV_LOOPS];   /* id() of the loop; 0: a free slot */
     void *waiters[SFPY_RV_LOOPS];   /* borrowed handles of _Waiters objects */
 } sfpy_rv;
 
@@ -550,19 +551,46 @@ static __thread sfpy_call sfpy_merged;
    the role-2 call naming them; else returns `c` (role 0), ready for
    sfpy_register. Without a rendezvous (no memory, or every attach slot of
    the flight taken by other kinds) `c` simply makes waiters of its own. */
-static sfpy_call *sfpy_meet(sfpy_call *c, uintptr_t loop)
+/* A rendezvous ready for this thread's next sf_attach: most attaches find
+   the flight's own, so one allocation serves many. Freed at thread exit. */
+static __thread sfpy_rv *sfpy_rv_spare;
+static pthread_key_t sfpy_rv_key;
+static pthread_once_t sfpy_rv_once = PTHREAD_ONCE_INIT;
+
+static void sfpy_rv_key_init(void) { pthread_key_create(&sfpy_rv_key, free); }
+
+static sfpy_rv *sfpy_rv_take(void)
 {
-    sfpy_rv *mine = (sfpy_rv *)calloc(1, sizeof *mine);
+    sfpy_rv *rv = sfpy_rv_spare;
+    if (rv == NULL) {
+        rv = (sfpy_rv *)calloc(1, sizeof *rv);
+        pthread_once(&sfpy_rv_once, sfpy_rv_key_init);
+    }
+    sfpy_rv_spare = NULL;
+    return rv;
+}
+
+static void sfpy_rv_keep(sfpy_rv *rv)
+{
+    sfpy_rv_spare = rv;
+    pthread_setspecific(sfpy_rv_key, rv); /* for the thread exit */
+}
+
+static sfpy_call *sfpy_meet(sfpy_call *c, intptr_t loop)
+{
+    sfpy_rv *mine = sfpy_rv_take();
     void *cur = NULL;
     int i;
     if (mine == NULL)
         return c;
     if (sf_attach(c->wait, &sfpy_rv_kind, mine, &cur) != SF_OK || cur == NULL) {
-        free(mine);
+        sfpy_rv_keep(mine);
         return c;
     }
     if (cur != mine)
-        free(mine); /* not taken: the flight has one */
+        sfpy_rv_keep(mine); /* not taken: the flight has one */
+    else
+        pthread_setspecific(sfpy_rv_key, NULL); /* the engine's now */
     c->rv = (sfpy_rv *)cur;
     for (i = 0; i < SFPY_RV_LOOPS; i++) {
         if (c->rv->loop[i] == loop) {
@@ -582,7 +610,7 @@ static sfpy_call *sfpy_meet(sfpy_call *c, uintptr_t loop)
 /* An asyncio caller's join: sfpy_join, and a follower meets its loop's
    waiters (sfpy_meet): one crossing for a caller who finds them. */
 static sfpy_call *sfpy_join_async(sf_group *group, const char *key,
-                                  size_t key_len, uintptr_t loop)
+                                  size_t key_len, intptr_t loop)
 {
     sfpy_call *c = sfpy_join(group, key, key_len, 0);
     if (c->role != 0)
@@ -593,7 +621,7 @@ static sfpy_call *sfpy_join_async(sf_group *group, const char *key,
 /* Registers `waiters` (the _Waiters handle whose ticket is c's) as the
    waiters of `loop` on the flight. Returns 0 when there is no rendezvous or
    no free slot: they then wait on their own. */
-static int sfpy_register(sfpy_call *c, uintptr_t loop, void *waiters)
+static int sfpy_register(sfpy_call *c, intptr_t loop, void *waiters)
 {
     int i;
     if (c->rv == NULL || c->slot != 0)

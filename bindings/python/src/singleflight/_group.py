@@ -36,9 +36,10 @@ from ._engine import (
     _REL_NATIVE,
     _RUN_HERE,
     _SHARED,
-    _SLOW_VALUES,
+    _PLAIN,
     _finish,
     _inflight,
+    _is_plain,
     _join,
     _keep_add,
     _keep_discard,
@@ -182,13 +183,13 @@ class Group:
         except BaseException:
             _leave(c)  # a hand-off: a waiting caller leads a new run
             raise
-        if value is None or isinstance(value, _SLOW_VALUES):
-            _lead_value(c, value, 0)
-        else:
+        if type(value) in _PLAIN or _is_plain(value):
             h = _new_handle(value)
             _keep_add(h)
             if _finish(c, h, 0) & _REL_NATIVE:
                 _keep_discard(h)
+        else:
+            _lead_value(c, value, 0)
         return value
 
     def do_shared(
