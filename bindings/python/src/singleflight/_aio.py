@@ -90,7 +90,7 @@ _meet = lib.sfpy_meet
 # (strong references: the engine holds only their handles, the event loop
 # only weak references to tasks).
 _runners: set["_Runner"] = set()
-_waiting: set["_Waiters"] = set()
+_waiting: dict[int, "_Waiters"] = {}  # by id(): the rendezvous names them so
 
 # Per running loop, the standby task for the next leader's first step (see
 # _Slot). Entries go when their task takes its first step, or takes a work.
@@ -231,8 +231,9 @@ class _Waiters:
         c = self.call
         if c is not None:
             self.call = None
-            _waiting.discard(self)
+            del _waiting[id(self)]
             _leave_call(c)  # after this, the subscription never fires
+            self.handle = None  # (a cycle less for the collector)
 
     def resolve(self, st: int | None = None) -> None:
         """On the loop's thread: reads the outcome once and resolves every
@@ -276,14 +277,15 @@ class _Waiters:
 
 def _wait_on(f: _Call, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes) -> None:
     """``f`` waits on the flight ``c`` joined: with its loop's waiters if
-    ``c`` met them (role 2), else as the first of them (role 0)."""
-    if c.role == 2:
-        _from_handle(c.peer).add(f)
+    ``c`` met them (role > 1: their id()), else as the first (role 0)."""
+    role = c.role
+    if role > 1:
+        _waiting[role].add(f)
         return
     w = _Waiters(c, loop, kb)
     w.add(f)
-    _waiting.add(w)
-    lib.sfpy_register(c, id(loop), w.handle)
+    _waiting[id(w)] = w
+    lib.sfpy_register(c, id(loop), id(w))
     # The outcome if it is there already (or SF_EDEADLK if this thread runs
     # the flight's work); else the engine calls _sfpy_notify when it is.
     st = lib.sfpy_poll_subscribe(c, w.handle)
@@ -318,7 +320,7 @@ def start(
         return f
     inflight = _inflight.get()
     if inflight and (group._gid, kb) in inflight:
-        if role == 0:
+        if role == 0:  # (a caller who met its loop's waiters left already)
             _leave(c)
         f.set_exception(
             DeadlockError(
@@ -330,8 +332,8 @@ def start(
     f._req = (group, kb, fn, args, kwargs, _copy_context(), timeout)
     f._ws = want_shared
     f._timer = None
-    if role == 2:  # the common follower: it met its loop's waiters
-        w = _from_handle(c.peer)
+    if role > 1:  # the common follower: it met its loop's waiters
+        w = _waiting[role]
         f._w = w  # w.add(f), inline: the hot path
         w.calls.append(f)
         w.n += 1

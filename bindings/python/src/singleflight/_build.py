@@ -146,12 +146,12 @@ void sf_leave(sf_ticket *ticket);
    the call that leaves its last ticket (sfpy_finish*, sfpy_leave,
    sfpy_complete, sfpy_handoff). */
 typedef struct sfpy_call {
-    int role;            /* 1 leader, 0 follower, < 0: join failed (-status) */
+    intptr_t role;       /* 1 leader, 0 follower, < 0: join failed (-status);
+                            > 1: sfpy_meet found its loop's waiters: their id() */
     sf_ticket *wait;
     sf_ticket *work;
     sf_result result;
     void *native;        /* borrowed native value read by sfpy_wait() */
-    void *peer;          /* role 2: the handle of the loop's waiters it met */
     ...;
 } sfpy_call;
 
@@ -177,7 +177,7 @@ int sfpy_on_abandoned(sfpy_call *work, void *userdata);
 sfpy_call *sfpy_join_async(sf_group *group, const char *key, size_t key_len,
                            intptr_t loop);
 sfpy_call *sfpy_meet(sfpy_call *call, intptr_t loop);
-int sfpy_register(sfpy_call *call, intptr_t loop, void *waiters);
+int sfpy_register(sfpy_call *call, intptr_t loop, intptr_t waiters);
 long sfpy_live_calls(void);
 
 /* Callbacks into Python. */
@@ -225,12 +225,11 @@ static void _sfpy_notify(void *userdata);
 static void _sfpy_abandoned(void *userdata);
 
 typedef struct sfpy_call {
-    int role;
+    intptr_t role;
     sf_ticket *wait;
     sf_ticket *work;
     sf_result result;
     void *native;
-    void *peer;
     int run_here;  /* counted in sfpy_run_here_depth */
     int callback;  /* a subscription or abandon callback is set on a ticket */
     struct sfpy_rv *rv; /* the flight's rendezvous, once met (sfpy_meet) */
@@ -323,14 +322,14 @@ static sfpy_call *sfpy_join(sf_group *group, const char *key, size_t key_len,
     sfpy_call *c = sfpy_new_call();
     if (c == NULL) {
         c = &sfpy_failed[SF_ENOMEM];
-        c->role = -(int)SF_ENOMEM;
+        c->role = -(intptr_t)SF_ENOMEM;
         return c;
     }
     st = sf_join(group, key, key_len, flags, &c->wait, &c->work);
     if (st != SF_OK) {
         sfpy_free_call(c);
         c = &sfpy_failed[st <= SF_ENOBYTES ? st : SF_ENOBYTES + 1];
-        c->role = -(int)st;
+        c->role = -(intptr_t)st;
         return c;
     }
     c->role = c->work != NULL;
@@ -534,21 +533,22 @@ static int sfpy_on_abandoned(sfpy_call *w, void *userdata)
 #define SFPY_RV_LOOPS 4 /* more loops on one flight: a waiters object each */
 
 typedef struct sfpy_rv {
-    intptr_t loop[SFPY_RV_LOOPS];   /* id() of the loop; 0: a free slot */
-    void *waiters[SFPY_RV_LOOPS];   /* borrowed handles of _Waiters objects */
+    intptr_t loop[SFPY_RV_LOOPS];    /* id() of the loop; 0: a free slot */
+    intptr_t waiters[SFPY_RV_LOOPS]; /* id() of its _Waiters (alive while
+                                        registered: _aio._waiting) */
 } sfpy_rv;
 
 static void sfpy_rv_release(void *rv) { free(rv); }
 
 static const sf_native_kind sfpy_rv_kind = { "python", sfpy_rv_release };
 
-/* What sfpy_meet returns to a caller who found its loop's waiters: role 2,
-   peer their handle; its own ticket is left already. Per thread. */
+/* What sfpy_meet returns to a caller who found its loop's waiters: their
+   id() as its role; its own ticket is left already. Per thread. */
 static __thread sfpy_call sfpy_merged;
 
 /* Meets the flight's rendezvous with the wait ticket of `c`. If the waiters
    of `loop` are registered there, leaves the ticket, frees `c` and returns
-   the role-2 call naming them; else returns `c` (role 0), ready for
+   call naming them (role > 1); else returns `c` (role 0), ready for
    sfpy_register. Without a rendezvous (no memory, or every attach slot of
    the flight taken by other kinds) `c` simply makes waiters of its own. */
 /* A rendezvous ready for this thread's next sf_attach: most attaches find
@@ -594,8 +594,7 @@ static sfpy_call *sfpy_meet(sfpy_call *c, intptr_t loop)
     c->rv = (sfpy_rv *)cur;
     for (i = 0; i < SFPY_RV_LOOPS; i++) {
         if (c->rv->loop[i] == loop) {
-            sfpy_merged.role = 2;
-            sfpy_merged.peer = c->rv->waiters[i];
+            sfpy_merged.role = c->rv->waiters[i];
             /* The waiters hold a ticket: this is not the flight's last one,
                and a ticket without subscription is left without waiting. */
             sf_leave(c->wait);
@@ -618,10 +617,10 @@ static sfpy_call *sfpy_join_async(sf_group *group, const char *key,
     return sfpy_meet(c, loop);
 }
 
-/* Registers `waiters` (the _Waiters handle whose ticket is c's) as the
+/* Registers `waiters` (the id() of the _Waiters whose ticket is c's) as the
    waiters of `loop` on the flight. Returns 0 when there is no rendezvous or
    no free slot: they then wait on their own. */
-static int sfpy_register(sfpy_call *c, intptr_t loop, void *waiters)
+static int sfpy_register(sfpy_call *c, intptr_t loop, intptr_t waiters)
 {
     int i;
     if (c->rv == NULL || c->slot != 0)
@@ -641,7 +640,7 @@ static void sfpy_unregister(sfpy_call *c)
 {
     if (c->slot != 0) {
         c->rv->loop[c->slot - 1] = 0;
-        c->rv->waiters[c->slot - 1] = NULL;
+        c->rv->waiters[c->slot - 1] = 0;
         c->slot = 0;
     }
 }
