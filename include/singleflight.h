@@ -368,6 +368,22 @@ SF_EXTERN(sf_status) sf_finish(sf_ticket *wait, sf_ticket *work, sf_status statu
                                const sf_native_kind *kind, void *native,
                                sf_result *result);
 
+/** The leader's ending when nobody else holds a ticket, with no outcome
+ * handed over. If the leader's own two tickets are the only tickets of the
+ * flight, ends it (the key is free again; no one can join it any more),
+ * leaves both tickets, sets *shared (may be NULL) as sf_result.shared would
+ * be, and returns 1: the leader keeps its value to itself, so a binding
+ * builds no byte form and no native value for others. Otherwise changes
+ * nothing and returns 0: followers hold tickets, and the leader ends with
+ * sf_finish() (or sf_complete() and sf_leave()) as before. Also 0 for NULL
+ * tickets, tickets that are not the pair one sf_join() gave the leader, or
+ * a flight already completed; sf_finish() then says what is wrong.
+ * @param status the outcome's status (SF_OK, SF_EWORK or SF_EPANIC), which
+ *               only the group's counters see.
+ * Since: 0.1 */
+SF_EXTERN(int) sf_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status,
+                               int *shared);
+
 /** Waits for the outcome. `timeout_ns` < 0 waits as long as it takes, 0 polls,
  * > 0 waits at most that many nanoseconds (steady clock). May be called again
  * after SF_ETIMEDOUT; each outcome returned hands over new references.

@@ -184,6 +184,13 @@ sf_status sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status, sf_bytes
   return sf::group_finish_leader(wait, work, status, value, error, kind, native, result);
 }
 
+int sf_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status, int *shared) {
+  if (!wait || !work || wait->role != sf::Role::kWait || work->role != sf::Role::kWork ||
+      wait->flight != work->flight)
+    return 0;
+  return sf::group_finish_alone(wait, work, status, shared) ? 1 : 0;
+}
+
 sf_status sf_wait(sf_ticket *wait, int64_t timeout_ns, sf_result *result) {
   void *native = nullptr;
   return sf_wait_native(wait, timeout_ns, nullptr, result, &native);

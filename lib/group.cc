@@ -447,6 +447,33 @@ void group_leave(sf_ticket *t) noexcept {
   release_ref(f);
 }
 
+// Ends the flight for its leader alone if only the leader's two tickets are
+// left (shard lock held): unlinked, it takes no newcomer; recycled, it needs
+// no outcome. True if it did.
+static bool end_alone_locked(Shard &s, Flight *f, sf_status status, int *shared,
+                             Leftovers &left) noexcept {
+  if (f->refs.load(std::memory_order_acquire) != 2 || f->done) return false;
+  if (f->linked) unlink(s, f);
+  if (shared) *shared = f->joined > 1;
+  if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
+  f->refs.store(0, std::memory_order_relaxed);
+  recycle_locked(s, f, left);
+  return true;
+}
+
+bool group_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status, int *shared) noexcept {
+  Flight *f = work->flight;
+  if (wait != &f->lead_wait) return false;  // not the leader's own pair of tickets
+  Shard &s = *f->shard;
+  Leftovers left;
+  {
+    std::lock_guard<detail::SpinMutex> lk(s.mu);
+    if (!end_alone_locked(s, f, status, shared, left)) return false;
+  }
+  left.release();
+  return true;
+}
+
 sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status,
                               sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
                               void *native, sf_result *result) noexcept {
@@ -458,23 +485,19 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
   Shard &s = *f->shard;
   normalize(status, value, error);
   Leftovers left;
-  bool alone = false;
+  bool alone;
+  int shared = 0;
   {
     std::lock_guard<detail::SpinMutex> lk(s.mu);
-    if (f->linked) unlink(s, f);
-    // Unlinked, the flight takes no newcomer; if only the leader's two
-    // tickets are left, nobody waits: hand the outcome over directly.
-    if (f->refs.load(std::memory_order_acquire) == 2 && !f->done) {
-      alone = true;
-      result->value = value;
-      result->error = error;
-      result->shared = f->joined > 1;
-      if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
-      f->refs.store(0, std::memory_order_relaxed);
-      recycle_locked(s, f, left);
-    }
+    // If only the leader's two tickets are left, nobody waits: hand the
+    // outcome over directly.
+    alone = end_alone_locked(s, f, status, &shared, left);
+    if (!alone && f->linked) unlink(s, f);
   }
   if (alone) {
+    result->value = value;
+    result->error = error;
+    result->shared = shared;
     if (kind && kind->release) kind->release(native);  // nobody else will read it
     left.release();
     return status;

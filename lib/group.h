@@ -96,6 +96,11 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
                               sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
                               void *native, sf_result *result) noexcept;
 
+// sf_finish_alone: when the leader's two tickets are the flight's only ones,
+// ends it with no outcome (nobody would read one) and returns true; else
+// changes nothing and returns false.
+bool group_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status, int *shared) noexcept;
+
 // Releases an outcome that was handed over but rejected (bad input): the
 // engine owns what it is given, whatever the call returns.
 void discard_outcome(sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,

@@ -492,6 +492,67 @@ TEST(Split, FinishAloneHandsTheLeaderItsOutcomeAndLeaves) {
   EXPECT_EQ(stats(g).in_table, 0u);
 }
 
+TEST(Split, FinishAloneEndsAFlightNobodyJoinedWithNoOutcome) {
+  Group g;
+  sf_ticket *w, *k;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  int shared = -1;
+  EXPECT_EQ(sf_finish_alone(w, k, SF_OK, &shared), 1);
+  EXPECT_EQ(shared, 0);
+  EXPECT_EQ(stats(g).live, 0u);
+  EXPECT_EQ(stats(g).in_table, 0u);
+  Join next(g, "k");  // the key is free: a new flight
+  EXPECT_NE(next.work, nullptr);
+}
+
+TEST(Split, FinishAloneLeavesAFlightWithFollowersAsItWas) {
+  Group g;
+  sf_ticket *w, *k;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  Join follower(g, "k");
+  int shared = -1;
+  EXPECT_EQ(sf_finish_alone(w, k, SF_OK, &shared), 0);
+  EXPECT_EQ(shared, -1);
+  EXPECT_EQ(stats(g).in_table, 1u);  // still running, still joinable
+  Join late(g, "k");
+  EXPECT_EQ(late.work, nullptr);
+  Result r;
+  EXPECT_EQ(sf_finish(w, k, SF_OK, bytes("v"), nullptr, nullptr, nullptr, &r), SF_OK);
+  EXPECT_EQ(r.shared, 1);
+  Result rf;
+  EXPECT_EQ(sf_wait(follower.wait, 0, &rf), SF_OK);
+  EXPECT_EQ(str(rf.value), "v");
+}
+
+TEST(Split, FinishAloneAfterAFollowerLeftSaysShared) {
+  Group g;
+  sf_ticket *w, *k;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  {
+    Join gone(g, "k");  // joins and leaves (a timed-out caller, say)
+  }
+  int shared = 0;
+  EXPECT_EQ(sf_finish_alone(w, k, SF_EPANIC, &shared), 1);
+  EXPECT_EQ(shared, 1);
+  EXPECT_EQ(stats(g).panics, 1u);
+  EXPECT_EQ(stats(g).live, 0u);
+}
+
+TEST(Split, FinishAloneRejectsBadInput) {
+  Group g;
+  Join a(g, "a"), b(g, "b");
+  EXPECT_EQ(sf_finish_alone(nullptr, a.work, SF_OK, nullptr), 0);
+  EXPECT_EQ(sf_finish_alone(a.wait, nullptr, SF_OK, nullptr), 0);
+  EXPECT_EQ(sf_finish_alone(a.wait, b.work, SF_OK, nullptr), 0);  // two flights
+  EXPECT_EQ(sf_finish_alone(a.work, a.wait, SF_OK, nullptr), 0);  // swapped
+  Join follower(g, "a");
+  EXPECT_EQ(sf_finish_alone(follower.wait, a.work, SF_OK, nullptr), 0);
+  follower.leave();
+  ASSERT_EQ(sf_complete(a.work, SF_OK, nullptr, nullptr), SF_OK);
+  EXPECT_EQ(sf_finish_alone(a.wait, a.work, SF_OK, nullptr), 0);  // completed already
+  EXPECT_EQ(stats(g).in_table, 1u);  // b untouched
+}
+
 TEST(Split, FinishWithFollowersDeliversToThem) {
   g_alpha_released = 0;
   Group g;
