@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import threading
 import traceback
 
@@ -706,3 +707,33 @@ def test_waiters_handed_off_by_a_thread_leader_run_it_once(group):
     t.join()
     assert runs == [1]
     assert group.stats().handoffs == 1
+
+
+def test_an_unused_standby_task_is_no_warning_when_the_loop_closes(group):
+    async def now():
+        return 1
+
+    calls = []
+    reported = []
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+
+    def in_a_callback():
+        calls.append(group.do_async("k", now))  # makes the loop's standby
+        loop.stop()  # ... which never gets its turn
+
+    loop.call_soon(in_a_callback)
+    loop.run_forever()
+    assert calls[0].result() == 1
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    assert len(pending) == 1  # the standby
+    loop.close()
+    del pending
+    gc.collect()
+    assert reported == []
+
+    async def main():
+        return await group.do_async("k", now)
+
+    assert asyncio.run(main()) == 1  # another loop's standby ...
+    assert loop not in _aio._standby  # ... and the closed one is forgotten

@@ -480,6 +480,7 @@ def _spawn(c: Any, loop: asyncio.AbstractEventLoop, aw: Any, yielded: Any,
         slot.target = coro
         slot.ctx = ctx
         runner.task = slot.task
+        runner.task._log_destroy_pending = True  # a work: worth a warning
     elif _TASK_CONTEXT:
         runner.task = loop.create_task(coro, context=ctx)
     else:  # 3.10: the task copies the current context
@@ -659,8 +660,12 @@ class _Slot(collections.abc.Coroutine):  # type: ignore[type-arg]
 
 def _new_standby(loop: asyncio.AbstractEventLoop) -> _Slot:
     """A standby task for the loop: the loop's own, unless it has one."""
+    for closed in [other for other in _standby if other.is_closed()]:
+        del _standby[closed]  # stopped before its standby's turn: gone
     slot = _Slot(loop)
     slot.task = loop.create_task(slot)
+    # Unused, it is no loss if the loop closes before it runs (no warning).
+    slot.task._log_destroy_pending = False
     _standby.setdefault(loop, slot)
     return slot
 
