@@ -243,6 +243,12 @@ extern "C" {
         native: *mut c_void,
         result: *mut sf_result,
     ) -> sf_status;
+    /// The leader's ending when nobody else holds a ticket: if `wait` and
+    /// `work` (the pair of one `sf_join`) are the flight's only tickets, ends
+    /// it with no outcome handed over, leaves both, sets `*shared` (may be
+    /// null) and returns 1; otherwise changes nothing and returns 0 (end with
+    /// `sf_finish`). `status` only feeds the group's counters.
+    pub fn sf_finish_alone(wait: *mut sf_ticket, work: *mut sf_ticket, status: sf_status, shared: *mut c_int) -> c_int;
     /// Waits for the outcome (`timeout_ns` < 0 forever, 0 polls).
     pub fn sf_wait(wait: *mut sf_ticket, timeout_ns: i64, result: *mut sf_result) -> sf_status;
     /// `sf_wait` that also hands over a native value of `kind` (borrowed).

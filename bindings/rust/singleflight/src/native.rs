@@ -205,7 +205,8 @@ pub(crate) unsafe fn complete_and_leave(work: *mut sys::sf_ticket, f: Finished) 
     }
 }
 
-/// The leader's whole ending in one engine call (`sf_finish`): completes the
+/// The leader's whole ending: `sf_finish_alone` when nobody else holds a
+/// ticket (no outcome is built), else `sf_finish`, which completes the
 /// flight of `work` with `p`, and leaves both tickets. The leader's own
 /// outcome is `p` itself, with the engine's `shared` flag.
 ///
@@ -221,6 +222,19 @@ where
     T: Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
+    let status = match &p {
+        Produced::Ok(_) => sys::SF_OK,
+        Produced::Err(_) => sys::SF_EWORK,
+        Produced::Panic(_) => sys::SF_EPANIC,
+    };
+    let mut shared: std::ffi::c_int = 0;
+    // Safety: `wait` and `work` are the pair of our sf_join. When nobody else
+    // holds a ticket the engine ends the flight and leaves both: nobody reads
+    // an outcome, so none is built (no byte form, no boxed native value).
+    // Otherwise nothing changes and both are still ours.
+    if unsafe { sys::sf_finish_alone(wait, work, status, &mut shared) } == 1 {
+        return p.into_outcome(shared != 0);
+    }
     let (status, value, error, native) = p.finished().into_raw();
     let mut result = sys::sf_result::EMPTY;
     // Safety: `wait` and `work` are the pair of our sf_join; the engine takes
