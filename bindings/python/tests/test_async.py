@@ -737,3 +737,23 @@ def test_an_unused_standby_task_is_no_warning_when_the_loop_closes(group):
 
     assert asyncio.run(main()) == 1  # another loop's standby ...
     assert loop not in _aio._standby  # ... and the closed one is forgotten
+
+
+def test_leaders_whose_work_ends_at_once_share_one_standby_task(group):
+    async def fails():
+        raise Boom("at once")
+
+    async def ok():
+        return "v"
+
+    async def main():
+        before = len(asyncio.all_tasks())
+        for i in range(100):
+            with pytest.raises(Boom):
+                await group.do_async(f"e{i}", fails)
+            assert await group.do_async(f"k{i}", ok) == "v"
+        # one standby made ahead for the whole turn of the loop, not a task
+        # per call
+        return len(asyncio.all_tasks()) - before
+
+    assert asyncio.run(main()) == 1

@@ -266,12 +266,15 @@ class _Waiters:
             if timer is not None:
                 f._timer = None
                 timer.cancel()
-            if not ok:
-                f.set_exception(value)
-            elif f._ws:
-                f.set_result(shared)
-            else:
-                f.set_result(value)
+            try:
+                if not ok:
+                    f.set_exception(value)
+                elif f._ws:
+                    f.set_result(shared)
+                else:
+                    f.set_result(value)
+            except asyncio.InvalidStateError:  # someone else resolved it
+                pass
         self.calls = []
 
 
@@ -364,14 +367,16 @@ def _lead(
     if slot is None or slot.busy:  # none yet, or a leader's work is in its first step
         slot = _new_standby(loop)
     slot.busy = True
-    task = slot.task
-    refs = _getrefcount(task)
+    # (No local names the task: a frame kept by a traceback would hold it,
+    # and this count would move when that frame goes.)
+    refs = _getrefcount(slot.task)
     tasks = _current_tasks
     if tasks is not None:  # the first step runs as the standby task
         caller = tasks.get(loop)
-        tasks[loop] = task
+        tasks[loop] = slot.task
     else:  # pragma: no cover - other Pythons
-        caller = _swap_task(loop, task)
+        caller = _swap_task(loop, slot.task)
+    aw = None
     try:
         aw, out = ctx.run(_first_step, fn, args, kwargs, (group._gid, kb))
     except Exception as exc:
@@ -392,17 +397,19 @@ def _lead(
             del tasks[loop]
         else:
             tasks[loop] = caller
+        if aw is None:  # the work did not suspend (it ended, or it failed)
+            if _getrefcount(slot.task) == refs:
+                slot.busy = False  # unused: the next leader's
+            else:  # the work kept a reference to its task: not for another
+                slot.retire()
     if aw is None:  # done without suspending: one sf_finish
-        if _getrefcount(task) == refs:
-            slot.busy = False  # unused: the next leader's
-        else:  # the work kept a reference to its task: not for another work
-            slot.retire()
         r = _settle(c, out, want_shared)
         f.set_result((out, bool(r & _SHARED)) if want_shared else out)
         return f
     # The work suspended: the rest runs as a task of its own, with the work
     # ticket; this caller only waits, like any other.
     if not _spawn(c, loop, aw, out, ctx, slot):
+        slot.retire()
         aw.close()
         _leave(c)
         f.set_exception(MemoryError("singleflight: out of memory"))
