@@ -86,7 +86,7 @@ sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kin
     const std::int64_t max_ns = std::int64_t{1} << 62;
     deadline = clock::now() + std::chrono::nanoseconds(timeout_ns < max_ns ? timeout_ns : max_ns);
   }
-  std::unique_lock<std::mutex> lk(f->mu);
+  std::unique_lock<detail::SpinMutex> lk(f->mu);
   bool spun = false;
   for (;;) {
     if (f->done) {
@@ -145,7 +145,7 @@ sf_status flight_subscribe(sf_ticket *t, sf_notify_fn fn, void *ud) noexcept {
   if (t->role != Role::kWait) return SF_EINVAL;
   Flight *f = t->flight;
   {
-    std::lock_guard<std::mutex> lk(f->mu);
+    std::lock_guard<detail::SpinMutex> lk(f->mu);
     if (t->notify.load(std::memory_order_relaxed) != Notify::kNone) return SF_EINVAL;
     t->fn = fn;
     t->ud = ud;
@@ -167,7 +167,7 @@ sf_status flight_on_abandoned(sf_ticket *t, sf_notify_fn fn, void *ud) noexcept 
   if (t->role != Role::kWork) return SF_EINVAL;
   Flight *f = t->flight;
   {
-    std::lock_guard<std::mutex> lk(f->mu);
+    std::lock_guard<detail::SpinMutex> lk(f->mu);
     if (t->notify.load(std::memory_order_relaxed) != Notify::kNone) return SF_EINVAL;
     t->fn = fn;
     t->ud = ud;
@@ -186,7 +186,7 @@ sf_status flight_cancel(sf_ticket *t) noexcept {
   Flight *f = t->flight;
   bool wake;
   {
-    std::lock_guard<std::mutex> lk(f->mu);
+    std::lock_guard<detail::SpinMutex> lk(f->mu);
     t->canceled = true;
     wake = f->sleepers > 0;
   }
@@ -197,14 +197,14 @@ sf_status flight_cancel(sf_ticket *t) noexcept {
 
 int flight_abandoned(const sf_ticket *t) noexcept {
   Flight *f = t->flight;
-  std::lock_guard<std::mutex> lk(f->mu);
+  std::lock_guard<detail::SpinMutex> lk(f->mu);
   return f->waiters == 0 && !f->done;
 }
 
 sf_status flight_attach(sf_ticket *t, const sf_native_kind *kind, void *value,
                         void **current) noexcept {
   Flight *f = t->flight;
-  std::lock_guard<std::mutex> lk(f->mu);
+  std::lock_guard<detail::SpinMutex> lk(f->mu);
   for (int i = 0; i < SF_ATTACH_MAX; ++i) {
     if (f->attach_kind[i] == kind) {
       *current = f->attach[i];

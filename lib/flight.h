@@ -38,6 +38,7 @@
 #include <mutex>
 #include <thread>
 
+#include "detail/spin_mutex.h"
 #include "singleflight.h"
 
 namespace sf {
@@ -90,8 +91,12 @@ struct Flight {
   std::atomic<int> refs{0};         // live tickets
   std::atomic<bool> finished{false};  // mirrors `done` for waiters spinning without mu
   // ---- mu ----
-  std::mutex mu;
-  std::condition_variable cv;
+  // A spinlock, as the shard's: the critical sections are short and call
+  // nothing outside the engine, and a hot key's callers take this lock from
+  // every core at once (a futex mutex there puts them to sleep and wakes them
+  // by the thousand). Sleeping waiters use `cv`, which works with any lock.
+  detail::SpinMutex mu;
+  std::condition_variable_any cv;
   int sleepers = 0;            // threads blocked on cv
   bool done = false;           // the outcome (or a hand-off) is there
   bool work_held = false;      // the work ticket is not yet left

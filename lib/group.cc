@@ -303,7 +303,7 @@ sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
   Shard &s = g->shards[h & (kShards - 1)];
   std::lock_guard<detail::SpinMutex> lk(s.mu);
   if (Flight *f = find(s, h, key, len)) {
-    std::lock_guard<std::mutex> fl(f->mu);
+    std::lock_guard<detail::SpinMutex> fl(f->mu);
     sf_ticket *t = s.tickets;
     if (t) {
       s.tickets = t->next;
@@ -379,7 +379,7 @@ sf_status group_complete(sf_ticket *t, sf_status status, sf_bytes *value, sf_byt
   }
   Wakeup w;
   {
-    std::lock_guard<std::mutex> fl(f->mu);
+    std::lock_guard<detail::SpinMutex> fl(f->mu);
     if (f->done) return reject();
     w = end_locked(f, status, value, error, kind, native);
   }
@@ -394,7 +394,7 @@ void group_leave(sf_ticket *t) noexcept {
   if (t->role == Role::kWork) {
     bool done;
     {
-      std::lock_guard<std::mutex> fl(f->mu);
+      std::lock_guard<detail::SpinMutex> fl(f->mu);
       done = f->done;
     }
     if (!done) {  // a hand-off: the key is free for a new run
@@ -403,7 +403,7 @@ void group_leave(sf_ticket *t) noexcept {
     }
     Wakeup w{nullptr, false};
     {
-      std::lock_guard<std::mutex> fl(f->mu);
+      std::lock_guard<detail::SpinMutex> fl(f->mu);
       f->work_held = false;
       f->run_here = false;
       if (!f->done) {
@@ -418,7 +418,7 @@ void group_leave(sf_ticket *t) noexcept {
   }
   sf_ticket *abandon = nullptr;
   {
-    std::lock_guard<std::mutex> fl(f->mu);
+    std::lock_guard<detail::SpinMutex> fl(f->mu);
     if (t->notify.load(std::memory_order_relaxed) == Notify::kArmed) {
       if (t->prev) t->prev->next = t->next;
       else f->subs = t->next;
@@ -438,7 +438,7 @@ void group_leave(sf_ticket *t) noexcept {
   fire_chain(abandon);
   await_not_firing(t);  // its subscription firing on another thread
   if (t != &f->lead_wait) {
-    std::lock_guard<std::mutex> fl(f->mu);
+    std::lock_guard<detail::SpinMutex> fl(f->mu);
     t->next = f->spare;
     if (!f->spare) f->spare_tail = t;
     f->spare = t;
@@ -507,7 +507,7 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
   Wakeup w;
   sf_status st;
   {
-    std::lock_guard<std::mutex> fl(f->mu);
+    std::lock_guard<detail::SpinMutex> fl(f->mu);
     if (f->done) {  // completed before (sf_finish after sf_complete): nothing left
       discard_outcome(value, error, kind, native);
       return SF_EINVAL;
@@ -541,7 +541,7 @@ sf_status group_forget(Group *g, const void *key, std::size_t len, bool only_uns
   std::lock_guard<detail::SpinMutex> lk(s.mu);
   Flight *f = find(s, h, key, len);
   if (f && only_unshared) {
-    std::lock_guard<std::mutex> fl(f->mu);
+    std::lock_guard<detail::SpinMutex> fl(f->mu);
     if (f->joined > 1) {
       if (forgotten) *forgotten = 0;
       return SF_OK;

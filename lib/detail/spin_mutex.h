@@ -1,7 +1,7 @@
-// detail/spin_mutex.h — the shard lock: a test-and-test-and-set spinlock
+// detail/spin_mutex.h — the shard and flight locks: a test-and-test-and-set spinlock
 // that yields.
 //
-// A shard's critical sections are a few dozen instructions (find, link,
+// Their critical sections are a few dozen instructions (find, link,
 // unlink, pool push/pop) with no call out of the engine inside them, so a
 // waiter is better off spinning a moment than sleeping in the kernel and
 // paying two context switches. Unlocking is a plain release store, not an
