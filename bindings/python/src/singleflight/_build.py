@@ -127,6 +127,8 @@ sf_status sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status,
                     sf_bytes *value, sf_bytes *error,
                     const sf_native_kind *kind, void *native,
                     sf_result *result);
+int sf_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status,
+                    int *shared);
 sf_status sf_wait(sf_ticket *wait, int64_t timeout_ns, sf_result *result);
 sf_status sf_wait_native(sf_ticket *wait, int64_t timeout_ns,
                          const sf_native_kind *kind, sf_result *result,
@@ -162,6 +164,7 @@ typedef struct sfpy_call {
 sfpy_call *sfpy_join(sf_group *group, const char *key, size_t key_len,
                      unsigned flags);
 sfpy_call *sfpy_split_work(sfpy_call *call);
+int sfpy_finish_alone(sfpy_call *call, sf_status status);
 int sfpy_finish(sfpy_call *call, void *native, int want_shared);
 int sfpy_finish_bytes(sfpy_call *call, sf_status status, void *native,
                       const char *data, size_t len, void *bytes_ctx,
@@ -385,6 +388,20 @@ static int sfpy_finish_in(sfpy_call *c, sf_status status, void *native,
     c->wait = NULL;
     sfpy_free_call(c);
     return r.shared ? SFPY_SHARED : 0;
+}
+
+/* A leader's end when nobody else holds a ticket of its flight
+   (sf_finish_alone): nobody to hand the outcome to, so the binding builds
+   nothing (no handle, no bytes). Returns 1 and frees the call if so; else 0,
+   nothing changed, and the leader ends with sfpy_finish*. */
+static int sfpy_finish_alone(sfpy_call *c, sf_status status)
+{
+    if (!sf_finish_alone(c->wait, c->work, status, NULL))
+        return 0;
+    c->work = NULL;
+    c->wait = NULL;
+    sfpy_free_call(c);
+    return 1;
 }
 
 /* A leader's end (a blocking leader's, or an asyncio leader whose work

@@ -32,6 +32,7 @@ _from_handle = ffi.from_handle
 _from_buffer = ffi.from_buffer
 
 _join = lib.sfpy_join
+_finish_alone = lib.sfpy_finish_alone
 _finish = lib.sfpy_finish
 _finish_bytes = lib.sfpy_finish_bytes
 _complete = lib.sfpy_complete
@@ -42,8 +43,9 @@ _leave = lib.sfpy_leave
 _REL_NATIVE = lib.SFPY_REL_NATIVE
 _REL_BYTES = lib.SFPY_REL_BYTES
 _SHARED = lib.SFPY_SHARED
-# Values the blocking fast path hands to _lead_value: byte-like ones, and
-# coroutines (an async function given to do(): an error, not a value).
+_CoroutineType = types.CoroutineType
+# Values with a byte form, and coroutines (an async function given to do():
+# an error, not a value): not plain objects (see _PLAIN).
 _SLOW_VALUES = (bytes, str, bytearray, memoryview, types.CoroutineType)
 
 # Types of values that are plain objects (not None, no byte form, not a
@@ -68,7 +70,6 @@ _EINVAL = lib.SF_EINVAL
 _ENOMEM = lib.SF_ENOMEM
 _EDEADLK = lib.SF_EDEADLK
 _ETIMEDOUT = lib.SF_ETIMEDOUT
-_ECANCELED = lib.SF_ECANCELED
 _EHANDOFF = lib.SF_EHANDOFF
 _ENOBYTES = lib.SF_ENOBYTES
 _RUN_HERE = lib.SF_JOIN_RUN_HERE
@@ -190,7 +191,17 @@ def _lead_value(c: Any, value: object, want_shared: int) -> int:
 
 def _settle(c: Any, value: object, want_shared: int) -> int:
     """A leader holding both tickets completes with ``value`` and leaves
-    (frees ``c``): one sf_finish."""
+    (frees ``c``): sf_finish_alone when nobody joined (then nothing is built
+    for others), else one sf_finish (_share)."""
+    if _finish_alone(c, _OK):
+        return 0
+    return _share(c, value, want_shared)
+
+
+def _share(c: Any, value: object, want_shared: int) -> int:
+    """A leader ends with ``value`` handed to its followers: the object
+    itself, and its byte form for other languages (see _prepare); one
+    sf_finish."""
     if type(value) in _PLAIN or _is_plain(value):
         h = _new_handle(value)  # no byte form: the object alone (fast path)
         _keep_add(h)
@@ -215,7 +226,10 @@ def _settle(c: Any, value: object, want_shared: int) -> int:
 
 
 def _lead_error(c: Any, exc: BaseException, want_shared: int) -> int:
-    """A blocking leader completes with the exception ``exc`` and leaves."""
+    """A leader completes with the exception ``exc`` and leaves (frees
+    ``c``); when nobody joined, nothing is built for others."""
+    if _finish_alone(c, _EWORK):
+        return 0
     h = _new_handle((exc, exc.__traceback__))
     msg = _describe(exc)
     _keep_add(h)

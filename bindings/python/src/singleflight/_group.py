@@ -33,22 +33,17 @@ from ._engine import (
     _ETIMEDOUT,
     _NULL,
     _OK,
-    _REL_NATIVE,
     _RUN_HERE,
     _SHARED,
-    _PLAIN,
-    _finish,
+    _CoroutineType,
+    _finish_alone,
     _inflight,
-    _is_plain,
     _join,
-    _keep_add,
-    _keep_discard,
     _key_bytes,
     _lead_error,
     _lead_value,
     _leave,
     _leave_call,
-    _new_handle,
     _outcome,
     _status_error,
     _timeout_ns,
@@ -183,14 +178,9 @@ class Group:
         except BaseException:
             _leave(c)  # a hand-off: a waiting caller leads a new run
             raise
-        if type(value) in _PLAIN or _is_plain(value):
-            h = _new_handle(value)
-            _keep_add(h)
-            if _finish(c, h, 0) & _REL_NATIVE:
-                _keep_discard(h)
-        else:
-            _lead_value(c, value, 0)
-        return value
+        if type(value) is _CoroutineType or not _finish_alone(c, _OK):
+            _lead_value(c, value, 0)  # followers wait (or an async fn's coroutine)
+        return value  # else nobody joined: nothing was built for others
 
     def do_shared(
         self,
