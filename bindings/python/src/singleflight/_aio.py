@@ -84,6 +84,8 @@ if not isinstance(_current_tasks, dict):
 _TASK_CONTEXT = sys.version_info >= (3, 11)  # loop.create_task(..., context=)
 
 _join_async = lib.sfpy_join_async
+_cast = ffi.cast
+_CALL_T = ffi.typeof("sfpy_call *")
 _meet = lib.sfpy_meet
 
 # Runners whose work ticket is still held, and waiters whose wait ticket is
@@ -314,16 +316,18 @@ def start(
             "coroutine (or use do() from a thread)"
         )
     f = _Call(loop=loop)
-    c = _join_async(group._g, kb, len(kb), id(loop))
-    role = c.role
-    if role == 1:
-        return _lead(f, c, group, kb, fn, args, kwargs, timeout, want_shared, loop)
-    if role < 0:
-        f.set_exception(_status_error(-role))
+    r = _join_async(group._g, kb, len(kb), id(loop))  # see sfpy_join_async
+    if r < 0:
+        f.set_exception(_status_error(-r))
         return f
+    c = None
+    if r & 1:
+        c = _cast(_CALL_T, r & ~3)
+        if not r & 2:
+            return _lead(f, c, group, kb, fn, args, kwargs, timeout, want_shared, loop)
     inflight = _inflight.get()
     if inflight and (group._gid, kb) in inflight:
-        if role == 0:  # (a caller who met its loop's waiters left already)
+        if c is not None:  # (a caller who met its loop's waiters left already)
             _leave(c)
         f.set_exception(
             DeadlockError(
@@ -335,8 +339,8 @@ def start(
     f._req = (group, kb, fn, args, kwargs, _copy_context(), timeout)
     f._ws = want_shared
     f._timer = None
-    if role > 1:  # the common follower: it met its loop's waiters
-        w = _waiting[role]
+    if c is None:  # the common follower: it met its loop's waiters (r)
+        w = _waiting[r]
         f._w = w  # w.add(f), inline: the hot path
         w.calls.append(f)
         w.n += 1
@@ -430,12 +434,15 @@ def _join_again(f: _Call) -> None:
     runs in a callback of the loop, not in the caller's task)."""
     group, kb, fn, args, kwargs, ctx, _ = f._req  # type: ignore[misc]
     loop = f.get_loop()
-    c = _join_async(group._g, kb, len(kb), id(loop))
-    role = c.role
-    if role < 0:
-        f._fail(_status_error(-role))
+    r = _join_async(group._g, kb, len(kb), id(loop))
+    if r < 0:
+        f._fail(_status_error(-r))
         return
-    if role == 1:
+    if not r & 1:  # it met its loop's waiters
+        _waiting[r].add(f)
+        return
+    c = _cast(_CALL_T, r & ~3)
+    if not r & 2:  # it leads
         ctx = ctx.copy()
         if not _spawn(c, loop, _fresh(fn, args, kwargs, (group._gid, kb)), None, ctx, None):
             _leave(c)

@@ -177,8 +177,8 @@ sf_status sfpy_poll(sfpy_call *call);
 int sfpy_leave(sfpy_call *call);
 sf_status sfpy_poll_subscribe(sfpy_call *call, void *userdata);
 int sfpy_on_abandoned(sfpy_call *work, void *userdata);
-sfpy_call *sfpy_join_async(sf_group *group, const char *key, size_t key_len,
-                           intptr_t loop);
+intptr_t sfpy_join_async(sf_group *group, const char *key, size_t key_len,
+                         intptr_t loop);
 sfpy_call *sfpy_meet(sfpy_call *call, intptr_t loop);
 int sfpy_register(sfpy_call *call, intptr_t loop, intptr_t waiters);
 long sfpy_live_calls(void);
@@ -624,14 +624,26 @@ static sfpy_call *sfpy_meet(sfpy_call *c, intptr_t loop)
 }
 
 /* An asyncio caller's join: sfpy_join, and a follower meets its loop's
-   waiters (sfpy_meet): one crossing for a caller who finds them. */
-static sfpy_call *sfpy_join_async(sf_group *group, const char *key,
-                                  size_t key_len, intptr_t loop)
+   waiters (sfpy_meet): one crossing for a caller who finds them. The answer
+   is a number, so that the common follower costs no cdata and no field
+   read in Python:
+     > 0 and even   it met its loop's waiters: their id() (objects are at
+                    least 8-byte aligned); its ticket is left already;
+     odd            the call's address (calloc'ed: 16-byte aligned) + 1 when
+                    it leads, + 3 when it is the loop's first follower;
+     < 0            -status: the join failed. */
+static intptr_t sfpy_join_async(sf_group *group, const char *key,
+                                size_t key_len, intptr_t loop)
 {
     sfpy_call *c = sfpy_join(group, key, key_len, 0);
-    if (c->role != 0)
-        return c;
-    return sfpy_meet(c, loop);
+    if (c->role < 0)
+        return c->role;
+    if (c->role == 1)
+        return (intptr_t)c + 1;
+    c = sfpy_meet(c, loop);
+    if (c->role > 1)
+        return c->role;
+    return (intptr_t)c + 3;
 }
 
 /* Registers `waiters` (the id() of the _Waiters whose ticket is c's) as the
