@@ -757,3 +757,19 @@ def test_leaders_whose_work_ends_at_once_share_one_standby_task(group):
         return len(asyncio.all_tasks()) - before
 
     assert asyncio.run(main()) == 1
+
+
+def test_asyncio_helpers_take_the_future_as_it_is(group):
+    async def work(x):
+        await asyncio.sleep(0)
+        return x
+
+    async def main():
+        call = group.do_async("a", work, 1)
+        assert asyncio.ensure_future(call) is call  # no task around it
+        out = [await asyncio.wait_for(call, 60)]
+        out += [await f for f in asyncio.as_completed([group.do_async("b", work, 2)])]
+        out.append(await asyncio.shield(group.do_async("c", work, 3)))
+        return out
+
+    assert asyncio.run(main()) == [1, 2, 3]
