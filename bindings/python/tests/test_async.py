@@ -773,3 +773,29 @@ def test_asyncio_helpers_take_the_future_as_it_is(group):
         return out
 
     assert asyncio.run(main()) == [1, 2, 3]
+
+
+def test_a_leader_inside_a_leaders_first_step_has_a_task_of_its_own(group):
+    seen = {}
+
+    async def inner(suspend):
+        seen.setdefault("inner", []).append(asyncio.current_task())
+        if suspend:
+            await asyncio.sleep(0)
+        return "inner"
+
+    async def outer():
+        seen["outer"] = asyncio.current_task()
+        a = await group.do_async("i1", inner, False)  # completes at once
+        b = await group.do_async("i2", inner, True)  # suspends
+        assert asyncio.current_task() is seen["outer"]
+        return a + b
+
+    async def main():
+        me = asyncio.current_task()
+        assert await group.do_async("o", outer) == "innerinner"
+        return me
+
+    me = asyncio.run(main())
+    tasks = [me, seen["outer"], *seen["inner"]]
+    assert len({id(t) for t in tasks}) == 4  # the caller, and a task per work
