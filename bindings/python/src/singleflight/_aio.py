@@ -9,7 +9,8 @@ How a call maps onto the engine (see include/singleflight.h):
   task per caller).
 * The leader runs its coroutine at once, in a copy of its context, up to the
   first suspension: work that completes without suspending ends the flight
-  there (one ``sf_finish``) and the future comes back resolved. Work that
+  there (one ``sf_finish_alone`` or ``sf_finish``) and the future comes back
+  resolved. Work that
   suspends goes on in a task of its own (a *runner*, holding the work
   ticket), and the leader's caller only waits, like any other. The first
   step already runs as that task (``asyncio.current_task()``), so that an
