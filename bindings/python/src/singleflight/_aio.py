@@ -10,12 +10,12 @@ How a call maps onto the engine (see include/singleflight.h):
 * The leader runs its coroutine at once, in a copy of its context, up to the
   first suspension: work that completes without suspending ends the flight
   there (one ``sf_finish_alone`` or ``sf_finish``) and the future comes back
-  resolved. Work that
-  suspends goes on in a task of its own (a *runner*, holding the work
-  ticket), and the leader's caller only waits, like any other. The first
-  step already runs as that task (``asyncio.current_task()``), so that an
-  ``asyncio.timeout()`` or a ``TaskGroup`` entered before the first await
-  binds to the work's task, never to a caller's: see :class:`_Slot`.
+  resolved. Work that suspends goes on in a task of its own (a *runner*,
+  holding the work ticket), and the leader's caller only waits, like any
+  other. The first step already runs as that task
+  (``asyncio.current_task()``), so that an ``asyncio.timeout()`` or a
+  ``TaskGroup`` entered before the first await binds to the work's task,
+  never to a caller's: see :class:`_Slot`.
 * The callers of one event loop that wait on one flight share one wait
   ticket and one completion subscription: a :class:`_Waiters`. Later callers
   find it through the flight's rendezvous (``sf_attach``, see ``sfpy_meet``
