@@ -73,3 +73,8 @@ pub fn engine_version() -> &'static str {
     let s = unsafe { std::ffi::CStr::from_ptr(sys::sf_version_string()) };
     s.to_str().unwrap_or("unknown")
 }
+
+// The README's examples run as doctests too (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
