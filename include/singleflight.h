@@ -377,7 +377,10 @@ SF_EXTERN(sf_status) sf_finish(sf_ticket *wait, sf_ticket *work, sf_status statu
  * nothing and returns 0: followers hold tickets, and the leader ends with
  * sf_finish() (or sf_complete() and sf_leave()) as before. Also 0 for NULL
  * tickets, tickets that are not the pair one sf_join() gave the leader, or
- * a flight already completed; sf_finish() then says what is wrong.
+ * a flight already completed; sf_finish() then says what is wrong. A
+ * subscription on the leader's own `wait` is dropped without a call (the
+ * leader has its outcome), and the work ticket's sf_on_abandoned() callback
+ * never runs (the flight was not abandoned).
  * @param status the outcome's status (SF_OK, SF_EWORK or SF_EPANIC), which
  *               only the group's counters see.
  * Since: 0.1 */

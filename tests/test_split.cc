@@ -538,6 +538,25 @@ TEST(Split, FinishAloneAfterAFollowerLeftSaysShared) {
   EXPECT_EQ(stats(g).live, 0u);
 }
 
+TEST(Split, FinishAloneDropsTheLeadersOwnSubscriptionUncalled) {
+  Group g;
+  sf_ticket *w, *k;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  Counter done, abandoned;
+  ASSERT_EQ(sf_subscribe(w, Counter::bump, &done), SF_OK);
+  ASSERT_EQ(sf_on_abandoned(k, Counter::bump, &abandoned), SF_OK);
+  EXPECT_EQ(sf_finish_alone(w, k, SF_OK, nullptr), 1);
+  EXPECT_EQ(done.n.load(), 0);
+  EXPECT_EQ(abandoned.n.load(), 0);
+  // The recycled flight's tickets start clean for the next leader.
+  sf_ticket *w2, *k2;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w2, &k2), SF_OK);
+  Counter again;
+  EXPECT_EQ(sf_subscribe(w2, Counter::bump, &again), SF_OK);
+  EXPECT_EQ(sf_finish_alone(w2, k2, SF_OK, nullptr), 1);
+  EXPECT_EQ(stats(g).live, 0u);
+}
+
 TEST(Split, FinishAloneRejectsBadInput) {
   Group g;
   Join a(g, "a"), b(g, "b");
