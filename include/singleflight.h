@@ -465,6 +465,41 @@ SF_EXTERN(int) sf_abandoned(const sf_ticket *ticket);
 SF_EXTERN(sf_status) sf_attach(sf_ticket *ticket, const sf_native_kind *kind,
                                void *value, void **current);
 
+/** Decides, under an engine lock, whether a caller joins a flight through
+ * the rendezvous object its binding attached (sf_join_attached). Must be
+ * short, must not block, unwind or call the engine. */
+typedef int (*sf_accept_fn)(void *attachment, void *userdata);
+
+/** Joins the flight that sf_join() would join now for `key` through its
+ * binding's rendezvous object, without a ticket of its own: one engine call
+ * instead of sf_join() + sf_attach() + sf_leave() for a caller who waits
+ * through a ticket its binding already holds (the asyncio callers of one
+ * event loop share one wait ticket, say).
+ *
+ * If a flight runs for `key`, at least one wait ticket of it is held, and
+ * an object of `kind` is attached to it (sf_attach), calls
+ * `accept(attachment, userdata)` on this thread with the engine's locks of
+ * that key and flight held: the attachment is alive for the call. If accept
+ * returns nonzero the caller counts as one more caller of the flight (the
+ * `shared` flag of its outcome, the `followers` counter) and *joined is 1.
+ * What accept took is the binding's to keep valid: the engine frees the
+ * attachment with the flight's last ticket, so the binding keeps a ticket
+ * held for as long as a caller it accepted waits (or takes a reference of
+ * its own in accept), and delivers the outcome to them: the engine knows
+ * them only as a count (sf_finish_alone() still ends a flight whose only
+ * tickets are its leader's, and says shared). Else (no such flight, no
+ * attachment of `kind`, or accept returned 0) *joined is 0, nothing
+ * changed, and the caller joins with sf_join().
+ * Any thread. A NULL key with length 0 is the empty key.
+ * @return SF_OK; SF_EINVAL (NULL group, kind, accept or joined; NULL key
+ *         with a nonzero length), with *joined 0 where it can be written.
+ * Since: 0.1 */
+SF_EXTERN(sf_status) sf_join_attached(sf_group *group, const void *key,
+                                      size_t key_len,
+                                      const sf_native_kind *kind,
+                                      sf_accept_fn accept, void *userdata,
+                                      int *joined);
+
 /** Gives a ticket back; the ticket is invalid afterwards. Every ticket from
  * sf_join() must be left exactly once.
  *  - A wait ticket: this caller stops waiting. If it was the last waiter and

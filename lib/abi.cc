@@ -227,6 +227,15 @@ sf_status sf_attach(sf_ticket *ticket, const sf_native_kind *kind, void *value, 
   return sf::flight_attach(ticket, kind, value, current);
 }
 
+sf_status sf_join_attached(sf_group *group, const void *key, size_t key_len,
+                           const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
+                           int *joined) {
+  if (joined) *joined = 0;
+  if (!group || !kind || !accept || !joined || bad_key(key, key_len)) return SF_EINVAL;
+  *joined = sf::group_join_attached(group, key, key_len, kind, accept, userdata);
+  return SF_OK;
+}
+
 void sf_leave(sf_ticket *ticket) {
   if (ticket) sf::group_leave(ticket);
 }

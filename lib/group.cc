@@ -363,6 +363,25 @@ sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
   return SF_OK;
 }
 
+bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_native_kind *kind,
+                         sf_accept_fn accept, void *userdata) noexcept {
+  const std::uint64_t h = detail::hash_bytes(key, len);
+  Shard &s = g->shards[h & (kShards - 1)];
+  std::lock_guard<detail::SpinMutex> lk(s.mu);
+  Flight *f = find(s, h, key, len);  // linked: neither completed nor handed off
+  if (!f) return false;
+  std::lock_guard<detail::SpinMutex> fl(f->mu);
+  if (f->waiters == 0) return false;  // abandoned: no holder waits for anyone
+  for (int i = 0; i < SF_ATTACH_MAX && f->attach_kind[i]; ++i) {
+    if (f->attach_kind[i] != kind) continue;
+    if (!accept(f->attach[i], userdata)) return false;
+    ++f->joined;
+    ++s.followers;
+    return true;
+  }
+  return false;
+}
+
 sf_status group_complete(sf_ticket *t, sf_status status, sf_bytes *value, sf_bytes *error,
                          const sf_native_kind *kind, void *native) noexcept {
   Flight *f = t->flight;

@@ -82,6 +82,10 @@ void group_dying(Group *g) noexcept;
 
 sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
                      sf_ticket **wait, sf_ticket **work) noexcept;
+// sf_join_attached: whether `accept` took a caller into the running flight
+// of `key` through its attachment of `kind` (counted as a follower).
+bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_native_kind *kind,
+                         sf_accept_fn accept, void *userdata) noexcept;
 sf_status group_complete(sf_ticket *work, sf_status status, sf_bytes *value, sf_bytes *error,
                          const sf_native_kind *kind, void *native) noexcept;
 void group_leave(sf_ticket *t) noexcept;

@@ -189,3 +189,56 @@ TEST(Stress, EverySubscriberIsWokenRoundAfterRound) {
   }
   EXPECT_EQ(stats(g).live, 0u);
 }
+
+// A binding's rendezvous read by sf_join_attached while flights of the key
+// complete, hand off and free theirs: each visit must see a live one.
+TEST(Stress, JoinAttachedOnlyEverSeesALiveRendezvous) {
+  struct Rv {
+    std::atomic<int> magic{0x5F5F};
+    std::atomic<long> visits{0};
+  };
+  static const sf_native_kind kRv = {"stress-rv", [](void *v) {
+                                       auto *rv = static_cast<Rv *>(v);
+                                       rv->magic = 0;
+                                       delete rv;
+                                     }};
+  Group g;
+  std::atomic<long> accepted{0};
+  run_threads(6, [&](int id) {
+    std::mt19937 rng(99 + id);
+    for (int i = 0; i < 20000; ++i) {
+      const std::string key = key_of(static_cast<int>(rng() % 3));
+      if (id % 2 == 0) {  // visitors
+        int joined = 0;
+        auto accept = [](void *att, void *) {
+          auto *rv = static_cast<Rv *>(att);
+          EXPECT_EQ(rv->magic.load(), 0x5F5F);
+          rv->visits.fetch_add(1);
+          return 1;
+        };
+        ASSERT_EQ(sf_join_attached(g, key.data(), key.size(), &kRv, accept, nullptr, &joined), SF_OK);
+        accepted += joined;
+        continue;
+      }
+      sf_ticket *w, *lead;
+      ASSERT_EQ(sf_join(g, key.data(), key.size(), 0, &w, &lead), SF_OK);
+      void *cur = nullptr;
+      auto *mine = new Rv;
+      ASSERT_EQ(sf_attach(w, &kRv, mine, &cur), SF_OK);
+      if (cur != mine) delete mine;
+      if (lead) {
+        if (rng() % 4 == 0) std::this_thread::yield();
+        if (rng() % 3 == 0) {
+          sf_leave(lead);  // hand-off
+        } else {
+          sf_complete(lead, SF_OK, bytes("v"), nullptr);
+          sf_leave(lead);
+        }
+      }
+      sf_leave(w);
+    }
+  });
+  EXPECT_GT(accepted.load(), 0) << "the visitors never met a flight";
+  EXPECT_EQ(stats(g).live, 0u);
+  EXPECT_EQ(stats(g).in_table, 0u);
+}

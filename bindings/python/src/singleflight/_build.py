@@ -140,6 +140,10 @@ sf_status sf_on_abandoned(sf_ticket *work, sf_notify_fn fn, void *userdata);
 int sf_abandoned(const sf_ticket *ticket);
 sf_status sf_attach(sf_ticket *ticket, const sf_native_kind *kind, void *value,
                     void **current);
+typedef int (*sf_accept_fn)(void *attachment, void *userdata);
+sf_status sf_join_attached(sf_group *group, const void *key, size_t key_len,
+                           const sf_native_kind *kind, sf_accept_fn accept,
+                           void *userdata, int *joined);
 void sf_leave(sf_ticket *ticket);
 
 /* ---- the binding's own C glue (defined in SOURCE below) ---------------- */
@@ -623,19 +627,49 @@ static sfpy_call *sfpy_meet(sfpy_call *c, intptr_t loop)
     return c;
 }
 
-/* An asyncio caller's join: sfpy_join, and a follower meets its loop's
-   waiters (sfpy_meet): one crossing for a caller who finds them. The answer
+/* sf_join_attached's question to a flight's rendezvous: are the waiters of
+   `loop` registered there? (Asked with the GIL held, as every write of the
+   table is made: registered waiters hold a wait ticket, so they stay.) */
+typedef struct sfpy_ask {
+    intptr_t loop;
+    intptr_t waiters;
+} sfpy_ask;
+
+static int sfpy_accept(void *attachment, void *userdata)
+{
+    const sfpy_rv *rv = (const sfpy_rv *)attachment;
+    sfpy_ask *ask = (sfpy_ask *)userdata;
+    int i;
+    for (i = 0; i < SFPY_RV_LOOPS; i++) {
+        if (rv->loop[i] == ask->loop) {
+            ask->waiters = rv->waiters[i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* An asyncio caller's join. A follower whose loop's waiters wait on the
+   flight already joins through them (sf_join_attached: no ticket of its
+   own, one engine call); else sfpy_join, and a follower meets its loop's
+   waiters (sfpy_meet) if they registered meanwhile. The answer
    is a number, so that the common follower costs no cdata and no field
    read in Python:
      > 0 and even   it met its loop's waiters: their id() (objects are at
-                    least 8-byte aligned); its ticket is left already;
+                    least 8-byte aligned); it holds no ticket;
      odd            the call's address (calloc'ed: 16-byte aligned) + 1 when
                     it leads, + 3 when it is the loop's first follower;
      < 0            -status: the join failed. */
 static intptr_t sfpy_join_async(sf_group *group, const char *key,
                                 size_t key_len, intptr_t loop)
 {
-    sfpy_call *c = sfpy_join(group, key, key_len, 0);
+    sfpy_ask ask = { loop, 0 };
+    int joined = 0;
+    sfpy_call *c;
+    if (sf_join_attached(group, key, key_len, &sfpy_rv_kind, sfpy_accept,
+                         &ask, &joined) == SF_OK && joined)
+        return ask.waiters;
+    c = sfpy_join(group, key, key_len, 0);
     if (c->role < 0)
         return c->role;
     if (c->role == 1)

@@ -78,6 +78,10 @@ pub type sf_work_fn = Option<
 /// Completion / abandonment callback (`sf_notify_fn`, nullable).
 pub type sf_notify_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
 
+/// Whether a caller joins through a flight's rendezvous object
+/// (`sf_accept_fn`, nullable): runs under an engine lock, must not unwind.
+pub type sf_accept_fn = Option<unsafe extern "C" fn(attachment: *mut c_void, userdata: *mut c_void) -> c_int>;
+
 /// What a call hands over (`sf_result`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -274,6 +278,18 @@ extern "C" {
         kind: *const sf_native_kind,
         value: *mut c_void,
         current: *mut *mut c_void,
+    ) -> sf_status;
+    /// Joins the running flight of `key` through its binding's rendezvous
+    /// object of `kind`, without a ticket, if `accept` (called under the
+    /// engine's lock) takes the caller: `*joined` says so.
+    pub fn sf_join_attached(
+        group: *mut sf_group,
+        key: *const c_void,
+        key_len: usize,
+        kind: *const sf_native_kind,
+        accept: sf_accept_fn,
+        userdata: *mut c_void,
+        joined: *mut c_int,
     ) -> sf_status;
     /// Gives a ticket back; NULL is a no-op.
     pub fn sf_leave(ticket: *mut sf_ticket);
