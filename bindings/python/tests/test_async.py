@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import os
 import threading
 import traceback
 
@@ -536,6 +537,58 @@ def test_do_async_without_a_running_loop_is_runtime_error(group):
     with pytest.raises(RuntimeError, match="running event loop"):
         group.do_async("k", work)
     assert group.stats().flights == 0  # nothing was joined
+
+
+def test_the_loop_of_the_last_call_is_not_taken_once_it_stopped(group):
+    async def work():
+        return 1
+
+    async def main():
+        return await group.do_async("k", work)
+
+    assert asyncio.run(main()) == 1
+    with pytest.raises(RuntimeError, match="running event loop"):
+        group.do_async("k", work)  # the last call's loop is closed
+    errors = []
+
+    def other_thread():
+        try:
+            group.do_async("k", work)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    async def while_running():
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()  # (blocks the loop: it runs, in another thread)
+        return await group.do_async("k", work)
+
+    assert asyncio.run(while_running()) == 1
+    assert len(errors) == 1 and "running event loop" in str(errors[0])
+    assert group.stats().flights == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_has_no_running_loop_as_asyncio_says(group):
+    async def work():
+        return 1
+
+    async def main():
+        assert await group.do_async("k", work) == 1
+        pid = os.fork()
+        if pid == 0:  # the child, inside the loop's callback as the parent is
+            code = 3
+            try:
+                group.do_async("k", work)
+            except RuntimeError:
+                code = 0
+            except BaseException:
+                code = 4
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    assert asyncio.run(main()) == 0
 
 
 def test_calls_are_eager_futures_and_gather_makes_no_task_per_caller(group):

@@ -37,6 +37,7 @@ import asyncio
 import collections.abc
 import contextvars
 import inspect
+import os
 import sys
 import threading
 import types
@@ -73,6 +74,7 @@ from ._raw import ffi, lib
 
 _get_running_loop = asyncio.events._get_running_loop
 _get_ident = threading.get_ident
+_BaseEventLoop = asyncio.BaseEventLoop
 _copy_context = contextvars.copy_context
 _getrefcount = sys.getrefcount
 _CoroutineType = types.CoroutineType
@@ -88,6 +90,39 @@ _join_async = lib.sfpy_join_async
 _cast = ffi.cast
 _CALL_T = ffi.typeof("sfpy_call *")
 _meet = lib.sfpy_meet
+
+
+
+class _NoLoop:
+    _thread_id = None
+
+
+# The event loop of the last call (see _running_loop).
+_last_loop: Any = _NoLoop()
+
+
+def _running_loop() -> Any:
+    """The running event loop of this thread, or None: asyncio's own
+    answer, which costs a system call (``getpid``, for fork) at every call.
+    A loop of asyncio's says itself which thread runs it (``_thread_id``,
+    set for as long as it runs), so ``start`` takes the loop of the last
+    call again while it runs this thread, and asks asyncio otherwise."""
+    global _last_loop
+    loop = _get_running_loop()
+    if isinstance(loop, _BaseEventLoop):
+        _last_loop = loop
+    return loop
+
+
+def _forget_loop() -> None:
+    """In a forked child, as asyncio does, no loop runs until one starts."""
+    global _last_loop
+    _last_loop = _NoLoop()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_loop)
+
 
 # Runners whose work ticket is still held, and waiters whose wait ticket is
 # (strong references: the engine holds only their handles, the event loop
@@ -309,7 +344,9 @@ def start(
     want_shared: bool,
 ) -> Any:
     """``group.do_async``: joins at once and returns the caller's future."""
-    loop = _get_running_loop()
+    loop = _last_loop
+    if loop._thread_id != _get_ident():
+        loop = _running_loop()
     if loop is None:
         raise RuntimeError(
             "singleflight: do_async() needs a running event loop: it joins the "
