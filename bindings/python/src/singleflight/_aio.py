@@ -44,6 +44,9 @@ import types
 from typing import Any, Awaitable, Callable
 
 from ._engine import (
+    _callable,
+    _key_bytes,
+    _timeout_s,
     _EHANDOFF,
     _ETIMEDOUT,
     _EWORK,
@@ -334,59 +337,111 @@ def _wait_on(f: _Call, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes) -> No
         w.resolve(st)
 
 
-def start(
-    group: Any,
-    kb: bytes,
-    fn: Callable[..., Awaitable[Any]],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    timeout: float | None,
-    want_shared: bool,
-) -> Any:
-    """``group.do_async``: joins at once and returns the caller's future."""
-    loop = _last_loop
-    if loop._thread_id != _get_ident():
-        loop = _running_loop()
-    if loop is None:
-        raise RuntimeError(
-            "singleflight: do_async() needs a running event loop: it joins the "
-            "flight at once and returns a future to await; call it from a "
-            "coroutine (or use do() from a thread)"
-        )
-    f = _Call(loop=loop)
-    r = _join_async(group._g, kb, len(kb), id(loop))  # see sfpy_join_async
-    if r < 0:
-        f.set_exception(_status_error(-r))
-        return f
-    c = None
-    if r & 1:
-        c = _cast(_CALL_T, r & ~3)
-        if not r & 2:
-            return _lead(f, c, group, kb, fn, args, kwargs, timeout, want_shared, loop)
-    inflight = _inflight.get()
-    if inflight and (group._gid, kb) in inflight:
-        if c is not None:  # (a caller who met its loop's waiters left already)
-            _leave(c)
-        f.set_exception(
-            DeadlockError(
-                f"singleflight: key {kb!r} is being computed by the task this "
-                "call comes from; waiting would never end"
+def _entry(want_shared: bool) -> Callable[..., Any]:
+    """``Group.do_async`` (``want_shared`` False) or ``do_async_shared``:
+    one body for both, each its own function, so that a call is one Python
+    call (the followers' hot path)."""
+
+    def do_async(
+        self: Any,
+        key: str | bytes,
+        fn: Callable[..., Awaitable[Any]],
+        /,
+        *args: Any,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> asyncio.Future[Any]:
+        group = self
+        t = type(key)
+        kb = key if t is bytes else key.encode() if t is str else _key_bytes(key)
+        if not callable(fn):
+            _callable(fn)
+        if timeout is not None:
+            timeout = _timeout_s(timeout)
+        loop = _last_loop
+        if loop._thread_id != _get_ident():
+            loop = _running_loop()
+        if loop is None:
+            raise RuntimeError(
+                "singleflight: do_async() needs a running event loop: it joins the "
+                "flight at once and returns a future to await; call it from a "
+                "coroutine (or use do() from a thread)"
             )
-        )
+        f = _Call(loop=loop)
+        r = _join_async(group._g, kb, len(kb), id(loop))  # see sfpy_join_async
+        if r < 0:
+            f.set_exception(_status_error(-r))
+            return f
+        c = None
+        if r & 1:
+            c = _cast(_CALL_T, r & ~3)
+            if not r & 2:
+                return _lead(f, c, group, kb, fn, args, kwargs, timeout, want_shared, loop)
+        inflight = _inflight.get()
+        if inflight and (group._gid, kb) in inflight:
+            if c is not None:  # (a caller who met its loop's waiters holds no ticket)
+                _leave(c)
+            f.set_exception(
+                DeadlockError(
+                    f"singleflight: key {kb!r} is being computed by the task this "
+                    "call comes from; waiting would never end"
+                )
+            )
+            return f
+        f._req = (group, kb, fn, args, kwargs, _copy_context(), timeout)
+        f._ws = want_shared
+        f._timer = None
+        if c is None:  # the common follower: it met its loop's waiters (r)
+            w = _waiting[r]
+            f._w = w  # w.add(f), inline: the hot path
+            w.calls.append(f)
+            w.n += 1
+        else:
+            _wait_on(f, c, loop, kb)
+        if timeout is not None and not f.done():
+            f._timer = loop.call_later(timeout, _expire, f)
         return f
-    f._req = (group, kb, fn, args, kwargs, _copy_context(), timeout)
-    f._ws = want_shared
-    f._timer = None
-    if c is None:  # the common follower: it met its loop's waiters (r)
-        w = _waiting[r]
-        f._w = w  # w.add(f), inline: the hot path
-        w.calls.append(f)
-        w.n += 1
-    else:
-        _wait_on(f, c, loop, kb)
-    if timeout is not None and not f.done():
-        f._timer = loop.call_later(timeout, _expire, f)
-    return f
+
+    return do_async
+
+
+do_async = _entry(False)
+do_async.__doc__ = """Runs ``await fn(*args, **kwargs)`` once for all concurrent callers
+        of ``key``; returns this caller's future of its outcome.
+
+        The call is **eager**: it joins the flight *now*, and if it leads,
+        ``fn`` starts now (not at the ``await``). So it must be called with
+        an event loop running in this thread (from a coroutine or a
+        callback), or it raises :class:`RuntimeError`. What it returns is an
+        ``asyncio.Future`` of this caller's own, which ``asyncio.gather``,
+        ``wait_for`` and ``ensure_future`` take as it is (no task per
+        caller); ``asyncio.create_task`` and ``TaskGroup.create_task`` take
+        it too (it speaks the coroutine protocol).
+
+        The leader runs ``fn`` at once up to its first suspension; work that
+        completes without suspending resolves the future at once (awaiting
+        it does not suspend). Work that suspends goes on as a task of its
+        own (its first step already ran as that task), and every caller, the
+        leader included, waits for the engine to complete the flight: the
+        callers of one event loop share one engine subscription, woken from
+        the completing thread with ``call_soon_threadsafe`` (no thread per
+        waiter). Threads calling :meth:`do` and tasks of any event loop share
+        the same flight.
+
+        Cancelling a caller's future (or the task that awaits it) only
+        removes that caller; the work is cancelled when the last caller
+        leaves, and a cancelled run never poisons the key: a caller who
+        joined meanwhile leads a fresh run.
+
+        :param timeout: seconds this caller waits at most before its future
+            raises :class:`TimeoutError`; the work goes on while others wait.
+        :raises TypeError, ValueError: a bad key, ``fn`` or ``timeout`` (at
+            once); everything else, the work's own exception included, comes
+            out of the future.
+        """
+do_async_shared = _entry(True)
+do_async_shared.__name__ = do_async_shared.__qualname__ = "do_async_shared"
+do_async_shared.__doc__ = """Like :meth:`do_async`; the future's value is ``(value, shared)``."""
 
 
 def _lead(

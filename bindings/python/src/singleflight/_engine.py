@@ -126,6 +126,22 @@ def _timeout_ns(timeout: float | None) -> int:
     return min(int(timeout * 1e9), 2**63 - 1)
 
 
+def _callable(fn: Any) -> Any:
+    if not callable(fn):
+        raise TypeError(
+            f"singleflight: fn must be callable, not {type(fn).__name__}"
+        )
+    return fn
+
+
+def _timeout_s(timeout: float | None) -> float | None:
+    """A validated ``timeout=`` in seconds (asyncio's unit), or None."""
+    if timeout is None:
+        return None
+    _timeout_ns(timeout)
+    return float(timeout)
+
+
 def _describe(exc: BaseException) -> bytes:
     """The error bytes other languages get for a Python exception."""
     t = type(exc)

@@ -17,6 +17,7 @@ import functools
 import inspect
 import time
 from typing import (
+    TYPE_CHECKING,
     Any,
     Awaitable,
     Callable,
@@ -36,6 +37,7 @@ from ._engine import (
     _RUN_HERE,
     _SHARED,
     _CoroutineType,
+    _callable,
     _finish_alone,
     _inflight,
     _join,
@@ -262,67 +264,34 @@ class Group:
 
     # ------------------------------------------------------------------ asyncio
 
-    def do_async(
-        self,
-        key: Key,
-        fn: Callable[..., Awaitable[R]],
-        /,
-        *args: Any,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> "asyncio.Future[R]":
-        """Runs ``await fn(*args, **kwargs)`` once for all concurrent callers
-        of ``key``; returns this caller's future of its outcome.
+    # Defined in _aio.py (their docstrings too): their bodies are the
+    # asyncio callers' hot path. Their types, for type checkers:
+    if TYPE_CHECKING:
 
-        The call is **eager**: it joins the flight *now*, and if it leads,
-        ``fn`` starts now (not at the ``await``). So it must be called with
-        an event loop running in this thread (from a coroutine or a
-        callback), or it raises :class:`RuntimeError`. What it returns is an
-        ``asyncio.Future`` of this caller's own, which ``asyncio.gather``,
-        ``wait_for`` and ``ensure_future`` take as it is (no task per
-        caller); ``asyncio.create_task`` and ``TaskGroup.create_task`` take
-        it too (it speaks the coroutine protocol).
+        def do_async(
+            self,
+            key: Key,
+            fn: Callable[..., Awaitable[R]],
+            /,
+            *args: Any,
+            timeout: float | None = None,
+            **kwargs: Any,
+        ) -> asyncio.Future[R]: ...
 
-        The leader runs ``fn`` at once up to its first suspension; work that
-        completes without suspending resolves the future at once (awaiting
-        it does not suspend). Work that suspends goes on as a task of its
-        own (its first step already ran as that task), and every caller, the
-        leader included, waits for the engine to complete the flight: the
-        callers of one event loop share one engine subscription, woken from
-        the completing thread with ``call_soon_threadsafe`` (no thread per
-        waiter). Threads calling :meth:`do` and tasks of any event loop share
-        the same flight.
+        def do_async_shared(
+            self,
+            key: Key,
+            fn: Callable[..., Awaitable[R]],
+            /,
+            *args: Any,
+            timeout: float | None = None,
+            **kwargs: Any,
+        ) -> asyncio.Future[tuple[R, bool]]: ...
 
-        Cancelling a caller's future (or the task that awaits it) only
-        removes that caller; the work is cancelled when the last caller
-        leaves, and a cancelled run never poisons the key: a caller who
-        joined meanwhile leads a fresh run.
+    else:
+        do_async = _aio.do_async
+        do_async_shared = _aio.do_async_shared
 
-        :param timeout: seconds this caller waits at most before its future
-            raises :class:`TimeoutError`; the work goes on while others wait.
-        :raises TypeError, ValueError: a bad key, ``fn`` or ``timeout`` (at
-            once); everything else, the work's own exception included, comes
-            out of the future.
-        """
-        t = type(key)
-        kb = key if t is bytes else key.encode() if t is str else _key_bytes(key)
-        if timeout is not None:
-            timeout = _timeout_s(timeout)
-        return _aio.start(self, kb, fn if callable(fn) else _callable(fn), args,
-                          kwargs, timeout, False)
-
-    def do_async_shared(
-        self,
-        key: Key,
-        fn: Callable[..., Awaitable[R]],
-        /,
-        *args: Any,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> "asyncio.Future[tuple[R, bool]]":
-        """Like :meth:`do_async`; the future's value is ``(value, shared)``."""
-        return _aio.start(self, _key_bytes(key), _callable(fn), args, kwargs,
-                          _timeout_s(timeout), True)
     # ----------------------------------------------------------------- the rest
 
     def forget(self, key: Key) -> None:
@@ -404,7 +373,8 @@ class Group:
                 @functools.wraps(func)
                 async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                     kb = _key_bytes(keyfn(prefix, args, kwargs))
-                    return await _aio.start(self, kb, func, args, kwargs, timeout, False)
+                    run = functools.partial(func, *args, **kwargs)
+                    return await _aio.do_async(self, kb, run, timeout=timeout)
 
                 return async_wrapper
 
@@ -418,22 +388,6 @@ class Group:
         if fn is not None:
             return decorate(fn)
         return decorate
-
-
-def _callable(fn: Any) -> Any:
-    if not callable(fn):
-        raise TypeError(
-            f"singleflight: fn must be callable, not {type(fn).__name__}"
-        )
-    return fn
-
-
-def _timeout_s(timeout: float | None) -> float | None:
-    """A validated ``timeout=`` in seconds (asyncio's unit), or None."""
-    if timeout is None:
-        return None
-    _timeout_ns(timeout)
-    return float(timeout)
 
 
 def _key_function(
