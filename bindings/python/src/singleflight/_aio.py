@@ -296,27 +296,27 @@ class _Waiters:
                 shared = (value, bool(c.result.shared)) if ok else None
         finally:
             self.leave()
-        for f in self.calls:
-            if f._w is not self:  # it left, or went on elsewhere
+        calls, self.calls = self.calls, []
+        if st == _EHANDOFF:
+            for f in calls:
+                if f._w is self:  # (else it left, or went on elsewhere)
+                    f._w = None
+                    _join_again(f)
+            return
+        for f in calls:
+            if f._w is not self:
                 continue
             f._w = None
-            if st == _EHANDOFF:
-                _join_again(f)
-                continue
-            timer = f._timer
-            if timer is not None:
+            if f._timer is not None:
+                f._timer.cancel()
                 f._timer = None
-                timer.cancel()
             try:
                 if not ok:
                     f.set_exception(value)
-                elif f._ws:
-                    f.set_result(shared)
                 else:
-                    f.set_result(value)
+                    f.set_result(shared if f._ws else value)
             except asyncio.InvalidStateError:  # someone else resolved it
                 pass
-        self.calls = []
 
 
 def _wait_on(f: _Call, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes) -> None:
