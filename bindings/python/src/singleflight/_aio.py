@@ -68,7 +68,7 @@ from ._engine import (
     _new_handle,
     _outcome,
     _prepare,
-    _settle,
+    _share,
     _status_error,
     _wait,
 )
@@ -90,6 +90,7 @@ if not isinstance(_current_tasks, dict):
 _TASK_CONTEXT = sys.version_info >= (3, 11)  # loop.create_task(..., context=)
 
 _join_async = lib.sfpy_join_async
+_finish_alone_at = lib.sfpy_finish_alone_at
 _cast = ffi.cast
 _CALL_T = ffi.typeof("sfpy_call *")
 _meet = lib.sfpy_meet
@@ -374,9 +375,9 @@ def _entry(want_shared: bool) -> Callable[..., Any]:
             return f
         c = None
         if r & 1:
-            c = _cast(_CALL_T, r & ~3)
             if not r & 2:
-                return _lead(f, c, group, kb, fn, args, kwargs, timeout, want_shared, loop)
+                return _lead(f, r - 1, group, kb, fn, args, kwargs, timeout, want_shared, loop)
+            c = _cast(_CALL_T, r - 3)
         inflight = _inflight.get()
         if inflight and (group._gid, kb) in inflight:
             if c is not None:  # (a caller who met its loop's waiters holds no ticket)
@@ -446,7 +447,7 @@ do_async_shared.__doc__ = """Like :meth:`do_async`; the future's value is ``(val
 
 def _lead(
     f: _Call,
-    c: Any,
+    at: int,
     group: Any,
     kb: bytes,
     fn: Callable[..., Awaitable[Any]],
@@ -458,7 +459,9 @@ def _lead(
 ) -> Any:
     """The leader: the work runs at once up to its first suspension, as the
     loop's standby task (see _Slot); work that completes without suspending
-    (a cache hit, say) resolves ``f`` at once, with no turn of the loop."""
+    (a cache hit, say) resolves ``f`` at once, with no turn of the loop.
+    ``at`` is the address of the leader's call (a cdata is made only when
+    the work did not end alone)."""
     ctx = _copy_context()
     slot = _standby.get(loop)
     if slot is None or slot.busy:  # none yet, or a leader's work is in its first step
@@ -477,15 +480,15 @@ def _lead(
     try:
         aw, out = ctx.run(_first_step, fn, args, kwargs, (group._gid, kb))
     except Exception as exc:
-        _lead_error(c, exc, 0)
+        _lead_error(_cast(_CALL_T, at), exc, 0)
         f.set_exception(exc)
         return f
     except _CancelledError:
-        _leave(c)  # not an outcome: hand off to a waiting caller
+        _leave(_cast(_CALL_T, at))  # not an outcome: hand off to a waiting caller
         asyncio.Future.cancel(f)  # (it waits on nothing to drop)
         return f
     except BaseException:
-        _leave(c)
+        _leave(_cast(_CALL_T, at))
         raise
     finally:
         if tasks is None:  # pragma: no cover
@@ -499,10 +502,13 @@ def _lead(
                 slot.busy = False  # unused: the next leader's
             else:  # the work kept a reference to its task: not for another
                 slot.retire()
-    if aw is None:  # done without suspending: one sf_finish
-        r = _settle(c, out, want_shared)
+    if aw is None:  # done without suspending: one sf_finish(_alone)
+        r = _finish_alone_at(at, _OK)
+        if not r:
+            r = _share(_cast(_CALL_T, at), out, want_shared)
         f.set_result((out, bool(r & _SHARED)) if want_shared else out)
         return f
+    c = _cast(_CALL_T, at)
     # The work suspended: the rest runs as a task of its own, with the work
     # ticket; this caller only waits, like any other.
     if not _spawn(c, loop, aw, out, ctx, slot):

@@ -169,6 +169,7 @@ sfpy_call *sfpy_join(sf_group *group, const char *key, size_t key_len,
                      unsigned flags);
 sfpy_call *sfpy_split_work(sfpy_call *call);
 int sfpy_finish_alone(sfpy_call *call, sf_status status);
+int sfpy_finish_alone_at(intptr_t call, sf_status status);
 int sfpy_finish(sfpy_call *call, void *native, int want_shared);
 int sfpy_finish_bytes(sfpy_call *call, sf_status status, void *native,
                       const char *data, size_t len, void *bytes_ctx,
@@ -406,6 +407,22 @@ static int sfpy_finish_alone(sfpy_call *c, sf_status status)
     c->wait = NULL;
     sfpy_free_call(c);
     return 1;
+}
+
+/* sfpy_finish_alone for the call at an address (what sfpy_join_async
+   returns): no cdata for an asyncio leader whose work completed at once.
+   0 if others hold tickets (nothing changed), else 1, | SFPY_SHARED if a
+   caller joined through the leader's own ticket (sf_join_attached). */
+static int sfpy_finish_alone_at(intptr_t call, sf_status status)
+{
+    sfpy_call *c = (sfpy_call *)call;
+    int shared = 0;
+    if (!sf_finish_alone(c->wait, c->work, status, &shared))
+        return 0;
+    c->work = NULL;
+    c->wait = NULL;
+    sfpy_free_call(c);
+    return 1 | (shared ? SFPY_SHARED : 0);
 }
 
 /* A leader's end (a blocking leader's, or an asyncio leader whose work
