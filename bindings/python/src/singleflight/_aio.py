@@ -18,8 +18,10 @@ How a call maps onto the engine (see include/singleflight.h):
   never to a caller's: see :class:`_Slot`.
 * The callers of one event loop that wait on one flight share one wait
   ticket and one completion subscription: a :class:`_Waiters`. Later callers
-  find it through the flight's rendezvous (``sf_attach``, see ``sfpy_meet``
-  in ``_build.py``) and give their own ticket back at once. The engine's
+  find it through the flight's rendezvous (``sf_attach``): they join
+  through it with no ticket of their own (``sf_join_attached``, see
+  ``sfpy_join_async`` in ``_build.py``), or, if it registered after their
+  join, give their ticket back at once (``sfpy_meet``). The engine's
   completion callback wakes the loop once (``call_soon_threadsafe`` from
   another thread); the loop reads the outcome once and resolves every
   caller's future.
