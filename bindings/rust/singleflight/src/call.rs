@@ -9,11 +9,14 @@
 //! every waiter drops the work.
 //!
 //! Followers meet at the same `RustFlight`. When the work runs there, its
-//! driver wakes them and hands them the outcome; otherwise (a leader in
-//! another language, a blocking Rust leader) each subscribes to the engine's
+//! driver wakes them and hands them the outcome; a follower of the work's own
+//! types joins it there in one engine call and holds no ticket
+//! (`RustFlight::join_running`). Otherwise (a leader in another language, a
+//! blocking Rust leader, other types) each subscribes to the engine's
 //! completion (`sf_subscribe`), which wakes its task's `Waker`. No thread per
 //! waiter, no runtime.
 
+use std::any::TypeId;
 use std::ffi::c_void;
 use std::fmt;
 use std::future::Future;
@@ -79,7 +82,10 @@ impl Key {
 
 /// This waiter's hold on a flight.
 struct Joined {
-    wait: Ticket,
+    /// Its wait ticket; `None` for a follower that joined the work running in
+    /// the flight's rendezvous (`join_running`): it counts there, and reads
+    /// the outcome there only.
+    wait: Option<Ticket>,
     /// The flight's rendezvous and this waiter's index in it (`None` only
     /// when the engine had no room to attach it).
     flight: Option<(Arc<RustFlight>, usize)>,
@@ -110,6 +116,8 @@ impl Joined {
         if std::mem::take(&mut self.fresh) {
             return Step::Wait;
         }
+        // Whether the engine's flight is complete already.
+        let mut complete = false;
         if let Some((flight, me)) = &self.flight {
             let look = match self.entered.take() {
                 Some(look) => look,
@@ -121,24 +129,38 @@ impl Joined {
                         return Step::Ready(o);
                     }
                     // Other types than ours: the engine's byte forms may fit.
+                    complete = true;
                 }
                 Look::Drive => {
                     if !flight.drive(*me, cx) {
                         return Step::Wait;
                     }
                     // We completed it: our own outcome, with the engine's
-                    // `shared` flag.
+                    // `shared` flag (ticketless: shared, as we joined it).
+                    if self.wait.is_none() {
+                        if let Some(o) = flight.outcome().and_then(native::shared_outcome) {
+                            return Step::Ready(o);
+                        }
+                    }
+                    complete = true;
                 }
                 Look::Wait => return Step::Wait,
                 Look::Engine => {}
             }
         }
-        if !self.subscribed {
+        let Some(wait) = &self.wait else {
+            // A ticketless follower joined work of its own types and stays
+            // counted until it is done: neither a foreign outcome nor the
+            // engine's can reach it. Should it ever, join again.
+            debug_assert!(false, "a ticketless follower left without its outcome");
+            return Step::Ready(Outcome::HandOff);
+        };
+        if !self.subscribed && !complete {
             // Subscribing reports an outcome that is already there at once.
             return Step::WaitEngine;
         }
         // Safety: our wait ticket, held.
-        match unsafe { native::wait_outcome::<T, E>(self.wait.as_ptr(), 0) } {
+        match unsafe { native::wait_outcome::<T, E>(wait.as_ptr(), 0) } {
             Outcome::Pending => Step::WaitEngine,
             other => Step::Ready(other),
         }
@@ -220,6 +242,13 @@ where
     fn start(&mut self, cx: &mut Context<'_>) -> Option<Outcome<T, E>> {
         let group = self.group.as_raw();
         let key = self.key.as_slice();
+        if let Some((flight, me, look)) = RustFlight::join_running::<T, E>(group, key, cx.waker()) {
+            // Our types' work runs in the flight's rendezvous: we wait there,
+            // without a ticket.
+            self.joined =
+                Some(Joined { wait: None, flight: Some((flight, me)), entered: Some(look), subscribed: false, fresh: false });
+            return None;
+        }
         let (wait, lead) = match join::<E>(group, key, 0) {
             Ok(t) => t,
             Err(e) => return Some(Outcome::Done(Err(e))),
@@ -237,7 +266,7 @@ where
                 (f, me)
             });
             let deadlock = flight.as_ref().is_some_and(|(f, _)| driving::has_flight(f.id()));
-            self.joined = Some(Joined { wait, flight, entered, subscribed: false, fresh: false });
+            self.joined = Some(Joined { wait: Some(wait), flight, entered, subscribed: false, fresh: false });
             // The work of this very flight is asking for it.
             return deadlock.then_some(Outcome::Done(Err(Error::Deadlock)));
         };
@@ -281,10 +310,11 @@ where
             return Some(Outcome::Done(Err(Error::OutOfMemory)));
         };
         let (me, _) = flight.enter(cx.waker());
-        flight.install(fut, lead, me);
+        flight.install(fut, lead, me, types::<T, E>(), self.group.as_raw(), self.key.as_slice());
         // The work was polled with our task's waker: its wakes reach us, the
         // driver, and our next poll polls it with the flight's waker.
-        self.joined = Some(Joined { wait, flight: Some((flight, me)), entered: None, subscribed: false, fresh: true });
+        self.joined =
+            Some(Joined { wait: Some(wait), flight: Some((flight, me)), entered: None, subscribed: false, fresh: true });
         None
     }
 }
@@ -330,6 +360,12 @@ impl<T, E, F> Call<T, E, F> {
         self.deadline = Deadline::Armed(timer::register(at, cx.waker().clone()));
         true
     }
+}
+
+/// The value and error types of a call, as its flight's rendezvous records
+/// them.
+fn types<T: 'static, E: 'static>() -> (TypeId, TypeId) {
+    (TypeId::of::<T>(), TypeId::of::<E>())
 }
 
 /// A call's timeout, from none to armed.
@@ -391,11 +427,12 @@ where
                 let j = this.joined.as_mut().expect("joined above");
                 if !j.subscribed {
                     j.subscribed = true;
+                    let wait = j.wait.as_ref().expect("WaitEngine only with a ticket");
                     // Safety: our wait ticket is held; the slot is pinned and
                     // outlives the subscription (we leave the ticket before
                     // the slot goes). Runs at once if the outcome is there.
                     unsafe {
-                        sys::sf_subscribe(j.wait.as_ptr(), Some(wake_slot), &this.slot as *const WakerSlot as *mut c_void)
+                        sys::sf_subscribe(wait.as_ptr(), Some(wake_slot), &this.slot as *const WakerSlot as *mut c_void)
                     };
                 }
             }

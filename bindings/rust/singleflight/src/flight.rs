@@ -13,13 +13,22 @@
 //! Rust caller, or not yet installed) is waited for through the engine: each
 //! waiter subscribes to the completion on its own ticket.
 //!
+//! A follower of a flight whose work runs here, of the work's own types,
+//! joins through [`RustFlight::join_running`] (`sf_join_attached`): one
+//! engine call, which counts it as a caller of the flight and enters it here
+//! under the engine's lock, and no wait ticket at all. It holds its own
+//! reference to the `RustFlight` and reads the outcome here, so it never
+//! needs the engine again. Since `join_running` takes `book` under the
+//! engine's locks, no code may call into the engine while it holds `book`.
+//!
 //! When the last Rust waiter leaves while the work is unfinished, the work is
 //! dropped and its ticket left: the engine's flight is abandoned, or handed
 //! off to the waiters of other languages.
 
-use std::ffi::c_void;
+use std::any::TypeId;
+use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -80,6 +89,10 @@ enum Mode {
 /// The waiters' bookkeeping.
 struct Book {
     mode: Mode,
+    /// The value and error types of the installed work (`Running` and after).
+    types: Option<(TypeId, TypeId)>,
+    /// Its slot in [`RUNNING`] while `Running`.
+    hint: usize,
     /// Rust waiters in the flight.
     waiters: usize,
     /// Their wakers, by index (until `Done`).
@@ -132,6 +145,10 @@ impl Orphan {
 }
 
 thread_local! {
+    /// Emptied waker lists of finished flights, for new ones: a hot key's
+    /// list does not grow again (a reallocation under `book`, which
+    /// `join_running` takes under the engine's locks) flight after flight.
+    static WAKER_LISTS: std::cell::Cell<Vec<Vec<Option<Waker>>>> = const { std::cell::Cell::new(Vec::new()) };
     /// A spare RustFlight, offered to sf_attach and kept when another was
     /// installed first: followers allocate none.
     static SPARE: std::cell::Cell<Option<Arc<RustFlight>>> = const { std::cell::Cell::new(None) };
@@ -141,7 +158,15 @@ impl RustFlight {
     fn new() -> RustFlight {
         RustFlight {
             done: OnceLock::new(),
-            book: Mutex::new(Book { mode: Mode::Unled, waiters: 0, wakers: Vec::new(), free: Vec::new(), driver: None }),
+            book: Mutex::new(Book {
+                mode: Mode::Unled,
+                types: None,
+                hint: 0,
+                waiters: 0,
+                wakers: spare_wakers(),
+                free: Vec::new(),
+                driver: None,
+            }),
             work: Mutex::new(WorkSlot { fut: None, ticket: std::ptr::null_mut() }),
             notified: AtomicBool::new(false),
         }
@@ -189,31 +214,101 @@ impl RustFlight {
             // Nothing will be woken any more.
             return (usize::MAX, Look::Done);
         }
-        let w = Some(waker.clone());
-        let me = match b.free.pop() {
-            Some(i) => {
-                b.wakers[i] = w;
-                i
-            }
-            None => {
-                b.wakers.push(w);
-                b.wakers.len() - 1
-            }
-        };
+        let me = register(&mut b, waker.clone());
         (me, self.next(&mut b, me))
     }
 
+    /// Joins the running flight of `key` without a ticket (one engine call,
+    /// `sf_join_attached`) if its work runs here with value and error types
+    /// `types`: this waiter's reference to the flight, its index and what it
+    /// does next. `None`: join through the engine.
+    #[inline]
+    pub(crate) fn join_running<T: 'static, E: 'static>(
+        group: *mut sys::sf_group,
+        key: &[u8],
+        waker: &Waker,
+    ) -> Option<(Arc<RustFlight>, usize, Look)> {
+        if RUNNING_ANY.0.load(Ordering::Relaxed) == 0 || RUNNING[hint_slot(group, key)].load(Ordering::Relaxed) == 0 {
+            // No rendezvous of this key runs work (a hint, not a promise):
+            // spare the engine call.
+            return None;
+        }
+        Self::join_attached(group, key, (TypeId::of::<T>(), TypeId::of::<E>()), waker)
+    }
+
+    #[inline(never)]
+    fn join_attached(
+        group: *mut sys::sf_group,
+        key: &[u8],
+        types: (TypeId, TypeId),
+        waker: &Waker,
+    ) -> Option<(Arc<RustFlight>, usize, Look)> {
+        let mut a = Accept { types, waker, joined: None };
+        let mut joined: c_int = 0;
+        // Safety: `group` is a live reference and `key` a valid slice;
+        // `accept_running` takes `a` (alive for the whole call) as its
+        // userdata, and our kind's attachments are Arc<RustFlight>s.
+        unsafe {
+            sys::sf_join_attached(
+                group,
+                key.as_ptr().cast(),
+                key.len(),
+                &FLIGHT_KIND,
+                Some(accept_running),
+                (&mut a as *mut Accept<'_>).cast(),
+                &mut joined,
+            )
+        };
+        debug_assert_eq!(joined != 0, a.joined.is_some());
+        a.joined
+    }
+
+    /// Counts a ticketless waiter in if the work runs here, of `types`, and
+    /// this thread is not polling it: its index and what it does next.
+    /// Runs under the engine's locks (from `accept_running`): takes `book`
+    /// only, and cannot panic once it changed anything.
+    fn enter_running(&self, types: (TypeId, TypeId), waker: &Waker) -> Option<(usize, Look)> {
+        if driving::has_flight(self.id()) {
+            // The work of this very flight asks for it: the engine path
+            // reports the deadlock.
+            return None;
+        }
+        let mut b = lock(&self.book);
+        if !matches!(b.mode, Mode::Running) || b.types != Some(types) || self.done.get().is_some() {
+            return None;
+        }
+        // Cloned before anything changes: a panicking waker leaves no trace.
+        let w = waker.clone();
+        b.waiters += 1;
+        let me = register(&mut b, w);
+        Some((me, self.next(&mut b, me)))
+    }
+
     /// The leader's pending work (and its work ticket) comes here; waiter
-    /// `me`, the leader, drives it.
-    pub(crate) fn install(&self, fut: WorkFuture, ticket: Ticket, me: usize) {
+    /// `me`, the leader, drives it. `types` are its value and error types;
+    /// `group` and `key` the flight's, for [`RUNNING`].
+    pub(crate) fn install(
+        &self,
+        fut: WorkFuture,
+        ticket: Ticket,
+        me: usize,
+        types: (TypeId, TypeId),
+        group: *mut sys::sf_group,
+        key: &[u8],
+    ) {
         {
             let mut slot = lock(&self.work);
             slot.fut = Some(fut);
             slot.ticket = ticket.into_raw();
         }
+        let hint = hint_slot(group, key);
         let mut b = lock(&self.book);
         debug_assert!(matches!(b.mode, Mode::Unled), "one leader per flight");
         b.mode = Mode::Running;
+        b.types = Some(types);
+        b.hint = hint;
+        RUNNING[hint].fetch_add(1, Ordering::Relaxed);
+        RUNNING_ANY.0.fetch_add(1, Ordering::Relaxed);
         b.driver = Some(me);
     }
 
@@ -228,8 +323,15 @@ impl RustFlight {
             return Look::Done;
         }
         let mut b = lock(&self.book);
-        refresh(&mut b.wakers[me], waker);
-        self.next(&mut b, me)
+        if matches!(b.mode, Mode::Done) {
+            // Completed since we looked at `done`: the wakers are gone.
+            return Look::Done;
+        }
+        let old = refresh(&mut b.wakers[me], waker);
+        let look = self.next(&mut b, me);
+        drop(b);
+        drop(old);
+        look
     }
 
     /// What waiter `me` does next (its waker is registered).
@@ -280,18 +382,22 @@ impl RustFlight {
         unsafe { native::complete_and_leave(ticket, finished) };
         // Only the driver completes, once (the work is gone now).
         let _ = self.done.set(outcome);
-        let wakers = {
+        let mut wakers = {
             let mut b = lock(&self.book);
+            if matches!(b.mode, Mode::Running) {
+                stopped_running(b.hint);
+            }
             b.mode = Mode::Done;
             b.driver = None;
             b.free = Vec::new();
             std::mem::take(&mut b.wakers)
         };
-        for (i, w) in wakers.into_iter().enumerate() {
+        for (i, w) in wakers.drain(..).enumerate() {
             if let Some(w) = w.filter(|_| i != me) {
                 w.wake();
             }
         }
+        recycle_wakers(wakers);
         true
     }
 
@@ -303,6 +409,8 @@ impl RustFlight {
             // Done for good: nothing to orphan or hand over, nobody to wake.
             return None;
         }
+        // Our waker, dropped after `book` is unlocked (declared first).
+        let _old: Option<Waker>;
         let mut b = lock(&self.book);
         b.waiters -= 1;
         if matches!(b.mode, Mode::Done) {
@@ -312,13 +420,14 @@ impl RustFlight {
         if was_driver {
             b.driver = None;
         }
-        b.wakers[me] = None;
+        _old = b.wakers[me].take();
         b.free.push(me);
         if !matches!(b.mode, Mode::Running) {
             return None;
         }
         if b.waiters == 0 {
             b.mode = Mode::Orphaned;
+            stopped_running(b.hint);
             drop(b);
             let mut slot = lock(&self.work);
             let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
@@ -333,11 +442,141 @@ impl RustFlight {
     }
 }
 
-/// Stores `waker` in `slot` unless the one there wakes the same task.
-fn refresh(slot: &mut Option<Waker>, waker: &Waker) {
+/// Stores `waker` in `slot` unless the one there wakes the same task; the
+/// waker it replaced, to drop outside the lock.
+fn refresh(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
     match slot {
-        Some(w) if w.will_wake(waker) => {}
-        s => *s = Some(waker.clone()),
+        Some(w) if w.will_wake(waker) => None,
+        s => s.replace(waker.clone()),
+    }
+}
+
+/// How many emptied waker lists a thread keeps, and up to what capacity.
+const SPARE_LISTS: usize = 16;
+const SPARE_LIST_MAX: usize = 4096;
+
+/// An empty waker list, with room from an earlier flight if this thread has
+/// one.
+fn spare_wakers() -> Vec<Option<Waker>> {
+    WAKER_LISTS
+        .try_with(|l| {
+            let mut lists = l.take();
+            let list = lists.pop();
+            l.set(lists);
+            list
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Keeps an emptied waker list for [`spare_wakers`].
+fn recycle_wakers(list: Vec<Option<Waker>>) {
+    debug_assert!(list.is_empty());
+    if list.capacity() == 0 || list.capacity() > SPARE_LIST_MAX {
+        return;
+    }
+    let _ = WAKER_LISTS.try_with(|l| {
+        let mut lists = l.take();
+        if lists.len() < SPARE_LISTS {
+            lists.push(list);
+        }
+        l.set(lists);
+    });
+}
+
+/// Registers a waiter's waker: its index.
+fn register(b: &mut Book, w: Waker) -> usize {
+    match b.free.pop() {
+        Some(i) => {
+            b.wakers[i] = Some(w);
+            i
+        }
+        None => {
+            b.wakers.push(Some(w));
+            b.wakers.len() - 1
+        }
+    }
+}
+
+/// How many rendezvous run work right now, by a hash of group and key: a
+/// hint that lets a call of a key with no such flight (the common case of
+/// unique keys) skip `sf_join_attached` and go straight to `sf_join`. A stale
+/// or colliding count costs one engine call, never correctness.
+static RUNNING: [AtomicU32; HINT_SLOTS] = [const { AtomicU32::new(0) }; HINT_SLOTS];
+const HINT_SLOTS: usize = 1024;
+/// Their sum: when no rendezvous runs work anywhere, a call does not even
+/// hash its key. Read by every call: on a cache line of its own.
+static RUNNING_ANY: Padded = Padded(AtomicUsize::new(0));
+
+#[repr(align(64))]
+struct Padded(AtomicUsize);
+
+/// A rendezvous counted in slot `hint` of [`RUNNING`] stopped running work.
+fn stopped_running(hint: usize) {
+    RUNNING[hint].fetch_sub(1, Ordering::Relaxed);
+    RUNNING_ANY.0.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The [`RUNNING`] slot of a key: a quick hash that reads every byte of the
+/// key in place (the last word overlapping the one before).
+#[inline]
+fn hint_slot(group: *mut sys::sf_group, key: &[u8]) -> usize {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    fn mix(h: u64, w: u64) -> u64 {
+        (h.rotate_left(23) ^ w).wrapping_mul(K)
+    }
+    fn word(b: &[u8], at: usize) -> u64 {
+        b.get(at..at + 8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes)
+    }
+    fn half(b: &[u8], at: usize) -> u64 {
+        b.get(at..at + 4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_le_bytes) as u64
+    }
+    let n = key.len();
+    let mut h = mix(group as usize as u64, n as u64);
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            h = mix(h, word(key, at));
+            at += 8;
+        }
+        h = mix(h, word(key, n - 8));
+    } else if n >= 4 {
+        h = mix(h, half(key, 0) << 32 | half(key, n - 4));
+    } else if n > 0 {
+        h = mix(h, key[0] as u64 | (key[n / 2] as u64) << 8 | (key[n - 1] as u64) << 16);
+    }
+    (h >> 54) as usize & (HINT_SLOTS - 1)
+}
+
+/// The userdata of `accept_running`.
+struct Accept<'a> {
+    types: (TypeId, TypeId),
+    waker: &'a Waker,
+    joined: Option<(Arc<RustFlight>, usize, Look)>,
+}
+
+/// `sf_accept_fn` of [`RustFlight::join_running`].
+unsafe extern "C" fn accept_running(attachment: *mut c_void, userdata: *mut c_void) -> c_int {
+    // Safety: `userdata` is the `Accept` that join_running passes, alive and
+    // not otherwise borrowed during the engine call.
+    let a = unsafe { &mut *userdata.cast::<Accept<'_>>() };
+    let flight = attachment.cast_const().cast::<RustFlight>();
+    // Safety: an attachment of FLIGHT_KIND is an Arc<RustFlight>, kept alive
+    // by the engine for the duration of this call.
+    let entered = catch_unwind(AssertUnwindSafe(|| unsafe { &*flight }.enter_running(a.types, a.waker)));
+    match entered {
+        Ok(Some((me, look))) => {
+            // Safety: as above: a live Arc<RustFlight>; the waiter we just
+            // counted takes a reference of its own (the engine keeps its own).
+            let f = unsafe {
+                Arc::increment_strong_count(flight);
+                Arc::from_raw(flight)
+            };
+            a.joined = Some((f, me, look));
+            1
+        }
+        Ok(None) | Err(_) => 0,
     }
 }
 

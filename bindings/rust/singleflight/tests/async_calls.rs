@@ -367,3 +367,316 @@ fn async_followers_of_other_types_read_the_byte_form() {
     assert_eq!(group.stats().flights, 1);
     assert_eq!(group.stats().live, 0);
 }
+
+// ---- Followers that join the work running in the flight's rendezvous
+// without a wait ticket (`sf_join_attached`). The leader's `Call` is polled
+// once by hand first: when that poll returns, its pending work is installed,
+// so every follower of its types joins that way.
+
+/// Polls `f` once, in the current task.
+async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
+}
+
+#[test]
+fn ticketless_followers_share_one_run_across_workers() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    rt.block_on(async {
+        let mut leader = {
+            let runs = runs.clone();
+            Box::pin(group.call_async("hot", async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                rx.await.unwrap();
+                Ok::<_, ()>(vec![1u8, 2, 3])
+            }))
+        };
+        assert!(poll_once(&mut leader).await.is_pending());
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let (group, runs) = (group.clone(), runs.clone());
+                tokio::spawn(async move {
+                    group
+                        .call_async("hot", async move {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            Ok::<Vec<u8>, ()>(vec![])
+                        })
+                        .await
+                })
+            })
+            .collect();
+        followers(&group, TASKS as u64).await;
+        tx.send(()).unwrap();
+        let led = leader.await.unwrap();
+        assert!(led.is_shared());
+        for t in tasks {
+            let r = t.await.unwrap().unwrap();
+            assert!(Arc::ptr_eq(r.arc(), led.arc()) && r.is_shared());
+        }
+    });
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let s = group.stats();
+    assert_eq!((s.flights, s.followers, s.abandoned, s.handoffs), (1, TASKS as u64, 0, 0), "{s:?}");
+    assert_eq!((s.in_table, s.live), (0, 0), "{s:?}");
+}
+
+#[test]
+fn ticketless_followers_drive_the_work_after_the_leader_leaves() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    rt.block_on(async {
+        let mut leader = {
+            let runs = runs.clone();
+            Box::pin(group.call_async("k", async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, ()>(rx.await.unwrap())
+            }))
+        };
+        assert!(poll_once(&mut leader).await.is_pending());
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (group, runs) = (group.clone(), runs.clone());
+                tokio::spawn(group.call_async("k", async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    Ok::<u32, ()>(0)
+                }))
+            })
+            .collect();
+        followers(&group, 8).await;
+        drop(leader);
+        // The leader's wait ticket was the flight's last: the followers hold
+        // none, so the engine counts the flight abandoned, while they go on.
+        assert_eq!(group.stats().abandoned, 1);
+        tx.send(9).unwrap();
+        for t in tasks {
+            assert_eq!(*t.await.unwrap().unwrap(), 9);
+        }
+    });
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the leader's work ran once, driven by a follower");
+    let s = group.stats();
+    assert_eq!((s.handoffs, s.in_table, s.live), (0, 0, 0), "{s:?}");
+}
+
+#[test]
+fn a_newcomer_lifts_the_engines_abandonment_of_a_ticketless_flight() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    rt.block_on(async {
+        let mut leader = Box::pin(group.call_async("k", async move { Ok::<_, ()>(rx.await.unwrap()) }));
+        assert!(poll_once(&mut leader).await.is_pending());
+        let first = tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(0) }));
+        followers(&group, 1).await;
+        drop(leader);
+        assert_eq!(group.stats().abandoned, 1);
+        // Abandoned for the engine: the next caller joins with a ticket, and
+        // meets the same rendezvous.
+        let second = tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(1) }));
+        followers(&group, 2).await;
+        tx.send(4).unwrap();
+        let (a, b) = (first.await.unwrap().unwrap(), second.await.unwrap().unwrap());
+        assert_eq!((*a, *b), (4, 4));
+        assert!(Arc::ptr_eq(a.arc(), b.arc()));
+    });
+    let s = group.stats();
+    assert_eq!((s.flights, s.followers, s.in_table, s.live), (1, 2, 0, 0), "{s:?}");
+}
+
+#[test]
+fn dropping_every_ticketless_waiter_drops_the_work_and_frees_the_key() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let mut leader = {
+            let (guard, finished) = (DropCounter(dropped.clone()), finished.clone());
+            Box::pin(group.call_async("k", async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                Ok::<u32, ()>(0)
+            }))
+        };
+        assert!(poll_once(&mut leader).await.is_pending());
+        let tasks: Vec<_> = (0..6)
+            .map(|_| tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(1) })))
+            .collect();
+        followers(&group, 6).await;
+        // The leader goes first: a follower takes over as the driver.
+        drop(leader);
+        assert_eq!(dropped.load(Ordering::SeqCst), 0, "the work outlives its leader");
+        for (i, t) in tasks.iter().enumerate() {
+            t.abort();
+            if i + 1 < 6 {
+                // The work is not dropped while a waiter is left.
+                assert_eq!(dropped.load(Ordering::SeqCst), 0);
+            }
+        }
+        for t in tasks {
+            assert!(t.await.unwrap_err().is_cancelled());
+        }
+    });
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "the last waiter's leaving dropped the work");
+    assert_eq!(finished.load(Ordering::SeqCst), 0);
+    let s = group.stats();
+    assert_eq!((s.in_table, s.live), (0, 0), "{s:?}");
+    // The key is free: the next caller runs its own work.
+    let v = rt.block_on(group.call_async("k", async { Ok::<_, ()>(3u32) })).unwrap();
+    assert_eq!(*v, 3);
+    assert!(!v.is_shared());
+    assert_eq!(group.stats().flights, 2);
+}
+
+#[test]
+fn ticketless_followers_time_out_and_the_last_one_drops_the_work() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    rt.block_on(async {
+        // A flight that completes: its followers that time out leave it
+        // running for the leader.
+        let mut leader = Box::pin(group.call_async("a", async move { Ok::<_, ()>(rx.await.unwrap()) }));
+        assert!(poll_once(&mut leader).await.is_pending());
+        let late: Vec<_> = (0..4)
+            .map(|_| tokio::spawn(group.call_async("a", async { Ok::<u32, ()>(0) }).timeout(Duration::from_millis(5))))
+            .collect();
+        for t in late {
+            let r = t.await.unwrap();
+            assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+        }
+        tx.send(2).unwrap();
+        assert_eq!(*leader.await.unwrap(), 2);
+
+        // A flight whose leader went: its last waiter's timeout drops the work.
+        let mut leader = {
+            let guard = DropCounter(dropped.clone());
+            Box::pin(group.call_async("b", async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+                Ok::<u32, ()>(0)
+            }))
+        };
+        assert!(poll_once(&mut leader).await.is_pending());
+        let timed: Vec<_> = (0..3)
+            .map(|i| {
+                tokio::spawn(group.call_async("b", async { Ok::<u32, ()>(1) }).timeout(Duration::from_millis(5 + 5 * i)))
+            })
+            .collect();
+        followers(&group, 4 + 3).await;
+        drop(leader);
+        for t in timed {
+            let r = t.await.unwrap();
+            assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+        }
+    });
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    let s = group.stats();
+    assert_eq!((s.flights, s.followers, s.in_table, s.live), (2, 7, 0, 0), "{s:?}");
+    let v = rt.block_on(group.call_async("b", async { Ok::<_, ()>(5u32) })).unwrap();
+    assert_eq!(*v, 5);
+}
+
+#[test]
+fn followers_of_other_types_join_a_running_flight_with_a_ticket() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    rt.block_on(async {
+        let mut leader = Box::pin(group.call_async("k", async move {
+            rx.await.unwrap();
+            Ok::<_, ()>(String::from("text"))
+        }));
+        assert!(poll_once(&mut leader).await.is_pending());
+        // Same value type, another error type: the value's Arc is shared.
+        let other_e = tokio::spawn(group.call_async("k", async { Ok::<String, std::io::Error>(String::new()) }));
+        let same = tokio::spawn(group.call_async("k", async { Ok::<String, ()>(String::new()) }));
+        let bytes = tokio::spawn(group.call_async("k", async { Ok::<singleflight::Bytes, ()>(Default::default()) }));
+        let other = tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(0) }));
+        followers(&group, 4).await;
+        tx.send(()).unwrap();
+        let led = leader.await.unwrap();
+        let same = same.await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(led.arc(), same.arc()) && same.is_shared());
+        let other_e = other_e.await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(led.arc(), other_e.arc()) && other_e.is_shared());
+        assert_eq!(&**bytes.await.unwrap().unwrap(), b"text");
+        let r = other.await.unwrap();
+        assert!(matches!(r, Err(Error::TypeMismatch { .. })), "{r:?}");
+    });
+    let s = group.stats();
+    assert_eq!((s.flights, s.followers, s.live), (1, 4, 0), "{s:?}");
+}
+
+#[test]
+fn followers_of_other_types_are_not_left_without_the_outcome_when_the_leader_goes() {
+    // Ticketed followers (other types) and ticketless ones (the work's types)
+    // of one flight; the leader leaves; a ticketless follower drives.
+    let rt = tokio_rt();
+    let group = Group::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    rt.block_on(async {
+        let mut leader = Box::pin(group.call_async("k", async move {
+            rx.await.unwrap();
+            Ok::<_, ()>(String::from("v"))
+        }));
+        assert!(poll_once(&mut leader).await.is_pending());
+        let same = tokio::spawn(group.call_async("k", async { Ok::<String, ()>(String::new()) }));
+        let bytes = tokio::spawn(group.call_async("k", async { Ok::<Vec<u8>, ()>(vec![]) }));
+        followers(&group, 2).await;
+        drop(leader);
+        tx.send(()).unwrap();
+        assert_eq!(same.await.unwrap().unwrap().as_str(), "v");
+        assert_eq!(&**bytes.await.unwrap().unwrap(), b"v");
+    });
+    let s = group.stats();
+    assert_eq!((s.flights, s.handoffs, s.live), (1, 0, 0), "{s:?}");
+}
+
+#[test]
+fn driven_work_awaiting_its_own_key_is_deadlock() {
+    // The work yields first, so it is installed in the rendezvous and polled
+    // by its driver when it asks for its own key (of its own types).
+    let group = Group::new();
+    let g2 = group.clone();
+    let r = smol::block_on(group.call_async("k", async move {
+        yield_now().await;
+        let inner = g2.call_async("k", async { Ok::<bool, ()>(false) }).await;
+        Ok::<_, ()>(matches!(inner, Err(Error::Deadlock)))
+    }));
+    assert!(*r.unwrap());
+    assert_eq!(group.stats().live, 0);
+}
+
+#[test]
+fn ticketless_followers_reraise_a_panic() {
+    let rt = tokio_rt();
+    let group = Group::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    rt.block_on(async {
+        let mut leader = Box::pin(group.call_async("k", async move {
+            rx.await.unwrap();
+            if true {
+                panic!("driven boom");
+            }
+            Ok::<u8, ()>(0)
+        }));
+        assert!(poll_once(&mut leader).await.is_pending());
+        let tasks: Vec<_> = (0..5).map(|_| tokio::spawn(group.call_async("k", async { Ok::<u8, ()>(1) }))).collect();
+        followers(&group, 5).await;
+        // The leader goes: a follower drives the work into its panic.
+        drop(leader);
+        tx.send(()).unwrap();
+        for t in tasks {
+            let e = t.await.unwrap_err();
+            assert_eq!(panic_text(&*e.into_panic()), "driven boom");
+        }
+        assert_eq!(*group.call_async("k", async { Ok::<_, ()>(2u8) }).await.unwrap(), 2);
+    });
+    assert_eq!(group.stats().panics, 1);
+}

@@ -302,3 +302,92 @@ fn unshared_leader_finish_releases_once_and_frees_the_key() {
     assert_eq!(group.stats().live, 0);
     assert_eq!(group.stats().flights, 3);
 }
+
+/// Polls `f` once, in the current task.
+async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
+}
+
+#[test]
+fn c_caller_gets_the_outcome_driven_by_ticketless_rust_followers() {
+    // The Rust leader's work runs in the rendezvous; Rust followers join it
+    // without a ticket; the leader's `Call` goes (the engine then sees no
+    // wait ticket); a C caller joins afterwards and gets the byte form of
+    // the outcome a Rust follower drives to the end.
+    let group = Group::open("c-callers-ticketless-1").unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (c, followers) = rt.block_on(async {
+        let mut leader = Box::pin(group.call_async("k", async move {
+            rx.await.unwrap();
+            Ok::<&'static str, ()>("from rust")
+        }));
+        assert!(poll_once(&mut leader).await.is_pending());
+        let followers: Vec<_> =
+            (0..3).map(|_| tokio::spawn(group.call_async("k", async { Ok::<&'static str, ()>("unused") }))).collect();
+        while group.stats().followers < 3 {
+            tokio::task::yield_now().await;
+        }
+        drop(leader);
+        let c = {
+            let w = cwork(&group, 0, b"C ran");
+            thread::spawn(move || c_call("c-callers-ticketless-1", "k", w))
+        };
+        while group.stats().followers < 4 {
+            tokio::task::yield_now().await;
+        }
+        tx.send(()).unwrap();
+        (c, followers)
+    });
+    for f in followers {
+        assert_eq!(*rt.block_on(f).unwrap().unwrap(), "from rust");
+    }
+    let (out, w) = c.join().unwrap();
+    assert_eq!(out.status, sys::SF_OK);
+    assert_eq!(out.value.as_deref(), Some(&b"from rust"[..]));
+    assert_eq!(w.runs.load(Ordering::SeqCst), 0, "the C caller shared the Rust run");
+    let s = group.stats();
+    assert_eq!((s.flights, s.handoffs, s.live), (1, 0, 0), "{s:?}");
+}
+
+#[test]
+fn last_ticketless_rust_follower_leaving_hands_off_to_a_c_caller() {
+    let group = Group::open("c-callers-ticketless-2").unwrap();
+    let work_dropped = Arc::new(AtomicUsize::new(0));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (c, followers) = rt.block_on(async {
+        let mut leader = {
+            let guard = DropCounter(work_dropped.clone());
+            Box::pin(group.call_async("k", async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+                Ok::<&'static str, ()>("rust")
+            }))
+        };
+        assert!(poll_once(&mut leader).await.is_pending());
+        let followers: Vec<_> =
+            (0..3).map(|_| tokio::spawn(group.call_async("k", async { Ok::<&'static str, ()>("unused") }))).collect();
+        let c = {
+            let w = cwork(&group, 0, b"C ran");
+            thread::spawn(move || c_call("c-callers-ticketless-2", "k", w))
+        };
+        while group.stats().followers < 4 {
+            tokio::task::yield_now().await;
+        }
+        drop(leader);
+        (c, followers)
+    });
+    assert_eq!(work_dropped.load(Ordering::SeqCst), 0, "Rust followers still wait");
+    for f in &followers {
+        f.abort();
+    }
+    for f in followers {
+        assert!(rt.block_on(f).unwrap_err().is_cancelled());
+    }
+    let (out, w) = c.join().unwrap();
+    assert_eq!(out.status, sys::SF_OK);
+    assert_eq!(out.value.as_deref(), Some(&b"C ran"[..]));
+    assert_eq!(w.runs.load(Ordering::SeqCst), 1, "the C caller ran its own work after the hand-off");
+    assert_eq!(work_dropped.load(Ordering::SeqCst), 1, "the Rust work was dropped");
+    assert_eq!(group.stats().handoffs, 1);
+}
