@@ -2,7 +2,8 @@
 // that yields.
 //
 // Their critical sections are a few dozen instructions (find, link,
-// unlink, pool push/pop) with no call out of the engine inside them, so a
+// unlink, pool push/pop) with one call out of the engine inside them only,
+// sf_join_attached's `accept`, which the header requires to be as short, so a
 // waiter is better off spinning a moment than sleeping in the kernel and
 // paying two context switches. Unlocking is a plain release store, not an
 // atomic read-modify-write: on the uncontended fast path that is half the
