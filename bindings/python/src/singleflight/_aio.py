@@ -442,8 +442,10 @@ do_async.__doc__ = """Runs ``await fn(*args, **kwargs)`` once for all concurrent
             once); everything else, the work's own exception included, comes
             out of the future.
         """
+do_async.__qualname__ = "Group.do_async"
 do_async_shared = _entry(True)
-do_async_shared.__name__ = do_async_shared.__qualname__ = "do_async_shared"
+do_async_shared.__name__ = "do_async_shared"
+do_async_shared.__qualname__ = "Group.do_async_shared"
 do_async_shared.__doc__ = """Like :meth:`do_async`; the future's value is ``(value, shared)``."""
 
 
