@@ -397,25 +397,12 @@ static int sfpy_finish_in(sfpy_call *c, sf_status status, void *native,
 
 /* A leader's end when nobody else holds a ticket of its flight
    (sf_finish_alone): nobody to hand the outcome to, so the binding builds
-   nothing (no handle, no bytes). Returns 1 and frees the call if so; else 0,
-   nothing changed, and the leader ends with sfpy_finish*. */
+   nothing (no handle, no bytes). Returns 1 and frees the call if so, |
+   SFPY_SHARED if a caller joined through the leader's own ticket
+   (sf_join_attached); else 0, nothing changed, and the leader ends with
+   sfpy_finish*. */
 static int sfpy_finish_alone(sfpy_call *c, sf_status status)
 {
-    if (!sf_finish_alone(c->wait, c->work, status, NULL))
-        return 0;
-    c->work = NULL;
-    c->wait = NULL;
-    sfpy_free_call(c);
-    return 1;
-}
-
-/* sfpy_finish_alone for the call at an address (what sfpy_join_async
-   returns): no cdata for an asyncio leader whose work completed at once.
-   0 if others hold tickets (nothing changed), else 1, | SFPY_SHARED if a
-   caller joined through the leader's own ticket (sf_join_attached). */
-static int sfpy_finish_alone_at(intptr_t call, sf_status status)
-{
-    sfpy_call *c = (sfpy_call *)call;
     int shared = 0;
     if (!sf_finish_alone(c->wait, c->work, status, &shared))
         return 0;
@@ -423,6 +410,13 @@ static int sfpy_finish_alone_at(intptr_t call, sf_status status)
     c->wait = NULL;
     sfpy_free_call(c);
     return 1 | (shared ? SFPY_SHARED : 0);
+}
+
+/* sfpy_finish_alone for the call at an address (what sfpy_join_async
+   returns): no cdata for an asyncio leader whose work completed at once. */
+static int sfpy_finish_alone_at(intptr_t call, sf_status status)
+{
+    return sfpy_finish_alone((sfpy_call *)call, status);
 }
 
 /* A leader's end (a blocking leader's, or an asyncio leader whose work

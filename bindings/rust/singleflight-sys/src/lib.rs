@@ -113,11 +113,11 @@ pub struct sf_stats {
     pub followers: u64,
     /// Flights forgotten while running.
     pub forgets: u64,
-    /// Flights that ended with `SF_EPANIC`.
+    /// Flights that ended with a panic (`SF_EPANIC`).
     pub panics: u64,
     /// Waits with a positive timeout that reached it.
     pub timeouts: u64,
-    /// Waits that returned `SF_ECANCELED`.
+    /// Waits that were cancelled (`SF_ECANCELED`).
     pub cancellations: u64,
     /// Flights whose leader left without completing.
     pub handoffs: u64,
@@ -125,7 +125,7 @@ pub struct sf_stats {
     pub abandoned: u64,
     /// Gauge: flights a new caller would join right now.
     pub in_table: u64,
-    /// Gauge: flights still held by a ticket.
+    /// Gauge: flights still held by a ticket (0 when idle).
     pub live: u64,
 }
 

@@ -74,30 +74,9 @@ impl<T: fmt::Debug> fmt::Debug for Shared<T> {
     }
 }
 
-/// Counters of one group since it was created (`sf_stats`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Flights started (one per leader).
-    pub flights: u64,
-    /// Joins that followed a flight already running.
-    pub followers: u64,
-    /// Flights forgotten while running.
-    pub forgets: u64,
-    /// Flights that ended with a panic (`SF_EPANIC`).
-    pub panics: u64,
-    /// Waits with a positive timeout that reached it.
-    pub timeouts: u64,
-    /// Waits that were cancelled.
-    pub cancellations: u64,
-    /// Flights whose leader left without completing.
-    pub handoffs: u64,
-    /// Times a running flight was left by every waiter.
-    pub abandoned: u64,
-    /// Gauge: flights a new caller would join right now.
-    pub in_table: u64,
-    /// Gauge: flights still held by a ticket (0 when idle).
-    pub live: u64,
-}
+/// Counters of one group since it was created: the engine's `sf_stats`,
+/// as [`Group::stats`] reads them.
+pub use sys::sf_stats as Stats;
 
 /// A held ticket, left on drop.
 pub(crate) struct Ticket(pub(crate) NonNull<sys::sf_ticket>);
@@ -352,18 +331,7 @@ impl Group {
         let mut s = sys::sf_stats::default();
         // Safety: a live group and an output of the size we pass.
         unsafe { sys::sf_group_stats(self.as_raw(), &mut s, std::mem::size_of::<sys::sf_stats>()) };
-        Stats {
-            flights: s.flights,
-            followers: s.followers,
-            forgets: s.forgets,
-            panics: s.panics,
-            timeouts: s.timeouts,
-            cancellations: s.cancellations,
-            handoffs: s.handoffs,
-            abandoned: s.abandoned,
-            in_table: s.in_table,
-            live: s.live,
-        }
+        s
     }
 }
 
