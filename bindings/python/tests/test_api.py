@@ -151,6 +151,18 @@ def test_dedup_decorator_coroutines(group):
     assert out == [0] * 10
 
 
+def test_dedup_coroutine_with_its_own_timeout_argument(group):
+    @group.dedup(key="user:{0}", timeout=60)
+    async def fetch(user, timeout=1.0):
+        await asyncio.sleep(0)
+        return (user, timeout)
+
+    async def main():
+        return await asyncio.gather(fetch(1, timeout=2.5), fetch(1, timeout=2.5), fetch(2))
+
+    assert asyncio.run(main()) == [(1, 2.5), (1, 2.5), (2, 1.0)]
+
+
 def test_exceptions_hierarchy():
     assert issubclass(singleflight.WorkError, singleflight.SingleflightError)
     assert issubclass(singleflight.PanicError, singleflight.SingleflightError)
