@@ -33,44 +33,104 @@ unsafe impl Send for Group {}
 // Safety: as above; `&Group` only calls thread-safe engine functions.
 unsafe impl Sync for Group {}
 
-/// A value produced by a flight, shared as an `Arc<T>` with every Rust caller
-/// of that flight. Derefs to `T`.
+/// A value produced by a flight. Derefs to `T`.
+///
+/// When the flight had other callers, every Rust caller of it holds the same
+/// `Arc<T>` ([`Shared::arc`]): nothing is copied. A leader that turned out to
+/// be the flight's only caller owns its value outright (no `Arc` is made),
+/// and so does a caller that converted the value from another language's
+/// bytes.
 pub struct Shared<T> {
-    pub(crate) value: Arc<T>,
-    pub(crate) shared: bool,
+    value: Value<T>,
+    shared: bool,
+}
+
+/// Where a [`Shared`] value lives.
+enum Value<T> {
+    /// The flight's only caller's own value.
+    Own(T),
+    /// The value every Rust caller of the flight shares.
+    Arc(Arc<T>),
 }
 
 impl<T> Shared<T> {
+    /// The value of a flight that had no other caller.
+    pub(crate) fn own(value: T, shared: bool) -> Self {
+        Shared { value: Value::Own(value), shared }
+    }
+
+    /// A reference to the value every Rust caller of the flight shares.
+    pub(crate) fn from_arc(value: Arc<T>, shared: bool) -> Self {
+        Shared { value: Value::Arc(value), shared }
+    }
+
+    /// Tells this outcome whether it went to more than one caller.
+    pub(crate) fn set_shared(&mut self, shared: bool) {
+        self.shared = shared;
+    }
+
     /// True when this outcome went to more than one caller of the flight.
     pub fn is_shared(&self) -> bool {
         self.shared
     }
-    /// The shared value itself.
-    pub fn arc(&self) -> &Arc<T> {
-        &self.value
+
+    /// The `Arc<T>` that the flight's Rust callers share; `None` when this
+    /// caller owns its value (see [`Shared`]).
+    pub fn arc(&self) -> Option<&Arc<T>> {
+        match &self.value {
+            Value::Own(_) => None,
+            Value::Arc(a) => Some(a),
+        }
     }
-    /// Unwraps the shared value.
+
+    /// The value as an `Arc<T>`: the shared one, or a new one around an owned
+    /// value.
     pub fn into_arc(self) -> Arc<T> {
-        self.value
+        match self.value {
+            Value::Own(v) => Arc::new(v),
+            Value::Arc(a) => a,
+        }
+    }
+
+    /// The value itself: moved out when this caller owns it or holds the last
+    /// reference to it, else cloned.
+    pub fn into_inner(self) -> T
+    where
+        T: Clone,
+    {
+        match self.value {
+            Value::Own(v) => v,
+            Value::Arc(a) => Arc::unwrap_or_clone(a),
+        }
     }
 }
 
 impl<T> Deref for Shared<T> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
-        &self.value
+        match &self.value {
+            Value::Own(v) => v,
+            Value::Arc(a) => a,
+        }
     }
 }
 
-impl<T> Clone for Shared<T> {
+/// A clone of a shared value is another reference to it; an owned value is
+/// cloned.
+impl<T: Clone> Clone for Shared<T> {
     fn clone(&self) -> Self {
-        Shared { value: self.value.clone(), shared: self.shared }
+        let value = match &self.value {
+            Value::Own(v) => Value::Own(v.clone()),
+            Value::Arc(a) => Value::Arc(a.clone()),
+        };
+        Shared { value, shared: self.shared }
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Shared<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared").field("value", &self.value).field("shared", &self.shared).finish()
+        f.debug_struct("Shared").field("value", &**self).field("shared", &self.shared).finish()
     }
 }
 

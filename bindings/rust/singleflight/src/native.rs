@@ -105,10 +105,11 @@ fn byte_slice(any: &dyn Any) -> Option<&[u8]> {
     }
 }
 
-/// What the work of a flight produced, typed: the leader's own share.
+/// What the work of a flight produced, typed, still owned by its producer:
+/// it becomes an `Arc` only if someone else receives it.
 pub(crate) enum Produced<T, E> {
-    Ok(Arc<T>),
-    Err(Arc<E>),
+    Ok(T),
+    Err(E),
     Panic(String),
 }
 
@@ -119,36 +120,50 @@ where
 {
     pub(crate) fn from_result(r: Result<T, E>) -> Self {
         match r {
-            Ok(v) => Produced::Ok(Arc::new(v)),
-            Err(e) => Produced::Err(Arc::new(e)),
+            Ok(v) => Produced::Ok(v),
+            Err(e) => Produced::Err(e),
         }
     }
 
-    /// What the engine and the other callers receive: new references to the
-    /// same values.
-    pub(crate) fn finished(&self) -> Finished {
+    fn status(&self) -> sys::sf_status {
         match self {
-            Produced::Ok(v) => Finished {
-                status: sys::SF_OK,
-                value: byte_form(v),
-                error: None,
-                native: Completion::Ok(v.clone()),
-            },
-            Produced::Err(e) => Finished {
-                status: sys::SF_EWORK,
-                value: None,
-                error: byte_form(e),
-                native: Completion::Err(e.clone()),
-            },
-            Produced::Panic(m) => Finished::panic(m.clone()),
+            Produced::Ok(_) => sys::SF_OK,
+            Produced::Err(_) => sys::SF_EWORK,
+            Produced::Panic(_) => sys::SF_EPANIC,
         }
     }
 
-    /// The producer's own outcome.
-    pub(crate) fn into_outcome(self, shared: bool) -> Outcome<T, E> {
+    /// Shares it: what the engine and the flight's other callers receive,
+    /// and the producer's own outcome, which holds the same `Arc` (marked
+    /// shared until the engine says otherwise).
+    pub(crate) fn share(self) -> (Finished, Outcome<T, E>) {
         match self {
-            Produced::Ok(value) => Outcome::Done(Ok(Shared { value, shared })),
-            Produced::Err(e) => Outcome::Done(Err(Error::Work(e))),
+            Produced::Ok(v) => {
+                let v = Arc::new(v);
+                let f = Finished { status: sys::SF_OK, value: byte_form(&v), error: None, native: Completion::Ok(v.clone()) };
+                (f, Outcome::Done(Ok(Shared::from_arc(v, true))))
+            }
+            Produced::Err(e) => {
+                let e = Arc::new(e);
+                let f =
+                    Finished { status: sys::SF_EWORK, value: None, error: byte_form(&e), native: Completion::Err(e.clone()) };
+                (f, Outcome::Done(Err(Error::Work(e))))
+            }
+            Produced::Panic(m) => (Finished::panic(m.clone()), Outcome::Panic(m)),
+        }
+    }
+
+    /// What the engine and the other callers receive.
+    pub(crate) fn finished(self) -> Finished {
+        self.share().0
+    }
+
+    /// The producer's own outcome when nobody else receives it: the value
+    /// stays its own (no `Arc`).
+    fn into_own(self, shared: bool) -> Outcome<T, E> {
+        match self {
+            Produced::Ok(v) => Outcome::Done(Ok(Shared::own(v, shared))),
+            Produced::Err(e) => Outcome::Done(Err(Error::Work(Arc::new(e)))),
             Produced::Panic(m) => Outcome::Panic(m),
         }
     }
@@ -222,20 +237,18 @@ where
     T: Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
-    let status = match &p {
-        Produced::Ok(_) => sys::SF_OK,
-        Produced::Err(_) => sys::SF_EWORK,
-        Produced::Panic(_) => sys::SF_EPANIC,
-    };
+    let status = p.status();
     let mut shared: std::ffi::c_int = 0;
     // Safety: `wait` and `work` are the pair of our sf_join. When nobody else
     // holds a ticket the engine ends the flight and leaves both: nobody reads
-    // an outcome, so none is built (no byte form, no boxed native value).
+    // an outcome, so none is built (no `Arc`, no byte form, no boxed native
+    // value).
     // Otherwise nothing changes and both are still ours.
     if unsafe { sys::sf_finish_alone(wait, work, status, &mut shared) } == 1 {
-        return p.into_outcome(shared != 0);
+        return p.into_own(shared != 0);
     }
-    let (status, value, error, native) = p.finished().into_raw();
+    let (finished, mut own) = p.share();
+    let (status, value, error, native) = finished.into_raw();
     let mut result = sys::sf_result::EMPTY;
     // Safety: `wait` and `work` are the pair of our sf_join; the engine takes
     // ownership of both byte references and of `native` (released through
@@ -253,7 +266,10 @@ where
         }
     }
     if st == status {
-        return p.into_outcome(result.shared != 0);
+        if let Outcome::Done(Ok(s)) = &mut own {
+            s.set_shared(result.shared != 0);
+        }
+        return own;
     }
     // Cannot happen for our own pair of an uncompleted flight. Nothing was
     // left: give both tickets back (an uncompleted flight is handed off).
@@ -289,7 +305,7 @@ where
     E: Send + Sync + 'static,
 {
     match c {
-        Completion::Ok(v) => v.clone().downcast::<T>().ok().map(|value| Outcome::Done(Ok(Shared { value, shared: true }))),
+        Completion::Ok(v) => v.clone().downcast::<T>().ok().map(|value| Outcome::Done(Ok(Shared::from_arc(value, true)))),
         Completion::Err(e) => e.clone().downcast::<E>().ok().map(|e| Outcome::Done(Err(Error::Work(e)))),
         Completion::Panic(m) => Some(Outcome::Panic(m.clone())),
     }
@@ -349,9 +365,9 @@ where
         let c = unsafe { &*native.cast::<Completion>() };
         return match c {
             Completion::Ok(v) => match v.clone().downcast::<T>() {
-                Ok(value) => Outcome::Done(Ok(Shared { value, shared })),
+                Ok(value) => Outcome::Done(Ok(Shared::from_arc(value, shared))),
                 Err(_) => match from_bytes::<T>(value.clone()).filter(|_| value.is_some()) {
-                    Some(v) => Outcome::Done(Ok(Shared { value: Arc::new(v), shared })),
+                    Some(v) => Outcome::Done(Ok(Shared::own(v, shared))),
                     None => Outcome::Done(Err(Error::TypeMismatch {
                         expected: std::any::type_name::<T>(),
                     })),
@@ -371,7 +387,7 @@ where
     }
     match status {
         sys::SF_OK => match from_bytes::<T>(value.clone()) {
-            Some(v) => Outcome::Done(Ok(Shared { value: Arc::new(v), shared })),
+            Some(v) => Outcome::Done(Ok(Shared::own(v, shared))),
             None => Outcome::Done(Err(Error::Foreign { failed: false, bytes: value })),
         },
         sys::SF_EWORK => match from_bytes::<E>(error.clone()) {

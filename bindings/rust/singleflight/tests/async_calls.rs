@@ -66,7 +66,7 @@ fn exactly_once_under_many_tokio_tasks() {
     });
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     for r in &results {
-        assert!(Arc::ptr_eq(r.arc(), results[0].arc()));
+        assert!(Arc::ptr_eq(r.arc().unwrap(), results[0].arc().unwrap()));
         assert!(r.is_shared());
     }
     assert_eq!(group.stats().live, 0);
@@ -111,7 +111,7 @@ fn exactly_once_under_many_smol_tasks() {
         let _ = t.join();
     });
     assert_eq!(runs.load(Ordering::SeqCst), 1);
-    assert!(results.iter().all(|r| Arc::ptr_eq(r.arc(), results[0].arc())));
+    assert!(results.iter().all(|r| Arc::ptr_eq(r.arc().unwrap(), results[0].arc().unwrap())));
 }
 
 #[test]
@@ -359,7 +359,7 @@ fn async_followers_of_other_types_read_the_byte_form() {
         tx.send(()).unwrap();
         let led = leader.await.unwrap().unwrap();
         let same = same.await.unwrap().unwrap();
-        assert!(Arc::ptr_eq(led.arc(), same.arc()) && same.is_shared());
+        assert!(Arc::ptr_eq(led.arc().unwrap(), same.arc().unwrap()) && same.is_shared());
         assert_eq!(&**bytes.await.unwrap().unwrap(), b"text");
         let r = other.await.unwrap();
         assert!(matches!(r, Err(Error::TypeMismatch { .. })), "{r:?}");
@@ -413,7 +413,7 @@ fn ticketless_followers_share_one_run_across_workers() {
         assert!(led.is_shared());
         for t in tasks {
             let r = t.await.unwrap().unwrap();
-            assert!(Arc::ptr_eq(r.arc(), led.arc()) && r.is_shared());
+            assert!(Arc::ptr_eq(r.arc().unwrap(), led.arc().unwrap()) && r.is_shared());
         }
     });
     assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -480,7 +480,7 @@ fn a_newcomer_lifts_the_engines_abandonment_of_a_ticketless_flight() {
         tx.send(4).unwrap();
         let (a, b) = (first.await.unwrap().unwrap(), second.await.unwrap().unwrap());
         assert_eq!((*a, *b), (4, 4));
-        assert!(Arc::ptr_eq(a.arc(), b.arc()));
+        assert!(Arc::ptr_eq(a.arc().unwrap(), b.arc().unwrap()));
     });
     let s = group.stats();
     assert_eq!((s.flights, s.followers, s.in_table, s.live), (1, 2, 0, 0), "{s:?}");
@@ -529,6 +529,7 @@ fn dropping_every_ticketless_waiter_drops_the_work_and_frees_the_key() {
     let v = rt.block_on(group.call_async("k", async { Ok::<_, ()>(3u32) })).unwrap();
     assert_eq!(*v, 3);
     assert!(!v.is_shared());
+    assert!(v.arc().is_none(), "a lone leader owns its value: no Arc");
     assert_eq!(group.stats().flights, 2);
 }
 
@@ -602,9 +603,9 @@ fn followers_of_other_types_join_a_running_flight_with_a_ticket() {
         tx.send(()).unwrap();
         let led = leader.await.unwrap();
         let same = same.await.unwrap().unwrap();
-        assert!(Arc::ptr_eq(led.arc(), same.arc()) && same.is_shared());
+        assert!(Arc::ptr_eq(led.arc().unwrap(), same.arc().unwrap()) && same.is_shared());
         let other_e = other_e.await.unwrap().unwrap();
-        assert!(Arc::ptr_eq(led.arc(), other_e.arc()) && other_e.is_shared());
+        assert!(Arc::ptr_eq(led.arc().unwrap(), other_e.arc().unwrap()) && other_e.is_shared());
         assert_eq!(&**bytes.await.unwrap().unwrap(), b"text");
         let r = other.await.unwrap();
         assert!(matches!(r, Err(Error::TypeMismatch { .. })), "{r:?}");

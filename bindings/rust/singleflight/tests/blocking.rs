@@ -48,10 +48,10 @@ where
 fn exactly_once_under_many_threads() {
     let (results, runs) = many_threads(32, || Ok::<_, ()>(String::from("value")));
     assert_eq!(runs, 1);
-    let first = results[0].as_ref().unwrap().arc().clone();
+    let first = results[0].as_ref().unwrap().arc().unwrap().clone();
     for r in &results {
         let v = r.as_ref().unwrap();
-        assert!(Arc::ptr_eq(v.arc(), &first), "every caller shares one Arc");
+        assert!(Arc::ptr_eq(v.arc().unwrap(), &first), "every caller shares one Arc");
         assert!(v.is_shared());
         assert_eq!(v.as_str(), "value");
     }
@@ -85,6 +85,21 @@ fn lone_caller_is_not_shared() {
     let v = group.call("k", || Ok::<_, ()>(1u8)).unwrap();
     assert!(!v.is_shared());
     assert_eq!(group.stats().flights, 1);
+}
+
+#[test]
+fn lone_caller_owns_its_value() {
+    // Nobody else received it: no Arc was made, and the value moves out.
+    let group = Group::new();
+    let text = String::from("mine");
+    let at = text.as_ptr();
+    let v = group.call("k", move || Ok::<_, ()>(text)).unwrap();
+    assert!(v.arc().is_none() && !v.is_shared());
+    let copy = v.clone();
+    assert_ne!(copy.as_ptr(), at, "cloning an owned value copies it");
+    let owned = v.into_inner();
+    assert_eq!(owned.as_ptr(), at, "moved out, not copied");
+    assert_eq!(*copy.into_arc(), "mine");
 }
 
 #[test]
