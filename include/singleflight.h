@@ -478,8 +478,9 @@ typedef int (*sf_accept_fn)(void *attachment, void *userdata);
  *
  * If a flight runs for `key`, at least one wait ticket of it is held, and
  * an object of `kind` is attached to it (sf_attach), calls
- * `accept(attachment, userdata)` on this thread with the engine's locks of
- * that key and flight held: the attachment is alive for the call. If accept
+ * `accept(attachment, userdata)` on this thread with the engine's lock of
+ * that flight held (not its key's: callers of other keys go on meanwhile):
+ * the attachment is alive for the call. If accept
  * returns nonzero the caller counts as one more caller of the flight (the
  * `shared` flag of its outcome, the `followers` counter) and *joined is 1.
  * What accept took is the binding's to keep valid: the engine frees the

@@ -367,16 +367,25 @@ bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_na
                          sf_accept_fn accept, void *userdata) noexcept {
   const std::uint64_t h = detail::hash_bytes(key, len);
   Shard &s = g->shards[h & (kShards - 1)];
-  std::lock_guard<detail::SpinMutex> lk(s.mu);
-  Flight *f = find(s, h, key, len);  // linked: neither completed nor handed off
-  if (!f) return false;
-  std::lock_guard<detail::SpinMutex> fl(f->mu);
+  Flight *f;
+  {
+    std::lock_guard<detail::SpinMutex> lk(s.mu);
+    f = find(s, h, key, len);  // linked: neither completed nor handed off
+    if (!f) return false;
+    // Hand over hand: the flight's lock is taken before the shard's is
+    // released, and only the flight's is held across `accept`, so callers
+    // of other keys of the shard do not wait for it. The flight cannot be
+    // recycled meanwhile if it has a waiter: a wait ticket is left under
+    // this lock, and a leader ending its flight alone takes this lock too.
+    f->mu.lock();
+  }
+  std::lock_guard<detail::SpinMutex> fl(f->mu, std::adopt_lock);
   if (f->waiters == 0) return false;  // abandoned: no holder waits for anyone
   for (int i = 0; i < SF_ATTACH_MAX && f->attach_kind[i]; ++i) {
     if (f->attach_kind[i] != kind) continue;
     if (!accept(f->attach[i], userdata)) return false;
     ++f->joined;
-    ++s.followers;
+    s.attached_followers.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
   return false;
@@ -468,12 +477,16 @@ void group_leave(sf_ticket *t) noexcept {
 
 // Ends the flight for its leader alone if only the leader's two tickets are
 // left (shard lock held): unlinked, it takes no newcomer; recycled, it needs
-// no outcome. True if it did.
+// no outcome. True if it did. Takes the flight's lock while it decides, as
+// sf_join_attached holds only that lock while its `accept` runs.
 static bool end_alone_locked(Shard &s, Flight *f, sf_status status, int *shared,
                              Leftovers &left) noexcept {
-  if (f->refs.load(std::memory_order_acquire) != 2 || f->done) return false;
+  {
+    std::lock_guard<detail::SpinMutex> fl(f->mu);
+    if (f->refs.load(std::memory_order_acquire) != 2 || f->done) return false;
+    if (shared) *shared = f->joined > 1;
+  }
   if (f->linked) unlink(s, f);
-  if (shared) *shared = f->joined > 1;
   if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
   f->refs.store(0, std::memory_order_relaxed);
   recycle_locked(s, f, left);
@@ -580,7 +593,7 @@ void group_stats(const Group *g, sf_stats *out) noexcept {
     auto &s = const_cast<Shard &>(cs);
     std::lock_guard<detail::SpinMutex> lk(s.mu);
     out->flights += s.flights;
-    out->followers += s.followers;
+    out->followers += s.followers + s.attached_followers.load(std::memory_order_relaxed);
     out->forgets += s.forgets;
     out->in_table += s.count;
     out->live += s.live;

@@ -52,9 +52,10 @@ struct alignas(64) Shard {
   bool dying = false;          // the group has no user reference left
   // plain counters (mu)
   std::uint64_t flights = 0, followers = 0, forgets = 0;
-  // counters bumped under a flight's mutex
-  std::atomic<std::uint64_t> panics{0}, timeouts{0}, cancellations{0}, handoffs{0},
-      abandoned{0};
+  // counters bumped under a flight's mutex (`attached_followers`: callers
+  // that sf_join_attached took in, under the flight's mutex alone)
+  std::atomic<std::uint64_t> attached_followers{0}, panics{0}, timeouts{0}, cancellations{0},
+      handoffs{0}, abandoned{0};
 };
 
 }  // namespace sf

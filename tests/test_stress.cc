@@ -213,7 +213,10 @@ TEST(Stress, JoinAttachedOnlyEverSeesALiveRendezvous) {
         auto accept = [](void *att, void *) {
           auto *rv = static_cast<Rv *>(att);
           EXPECT_EQ(rv->magic.load(), 0x5F5F);
-          rv->visits.fetch_add(1);
+          // Linger now and then: only the flight's lock is held here, and
+          // a leader ending its flight alone must wait for it.
+          if (rv->visits.fetch_add(1) % 8 == 0) std::this_thread::yield();
+          EXPECT_EQ(rv->magic.load(), 0x5F5F);
           return 1;
         };
         ASSERT_EQ(sf_join_attached(g, key.data(), key.size(), &kRv, accept, nullptr, &joined), SF_OK);
@@ -228,8 +231,14 @@ TEST(Stress, JoinAttachedOnlyEverSeesALiveRendezvous) {
       if (cur != mine) delete mine;
       if (lead) {
         if (rng() % 4 == 0) std::this_thread::yield();
+        int shared = 0;
         if (rng() % 3 == 0) {
           sf_leave(lead);  // hand-off
+        } else if (rng() % 2 == 0) {
+          // Ends it if nobody else holds a ticket, visitors or not.
+          if (sf_finish_alone(w, lead, SF_OK, &shared) == 1) continue;
+          sf_complete(lead, SF_OK, bytes("v"), nullptr);
+          sf_leave(lead);
         } else {
           sf_complete(lead, SF_OK, bytes("v"), nullptr);
           sf_leave(lead);

@@ -19,7 +19,7 @@
 //! under the engine's lock, and no wait ticket at all. It holds its own
 //! reference to the `RustFlight` and reads the outcome here, so it never
 //! needs the engine again. Since `join_running` takes `book` under the
-//! engine's locks, no code may call into the engine while it holds `book`.
+//! engine's flight lock, no code may call into the engine while it holds `book`.
 //!
 //! When the last Rust waiter leaves while the work is unfinished, the work is
 //! dropped and its ticket left: the engine's flight is abandoned, or handed
@@ -147,7 +147,7 @@ impl Orphan {
 thread_local! {
     /// Emptied waker lists of finished flights, for new ones: a hot key's
     /// list does not grow again (a reallocation under `book`, which
-    /// `join_running` takes under the engine's locks) flight after flight.
+    /// `join_running` takes under the engine's flight lock) flight after flight.
     static WAKER_LISTS: std::cell::Cell<Vec<Vec<Option<Waker>>>> = const { std::cell::Cell::new(Vec::new()) };
     /// A spare RustFlight, offered to sf_attach and kept when another was
     /// installed first: followers allocate none.
@@ -265,7 +265,7 @@ impl RustFlight {
 
     /// Counts a ticketless waiter in if the work runs here, of `types`, and
     /// this thread is not polling it: its index and what it does next.
-    /// Runs under the engine's locks (from `accept_running`): takes `book`
+    /// Runs under the engine's flight lock (from `accept_running`): takes `book`
     /// only, and cannot panic once it changed anything.
     fn enter_running(&self, types: (TypeId, TypeId), waker: &Waker) -> Option<(usize, Look)> {
         if driving::has_flight(self.id()) {
