@@ -13,9 +13,13 @@
 //! sample's iterations inside one task spawned on the runtime and times them
 //! there, so a sample costs one runtime round trip, not one per call (with
 //! `b.to_async(&rt).iter(..)` every call paid a `block_on`, the same for
-//! every library, which hid the libraries' own cost). Each task builds its
-//! call's future inside its own `async` block, as every library's entry
-//! does. A `floor` entry runs the very same work with no library at all:
+//! every library, which hid the libraries' own cost). Each call is made the
+//! cheapest way its library offers to give a task a `'static` future: the
+//! peers' `work(&self, ..)` borrows, so their task holds a clone of the
+//! peer's `Arc` and calls inside its `async` block; this binding's
+//! `call_async` returns a `Call` that holds its own group reference, so the
+//! task awaits it as it is (one reference count per task, either way).
+//! A `floor` entry runs the very same work with no library at all:
 //! what the harness alone costs. `unique_keys/engine_only` makes the two
 //! engine calls of this binding's fast path, from Rust, with nothing else.
 //!
@@ -197,10 +201,8 @@ fn contended(c: &mut Criterion, name: &str, tasks: usize, keys: u64) {
             let (round, group) = (round.clone(), group.clone());
             on_worker(&rt, iters, move |n| {
                 batches(round, n, tasks, keys, move |k| {
-                    let group = group.clone();
-                    async move {
-                        *group.call_async(k.to_le_bytes(), async move { Ok::<u64, ()>(work(k).await) }).await.unwrap()
-                    }
+                    let call = group.call_async(k.to_le_bytes(), async move { Ok::<u64, ()>(work(k).await) });
+                    async move { *call.await.unwrap() }
                 })
             })
         })
