@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use crate::driving::{self, Driven};
 use crate::flight::{drop_quietly, Look, RustFlight, WorkFuture};
 use crate::group::{join, Ticket};
-use crate::native::{self, Outcome, Produced};
+use crate::native::{self, Finished, Outcome, Produced};
 use crate::recycle::{self, Slot};
 use crate::timer::{self, TimerKey};
 use crate::{Error, Group, Shared};
@@ -277,17 +277,15 @@ where
             drop(wait);
             return Some(Outcome::Done(Err(Error::HandedOff)));
         };
-        let mut work = Box::into_pin(recycle::new_box(Slot::Work, work));
+        let mut work = Box::into_pin(recycle::new_box(Slot::Work, Work(work)));
         let polled = driving::driving(Driven::Key(group, key.as_ptr(), key.len()), || {
-            catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx)))
+            catch_unwind(AssertUnwindSafe(|| work.as_mut().poll_result(cx)))
         });
         let produced = match polled {
             Ok(Poll::Ready(r)) => Produced::from_result(r),
             Err(payload) => Produced::Panic(native::panic_message(&*payload)),
-            Ok(Poll::Pending) => {
-                let fut: WorkFuture = Box::pin(async move { Produced::from_result(work.await).finished() });
-                return self.hand_over(wait, lead, fut, cx);
-            }
+            // The same box becomes the flight's work.
+            Ok(Poll::Pending) => return self.hand_over(wait, lead, work, cx),
         };
         // Safety: the work is dropped in place, never moved out of its box.
         let work = unsafe { Pin::into_inner_unchecked(work) };
@@ -329,7 +327,9 @@ impl<T, E, F> Call<T, E, F> {
         if let Some(o) = orphan {
             o.abandon();
         }
-        drop(j.flight);
+        if let Some((f, _)) = j.flight {
+            crate::flight::release(f);
+        }
     }
 
     fn stop_timer(&mut self) {
@@ -359,6 +359,34 @@ impl<T, E, F> Call<T, E, F> {
         }
         self.deadline = Deadline::Armed(timer::register(at, cx.waker().clone()));
         true
+    }
+}
+
+/// A leader's work, boxed once: its first poll, by the leader, reads the
+/// typed result; if that is pending, the box becomes the flight's
+/// [`WorkFuture`] as it is.
+struct Work<F>(F);
+
+impl<F> Work<F> {
+    fn poll_result<T, E>(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        // Safety: structural pinning: the work is never moved out of its
+        // `Work`, which is pinned.
+        unsafe { self.map_unchecked_mut(|w| &mut w.0) }.poll(cx)
+    }
+}
+
+impl<T, E, F> Future for Work<F>
+where
+    T: Send + Sync + 'static,
+    E: Send + Sync + 'static,
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Finished;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Finished> {
+        self.poll_result(cx).map(|r| Produced::from_result(r).finished())
     }
 }
 

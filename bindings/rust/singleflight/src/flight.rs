@@ -60,7 +60,7 @@ unsafe extern "C" fn release_flight(value: *mut c_void) {
     // Safety: the engine hands back exactly once the Arc::into_raw pointer it
     // installed for FLIGHT_KIND.
     let flight = unsafe { Arc::from_raw(value.cast_const().cast::<RustFlight>()) };
-    drop_quietly(flight);
+    let _ = catch_unwind(AssertUnwindSafe(move || release(flight)));
 }
 
 /// The work and its ticket, once a leader installed them.
@@ -149,9 +149,50 @@ thread_local! {
     /// list does not grow again (a reallocation under `book`, which
     /// `join_running` takes under the engine's flight lock) flight after flight.
     static WAKER_LISTS: std::cell::Cell<Vec<Vec<Option<Waker>>>> = const { std::cell::Cell::new(Vec::new()) };
-    /// A spare RustFlight, offered to sf_attach and kept when another was
-    /// installed first: followers allocate none.
-    static SPARE: std::cell::Cell<Option<Arc<RustFlight>>> = const { std::cell::Cell::new(None) };
+    /// Idle RustFlights, for new flights: one is offered to sf_attach and
+    /// kept when another was installed first (followers allocate none), and
+    /// a finished flight's comes back here when its last reference goes on
+    /// this thread (a flight per flight is not allocated and freed, often on
+    /// two threads).
+    static IDLE: std::cell::Cell<Vec<Arc<RustFlight>>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// How many idle RustFlights a thread keeps.
+const IDLE_MAX: usize = 64;
+
+/// An idle RustFlight of this thread, or a new one.
+fn take_idle() -> Arc<RustFlight> {
+    let idle = IDLE
+        .try_with(|l| {
+            let mut list = l.take();
+            let f = list.pop();
+            l.set(list);
+            f
+        })
+        .ok()
+        .flatten();
+    idle.unwrap_or_else(|| Arc::new(RustFlight::new()))
+}
+
+/// Keeps an unused (or reset) RustFlight for [`take_idle`].
+fn keep_idle(f: Arc<RustFlight>) {
+    let _ = IDLE.try_with(move |l| {
+        let mut list = l.take();
+        if list.len() < IDLE_MAX {
+            list.push(f);
+        }
+        l.set(list);
+    });
+}
+
+/// Drops a reference to a RustFlight. If it was the last one, the flight is
+/// reset and kept for a new flight on this thread (dropping the outcome it
+/// held), unless something in it was left unexpectedly (then it is freed).
+pub(crate) fn release(mut f: Arc<RustFlight>) {
+    let Some(rf) = Arc::get_mut(&mut f) else { return };
+    if rf.reset() {
+        keep_idle(f);
+    }
 }
 
 impl RustFlight {
@@ -172,10 +213,44 @@ impl RustFlight {
         }
     }
 
+    /// Makes this RustFlight, which nothing else references, as new: true if
+    /// it can serve another flight. Its outcome is dropped here (and a panic
+    /// in a value's `Drop` stays here).
+    fn reset(&mut self) -> bool {
+        if self.book.is_poisoned() || self.work.is_poisoned() {
+            return false;
+        }
+        let slot = self.work.get_mut().unwrap_or_else(|e| e.into_inner());
+        if slot.fut.is_some() || !slot.ticket.is_null() {
+            return false;
+        }
+        let b = self.book.get_mut().unwrap_or_else(|e| e.into_inner());
+        if matches!(b.mode, Mode::Running) {
+            return false;
+        }
+        b.mode = Mode::Unled;
+        b.types = None;
+        b.hint = 0;
+        b.waiters = 0;
+        b.driver = None;
+        b.free.clear();
+        // Done or orphaned, a flight has no waker left; its list's room stays.
+        let wakers = std::mem::take(&mut b.wakers);
+        b.wakers = if wakers.is_empty() && wakers.capacity() > 0 {
+            wakers
+        } else {
+            drop_quietly(wakers);
+            spare_wakers()
+        };
+        *self.notified.get_mut() = false;
+        drop_quietly(std::mem::take(&mut self.done));
+        true
+    }
+
     /// The flight's RustFlight: ours if we attach first, else the installed
     /// one; `None` if the engine has no room for it.
     pub(crate) fn attach(wait: &Ticket) -> Option<Arc<RustFlight>> {
-        let spare = SPARE.with(|s| s.take()).unwrap_or_else(|| Arc::new(RustFlight::new()));
+        let spare = take_idle();
         let raw = Arc::into_raw(spare).cast_mut().cast::<c_void>();
         let mut current: *mut c_void = std::ptr::null_mut();
         // Safety: our wait ticket is held; `raw` is a valid pointer of
@@ -185,7 +260,7 @@ impl RustFlight {
             // Not installed: our spare comes back to us, unused.
             // Safety: `raw` is the Arc::into_raw above, still ours.
             let spare = unsafe { Arc::from_raw(raw.cast_const().cast::<RustFlight>()) };
-            SPARE.with(|s| s.set(Some(spare)));
+            keep_idle(spare);
         }
         if st != sys::SF_OK || current.is_null() {
             return None;
@@ -452,7 +527,7 @@ fn refresh(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
 }
 
 /// How many emptied waker lists a thread keeps, and up to what capacity.
-const SPARE_LISTS: usize = 16;
+const SPARE_LISTS: usize = 64;
 const SPARE_LIST_MAX: usize = 4096;
 
 /// An empty waker list, with room from an earlier flight if this thread has
