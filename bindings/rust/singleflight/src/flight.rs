@@ -318,7 +318,9 @@ impl RustFlight {
         types: (TypeId, TypeId),
         waker: &Waker,
     ) -> Option<(Arc<RustFlight>, usize, Look)> {
-        let mut a = Accept { types, waker, joined: None };
+        // Cloned here, not under the engine's lock (dropped unused if the
+        // flight does not take us).
+        let mut a = Accept { types, waker: Some(waker.clone()), joined: None };
         let mut joined: c_int = 0;
         // Safety: `group` is a live reference and `key` a valid slice;
         // `accept_running` takes `a` (alive for the whole call) as its
@@ -330,7 +332,7 @@ impl RustFlight {
                 key.len(),
                 &FLIGHT_KIND,
                 Some(accept_running),
-                (&mut a as *mut Accept<'_>).cast(),
+                (&mut a as *mut Accept).cast(),
                 &mut joined,
             )
         };
@@ -342,7 +344,8 @@ impl RustFlight {
     /// this thread is not polling it: its index and what it does next.
     /// Runs under the engine's flight lock (from `accept_running`): takes `book`
     /// only, and cannot panic once it changed anything.
-    fn enter_running(&self, types: (TypeId, TypeId), waker: &Waker) -> Option<(usize, Look)> {
+    /// `waker` is taken only if the waiter is counted in.
+    fn enter_running(&self, types: (TypeId, TypeId), waker: &mut Option<Waker>) -> Option<(usize, Look)> {
         if driving::has_flight(self.id()) {
             // The work of this very flight asks for it: the engine path
             // reports the deadlock.
@@ -352,8 +355,7 @@ impl RustFlight {
         if !matches!(b.mode, Mode::Running) || b.types != Some(types) || self.done.get().is_some() {
             return None;
         }
-        // Cloned before anything changes: a panicking waker leaves no trace.
-        let w = waker.clone();
+        let w = waker.take()?;
         b.waiters += 1;
         let me = register(&mut b, w);
         Some((me, self.next(&mut b, me)))
@@ -625,9 +627,9 @@ fn hint_slot(group: *mut sys::sf_group, key: &[u8]) -> usize {
 }
 
 /// The userdata of `accept_running`.
-struct Accept<'a> {
+struct Accept {
     types: (TypeId, TypeId),
-    waker: &'a Waker,
+    waker: Option<Waker>,
     joined: Option<(Arc<RustFlight>, usize, Look)>,
 }
 
@@ -635,11 +637,11 @@ struct Accept<'a> {
 unsafe extern "C" fn accept_running(attachment: *mut c_void, userdata: *mut c_void) -> c_int {
     // Safety: `userdata` is the `Accept` that join_running passes, alive and
     // not otherwise borrowed during the engine call.
-    let a = unsafe { &mut *userdata.cast::<Accept<'_>>() };
+    let a = unsafe { &mut *userdata.cast::<Accept>() };
     let flight = attachment.cast_const().cast::<RustFlight>();
     // Safety: an attachment of FLIGHT_KIND is an Arc<RustFlight>, kept alive
     // by the engine for the duration of this call.
-    let entered = catch_unwind(AssertUnwindSafe(|| unsafe { &*flight }.enter_running(a.types, a.waker)));
+    let entered = catch_unwind(AssertUnwindSafe(|| unsafe { &*flight }.enter_running(a.types, &mut a.waker)));
     match entered {
         Ok(Some((me, look))) => {
             // Safety: as above: a live Arc<RustFlight>; the waiter we just
