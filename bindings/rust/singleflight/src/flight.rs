@@ -234,9 +234,10 @@ impl RustFlight {
         b.waiters = 0;
         b.driver = None;
         b.free.clear();
-        // Done or orphaned, a flight has no waker left; its list's room stays.
+        // Done or orphaned, a flight has no waker left; its list's room stays
+        // (up to the size a thread keeps spare lists of).
         let wakers = std::mem::take(&mut b.wakers);
-        b.wakers = if wakers.is_empty() && wakers.capacity() > 0 {
+        b.wakers = if wakers.is_empty() && wakers.capacity() > 0 && wakers.capacity() <= SPARE_LIST_MAX {
             wakers
         } else {
             drop_quietly(wakers);
