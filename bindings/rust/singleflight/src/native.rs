@@ -140,22 +140,24 @@ where
         match self {
             Produced::Ok(v) => {
                 let v = Arc::new(v);
-                let f = Finished { status: sys::SF_OK, value: byte_form(&v), error: None, native: Completion::Ok(v.clone()) };
-                (f, Outcome::Done(Ok(Shared::from_arc(v, true))))
+                (Finished::ok(v.clone()), Outcome::Done(Ok(Shared::from_arc(v, true))))
             }
             Produced::Err(e) => {
                 let e = Arc::new(e);
-                let f =
-                    Finished { status: sys::SF_EWORK, value: None, error: byte_form(&e), native: Completion::Err(e.clone()) };
-                (f, Outcome::Done(Err(Error::Work(e))))
+                (Finished::err(e.clone()), Outcome::Done(Err(Error::Work(e))))
             }
             Produced::Panic(m) => (Finished::panic(m.clone()), Outcome::Panic(m)),
         }
     }
 
-    /// What the engine and the other callers receive.
+    /// What the engine and the other callers receive (the producer keeps
+    /// nothing: its work ran in the flight's rendezvous).
     pub(crate) fn finished(self) -> Finished {
-        self.share().0
+        match self {
+            Produced::Ok(v) => Finished::ok(Arc::new(v)),
+            Produced::Err(e) => Finished::err(Arc::new(e)),
+            Produced::Panic(m) => Finished::panic(m),
+        }
     }
 
     /// The producer's own outcome when nobody else receives it: the value
@@ -179,6 +181,14 @@ pub(crate) struct Finished {
 }
 
 impl Finished {
+    fn ok<V: Any + Send + Sync>(v: Arc<V>) -> Finished {
+        Finished { status: sys::SF_OK, value: byte_form(&v), error: None, native: Completion::Ok(v) }
+    }
+
+    fn err<V: Any + Send + Sync>(e: Arc<V>) -> Finished {
+        Finished { status: sys::SF_EWORK, value: None, error: byte_form(&e), native: Completion::Err(e) }
+    }
+
     pub(crate) fn panic(message: String) -> Finished {
         let error = Some(Bytes::copy_from_slice(message.as_bytes()));
         Finished { status: sys::SF_EPANIC, value: None, error, native: Completion::Panic(message) }
