@@ -501,6 +501,35 @@ SF_EXTERN(sf_status) sf_join_attached(sf_group *group, const void *key,
                                       sf_accept_fn accept, void *userdata,
                                       int *joined);
 
+/** sf_join_attached(), and if that does not take the caller in, sf_join(),
+ * in one call: what a binding's caller does who would rather wait through
+ * its binding's rendezvous object but leads or follows with tickets
+ * otherwise. For a key with no flight it costs what sf_join() costs.
+ *
+ * If a flight runs for `key`, one of its wait tickets is held and an object
+ * of `kind` is attached to it, calls `accept(attachment, userdata)` as
+ * sf_join_attached() does (this thread, the flight's lock held, not its
+ * key's). If accept returns nonzero, *accepted is 1, *wait and *work are
+ * NULL, and the caller counts as one more caller of the flight, with the
+ * same duties for the binding as in sf_join_attached(). Otherwise (no such
+ * flight or attachment, or accept returned 0) *accepted is 0 and the caller
+ * joined as by sf_join(): *wait is its wait ticket and *work its work ticket
+ * if it leads (the flight of `key` may have ended in between: then it leads
+ * a new one).
+ * Any thread. A NULL key with length 0 is the empty key.
+ * @param flags as for sf_join().
+ * @return SF_OK; SF_EINVAL (NULL group, kind, accept, accepted, wait or
+ *         work, NULL key with a nonzero length, unknown flag; nothing
+ *         changed); SF_ENOMEM (nothing changed). On failure *accepted is 0
+ *         and both ticket pointers NULL, where they can be written.
+ * Since: 0.1 */
+SF_EXTERN(sf_status) sf_join_or_accept(sf_group *group, const void *key,
+                                       size_t key_len, unsigned flags,
+                                       const sf_native_kind *kind,
+                                       sf_accept_fn accept, void *userdata,
+                                       int *accepted, sf_ticket **wait,
+                                       sf_ticket **work);
+
 /** Gives a ticket back; the ticket is invalid afterwards. Every ticket from
  * sf_join() must be left exactly once.
  *  - A wait ticket: this caller stops waiting. If it was the last waiter and

@@ -236,6 +236,19 @@ sf_status sf_join_attached(sf_group *group, const void *key, size_t key_len,
   return SF_OK;
 }
 
+sf_status sf_join_or_accept(sf_group *group, const void *key, size_t key_len, unsigned flags,
+                            const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
+                            int *accepted, sf_ticket **wait, sf_ticket **work) {
+  if (accepted) *accepted = 0;
+  if (wait) *wait = nullptr;
+  if (work) *work = nullptr;
+  if (!group || !kind || !accept || !accepted || !wait || !work || bad_key(key, key_len) ||
+      (flags & ~SF_JOIN_RUN_HERE))
+    return SF_EINVAL;
+  return sf::group_join_or_accept(group, key, key_len, flags, kind, accept, userdata, accepted,
+                                  wait, work);
+}
+
 void sf_leave(sf_ticket *ticket) {
   if (ticket) sf::group_leave(ticket);
 }

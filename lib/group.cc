@@ -175,6 +175,14 @@ void release_ref(Flight *f, int n = 1) noexcept {
   left.release();
 }
 
+// Keeps a left follower ticket on its flight's spare list (under mu).
+void keep_spare(Flight *f, sf_ticket *t) noexcept {
+  t->next = f->spare;
+  if (!f->spare) f->spare_tail = t;
+  f->spare = t;
+  ++f->spare_count;
+}
+
 void reset_ticket(sf_ticket *t) noexcept {
   t->canceled = false;
   t->notify.store(Notify::kNone, std::memory_order_relaxed);
@@ -297,33 +305,34 @@ void group_dying(Group *g) noexcept {
   shard_idle_while_dying(g);
 }
 
-sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
-                     sf_ticket **wait, sf_ticket **work) noexcept {
-  const std::uint64_t h = detail::hash_bytes(key, len);
-  Shard &s = g->shards[h & (kShards - 1)];
-  std::lock_guard<detail::SpinMutex> lk(s.mu);
-  if (Flight *f = find(s, h, key, len)) {
-    std::lock_guard<detail::SpinMutex> fl(f->mu);
-    sf_ticket *t = s.tickets;
-    if (t) {
-      s.tickets = t->next;
-      --s.ticket_count;
-    } else {
-      t = detail::make<sf_ticket>();
-      if (!t) return SF_ENOMEM;
-      t->role = Role::kWait;
-    }
-    t->flight = f;
-    reset_ticket(t);
-    ++f->waiters;
-    ++f->joined;
-    f->abandoned = false;  // a newcomer lifts the abandonment
-    f->refs.fetch_add(1, std::memory_order_relaxed);
-    ++s.followers;
-    *wait = t;
-    *work = nullptr;
-    return SF_OK;
+namespace {
+
+// A follower joins `f` with a wait ticket (the shard's and f's mutex held).
+sf_status follow_locked(Shard &s, Flight *f, sf_ticket **wait, sf_ticket **work) noexcept {
+  sf_ticket *t = s.tickets;
+  if (t) {
+    s.tickets = t->next;
+    --s.ticket_count;
+  } else {
+    t = detail::make<sf_ticket>();
+    if (!t) return SF_ENOMEM;
+    t->role = Role::kWait;
   }
+  t->flight = f;
+  reset_ticket(t);
+  ++f->waiters;
+  ++f->joined;
+  f->abandoned = false;  // a newcomer lifts the abandonment
+  f->refs.fetch_add(1, std::memory_order_relaxed);
+  ++s.followers;
+  *wait = t;
+  *work = nullptr;
+  return SF_OK;
+}
+
+// The leader starts a flight for `key`, which has none (the shard's mutex held).
+sf_status lead_locked(Shard &s, std::uint64_t h, const void *key, std::size_t len,
+                      unsigned flags, sf_ticket **wait, sf_ticket **work) noexcept {
   Flight *f = s.pool;
   if (f) {
     s.pool = f->hnext;
@@ -363,6 +372,44 @@ sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
   return SF_OK;
 }
 
+// sf_join under the shard's mutex.
+sf_status join_locked(Shard &s, std::uint64_t h, const void *key, std::size_t len,
+                      unsigned flags, sf_ticket **wait, sf_ticket **work) noexcept {
+  if (Flight *f = find(s, h, key, len)) {
+    std::lock_guard<detail::SpinMutex> fl(f->mu);
+    return follow_locked(s, f, wait, work);
+  }
+  return lead_locked(s, h, key, len, flags, wait, work);
+}
+
+// f's attachment of `kind`, if a holder of a wait ticket can still deliver
+// to the callers it accepts (f's mutex held); else null.
+void **attachment_locked(Flight *f, const sf_native_kind *kind) noexcept {
+  if (f->waiters == 0) return nullptr;  // abandoned: no holder waits for anyone
+  for (int i = 0; i < SF_ATTACH_MAX && f->attach_kind[i]; ++i)
+    if (f->attach_kind[i] == kind) return &f->attach[i];
+  return nullptr;
+}
+
+// Asks `accept` whether the caller joins f through its attachment `at`; if
+// so counts it (f's mutex held, not the shard's).
+bool accept_locked(Shard &s, Flight *f, void **at, sf_accept_fn accept, void *userdata) noexcept {
+  if (!accept(*at, userdata)) return false;
+  ++f->joined;
+  s.attached_followers.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+}  // namespace
+
+sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
+                     sf_ticket **wait, sf_ticket **work) noexcept {
+  const std::uint64_t h = detail::hash_bytes(key, len);
+  Shard &s = g->shards[h & (kShards - 1)];
+  std::lock_guard<detail::SpinMutex> lk(s.mu);
+  return join_locked(s, h, key, len, flags, wait, work);
+}
+
 bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_native_kind *kind,
                          sf_accept_fn accept, void *userdata) noexcept {
   const std::uint64_t h = detail::hash_bytes(key, len);
@@ -380,15 +427,34 @@ bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_na
     f->mu.lock();
   }
   std::lock_guard<detail::SpinMutex> fl(f->mu, std::adopt_lock);
-  if (f->waiters == 0) return false;  // abandoned: no holder waits for anyone
-  for (int i = 0; i < SF_ATTACH_MAX && f->attach_kind[i]; ++i) {
-    if (f->attach_kind[i] != kind) continue;
-    if (!accept(f->attach[i], userdata)) return false;
-    ++f->joined;
-    s.attached_followers.fetch_add(1, std::memory_order_relaxed);
-    return true;
+  void **at = attachment_locked(f, kind);
+  return at && accept_locked(s, f, at, accept, userdata);
+}
+
+sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsigned flags,
+                               const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
+                               int *accepted, sf_ticket **wait, sf_ticket **work) noexcept {
+  const std::uint64_t h = detail::hash_bytes(key, len);
+  Shard &s = g->shards[h & (kShards - 1)];
+  {
+    std::unique_lock<detail::SpinMutex> lk(s.mu);
+    Flight *f = find(s, h, key, len);
+    if (!f) return lead_locked(s, h, key, len, flags, wait, work);
+    f->mu.lock();
+    std::lock_guard<detail::SpinMutex> fl(f->mu, std::adopt_lock);
+    void **at = attachment_locked(f, kind);
+    // No attachment to ask: a follower's ticket, with both locks held still.
+    if (!at) return follow_locked(s, f, wait, work);
+    // Hand over hand, as sf_join_attached: only f's lock across `accept`.
+    lk.unlock();
+    if (accept_locked(s, f, at, accept, userdata)) {
+      *accepted = 1;
+      return SF_OK;
+    }
   }
-  return false;
+  // Refused: join with a ticket (the flight may have ended meanwhile).
+  std::lock_guard<detail::SpinMutex> lk(s.mu);
+  return join_locked(s, h, key, len, flags, wait, work);
 }
 
 sf_status group_complete(sf_ticket *t, sf_status status, sf_bytes *value, sf_bytes *error,
@@ -424,27 +490,35 @@ void group_leave(sf_ticket *t) noexcept {
     {
       std::lock_guard<detail::SpinMutex> fl(f->mu);
       done = f->done;
-    }
-    if (!done) {  // a hand-off: the key is free for a new run
-      std::lock_guard<detail::SpinMutex> lk(s.mu);
-      if (f->linked) unlink(s, f);
-    }
-    Wakeup w{nullptr, false};
-    {
-      std::lock_guard<detail::SpinMutex> fl(f->mu);
-      f->work_held = false;
-      f->run_here = false;
-      if (!f->done) {
-        w = end_locked(f, SF_EHANDOFF, nullptr, nullptr, nullptr, nullptr);
-        s.handoffs.fetch_add(1, std::memory_order_relaxed);
+      if (done) {  // the common case: the work completed; one critical section
+        f->work_held = false;
+        f->run_here = false;
       }
     }
-    deliver(f, w);
+    if (!done) {
+      {  // a hand-off: the key is free for a new run
+        std::lock_guard<detail::SpinMutex> lk(s.mu);
+        if (f->linked) unlink(s, f);
+      }
+      Wakeup w{nullptr, false};
+      {
+        std::lock_guard<detail::SpinMutex> fl(f->mu);
+        f->work_held = false;
+        f->run_here = false;
+        if (!f->done) {
+          w = end_locked(f, SF_EHANDOFF, nullptr, nullptr, nullptr, nullptr);
+          s.handoffs.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+      deliver(f, w);
+    }
     await_not_firing(t);  // an abandonment callback on another thread
     release_ref(f);
     return;
   }
   sf_ticket *abandon = nullptr;
+  const bool spare = t != &f->lead_wait;  // a follower's ticket goes to the spare list
+  bool kept = false;
   {
     std::lock_guard<detail::SpinMutex> fl(f->mu);
     if (t->notify.load(std::memory_order_relaxed) == Notify::kArmed) {
@@ -462,15 +536,19 @@ void group_leave(sf_ticket *t) noexcept {
         abandon = &f->work;
       }
     }
+    // Unless its subscription is firing (waited for below, outside the
+    // lock), the ticket is free now: kept in this same critical section.
+    // Acquire: a callback that fired is over, its reads of the ticket too.
+    if (spare && t->notify.load(std::memory_order_acquire) != Notify::kFiring) {
+      keep_spare(f, t);
+      kept = true;
+    }
   }
   fire_chain(abandon);
-  await_not_firing(t);  // its subscription firing on another thread
-  if (t != &f->lead_wait) {
+  if (!kept) await_not_firing(t);  // its subscription firing: on this thread, or another
+  if (spare && !kept) {
     std::lock_guard<detail::SpinMutex> fl(f->mu);
-    t->next = f->spare;
-    if (!f->spare) f->spare_tail = t;
-    f->spare = t;
-    ++f->spare_count;
+    keep_spare(f, t);
   }
   release_ref(f);
 }

@@ -87,6 +87,11 @@ sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
 // of `key` through its attachment of `kind` (counted as a follower).
 bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_native_kind *kind,
                          sf_accept_fn accept, void *userdata) noexcept;
+// sf_join_or_accept: sf_join_attached, and if that does not take the caller
+// in, sf_join, in one call (one shard lock for a new key).
+sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsigned flags,
+                               const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
+                               int *accepted, sf_ticket **wait, sf_ticket **work) noexcept;
 sf_status group_complete(sf_ticket *work, sf_status status, sf_bytes *value, sf_bytes *error,
                          const sf_native_kind *kind, void *native) noexcept;
 void group_leave(sf_ticket *t) noexcept;

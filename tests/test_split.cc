@@ -608,6 +608,139 @@ TEST(Split, JoinAttachedRejectsBadInput) {
   EXPECT_EQ(a.calls, 0);
 }
 
+// sf_join_or_accept: what it answered, and the tickets it gave.
+struct JoinOrAccept {
+  int accepted = -1;
+  sf_ticket *wait = nullptr, *work = nullptr;
+  JoinOrAccept(sf_group *g, const std::string &key, Acceptor &a) {
+    EXPECT_EQ(sf_join_or_accept(g, key.data(), key.size(), 0, &kAlpha, Acceptor::accept, &a,
+                                &accepted, &wait, &work),
+              SF_OK);
+  }
+  ~JoinOrAccept() {
+    sf_leave(work);
+    sf_leave(wait);
+  }
+};
+
+TEST(Split, JoinOrAcceptLeadsANewKeyWithoutAsking) {
+  Group g;
+  Acceptor a;
+  JoinOrAccept j(g, "k", a);
+  EXPECT_EQ(j.accepted, 0);
+  EXPECT_NE(j.wait, nullptr);
+  EXPECT_NE(j.work, nullptr);
+  EXPECT_EQ(a.calls, 0);
+  EXPECT_EQ(stats(g).flights, 1u);
+}
+
+TEST(Split, JoinOrAcceptIsTakenInByTheRendezvous) {
+  Group g;
+  Join leader(g, "k");
+  auto *rv = new std::string("rendezvous");
+  void *cur = nullptr;
+  ASSERT_EQ(sf_attach(leader.wait, &kAlpha, rv, &cur), SF_OK);
+  Acceptor a;
+  JoinOrAccept j(g, "k", a);
+  EXPECT_EQ(j.accepted, 1);
+  EXPECT_EQ(j.wait, nullptr);
+  EXPECT_EQ(j.work, nullptr);
+  EXPECT_EQ(a.seen, rv);
+  EXPECT_EQ(stats(g).followers, 1u);
+  EXPECT_EQ(stats(g).live, 1u);  // no ticket of its own
+  Result r;
+  ASSERT_EQ(sf_finish(leader.wait, leader.work, SF_OK, bytes("v"), nullptr, nullptr, nullptr, &r), SF_OK);
+  leader.wait = leader.work = nullptr;
+  EXPECT_TRUE(r.shared);
+}
+
+TEST(Split, JoinOrAcceptFollowsWithATicketWhenNotTakenIn) {
+  Group g;
+  Join leader(g, "k");
+  Acceptor a;
+  {
+    JoinOrAccept j(g, "k", a);  // nothing attached: not asked
+    EXPECT_EQ(j.accepted, 0);
+    EXPECT_NE(j.wait, nullptr);
+    EXPECT_EQ(j.work, nullptr);
+    EXPECT_EQ(a.calls, 0);
+  }
+  void *cur = nullptr;
+  ASSERT_EQ(sf_attach(leader.wait, &kAlpha, new std::string("rv"), &cur), SF_OK);
+  a.answer = 0;
+  JoinOrAccept declined(g, "k", a);  // asked, and declined
+  EXPECT_EQ(declined.accepted, 0);
+  EXPECT_NE(declined.wait, nullptr);
+  EXPECT_EQ(declined.work, nullptr);
+  EXPECT_EQ(a.calls, 1);
+  EXPECT_EQ(stats(g).followers, 2u);
+  Result r;
+  ASSERT_EQ(sf_complete(leader.work, SF_OK, bytes("v"), nullptr), SF_OK);
+  leader.leave_work();
+  ASSERT_EQ(sf_wait(declined.wait, 0, &r), SF_OK);
+  EXPECT_EQ(str(r.value), "v");
+  EXPECT_TRUE(r.shared);
+}
+
+TEST(Split, JoinOrAcceptJoinsAnAbandonedFlightWithATicket) {
+  Group g;
+  Join leader(g, "k");
+  void *cur = nullptr;
+  ASSERT_EQ(sf_attach(leader.wait, &kAlpha, new std::string("rv"), &cur), SF_OK);
+  leader.leave_wait();  // every waiter left: nobody delivers to an accepted caller
+  ASSERT_EQ(sf_abandoned(leader.work), 1);
+  Acceptor a;
+  JoinOrAccept j(g, "k", a);
+  EXPECT_EQ(j.accepted, 0);
+  EXPECT_NE(j.wait, nullptr);
+  EXPECT_EQ(j.work, nullptr);
+  EXPECT_EQ(a.calls, 0);
+  EXPECT_EQ(sf_abandoned(leader.work), 0);  // the newcomer lifted it
+}
+
+TEST(Split, JoinOrAcceptLeadsAfterAForget) {
+  Group g;
+  Join leader(g, "k");
+  void *cur = nullptr;
+  ASSERT_EQ(sf_attach(leader.wait, &kAlpha, new std::string("rv"), &cur), SF_OK);
+  ASSERT_EQ(sf_forget(g, "k", 1), SF_OK);
+  Acceptor a;
+  JoinOrAccept j(g, "k", a);
+  EXPECT_EQ(j.accepted, 0);
+  EXPECT_NE(j.work, nullptr);  // a new flight
+  EXPECT_EQ(a.calls, 0);
+  EXPECT_EQ(stats(g).flights, 2u);
+}
+
+TEST(Split, JoinOrAcceptRejectsBadInput) {
+  Group g;
+  Acceptor a;
+  int acc = -1;
+  sf_ticket *w = reinterpret_cast<sf_ticket *>(1), *k = reinterpret_cast<sf_ticket *>(1);
+  auto call = [&](sf_group *gr, const void *key, size_t len, unsigned flags, const sf_native_kind *kind,
+                  sf_accept_fn fn, int *accepted, sf_ticket **wait, sf_ticket **work) {
+    return sf_join_or_accept(gr, key, len, flags, kind, fn, &a, accepted, wait, work);
+  };
+  EXPECT_EQ(call(nullptr, "k", 1, 0, &kAlpha, Acceptor::accept, &acc, &w, &k), SF_EINVAL);
+  EXPECT_EQ(acc, 0);
+  EXPECT_EQ(w, nullptr);
+  EXPECT_EQ(k, nullptr);
+  EXPECT_EQ(call(g, nullptr, 1, 0, &kAlpha, Acceptor::accept, &acc, &w, &k), SF_EINVAL);
+  EXPECT_EQ(call(g, "k", 1, 0x80, &kAlpha, Acceptor::accept, &acc, &w, &k), SF_EINVAL);
+  EXPECT_EQ(call(g, "k", 1, 0, nullptr, Acceptor::accept, &acc, &w, &k), SF_EINVAL);
+  EXPECT_EQ(call(g, "k", 1, 0, &kAlpha, nullptr, &acc, &w, &k), SF_EINVAL);
+  EXPECT_EQ(call(g, "k", 1, 0, &kAlpha, Acceptor::accept, nullptr, &w, &k), SF_EINVAL);
+  EXPECT_EQ(call(g, "k", 1, 0, &kAlpha, Acceptor::accept, &acc, nullptr, &k), SF_EINVAL);
+  EXPECT_EQ(call(g, "k", 1, 0, &kAlpha, Acceptor::accept, &acc, &w, nullptr), SF_EINVAL);
+  EXPECT_EQ(stats(g).flights, 0u);  // nothing changed
+  ASSERT_EQ(call(g, nullptr, 0, 0, &kAlpha, Acceptor::accept, &acc, &w, &k), SF_OK);  // the empty key
+  EXPECT_EQ(acc, 0);
+  EXPECT_NE(k, nullptr);
+  sf_leave(k);
+  sf_leave(w);
+  EXPECT_EQ(a.calls, 0);
+}
+
 TEST(Split, FinishAloneHandsTheLeaderItsOutcomeAndLeaves) {
   g_alpha_released = 0;
   Group g;

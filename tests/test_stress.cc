@@ -190,8 +190,9 @@ TEST(Stress, EverySubscriberIsWokenRoundAfterRound) {
   EXPECT_EQ(stats(g).live, 0u);
 }
 
-// A binding's rendezvous read by sf_join_attached while flights of the key
-// complete, hand off and free theirs: each visit must see a live one.
+// A binding's rendezvous read by sf_join_attached and sf_join_or_accept
+// while flights of the key complete, hand off and free theirs: each visit
+// must see a live one.
 TEST(Stress, JoinAttachedOnlyEverSeesALiveRendezvous) {
   struct Rv {
     std::atomic<int> magic{0x5F5F};
@@ -208,6 +209,7 @@ TEST(Stress, JoinAttachedOnlyEverSeesALiveRendezvous) {
     std::mt19937 rng(99 + id);
     for (int i = 0; i < 20000; ++i) {
       const std::string key = key_of(static_cast<int>(rng() % 3));
+      sf_ticket *w = nullptr, *lead = nullptr;
       if (id % 2 == 0) {  // visitors
         int joined = 0;
         auto accept = [](void *att, void *) {
@@ -219,12 +221,23 @@ TEST(Stress, JoinAttachedOnlyEverSeesALiveRendezvous) {
           EXPECT_EQ(rv->magic.load(), 0x5F5F);
           return 1;
         };
-        ASSERT_EQ(sf_join_attached(g, key.data(), key.size(), &kRv, accept, nullptr, &joined), SF_OK);
-        accepted += joined;
-        continue;
+        if (i % 2 == 0) {
+          ASSERT_EQ(sf_join_attached(g, key.data(), key.size(), &kRv, accept, nullptr, &joined), SF_OK);
+          accepted += joined;
+          continue;
+        }
+        // Or joined with tickets when not taken in: then as any caller.
+        ASSERT_EQ(sf_join_or_accept(g, key.data(), key.size(), 0, &kRv, accept, nullptr, &joined, &w,
+                                    &lead),
+                  SF_OK);
+        ASSERT_EQ(joined == 1, w == nullptr);
+        if (joined) {
+          ++accepted;
+          continue;
+        }
+      } else {
+        ASSERT_EQ(sf_join(g, key.data(), key.size(), 0, &w, &lead), SF_OK);
       }
-      sf_ticket *w, *lead;
-      ASSERT_EQ(sf_join(g, key.data(), key.size(), 0, &w, &lead), SF_OK);
       void *cur = nullptr;
       auto *mine = new Rv;
       ASSERT_EQ(sf_attach(w, &kRv, mine, &cur), SF_OK);
