@@ -291,6 +291,21 @@ extern "C" {
         userdata: *mut c_void,
         joined: *mut c_int,
     ) -> sf_status;
+    /// `sf_join_attached`, and if that does not take the caller in,
+    /// `sf_join`, in one call: `*accepted` is 1 (no tickets), or the
+    /// tickets are as `sf_join`'s.
+    pub fn sf_join_or_accept(
+        group: *mut sf_group,
+        key: *const c_void,
+        key_len: usize,
+        flags: c_uint,
+        kind: *const sf_native_kind,
+        accept: sf_accept_fn,
+        userdata: *mut c_void,
+        accepted: *mut c_int,
+        wait: *mut *mut sf_ticket,
+        work: *mut *mut sf_ticket,
+    ) -> sf_status;
     /// Gives a ticket back; NULL is a no-op.
     pub fn sf_leave(ticket: *mut sf_ticket);
 }

@@ -10,8 +10,8 @@
 //!
 //! Followers meet at the same `RustFlight`. When the work runs there, its
 //! driver wakes them and hands them the outcome; a follower of the work's own
-//! types joins it there in one engine call and holds no ticket
-//! (`RustFlight::join_running`). Otherwise (a leader in another language, a
+//! types is taken in there by the engine call that joins it
+//! (`RustFlight::join`) and holds no ticket. Otherwise (a leader in another language, a
 //! blocking Rust leader, other types) each subscribes to the engine's
 //! completion (`sf_subscribe`), which wakes its task's `Waker`. No thread per
 //! waiter, no runtime.
@@ -28,8 +28,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::driving::{self, Driven};
-use crate::flight::{drop_quietly, Look, RustFlight, WorkFuture};
-use crate::group::{join, Ticket};
+use crate::flight::{drop_quietly, Drove, Joining, Look, RustFlight, WorkFuture};
+use crate::group::Ticket;
 use crate::native::{self, Finished, Outcome, Produced};
 use crate::recycle::{self, Slot};
 use crate::timer::{self, TimerKey};
@@ -83,7 +83,7 @@ impl Key {
 /// This waiter's hold on a flight.
 struct Joined {
     /// Its wait ticket; `None` for a follower that joined the work running in
-    /// the flight's rendezvous (`join_running`): it counts there, and reads
+    /// the flight's rendezvous (`RustFlight::join`): it counts there, and reads
     /// the outcome there only.
     wait: Option<Ticket>,
     /// The flight's rendezvous and this waiter's index in it (`None` only
@@ -96,6 +96,9 @@ struct Joined {
     /// A leader that just installed its work skips one look (it has just
     /// polled the work).
     fresh: bool,
+    /// This waiter is the flight's leader: its wait ticket is the leader's
+    /// own, with which, driving, it ends the flight in one engine call.
+    leader: bool,
 }
 
 /// One look at a joined flight.
@@ -132,15 +135,18 @@ impl Joined {
                     complete = true;
                 }
                 Look::Drive => {
-                    if !flight.drive(*me, cx) {
+                    let lead = if self.leader { &mut self.wait } else { &mut None };
+                    let Drove::Completed { shared } = flight.drive(*me, cx, lead) else {
                         return Step::Wait;
-                    }
+                    };
                     // We completed it: our own outcome, with the engine's
-                    // `shared` flag (ticketless: shared, as we joined it).
-                    if self.wait.is_none() {
-                        if let Some(o) = flight.outcome().and_then(native::shared_outcome) {
-                            return Step::Ready(o);
+                    // `shared` flag if it ended with the leader's tickets
+                    // (a follower's is shared: it joined someone).
+                    if let Some(mut o) = flight.outcome().and_then(native::shared_outcome::<T, E>) {
+                        if let (Some(shared), Outcome::Done(Ok(s))) = (shared, &mut o) {
+                            s.set_shared(shared);
                         }
+                        return Step::Ready(o);
                     }
                     complete = true;
                 }
@@ -242,16 +248,22 @@ where
     fn start(&mut self, cx: &mut Context<'_>) -> Option<Outcome<T, E>> {
         let group = self.group.as_raw();
         let key = self.key.as_slice();
-        if let Some((flight, me, look)) = RustFlight::join_running::<T, E>(group, key, cx.waker()) {
-            // Our types' work runs in the flight's rendezvous: we wait there,
-            // without a ticket.
-            self.joined =
-                Some(Joined { wait: None, flight: Some((flight, me)), entered: Some(look), subscribed: false, fresh: false });
-            return None;
-        }
-        let (wait, lead) = match join::<E>(group, key, 0) {
-            Ok(t) => t,
-            Err(e) => return Some(Outcome::Done(Err(e))),
+        let (wait, lead) = match RustFlight::join(group, key, types::<T, E>(), cx.waker()) {
+            Ok(Joining::Accepted(flight, me, look)) => {
+                // Our types' work runs in the flight's rendezvous: we wait
+                // there, without a ticket.
+                self.joined = Some(Joined {
+                    wait: None,
+                    flight: Some((flight, me)),
+                    entered: Some(look),
+                    subscribed: false,
+                    fresh: false,
+                    leader: false,
+                });
+                return None;
+            }
+            Ok(Joining::Tickets(wait, lead)) => (wait, lead),
+            Err(st) => return Some(Outcome::Done(Err(Error::from_status(st)))),
         };
         let Some(lead) = lead else {
             if driving::has_key(group, key) {
@@ -266,7 +278,7 @@ where
                 (f, me)
             });
             let deadlock = flight.as_ref().is_some_and(|(f, _)| driving::has_flight(f.id()));
-            self.joined = Some(Joined { wait: Some(wait), flight, entered, subscribed: false, fresh: false });
+            self.joined = Some(Joined { wait: Some(wait), flight, entered, subscribed: false, fresh: false, leader: false });
             // The work of this very flight is asking for it.
             return deadlock.then_some(Outcome::Done(Err(Error::Deadlock)));
         };
@@ -308,11 +320,18 @@ where
             return Some(Outcome::Done(Err(Error::OutOfMemory)));
         };
         let (me, _) = flight.enter(cx.waker());
-        flight.install(fut, lead, me, types::<T, E>(), self.group.as_raw(), self.key.as_slice());
+        flight.install(fut, lead, me, types::<T, E>());
         // The work was polled with our task's waker: its wakes reach us, the
         // driver, and our next poll polls it with the flight's waker.
         self.joined =
-            Some(Joined { wait: Some(wait), flight: Some((flight, me)), entered: None, subscribed: false, fresh: true });
+            Some(Joined {
+            wait: Some(wait),
+            flight: Some((flight, me)),
+            entered: None,
+            subscribed: false,
+            fresh: true,
+            leader: true,
+        });
         None
     }
 }

@@ -13,13 +13,14 @@
 //! Rust caller, or not yet installed) is waited for through the engine: each
 //! waiter subscribes to the completion on its own ticket.
 //!
-//! A follower of a flight whose work runs here, of the work's own types,
-//! joins through [`RustFlight::join_running`] (`sf_join_attached`): one
-//! engine call, which counts it as a caller of the flight and enters it here
-//! under the engine's lock, and no wait ticket at all. It holds its own
-//! reference to the `RustFlight` and reads the outcome here, so it never
-//! needs the engine again. Since `join_running` takes `book` under the
-//! engine's flight lock, no code may call into the engine while it holds `book`.
+//! Every async call joins through [`RustFlight::join`] (`sf_join_or_accept`):
+//! one engine call. A follower of a flight whose work runs here, of the
+//! work's own types, is taken in here under the engine's lock, counted by the
+//! engine as a caller of the flight, with no wait ticket at all. It holds its
+//! own reference to the `RustFlight` and reads the outcome here, so it never
+//! needs the engine again. Any other caller gets its tickets from the same
+//! call. Since `join` takes `book` under the engine's flight lock, no code
+//! may call into the engine while it holds `book`.
 //!
 //! When the last Rust waiter leaves while the work is unfinished, the work is
 //! dropped and its ticket left: the engine's flight is abandoned, or handed
@@ -27,8 +28,9 @@
 
 use std::any::TypeId;
 use std::ffi::{c_int, c_void};
+use std::ptr::NonNull;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -91,8 +93,6 @@ struct Book {
     mode: Mode,
     /// The value and error types of the installed work (`Running` and after).
     types: Option<(TypeId, TypeId)>,
-    /// Its slot in [`RUNNING`] while `Running`.
-    hint: usize,
     /// Rust waiters in the flight.
     waiters: usize,
     /// Their wakers, by index (until `Done`).
@@ -128,6 +128,15 @@ pub(crate) enum Look {
     Engine,
 }
 
+/// What [`RustFlight::drive`] did.
+pub(crate) enum Drove {
+    /// The work is still pending.
+    Pending,
+    /// The driver completed the flight; `shared` is the engine's flag when
+    /// it ended the flight with the leader's pair of tickets.
+    Completed { shared: Option<bool> },
+}
+
 /// Work left without any Rust waiter: dropped, its ticket left.
 pub(crate) struct Orphan(Option<WorkFuture>, *mut sys::sf_ticket);
 
@@ -147,7 +156,7 @@ impl Orphan {
 thread_local! {
     /// Emptied waker lists of finished flights, for new ones: a hot key's
     /// list does not grow again (a reallocation under `book`, which
-    /// `join_running` takes under the engine's flight lock) flight after flight.
+    /// `join` takes under the engine's flight lock) flight after flight.
     static WAKER_LISTS: std::cell::Cell<Vec<Vec<Option<Waker>>>> = const { std::cell::Cell::new(Vec::new()) };
     /// Idle RustFlights, for new flights: one is offered to sf_attach and
     /// kept when another was installed first (followers allocate none), and
@@ -189,6 +198,12 @@ fn keep_idle(f: Arc<RustFlight>) {
 /// reset and kept for a new flight on this thread (dropping the outcome it
 /// held), unless something in it was left unexpectedly (then it is freed).
 pub(crate) fn release(mut f: Arc<RustFlight>) {
+    if Arc::strong_count(&f) > 1 {
+        // Others hold it (the common case of a flight's waiters): one
+        // decrement, not `get_mut`'s extra read-modify-write of the shared
+        // counts. Should the others go meanwhile, the last drop frees it.
+        return;
+    }
     let Some(rf) = Arc::get_mut(&mut f) else { return };
     if rf.reset() {
         keep_idle(f);
@@ -202,7 +217,6 @@ impl RustFlight {
             book: Mutex::new(Book {
                 mode: Mode::Unled,
                 types: None,
-                hint: 0,
                 waiters: 0,
                 wakers: spare_wakers(),
                 free: Vec::new(),
@@ -230,7 +244,6 @@ impl RustFlight {
         }
         b.mode = Mode::Unled;
         b.types = None;
-        b.hint = 0;
         b.waiters = 0;
         b.driver = None;
         b.free.clear();
@@ -294,59 +307,53 @@ impl RustFlight {
         (me, self.next(&mut b, me))
     }
 
-    /// Joins the running flight of `key` without a ticket (one engine call,
-    /// `sf_join_attached`) if its work runs here with value and error types
-    /// `types`: this waiter's reference to the flight, its index and what it
-    /// does next. `None`: join through the engine.
-    #[inline]
-    pub(crate) fn join_running<T: 'static, E: 'static>(
-        group: *mut sys::sf_group,
-        key: &[u8],
-        waker: &Waker,
-    ) -> Option<(Arc<RustFlight>, usize, Look)> {
-        if RUNNING_ANY.0.load(Ordering::Relaxed) == 0 || RUNNING[hint_slot(group, key)].load(Ordering::Relaxed) == 0 {
-            // No rendezvous of this key runs work (a hint, not a promise):
-            // spare the engine call.
-            return None;
-        }
-        Self::join_attached(group, key, (TypeId::of::<T>(), TypeId::of::<E>()), waker)
-    }
-
-    #[inline(never)]
-    fn join_attached(
+    /// Joins the flight of `key` in one engine call (`sf_join_or_accept`):
+    /// through its rendezvous, with no ticket, if the work runs there with
+    /// value and error types `types` (this waiter's reference to the
+    /// flight, its index and what it does next); else with tickets, as
+    /// `sf_join`.
+    pub(crate) fn join(
         group: *mut sys::sf_group,
         key: &[u8],
         types: (TypeId, TypeId),
         waker: &Waker,
-    ) -> Option<(Arc<RustFlight>, usize, Look)> {
-        // Cloned here, not under the engine's lock (dropped unused if the
-        // flight does not take us).
-        let mut a = Accept { types, waker: Some(waker.clone()), joined: None };
-        let mut joined: c_int = 0;
+    ) -> Result<Joining, sys::sf_status> {
+        let mut a = Accept { types, waker, joined: None };
+        let mut accepted: c_int = 0;
+        let (mut wait, mut work) = (std::ptr::null_mut(), std::ptr::null_mut());
         // Safety: `group` is a live reference and `key` a valid slice;
         // `accept_running` takes `a` (alive for the whole call) as its
         // userdata, and our kind's attachments are Arc<RustFlight>s.
-        unsafe {
-            sys::sf_join_attached(
+        let st = unsafe {
+            sys::sf_join_or_accept(
                 group,
                 key.as_ptr().cast(),
                 key.len(),
+                0,
                 &FLIGHT_KIND,
                 Some(accept_running),
                 (&mut a as *mut Accept).cast(),
-                &mut joined,
+                &mut accepted,
+                &mut wait,
+                &mut work,
             )
         };
-        debug_assert_eq!(joined != 0, a.joined.is_some());
-        a.joined
+        if st != sys::SF_OK {
+            return Err(st);
+        }
+        if let Some((flight, me, look)) = a.joined {
+            debug_assert!(accepted != 0);
+            return Ok(Joining::Accepted(flight, me, look));
+        }
+        let wait = NonNull::new(wait).map(Ticket).ok_or(sys::SF_EINVAL)?;
+        Ok(Joining::Tickets(wait, NonNull::new(work).map(Ticket)))
     }
 
     /// Counts a ticketless waiter in if the work runs here, of `types`, and
     /// this thread is not polling it: its index and what it does next.
     /// Runs under the engine's flight lock (from `accept_running`): takes `book`
     /// only, and cannot panic once it changed anything.
-    /// `waker` is taken only if the waiter is counted in.
-    fn enter_running(&self, types: (TypeId, TypeId), waker: &mut Option<Waker>) -> Option<(usize, Look)> {
+    fn enter_running(&self, types: (TypeId, TypeId), waker: &Waker) -> Option<(usize, Look)> {
         if driving::has_flight(self.id()) {
             // The work of this very flight asks for it: the engine path
             // reports the deadlock.
@@ -356,37 +363,25 @@ impl RustFlight {
         if !matches!(b.mode, Mode::Running) || b.types != Some(types) || self.done.get().is_some() {
             return None;
         }
-        let w = waker.take()?;
+        // A task's own waker: cloning it touches nothing the others share.
+        let w = waker.clone();
         b.waiters += 1;
         let me = register(&mut b, w);
         Some((me, self.next(&mut b, me)))
     }
 
     /// The leader's pending work (and its work ticket) comes here; waiter
-    /// `me`, the leader, drives it. `types` are its value and error types;
-    /// `group` and `key` the flight's, for [`RUNNING`].
-    pub(crate) fn install(
-        &self,
-        fut: WorkFuture,
-        ticket: Ticket,
-        me: usize,
-        types: (TypeId, TypeId),
-        group: *mut sys::sf_group,
-        key: &[u8],
-    ) {
+    /// `me`, the leader, drives it. `types` are its value and error types.
+    pub(crate) fn install(&self, fut: WorkFuture, ticket: Ticket, me: usize, types: (TypeId, TypeId)) {
         {
             let mut slot = lock(&self.work);
             slot.fut = Some(fut);
             slot.ticket = ticket.into_raw();
         }
-        let hint = hint_slot(group, key);
         let mut b = lock(&self.book);
         debug_assert!(matches!(b.mode, Mode::Unled), "one leader per flight");
         b.mode = Mode::Running;
         b.types = Some(types);
-        b.hint = hint;
-        RUNNING[hint].fetch_add(1, Ordering::Relaxed);
-        RUNNING_ANY.0.fetch_add(1, Ordering::Relaxed);
         b.driver = Some(me);
     }
 
@@ -429,10 +424,12 @@ impl RustFlight {
 
     /// Polls the work once (this waiter is the driver); on completion,
     /// completes the engine's flight, keeps the outcome for the Rust waiters
-    /// and wakes them. Returns true if it completed.
-    pub(crate) fn drive(self: &Arc<Self>, me: usize, cx: &mut Context<'_>) -> bool {
+    /// and wakes them. `lead_wait` is the driver's wait ticket if it is the
+    /// leader's own: then the flight ends with the leader's pair of tickets
+    /// in one engine call, which takes the ticket.
+    pub(crate) fn drive(self: &Arc<Self>, me: usize, cx: &mut Context<'_>, lead_wait: &mut Option<Ticket>) -> Drove {
         let mut slot = lock(&self.work);
-        let Some(fut) = slot.fut.as_mut() else { return false };
+        let Some(fut) = slot.fut.as_mut() else { return Drove::Pending };
         self.notified.store(false, Ordering::SeqCst);
         let waker = Waker::from(self.clone());
         let polled = driving::driving(Driven::Flight(self.id()), || {
@@ -445,7 +442,7 @@ impl RustFlight {
                     // Woken while we polled: come back soon, through the executor.
                     cx.waker().wake_by_ref();
                 }
-                return false;
+                return Drove::Pending;
             }
             Ok(Poll::Ready(f)) => f,
             Err(payload) => Finished::panic(native::panic_message(&*payload)),
@@ -455,16 +452,21 @@ impl RustFlight {
         drop(slot);
         drop_quietly(fut);
         let outcome = finished.native.share();
-        // Safety: the work ticket was moved out of the slot under its lock,
-        // so we alone hold it; it is consumed here.
-        unsafe { native::complete_and_leave(ticket, finished) };
+        let shared = match lead_wait.take() {
+            // Safety: the leader's pair: its wait ticket, and the work ticket,
+            // moved out of the slot under its lock, so we alone hold it. Both
+            // are consumed here.
+            Some(wait) => Some(unsafe { native::finish_pair(wait.into_raw(), ticket, finished) }),
+            // Safety: the work ticket, ours alone as above, consumed here.
+            None => {
+                unsafe { native::complete_and_leave(ticket, finished) };
+                None
+            }
+        };
         // Only the driver completes, once (the work is gone now).
         let _ = self.done.set(outcome);
         let mut wakers = {
             let mut b = lock(&self.book);
-            if matches!(b.mode, Mode::Running) {
-                stopped_running(b.hint);
-            }
             b.mode = Mode::Done;
             b.driver = None;
             b.free = Vec::new();
@@ -476,7 +478,7 @@ impl RustFlight {
             }
         }
         recycle_wakers(wakers);
-        true
+        Drove::Completed { shared }
     }
 
     /// Waiter `me` leaves. Returns the work if it was the last Rust waiter
@@ -505,7 +507,6 @@ impl RustFlight {
         }
         if b.waiters == 0 {
             b.mode = Mode::Orphaned;
-            stopped_running(b.hint);
             drop(b);
             let mut slot = lock(&self.work);
             let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
@@ -577,72 +578,32 @@ fn register(b: &mut Book, w: Waker) -> usize {
     }
 }
 
-/// How many rendezvous run work right now, by a hash of group and key: a
-/// hint that lets a call of a key with no such flight (the common case of
-/// unique keys) skip `sf_join_attached` and go straight to `sf_join`. A stale
-/// or colliding count costs one engine call, never correctness.
-static RUNNING: [AtomicU32; HINT_SLOTS] = [const { AtomicU32::new(0) }; HINT_SLOTS];
-const HINT_SLOTS: usize = 1024;
-/// Their sum: when no rendezvous runs work anywhere, a call does not even
-/// hash its key. Read by every call: on a cache line of its own.
-static RUNNING_ANY: Padded = Padded(AtomicUsize::new(0));
-
-#[repr(align(64))]
-struct Padded(AtomicUsize);
-
-/// A rendezvous counted in slot `hint` of [`RUNNING`] stopped running work.
-fn stopped_running(hint: usize) {
-    RUNNING[hint].fetch_sub(1, Ordering::Relaxed);
-    RUNNING_ANY.0.fetch_sub(1, Ordering::Relaxed);
-}
-
-/// The [`RUNNING`] slot of a key: a quick hash that reads every byte of the
-/// key in place (the last word overlapping the one before).
-#[inline]
-fn hint_slot(group: *mut sys::sf_group, key: &[u8]) -> usize {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    fn mix(h: u64, w: u64) -> u64 {
-        (h.rotate_left(23) ^ w).wrapping_mul(K)
-    }
-    fn word(b: &[u8], at: usize) -> u64 {
-        b.get(at..at + 8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes)
-    }
-    fn half(b: &[u8], at: usize) -> u64 {
-        b.get(at..at + 4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_le_bytes) as u64
-    }
-    let n = key.len();
-    let mut h = mix(group as usize as u64, n as u64);
-    if n >= 8 {
-        let mut at = 0;
-        while at + 8 < n {
-            h = mix(h, word(key, at));
-            at += 8;
-        }
-        h = mix(h, word(key, n - 8));
-    } else if n >= 4 {
-        h = mix(h, half(key, 0) << 32 | half(key, n - 4));
-    } else if n > 0 {
-        h = mix(h, key[0] as u64 | (key[n / 2] as u64) << 8 | (key[n - 1] as u64) << 16);
-    }
-    (h >> 54) as usize & (HINT_SLOTS - 1)
-}
-
 /// The userdata of `accept_running`.
-struct Accept {
+struct Accept<'a> {
     types: (TypeId, TypeId),
-    waker: Option<Waker>,
+    waker: &'a Waker,
     joined: Option<(Arc<RustFlight>, usize, Look)>,
 }
 
-/// `sf_accept_fn` of [`RustFlight::join_running`].
+/// How a call joined its flight ([`RustFlight::join`]).
+pub(crate) enum Joining {
+    /// Taken in by the flight's rendezvous, where work of its types runs: no
+    /// ticket; its reference to the flight, its index and what it does next.
+    Accepted(Arc<RustFlight>, usize, Look),
+    /// With tickets, as `sf_join`: the wait ticket, and the work ticket if
+    /// it leads.
+    Tickets(Ticket, Option<Ticket>),
+}
+
+/// `sf_accept_fn` of [`RustFlight::join`].
 unsafe extern "C" fn accept_running(attachment: *mut c_void, userdata: *mut c_void) -> c_int {
-    // Safety: `userdata` is the `Accept` that join_running passes, alive and
+    // Safety: `userdata` is the `Accept` that join passes, alive and
     // not otherwise borrowed during the engine call.
-    let a = unsafe { &mut *userdata.cast::<Accept>() };
+    let a = unsafe { &mut *userdata.cast::<Accept<'_>>() };
     let flight = attachment.cast_const().cast::<RustFlight>();
     // Safety: an attachment of FLIGHT_KIND is an Arc<RustFlight>, kept alive
     // by the engine for the duration of this call.
-    let entered = catch_unwind(AssertUnwindSafe(|| unsafe { &*flight }.enter_running(a.types, &mut a.waker)));
+    let entered = catch_unwind(AssertUnwindSafe(|| unsafe { &*flight }.enter_running(a.types, a.waker)));
     match entered {
         Ok(Some((me, look))) => {
             // Safety: as above: a live Arc<RustFlight>; the waiter we just

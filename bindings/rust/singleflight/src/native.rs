@@ -258,7 +258,29 @@ where
         return p.into_own(shared != 0);
     }
     let (finished, mut own) = p.share();
-    let (status, value, error, native) = finished.into_raw();
+    // Safety: as above, both still ours.
+    match unsafe { finish_shared(wait, work, finished) } {
+        Ok(shared) => {
+            if let Outcome::Done(Ok(s)) = &mut own {
+                s.set_shared(shared);
+            }
+            own
+        }
+        Err(st) => Outcome::Done(Err(Error::from_status(st))),
+    }
+}
+
+/// `sf_finish` of the leader's pair with `f`, which others will read: the
+/// engine's `shared` flag. Both tickets are left, whatever happens.
+///
+/// # Safety
+/// As for [`finish_leader`].
+unsafe fn finish_shared(
+    wait: *mut sys::sf_ticket,
+    work: *mut sys::sf_ticket,
+    f: Finished,
+) -> Result<bool, sys::sf_status> {
+    let (status, value, error, native) = f.into_raw();
     let mut result = sys::sf_result::EMPTY;
     // Safety: `wait` and `work` are the pair of our sf_join; the engine takes
     // ownership of both byte references and of `native` (released through
@@ -276,10 +298,7 @@ where
         }
     }
     if st == status {
-        if let Outcome::Done(Ok(s)) = &mut own {
-            s.set_shared(result.shared != 0);
-        }
-        return own;
+        return Ok(result.shared != 0);
     }
     // Cannot happen for our own pair of an uncompleted flight. Nothing was
     // left: give both tickets back (an uncompleted flight is handed off).
@@ -289,7 +308,26 @@ where
         sys::sf_leave(wait);
         sys::sf_leave(work);
     }
-    Outcome::Done(Err(Error::from_status(st)))
+    Err(st)
+}
+
+/// The leader's ending when its work ran in the flight's rendezvous, which
+/// keeps the outcome for the Rust waiters: `sf_finish_alone` when nobody
+/// else holds a ticket, else `sf_finish` with `f`. Leaves both tickets;
+/// returns the engine's `shared` flag.
+///
+/// # Safety
+/// As for [`finish_leader`].
+pub(crate) unsafe fn finish_pair(wait: *mut sys::sf_ticket, work: *mut sys::sf_ticket, f: Finished) -> bool {
+    let mut shared: std::ffi::c_int = 0;
+    // Safety: our pair; if this ends the flight, both are left, else both
+    // are still ours.
+    if unsafe { sys::sf_finish_alone(wait, work, f.status, &mut shared) } == 1 {
+        drop(f);
+        return shared != 0;
+    }
+    // Safety: both still ours.
+    unsafe { finish_shared(wait, work, f) }.unwrap_or(true)
 }
 
 /// Runs a work closure, catching a panic. The original panic payload is
