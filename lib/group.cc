@@ -555,15 +555,20 @@ void group_leave(sf_ticket *t) noexcept {
 
 // Ends the flight for its leader alone if only the leader's two tickets are
 // left (shard lock held): unlinked, it takes no newcomer; recycled, it needs
-// no outcome. True if it did. Takes the flight's lock while it decides, as
-// sf_join_attached holds only that lock while its `accept` runs.
+// no outcome. True if it did.
+// The flight's lock: with only the leader's tickets left, whoever else may
+// hold it is a caller that sf_join_attached or sf_join_or_accept let in,
+// whose `accept` may still run under it. Such a caller found the flight
+// under the shard lock, which this thread holds now, so no new one comes:
+// waiting until the lock is free is enough, and the lock is taken only if
+// it is held (an uncontended leader spares an atomic exchange).
 static bool end_alone_locked(Shard &s, Flight *f, sf_status status, int *shared,
                              Leftovers &left) noexcept {
-  {
-    std::lock_guard<detail::SpinMutex> fl(f->mu);
-    if (f->refs.load(std::memory_order_acquire) != 2 || f->done) return false;
-    if (shared) *shared = f->joined > 1;
+  if (f->mu.held()) {
+    std::lock_guard<detail::SpinMutex> wait_for_visitors(f->mu);
   }
+  if (f->refs.load(std::memory_order_acquire) != 2 || f->done) return false;
+  if (shared) *shared = f->joined > 1;
   if (f->linked) unlink(s, f);
   if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
   f->refs.store(0, std::memory_order_relaxed);

@@ -41,6 +41,10 @@ class SpinMutex {
 
   void unlock() noexcept { held_.store(false, std::memory_order_release); }
 
+  // Whether some thread holds it right now. Acquire: once it reads false
+  // after a holder's unlock, that holder's critical section is visible.
+  bool held() const noexcept { return held_.load(std::memory_order_acquire); }
+
  private:
   void lock_slow() noexcept {
     for (;;) {
