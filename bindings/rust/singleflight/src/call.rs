@@ -28,7 +28,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::driving::{self, Driven};
-use crate::flight::{drop_quietly, Drove, Joining, Look, RustFlight, WorkFuture};
+use crate::flight::{drop_quietly, drop_quietly_in, Drove, Joining, Look, RustFlight, WorkFuture};
 use crate::group::Ticket;
 use crate::native::{self, Finished, Outcome, Produced};
 use crate::recycle::{self, Slot};
@@ -42,9 +42,9 @@ struct WakerSlot {
 }
 
 unsafe extern "C" fn wake_slot(userdata: *mut c_void) {
-    // Safety: userdata is the pinned WakerSlot of a Call, which leaves its
+    // Safety: userdata is the boxed WakerSlot of a Call, which leaves its
     // ticket (after which the callback has run or never will) before the
-    // slot's memory goes (Pin's drop guarantee).
+    // box goes.
     let slot = unsafe { &*(userdata as *const WakerSlot) };
     let waker = slot.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(w) = waker {
@@ -205,10 +205,14 @@ pub struct Call<T, E, F> {
     group: Group,
     key: Key,
     work: Option<F>,
-    deadline: Deadline,
+    /// The timeout, if any (boxed: most calls have none, and a smaller
+    /// `Call` is cheaper to move into a task).
+    deadline: Option<Box<Deadline>>,
     joined: Option<Joined>,
     done: bool,
-    slot: WakerSlot,
+    /// Where the engine's completion callback finds our waker: made on the
+    /// first subscription (most calls never subscribe).
+    slot: Option<Box<WakerSlot>>,
     _pin: PhantomPinned,
     _t: PhantomData<fn() -> (T, E)>,
 }
@@ -224,10 +228,10 @@ where
             group,
             key: Key::new(key),
             work: Some(work),
-            deadline: Deadline::None,
+            deadline: None,
             joined: None,
             done: false,
-            slot: WakerSlot { waker: Mutex::new(None) },
+            slot: None,
             _pin: PhantomPinned,
             _t: PhantomData,
         }
@@ -238,7 +242,7 @@ where
     /// (if this was the last one, the work is dropped). Needs no runtime: a
     /// single process-wide timer thread wakes the task.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.deadline = Deadline::After(timeout);
+        self.deadline = Some(Box::new(Deadline::After(timeout)));
         self
     }
 
@@ -300,8 +304,7 @@ where
             Ok(Poll::Pending) => return self.hand_over(wait, lead, work, cx),
         };
         // Safety: the work is dropped in place, never moved out of its box.
-        let work = unsafe { Pin::into_inner_unchecked(work) };
-        let _ = catch_unwind(AssertUnwindSafe(move || recycle::drop_box(Slot::Work, work)));
+        drop_quietly_in(unsafe { Pin::into_inner_unchecked(work) });
         // Complete, read our own outcome and leave both tickets in one
         // engine call.
         // Safety: `wait` and `lead` are the pair of our join; both consumed
@@ -352,16 +355,19 @@ impl<T, E, F> Call<T, E, F> {
     }
 
     fn stop_timer(&mut self) {
-        if let Deadline::Armed(k) = self.deadline {
-            timer::cancel(k);
-            self.deadline = Deadline::At(k.0);
+        if let Some(d) = self.deadline.as_deref_mut() {
+            if let Deadline::Armed(k) = *d {
+                timer::cancel(k);
+                *d = Deadline::At(k.0);
+            }
         }
     }
 
     /// Arms (or refreshes) the timeout's wake-up; false if it has passed.
     fn arm_timer(&mut self, cx: &Context<'_>) -> bool {
-        let at = match self.deadline {
-            Deadline::None | Deadline::After(_) => return true,
+        let Some(d) = self.deadline.as_deref_mut() else { return true };
+        let at = match *d {
+            Deadline::After(_) => return true,
             Deadline::At(at) => at,
             Deadline::Armed(k) => {
                 if Instant::now() >= k.0 {
@@ -376,7 +382,7 @@ impl<T, E, F> Call<T, E, F> {
         if Instant::now() >= at {
             return false;
         }
-        self.deadline = Deadline::Armed(timer::register(at, cx.waker().clone()));
+        *d = Deadline::Armed(timer::register(at, cx.waker().clone()));
         true
     }
 }
@@ -415,10 +421,9 @@ fn types<T: 'static, E: 'static>() -> (TypeId, TypeId) {
     (TypeId::of::<T>(), TypeId::of::<E>())
 }
 
-/// A call's timeout, from none to armed.
+/// A call's timeout, from set to armed.
 #[derive(Clone, Copy)]
 enum Deadline {
-    None,
     /// Not polled yet: the timeout counts from the first poll.
     After(Duration),
     /// Not registered with the timer yet.
@@ -436,13 +441,13 @@ where
     type Output = Result<Shared<T>, Error<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // Safety: we never move `slot` (the only field whose address the
-        // engine keeps) nor any pinned data: `work` is moved out before it is
-        // ever pinned (it is boxed and pinned when it runs).
+        // Safety: we never move any pinned data: `work` is moved out before
+        // it is ever pinned (it is boxed and pinned when it runs), and the
+        // only address the engine keeps is that of the boxed `slot`.
         let this = unsafe { self.get_unchecked_mut() };
         assert!(!this.done, "singleflight::Call polled after it completed");
-        if let Deadline::After(t) = this.deadline {
-            this.deadline = Instant::now().checked_add(t).map_or(Deadline::None, Deadline::At);
+        if let Some(Deadline::After(t)) = this.deadline.as_deref() {
+            this.deadline = Instant::now().checked_add(*t).map(|at| Box::new(Deadline::At(at)));
         }
         let outcome = loop {
             let j = match &mut this.joined {
@@ -464,23 +469,23 @@ where
                 Step::WaitEngine => true,
             };
             if engine {
+                let slot = this.slot.get_or_insert_with(|| Box::new(WakerSlot { waker: Mutex::new(None) }));
                 {
-                    let mut w = this.slot.waker.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut w = slot.waker.lock().unwrap_or_else(|e| e.into_inner());
                     match &*w {
                         Some(old) if old.will_wake(cx.waker()) => {}
                         _ => *w = Some(cx.waker().clone()),
                     }
                 }
+                let slot: *const WakerSlot = &**slot;
                 let j = this.joined.as_mut().expect("joined above");
                 if !j.subscribed {
                     j.subscribed = true;
                     let wait = j.wait.as_ref().expect("WaitEngine only with a ticket");
-                    // Safety: our wait ticket is held; the slot is pinned and
-                    // outlives the subscription (we leave the ticket before
-                    // the slot goes). Runs at once if the outcome is there.
-                    unsafe {
-                        sys::sf_subscribe(wait.as_ptr(), Some(wake_slot), &this.slot as *const WakerSlot as *mut c_void)
-                    };
+                    // Safety: our wait ticket is held; the boxed slot outlives
+                    // the subscription (we leave the ticket before the box
+                    // goes). Runs at once if the outcome is there.
+                    unsafe { sys::sf_subscribe(wait.as_ptr(), Some(wake_slot), slot.cast_mut().cast()) };
                 }
             }
             if !this.arm_timer(cx) {

@@ -37,6 +37,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use crate::driving::{self, Driven};
 use crate::group::Ticket;
 use crate::native::{self, Completion, Finished};
+use crate::recycle::{self, Slot};
 use singleflight_sys as sys;
 
 /// The shared work of a flight: it ends ready for the engine.
@@ -49,6 +50,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Drops `x`, keeping a panic in its `Drop` from unwinding further.
 pub(crate) fn drop_quietly<X>(x: X) {
     let _ = catch_unwind(AssertUnwindSafe(move || drop(x)));
+}
+
+/// Drops a finished work's box like [`drop_quietly`], keeping its block for
+/// the next work of this thread ([`recycle`]).
+pub(crate) fn drop_quietly_in<X: ?Sized>(b: Box<X>) {
+    let _ = catch_unwind(AssertUnwindSafe(move || recycle::drop_box(Slot::Work, b)));
 }
 
 /// The tag of the rendezvous objects of this copy of the binding: an
@@ -450,7 +457,11 @@ impl RustFlight {
         let fut = slot.fut.take();
         let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
         drop(slot);
-        drop_quietly(fut);
+        if let Some(fut) = fut {
+            // Safety: the work is dropped in place, never moved out of its box.
+            let fut = unsafe { std::pin::Pin::into_inner_unchecked(fut) };
+            drop_quietly_in(fut);
+        }
         let outcome = finished.native.share();
         let shared = match lead_wait.take() {
             // Safety: the leader's pair: its wait ticket, and the work ticket,
@@ -469,7 +480,7 @@ impl RustFlight {
             let mut b = lock(&self.book);
             b.mode = Mode::Done;
             b.driver = None;
-            b.free = Vec::new();
+            b.free.clear();
             std::mem::take(&mut b.wakers)
         };
         for (i, w) in wakers.drain(..).enumerate() {

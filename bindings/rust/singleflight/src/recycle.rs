@@ -1,6 +1,7 @@
-//! Per-thread reuse of the two blocks a leader's fast path allocates and
-//! frees on every flight: the box of its work future and the box of the
-//! native outcome it hands the engine. One freed block of each is kept per
+//! Per-thread reuse of the two blocks a leader allocates and frees on every
+//! flight: the box of its work future (also when the work ran in the
+//! flight's rendezvous) and the box of the native outcome it hands the
+//! engine. One freed block of each is kept per
 //! thread and taken by the next allocation of the same layout, so a steady
 //! stream of calls on one thread goes to the allocator only for the value it
 //! shares (the engine reuses its flight objects the same way).
@@ -70,8 +71,9 @@ pub(crate) fn new_box<X>(slot: Slot, x: X) -> Box<X> {
 }
 
 /// Drops the value of `b` in place and keeps its block (in place of the one
-/// kept before, which is freed).
-pub(crate) fn drop_box<X>(slot: Slot, b: Box<X>) {
+/// kept before, which is freed). `X` may be unsized (a `dyn Future`, whose
+/// block the next box of its concrete type takes).
+pub(crate) fn drop_box<X: ?Sized>(slot: Slot, b: Box<X>) {
     /// Keeps the block, also when the value's `Drop` unwinds.
     struct Keep(Slot, Option<Block>);
     impl Drop for Keep {
@@ -81,15 +83,15 @@ pub(crate) fn drop_box<X>(slot: Slot, b: Box<X>) {
             let _ = with(self.0, |c| c.set(block));
         }
     }
-    let layout = Layout::new::<X>();
+    let layout = Layout::for_value::<X>(&b);
     if layout.size() == 0 {
         drop(b);
         return;
     }
     let p = Box::into_raw(b);
     // Safety: `p` is non-null (from a Box); the box allocated it with the
-    // layout of `X` from the global allocator.
-    let _keep = Keep(slot, Some(Block { ptr: unsafe { NonNull::new_unchecked(p.cast()) }, layout }));
+    // layout of its value from the global allocator.
+    let _keep = Keep(slot, Some(Block { ptr: unsafe { NonNull::new_unchecked(p.cast::<u8>()) }, layout }));
     // Safety: `p` holds a valid `X` that nothing else owns; dropped once, in
     // place (so a pinned value is never moved), before its block is kept.
     unsafe { ptr::drop_in_place(p) };
