@@ -392,12 +392,26 @@ void **attachment_locked(Flight *f, const sf_native_kind *kind) noexcept {
 }
 
 // Asks `accept` whether the caller joins f through its attachment `at`; if
-// so counts it (f's mutex held, not the shard's).
+// so counts it as a caller of f (f's mutex held, not the shard's). The
+// caller counts as a follower already (see ask_locked).
 bool accept_locked(Shard &s, Flight *f, void **at, sf_accept_fn accept, void *userdata) noexcept {
-  if (!accept(*at, userdata)) return false;
+  if (!accept(*at, userdata)) {
+    s.refused_followers.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
   ++f->joined;
-  s.attached_followers.fetch_add(1, std::memory_order_relaxed);
   return true;
+}
+
+// f's attachment of `kind` that accept_locked is to ask, or null (the
+// shard's and f's mutex held). A caller asked counts as a follower now,
+// under the shard's mutex, which this thread holds already: the common case
+// (accepted) then writes no shared counter of its own; a refusal is
+// subtracted (refused_followers).
+void **ask_locked(Shard &s, Flight *f, const sf_native_kind *kind) noexcept {
+  void **at = attachment_locked(f, kind);
+  if (at) ++s.followers;
+  return at;
 }
 
 }  // namespace
@@ -415,6 +429,7 @@ bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_na
   const std::uint64_t h = detail::hash_bytes(key, len);
   Shard &s = g->shards[h & (kShards - 1)];
   Flight *f;
+  void **at;
   {
     std::lock_guard<detail::SpinMutex> lk(s.mu);
     f = find(s, h, key, len);  // linked: neither completed nor handed off
@@ -425,9 +440,9 @@ bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_na
     // recycled meanwhile if it has a waiter: a wait ticket is left under
     // this lock, and a leader ending its flight alone takes this lock too.
     f->mu.lock();
+    at = ask_locked(s, f, kind);
   }
   std::lock_guard<detail::SpinMutex> fl(f->mu, std::adopt_lock);
-  void **at = attachment_locked(f, kind);
   return at && accept_locked(s, f, at, accept, userdata);
 }
 
@@ -442,7 +457,7 @@ sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsig
     if (!f) return lead_locked(s, h, key, len, flags, wait, work);
     f->mu.lock();
     std::lock_guard<detail::SpinMutex> fl(f->mu, std::adopt_lock);
-    void **at = attachment_locked(f, kind);
+    void **at = ask_locked(s, f, kind);
     // No attachment to ask: a follower's ticket, with both locks held still.
     if (!at) return follow_locked(s, f, wait, work);
     // Hand over hand, as sf_join_attached: only f's lock across `accept`.
@@ -676,7 +691,7 @@ void group_stats(const Group *g, sf_stats *out) noexcept {
     auto &s = const_cast<Shard &>(cs);
     std::lock_guard<detail::SpinMutex> lk(s.mu);
     out->flights += s.flights;
-    out->followers += s.followers + s.attached_followers.load(std::memory_order_relaxed);
+    out->followers += s.followers - s.refused_followers.load(std::memory_order_relaxed);
     out->forgets += s.forgets;
     out->in_table += s.count;
     out->live += s.live;
