@@ -322,8 +322,7 @@ where
             drop(wait);
             return Some(Outcome::Done(Err(Error::OutOfMemory)));
         };
-        let (me, _) = flight.enter(cx.waker());
-        flight.install(fut, lead, me, types::<T, E>());
+        let me = flight.install(fut, lead, cx.waker(), types::<T, E>());
         // The work was polled with our task's waker: its wakes reach us, the
         // driver, and our next poll polls it with the flight's waker.
         self.joined =

@@ -32,7 +32,8 @@ use std::ptr::NonNull;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::task::{Context, Poll, Wake, Waker};
+use std::mem::ManuallyDrop;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::driving::{self, Driven};
 use crate::group::Ticket;
@@ -377,9 +378,10 @@ impl RustFlight {
         Some((me, self.next(&mut b, me)))
     }
 
-    /// The leader's pending work (and its work ticket) comes here; waiter
-    /// `me`, the leader, drives it. `types` are its value and error types.
-    pub(crate) fn install(&self, fut: WorkFuture, ticket: Ticket, me: usize, types: (TypeId, TypeId)) {
+    /// The leader's pending work (and its work ticket) comes here, and the
+    /// leader enters as the waiter that drives it, in one lock of `book`:
+    /// its index. `types` are the work's value and error types.
+    pub(crate) fn install(&self, fut: WorkFuture, ticket: Ticket, waker: &Waker, types: (TypeId, TypeId)) -> usize {
         {
             let mut slot = lock(&self.work);
             slot.fut = Some(fut);
@@ -387,9 +389,12 @@ impl RustFlight {
         }
         let mut b = lock(&self.book);
         debug_assert!(matches!(b.mode, Mode::Unled), "one leader per flight");
+        b.waiters += 1;
+        let me = register(&mut b, waker.clone());
         b.mode = Mode::Running;
         b.types = Some(types);
         b.driver = Some(me);
+        me
     }
 
     /// The outcome a Rust driver completed the flight with.
@@ -438,7 +443,7 @@ impl RustFlight {
         let mut slot = lock(&self.work);
         let Some(fut) = slot.fut.as_mut() else { return Drove::Pending };
         self.notified.store(false, Ordering::SeqCst);
-        let waker = Waker::from(self.clone());
+        let waker = self.work_waker();
         let polled = driving::driving(Driven::Flight(self.id()), || {
             catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut Context::from_waker(&waker))))
         });
@@ -630,11 +635,22 @@ unsafe extern "C" fn accept_running(attachment: *mut c_void, userdata: *mut c_vo
     }
 }
 
-impl Wake for RustFlight {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
+impl RustFlight {
+    /// The waker the work is polled with, borrowed from `self` for the
+    /// poll: made without touching the reference count (the work takes a
+    /// reference of its own only if it clones the waker).
+    fn work_waker(self: &Arc<Self>) -> ManuallyDrop<Waker> {
+        let data = Arc::as_ptr(self).cast::<()>();
+        // Safety: WORK_WAKER's functions treat `data` as an Arc<RustFlight>
+        // pointer, as it is; the waker is never dropped (ManuallyDrop), so
+        // it gives back no reference it did not take, and `self` keeps the
+        // flight alive while the poll can use it.
+        ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(data, &WORK_WAKER)) })
     }
-    fn wake_by_ref(self: &Arc<Self>) {
+
+    /// A wake of the work: the driver (or, with none, every waiter) is
+    /// woken to poll it.
+    fn wake_work(&self) {
         self.notified.store(true, Ordering::SeqCst);
         let b = lock(&self.book);
         if !matches!(b.mode, Mode::Running) {
@@ -645,4 +661,34 @@ impl Wake for RustFlight {
             None => b.wakers.iter().flatten().for_each(Waker::wake_by_ref),
         }
     }
+}
+
+/// The waker of a flight's work: its data is an `Arc<RustFlight>` pointer,
+/// each waker made from it by `clone` owning one reference.
+static WORK_WAKER: RawWakerVTable = RawWakerVTable::new(clone_work_waker, wake_work, wake_work_by_ref, drop_work_waker);
+
+unsafe fn clone_work_waker(data: *const ()) -> RawWaker {
+    // Safety: `data` is a live Arc<RustFlight> pointer (the waker being
+    // cloned keeps it alive); the clone owns the reference taken here.
+    unsafe { Arc::increment_strong_count(data.cast::<RustFlight>()) };
+    RawWaker::new(data, &WORK_WAKER)
+}
+
+unsafe fn wake_work(data: *const ()) {
+    // Safety: a waker made by `clone_work_waker` owns one reference, given
+    // back here.
+    let flight = unsafe { Arc::from_raw(data.cast::<RustFlight>()) };
+    flight.wake_work();
+}
+
+unsafe fn wake_work_by_ref(data: *const ()) {
+    // Safety: `data` is a live Arc<RustFlight> pointer (the waker keeps it
+    // alive).
+    unsafe { &*data.cast::<RustFlight>() }.wake_work();
+}
+
+unsafe fn drop_work_waker(data: *const ()) {
+    // Safety: a waker made by `clone_work_waker` owns one reference, given
+    // back here (the borrowed one of `work_waker` is never dropped).
+    drop(unsafe { Arc::from_raw(data.cast::<RustFlight>()) });
 }
