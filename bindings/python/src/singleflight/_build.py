@@ -144,6 +144,11 @@ typedef int (*sf_accept_fn)(void *attachment, void *userdata);
 sf_status sf_join_attached(sf_group *group, const void *key, size_t key_len,
                            const sf_native_kind *kind, sf_accept_fn accept,
                            void *userdata, int *joined);
+sf_status sf_join_or_accept(sf_group *group, const void *key, size_t key_len,
+                            unsigned flags, const sf_native_kind *kind,
+                            sf_accept_fn accept, void *userdata,
+                            int *accepted, sf_ticket **wait,
+                            sf_ticket **work);
 void sf_leave(sf_ticket *ticket);
 
 /* ---- the binding's own C glue (defined in SOURCE below) ---------------- */
@@ -399,7 +404,7 @@ static int sfpy_finish_in(sfpy_call *c, sf_status status, void *native,
    (sf_finish_alone): nobody to hand the outcome to, so the binding builds
    nothing (no handle, no bytes). Returns 1 and frees the call if so, |
    SFPY_SHARED if a caller joined through the leader's own ticket
-   (sf_join_attached); else 0, nothing changed, and the leader ends with
+   (sf_join_or_accept); else 0, nothing changed, and the leader ends with
    sfpy_finish*. */
 static int sfpy_finish_alone(sfpy_call *c, sf_status status)
 {
@@ -638,7 +643,7 @@ static sfpy_call *sfpy_meet(sfpy_call *c, intptr_t loop)
     return c;
 }
 
-/* sf_join_attached's question to a flight's rendezvous: are the waiters of
+/* sf_join_or_accept's question to a flight's rendezvous: are the waiters of
    `loop` registered there? (Asked with the GIL held, as every write of the
    table is made: registered waiters hold a wait ticket, so they stay.) */
 typedef struct sfpy_ask {
@@ -660,10 +665,11 @@ static int sfpy_accept(void *attachment, void *userdata)
     return 0;
 }
 
-/* An asyncio caller's join. A follower whose loop's waiters wait on the
-   flight already joins through them (sf_join_attached: no ticket of its
-   own, one engine call); else sfpy_join, and a follower meets its loop's
-   waiters (sfpy_meet) if they registered meanwhile. The answer
+/* An asyncio caller's join, one engine call (sf_join_or_accept): a
+   follower whose loop's waiters wait on the flight already joins through
+   them, with no ticket of its own; else it joins with tickets, and a
+   follower meets its loop's waiters (sfpy_meet) if they registered
+   meanwhile. The answer
    is a number, so that the common follower costs no cdata and no field
    read in Python:
      > 0 and even   it met its loop's waiters: their id() (objects are at
@@ -675,14 +681,25 @@ static intptr_t sfpy_join_async(sf_group *group, const char *key,
                                 size_t key_len, intptr_t loop)
 {
     sfpy_ask ask = { loop, 0 };
-    int joined = 0;
+    int accepted = 0;
+    sf_ticket *wait = NULL, *work = NULL;
     sfpy_call *c;
-    if (sf_join_attached(group, key, key_len, &sfpy_rv_kind, sfpy_accept,
-                         &ask, &joined) == SF_OK && joined)
+    sf_status st = sf_join_or_accept(group, key, key_len, 0, &sfpy_rv_kind,
+                                     sfpy_accept, &ask, &accepted, &wait,
+                                     &work);
+    if (st != SF_OK)
+        return -(intptr_t)st;
+    if (accepted)
         return ask.waiters;
-    c = sfpy_join(group, key, key_len, 0);
-    if (c->role < 0)
-        return c->role;
+    c = sfpy_new_call();
+    if (c == NULL) { /* a leader's work ticket left uncompleted hands off */
+        sf_leave(work);
+        sf_leave(wait);
+        return -(intptr_t)SF_ENOMEM;
+    }
+    c->wait = wait;
+    c->work = work;
+    c->role = work != NULL;
     if (c->role == 1)
         return (intptr_t)c + 1;
     c = sfpy_meet(c, loop);
