@@ -24,7 +24,7 @@ use std::marker::{PhantomData, PhantomPinned};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, RawWakerVTable, Waker};
 use std::time::{Duration, Instant};
 
 use crate::driving::{self, Driven};
@@ -99,6 +99,18 @@ struct Joined {
     /// This waiter is the flight's leader: its wait ticket is the leader's
     /// own, with which, driving, it ends the flight in one engine call.
     leader: bool,
+    /// While this waiter drives the work: the identity of the waker it
+    /// registered. A driver stays the driver until it leaves or completes
+    /// the flight, so a poll with the same waker goes straight to the work,
+    /// without looking at the rendezvous (and taking its lock).
+    drives: Option<WakerId>,
+}
+
+/// What `Waker::will_wake` compares: the data and vtable pointers.
+type WakerId = (usize, usize);
+
+fn waker_id(w: &Waker) -> WakerId {
+    (w.data() as usize, w.vtable() as *const RawWakerVTable as usize)
 }
 
 /// One look at a joined flight.
@@ -124,8 +136,11 @@ impl Joined {
         if let Some((flight, me)) = &self.flight {
             let look = match self.entered.take() {
                 Some(look) => look,
+                None if self.drives.is_some_and(|id| id == waker_id(cx.waker())) => Look::Drive,
                 None => flight.look(*me, cx.waker()),
             };
+            // The waker `enter` or `look` registered is this poll's.
+            self.drives = matches!(look, Look::Drive).then(|| waker_id(cx.waker()));
             match look {
                 Look::Done => {
                     if let Some(o) = flight.outcome().and_then(native::shared_outcome) {
@@ -263,6 +278,7 @@ where
                     subscribed: false,
                     fresh: false,
                     leader: false,
+                    drives: None,
                 });
                 return None;
             }
@@ -282,7 +298,15 @@ where
                 (f, me)
             });
             let deadlock = flight.as_ref().is_some_and(|(f, _)| driving::has_flight(f.id()));
-            self.joined = Some(Joined { wait: Some(wait), flight, entered, subscribed: false, fresh: false, leader: false });
+            self.joined = Some(Joined {
+                wait: Some(wait),
+                flight,
+                entered,
+                subscribed: false,
+                fresh: false,
+                leader: false,
+                drives: None,
+            });
             // The work of this very flight is asking for it.
             return deadlock.then_some(Outcome::Done(Err(Error::Deadlock)));
         };
@@ -333,6 +357,8 @@ where
             subscribed: false,
             fresh: true,
             leader: true,
+            // `install` registered this poll's waker, and made us the driver.
+            drives: Some(waker_id(cx.waker())),
         });
         None
     }
