@@ -17,8 +17,10 @@
 //! cheapest way its library offers to give a task a `'static` future: the
 //! peers' `work(&self, ..)` borrows, so their task holds a clone of the
 //! peer's `Arc` and calls inside its `async` block; this binding's
-//! `call_async` returns a `Call` that holds its own group reference, so the
-//! task awaits it as it is (one reference count per task, either way).
+//! `call_async` returns a `Call` that holds its own group reference and is
+//! run as it is (`Value` reads its outcome as a `u64`). The contended
+//! scenarios' calls are written once, in the bench crate's `src/lib.rs`,
+//! shared with the `interleaved` benchmark.
 //! A `floor` entry runs the very same work with no library at all:
 //! what the harness alone costs. `unique_keys/engine_only` makes the two
 //! engine calls of this binding's fast path, from Rust, with nothing else.
@@ -32,14 +34,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use singleflight_bench::{batch, runtime, work, AsyncSf, SfAsync, Value};
 use singleflight_sys as sys;
-
-type AsyncSf = async_singleflight::Group<u64, u64, ()>;
-type SfAsync = singleflight_async::SingleFlight<u64, u64>;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
 
 /// Runs `sample(iters)` as one task on a worker of `rt`; returns the time it
 /// measured.
@@ -116,10 +112,7 @@ fn unique_keys(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let (next, group) = (next.clone(), group.clone());
             on_worker(&rt, iters, move |n| {
-                calls(next, n, move |k| {
-                    let fut = group.call_async(k.to_le_bytes(), async move { Ok::<u64, ()>(k) });
-                    async move { *fut.await.unwrap() }
-                })
+                calls(next, n, move |k| Value(group.call_async(k.to_le_bytes(), async move { Ok::<u64, ()>(k) })))
             })
         })
     });
@@ -150,18 +143,6 @@ fn unique_keys(c: &mut Criterion) {
     g.finish();
 }
 
-/// Spawns `tasks` tasks over `keys` keys, each calling `call(key)`; awaits all.
-async fn batch<F, Fut>(tasks: usize, keys: u64, call: &F)
-where
-    F: Fn(u64) -> Fut,
-    Fut: Future<Output = u64> + Send + 'static,
-{
-    let handles: Vec<_> = (0..tasks).map(|i| tokio::spawn(call(i as u64 % keys))).collect();
-    for h in handles {
-        black_box(h.await.unwrap());
-    }
-}
-
 /// Times `iters` batches; each batch uses keys of its own (`base + k`).
 async fn batches<F, Fut>(round: Arc<AtomicU64>, iters: u64, tasks: usize, keys: u64, call: F) -> Duration
 where
@@ -171,15 +152,9 @@ where
     let start = Instant::now();
     for _ in 0..iters {
         let base = round.fetch_add(1, Ordering::Relaxed) * 1000;
-        batch(tasks, keys, &|k| call(base + k)).await;
+        batch(tasks, keys, base, &call).await;
     }
     start.elapsed()
-}
-
-/// The work of the contended scenarios: yields once so that callers overlap.
-async fn work(k: u64) -> u64 {
-    tokio::task::yield_now().await;
-    k
 }
 
 fn contended(c: &mut Criterion, name: &str, tasks: usize, keys: u64) {
@@ -200,10 +175,7 @@ fn contended(c: &mut Criterion, name: &str, tasks: usize, keys: u64) {
         b.iter_custom(|iters| {
             let (round, group) = (round.clone(), group.clone());
             on_worker(&rt, iters, move |n| {
-                batches(round, n, tasks, keys, move |k| {
-                    let call = group.call_async(k.to_le_bytes(), async move { Ok::<u64, ()>(work(k).await) });
-                    async move { *call.await.unwrap() }
-                })
+                batches(round, n, tasks, keys, move |k| singleflight_bench::ours(&group, k))
             })
         })
     });
@@ -212,10 +184,7 @@ fn contended(c: &mut Criterion, name: &str, tasks: usize, keys: u64) {
         b.iter_custom(|iters| {
             let (round, peer) = (round.clone(), peer.clone());
             on_worker(&rt, iters, move |n| {
-                batches(round, n, tasks, keys, move |k| {
-                    let peer = peer.clone();
-                    async move { peer.work(&k, async move { Ok::<u64, ()>(work(k).await) }).await.unwrap() }
-                })
+                batches(round, n, tasks, keys, move |k| singleflight_bench::async_singleflight(&peer, k))
             })
         })
     });
@@ -224,10 +193,7 @@ fn contended(c: &mut Criterion, name: &str, tasks: usize, keys: u64) {
         b.iter_custom(|iters| {
             let (round, peer2) = (round.clone(), peer2.clone());
             on_worker(&rt, iters, move |n| {
-                batches(round, n, tasks, keys, move |k| {
-                    let peer2 = peer2.clone();
-                    async move { peer2.work(k, move || work(k)).await }
-                })
+                batches(round, n, tasks, keys, move |k| singleflight_bench::singleflight_async(&peer2, k))
             })
         })
     });
