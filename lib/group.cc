@@ -392,26 +392,13 @@ void **attachment_locked(Flight *f, const sf_native_kind *kind) noexcept {
 }
 
 // Asks `accept` whether the caller joins f through its attachment `at`; if
-// so counts it as a caller of f (f's mutex held, not the shard's). The
-// caller counts as a follower already (see ask_locked).
+// so counts it (f's mutex held, not the shard's). Counted only once taken
+// in: a caller whom the stats show as a follower is in the flight.
 bool accept_locked(Shard &s, Flight *f, void **at, sf_accept_fn accept, void *userdata) noexcept {
-  if (!accept(*at, userdata)) {
-    s.refused_followers.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
+  if (!accept(*at, userdata)) return false;
   ++f->joined;
+  s.attached_followers.fetch_add(1, std::memory_order_relaxed);
   return true;
-}
-
-// f's attachment of `kind` that accept_locked is to ask, or null (the
-// shard's and f's mutex held). A caller asked counts as a follower now,
-// under the shard's mutex, which this thread holds already: the common case
-// (accepted) then writes no shared counter of its own; a refusal is
-// subtracted (refused_followers).
-void **ask_locked(Shard &s, Flight *f, const sf_native_kind *kind) noexcept {
-  void **at = attachment_locked(f, kind);
-  if (at) ++s.followers;
-  return at;
 }
 
 }  // namespace
@@ -438,9 +425,10 @@ bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_na
     // released, and only the flight's is held across `accept`, so callers
     // of other keys of the shard do not wait for it. The flight cannot be
     // recycled meanwhile if it has a waiter: a wait ticket is left under
-    // this lock, and a leader ending its flight alone takes this lock too.
+    // this lock, and a leader ending its flight alone waits until this lock
+    // is free (end_alone_locked).
     f->mu.lock();
-    at = ask_locked(s, f, kind);
+    at = attachment_locked(f, kind);
   }
   std::lock_guard<detail::SpinMutex> fl(f->mu, std::adopt_lock);
   return at && accept_locked(s, f, at, accept, userdata);
@@ -457,7 +445,7 @@ sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsig
     if (!f) return lead_locked(s, h, key, len, flags, wait, work);
     f->mu.lock();
     std::lock_guard<detail::SpinMutex> fl(f->mu, std::adopt_lock);
-    void **at = ask_locked(s, f, kind);
+    void **at = attachment_locked(f, kind);
     // No attachment to ask: a follower's ticket, with both locks held still.
     if (!at) return follow_locked(s, f, wait, work);
     // Hand over hand, as sf_join_attached: only f's lock across `accept`.
@@ -691,7 +679,7 @@ void group_stats(const Group *g, sf_stats *out) noexcept {
     auto &s = const_cast<Shard &>(cs);
     std::lock_guard<detail::SpinMutex> lk(s.mu);
     out->flights += s.flights;
-    out->followers += s.followers - s.refused_followers.load(std::memory_order_relaxed);
+    out->followers += s.followers + s.attached_followers.load(std::memory_order_relaxed);
     out->forgets += s.forgets;
     out->in_table += s.count;
     out->live += s.live;

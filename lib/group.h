@@ -52,10 +52,9 @@ struct alignas(64) Shard {
   bool dying = false;          // the group has no user reference left
   // plain counters (mu)
   std::uint64_t flights = 0, followers = 0, forgets = 0;
-  // counters bumped under a flight's mutex; `refused_followers`: callers
-  // counted in `followers` (under mu, as a flight's attachment was asked to
-  // take them in) that `accept` then refused
-  std::atomic<std::uint64_t> refused_followers{0}, panics{0}, timeouts{0}, cancellations{0},
+  // counters bumped under a flight's mutex (`attached_followers`: callers
+  // that sf_join_attached took in, under the flight's mutex alone)
+  std::atomic<std::uint64_t> attached_followers{0}, panics{0}, timeouts{0}, cancellations{0},
       handoffs{0}, abandoned{0};
 };
 
