@@ -391,3 +391,42 @@ fn last_ticketless_rust_follower_leaving_hands_off_to_a_c_caller() {
     assert_eq!(work_dropped.load(Ordering::SeqCst), 1, "the Rust work was dropped");
     assert_eq!(group.stats().handoffs, 1);
 }
+
+#[test]
+fn pending_async_leader_ends_its_flight_alone_or_with_a_c_follower() {
+    // A leader whose work was pending after its first poll drives it to the
+    // end and ends the flight with its own pair of tickets in one engine
+    // call: alone, its outcome is not shared; with a C follower (who holds a
+    // ticket) it is, and the C follower gets the value's bytes.
+    let group = Group::open("c-callers-pending-leader").unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let alone = rt
+        .block_on(group.call_async("alone", async {
+            tokio::task::yield_now().await;
+            Ok::<&'static str, ()>("alone")
+        }))
+        .unwrap();
+    assert_eq!(*alone, "alone");
+    assert!(!alone.is_shared());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (c, led) = rt.block_on(async {
+        let mut leader = Box::pin(group.call_async("k", async move {
+            rx.await.unwrap();
+            Ok::<&'static str, ()>("from rust")
+        }));
+        assert!(poll_once(&mut leader).await.is_pending());
+        let c = thread::spawn(|| c_follow("c-callers-pending-leader", "k"));
+        while group.stats().followers < 1 {
+            tokio::task::yield_now().await;
+        }
+        tx.send(()).unwrap();
+        (c, leader.await.unwrap())
+    });
+    assert_eq!(*led, "from rust");
+    assert!(led.is_shared(), "a C follower joined: the leader's outcome is shared");
+    let (st, bytes, _) = c.join().unwrap();
+    assert_eq!(st, sys::SF_OK);
+    assert_eq!(bytes.as_deref(), Some(&b"from rust"[..]));
+    let s = group.stats();
+    assert_eq!((s.flights, s.followers, s.handoffs, s.in_table, s.live), (2, 1, 0, 0, 0), "{s:?}");
+}
