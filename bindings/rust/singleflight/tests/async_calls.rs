@@ -9,32 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-/// Awaits (without a runtime timer) until `group` has `n` followers.
-async fn followers(group: &Group, n: u64) {
-    while group.stats().followers < n {
-        yield_now().await;
-    }
-}
-
-/// A runtime-agnostic yield.
-async fn yield_now() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await
-}
-
 const TASKS: usize = 1000;
 
 #[test]
@@ -369,14 +343,10 @@ fn async_followers_of_other_types_read_the_byte_form() {
 }
 
 // ---- Followers that join the work running in the flight's rendezvous
-// without a wait ticket (`sf_join_attached`). The leader's `Call` is polled
+// without a wait ticket (`sf_join_or_accept`). The leader's `Call` is polled
 // once by hand first: when that poll returns, its pending work is installed,
 // so every follower of its types joins that way.
 
-/// Polls `f` once, in the current task.
-async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
-    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
-}
 
 #[test]
 fn ticketless_followers_share_one_run_across_workers() {
@@ -587,13 +557,8 @@ fn ticketless_followers_time_out_and_the_last_one_drops_the_work() {
 fn followers_of_other_types_join_a_running_flight_with_a_ticket() {
     let rt = tokio_rt();
     let group = Group::new();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     rt.block_on(async {
-        let mut leader = Box::pin(group.call_async("k", async move {
-            rx.await.unwrap();
-            Ok::<_, ()>(String::from("text"))
-        }));
-        assert!(poll_once(&mut leader).await.is_pending());
+        let (leader, tx) = gated_leader(&group, "k", String::from("text")).await;
         // Same value type, another error type: the value's Arc is shared.
         let other_e = tokio::spawn(group.call_async("k", async { Ok::<String, std::io::Error>(String::new()) }));
         let same = tokio::spawn(group.call_async("k", async { Ok::<String, ()>(String::new()) }));
@@ -620,13 +585,8 @@ fn followers_of_other_types_are_not_left_without_the_outcome_when_the_leader_goe
     // of one flight; the leader leaves; a ticketless follower drives.
     let rt = tokio_rt();
     let group = Group::new();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     rt.block_on(async {
-        let mut leader = Box::pin(group.call_async("k", async move {
-            rx.await.unwrap();
-            Ok::<_, ()>(String::from("v"))
-        }));
-        assert!(poll_once(&mut leader).await.is_pending());
+        let (leader, tx) = gated_leader(&group, "k", String::from("v")).await;
         let same = tokio::spawn(group.call_async("k", async { Ok::<String, ()>(String::new()) }));
         let bytes = tokio::spawn(group.call_async("k", async { Ok::<Vec<u8>, ()>(vec![]) }));
         followers(&group, 2).await;

@@ -152,7 +152,7 @@ fn rust_panic_reaches_c_as_epanic() {
 fn async_leader_dropped_hands_off_to_a_c_caller() {
     let group = Group::open("c-callers-4").unwrap();
     let work_dropped = Arc::new(AtomicUsize::new(0));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio_rt();
     let task = {
         let (group, guard) = (group.clone(), DropCounter(work_dropped.clone()));
         rt.spawn(async move {
@@ -303,11 +303,6 @@ fn unshared_leader_finish_releases_once_and_frees_the_key() {
     assert_eq!(group.stats().flights, 3);
 }
 
-/// Polls `f` once, in the current task.
-async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
-    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
-}
-
 #[test]
 fn c_caller_gets_the_outcome_driven_by_ticketless_rust_followers() {
     // The Rust leader's work runs in the rendezvous; Rust followers join it
@@ -315,31 +310,22 @@ fn c_caller_gets_the_outcome_driven_by_ticketless_rust_followers() {
     // wait ticket); a C caller joins afterwards and gets the byte form of
     // the outcome a Rust follower drives to the end.
     let group = Group::open("c-callers-ticketless-1").unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (c, followers) = rt.block_on(async {
-        let mut leader = Box::pin(group.call_async("k", async move {
-            rx.await.unwrap();
-            Ok::<&'static str, ()>("from rust")
-        }));
-        assert!(poll_once(&mut leader).await.is_pending());
-        let followers: Vec<_> =
+    let rt = tokio_rt();
+    let (c, rust_followers) = rt.block_on(async {
+        let (leader, tx) = gated_leader(&group, "k", "from rust").await;
+        let rust_followers: Vec<_> =
             (0..3).map(|_| tokio::spawn(group.call_async("k", async { Ok::<&'static str, ()>("unused") }))).collect();
-        while group.stats().followers < 3 {
-            tokio::task::yield_now().await;
-        }
+        followers(&group, 3).await;
         drop(leader);
         let c = {
             let w = cwork(&group, 0, b"C ran");
             thread::spawn(move || c_call("c-callers-ticketless-1", "k", w))
         };
-        while group.stats().followers < 4 {
-            tokio::task::yield_now().await;
-        }
+        followers(&group, 4).await;
         tx.send(()).unwrap();
-        (c, followers)
+        (c, rust_followers)
     });
-    for f in followers {
+    for f in rust_followers {
         assert_eq!(*rt.block_on(f).unwrap().unwrap(), "from rust");
     }
     let (out, w) = c.join().unwrap();
@@ -354,8 +340,8 @@ fn c_caller_gets_the_outcome_driven_by_ticketless_rust_followers() {
 fn last_ticketless_rust_follower_leaving_hands_off_to_a_c_caller() {
     let group = Group::open("c-callers-ticketless-2").unwrap();
     let work_dropped = Arc::new(AtomicUsize::new(0));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let (c, followers) = rt.block_on(async {
+    let rt = tokio_rt();
+    let (c, rust_followers) = rt.block_on(async {
         let mut leader = {
             let guard = DropCounter(work_dropped.clone());
             Box::pin(group.call_async("k", async move {
@@ -365,23 +351,21 @@ fn last_ticketless_rust_follower_leaving_hands_off_to_a_c_caller() {
             }))
         };
         assert!(poll_once(&mut leader).await.is_pending());
-        let followers: Vec<_> =
+        let rust_followers: Vec<_> =
             (0..3).map(|_| tokio::spawn(group.call_async("k", async { Ok::<&'static str, ()>("unused") }))).collect();
         let c = {
             let w = cwork(&group, 0, b"C ran");
             thread::spawn(move || c_call("c-callers-ticketless-2", "k", w))
         };
-        while group.stats().followers < 4 {
-            tokio::task::yield_now().await;
-        }
+        followers(&group, 4).await;
         drop(leader);
-        (c, followers)
+        (c, rust_followers)
     });
     assert_eq!(work_dropped.load(Ordering::SeqCst), 0, "Rust followers still wait");
-    for f in &followers {
+    for f in &rust_followers {
         f.abort();
     }
-    for f in followers {
+    for f in rust_followers {
         assert!(rt.block_on(f).unwrap_err().is_cancelled());
     }
     let (out, w) = c.join().unwrap();
@@ -399,7 +383,7 @@ fn pending_async_leader_ends_its_flight_alone_or_with_a_c_follower() {
     // call: alone, its outcome is not shared; with a C follower (who holds a
     // ticket) it is, and the C follower gets the value's bytes.
     let group = Group::open("c-callers-pending-leader").unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio_rt();
     let alone = rt
         .block_on(group.call_async("alone", async {
             tokio::task::yield_now().await;
@@ -408,17 +392,10 @@ fn pending_async_leader_ends_its_flight_alone_or_with_a_c_follower() {
         .unwrap();
     assert_eq!(*alone, "alone");
     assert!(!alone.is_shared());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (c, led) = rt.block_on(async {
-        let mut leader = Box::pin(group.call_async("k", async move {
-            rx.await.unwrap();
-            Ok::<&'static str, ()>("from rust")
-        }));
-        assert!(poll_once(&mut leader).await.is_pending());
+        let (leader, tx) = gated_leader(&group, "k", "from rust").await;
         let c = thread::spawn(|| c_follow("c-callers-pending-leader", "k"));
-        while group.stats().followers < 1 {
-            tokio::task::yield_now().await;
-        }
+        followers(&group, 1).await;
         tx.send(()).unwrap();
         (c, leader.await.unwrap())
     });

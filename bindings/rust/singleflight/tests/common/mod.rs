@@ -40,3 +40,55 @@ pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
         "<non-string>".into()
     }
 }
+
+/// A tokio runtime with 2 worker threads.
+pub fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// Awaits (without a runtime timer) until `group` has `n` followers.
+pub async fn followers(group: &Group, n: u64) {
+    while group.stats().followers < n {
+        yield_now().await;
+    }
+}
+
+/// A runtime-agnostic yield.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Polls `f` once, in the current task.
+pub async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
+}
+
+/// A leader's `Call` of `key` whose work waits for the returned sender, then
+/// gives `value`; polled once here, so it is pending and its work is
+/// installed in the flight's rendezvous.
+pub async fn gated_leader<T: Send + Sync + 'static>(
+    group: &Group,
+    key: &str,
+    value: T,
+) -> (
+    std::pin::Pin<Box<impl std::future::Future<Output = Result<singleflight::Shared<T>, singleflight::Error<()>>>>>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut leader = Box::pin(group.call_async(key, async move {
+        rx.await.unwrap();
+        Ok::<_, ()>(value)
+    }));
+    assert!(poll_once(&mut leader).await.is_pending());
+    (leader, tx)
+}
