@@ -478,6 +478,13 @@ TEST(Split, AttachSlotsRunOutAfterMaxKinds) {
   EXPECT_EQ(released.load(), SF_ATTACH_MAX);
 }
 
+// Attaches a new rendezvous object of `kind`, named `name`, to the flight of
+// ticket `t` (freed by the engine with the flight's last ticket).
+void attach_rv(sf_ticket *t, const sf_native_kind *kind, const char *name) {
+  void *cur = nullptr;
+  ASSERT_EQ(sf_attach(t, kind, new std::string(name), &cur), SF_OK);
+}
+
 // What an accept callback of sf_join_attached saw, and what it answers.
 struct Acceptor {
   int answer = 1;
@@ -525,8 +532,7 @@ TEST(Split, JoinAttachedThroughTheLeadersOwnTicketLeavesItAlone) {
   // shared (the binding that accepted the caller delivers to it itself).
   Group g;
   Join leader(g, "k");
-  void *cur = nullptr;
-  ASSERT_EQ(sf_attach(leader.wait, &kAlpha, new std::string("rv"), &cur), SF_OK);
+  attach_rv(leader.wait, &kAlpha, "rv");
   Acceptor a;
   EXPECT_EQ(a.join(g, "k"), 1);
   int shared = -1;
@@ -539,8 +545,7 @@ TEST(Split, JoinAttachedThroughTheLeadersOwnTicketLeavesItAlone) {
 TEST(Split, JoinAttachedThatDeclinesChangesNothing) {
   Group g;
   Join leader(g, "k");
-  void *cur = nullptr;
-  ASSERT_EQ(sf_attach(leader.wait, &kAlpha, new std::string("rv"), &cur), SF_OK);
+  attach_rv(leader.wait, &kAlpha, "rv");
   Acceptor a;
   a.answer = 0;
   EXPECT_EQ(a.join(g, "k"), 0);
@@ -559,10 +564,9 @@ TEST(Split, JoinAttachedNeedsARunningFlightWithAWaiterAndTheKind) {
   {
     Join leader(g, "k");
     EXPECT_EQ(a.join(g, "k"), 0);  // nothing attached
-    void *cur = nullptr;
-    ASSERT_EQ(sf_attach(leader.wait, &kBeta, new std::string("beta"), &cur), SF_OK);
+    attach_rv(leader.wait, &kBeta, "beta");
     EXPECT_EQ(a.join(g, "k"), 0);  // another kind only
-    ASSERT_EQ(sf_attach(leader.wait, &kAlpha, new std::string("alpha"), &cur), SF_OK);
+    attach_rv(leader.wait, &kAlpha, "alpha");
     EXPECT_EQ(a.join(g, "other"), 0);  // another key
     EXPECT_EQ(a.calls, 0);
     EXPECT_EQ(a.join(g, "k", &kBeta), 1);  // its own slot, after alpha's
@@ -578,12 +582,11 @@ TEST(Split, JoinAttachedNeedsARunningFlightWithAWaiterAndTheKind) {
   }
   {
     Join leader(g, "k");
-    void *cur = nullptr;
-    ASSERT_EQ(sf_attach(leader.wait, &kAlpha, new std::string("alpha"), &cur), SF_OK);
+    attach_rv(leader.wait, &kAlpha, "alpha");
     ASSERT_EQ(sf_complete(leader.work, SF_OK, nullptr, nullptr), SF_OK);
     EXPECT_EQ(a.join(g, "k"), 0);  // completed: the key is free again
     Join handed(g, "h");
-    ASSERT_EQ(sf_attach(handed.wait, &kAlpha, new std::string("alpha"), &cur), SF_OK);
+    attach_rv(handed.wait, &kAlpha, "alpha");
     handed.leave_work();  // a hand-off
     EXPECT_EQ(a.join(g, "h"), 0);
     EXPECT_EQ(a.calls, 2);
@@ -665,8 +668,7 @@ TEST(Split, JoinOrAcceptFollowsWithATicketWhenNotTakenIn) {
     EXPECT_EQ(j.work, nullptr);
     EXPECT_EQ(a.calls, 0);
   }
-  void *cur = nullptr;
-  ASSERT_EQ(sf_attach(leader.wait, &kAlpha, new std::string("rv"), &cur), SF_OK);
+  attach_rv(leader.wait, &kAlpha, "rv");
   a.answer = 0;
   JoinOrAccept declined(g, "k", a);  // asked, and declined
   EXPECT_EQ(declined.accepted, 0);
@@ -685,8 +687,7 @@ TEST(Split, JoinOrAcceptFollowsWithATicketWhenNotTakenIn) {
 TEST(Split, JoinOrAcceptJoinsAnAbandonedFlightWithATicket) {
   Group g;
   Join leader(g, "k");
-  void *cur = nullptr;
-  ASSERT_EQ(sf_attach(leader.wait, &kAlpha, new std::string("rv"), &cur), SF_OK);
+  attach_rv(leader.wait, &kAlpha, "rv");
   leader.leave_wait();  // every waiter left: nobody delivers to an accepted caller
   ASSERT_EQ(sf_abandoned(leader.work), 1);
   Acceptor a;
@@ -701,8 +702,7 @@ TEST(Split, JoinOrAcceptJoinsAnAbandonedFlightWithATicket) {
 TEST(Split, JoinOrAcceptLeadsAfterAForget) {
   Group g;
   Join leader(g, "k");
-  void *cur = nullptr;
-  ASSERT_EQ(sf_attach(leader.wait, &kAlpha, new std::string("rv"), &cur), SF_OK);
+  attach_rv(leader.wait, &kAlpha, "rv");
   ASSERT_EQ(sf_forget(g, "k", 1), SF_OK);
   Acceptor a;
   JoinOrAccept j(g, "k", a);
