@@ -172,12 +172,7 @@ fn async_leader_dropped_hands_off_to_a_c_caller() {
     };
     wait_followers(&group, 1);
     task.abort();
-    let (out, w) = c.join().unwrap();
-    assert_eq!(out.status, sys::SF_OK);
-    assert_eq!(out.value.as_deref(), Some(&b"C ran"[..]));
-    assert_eq!(w.runs.load(Ordering::SeqCst), 1, "the C caller ran its own work after the hand-off");
-    assert_eq!(work_dropped.load(Ordering::SeqCst), 1, "the Rust work was dropped");
-    assert_eq!(group.stats().handoffs, 1);
+    c_ran_after_a_hand_off(c, &work_dropped, &group);
 }
 
 /// A C follower through the raw split API: `sf_join` (which must follow),
@@ -205,6 +200,17 @@ fn c_follow(name: &str, key: &str) -> (sys::sf_status, Option<Vec<u8>>, usize) {
         sys::sf_group_release(g);
         (st, bytes, ptr)
     }
+}
+
+/// The end of a hand-off to a C caller: the Rust work was dropped once, and
+/// the C caller (thread `c`, `sf_do` with work giving "C ran") ran its own.
+fn c_ran_after_a_hand_off(c: thread::JoinHandle<(COutcome, CWork)>, work_dropped: &AtomicUsize, group: &Group) {
+    let (out, w) = c.join().unwrap();
+    assert_eq!(out.status, sys::SF_OK);
+    assert_eq!(out.value.as_deref(), Some(&b"C ran"[..]));
+    assert_eq!(w.runs.load(Ordering::SeqCst), 1, "the C caller ran its own work after the hand-off");
+    assert_eq!(work_dropped.load(Ordering::SeqCst), 1, "the Rust work was dropped");
+    assert_eq!(group.stats().handoffs, 1);
 }
 
 /// A byte value whose drops are counted.
@@ -368,12 +374,7 @@ fn last_ticketless_rust_follower_leaving_hands_off_to_a_c_caller() {
     for f in rust_followers {
         assert!(rt.block_on(f).unwrap_err().is_cancelled());
     }
-    let (out, w) = c.join().unwrap();
-    assert_eq!(out.status, sys::SF_OK);
-    assert_eq!(out.value.as_deref(), Some(&b"C ran"[..]));
-    assert_eq!(w.runs.load(Ordering::SeqCst), 1, "the C caller ran its own work after the hand-off");
-    assert_eq!(work_dropped.load(Ordering::SeqCst), 1, "the Rust work was dropped");
-    assert_eq!(group.stats().handoffs, 1);
+    c_ran_after_a_hand_off(c, &work_dropped, &group);
 }
 
 #[test]
