@@ -467,16 +467,19 @@ impl RustFlight {
             let fut = unsafe { std::pin::Pin::into_inner_unchecked(fut) };
             drop_quietly_in(fut);
         }
-        let outcome = finished.native.share();
-        let shared = match lead_wait.take() {
-            // Safety: the leader's pair: its wait ticket, and the work ticket,
-            // moved out of the slot under its lock, so we alone hold it. Both
-            // are consumed here.
-            Some(wait) => Some(unsafe { native::finish_pair(wait.into_raw(), ticket, finished) }),
-            // Safety: the work ticket, ours alone as above, consumed here.
+        let (outcome, shared) = match lead_wait.take() {
+            Some(wait) => {
+                // Safety: the leader's pair: its wait ticket, and the work
+                // ticket, moved out of the slot under its lock, so we alone
+                // hold it. Both are consumed here.
+                let (outcome, shared) = unsafe { native::finish_pair(wait.into_raw(), ticket, finished) };
+                (outcome, Some(shared))
+            }
             None => {
+                let outcome = finished.native.share();
+                // Safety: the work ticket, ours alone as above, consumed here.
                 unsafe { native::complete_and_leave(ticket, finished) };
-                None
+                (outcome, None)
             }
         };
         // Only the driver completes, once (the work is gone now).

@@ -313,21 +313,26 @@ unsafe fn finish_shared(
 
 /// The leader's ending when its work ran in the flight's rendezvous, which
 /// keeps the outcome for the Rust waiters: `sf_finish_alone` when nobody
-/// else holds a ticket, else `sf_finish` with `f`. Leaves both tickets;
-/// returns the engine's `shared` flag.
+/// else holds a ticket (the outcome is then moved out of `f`, not shared),
+/// else `sf_finish` with `f`. Leaves both tickets; returns the outcome for
+/// the rendezvous and the engine's `shared` flag.
 ///
 /// # Safety
 /// As for [`finish_leader`].
-pub(crate) unsafe fn finish_pair(wait: *mut sys::sf_ticket, work: *mut sys::sf_ticket, f: Finished) -> bool {
+pub(crate) unsafe fn finish_pair(
+    wait: *mut sys::sf_ticket,
+    work: *mut sys::sf_ticket,
+    f: Finished,
+) -> (Completion, bool) {
     let mut shared: std::ffi::c_int = 0;
     // Safety: our pair; if this ends the flight, both are left, else both
     // are still ours.
     if unsafe { sys::sf_finish_alone(wait, work, f.status, &mut shared) } == 1 {
-        drop(f);
-        return shared != 0;
+        return (f.native, shared != 0);
     }
+    let outcome = f.native.share();
     // Safety: both still ours.
-    unsafe { finish_shared(wait, work, f) }.unwrap_or(true)
+    (outcome, unsafe { finish_shared(wait, work, f) }.unwrap_or(true))
 }
 
 /// Runs a work closure, catching a panic. The original panic payload is
