@@ -87,24 +87,22 @@ struct Joined {
     /// the outcome there only.
     wait: Option<Ticket>,
     /// The flight's rendezvous and this waiter's index in it (`None` only
-    /// when the engine had no room to attach it).
+    /// when the engine had no room to attach it; [`LEADER`] for the leader,
+    /// which registers no waker there).
     flight: Option<(Arc<RustFlight>, usize)>,
     /// What `enter` said to do first (it looked already).
     entered: Option<Look>,
     /// Subscribed to the engine's completion.
     subscribed: bool,
-    /// A leader that just installed its work skips one look (it has just
-    /// polled the work).
-    fresh: bool,
-    /// This waiter is the flight's leader: its wait ticket is the leader's
-    /// own, with which, driving, it ends the flight in one engine call.
-    leader: bool,
     /// While this waiter drives the work: the identity of the waker it
     /// registered. A driver stays the driver until it leaves or completes
     /// the flight, so a poll with the same waker goes straight to the work,
     /// without looking at the rendezvous (and taking its lock).
     drives: Option<WakerId>,
 }
+
+/// The index in its rendezvous of a leader that holds its work.
+const LEADER: usize = usize::MAX;
 
 /// What `Waker::will_wake` compares: the data and vtable pointers.
 type WakerId = (usize, usize);
@@ -128,9 +126,6 @@ impl Joined {
         T: Send + Sync + 'static,
         E: Send + Sync + 'static,
     {
-        if std::mem::take(&mut self.fresh) {
-            return Step::Wait;
-        }
         // Whether the engine's flight is complete already.
         let mut complete = false;
         if let Some((flight, me)) = &self.flight {
@@ -150,17 +145,12 @@ impl Joined {
                     complete = true;
                 }
                 Look::Drive => {
-                    let lead = if self.leader { &mut self.wait } else { &mut None };
-                    let Drove::Completed { shared } = flight.drive(*me, cx, lead) else {
+                    let Drove::Completed = flight.drive(*me, cx) else {
                         return Step::Wait;
                     };
-                    // We completed it: our own outcome, with the engine's
-                    // `shared` flag if it ended with the leader's tickets
-                    // (a follower's is shared: it joined someone).
-                    if let Some(mut o) = flight.outcome().and_then(native::shared_outcome::<T, E>) {
-                        if let (Some(shared), Outcome::Done(Ok(s))) = (shared, &mut o) {
-                            s.set_shared(shared);
-                        }
+                    // We completed it: our own outcome (shared: we joined
+                    // someone).
+                    if let Some(o) = flight.outcome().and_then(native::shared_outcome::<T, E>) {
                         return Step::Ready(o);
                     }
                     complete = true;
@@ -224,6 +214,11 @@ pub struct Call<T, E, F> {
     /// `Call` is cheaper to move into a task).
     deadline: Option<Box<Deadline>>,
     joined: Option<Joined>,
+    /// A leader's pending work and its work ticket: the leader drives the
+    /// work itself, polled with its own task's waker, while its `Call`
+    /// lives (its rendezvous is `Held`). Handed over to the flight's other
+    /// Rust waiters if it leaves first.
+    held: Option<Held<F>>,
     done: bool,
     /// Where the engine's completion callback finds our waker: made on the
     /// first subscription (most calls never subscribe).
@@ -245,6 +240,7 @@ where
             work: Some(work),
             deadline: None,
             joined: None,
+            held: None,
             done: false,
             slot: None,
             _pin: PhantomPinned,
@@ -276,8 +272,6 @@ where
                     flight: Some((flight, me)),
                     entered: Some(look),
                     subscribed: false,
-                    fresh: false,
-                    leader: false,
                     drives: None,
                 });
                 return None;
@@ -303,8 +297,6 @@ where
                 flight,
                 entered,
                 subscribed: false,
-                fresh: false,
-                leader: false,
                 drives: None,
             });
             // The work of this very flight is asking for it.
@@ -324,8 +316,8 @@ where
         let produced = match polled {
             Ok(Poll::Ready(r)) => Produced::from_result(r),
             Err(payload) => Produced::Panic(native::panic_message(&*payload)),
-            // The same box becomes the flight's work.
-            Ok(Poll::Pending) => return self.hand_over(wait, lead, work, cx),
+            // The leader goes on polling the same box, as the flight's work.
+            Ok(Poll::Pending) => return self.hold(wait, lead, work),
         };
         // Safety: the work is dropped in place, never moved out of its box.
         drop_quietly_in(unsafe { Pin::into_inner_unchecked(work) });
@@ -333,34 +325,55 @@ where
         // engine call.
         // Safety: `wait` and `lead` are the pair of our join; both consumed
         // here (forgotten, so never left twice).
-        Some(unsafe { native::finish_leader(wait.into_raw(), lead.into_raw(), produced) })
+        Some(unsafe { native::finish_leader(wait.into_raw(), lead.into_raw(), produced, None) })
     }
 
-    /// The leader's work is pending: it moves into the flight's rendezvous,
-    /// driven by this waiter while it is polled.
-    fn hand_over(&mut self, wait: Ticket, lead: Ticket, fut: WorkFuture, cx: &mut Context<'_>) -> Option<Outcome<T, E>> {
-        let Some(flight) = RustFlight::attach(&wait) else {
+    /// The leader's work is pending: the leader holds it, and attaches the
+    /// flight's rendezvous (`Held`), where the followers of its types wait
+    /// without a ticket and which the work moves into should the leader go.
+    fn hold(&mut self, wait: Ticket, lead: Ticket, fut: Pin<Box<Work<F>>>) -> Option<Outcome<T, E>> {
+        let Some(flight) = RustFlight::attach_held(&wait, types::<T, E>()) else {
             // No rendezvous (out of memory): hand off at once.
             drop_quietly(fut);
             drop(lead);
             drop(wait);
             return Some(Outcome::Done(Err(Error::OutOfMemory)));
         };
-        let me = flight.install(fut, lead, cx.waker(), types::<T, E>());
-        // The work was polled with our task's waker: its wakes reach us, the
-        // driver, and our next poll polls it with the flight's waker.
-        self.joined =
-            Some(Joined {
+        // The work was polled with our task's waker: its wakes reach us.
+        self.joined = Some(Joined {
             wait: Some(wait),
-            flight: Some((flight, me)),
+            flight: Some((flight, LEADER)),
             entered: None,
             subscribed: false,
-            fresh: true,
-            leader: true,
-            // `install` registered this poll's waker, and made us the driver.
-            drives: Some(waker_id(cx.waker())),
+            drives: None,
         });
+        self.held = Some(Held { work: fut, lead, erase: |w| w });
         None
+    }
+
+    /// The leader polls the work it holds; finished, it completes the
+    /// flight (with its pair of tickets, in one engine call, building no
+    /// shared outcome if nobody else receives it): its outcome.
+    fn drive_held(&mut self, cx: &mut Context<'_>) -> Option<Outcome<T, E>> {
+        let (Some(Held { work, .. }), Some(Joined { flight: Some((flight, _)), .. })) = (&mut self.held, &self.joined) else {
+            unreachable!("a leader holds its work with its rendezvous");
+        };
+        let polled = driving::driving(Driven::Flight(flight.id()), || {
+            catch_unwind(AssertUnwindSafe(|| work.as_mut().poll_result(cx)))
+        });
+        let produced = match polled {
+            Ok(Poll::Pending) => return None,
+            Ok(Poll::Ready(r)) => Produced::from_result(r),
+            Err(payload) => Produced::Panic(native::panic_message(&*payload)),
+        };
+        let Held { work, lead, .. } = self.held.take().expect("held above");
+        // Safety: the work is dropped in place, never moved out of its box.
+        drop_quietly_in(unsafe { Pin::into_inner_unchecked(work) });
+        let j = self.joined.as_mut().expect("joined above");
+        let wait = j.wait.take().expect("a leader holds its wait ticket");
+        let flight = &j.flight.as_ref().expect("attached above").0;
+        // Safety: the pair of our join, both consumed here.
+        Some(unsafe { native::finish_leader(wait.into_raw(), lead.into_raw(), produced, Some(&**flight)) })
     }
 }
 
@@ -369,7 +382,13 @@ impl<T, E, F> Call<T, E, F> {
     /// work if this was its last Rust waiter.
     fn leave(&mut self) {
         let Some(j) = self.joined.take() else { return };
-        let orphan = j.flight.as_ref().and_then(|(f, me)| f.leave(*me));
+        let orphan = match (self.held.take(), &j.flight) {
+            // A leader leaving before its work finished.
+            (Some(Held { work, lead, erase }), Some((f, _))) => f.hand_over(erase(work), lead),
+            (_, Some((f, me))) if *me != LEADER => f.leave(*me),
+            // A leader that completed the flight: nothing is left to do.
+            _ => None,
+        };
         drop(j.wait);
         if let Some(o) = orphan {
             o.abandon();
@@ -410,6 +429,16 @@ impl<T, E, F> Call<T, E, F> {
         *d = Deadline::Armed(timer::register(at, cx.waker().clone()));
         true
     }
+}
+
+/// A leader's pending work, held by the leader ([`Call::held`]).
+struct Held<F> {
+    work: Pin<Box<Work<F>>>,
+    /// The flight's work ticket.
+    lead: Ticket,
+    /// Makes `work` the flight's [`WorkFuture`] (for the hand-over, in
+    /// `Drop`, where the bounds that allow it are not known).
+    erase: fn(Pin<Box<Work<F>>>) -> WorkFuture,
 }
 
 /// A leader's work, boxed once: its first poll, by the leader, reads the
@@ -475,14 +504,22 @@ where
             this.deadline = Instant::now().checked_add(*t).map(|at| Box::new(Deadline::At(at)));
         }
         let outcome = loop {
-            let j = match &mut this.joined {
-                Some(j) => j,
-                None => match this.start(cx) {
+            let step = if this.joined.is_none() {
+                match this.start(cx) {
                     Some(o) => break o,
-                    None => this.joined.as_mut().expect("joined by start"),
-                },
+                    // A leader holding its pending work: just polled.
+                    None if this.held.is_some() => Step::Wait,
+                    None => this.joined.as_mut().expect("joined by start").step::<T, E>(cx),
+                }
+            } else if this.held.is_some() {
+                match this.drive_held(cx) {
+                    Some(o) => break o,
+                    None => Step::Wait,
+                }
+            } else {
+                this.joined.as_mut().expect("joined").step::<T, E>(cx)
             };
-            let engine = match j.step::<T, E>(cx) {
+            let engine = match step {
                 Step::Ready(Outcome::HandOff) => {
                     // The leader (of another language, or blocking) gave up:
                     // join again.

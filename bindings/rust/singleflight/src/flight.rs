@@ -31,14 +31,16 @@ use std::ffi::{c_int, c_void};
 use std::ptr::NonNull;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::fence;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::mem::ManuallyDrop;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::driving::{self, Driven};
 use crate::group::Ticket;
-use crate::native::{self, Completion, Finished};
+use crate::native::{self, Completion, Finished, Rendezvous};
 use crate::recycle::{self, Slot};
+use crate::set_once::SetOnce;
 use singleflight_sys as sys;
 
 /// The shared work of a flight: it ends ready for the engine.
@@ -87,9 +89,15 @@ unsafe impl Send for WorkSlot {}
 enum Mode {
     /// No Rust work here: the outcome comes through the engine.
     Unled,
+    /// The leader holds the work in its own `Call` and drives it while that
+    /// lives (the work is not here): it completes the flight here. Dropped
+    /// unfinished, it moves the work here (`Running`) if a Rust waiter is
+    /// left.
+    Held,
     /// The work is installed and runs.
     Running,
-    /// A Rust driver completed the flight (its outcome is in `done`).
+    /// The flight is complete: its outcome is in `done` (unless the leader
+    /// that held the work found nobody else here to read it).
     Done,
     /// The last Rust waiter left: the work was dropped (a later waiter gets
     /// the engine's hand-off).
@@ -99,7 +107,7 @@ enum Mode {
 /// The waiters' bookkeeping.
 struct Book {
     mode: Mode,
-    /// The value and error types of the installed work (`Running` and after).
+    /// The value and error types of the work (`Held`, `Running` and after).
     types: Option<(TypeId, TypeId)>,
     /// Rust waiters in the flight.
     waiters: usize,
@@ -114,7 +122,7 @@ struct Book {
 pub(crate) struct RustFlight {
     /// The outcome, once a Rust driver completed the flight: read without a
     /// lock by the waiters it wakes.
-    done: OnceLock<Completion>,
+    done: SetOnce<Completion>,
     book: Mutex<Book>,
     /// Locked by the driver while it polls (never together with `book`
     /// taken first, so a wake from inside the poll can take `book`).
@@ -140,9 +148,8 @@ pub(crate) enum Look {
 pub(crate) enum Drove {
     /// The work is still pending.
     Pending,
-    /// The driver completed the flight; `shared` is the engine's flag when
-    /// it ended the flight with the leader's pair of tickets.
-    Completed { shared: Option<bool> },
+    /// The driver completed the flight.
+    Completed,
 }
 
 /// Work left without any Rust waiter: dropped, its ticket left.
@@ -206,22 +213,34 @@ fn keep_idle(f: Arc<RustFlight>) {
 /// reset and kept for a new flight on this thread (dropping the outcome it
 /// held), unless something in it was left unexpectedly (then it is freed).
 pub(crate) fn release(mut f: Arc<RustFlight>) {
-    if Arc::strong_count(&f) > 1 {
-        // Others hold it (the common case of a flight's waiters): one
-        // decrement, not `get_mut`'s extra read-modify-write of the shared
-        // counts. Should the others go meanwhile, the last drop frees it.
-        return;
-    }
-    let Some(rf) = Arc::get_mut(&mut f) else { return };
+    // Others hold it (the common case of a flight's waiters): one decrement.
+    // Should the others go meanwhile, the last drop frees it.
+    let Some(rf) = unique(&mut f) else { return };
     if rf.reset() {
         keep_idle(f);
     }
 }
 
+/// The RustFlight behind `f` if `f` is its only reference: `Arc::get_mut`
+/// without its read-modify-write of the weak count, which guards against a
+/// `Weak` upgrading meanwhile. No `Weak` of a RustFlight is ever made, so a
+/// strong count of one, read with acquire ordering, means nothing else can
+/// reach it.
+fn unique(f: &mut Arc<RustFlight>) -> Option<&mut RustFlight> {
+    if Arc::strong_count(f) != 1 {
+        return None;
+    }
+    // Pairs with the release decrement of every reference dropped before.
+    fence(Ordering::Acquire);
+    // Safety: the only reference (above), borrowed mutably for as long as
+    // the result lives, so no other can be made meanwhile.
+    Some(unsafe { &mut *Arc::as_ptr(f).cast_mut() })
+}
+
 impl RustFlight {
     fn new() -> RustFlight {
         RustFlight {
-            done: OnceLock::new(),
+            done: SetOnce::new(),
             book: Mutex::new(Book {
                 mode: Mode::Unled,
                 types: None,
@@ -247,7 +266,7 @@ impl RustFlight {
             return false;
         }
         let b = self.book.get_mut().unwrap_or_else(|e| e.into_inner());
-        if matches!(b.mode, Mode::Running) {
+        if matches!(b.mode, Mode::Running | Mode::Held) {
             return false;
         }
         b.mode = Mode::Unled;
@@ -265,14 +284,41 @@ impl RustFlight {
             spare_wakers()
         };
         *self.notified.get_mut() = false;
-        drop_quietly(std::mem::take(&mut self.done));
+        drop_quietly(self.done.take());
         true
     }
 
     /// The flight's RustFlight: ours if we attach first, else the installed
     /// one; `None` if the engine has no room for it.
     pub(crate) fn attach(wait: &Ticket) -> Option<Arc<RustFlight>> {
-        let spare = take_idle();
+        Self::offer(wait, take_idle()).map(|(f, _)| f)
+    }
+
+    /// The leader's attach: the flight's RustFlight, in which it holds its
+    /// pending work of value and error types `types` (`Held`), counted as
+    /// its first waiter, with no waker (it drives the work in its own task).
+    pub(crate) fn attach_held(wait: &Ticket, types: (TypeId, TypeId)) -> Option<Arc<RustFlight>> {
+        let mut spare = take_idle();
+        if let Some(rf) = unique(&mut spare) {
+            // Not published yet: set up without a lock.
+            let b = rf.book.get_mut().unwrap_or_else(|e| e.into_inner());
+            (b.mode, b.types, b.waiters) = (Mode::Held, Some(types), 1);
+        }
+        let (f, ours) = Self::offer(wait, spare)?;
+        if !ours {
+            // A follower attached one first (between our join and now).
+            let mut b = lock(&f.book);
+            debug_assert!(matches!(b.mode, Mode::Unled), "one leader per flight");
+            b.mode = Mode::Held;
+            b.types = Some(types);
+            b.waiters += 1;
+        }
+        Some(f)
+    }
+
+    /// Offers `spare` to the flight of `wait`: the flight's RustFlight, and
+    /// whether it is `spare`; `None` if the engine has no room for it.
+    fn offer(wait: &Ticket, spare: Arc<RustFlight>) -> Option<(Arc<RustFlight>, bool)> {
         let raw = Arc::into_raw(spare).cast_mut().cast::<c_void>();
         let mut current: *mut c_void = std::ptr::null_mut();
         // Safety: our wait ticket is held; `raw` is a valid pointer of
@@ -281,7 +327,12 @@ impl RustFlight {
         if st != sys::SF_OK || current != raw {
             // Not installed: our spare comes back to us, unused.
             // Safety: `raw` is the Arc::into_raw above, still ours.
-            let spare = unsafe { Arc::from_raw(raw.cast_const().cast::<RustFlight>()) };
+            let mut spare = unsafe { Arc::from_raw(raw.cast_const().cast::<RustFlight>()) };
+            if let Some(rf) = unique(&mut spare) {
+                // Undo what a leader set up in it.
+                let b = rf.book.get_mut().unwrap_or_else(|e| e.into_inner());
+                (b.mode, b.types, b.waiters) = (Mode::Unled, None, 0);
+            }
             keep_idle(spare);
         }
         if st != sys::SF_OK || current.is_null() {
@@ -290,11 +341,12 @@ impl RustFlight {
         // Safety: `current` is the installed Arc<RustFlight> (FLIGHT_KIND is
         // ours alone), valid while our ticket is held; take our own reference
         // (the engine keeps its own).
-        unsafe {
+        let f = unsafe {
             let current = current.cast_const().cast::<RustFlight>();
             Arc::increment_strong_count(current);
-            Some(Arc::from_raw(current))
-        }
+            Arc::from_raw(current)
+        };
+        Some((f, current == raw))
     }
 
     /// An address unique to this flight, for [`driving`].
@@ -368,7 +420,7 @@ impl RustFlight {
             return None;
         }
         let mut b = lock(&self.book);
-        if !matches!(b.mode, Mode::Running) || b.types != Some(types) || self.done.get().is_some() {
+        if !matches!(b.mode, Mode::Held | Mode::Running) || b.types != Some(types) || self.done.get().is_some() {
             return None;
         }
         // A task's own waker: cloning it touches nothing the others share.
@@ -378,23 +430,33 @@ impl RustFlight {
         Some((me, self.next(&mut b, me)))
     }
 
-    /// The leader's pending work (and its work ticket) comes here, and the
-    /// leader enters as the waiter that drives it, in one lock of `book`:
-    /// its index. `types` are the work's value and error types.
-    pub(crate) fn install(&self, fut: WorkFuture, ticket: Ticket, waker: &Waker, types: (TypeId, TypeId)) -> usize {
+    /// The leader that holds the work (`Held`) leaves before it finished:
+    /// the work and its ticket move here for the Rust waiters left, the
+    /// first of them polled to drive it. Returns them instead if no Rust
+    /// waiter is left: the caller abandons them after leaving its own wait
+    /// ticket.
+    pub(crate) fn hand_over(&self, fut: WorkFuture, lead: Ticket) -> Option<Orphan> {
         {
+            // Nobody else touches the slot while the leader holds the work.
             let mut slot = lock(&self.work);
             slot.fut = Some(fut);
-            slot.ticket = ticket.into_raw();
+            slot.ticket = lead.into_raw();
         }
         let mut b = lock(&self.book);
-        debug_assert!(matches!(b.mode, Mode::Unled), "one leader per flight");
-        b.waiters += 1;
-        let me = register(&mut b, waker.clone());
+        debug_assert!(matches!(b.mode, Mode::Held));
+        b.waiters -= 1;
+        if b.waiters == 0 {
+            b.mode = Mode::Orphaned;
+            drop(b);
+            let mut slot = lock(&self.work);
+            let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
+            return Some(Orphan(slot.fut.take(), ticket));
+        }
         b.mode = Mode::Running;
-        b.types = Some(types);
-        b.driver = Some(me);
-        me
+        b.driver = None;
+        // The next to be polled drives it.
+        b.wakers.iter().flatten().for_each(Waker::wake_by_ref);
+        None
     }
 
     /// The outcome a Rust driver completed the flight with.
@@ -424,6 +486,8 @@ impl RustFlight {
         match b.mode {
             Mode::Done => Look::Done,
             Mode::Unled | Mode::Orphaned => Look::Engine,
+            // The leader drives the work in its own task.
+            Mode::Held => Look::Wait,
             Mode::Running => match b.driver {
                 Some(d) if d != me => Look::Wait,
                 _ => {
@@ -434,12 +498,10 @@ impl RustFlight {
         }
     }
 
-    /// Polls the work once (this waiter is the driver); on completion,
-    /// completes the engine's flight, keeps the outcome for the Rust waiters
-    /// and wakes them. `lead_wait` is the driver's wait ticket if it is the
-    /// leader's own: then the flight ends with the leader's pair of tickets
-    /// in one engine call, which takes the ticket.
-    pub(crate) fn drive(self: &Arc<Self>, me: usize, cx: &mut Context<'_>, lead_wait: &mut Option<Ticket>) -> Drove {
+    /// Polls the work once (this waiter is the driver, after the leader
+    /// handed it over); on completion, completes the engine's flight, keeps
+    /// the outcome for the Rust waiters and wakes them.
+    pub(crate) fn drive(self: &Arc<Self>, me: usize, cx: &mut Context<'_>) -> Drove {
         let mut slot = lock(&self.work);
         let Some(fut) = slot.fut.as_mut() else { return Drove::Pending };
         self.notified.store(false, Ordering::SeqCst);
@@ -467,23 +529,21 @@ impl RustFlight {
             let fut = unsafe { std::pin::Pin::into_inner_unchecked(fut) };
             drop_quietly_in(fut);
         }
-        let (outcome, shared) = match lead_wait.take() {
-            Some(wait) => {
-                // Safety: the leader's pair: its wait ticket, and the work
-                // ticket, moved out of the slot under its lock, so we alone
-                // hold it. Both are consumed here.
-                let (outcome, shared) = unsafe { native::finish_pair(wait.into_raw(), ticket, finished) };
-                (outcome, Some(shared))
-            }
-            None => {
-                let outcome = finished.native.share();
-                // Safety: the work ticket, ours alone as above, consumed here.
-                unsafe { native::complete_and_leave(ticket, finished) };
-                (outcome, None)
-            }
-        };
-        // Only the driver completes, once (the work is gone now).
-        let _ = self.done.set(outcome);
+        let outcome = finished.native.share();
+        // Safety: the work ticket, moved out of the slot under its lock, so
+        // we alone hold it; consumed here.
+        unsafe { native::complete_and_leave(ticket, finished) };
+        self.keep(outcome, Some(me));
+        Drove::Completed
+    }
+
+    /// Keeps the outcome of the completed flight for its Rust waiters and
+    /// wakes them (but `me`, who completed it). Called once per flight, by
+    /// whoever completed it: the leader that held the work, or the driver
+    /// that took it out of the slot.
+    fn keep(&self, outcome: Completion, me: Option<usize>) {
+        // Safety: the only writer, as above (the work is gone now).
+        unsafe { self.done.set(outcome) };
         let mut wakers = {
             let mut b = lock(&self.book);
             b.mode = Mode::Done;
@@ -492,12 +552,11 @@ impl RustFlight {
             std::mem::take(&mut b.wakers)
         };
         for (i, w) in wakers.drain(..).enumerate() {
-            if let Some(w) = w.filter(|_| i != me) {
+            if let Some(w) = w.filter(|_| Some(i) != me) {
                 w.wake();
             }
         }
         recycle_wakers(wakers);
-        Drove::Completed { shared }
     }
 
     /// Waiter `me` leaves. Returns the work if it was the last Rust waiter
@@ -537,6 +596,25 @@ impl RustFlight {
             b.wakers.iter().flatten().for_each(Waker::wake_by_ref);
         }
         None
+    }
+}
+
+/// The leader that held the work completes the flight
+/// ([`native::finish_leader`]).
+impl Rendezvous for RustFlight {
+    fn close_if_alone(&self) -> bool {
+        let mut b = lock(&self.book);
+        debug_assert!(matches!(b.mode, Mode::Held));
+        if b.waiters > 1 {
+            return false;
+        }
+        // Only the leader: nobody reads an outcome here.
+        b.mode = Mode::Done;
+        true
+    }
+
+    fn publish(&self, outcome: Completion) {
+        self.keep(outcome, None);
     }
 }
 

@@ -317,7 +317,7 @@ impl Group {
                 let (produced, payload) = native::run_work(work);
                 // Safety: `wait` and `lead` are the pair of our join; both are
                 // consumed here (forgotten, so never left twice).
-                let outcome = unsafe { native::finish_leader(wait.into_raw(), lead.into_raw(), produced) };
+                let outcome = unsafe { native::finish_leader(wait.into_raw(), lead.into_raw(), produced, None) };
                 if let Some(payload) = payload {
                     std::panic::resume_unwind(payload);
                 }
@@ -462,7 +462,7 @@ where
         let wait = self.wait.take().expect("wait ticket held until completion");
         // Safety: the pair of our join; both consumed here (forgotten, so
         // `Drop` leaves neither).
-        let outcome = unsafe { native::finish_leader(wait.into_raw(), work.into_raw(), produced) };
+        let outcome = unsafe { native::finish_leader(wait.into_raw(), work.into_raw(), produced, None) };
         finish(outcome)
     }
 }

@@ -57,6 +57,7 @@ mod flight;
 mod group;
 mod native;
 mod recycle;
+mod set_once;
 mod timer;
 
 pub use crate::bytes::Bytes;

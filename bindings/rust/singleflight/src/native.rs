@@ -230,10 +230,22 @@ pub(crate) unsafe fn complete_and_leave(work: *mut sys::sf_ticket, f: Finished) 
     }
 }
 
+/// Where the Rust followers that hold no ticket wait for a leader's
+/// outcome: the flight's rendezvous, when the leader held its work there.
+pub(crate) trait Rendezvous {
+    /// Called once the engine's flight has ended (nobody joins any more):
+    /// true if no follower waits here, which then closes for good.
+    fn close_if_alone(&self) -> bool;
+    /// Keeps the outcome for the followers waiting here and wakes them.
+    fn publish(&self, outcome: Completion);
+}
+
 /// The leader's whole ending: `sf_finish_alone` when nobody else holds a
-/// ticket (no outcome is built), else `sf_finish`, which completes the
-/// flight of `work` with `p`, and leaves both tickets. The leader's own
-/// outcome is `p` itself, with the engine's `shared` flag.
+/// ticket, else `sf_finish`, which completes the flight of `work` with `p`,
+/// and leaves both tickets. The leader's own outcome is `p` itself, with the
+/// engine's `shared` flag. Followers without a ticket in `rendezvous` get
+/// the outcome there. When nobody else receives it, no outcome is built (no
+/// `Arc`, no byte form, no boxed native value).
 ///
 /// # Safety
 /// `wait` and `work` must be the two tickets one `sf_join` gave this caller
@@ -242,6 +254,7 @@ pub(crate) unsafe fn finish_leader<T, E>(
     wait: *mut sys::sf_ticket,
     work: *mut sys::sf_ticket,
     p: Produced<T, E>,
+    rendezvous: Option<&dyn Rendezvous>,
 ) -> Outcome<T, E>
 where
     T: Send + Sync + 'static,
@@ -250,16 +263,27 @@ where
     let status = p.status();
     let mut shared: std::ffi::c_int = 0;
     // Safety: `wait` and `work` are the pair of our sf_join. When nobody else
-    // holds a ticket the engine ends the flight and leaves both: nobody reads
-    // an outcome, so none is built (no `Arc`, no byte form, no boxed native
-    // value).
-    // Otherwise nothing changes and both are still ours.
+    // holds a ticket the engine ends the flight and leaves both; otherwise
+    // nothing changes and both are still ours.
     if unsafe { sys::sf_finish_alone(wait, work, status, &mut shared) } == 1 {
-        return p.into_own(shared != 0);
+        match rendezvous {
+            Some(rv) if !rv.close_if_alone() => {
+                // Only followers without a ticket receive it.
+                let (finished, own) = p.share();
+                rv.publish(finished.native);
+                return own;
+            }
+            _ => return p.into_own(shared != 0),
+        }
     }
     let (finished, mut own) = p.share();
+    let kept = rendezvous.map(|_| finished.native.share());
     // Safety: as above, both still ours.
-    match unsafe { finish_shared(wait, work, finished) } {
+    let shared = unsafe { finish_shared(wait, work, finished) };
+    if let (Some(rv), Some(kept)) = (rendezvous, kept) {
+        rv.publish(kept);
+    }
+    match shared {
         Ok(shared) => {
             if let Outcome::Done(Ok(s)) = &mut own {
                 s.set_shared(shared);
@@ -309,30 +333,6 @@ unsafe fn finish_shared(
         sys::sf_leave(work);
     }
     Err(st)
-}
-
-/// The leader's ending when its work ran in the flight's rendezvous, which
-/// keeps the outcome for the Rust waiters: `sf_finish_alone` when nobody
-/// else holds a ticket (the outcome is then moved out of `f`, not shared),
-/// else `sf_finish` with `f`. Leaves both tickets; returns the outcome for
-/// the rendezvous and the engine's `shared` flag.
-///
-/// # Safety
-/// As for [`finish_leader`].
-pub(crate) unsafe fn finish_pair(
-    wait: *mut sys::sf_ticket,
-    work: *mut sys::sf_ticket,
-    f: Finished,
-) -> (Completion, bool) {
-    let mut shared: std::ffi::c_int = 0;
-    // Safety: our pair; if this ends the flight, both are left, else both
-    // are still ours.
-    if unsafe { sys::sf_finish_alone(wait, work, f.status, &mut shared) } == 1 {
-        return (f.native, shared != 0);
-    }
-    let outcome = f.native.share();
-    // Safety: both still ours.
-    (outcome, unsafe { finish_shared(wait, work, f) }.unwrap_or(true))
 }
 
 /// Runs a work closure, catching a panic. The original panic payload is
