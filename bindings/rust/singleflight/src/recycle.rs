@@ -1,10 +1,11 @@
 //! Per-thread reuse of the two blocks a leader allocates and frees on every
 //! flight: the box of its work future (also when the work ran in the
 //! flight's rendezvous) and the box of the native outcome it hands the
-//! engine. One freed block of each is kept per
-//! thread and taken by the next allocation of the same layout, so a steady
-//! stream of calls on one thread goes to the allocator only for the value it
-//! shares (the engine reuses its flight objects the same way).
+//! engine. Up to [`KEEP`] freed blocks of each are kept per thread, the
+//! newest taken by the next allocation of the same layout, so calls on one
+//! thread go to the allocator only for the value they share, also when many
+//! flights are open at once (the engine reuses its flight objects the same
+//! way).
 
 use std::alloc::Layout;
 use std::cell::Cell;
@@ -31,13 +32,16 @@ impl Drop for Block {
     }
 }
 
+/// How many freed blocks of each slot a thread keeps.
+const KEEP: usize = 32;
+
 thread_local! {
-    static WORK: Cell<Option<Block>> = const { Cell::new(None) };
-    static OUTCOME: Cell<Option<Block>> = const { Cell::new(None) };
+    static WORK: Cell<Vec<Block>> = const { Cell::new(Vec::new()) };
+    static OUTCOME: Cell<Vec<Block>> = const { Cell::new(Vec::new()) };
 }
 
 /// Runs `f` on this thread's slot; `None` once the thread is being torn down.
-fn with<R>(slot: Slot, f: impl FnOnce(&Cell<Option<Block>>) -> R) -> Option<R> {
+fn with<R>(slot: Slot, f: impl FnOnce(&Cell<Vec<Block>>) -> R) -> Option<R> {
     match slot {
         Slot::Work => WORK.try_with(f).ok(),
         Slot::Outcome => OUTCOME.try_with(f).ok(),
@@ -48,12 +52,14 @@ fn with<R>(slot: Slot, f: impl FnOnce(&Cell<Option<Block>>) -> R) -> Option<R> {
 pub(crate) fn new_box<X>(slot: Slot, x: X) -> Box<X> {
     let layout = Layout::new::<X>();
     if layout.size() != 0 {
-        let kept = with(slot, |c| match c.take() {
-            Some(b) if b.layout == layout => Some(b),
-            other => {
-                c.set(other);
-                None
-            }
+        let kept = with(slot, |c| {
+            let mut kept = c.take();
+            let block = match kept.last() {
+                Some(b) if b.layout == layout => kept.pop(),
+                _ => None,
+            };
+            c.set(kept);
+            block
         });
         if let Some(block) = kept.flatten() {
             let p = block.ptr.cast::<X>().as_ptr();
@@ -70,17 +76,26 @@ pub(crate) fn new_box<X>(slot: Slot, x: X) -> Box<X> {
     Box::new(x)
 }
 
-/// Drops the value of `b` in place and keeps its block (in place of the one
-/// kept before, which is freed). `X` may be unsized (a `dyn Future`, whose
+/// Drops the value of `b` in place and keeps its block (or frees it, if the
+/// thread keeps [`KEEP`] already). `X` may be unsized (a `dyn Future`, whose
 /// block the next box of its concrete type takes).
 pub(crate) fn drop_box<X: ?Sized>(slot: Slot, b: Box<X>) {
     /// Keeps the block, also when the value's `Drop` unwinds.
     struct Keep(Slot, Option<Block>);
     impl Drop for Keep {
         fn drop(&mut self) {
-            let block = self.1.take();
+            let Some(block) = self.1.take() else { return };
             // A thread being torn down frees the block instead.
-            let _ = with(self.0, |c| c.set(block));
+            let _ = with(self.0, move |c| {
+                let mut kept = c.take();
+                if kept.len() < KEEP {
+                    if kept.capacity() == 0 {
+                        kept.reserve_exact(KEEP);
+                    }
+                    kept.push(block);
+                }
+                c.set(kept);
+            });
         }
     }
     let layout = Layout::for_value::<X>(&b);
