@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use crate::driving::{self, Driven};
 use crate::flight::{drop_quietly, drop_quietly_in, Drove, Joining, Look, RustFlight, WorkFuture};
 use crate::group::Ticket;
+use crate::key::Key;
 use crate::native::{self, Finished, Outcome, Produced};
 use crate::recycle::{self, Slot};
 use crate::timer::{self, TimerKey};
@@ -49,34 +50,6 @@ unsafe extern "C" fn wake_slot(userdata: *mut c_void) {
     let waker = slot.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(w) = waker {
         let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
-    }
-}
-
-/// A key, inline when short.
-enum Key {
-    Inline { len: u8, buf: [u8; INLINE_KEY] },
-    Heap(Box<[u8]>),
-}
-
-/// Keys up to this long live inside the `Call` (which then takes 32 bytes
-/// for its key, as a boxed key would).
-const INLINE_KEY: usize = 30;
-
-impl Key {
-    fn new(k: &[u8]) -> Key {
-        if k.len() <= INLINE_KEY {
-            let mut buf = [0u8; INLINE_KEY];
-            buf[..k.len()].copy_from_slice(k);
-            Key::Inline { len: k.len() as u8, buf }
-        } else {
-            Key::Heap(k.into())
-        }
-    }
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            Key::Inline { len, buf } => &buf[..*len as usize],
-            Key::Heap(b) => b,
-        }
     }
 }
 

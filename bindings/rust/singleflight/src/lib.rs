@@ -55,6 +55,7 @@ mod driving;
 mod error;
 mod flight;
 mod group;
+mod key;
 mod native;
 mod recycle;
 mod set_once;

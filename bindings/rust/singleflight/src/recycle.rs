@@ -35,13 +35,59 @@ impl Drop for Block {
 /// How many freed blocks of each slot a thread keeps.
 const KEEP: usize = 32;
 
+/// A thread's kept blocks of one slot: one apart, so that calls one after
+/// another (a block taken, then given back) touch nothing else.
+struct Kept {
+    newest: Cell<Option<Block>>,
+    older: Cell<Vec<Block>>,
+}
+
+impl Kept {
+    const fn new() -> Kept {
+        Kept { newest: Cell::new(None), older: Cell::new(Vec::new()) }
+    }
+
+    /// A kept block of `layout` (the newest), if there is one.
+    fn take(&self, layout: Layout) -> Option<Block> {
+        match self.newest.take() {
+            Some(b) if b.layout == layout => return Some(b),
+            Some(other) => {
+                self.newest.set(Some(other));
+                return None;
+            }
+            None => {}
+        }
+        let mut older = self.older.take();
+        let block = match older.last() {
+            Some(b) if b.layout == layout => older.pop(),
+            _ => None,
+        };
+        self.older.set(older);
+        block
+    }
+
+    /// Keeps `block` (frees it if KEEP are kept already).
+    fn give(&self, block: Block) {
+        let Some(block) = self.newest.replace(Some(block)) else { return };
+        // The one apart goes with the older ones.
+        let mut older = self.older.take();
+        if older.len() + 1 < KEEP {
+            if older.capacity() == 0 {
+                older.reserve_exact(KEEP - 1);
+            }
+            older.push(block);
+        }
+        self.older.set(older);
+    }
+}
+
 thread_local! {
-    static WORK: Cell<Vec<Block>> = const { Cell::new(Vec::new()) };
-    static OUTCOME: Cell<Vec<Block>> = const { Cell::new(Vec::new()) };
+    static WORK: Kept = const { Kept::new() };
+    static OUTCOME: Kept = const { Kept::new() };
 }
 
 /// Runs `f` on this thread's slot; `None` once the thread is being torn down.
-fn with<R>(slot: Slot, f: impl FnOnce(&Cell<Vec<Block>>) -> R) -> Option<R> {
+fn with<R>(slot: Slot, f: impl FnOnce(&Kept) -> R) -> Option<R> {
     match slot {
         Slot::Work => WORK.try_with(f).ok(),
         Slot::Outcome => OUTCOME.try_with(f).ok(),
@@ -52,15 +98,7 @@ fn with<R>(slot: Slot, f: impl FnOnce(&Cell<Vec<Block>>) -> R) -> Option<R> {
 pub(crate) fn new_box<X>(slot: Slot, x: X) -> Box<X> {
     let layout = Layout::new::<X>();
     if layout.size() != 0 {
-        let kept = with(slot, |c| {
-            let mut kept = c.take();
-            let block = match kept.last() {
-                Some(b) if b.layout == layout => kept.pop(),
-                _ => None,
-            };
-            c.set(kept);
-            block
-        });
+        let kept = with(slot, |k| k.take(layout));
         if let Some(block) = kept.flatten() {
             let p = block.ptr.cast::<X>().as_ptr();
             std::mem::forget(block);
@@ -86,16 +124,7 @@ pub(crate) fn drop_box<X: ?Sized>(slot: Slot, b: Box<X>) {
         fn drop(&mut self) {
             let Some(block) = self.1.take() else { return };
             // A thread being torn down frees the block instead.
-            let _ = with(self.0, move |c| {
-                let mut kept = c.take();
-                if kept.len() < KEEP {
-                    if kept.capacity() == 0 {
-                        kept.reserve_exact(KEEP);
-                    }
-                    kept.push(block);
-                }
-                c.set(kept);
-            });
+            let _ = with(self.0, move |k| k.give(block));
         }
     }
     let layout = Layout::for_value::<X>(&b);
