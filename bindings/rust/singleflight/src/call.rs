@@ -3,13 +3,14 @@
 //! A leader polls its work at once, in its own task. Work that is ready on
 //! that first poll ends the flight with one engine call (`sf_finish`) and
 //! allocates nothing but the work's box and the shared value. Work that is
-//! still pending moves into the flight's [`RustFlight`], where whichever
-//! Rust waiter is polled drives it (see `flight.rs`): dropping the leader's
-//! `Call` neither strands the followers nor reruns the work, and dropping
-//! every waiter drops the work.
+//! still pending stays with the leader, which drives it in its own task and
+//! attaches the flight's [`RustFlight`] (see `flight.rs`); should the leader
+//! go first, the work moves there, where whichever Rust waiter is polled
+//! drives it: dropping the leader's `Call` neither strands the followers nor
+//! reruns the work, and dropping every waiter drops the work.
 //!
-//! Followers meet at the same `RustFlight`. When the work runs there, its
-//! driver wakes them and hands them the outcome; a follower of the work's own
+//! Followers meet at the same `RustFlight`. Whoever completes the work wakes
+//! them there and hands them the outcome; a follower of the work's own
 //! types is taken in there by the engine call that joins it
 //! (`RustFlight::join`) and holds no ticket. Otherwise (a leader in another language, a
 //! blocking Rust leader, other types) each subscribes to the engine's
@@ -157,10 +158,13 @@ impl Joined {
 ///   its `Waker` by the engine's completion callback, or by the work itself.
 /// - Lazy: it joins the flight when first polled.
 /// - Cancel-safe: the work future belongs to the flight, not to the caller
-///   who brought it. Whichever waiter of the flight is polled drives it, so
-///   dropping the leader's `Call` neither strands the followers nor runs the
-///   work twice; dropping every waiter drops the work. A follower's own work
-///   future is dropped unused.
+///   who brought it. The leader drives it while its `Call` lives; dropped
+///   (or timed out) first, it leaves the work to the flight's other Rust
+///   waiters, the first of them polled driving it on, so the followers are
+///   neither stranded nor is the work run twice; dropping every waiter drops
+///   the work. A follower's own work future is dropped unused. A leader
+///   that is kept but no longer polled holds up its followers until it is
+///   polled again or dropped.
 /// - If the flight's leader (in another language, or a blocking caller)
 ///   gives up without completing, the call joins again by itself.
 /// - A panic in the work is re-raised by every waiter's `poll`.

@@ -2,15 +2,18 @@
 //!
 //! It is attached to the engine's flight (`sf_attach`), so every Rust waiter
 //! of the flight finds the same one. A Rust leader whose work is still
-//! pending after its first poll installs the work future here with the
-//! flight's work ticket; from then on whichever waiter is polled drives it
-//! (one at a time, the *driver*, whose waker the work's wakes reach), and
-//! whoever sees it finish completes the engine's flight, keeps the outcome
-//! here for the other Rust waiters and wakes them all: they neither subscribe
-//! to the engine nor cross into it to read the outcome.
+//! pending after its first poll attaches it and goes on polling the work in
+//! its own task (mode `Held`): when the work finishes, the leader completes
+//! the engine's flight, keeps the outcome here for the other Rust waiters
+//! and wakes them all: they neither subscribe to the engine nor cross into
+//! it to read the outcome. A leader that leaves first (dropped, or timed
+//! out) moves the work here with the flight's work ticket (mode `Running`);
+//! from then on whichever waiter is polled drives it (one at a time, the
+//! *driver*, whose waker the work's wakes reach), and whoever sees it finish
+//! completes the flight the same way.
 //!
-//! A flight whose work is not here (led by another language, by a blocking
-//! Rust caller, or not yet installed) is waited for through the engine: each
+//! A flight whose work is not with a Rust async caller (led by another
+//! language, by a blocking Rust caller, or not yet attached) is waited for through the engine: each
 //! waiter subscribes to the completion on its own ticket.
 //!
 //! Every async call joins through [`RustFlight::join`] (`sf_join_or_accept`):
@@ -75,7 +78,7 @@ unsafe extern "C" fn release_flight(value: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(move || release(flight)));
 }
 
-/// The work and its ticket, once a leader installed them.
+/// The work and its ticket, once a leader handed them over.
 struct WorkSlot {
     fut: Option<WorkFuture>,
     ticket: *mut sys::sf_ticket,
@@ -94,7 +97,7 @@ enum Mode {
     /// unfinished, it moves the work here (`Running`) if a Rust waiter is
     /// left.
     Held,
-    /// The work is installed and runs.
+    /// The leader handed the work over: it runs here, driven by a waiter.
     Running,
     /// The flight is complete: its outcome is in `done` (unless the leader
     /// that held the work found nobody else here to read it).

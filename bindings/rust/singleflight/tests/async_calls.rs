@@ -554,6 +554,73 @@ fn ticketless_followers_time_out_and_the_last_one_drops_the_work() {
 }
 
 #[test]
+fn a_leader_that_times_out_hands_its_work_to_the_followers() {
+    // The leader holds its pending work; its own timeout makes it leave, and
+    // a follower drives the same work on (it is not run again).
+    let rt = tokio_rt();
+    let group = Group::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    rt.block_on(async {
+        let leader = {
+            let runs = runs.clone();
+            tokio::spawn(
+                group
+                    .call_async("k", async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, ()>(rx.await.unwrap())
+                    })
+                    .timeout(Duration::from_millis(300)),
+            )
+        };
+        while group.stats().flights == 0 {
+            tokio::task::yield_now().await;
+        }
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let runs = runs.clone();
+                tokio::spawn(group.call_async("k", async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    Ok::<u32, ()>(0)
+                }))
+            })
+            .collect();
+        followers(&group, 4).await;
+        assert!(matches!(leader.await.unwrap(), Err(Error::Timeout)));
+        tx.send(6).unwrap();
+        for t in tasks {
+            assert_eq!(*t.await.unwrap().unwrap(), 6);
+        }
+    });
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the leader's work ran once, driven by a follower");
+    let s = group.stats();
+    assert_eq!((s.flights, s.followers, s.handoffs, s.live), (1, 4, 0, 0), "{s:?}");
+}
+
+#[test]
+fn a_leader_that_is_not_polled_holds_up_its_followers_until_it_is_polled_or_dropped() {
+    // The leader drives the work it holds while its `Call` lives: kept but
+    // not polled, its followers wait (here, until their timeout); polled
+    // again, it completes the flight for every waiter.
+    let rt = tokio_rt();
+    let group = Group::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    rt.block_on(async {
+        let mut leader = Box::pin(group.call_async("k", async move { Ok::<_, ()>(rx.await.unwrap()) }));
+        assert!(poll_once(&mut leader).await.is_pending());
+        let waiting = tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(0) }));
+        let timed = tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(0) }).timeout(Duration::from_millis(20)));
+        followers(&group, 2).await;
+        tx.send(8).unwrap();
+        assert!(matches!(timed.await.unwrap(), Err(Error::Timeout)), "nobody polled the work");
+        assert!(!waiting.is_finished());
+        assert_eq!(*leader.await.unwrap(), 8);
+        assert_eq!(*waiting.await.unwrap().unwrap(), 8);
+    });
+    assert_eq!(group.stats().live, 0);
+}
+
+#[test]
 fn followers_of_other_types_join_a_running_flight_with_a_ticket() {
     let rt = tokio_rt();
     let group = Group::new();
