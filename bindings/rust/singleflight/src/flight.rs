@@ -449,11 +449,7 @@ impl RustFlight {
         debug_assert!(matches!(b.mode, Mode::Held));
         b.waiters -= 1;
         if b.waiters == 0 {
-            b.mode = Mode::Orphaned;
-            drop(b);
-            let mut slot = lock(&self.work);
-            let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
-            return Some(Orphan(slot.fut.take(), ticket));
+            return Some(self.orphan(b));
         }
         b.mode = Mode::Running;
         b.driver = None;
@@ -562,6 +558,16 @@ impl RustFlight {
         recycle_wakers(wakers);
     }
 
+    /// The last Rust waiter left the unfinished work (`b` is the locked
+    /// book): the work and its ticket, taken out for the caller to abandon.
+    fn orphan(&self, mut b: MutexGuard<'_, Book>) -> Orphan {
+        b.mode = Mode::Orphaned;
+        drop(b);
+        let mut slot = lock(&self.work);
+        let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
+        Orphan(slot.fut.take(), ticket)
+    }
+
     /// Waiter `me` leaves. Returns the work if it was the last Rust waiter
     /// of an unfinished flight: the caller abandons it after leaving its own
     /// wait ticket.
@@ -587,11 +593,7 @@ impl RustFlight {
             return None;
         }
         if b.waiters == 0 {
-            b.mode = Mode::Orphaned;
-            drop(b);
-            let mut slot = lock(&self.work);
-            let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
-            return Some(Orphan(slot.fut.take(), ticket));
+            return Some(self.orphan(b));
         }
         if was_driver || self.notified.load(Ordering::SeqCst) {
             // The work is left without its driver (or a wake of it may have

@@ -604,14 +604,12 @@ fn a_leader_that_is_not_polled_holds_up_its_followers_until_it_is_polled_or_drop
     // again, it completes the flight for every waiter.
     let rt = tokio_rt();
     let group = Group::new();
-    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
     rt.block_on(async {
-        let mut leader = Box::pin(group.call_async("k", async move { Ok::<_, ()>(rx.await.unwrap()) }));
-        assert!(poll_once(&mut leader).await.is_pending());
+        let (leader, tx) = gated_leader(&group, "k", 8u32).await;
         let waiting = tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(0) }));
         let timed = tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(0) }).timeout(Duration::from_millis(20)));
         followers(&group, 2).await;
-        tx.send(8).unwrap();
+        tx.send(()).unwrap();
         assert!(matches!(timed.await.unwrap(), Err(Error::Timeout)), "nobody polled the work");
         assert!(!waiting.is_finished());
         assert_eq!(*leader.await.unwrap(), 8);

@@ -74,8 +74,8 @@ pub async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::
 }
 
 /// A leader's `Call` of `key` whose work waits for the returned sender, then
-/// gives `value`; polled once here, so it is pending and its work is
-/// installed in the flight's rendezvous.
+/// gives `value`; polled once here, so it is pending: it holds its work and
+/// has attached the flight's rendezvous.
 pub async fn gated_leader<T: Send + Sync + 'static>(
     group: &Group,
     key: &str,
