@@ -109,19 +109,7 @@ fn dropping_the_leader_neither_strands_nor_reruns() {
         while group.stats().in_table == 0 {
             yield_now().await;
         }
-        let followers_: Vec<_> = (0..10)
-            .map(|_| {
-                let (group, runs) = (group.clone(), runs.clone());
-                tokio::spawn(async move {
-                    group
-                        .call_async("k", async move {
-                            runs.fetch_add(1, Ordering::SeqCst);
-                            Ok::<u32, ()>(0)
-                        })
-                        .await
-                })
-            })
-            .collect();
+        let followers_ = counted_followers(&group, "k", &runs, 10);
         followers(&group, 10).await;
         leader.abort();
         assert!(leader.await.unwrap_err().is_cancelled());
@@ -407,15 +395,7 @@ fn ticketless_followers_drive_the_work_after_the_leader_leaves() {
             }))
         };
         assert!(poll_once(&mut leader).await.is_pending());
-        let tasks: Vec<_> = (0..8)
-            .map(|_| {
-                let (group, runs) = (group.clone(), runs.clone());
-                tokio::spawn(group.call_async("k", async move {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    Ok::<u32, ()>(0)
-                }))
-            })
-            .collect();
+        let tasks = counted_followers(&group, "k", &runs, 8);
         followers(&group, 8).await;
         drop(leader);
         // The leader's wait ticket was the flight's last: the followers hold
@@ -576,15 +556,7 @@ fn a_leader_that_times_out_hands_its_work_to_the_followers() {
         while group.stats().flights == 0 {
             tokio::task::yield_now().await;
         }
-        let tasks: Vec<_> = (0..4)
-            .map(|_| {
-                let runs = runs.clone();
-                tokio::spawn(group.call_async("k", async move {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    Ok::<u32, ()>(0)
-                }))
-            })
-            .collect();
+        let tasks = counted_followers(&group, "k", &runs, 4);
         followers(&group, 4).await;
         assert!(matches!(leader.await.unwrap(), Err(Error::Timeout)));
         tx.send(6).unwrap();

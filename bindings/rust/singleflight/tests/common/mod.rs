@@ -92,3 +92,22 @@ pub async fn gated_leader<T: Send + Sync + 'static>(
     assert!(poll_once(&mut leader).await.is_pending());
     (leader, tx)
 }
+
+/// `n` tokio tasks that each call `key` of `group` with work that counts
+/// itself in `runs` and gives 0: followers whose own work must not run.
+pub fn counted_followers(
+    group: &Group,
+    key: &'static str,
+    runs: &Arc<AtomicUsize>,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<Result<singleflight::Shared<u32>, singleflight::Error<()>>>> {
+    (0..n)
+        .map(|_| {
+            let runs = runs.clone();
+            tokio::spawn(group.call_async(key, async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok::<u32, ()>(0)
+            }))
+        })
+        .collect()
+}
