@@ -358,10 +358,11 @@ impl<T, E, F> Call<T, E, F> {
     /// Leaves the flight: unregisters, leaves the wait ticket, and drops the
     /// work if this was its last Rust waiter.
     fn leave(&mut self) {
-        let Some(j) = self.joined.take() else { return };
+        let Some(mut j) = self.joined.take() else { return };
         let orphan = match (self.held.take(), &j.flight) {
-            // A leader leaving before its work finished.
-            (Some(Held { work, lead, erase }), Some((f, _))) => f.hand_over(erase(work), lead),
+            // A leader leaving before its work finished: its wait ticket
+            // goes with the work, held for the waiters left.
+            (Some(Held { work, lead, erase }), Some((f, _))) => f.hand_over(erase(work), lead, j.wait.take()),
             (_, Some((f, me))) if *me != LEADER => f.leave(*me),
             // A leader that completed the flight: nothing is left to do.
             _ => None,

@@ -7,7 +7,9 @@
 //! the engine's flight, keeps the outcome here for the other Rust waiters
 //! and wakes them all: they neither subscribe to the engine nor cross into
 //! it to read the outcome. A leader that leaves first (dropped, or timed
-//! out) moves the work here with the flight's work ticket (mode `Running`);
+//! out) moves the work here with its two tickets (mode `Running`): the
+//! wait ticket stays held for the waiters left, most of whom hold none, so
+//! the engine does not count the flight abandoned while they wait;
 //! from then on whichever waiter is polled drives it (one at a time, the
 //! *driver*, whose waker the work's wakes reach), and whoever sees it finish
 //! completes the flight the same way.
@@ -78,13 +80,18 @@ unsafe extern "C" fn release_flight(value: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(move || release(flight)));
 }
 
-/// The work and its ticket, once a leader handed them over.
+/// The work and its tickets, once a leader handed them over.
 struct WorkSlot {
     fut: Option<WorkFuture>,
+    /// The flight's work ticket.
     ticket: *mut sys::sf_ticket,
+    /// The leader's wait ticket (or null), held on behalf of the Rust
+    /// waiters left: the engine sees the flight waited for until the work
+    /// finishes or the last of them leaves.
+    wait: *mut sys::sf_ticket,
 }
 
-// Safety: the work ticket may be used from any thread, by one user at a time,
+// Safety: tickets may be used from any thread, by one user at a time,
 // which the mutex around the slot ensures; the future is Send.
 unsafe impl Send for WorkSlot {}
 
@@ -155,18 +162,26 @@ pub(crate) enum Drove {
     Completed,
 }
 
-/// Work left without any Rust waiter: dropped, its ticket left.
-pub(crate) struct Orphan(Option<WorkFuture>, *mut sys::sf_ticket);
+/// Work left without any Rust waiter: dropped, its tickets left.
+pub(crate) struct Orphan {
+    fut: Option<WorkFuture>,
+    work: *mut sys::sf_ticket,
+    wait: *mut sys::sf_ticket,
+}
 
 impl Orphan {
-    /// Drops the work and leaves its ticket uncompleted: the flight is
-    /// abandoned, or handed off to the waiters of other languages.
+    /// Leaves the wait ticket held for the waiters, drops the work and
+    /// leaves its ticket uncompleted: the flight is abandoned, or handed off
+    /// to the waiters of other languages.
     pub(crate) fn abandon(self) {
-        drop_quietly(self.0);
-        if !self.1.is_null() {
-            // Safety: the work ticket, moved out of the slot under its lock:
-            // ours alone, left once.
-            unsafe { sys::sf_leave(self.1) };
+        // Safety (both): tickets moved out of the slot under its lock: ours
+        // alone, each left once.
+        if !self.wait.is_null() {
+            unsafe { sys::sf_leave(self.wait) };
+        }
+        drop_quietly(self.fut);
+        if !self.work.is_null() {
+            unsafe { sys::sf_leave(self.work) };
         }
     }
 }
@@ -252,7 +267,7 @@ impl RustFlight {
                 free: Vec::new(),
                 driver: None,
             }),
-            work: Mutex::new(WorkSlot { fut: None, ticket: std::ptr::null_mut() }),
+            work: Mutex::new(WorkSlot { fut: None, ticket: std::ptr::null_mut(), wait: std::ptr::null_mut() }),
             notified: AtomicBool::new(false),
         }
     }
@@ -265,7 +280,7 @@ impl RustFlight {
             return false;
         }
         let slot = self.work.get_mut().unwrap_or_else(|e| e.into_inner());
-        if slot.fut.is_some() || !slot.ticket.is_null() {
+        if slot.fut.is_some() || !slot.ticket.is_null() || !slot.wait.is_null() {
             return false;
         }
         let b = self.book.get_mut().unwrap_or_else(|e| e.into_inner());
@@ -434,16 +449,17 @@ impl RustFlight {
     }
 
     /// The leader that holds the work (`Held`) leaves before it finished:
-    /// the work and its ticket move here for the Rust waiters left, the
-    /// first of them polled to drive it. Returns them instead if no Rust
-    /// waiter is left: the caller abandons them after leaving its own wait
-    /// ticket.
-    pub(crate) fn hand_over(&self, fut: WorkFuture, lead: Ticket) -> Option<Orphan> {
+    /// the work and its tickets (`wait`, the leader's wait ticket, if it
+    /// still holds it) move here for the Rust waiters left, the first of
+    /// them polled to drive it. Returns them instead if no Rust waiter is
+    /// left: the caller abandons them.
+    pub(crate) fn hand_over(&self, fut: WorkFuture, lead: Ticket, wait: Option<Ticket>) -> Option<Orphan> {
         {
             // Nobody else touches the slot while the leader holds the work.
             let mut slot = lock(&self.work);
             slot.fut = Some(fut);
             slot.ticket = lead.into_raw();
+            slot.wait = wait.map_or(std::ptr::null_mut(), Ticket::into_raw);
         }
         let mut b = lock(&self.book);
         debug_assert!(matches!(b.mode, Mode::Held));
@@ -522,6 +538,7 @@ impl RustFlight {
         };
         let fut = slot.fut.take();
         let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
+        let wait = std::mem::replace(&mut slot.wait, std::ptr::null_mut());
         drop(slot);
         if let Some(fut) = fut {
             // Safety: the work is dropped in place, never moved out of its box.
@@ -532,6 +549,12 @@ impl RustFlight {
         // Safety: the work ticket, moved out of the slot under its lock, so
         // we alone hold it; consumed here.
         unsafe { native::complete_and_leave(ticket, finished) };
+        if !wait.is_null() {
+            // Safety: the leader's wait ticket, moved out of the slot with
+            // the work ticket: ours alone, left once, now that the flight
+            // is complete.
+            unsafe { sys::sf_leave(wait) };
+        }
         self.keep(outcome, Some(me));
         Drove::Completed
     }
@@ -559,13 +582,16 @@ impl RustFlight {
     }
 
     /// The last Rust waiter left the unfinished work (`b` is the locked
-    /// book): the work and its ticket, taken out for the caller to abandon.
+    /// book): the work and its tickets, taken out for the caller to abandon.
     fn orphan(&self, mut b: MutexGuard<'_, Book>) -> Orphan {
         b.mode = Mode::Orphaned;
         drop(b);
         let mut slot = lock(&self.work);
-        let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
-        Orphan(slot.fut.take(), ticket)
+        Orphan {
+            fut: slot.fut.take(),
+            work: std::mem::replace(&mut slot.ticket, std::ptr::null_mut()),
+            wait: std::mem::replace(&mut slot.wait, std::ptr::null_mut()),
+        }
     }
 
     /// Waiter `me` leaves. Returns the work if it was the last Rust waiter

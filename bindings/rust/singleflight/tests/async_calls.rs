@@ -398,9 +398,9 @@ fn ticketless_followers_drive_the_work_after_the_leader_leaves() {
         let tasks = counted_followers(&group, "k", &runs, 8);
         followers(&group, 8).await;
         drop(leader);
-        // The leader's wait ticket was the flight's last: the followers hold
-        // none, so the engine counts the flight abandoned, while they go on.
-        assert_eq!(group.stats().abandoned, 1);
+        // The followers hold no ticket, but the leader's wait ticket went
+        // with its work: for the engine the flight is still waited for.
+        assert_eq!(group.stats().abandoned, 0);
         tx.send(9).unwrap();
         for t in tasks {
             assert_eq!(*t.await.unwrap().unwrap(), 9);
@@ -408,11 +408,11 @@ fn ticketless_followers_drive_the_work_after_the_leader_leaves() {
     });
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the leader's work ran once, driven by a follower");
     let s = group.stats();
-    assert_eq!((s.handoffs, s.in_table, s.live), (0, 0, 0), "{s:?}");
+    assert_eq!((s.abandoned, s.handoffs, s.in_table, s.live), (0, 0, 0, 0), "{s:?}");
 }
 
 #[test]
-fn a_newcomer_lifts_the_engines_abandonment_of_a_ticketless_flight() {
+fn a_newcomer_after_the_leader_left_joins_the_same_work() {
     let rt = tokio_rt();
     let group = Group::new();
     let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
@@ -422,9 +422,9 @@ fn a_newcomer_lifts_the_engines_abandonment_of_a_ticketless_flight() {
         let first = tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(0) }));
         followers(&group, 1).await;
         drop(leader);
-        assert_eq!(group.stats().abandoned, 1);
-        // Abandoned for the engine: the next caller joins with a ticket, and
-        // meets the same rendezvous.
+        assert_eq!(group.stats().abandoned, 0, "a follower still waits");
+        // The work runs on in the rendezvous, driven by the first follower:
+        // the next caller meets it there.
         let second = tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(1) }));
         followers(&group, 2).await;
         tx.send(4).unwrap();
@@ -433,7 +433,7 @@ fn a_newcomer_lifts_the_engines_abandonment_of_a_ticketless_flight() {
         assert!(Arc::ptr_eq(a.arc().unwrap(), b.arc().unwrap()));
     });
     let s = group.stats();
-    assert_eq!((s.flights, s.followers, s.in_table, s.live), (1, 2, 0, 0), "{s:?}");
+    assert_eq!((s.flights, s.followers, s.abandoned, s.in_table, s.live), (1, 2, 0, 0, 0), "{s:?}");
 }
 
 #[test]
@@ -474,7 +474,9 @@ fn dropping_every_ticketless_waiter_drops_the_work_and_frees_the_key() {
     assert_eq!(dropped.load(Ordering::SeqCst), 1, "the last waiter's leaving dropped the work");
     assert_eq!(finished.load(Ordering::SeqCst), 0);
     let s = group.stats();
-    assert_eq!((s.in_table, s.live), (0, 0), "{s:?}");
+    // Abandoned once the last waiter left (not when the leader did), then
+    // handed off as the work's ticket was left undone.
+    assert_eq!((s.abandoned, s.handoffs, s.in_table, s.live), (1, 1, 0, 0), "{s:?}");
     // The key is free: the next caller runs its own work.
     let v = rt.block_on(group.call_async("k", async { Ok::<_, ()>(3u32) })).unwrap();
     assert_eq!(*v, 3);
@@ -566,7 +568,7 @@ fn a_leader_that_times_out_hands_its_work_to_the_followers() {
     });
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the leader's work ran once, driven by a follower");
     let s = group.stats();
-    assert_eq!((s.flights, s.followers, s.handoffs, s.live), (1, 4, 0, 0), "{s:?}");
+    assert_eq!((s.flights, s.followers, s.abandoned, s.handoffs, s.live), (1, 4, 0, 0, 0), "{s:?}");
 }
 
 #[test]
