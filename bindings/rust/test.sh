@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tests the Rust binding: `cargo test` and `cargo clippy -D warnings` for the
-# workspace's default members (singleflight-sys, singleflight). Needs the
+# workspace's default members (singleflight-sys, singleflight), and
+# `cargo fmt --check` for the whole workspace (rustfmt.toml). Needs the
 # engine installed (scripts/env.sh points pkg-config at it; sourced here
 # unless the caller already did).
 set -euo pipefail
@@ -10,5 +11,6 @@ if ! pkg-config --exists singleflight 2>/dev/null; then
   . "$here/../../scripts/env.sh"
 fi
 cd "$here"
+cargo fmt --all --check
 cargo test --locked
 cargo clippy --locked --all-targets -- -D warnings

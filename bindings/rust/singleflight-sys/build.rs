@@ -25,27 +25,20 @@ fn main() {
     if let Ok(dir) = env::var("SINGLEFLIGHT_LIB_DIR") {
         let dir = PathBuf::from(dir);
         if !dir.join("libsingleflight.so").exists() && !dir.join("libsingleflight.dylib").exists() {
-            println!(
-                "cargo:warning=SINGLEFLIGHT_LIB_DIR={} holds no libsingleflight shared library",
-                dir.display()
-            );
+            println!("cargo:warning=SINGLEFLIGHT_LIB_DIR={} holds no libsingleflight shared library", dir.display());
         }
         println!("cargo:rustc-link-search=native={}", dir.display());
         println!("cargo:rustc-link-lib=dylib=singleflight");
         // Let test binaries and examples find the library without LD_LIBRARY_PATH.
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
         println!("cargo:libdir={}", dir.display());
-        let include = env::var("SINGLEFLIGHT_INCLUDE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| dir.join("..").join("include"));
+        let include =
+            env::var("SINGLEFLIGHT_INCLUDE_DIR").map(PathBuf::from).unwrap_or_else(|_| dir.join("..").join("include"));
         export_include(&include);
         return;
     }
 
-    match pkg_config::Config::new()
-        .range_version(MIN_VERSION..MAX_VERSION)
-        .probe("singleflight")
-    {
+    match pkg_config::Config::new().range_version(MIN_VERSION..MAX_VERSION).probe("singleflight") {
         Ok(lib) => {
             // pkg-config prints the link flags (and singleflight.pc's rpath)
             // itself; add an rpath for every link directory in case the .pc

@@ -174,9 +174,7 @@ fn contended(c: &mut Criterion, name: &str, tasks: usize, keys: u64) {
     g.bench_function("singleflight", |b| {
         b.iter_custom(|iters| {
             let (round, group) = (round.clone(), group.clone());
-            on_worker(&rt, iters, move |n| {
-                batches(round, n, tasks, keys, move |k| singleflight_bench::ours(&group, k))
-            })
+            on_worker(&rt, iters, move |n| batches(round, n, tasks, keys, move |k| singleflight_bench::ours(&group, k)))
         })
     });
     let peer = Arc::new(AsyncSf::new());

@@ -26,8 +26,7 @@ pub const SF_VERSION_MINOR: c_uint = 1;
 /// `SF_VERSION_PATCH` of the header these declarations match.
 pub const SF_VERSION_PATCH: c_uint = 0;
 /// `SF_VERSION_NUMBER`: `MAJOR * 10000 + MINOR * 100 + PATCH`.
-pub const SF_VERSION_NUMBER: c_uint =
-    SF_VERSION_MAJOR * 10000 + SF_VERSION_MINOR * 100 + SF_VERSION_PATCH;
+pub const SF_VERSION_NUMBER: c_uint = SF_VERSION_MAJOR * 10000 + SF_VERSION_MINOR * 100 + SF_VERSION_PATCH;
 
 /// What a call returns (`enum sf_status`); the numbers are pinned.
 pub type sf_status = c_int;
@@ -68,11 +67,7 @@ pub type sf_release_fn = Option<unsafe extern "C" fn(ctx: *mut c_void)>;
 /// The work of `sf_do` (`sf_work_fn`; nullable here so that bad input can be
 /// passed on purpose).
 pub type sf_work_fn = Option<
-    unsafe extern "C" fn(
-        userdata: *mut c_void,
-        value: *mut *mut sf_bytes,
-        error: *mut *mut sf_bytes,
-    ) -> sf_status,
+    unsafe extern "C" fn(userdata: *mut c_void, value: *mut *mut sf_bytes, error: *mut *mut sf_bytes) -> sf_status,
 >;
 
 /// Completion / abandonment callback (`sf_notify_fn`, nullable).
@@ -96,11 +91,7 @@ pub struct sf_result {
 
 impl sf_result {
     /// A result with both pointers NULL.
-    pub const EMPTY: sf_result = sf_result {
-        value: core::ptr::null_mut(),
-        error: core::ptr::null_mut(),
-        shared: 0,
-    };
+    pub const EMPTY: sf_result = sf_result { value: core::ptr::null_mut(), error: core::ptr::null_mut(), shared: 0 };
 }
 
 /// Counters of one group (`sf_stats`).
@@ -157,12 +148,7 @@ extern "C" {
     /// A copy of `len` bytes at `data`.
     pub fn sf_bytes_new(data: *const c_void, len: usize) -> *mut sf_bytes;
     /// Adopts `data` without a copy; `release(ctx)` runs exactly once.
-    pub fn sf_bytes_wrap(
-        data: *mut c_void,
-        len: usize,
-        release: sf_release_fn,
-        ctx: *mut c_void,
-    ) -> *mut sf_bytes;
+    pub fn sf_bytes_wrap(data: *mut c_void, len: usize, release: sf_release_fn, ctx: *mut c_void) -> *mut sf_bytes;
     /// Takes one more reference; returns its argument.
     pub fn sf_bytes_retain(bytes: *mut sf_bytes) -> *mut sf_bytes;
     /// Drops one reference; NULL is a no-op.
@@ -181,11 +167,7 @@ extern "C" {
     /// Drops one reference; NULL is a no-op.
     pub fn sf_group_release(group: *mut sf_group);
     /// Fills `stats` (of `stats_size` bytes).
-    pub fn sf_group_stats(
-        group: *const sf_group,
-        stats: *mut sf_stats,
-        stats_size: usize,
-    ) -> sf_status;
+    pub fn sf_group_stats(group: *const sf_group, stats: *mut sf_stats, stats_size: usize) -> sf_status;
 
     /// Runs or joins the flight of `key` and blocks until its outcome.
     pub fn sf_do(
@@ -268,8 +250,7 @@ extern "C" {
     /// Makes a blocked (or the next) `sf_wait` return `SF_ECANCELED`.
     pub fn sf_cancel(wait: *mut sf_ticket) -> sf_status;
     /// Calls `f(userdata)` at most once, when every wait ticket has left.
-    pub fn sf_on_abandoned(work: *mut sf_ticket, f: sf_notify_fn, userdata: *mut c_void)
-        -> sf_status;
+    pub fn sf_on_abandoned(work: *mut sf_ticket, f: sf_notify_fn, userdata: *mut c_void) -> sf_status;
     /// 1 if the flight is abandoned right now, else 0.
     pub fn sf_abandoned(ticket: *const sf_ticket) -> c_int;
     /// Per-binding rendezvous object of a flight.

@@ -77,9 +77,7 @@ impl Bytes {
         // Safety: `data..data+len` stays valid while the boxed owner lives
         // (its bytes do not move with the Box); the engine calls `release`
         // exactly once, also on failure, which frees the owner.
-        let raw = unsafe {
-            sys::sf_bytes_wrap(data as *mut c_void, len, Some(release::<O>), ctx.cast())
-        };
+        let raw = unsafe { sys::sf_bytes_wrap(data as *mut c_void, len, Some(release::<O>), ctx.cast()) };
         Bytes::from_new(raw)
     }
 
@@ -113,12 +111,7 @@ impl Bytes {
     unsafe fn from_raw_nonnull(raw: NonNull<sys::sf_bytes>) -> Bytes {
         // Safety: `raw` is a valid buffer (caller's promise); its data
         // pointer and length never change while a reference is held.
-        let (data, len) = unsafe {
-            (
-                sys::sf_bytes_data(raw.as_ptr()).cast::<u8>(),
-                sys::sf_bytes_len(raw.as_ptr()),
-            )
-        };
+        let (data, len) = unsafe { (sys::sf_bytes_data(raw.as_ptr()).cast::<u8>(), sys::sf_bytes_len(raw.as_ptr())) };
         Bytes { raw, data, len }
     }
 

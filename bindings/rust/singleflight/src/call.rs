@@ -269,13 +269,7 @@ where
                 (f, me)
             });
             let deadlock = flight.as_ref().is_some_and(|(f, _)| driving::has_flight(f.id()));
-            self.joined = Some(Joined {
-                wait: Some(wait),
-                flight,
-                entered,
-                subscribed: false,
-                drives: None,
-            });
+            self.joined = Some(Joined { wait: Some(wait), flight, entered, subscribed: false, drives: None });
             // The work of this very flight is asking for it.
             return deadlock.then_some(Outcome::Done(Err(Error::Deadlock)));
         };
@@ -332,7 +326,8 @@ where
     /// flight (with its pair of tickets, in one engine call, building no
     /// shared outcome if nobody else receives it): its outcome.
     fn drive_held(&mut self, cx: &mut Context<'_>) -> Option<Outcome<T, E>> {
-        let (Some(Held { work, .. }), Some(Joined { flight: Some((flight, _)), .. })) = (&mut self.held, &self.joined) else {
+        let (Some(Held { work, .. }), Some(Joined { flight: Some((flight, _)), .. })) = (&mut self.held, &self.joined)
+        else {
             unreachable!("a leader holds its work with its rendezvous");
         };
         let polled = driving::driving(Driven::Flight(flight.id()), || {

@@ -99,15 +99,11 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Work(e) => f.debug_tuple("Work").field(e).finish(),
-            Error::Foreign { failed, bytes } => f
-                .debug_struct("Foreign")
-                .field("failed", failed)
-                .field("bytes", bytes)
-                .finish(),
-            Error::NoBytes(m) => f.debug_tuple("NoBytes").field(m).finish(),
-            Error::TypeMismatch { expected } => {
-                f.debug_struct("TypeMismatch").field("expected", expected).finish()
+            Error::Foreign { failed, bytes } => {
+                f.debug_struct("Foreign").field("failed", failed).field("bytes", bytes).finish()
             }
+            Error::NoBytes(m) => f.debug_tuple("NoBytes").field(m).finish(),
+            Error::TypeMismatch { expected } => f.debug_struct("TypeMismatch").field("expected", expected).finish(),
             Error::Timeout => f.write_str("Timeout"),
             Error::Deadlock => f.write_str("Deadlock"),
             Error::HandedOff => f.write_str("HandedOff"),

@@ -33,12 +33,12 @@
 
 use std::any::TypeId;
 use std::ffi::{c_int, c_void};
-use std::ptr::NonNull;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::atomic::fence;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::mem::ManuallyDrop;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::sync::atomic::fence;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::driving::{self, Driven};
@@ -68,10 +68,8 @@ pub(crate) fn drop_quietly_in<X: ?Sized>(b: Box<X>) {
 
 /// The tag of the rendezvous objects of this copy of the binding: an
 /// `Arc<RustFlight>` (one strong reference owned by the engine).
-static FLIGHT_KIND: sys::sf_native_kind = sys::sf_native_kind {
-    name: c"rust-flight".as_ptr(),
-    release: Some(release_flight),
-};
+static FLIGHT_KIND: sys::sf_native_kind =
+    sys::sf_native_kind { name: c"rust-flight".as_ptr(), release: Some(release_flight) };
 
 unsafe extern "C" fn release_flight(value: *mut c_void) {
     // Safety: the engine hands back exactly once the Arc::into_raw pointer it

@@ -168,11 +168,7 @@ impl Drop for Ticket {
 
 /// Joins the flight of `key`: the wait ticket, and the work ticket if this
 /// caller leads.
-pub(crate) fn join<E>(
-    group: *mut sys::sf_group,
-    key: &[u8],
-    flags: u32,
-) -> Result<(Ticket, Option<Ticket>), Error<E>> {
+pub(crate) fn join<E>(group: *mut sys::sf_group, key: &[u8], flags: u32) -> Result<(Ticket, Option<Ticket>), Error<E>> {
     let mut wait = std::ptr::null_mut();
     let mut work = std::ptr::null_mut();
     // Safety: `group` is a live reference, `key` a valid slice, outputs valid.
@@ -295,12 +291,7 @@ impl Group {
         self.call_inner(key.as_ref(), Instant::now().checked_add(timeout), work)
     }
 
-    fn call_inner<T, E, F>(
-        &self,
-        key: &[u8],
-        deadline: Option<Instant>,
-        work: F,
-    ) -> Result<Shared<T>, Error<E>>
+    fn call_inner<T, E, F>(&self, key: &[u8], deadline: Option<Instant>, work: F) -> Result<Shared<T>, Error<E>>
     where
         T: Send + Sync + 'static,
         E: Send + Sync + 'static,
@@ -509,4 +500,3 @@ impl<T, E> fmt::Debug for Follower<T, E> {
         f.write_str("Follower")
     }
 }
-

@@ -12,7 +12,10 @@ const INLINE_KEY: usize = INLINE_WORDS * 8;
 
 pub(crate) enum Key {
     /// The key's bytes in order, in memory, as little-endian words.
-    Inline { len: u8, words: [u64; INLINE_WORDS] },
+    Inline {
+        len: u8,
+        words: [u64; INLINE_WORDS],
+    },
     Heap(Box<[u8]>),
 }
 
@@ -38,7 +41,9 @@ impl Key {
             // Safety: `words` are 8 * INLINE_WORDS initialized bytes, the
             // key's in order (each word stored little-endian), `len` of
             // them the key's.
-            Key::Inline { len, words } => unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), *len as usize) },
+            Key::Inline { len, words } => unsafe {
+                std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), *len as usize)
+            },
             Key::Heap(b) => b,
         }
     }

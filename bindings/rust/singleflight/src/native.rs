@@ -22,10 +22,8 @@ pub(crate) enum Completion {
 }
 
 /// The tag of this copy of the binding's outcome values: a `Box<Completion>`.
-pub(crate) static VALUE_KIND: sys::sf_native_kind = sys::sf_native_kind {
-    name: c"rust".as_ptr(),
-    release: Some(release_completion),
-};
+pub(crate) static VALUE_KIND: sys::sf_native_kind =
+    sys::sf_native_kind { name: c"rust".as_ptr(), release: Some(release_completion) };
 
 unsafe extern "C" fn release_completion(value: *mut c_void) {
     // Safety: the engine hands back exactly once each pointer we gave it
@@ -358,7 +356,9 @@ where
     E: Send + Sync + 'static,
 {
     match c {
-        Completion::Ok(v) => v.clone().downcast::<T>().ok().map(|value| Outcome::Done(Ok(Shared::from_arc(value, true)))),
+        Completion::Ok(v) => {
+            v.clone().downcast::<T>().ok().map(|value| Outcome::Done(Ok(Shared::from_arc(value, true))))
+        }
         Completion::Err(e) => e.clone().downcast::<E>().ok().map(|e| Outcome::Done(Err(Error::Work(e)))),
         Completion::Panic(m) => Some(Outcome::Panic(m.clone())),
     }
@@ -421,18 +421,14 @@ where
                 Ok(value) => Outcome::Done(Ok(Shared::from_arc(value, shared))),
                 Err(_) => match from_bytes::<T>(value.clone()).filter(|_| value.is_some()) {
                     Some(v) => Outcome::Done(Ok(Shared::own(v, shared))),
-                    None => Outcome::Done(Err(Error::TypeMismatch {
-                        expected: std::any::type_name::<T>(),
-                    })),
+                    None => Outcome::Done(Err(Error::TypeMismatch { expected: std::any::type_name::<T>() })),
                 },
             },
             Completion::Err(e) => match e.clone().downcast::<E>() {
                 Ok(e) => Outcome::Done(Err(Error::Work(e))),
                 Err(_) => match from_bytes::<E>(error.clone()).filter(|_| error.is_some()) {
                     Some(e) => Outcome::Done(Err(Error::Work(Arc::new(e)))),
-                    None => Outcome::Done(Err(Error::TypeMismatch {
-                        expected: std::any::type_name::<E>(),
-                    })),
+                    None => Outcome::Done(Err(Error::TypeMismatch { expected: std::any::type_name::<E>() })),
                 },
             },
             Completion::Panic(m) => Outcome::Panic(m.clone()),

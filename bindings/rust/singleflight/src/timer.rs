@@ -56,9 +56,7 @@ fn run(t: &'static Timer) {
         }
         inner = match inner.entries.first_key_value().map(|(k, _)| k.0) {
             Some(at) => {
-                t.cv.wait_timeout(inner, at.saturating_duration_since(now))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0
+                t.cv.wait_timeout(inner, at.saturating_duration_since(now)).unwrap_or_else(|e| e.into_inner()).0
             }
             None => t.cv.wait(inner).unwrap_or_else(|e| e.into_inner()),
         };

@@ -177,10 +177,7 @@ fn async_timeout_leaves_the_flight_running() {
         while group.stats().in_table == 0 {
             yield_now().await;
         }
-        let r = group
-            .call_async("k", async { Ok::<u32, ()>(0) })
-            .timeout(Duration::from_millis(5))
-            .await;
+        let r = group.call_async("k", async { Ok::<u32, ()>(0) }).timeout(Duration::from_millis(5)).await;
         assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
         tx.send(8).unwrap();
         assert_eq!(*leader.await.unwrap().unwrap(), 8);
@@ -335,7 +332,6 @@ fn async_followers_of_other_types_read_the_byte_form() {
 // once by hand first: when that poll returns, its pending work is installed,
 // so every follower of its types joins that way.
 
-
 #[test]
 fn ticketless_followers_share_one_run_across_workers() {
     let rt = tokio_rt();
@@ -453,9 +449,7 @@ fn dropping_every_ticketless_waiter_drops_the_work_and_frees_the_key() {
             }))
         };
         assert!(poll_once(&mut leader).await.is_pending());
-        let tasks: Vec<_> = (0..6)
-            .map(|_| tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(1) })))
-            .collect();
+        let tasks: Vec<_> = (0..6).map(|_| tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(1) }))).collect();
         followers(&group, 6).await;
         // The leader goes first: a follower takes over as the driver.
         drop(leader);
@@ -518,7 +512,9 @@ fn ticketless_followers_time_out_and_the_last_one_drops_the_work() {
         assert!(poll_once(&mut leader).await.is_pending());
         let timed: Vec<_> = (0..3)
             .map(|i| {
-                tokio::spawn(group.call_async("b", async { Ok::<u32, ()>(1) }).timeout(Duration::from_millis(5 + 5 * i)))
+                tokio::spawn(
+                    group.call_async("b", async { Ok::<u32, ()>(1) }).timeout(Duration::from_millis(5 + 5 * i)),
+                )
             })
             .collect();
         followers(&group, 4 + 3).await;

@@ -190,9 +190,8 @@ fn split_api_follower_sees_hand_off() {
 fn reentering_own_key_is_deadlock_not_hang() {
     let group = Group::new();
     let g2 = group.clone();
-    let inner = group
-        .call("k", move || Ok::<_, ()>(matches!(g2.call("k", || Ok::<u8, ()>(1)), Err(Error::Deadlock))))
-        .unwrap();
+    let inner =
+        group.call("k", move || Ok::<_, ()>(matches!(g2.call("k", || Ok::<u8, ()>(1)), Err(Error::Deadlock)))).unwrap();
     assert!(*inner);
 }
 
@@ -282,9 +281,7 @@ fn bytes_are_released_exactly_once() {
     let drops = Arc::new(AtomicUsize::new(0));
     let (results, runs) = {
         let drops = drops.clone();
-        many_threads(16, move || {
-            Ok::<_, ()>(Bytes::from_owner(Owner(b"payload".to_vec(), DropCounter(drops.clone()))))
-        })
+        many_threads(16, move || Ok::<_, ()>(Bytes::from_owner(Owner(b"payload".to_vec(), DropCounter(drops.clone())))))
     };
     assert_eq!(runs, 1);
     let ptr = results[0].as_ref().unwrap().as_ptr();

@@ -28,7 +28,11 @@ struct CWork {
     data_ptr: usize,
 }
 
-unsafe extern "C" fn c_work(ud: *mut c_void, value: *mut *mut sys::sf_bytes, _error: *mut *mut sys::sf_bytes) -> sys::sf_status {
+unsafe extern "C" fn c_work(
+    ud: *mut c_void,
+    value: *mut *mut sys::sf_bytes,
+    _error: *mut *mut sys::sf_bytes,
+) -> sys::sf_status {
     // Safety: ud is the &mut CWork passed to sf_do below, alive for the call.
     let w = unsafe { &mut *(ud as *mut CWork) };
     w.runs.fetch_add(1, Ordering::SeqCst);
@@ -50,11 +54,18 @@ fn c_call(name: &str, key: &str, mut work: CWork) -> (COutcome, CWork) {
         let g = sys::sf_group_open(name.as_ptr().cast(), name.len());
         assert!(!g.is_null());
         let mut r = sys::sf_result::EMPTY;
-        let st = sys::sf_do(g, key.as_ptr().cast(), key.len(), Some(c_work), &mut work as *mut CWork as *mut c_void, &mut r);
+        let st =
+            sys::sf_do(g, key.as_ptr().cast(), key.len(), Some(c_work), &mut work as *mut CWork as *mut c_void, &mut r);
         let read = |b: *mut sys::sf_bytes| {
-            (!b.is_null()).then(|| std::slice::from_raw_parts(sys::sf_bytes_data(b).cast::<u8>(), sys::sf_bytes_len(b)).to_vec())
+            (!b.is_null())
+                .then(|| std::slice::from_raw_parts(sys::sf_bytes_data(b).cast::<u8>(), sys::sf_bytes_len(b)).to_vec())
         };
-        let out = COutcome { status: st, value: read(r.value), value_ptr: sys::sf_bytes_data(r.value) as usize, error: read(r.error) };
+        let out = COutcome {
+            status: st,
+            value: read(r.value),
+            value_ptr: sys::sf_bytes_data(r.value) as usize,
+            error: read(r.error),
+        };
         sys::sf_bytes_release(r.value);
         sys::sf_bytes_release(r.error);
         sys::sf_group_release(g);
@@ -63,7 +74,13 @@ fn c_call(name: &str, key: &str, mut work: CWork) -> (COutcome, CWork) {
 }
 
 fn cwork(group: &Group, followers: u64, value: &'static [u8]) -> CWork {
-    CWork { group: group.clone(), wait_for_followers: followers, value, runs: Arc::new(AtomicUsize::new(0)), data_ptr: 0 }
+    CWork {
+        group: group.clone(),
+        wait_for_followers: followers,
+        value,
+        runs: Arc::new(AtomicUsize::new(0)),
+        data_ptr: 0,
+    }
 }
 
 #[test]
