@@ -356,8 +356,13 @@ impl<T, E, F> Call<T, E, F> {
         let Some(mut j) = self.joined.take() else { return };
         let orphan = match (self.held.take(), &j.flight) {
             // A leader leaving before its work finished: its wait ticket
-            // goes with the work, held for the waiters left.
-            (Some(Held { work, lead, erase }), Some((f, _))) => f.hand_over(erase(work), lead, j.wait.take()),
+            // goes with the work, held for the waiters left (unless it is
+            // subscribed, with our waker slot, which goes with us: never so
+            // while the leader holds the work).
+            (Some(Held { work, lead, erase }), Some((f, _))) => {
+                let wait = if j.subscribed { None } else { j.wait.take() };
+                f.hand_over(erase(work), lead, wait)
+            }
             (_, Some((f, me))) if *me != LEADER => f.leave(*me),
             // A leader that completed the flight: nothing is left to do.
             _ => None,
