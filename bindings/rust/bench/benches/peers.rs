@@ -28,13 +28,15 @@
 //! Run: `cargo bench -p singleflight-bench --bench peers` (engine installed,
 //! env.sh sourced).
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use singleflight_bench::{batch, runtime, work, AsyncSf, SfAsync, Value};
+use singleflight_bench::{
+    async_singleflight_unique, batch, calls, ours_unique, runtime, singleflight_async_unique, work, AsyncSf, SfAsync,
+};
 use singleflight_sys as sys;
 
 /// Runs `sample(iters)` as one task on a worker of `rt`; returns the time it
@@ -53,25 +55,11 @@ fn unique_keys(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let next = Arc::new(AtomicU64::new(0));
 
-    /// Times `iters` calls of `call(k)` in a row, each with a fresh key.
-    async fn calls<F, Fut>(next: Arc<AtomicU64>, iters: u64, call: F) -> Duration
-    where
-        F: Fn(u64) -> Fut,
-        Fut: Future<Output = u64>,
-    {
-        let start = Instant::now();
-        for _ in 0..iters {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            black_box(call(k).await);
-        }
-        start.elapsed()
-    }
-
     g.bench_function(BenchmarkId::new("floor", "call"), |b| {
         b.iter_custom(|iters| {
             let next = next.clone();
-            on_worker(&rt, iters, move |n| {
-                calls(next, n, |k| async move { async move { Ok::<u64, ()>(k) }.await.unwrap() })
+            on_worker(&rt, iters, move |n| async move {
+                calls(&next, n, |k| async move { async move { Ok::<u64, ()>(k) }.await.unwrap() }).await
             })
         })
     });
@@ -82,8 +70,8 @@ fn unique_keys(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("engine_only", "call"), |b| {
         b.iter_custom(|iters| {
             let (next, group) = (next.clone(), raw.clone());
-            on_worker(&rt, iters, move |n| {
-                calls(next, n, move |k| {
+            on_worker(&rt, iters, move |n| async move {
+                calls(&next, n, move |k| {
                     let key = k.to_le_bytes();
                     let (mut wait, mut work) = (std::ptr::null_mut(), std::ptr::null_mut());
                     let mut result = sys::sf_result::EMPTY;
@@ -104,6 +92,7 @@ fn unique_keys(c: &mut Criterion) {
                     }
                     async move { k }
                 })
+                .await
             })
         })
     });
@@ -111,33 +100,29 @@ fn unique_keys(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("singleflight", "call"), |b| {
         b.iter_custom(|iters| {
             let (next, group) = (next.clone(), group.clone());
-            on_worker(&rt, iters, move |n| {
-                calls(next, n, move |k| Value(group.call_async(k.to_le_bytes(), async move { Ok::<u64, ()>(k) })))
-            })
+            on_worker(&rt, iters, move |n| async move { calls(&next, n, |k| ours_unique(&group, k)).await })
         })
     });
     let peer = Arc::new(AsyncSf::new());
     g.bench_function(BenchmarkId::new("async_singleflight", "call"), |b| {
         b.iter_custom(|iters| {
             let (next, peer) = (next.clone(), peer.clone());
-            on_worker(&rt, iters, move |n| {
-                calls(next, n, move |k| {
-                    let peer = peer.clone();
-                    async move { peer.work(&k, async move { Ok::<u64, ()>(k) }).await.unwrap() }
-                })
-            })
+            on_worker(
+                &rt,
+                iters,
+                move |n| async move { calls(&next, n, |k| async_singleflight_unique(&peer, k)).await },
+            )
         })
     });
     let peer2 = Arc::new(SfAsync::new());
     g.bench_function(BenchmarkId::new("singleflight-async", "call"), |b| {
         b.iter_custom(|iters| {
             let (next, peer2) = (next.clone(), peer2.clone());
-            on_worker(&rt, iters, move |n| {
-                calls(next, n, move |k| {
-                    let peer2 = peer2.clone();
-                    async move { peer2.work(k, move || async move { k }).await }
-                })
-            })
+            on_worker(
+                &rt,
+                iters,
+                move |n| async move { calls(&next, n, |k| singleflight_async_unique(&peer2, k)).await },
+            )
         })
     });
     g.finish();

@@ -1,6 +1,6 @@
 //! What the benchmarks of `benches/` share: the runtime, the scenarios'
-//! work and batches, and each library's call, written once so that
-//! `peers` (criterion) and `interleaved` measure the very same code.
+//! work, batches and runs of calls, and each library's call, written once
+//! so that `peers` (criterion) and `interleaved` measure the very same code.
 //!
 //! Each call is made the cheapest way its library offers to give a task a
 //! `'static` future: the peers' `work(&self, ..)` borrows, so their task
@@ -12,8 +12,10 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 /// `async_singleflight`'s group, as the benchmarks use it.
 pub type AsyncSf = async_singleflight::Group<u64, u64, ()>;
@@ -79,4 +81,36 @@ pub fn async_singleflight(peer: &Arc<AsyncSf>, k: u64) -> impl Future<Output = u
 pub fn singleflight_async(peer: &Arc<SfAsync>, k: u64) -> impl Future<Output = u64> + Send + 'static {
     let peer = peer.clone();
     async move { peer.work(k, move || work(k)).await }
+}
+
+/// Makes `iters` calls of `call(k)` in a row, each with a fresh key from
+/// `next` (no contention): the time they took.
+pub async fn calls<F, Fut>(next: &AtomicU64, iters: u64, call: F) -> Duration
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = u64>,
+{
+    let start = Instant::now();
+    for _ in 0..iters {
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        black_box(call(k).await);
+    }
+    start.elapsed()
+}
+
+/// This binding's call of `key` with unique keys: the work is ready at once.
+pub fn ours_unique(group: &singleflight::Group, k: u64) -> impl Future<Output = u64> + Send + 'static {
+    Value(group.call_async(k.to_le_bytes(), async move { Ok::<u64, ()>(k) }))
+}
+
+/// `async_singleflight`'s call of `key` with unique keys.
+pub fn async_singleflight_unique(peer: &Arc<AsyncSf>, k: u64) -> impl Future<Output = u64> + Send + 'static {
+    let peer = peer.clone();
+    async move { peer.work(&k, async move { Ok::<u64, ()>(k) }).await.unwrap() }
+}
+
+/// `singleflight-async`'s call of `key` with unique keys.
+pub fn singleflight_async_unique(peer: &Arc<SfAsync>, k: u64) -> impl Future<Output = u64> + Send + 'static {
+    let peer = peer.clone();
+    async move { peer.work(k, move || async move { k }).await }
 }
