@@ -188,8 +188,12 @@ typedef struct sf_stats {
   uint64_t followers;     /**< joins that followed a flight already running */
   uint64_t forgets;       /**< flights forgotten while running (sf_forget, sf_forget_unshared) */
   uint64_t panics;        /**< flights that ended with SF_EPANIC */
-  uint64_t timeouts;      /**< waits with a positive timeout that reached it */
-  uint64_t cancellations; /**< waits that returned SF_ECANCELED */
+  uint64_t timeouts;      /**< callers that gave up at their deadline: waits with a
+                               positive timeout that reached it, plus what bindings
+                               report through sf_group_count_giveup() */
+  uint64_t cancellations; /**< callers that were cancelled: waits that returned
+                               SF_ECANCELED, plus what bindings report through
+                               sf_group_count_giveup() */
   uint64_t handoffs;      /**< flights whose leader left without completing */
   uint64_t abandoned;     /**< times a running flight was left by every waiter */
   uint64_t in_table;      /**< gauge: flights a new caller would join right now */
@@ -203,6 +207,17 @@ typedef struct sf_stats {
  *         than one field. */
 SF_EXTERN(sf_status) sf_group_stats(const sf_group *group, sf_stats *stats,
                                     size_t stats_size);
+
+/** Counts a caller that gave up waiting in its binding's own way, not
+ * inside sf_wait(): a Go context that ended, a dropped Rust future, a
+ * cancelled asyncio task, a deadline timer of the binding. `reason`
+ * SF_ETIMEDOUT adds one to stats.timeouts, SF_ECANCELED one to
+ * stats.cancellations. Waits inside sf_wait() are counted by the engine
+ * itself: a binding reports only the give-ups the engine cannot see, once
+ * per caller, so the counters count what users see. Any thread.
+ * @return SF_OK, or SF_EINVAL (NULL group, any other reason; nothing
+ *         counted). Since: 0.1 */
+SF_EXTERN(sf_status) sf_group_count_giveup(sf_group *group, sf_status reason);
 
 /* ======================================================================== */
 /* 4. sf_do — the blocking call                                              */

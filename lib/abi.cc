@@ -102,6 +102,19 @@ sf_status sf_group_stats(const sf_group *group, sf_stats *stats, size_t stats_si
   return SF_OK;
 }
 
+sf_status sf_group_count_giveup(sf_group *group, sf_status reason) {
+  if (!group) return SF_EINVAL;
+  // Read as an integer: any value may arrive across the ABI.
+  switch (static_cast<int>(reason)) {
+    case SF_ETIMEDOUT:
+    case SF_ECANCELED:
+      sf::group_count_giveup(group, reason);
+      return SF_OK;
+    default:
+      return SF_EINVAL;
+  }
+}
+
 sf_status sf_do(sf_group *group, const void *key, size_t key_len, sf_work_fn work,
                 void *userdata, sf_result *result) {
   if (!result) return SF_EINVAL;

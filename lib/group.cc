@@ -673,6 +673,15 @@ sf_status group_forget(Group *g, const void *key, std::size_t len, bool only_uns
   return SF_OK;
 }
 
+void group_count_giveup(Group *g, sf_status reason) noexcept {
+  // Any shard will do: the counters are summed on read. The caller's thread
+  // picks one, so give-ups of different threads rarely share a line.
+  static std::atomic<unsigned> next{0};
+  thread_local unsigned mine = next.fetch_add(1, std::memory_order_relaxed);
+  Shard &s = g->shards[mine % kShards];
+  (reason == SF_ETIMEDOUT ? s.timeouts : s.cancellations).fetch_add(1, std::memory_order_relaxed);
+}
+
 void group_stats(const Group *g, sf_stats *out) noexcept {
   *out = sf_stats{};
   for (auto &cs : g->shards) {

@@ -98,6 +98,8 @@ void group_leave(sf_ticket *t) noexcept;
 sf_status group_forget(Group *g, const void *key, std::size_t len, bool only_unshared,
                        int *forgotten) noexcept;
 void group_stats(const Group *g, sf_stats *out) noexcept;
+// sf_group_count_giveup: a binding's caller gave up (SF_ETIMEDOUT or SF_ECANCELED).
+void group_count_giveup(Group *g, sf_status reason) noexcept;
 
 // The leader's whole ending (sf_finish, and sf_do's): completes the flight,
 // fills `result` with the leader's own outcome and leaves both tickets.

@@ -6,6 +6,24 @@
 
 sf_step() { printf '\n==> %s\n' "$*"; }
 
+# Debian packages the build and the tests need beyond what the machine
+# ships: hiredis (the fleet groups' Redis client), redis-server (the fleet
+# tests start their own), clang with its libFuzzer runtime (the fuzz target).
+# Installed with apt-get as root when missing; quiet when all are there.
+SF_DEBIAN_PACKAGES="libhiredis-dev redis-server clang libclang-rt-14-dev"
+sf_bootstrap_packages() {
+  local missing=() p
+  for p in $SF_DEBIAN_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  sf_step "packages: ${missing[*]} (apt-get)"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 sf_bootstrap_tools() {
   if [ ! -x "$SF_VENV/bin/meson" ] || [ ! -x "$SF_VENV/bin/ninja" ] || \
      ! "$SF_VENV/bin/python" -c 'import cffi, pytest, setuptools' 2>/dev/null; then

@@ -5,6 +5,7 @@
 #include <singleflight.h>
 
 #include <atomic>
+#include <cstring>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
