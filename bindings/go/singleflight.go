@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Package singleflight provides a duplicate call suppression mechanism: a
 // drop-in replacement for golang.org/x/sync/singleflight whose flights run
 // through libsingleflight, the engine shared by the Go, Rust, Python and C
