@@ -14,7 +14,7 @@ import (
 )
 
 // stormCallers is how many goroutines TestBindingContextStorm starts on
-// one key, under -race too (test.sh): about 1.5 s under the detector on a
+// one key, under -race too (test.sh): a few seconds under the detector on a
 // shared 2-core machine.
 const stormCallers = 100_000
 
