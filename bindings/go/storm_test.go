@@ -21,13 +21,13 @@ const stormCallers = 100_000
 // Goroutines and OS threads a finished storm may leave beyond the counts
 // before it: goroutines of the runtime and of other tests that come and go;
 // threads the runtime starts to keep its Ps busy while a few goroutines are
-// in cgo calls (never one per waiting caller: nobody waits inside C). The
-// runtime keeps the threads it started, so the count after the storm is
-// also its peak.
-const (
-	stormGoroutineSlack = 8
-	stormThreadSlack    = 16
-)
+// in cgo calls, more on a loaded machine (up to 6 more measured with three
+// storms at once on 2 cores), never one per waiting caller: nobody waits
+// inside C. The runtime keeps the threads it started, so the count after
+// the storm is also its peak.
+const stormGoroutineSlack = 8
+
+func stormThreadSlack() int { return 32 + 2*runtime.GOMAXPROCS(0) }
 
 // Callers in many goroutines on one key call DoContext with contexts that
 // end at random: short deadlines, cancels from timers, contexts ended
@@ -157,7 +157,7 @@ func TestBindingContextStorm(t *testing.T) {
 	if goroutines > baseGoroutines+stormGoroutineSlack {
 		t.Errorf("%d goroutines after the storm, %d before", goroutines, baseGoroutines)
 	}
-	if threads > baseThreads+stormThreadSlack {
+	if threads > baseThreads+stormThreadSlack() {
 		t.Errorf("%d OS threads after the storm, %d before", threads, baseThreads)
 	}
 }
