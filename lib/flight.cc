@@ -117,8 +117,17 @@ sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kin
       return SF_ECANCELED;
     }
     if (timeout_ns == 0) return SF_ETIMEDOUT;
-    if (f->run_here && f->work_held && f->run_thread == std::this_thread::get_id())
+    if (f->run_here && f->work_held && f->run_thread == std::this_thread::get_id()) {
+      // The leader's work re-entered its own key. It is no follower: its
+      // join is taken back (once per ticket), so neither the leader's
+      // `shared` nor the `followers` counter nor sf_forget_unshared sees it.
+      if (t != &f->lead_wait && !t->reentered) {
+        t->reentered = true;
+        --f->joined;
+        s.reentries.fetch_add(1, std::memory_order_relaxed);
+      }
       return SF_EDEADLK;
+    }
     if (!spun) {
       // Most flights end within microseconds; a short spin saves sleeping
       // and being woken (two context switches) for those.

@@ -63,6 +63,9 @@ struct sf_ticket {
   sf::Flight *flight = nullptr;
   sf::Role role = sf::Role::kWait;
   bool canceled = false;  // mu: sf_cancel() was called
+  // mu: a follower ticket of the thread that runs the flight's work, which
+  // waited and was told SF_EDEADLK: not counted as a caller of the flight.
+  bool reentered = false;
   // The notification: completion for a wait ticket, abandonment for a work
   // ticket. fn/ud/prev/next are written under mu; `notify` is atomic because
   // sf_leave() waits for kFiring to end without the lock.

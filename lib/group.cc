@@ -185,6 +185,7 @@ void keep_spare(Flight *f, sf_ticket *t) noexcept {
 
 void reset_ticket(sf_ticket *t) noexcept {
   t->canceled = false;
+  t->reentered = false;
   t->notify.store(Notify::kNone, std::memory_order_relaxed);
   t->fn = nullptr;
   t->ud = nullptr;
@@ -199,16 +200,23 @@ sf_ticket *detach_subscriptions(Flight *f) noexcept {
   return chain;
 }
 
-bool is_outcome(sf_status s) noexcept { return s == SF_OK || s == SF_EWORK || s == SF_EPANIC; }
-
-// A bad status from the work becomes a panic with a message saying so.
-void normalize(sf_status &status, sf_bytes *&value, sf_bytes *&error) noexcept {
-  if (is_outcome(status)) return;
-  sf_bytes_release(value);
-  sf_bytes_release(error);
-  value = nullptr;
-  error = bad_status_message(status);
-  status = SF_EPANIC;
+// The outcome's status from what the work (or its holder) gave: SF_OK and
+// SF_EWORK as they are; any other integer is a panic. A bad status gets a
+// message naming it, and a panic without a message (or with an empty one)
+// a default message, so every caller's panic carries readable text.
+sf_status normalize(int raw, sf_bytes *&value, sf_bytes *&error) noexcept {
+  if (raw == SF_OK) return SF_OK;
+  if (raw == SF_EWORK) return SF_EWORK;
+  if (raw != SF_EPANIC) {
+    sf_bytes_release(value);
+    sf_bytes_release(error);
+    value = nullptr;
+    error = bad_status_message(raw);
+  } else if (!error || sf_bytes_len(error) == 0) {
+    sf_bytes_release(error);
+    error = bytes_from_string("the work panicked without a message");
+  }
+  return SF_EPANIC;
 }
 
 // Ends a flight under its mutex: records the outcome (or a hand-off) and
@@ -243,13 +251,29 @@ bool Flight::key_equals(std::uint64_t h, const void *k, std::size_t len) const n
   return hash == h && key_len == len && (len == 0 || std::memcmp(key, k, len) == 0);
 }
 
-sf_bytes *bad_status_message(sf_status status) noexcept {
+sf_bytes *bad_status_message(int status) noexcept {
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "the work returned status %d (%s); a work function must return SF_OK, "
                 "SF_EWORK or SF_EPANIC",
-                static_cast<int>(status), sf_status_str(status));
+                status, status_name(status));
   return bytes_from_string(buf);
+}
+
+const char *status_name(int status) noexcept {
+  switch (status) {
+    case SF_OK: return "SF_OK: the work succeeded";
+    case SF_EWORK: return "SF_EWORK: the work returned an error";
+    case SF_EPANIC: return "SF_EPANIC: the work aborted";
+    case SF_EINVAL: return "SF_EINVAL: a bad argument";
+    case SF_ENOMEM: return "SF_ENOMEM: out of memory";
+    case SF_EDEADLK: return "SF_EDEADLK: the calling thread leads the flight it waits for";
+    case SF_ETIMEDOUT: return "SF_ETIMEDOUT: the wait reached its deadline";
+    case SF_ECANCELED: return "SF_ECANCELED: the wait was cancelled";
+    case SF_EHANDOFF: return "SF_EHANDOFF: the leader left without completing";
+    case SF_ENOBYTES: return "SF_ENOBYTES: the value is a native value with no byte form";
+    default: return "unknown sf_status";
+  }
 }
 
 }  // namespace sf
@@ -460,7 +484,7 @@ sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsig
   return join_locked(s, h, key, len, flags, wait, work);
 }
 
-sf_status group_complete(sf_ticket *t, sf_status status, sf_bytes *value, sf_bytes *error,
+sf_status group_complete(sf_ticket *t, int raw_status, sf_bytes *value, sf_bytes *error,
                          const sf_native_kind *kind, void *native) noexcept {
   Flight *f = t->flight;
   auto reject = [&] {
@@ -468,7 +492,7 @@ sf_status group_complete(sf_ticket *t, sf_status status, sf_bytes *value, sf_byt
     return SF_EINVAL;
   };
   if (t->role != Role::kWork) return reject();
-  normalize(status, value, error);
+  const sf_status status = normalize(raw_status, value, error);
   Shard &s = *f->shard;
   {
     std::lock_guard<detail::SpinMutex> lk(s.mu);
@@ -565,7 +589,7 @@ void group_leave(sf_ticket *t) noexcept {
 // under the shard lock, which this thread holds now, so no new one comes:
 // waiting until the lock is free is enough, and the lock is taken only if
 // it is held (an uncontended leader spares an atomic exchange).
-static bool end_alone_locked(Shard &s, Flight *f, sf_status status, int *shared,
+static bool end_alone_locked(Shard &s, Flight *f, bool panicked, int *shared,
                              Leftovers &left) noexcept {
   if (f->mu.held()) {
     std::lock_guard<detail::SpinMutex> wait_for_visitors(f->mu);
@@ -573,26 +597,27 @@ static bool end_alone_locked(Shard &s, Flight *f, sf_status status, int *shared,
   if (f->refs.load(std::memory_order_acquire) != 2 || f->done) return false;
   if (shared) *shared = f->joined > 1;
   if (f->linked) unlink(s, f);
-  if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
+  if (panicked) s.panics.fetch_add(1, std::memory_order_relaxed);
   f->refs.store(0, std::memory_order_relaxed);
   recycle_locked(s, f, left);
   return true;
 }
 
-bool group_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status, int *shared) noexcept {
+bool group_finish_alone(sf_ticket *wait, sf_ticket *work, int status, int *shared) noexcept {
   Flight *f = work->flight;
   if (wait != &f->lead_wait) return false;  // not the leader's own pair of tickets
   Shard &s = *f->shard;
   Leftovers left;
   {
     std::lock_guard<detail::SpinMutex> lk(s.mu);
-    if (!end_alone_locked(s, f, status, shared, left)) return false;
+    const bool panicked = status != SF_OK && status != SF_EWORK;
+    if (!end_alone_locked(s, f, panicked, shared, left)) return false;
   }
   left.release();
   return true;
 }
 
-sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status,
+sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status,
                               sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
                               void *native, sf_result *result) noexcept {
   Flight *f = work->flight;
@@ -601,7 +626,7 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
     return SF_EINVAL;
   }
   Shard &s = *f->shard;
-  normalize(status, value, error);
+  const sf_status status = normalize(raw_status, value, error);
   Leftovers left;
   bool alone;
   int shared = 0;
@@ -609,7 +634,7 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
     std::lock_guard<detail::SpinMutex> lk(s.mu);
     // If only the leader's two tickets are left, nobody waits: hand the
     // outcome over directly.
-    alone = end_alone_locked(s, f, status, &shared, left);
+    alone = end_alone_locked(s, f, status == SF_EPANIC, &shared, left);
     if (!alone && f->linked) unlink(s, f);
   }
   if (alone) {
@@ -688,7 +713,9 @@ void group_stats(const Group *g, sf_stats *out) noexcept {
     auto &s = const_cast<Shard &>(cs);
     std::lock_guard<detail::SpinMutex> lk(s.mu);
     out->flights += s.flights;
-    out->followers += s.followers + s.attached_followers.load(std::memory_order_relaxed);
+    // A re-entry was counted at its join, before its wait took it back.
+    out->followers += s.followers + s.attached_followers.load(std::memory_order_relaxed) -
+                      s.reentries.load(std::memory_order_relaxed);
     out->forgets += s.forgets;
     out->in_table += s.count;
     out->live += s.live;
