@@ -5,6 +5,7 @@
 
 #include "bytes.h"
 #include "detail/spin_mutex.h"
+#include "fork.h"
 #include "group.h"
 
 namespace sf {
@@ -65,12 +66,23 @@ void fire_chain(sf_ticket *chain) noexcept {
   }
 }
 
+void set_firing(sf_ticket *t) noexcept {
+  t->firing_generation.store(fork_generation(), std::memory_order_relaxed);
+  t->notify.store(Notify::kFiring, std::memory_order_relaxed);
+}
+
 void await_not_firing(sf_ticket *t) noexcept {
   if (tls_firing.ticket == t) {
     tls_firing.left = true;
     return;
   }
-  while (t->notify.load(std::memory_order_acquire) == Notify::kFiring) std::this_thread::yield();
+  while (t->notify.load(std::memory_order_acquire) == Notify::kFiring) {
+    if (t->firing_generation.load(std::memory_order_relaxed) != fork_generation()) {
+      t->notify.store(Notify::kFired, std::memory_order_release);  // its thread is not here
+      return;
+    }
+    std::this_thread::yield();
+  }
 }
 
 sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kind *kind,

@@ -6,6 +6,7 @@
 #include "bytes.h"
 #include "detail/alloc.h"
 #include "detail/hash.h"
+#include "fork.h"
 
 namespace sf {
 namespace {
@@ -70,7 +71,26 @@ void destroy_flight(Flight *f) noexcept {
   detail::destroy(f);
 }
 
-void destroy_group(Group *g) noexcept { detail::destroy(g); }
+void destroy_group(Group *g) noexcept {
+  fork_untrack(g);
+  detail::destroy(g);
+}
+
+// Every flight object of a shard is on its list (shard mutex), so that the
+// fork handlers reach each one's lock.
+void track_flight_locked(Shard &s, Flight *f) noexcept {
+  f->all_prev = nullptr;
+  f->all_next = s.all_flights;
+  if (s.all_flights) s.all_flights->all_prev = f;
+  s.all_flights = f;
+}
+
+void untrack_flight_locked(Shard &s, Flight *f) noexcept {
+  if (f->all_prev) f->all_prev->all_next = f->all_next;
+  else s.all_flights = f->all_next;
+  if (f->all_next) f->all_next->all_prev = f->all_prev;
+  f->all_prev = f->all_next = nullptr;
+}
 
 void shard_idle_while_dying(Group *g) noexcept {
   if (g->dying_shards.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_group(g);
@@ -149,16 +169,23 @@ void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
     f->spare = f->spare_tail = nullptr;
     f->spare_count = 0;
   }
-  --s.live;
+  if (f->orphan) {
+    f->orphan = false;
+    --s.orphans;
+  } else {
+    --s.live;
+  }
   if (s.pool_count < kPoolMax) {
     f->hnext = s.pool;
+    f->pooled = true;
     s.pool = f;
     ++s.pool_count;
   } else {
+    untrack_flight_locked(s, f);
     out.any = true;
     out.to_free = f;
   }
-  if (s.dying && s.live == 0) {
+  if (s.dying && s.live == 0 && s.orphans == 0) {
     out.any = true;
     out.last_of_dying = s.group;
   }
@@ -195,7 +222,7 @@ void reset_ticket(sf_ticket *t) noexcept {
 // Detaches the armed subscriptions of a flight that is now done (under mu).
 sf_ticket *detach_subscriptions(Flight *f) noexcept {
   sf_ticket *chain = f->subs;
-  for (sf_ticket *t = chain; t; t = t->next) t->notify.store(Notify::kFiring, std::memory_order_relaxed);
+  for (sf_ticket *t = chain; t; t = t->next) set_firing(t);
   f->subs = nullptr;
   return chain;
 }
@@ -307,11 +334,12 @@ Group *group_new() noexcept {
     s.nbuckets = 16;
     s.buckets = static_cast<Flight **>(detail::allocate(s.nbuckets * sizeof(Flight *)));
     if (!s.buckets) {
-      destroy_group(g);
+      detail::destroy(g);
       return nullptr;
     }
     std::memset(s.buckets, 0, s.nbuckets * sizeof(Flight *));
   }
+  fork_track(g);
   return g;
 }
 
@@ -322,7 +350,7 @@ void group_dying(Group *g) noexcept {
     {
       std::lock_guard<detail::SpinMutex> lk(s.mu);
       s.dying = true;
-      idle = s.live == 0;
+      idle = s.live == 0 && s.orphans == 0;
     }
     if (idle) shard_idle_while_dying(g);
   }
@@ -366,11 +394,14 @@ sf_status lead_locked(Shard &s, std::uint64_t h, const void *key, std::size_t le
     if (!f) return SF_ENOMEM;
     f->shard = &s;
     f->key = f->inline_key;
+    track_flight_locked(s, f);
   }
+  f->pooled = false;
   if (len > kInlineKey) {
     auto *k = static_cast<unsigned char *>(detail::allocate(len));
     if (!k) {  // back to the pool: nothing changed
       f->hnext = s.pool;
+      f->pooled = true;
       s.pool = f;
       ++s.pool_count;
       return SF_ENOMEM;
@@ -558,7 +589,7 @@ void group_leave(sf_ticket *t) noexcept {
       f->abandoned = true;
       s.abandoned.fetch_add(1, std::memory_order_relaxed);
       if (f->work.notify.load(std::memory_order_relaxed) == Notify::kArmed) {
-        f->work.notify.store(Notify::kFiring, std::memory_order_relaxed);
+        set_firing(&f->work);
         f->work.next = nullptr;
         abandon = &f->work;
       }
@@ -650,7 +681,22 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status,
   Wakeup w;
   sf_status st;
   {
-    std::lock_guard<detail::SpinMutex> fl(f->mu);
+    std::unique_lock<detail::SpinMutex> fl(f->mu);
+    if (f->done && f->status == SF_EHANDOFF && f->work_held) {
+      // Ended by fork() while this leader ran its work, in this child (a
+      // hand-off needs the work ticket, which the leader still holds): the
+      // leader keeps its own outcome and leaves both tickets.
+      f->work_held = false;
+      f->run_here = false;
+      --f->waiters;
+      fl.unlock();
+      result->value = value;
+      result->error = error;
+      result->shared = 0;
+      if (kind && kind->release) kind->release(native);
+      release_ref(f, 2);
+      return status;
+    }
     if (f->done) {  // completed before (sf_finish after sf_complete): nothing left
       discard_outcome(value, error, kind, native);
       return SF_EINVAL;
@@ -669,6 +715,32 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status,
 }
 
 void flight_release(Flight *f, int n) noexcept { release_ref(f, n); }
+
+void shard_after_fork_locked(Shard &s) noexcept {
+  for (Flight *f = s.all_flights; f; f = f->all_next) {
+    if (f->pooled) continue;
+    // Threads of the parent may have been inside the condition variable
+    // (its own lock held, or counted as sleepers): this process has none.
+    new (&f->cv) std::condition_variable_any();
+    f->sleepers = 0;
+    if (f->linked) unlink(s, f);  // a new caller of its key leads a new run
+    if (!f->done) {
+      // Its leader is a thread of the parent. The subscriptions belong to
+      // the parent's threads too and are dropped, never called.
+      for (sf_ticket *t = f->subs; t; t = t->next) t->notify.store(Notify::kFired, std::memory_order_relaxed);
+      f->subs = nullptr;
+      f->status = SF_EHANDOFF;
+      f->done = true;
+      f->finished.store(true, std::memory_order_relaxed);
+      f->abandoned = false;
+    }
+    if (!f->orphan) {  // tickets of threads that are not here hold it for ever
+      f->orphan = true;
+      --s.live;
+      ++s.orphans;
+    }
+  }
+}
 
 void discard_outcome(sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
                      void *native) noexcept {

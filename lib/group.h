@@ -50,6 +50,8 @@ struct alignas(64) Shard {
   sf_ticket *tickets = nullptr;  // idle follower tickets (chained through next)
   int ticket_count = 0;
   bool dying = false;          // the group has no user reference left
+  Flight *all_flights = nullptr;  // every flight of the shard, live or pooled (all_next)
+  std::size_t orphans = 0;     // flights a fork() child inherited (fork.h), not in `live`
   // plain counters (mu)
   std::uint64_t flights = 0, followers = 0, forgets = 0;
   // counters bumped under a flight's mutex (`attached_followers`: callers
@@ -69,6 +71,8 @@ struct sf_group {
   // for the releaser; whoever brings it to zero frees the group.
   std::atomic<unsigned> dying_shards{0};
   sf::Shard shards[sf::kShards];
+  // In the process-wide list of groups (fork.h), under its mutex.
+  sf_group *live_prev = nullptr, *live_next = nullptr;
 
   sf_group();
   ~sf_group();
@@ -123,6 +127,13 @@ bool group_finish_alone(sf_ticket *wait, sf_ticket *work, int status, int *share
 // engine owns what it is given, whatever the call returns.
 void discard_outcome(sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
                      void *native) noexcept;
+
+// In a fork() child, with the shard's mutex and every one of its flights'
+// mutexes held (fork.cc): empties the table; every inherited flight that
+// had not ended ends as a hand-off (its subscriptions dropped) and becomes
+// an orphan, out of `live`; no lock or condition variable of a flight is
+// left to a thread of the parent.
+void shard_after_fork_locked(Shard &s) noexcept;
 
 // Makes the message of a work function that returned a bad status.
 sf_bytes *bad_status_message(int status) noexcept;
