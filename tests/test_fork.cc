@@ -145,3 +145,33 @@ TEST(Fork, ChildOfABusyProcessFinishesEveryCall) {
   EXPECT_EQ(stats(named).live, 0u);
   EXPECT_EQ(stats(g).in_table, 0u);
 }
+
+// A leader that forks inside its work: in the child its flight was ended
+// (no thread of the child could be told otherwise), yet the work goes on
+// there and sf_do gives it its own outcome.
+TEST(Fork, LeaderThatForksInItsWorkKeepsItsOutcomeInTheChild) {
+  Group g;
+  pid_t pid = -1;
+  Work forking = [&](sf_bytes **v, sf_bytes **) {
+    pid = fork();
+    *v = bytes(pid == 0 ? "child" : "parent");
+    return SF_OK;
+  };
+  Result r;
+  sf_status st = do_key(g, "k", forking, &r);
+  if (pid == 0) {
+    sf_stats s{};
+    sf_group_stats(g, &s, sizeof s);
+    int code = st != SF_OK ? 2 : str(r.value) != "child" ? 3 : r.shared ? 4
+             : s.live != 0 || s.in_table != 0 ? 5 : !child_do(g, "k") ? 6 : 0;
+    _exit(code);
+  }
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(st, SF_OK);
+  EXPECT_EQ(str(r.value), "parent");
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(stats(g).live, 0u);
+}
