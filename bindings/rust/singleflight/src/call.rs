@@ -529,6 +529,8 @@ where
                 }
             }
             if !this.arm_timer(cx) {
+                // The binding's own deadline: the engine did not see it.
+                this.group.count_giveup(sys::SF_ETIMEDOUT);
                 break Outcome::Done(Err(Error::Timeout));
             }
             return Poll::Pending;
@@ -547,6 +549,11 @@ where
 
 impl<T, E, F> Drop for Call<T, E, F> {
     fn drop(&mut self) {
+        if self.joined.is_some() {
+            // Joined and not delivered its outcome (which leaves the flight):
+            // this caller gave up.
+            self.group.count_giveup(sys::SF_ECANCELED);
+        }
         self.leave();
         self.stop_timer();
     }
