@@ -119,9 +119,12 @@ impl Joined {
                     complete = true;
                 }
                 Look::Drive => {
-                    let Drove::Completed = flight.drive(*me, cx) else {
-                        return Step::Wait;
-                    };
+                    match flight.drive(*me, cx) {
+                        Drove::Completed => {}
+                        Drove::Pending => return Step::Wait,
+                        // The work's runtime is gone: join again.
+                        Drove::HandedOff => return Step::Ready(Outcome::HandOff),
+                    }
                     // We completed it: our own outcome (shared: we joined
                     // someone).
                     if let Some(o) = flight.outcome().and_then(native::shared_outcome::<T, E>) {
@@ -130,6 +133,7 @@ impl Joined {
                     complete = true;
                 }
                 Look::Wait => return Step::Wait,
+                Look::HandOff => return Step::Ready(Outcome::HandOff),
                 Look::Engine => {}
             }
         }

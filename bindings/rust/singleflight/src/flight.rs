@@ -42,6 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::driving::{self, Driven};
+use crate::executor_gone::says_executor_gone;
 use crate::group::Ticket;
 use crate::native::{self, Completion, Finished, Rendezvous};
 use crate::recycle::{self, Slot};
@@ -110,6 +111,10 @@ enum Mode {
     /// The last Rust waiter left: the work was dropped (a later waiter gets
     /// the engine's hand-off).
     Orphaned,
+    /// The work, driven here after its leader left, found the runtime it
+    /// was started on gone ([`says_executor_gone`]): it was dropped and the
+    /// engine's flight handed off. Every waiter joins again.
+    HandedOff,
 }
 
 /// The waiters' bookkeeping.
@@ -150,6 +155,8 @@ pub(crate) enum Look {
     Wait,
     /// The outcome comes through the engine.
     Engine,
+    /// The flight was handed off: leave and join again.
+    HandOff,
 }
 
 /// What [`RustFlight::drive`] did.
@@ -158,6 +165,8 @@ pub(crate) enum Drove {
     Pending,
     /// The driver completed the flight.
     Completed,
+    /// The work could not go on: the driver handed the flight off.
+    HandedOff,
 }
 
 /// Work left without any Rust waiter: dropped, its tickets left.
@@ -499,6 +508,7 @@ impl RustFlight {
         match b.mode {
             Mode::Done => Look::Done,
             Mode::Unled | Mode::Orphaned => Look::Engine,
+            Mode::HandedOff => Look::HandOff,
             // The leader drives the work in its own task.
             Mode::Held => Look::Wait,
             Mode::Running => match b.driver {
@@ -532,7 +542,14 @@ impl RustFlight {
                 return Drove::Pending;
             }
             Ok(Poll::Ready(f)) => f,
-            Err(payload) => Finished::panic(native::panic_message(&*payload)),
+            Err(payload) => {
+                let message = native::panic_message(&*payload);
+                drop_quietly(payload);
+                if says_executor_gone(&message) {
+                    return self.hand_off(slot);
+                }
+                Finished::panic(message)
+            }
         };
         let fut = slot.fut.take();
         let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
@@ -555,6 +572,33 @@ impl RustFlight {
         }
         self.keep(outcome, Some(me));
         Drove::Completed
+    }
+
+    /// The work cannot go on where it is (its runtime is gone): it is
+    /// dropped and the engine's flight handed off, its work ticket left
+    /// uncompleted (the flight leaves the table and every waiter with a
+    /// ticket gets `SF_EHANDOFF`), then the leader's wait ticket (after the
+    /// hand-off, so the flight is not counted abandoned). The Rust waiters
+    /// here are woken to join again; one of them runs its own work.
+    fn hand_off(&self, mut slot: MutexGuard<'_, WorkSlot>) -> Drove {
+        let fut = slot.fut.take();
+        let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
+        let wait = std::mem::replace(&mut slot.wait, std::ptr::null_mut());
+        drop(slot);
+        // Safety (both): moved out of the slot under its lock, so ours
+        // alone; each left once.
+        unsafe { sys::sf_leave(ticket) };
+        if !wait.is_null() {
+            unsafe { sys::sf_leave(wait) };
+        }
+        {
+            let mut b = lock(&self.book);
+            b.mode = Mode::HandedOff;
+            b.driver = None;
+            b.wakers.iter().flatten().for_each(Waker::wake_by_ref);
+        }
+        drop_quietly(fut);
+        Drove::HandedOff
     }
 
     /// Keeps the outcome of the completed flight for its Rust waiters and
