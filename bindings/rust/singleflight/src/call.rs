@@ -170,7 +170,13 @@ impl Joined {
 ///   that is kept but no longer polled holds up its followers until it is
 ///   polled again or dropped.
 /// - If the flight's leader (in another language, or a blocking caller)
-///   gives up without completing, the call joins again by itself.
+///   gives up without completing, the call joins again by itself; so does
+///   a follower driving the work of a Rust leader whose runtime shut down,
+///   when the work panics because that runtime is gone (the flight is
+///   handed off, and one of its callers runs its own work).
+/// - Dropped after it joined and before it delivered its outcome, the call
+///   counts in the group's `cancellations`; its own timeout counts in
+///   `timeouts`.
 /// - A panic in the work is re-raised by every waiter's `poll`.
 ///
 /// ```

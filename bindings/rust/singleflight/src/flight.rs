@@ -30,6 +30,11 @@
 //! When the last Rust waiter leaves while the work is unfinished, the work is
 //! dropped and its ticket left: the engine's flight is abandoned, or handed
 //! off to the waiters of other languages.
+//!
+//! Work driven here that panics because the runtime it was started on is
+//! gone (`executor_gone.rs`) is dropped too, and its ticket left: the
+//! flight is handed off, and every waiter, here or in the engine, joins
+//! again (mode `HandedOff`).
 
 use std::any::TypeId;
 use std::ffi::{c_int, c_void};
