@@ -31,10 +31,10 @@
 //! dropped and its ticket left: the engine's flight is abandoned, or handed
 //! off to the waiters of other languages.
 //!
-//! Work driven here that panics because the runtime it was started on is
-//! gone (`executor_gone.rs`) is dropped too, and its ticket left: the
-//! flight is handed off, and every waiter, here or in the engine, joins
-//! again (mode `HandedOff`).
+//! Work driven here that panics because the runtime it needs is gone (shut
+//! down, or not where it is polled now: `executor_gone.rs`) is dropped too,
+//! and its ticket left: the flight is handed off, and every waiter, here or
+//! in the engine, joins again (mode `HandedOff`).
 
 use std::any::TypeId;
 use std::ffi::{c_int, c_void};
@@ -117,8 +117,8 @@ enum Mode {
     /// the engine's hand-off).
     Orphaned,
     /// The work, driven here after its leader left, found the runtime it
-    /// was started on gone ([`says_executor_gone`]): it was dropped and the
-    /// engine's flight handed off. Every waiter joins again.
+    /// needs gone ([`says_executor_gone`]): it was dropped and the engine's
+    /// flight handed off. Every waiter joins again.
     HandedOff,
 }
 
@@ -579,7 +579,7 @@ impl RustFlight {
         Drove::Completed
     }
 
-    /// The work cannot go on where it is (its runtime is gone): it is
+    /// The work cannot go on where it is (the runtime it needs is gone): it is
     /// dropped and the engine's flight handed off, its work ticket left
     /// uncompleted (the flight leaves the table and every waiter with a
     /// ticket gets `SF_EHANDOFF`), then the leader's wait ticket (after the

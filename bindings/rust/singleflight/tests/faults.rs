@@ -293,14 +293,13 @@ fn a_runtime_shut_down_with_flights_running_leaves_every_group_idle() {
         (NeedsNoRuntime, Followers { tokio: 0, smol: 3, blocking: 0 }),
         (NeedsNoRuntime, Followers { tokio: 2, smol: 0, blocking: 2 }),
     ];
-    let leader_rt = tokio_rt();
-    let other_rt = tokio_rt();
+    let (leader_rt, leader_rt_stopped) = tokio_rt_counting_stops();
+    // The followers' executors are driven only while the leader's runtime
+    // is not shutting down (see `followers_rerun_when_the_leaders_runtime_ends`
+    // in runtime_shutdown.rs: tokio's own race of a timer polled elsewhere
+    // during its runtime's shutdown is not what this test is about).
+    let other_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let smol_ex = Arc::new(smol::Executor::<'static>::new());
-    let (stop_smol, smol_stopped) = smol::channel::unbounded::<()>();
-    let smol_thread = {
-        let ex = smol_ex.clone();
-        std::thread::spawn(move || smol::block_on(ex.run(smol_stopped.recv())))
-    };
 
     struct Flight {
         leader_work: LeaderWork,
@@ -336,7 +335,13 @@ fn a_runtime_shut_down_with_flights_running_leaves_every_group_idle() {
                 .call_async("k", async move {
                     runs.fetch_add(1, Ordering::SeqCst);
                     match kind {
-                        NeedsItsRuntime => tokio::time::sleep(Duration::from_secs(3600)).await,
+                        NeedsItsRuntime => {
+                            // Tokio ends a sleep pending at its shutdown as
+                            // if it elapsed: the next one's poll panics.
+                            for _ in 0..u64::MAX {
+                                tokio::time::sleep(Duration::from_secs(3600)).await;
+                            }
+                        }
                         NeedsNoRuntime => rx.await.unwrap(),
                     }
                     Ok::<u64, ()>(LED)
@@ -359,21 +364,15 @@ fn a_runtime_shut_down_with_flights_running_leaves_every_group_idle() {
             Ok(RERUN)
         }
     }
-    type Waiting = Box<dyn FnOnce() -> Result<Result<u64, String>, String> + Send>;
+    /// A follower's result: its value or the debug text of its error, or
+    /// the text of its panic.
+    type Ended = Result<Result<u64, String>, String>;
+    type Waiting = Box<dyn FnOnce() -> Ended + Send>;
     let mut waiting: Vec<(Arc<Flight>, Waiting)> = Vec::new();
+    let mut tokio_tasks = Vec::new();
     for f in &flights {
         for _ in 0..f.followers.tokio {
-            let h = other_rt.spawn(f.group.call_async("k", rerun_work(f)));
-            let handle = other_rt.handle().clone();
-            waiting.push((
-                f.clone(),
-                Box::new(move || {
-                    handle
-                        .block_on(h)
-                        .map(|r| r.map(|v| *v).map_err(|e| format!("{e:?}")))
-                        .map_err(|e| panic_text(&*e.into_panic()))
-                }),
-            ));
+            tokio_tasks.push((f.clone(), other_rt.spawn(f.group.call_async("k", rerun_work(f)))));
         }
         for _ in 0..f.followers.smol {
             let t = smol_ex.spawn({
@@ -399,14 +398,50 @@ fn a_runtime_shut_down_with_flights_running_leaves_every_group_idle() {
             waiting.push((f.clone(), Box::new(move || t.join().unwrap())));
         }
     }
-    for f in &flights {
-        wait_followers(&f.group, f.followers.total() as u64);
-    }
+    let all_joined = || flights.iter().all(|f| f.group.stats().followers >= f.followers.total() as u64);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            other_rt.block_on(async {
+                while !all_joined() {
+                    yield_now().await
+                }
+            })
+        });
+        s.spawn(|| {
+            smol::block_on(smol_ex.run(async {
+                while !all_joined() {
+                    yield_now().await
+                }
+            }))
+        });
+    });
 
     leader_rt.shutdown_background();
+    wait_until(|| leader_rt_stopped.load(Ordering::SeqCst) >= TOKIO_WORKERS);
     for f in &flights {
         // Opened after the shutdown: the work that needs no runtime goes on.
         let _ = f.gate.lock().unwrap().take().unwrap().send(());
+    }
+    let (stop_smol, smol_stopped) = smol::channel::unbounded::<()>();
+    let smol_thread = {
+        let ex = smol_ex.clone();
+        std::thread::spawn(move || smol::block_on(ex.run(smol_stopped.recv())))
+    };
+    let tokio_thread = std::thread::spawn(move || {
+        other_rt.block_on(async {
+            let mut results = Vec::new();
+            for (f, h) in tokio_tasks {
+                let r = h
+                    .await
+                    .map(|r| r.map(|v| *v).map_err(|e| format!("{e:?}")))
+                    .map_err(|e| panic_text(&*e.into_panic()));
+                results.push((f, r));
+            }
+            results
+        })
+    });
+    for (f, r) in tokio_thread.join().unwrap() {
+        waiting.push((f, Box::new(move || r)));
     }
     for (f, wait) in waiting {
         let expected = match f.leader_work {
