@@ -11,12 +11,34 @@ import singleflight
 from conftest import HANG_GUARD_S
 
 
-def test_a_task_the_work_started_joins_a_later_flight_of_its_key(group):
-    state = {}
+def _second_flight(state):
+    """The work of a later flight of "k": it waits until the child task
+    joined it (so that the child follows it)."""
+
+    async def second_work():
+        await state["child_joined"].wait()
+        return "second"
+
+    return second_work
+
+
+async def _join_and_say(state, work):
+    call = group_of(state).do_async("k", work)
+    state["child_joined"].set()
+    return await call
+
+
+def group_of(state):
+    return state["group"]
+
+
+def test_a_task_the_work_started_follows_a_later_flight_of_its_key(group):
+    # A refresh task started by a loader joins the next flight of the key.
+    state = {"group": group}
 
     async def refresh():
         await state["first_done"].wait()  # after the first flight ended
-        return await group.do_async("k", lambda: asyncio.sleep(0, "second"))
+        return await _join_and_say(state, _second_flight(state))
 
     async def loader():
         state["refresh"] = asyncio.ensure_future(refresh())
@@ -25,25 +47,25 @@ def test_a_task_the_work_started_joins_a_later_flight_of_its_key(group):
 
     async def main():
         state["first_done"] = asyncio.Event()
+        state["child_joined"] = asyncio.Event()
         assert await group.do_async("k", loader) == "first"
+        second = group.do_async("k", _second_flight(state))  # leads the next flight
         state["first_done"].set()
-        return await asyncio.wait_for(state["refresh"], HANG_GUARD_S)
+        got = await asyncio.wait_for(state["refresh"], HANG_GUARD_S)
+        return got, await second
 
-    assert asyncio.run(main()) == "second"
+    assert asyncio.run(main()) == ("second", "second")
+    assert group.stats().followers == 1
 
 
 def test_a_task_the_work_started_follows_the_flight_that_replaced_it(group):
-    state = {}
-
-    async def second_work():
-        await asyncio.sleep(0)
-        return "second"
+    state = {"group": group}
 
     async def child():
         # Joins the flight of "k" that main() started after forgetting the
         # first one: not the flight whose work started this task.
         await state["second_started"].wait()
-        return await group.do_async("k", second_work)
+        return await _join_and_say(state, _second_flight(state))
 
     async def first_work():
         state["child"] = asyncio.ensure_future(child())
@@ -53,16 +75,18 @@ def test_a_task_the_work_started_follows_the_flight_that_replaced_it(group):
     async def main():
         state["second_started"] = asyncio.Event()
         state["release_first"] = asyncio.Event()
+        state["child_joined"] = asyncio.Event()
         first = group.do_async("k", first_work)
         await asyncio.sleep(0)
         group.forget("k")
-        second = group.do_async("k", second_work)  # leads the new flight
+        second = group.do_async("k", _second_flight(state))  # leads the new flight
         state["second_started"].set()
         got_child = await asyncio.wait_for(state["child"], HANG_GUARD_S)
         state["release_first"].set()
         return await first, await second, got_child
 
     assert asyncio.run(main()) == ("first", "second", "second")
+    assert group.stats().followers == 1
 
 
 def test_work_returning_a_task_that_awaits_its_key_is_deadlock_error(group):

@@ -56,8 +56,11 @@ def test_two_functions_of_one_name_on_one_group_do_not_share(group):
 
         return fetch
 
-    f1 = group.dedup(first_def())
-    f2 = group.dedup(second_def())
+    # Two functions called "fetch" (say, redefined in one module).
+    fetch1, fetch2 = first_def(), second_def()
+    fetch1.__qualname__ = fetch2.__qualname__ = "fetch"
+    f1 = group.dedup(fetch1)
+    f2 = group.dedup(fetch2)
     out = []
     t = threading.Thread(daemon=True, target=lambda: out.append(f1(1)))
     t.start()

@@ -519,7 +519,8 @@ def _entry(want_shared: bool) -> Callable[..., Any]:
             rv = 0
             rec = _waiting[r].flight
         if (rec is not None and _awaits(rec, _current_task(loop))) or (
-            _first_steps.get() and _joins_own_work(group._gid, kb, rv or _waiting[r].rv, loop)
+            _first_steps.get()
+            and _joins_own_work(group._gid, kb, rv if c is not None else _waiting[r].rv, loop)
         ):
             if c is not None:  # (a caller who met its loop's waiters holds no ticket)
                 _leave(c)
