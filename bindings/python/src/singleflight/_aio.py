@@ -39,31 +39,36 @@ import asyncio
 import collections.abc
 import contextvars
 import inspect
+import logging
 import os
 import sys
 import threading
 import types
+import warnings
 from typing import Any, Awaitable, Callable
 
 from ._engine import (
     _callable,
     _key_bytes,
     _timeout_s,
+    _ECANCELED,
     _EHANDOFF,
     _ETIMEDOUT,
     _EWORK,
     _NULL,
     _OK,
-    _REL_BYTES,
-    _REL_NATIVE,
     _SHARED,
     _complete,
+    _count_giveup,
+    _deadlock_error,
     _describe,
+    _first_steps,
+    _Flight,
+    _flight_of,
+    _flights,
     _from_handle,
     _handoff,
-    _inflight,
-    _keep_add,
-    _keep_discard,
+    _key_text,
     _lead_error,
     _leave,
     _leave_call,
@@ -74,8 +79,9 @@ from ._engine import (
     _status_error,
     _wait,
 )
-from ._errors import DeadlockError
 from ._raw import ffi, lib
+
+_log = logging.getLogger("singleflight")
 
 _get_running_loop = asyncio.events._get_running_loop
 _get_ident = threading.get_ident
@@ -96,6 +102,8 @@ _finish_alone_at = lib.sfpy_finish_alone_at
 _cast = ffi.cast
 _CALL_T = ffi.typeof("sfpy_call *")
 _meet = lib.sfpy_meet
+_flight_of_at = lib.sfpy_flight_of_at
+_Task = asyncio.Task
 
 
 
@@ -172,6 +180,122 @@ def _sfpy_abandoned(userdata: Any) -> None:
         pass
 
 
+# ---- cycles: a call that would wait for itself ----------------------------
+
+
+def _current_task(loop: Any) -> Any:
+    if _current_tasks is not None:
+        return _current_tasks.get(loop)
+    return asyncio.current_task(loop)  # pragma: no cover - other Pythons
+
+
+def _awaits(flight: _Flight, task: Any) -> bool:
+    """Whether the work of ``flight`` waits, through tasks and other
+    flights' calls, for ``task`` (or is ``task``): a call of ``task`` that
+    joins the flight would then wait for itself."""
+    if task is None:
+        return False
+    t, nxt = flight.task, flight.yielded
+    for _ in range(1000):  # a chain longer than that is not followed
+        if t is task:
+            return True
+        fw = t._fut_waiter if t is not None else None
+        if fw is None:
+            fw = nxt
+        if fw is None or fw.done():
+            return False
+        if fw is task:
+            return True
+        if isinstance(fw, _Call):
+            w = fw._w
+            other = w.flight if w is not None else None
+            if other is None:
+                return False
+            t, nxt = other.task, other.yielded
+        elif isinstance(fw, _Task):
+            t, nxt = fw, None
+        else:
+            return False
+    return False
+
+
+def _joins_own_work(gid: int, kb: bytes, rv: int, loop: Any) -> bool:
+    """Whether a call from here (the current context, the current task of
+    ``loop``) that joined the flight ``rv`` of key ``kb`` would wait for
+    itself: the flight's first step runs in this very context, or its work
+    waits for the current task (see _awaits)."""
+    for flight in _first_steps.get():
+        if flight.first and flight.gid == gid and flight.kb == kb:
+            if not flight.rv:
+                flight.rv = _flight_of_at(flight.call)
+            if not rv or not flight.rv or flight.rv == rv:
+                return True
+    flight = _flights.get(rv) if rv else None
+    return flight is not None and loop is not None and _awaits(flight, _current_task(loop))
+
+
+# ---- an event loop that shuts down with calls pending ----------------------
+
+# Per event loop that has callers waiting: an async generator that the loop
+# closes in its shutdown (loop.shutdown_asyncgens(), which asyncio.run and
+# asyncio.Runner call once the tasks are cancelled): the binding then drops
+# the calls still pending there and ends the loop's work tasks, so that no
+# flight is left to a task that will never run.
+_guards: dict[Any, Any] = {}
+
+
+def _guard(loop: Any) -> None:
+    for closed in [other for other in _guards if other.is_closed()]:
+        del _guards[closed]  # closed without a shutdown: nothing to watch
+    if getattr(loop, "_asyncgens_shutdown_called", False):
+        return  # too late: the loop closes its async generators no more
+    watch = _shutdown_watch(loop)
+    try:
+        watch.asend(None).send(None)  # registers it with the loop (firstiter)
+    except StopIteration:
+        pass
+    _guards[loop] = watch
+
+
+def _shutting_down(loop: Any) -> bool:
+    return getattr(loop, "_asyncgens_shutdown_called", False) or loop.is_closed()
+
+
+def _drop_at_shutdown(loop: Any, kb: bytes, calls: list[_Call]) -> None:
+    """Cancels calls the loop's shutdown leaves pending, and says so."""
+    pending = [f for f in calls if not f.done()]
+    if not pending:
+        return
+    msg = (
+        f"singleflight: the event loop shut down with {len(pending)} call(s) of "
+        f"key {_key_text(kb)} pending; they were cancelled (await or cancel "
+        "every call before the loop ends)"
+    )
+    _log.warning("%s", msg)
+    warnings.warn(msg, ResourceWarning, stacklevel=2)
+    for f in pending:
+        if not f.cancel():  # (already resolved meanwhile)
+            continue
+
+
+async def _shutdown_watch(loop: Any) -> Any:
+    try:
+        yield
+    finally:
+        if _guards.get(loop) is not None:
+            del _guards[loop]
+        # The tasks are cancelled and done; what waits now would wait for
+        # good: the callers still pending, the runs a hand-off started.
+        for w in [w for w in list(_waiting.values()) if w.loop is loop]:
+            _drop_at_shutdown(loop, w.kb, [f for f in w.calls if f._w is w])
+        tasks = [r.task for r in list(_runners)
+                 if r.loop is loop and r.task is not None and not r.task.done()]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class _Call(asyncio.Future):  # type: ignore[type-arg]
     """One caller's future. Cancelling it (directly, or by cancelling the
     task that awaits it) or its ``timeout=`` drops this caller alone.
@@ -195,6 +319,8 @@ class _Call(asyncio.Future):  # type: ignore[type-arg]
     def cancel(self, msg: Any = None) -> bool:
         if not super().cancel(msg):
             return False
+        if self._w is not None:  # a caller that waited gives up
+            _count_giveup(self._req[0]._g, _ECANCELED)
         self._drop()
         return True
 
@@ -236,10 +362,11 @@ def _expire(call: _Call) -> None:
     call._timer = None
     if call.done():
         return
-    _, kb, _, _, _, _, timeout = call._req  # type: ignore[misc]
+    group, kb, _, _, _, _, timeout = call._req  # type: ignore[misc]
+    _count_giveup(group._g, _ETIMEDOUT)
     call._fail(
         TimeoutError(
-            f"singleflight: no outcome for key {kb!r} within {timeout:g}s; "
+            f"singleflight: no outcome for key {_key_text(kb)} within {timeout:g}s; "
             "the flight goes on for the others"
         )
     )
@@ -249,9 +376,9 @@ class _Waiters:
     """The callers of one event loop waiting on one flight: one wait ticket
     and one subscription for all of them (see the module's docstring)."""
 
-    __slots__ = ("call", "loop", "tid", "handle", "calls", "n", "kb")
+    __slots__ = ("call", "loop", "tid", "handle", "calls", "n", "kb", "rv", "flight")
 
-    def __init__(self, call: Any, loop: asyncio.AbstractEventLoop, kb: bytes) -> None:
+    def __init__(self, call: Any, loop: asyncio.AbstractEventLoop, kb: bytes, rv: int) -> None:
         self.call = call
         self.loop = loop
         self.tid = _get_ident()
@@ -259,6 +386,9 @@ class _Waiters:
         self.calls: list[_Call] = []
         self.n = 0
         self.handle = _new_handle(self)
+        self.rv = rv  # the flight's identity (sfpy_flight_of)
+        # Its asyncio leader's work, if one runs it: for the cycle check.
+        self.flight: _Flight | None = _flights.get(rv) if rv else None
 
     def add(self, f: _Call) -> None:
         f._w = self
@@ -322,14 +452,17 @@ class _Waiters:
                 pass
 
 
-def _wait_on(f: _Call, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes) -> None:
+def _wait_on(f: _Call, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes,
+             rv: int | None = None) -> None:
     """``f`` waits on the flight ``c`` joined: with its loop's waiters if
     ``c`` met them (role > 1: their id()), else as the first (role 0)."""
     role = c.role
     if role > 1:
         _waiting[role].add(f)
         return
-    w = _Waiters(c, loop, kb)
+    if loop not in _guards:
+        _guard(loop)
+    w = _Waiters(c, loop, kb, _flight_of(c) if rv is None else rv)
     w.add(f)
     _waiting[id(w)] = w
     lib.sfpy_register(c, id(loop), id(w))
@@ -380,16 +513,18 @@ def _entry(want_shared: bool) -> Callable[..., Any]:
             if not r & 2:
                 return _lead(f, r - 1, group, kb, fn, args, kwargs, timeout, want_shared, loop)
             c = _cast(_CALL_T, r - 3)
-        inflight = _inflight.get()
-        if inflight and (group._gid, kb) in inflight:
+            rv = _flight_of(c)
+            rec = _flights.get(rv) if rv else None
+        else:
+            rv = 0
+            rec = _waiting[r].flight
+        if (rec is not None and _awaits(rec, _current_task(loop))) or (
+            _first_steps.get()
+            and _joins_own_work(group._gid, kb, rv if c is not None else _waiting[r].rv, loop)
+        ):
             if c is not None:  # (a caller who met its loop's waiters holds no ticket)
                 _leave(c)
-            f.set_exception(
-                DeadlockError(
-                    f"singleflight: key {kb!r} is being computed by the task this "
-                    "call comes from; waiting would never end"
-                )
-            )
+            f.set_exception(_deadlock_error(kb, "the task this call comes from"))
             return f
         f._req = (group, kb, fn, args, kwargs, _copy_context(), timeout)
         f._ws = want_shared
@@ -400,7 +535,7 @@ def _entry(want_shared: bool) -> Callable[..., Any]:
             w.calls.append(f)
             w.n += 1
         else:
-            _wait_on(f, c, loop, kb)
+            _wait_on(f, c, loop, kb, rv)
         if timeout is not None and not f.done():
             f._timer = loop.call_later(timeout, _expire, f)
         return f
@@ -473,6 +608,7 @@ def _lead(
     slot.busy = True
     # (No local names the task: a frame kept by a traceback would hold it,
     # and this count would move when that frame goes.)
+    flight = _Flight(group._gid, kb, at, None)  # (its task: set if it suspends)
     refs = _getrefcount(slot.task)
     tasks = _current_tasks
     if tasks is not None:  # the first step runs as the standby task
@@ -482,7 +618,7 @@ def _lead(
         caller = _swap_task(loop, slot.task)
     aw = None
     try:
-        aw, out = ctx.run(_first_step, fn, args, kwargs, (group._gid, kb))
+        aw, out = ctx.run(_first_step, fn, args, kwargs, flight)
     except Exception as exc:
         _lead_error(_cast(_CALL_T, at), exc, 0)
         f.set_exception(exc)
@@ -495,6 +631,7 @@ def _lead(
         _leave(_cast(_CALL_T, at))
         raise
     finally:
+        flight.first = False
         if tasks is None:  # pragma: no cover
             _swap_task(loop, caller)
         elif caller is None:
@@ -515,7 +652,9 @@ def _lead(
     c = _cast(_CALL_T, at)
     # The work suspended: the rest runs as a task of its own, with the work
     # ticket; this caller only waits, like any other.
-    if not _spawn(c, loop, aw, out, ctx, slot):
+    flight.yielded = out
+    runner = _spawn(c, loop, aw, out, ctx, slot, flight)
+    if runner is None:
         slot.retire()
         aw.close()
         _leave(c)
@@ -525,7 +664,14 @@ def _lead(
     f._ws = want_shared
     f._timer = None
     f._w = None
-    _wait_on(f, _meet(c, id(loop)), loop, kb)
+    if caller is not None and _awaits(flight, caller):
+        # The work waits for the very task that called (it returned that
+        # task, say): that caller would wait for itself.
+        _leave(c)
+        f.set_exception(_deadlock_error(kb, "the task this call comes from"))
+        return f
+    runner.owner = f
+    _wait_on(f, _meet(c, id(loop)), loop, kb, flight.rv)
     if timeout is not None and not f.done():
         f._timer = loop.call_later(timeout, _expire, f)
     return f
@@ -545,39 +691,65 @@ def _join_again(f: _Call) -> None:
         _waiting[r].add(f)
         return
     c = _cast(_CALL_T, r & ~3)
+    rv = None
     if not r & 2:  # it leads
+        if _shutting_down(loop):  # no fresh run in a loop that goes away
+            _leave(c)
+            _drop_at_shutdown(loop, kb, [f])
+            return
         ctx = ctx.copy()
-        if not _spawn(c, loop, _fresh(fn, args, kwargs, (group._gid, kb)), None, ctx, None):
+        flight = _Flight(group._gid, kb, 0, None)
+        flight.first = False
+        runner = _spawn(c, loop, _fresh(fn, args, kwargs), None, ctx, None, flight)
+        if runner is None:
             _leave(c)
             f._fail(MemoryError("singleflight: out of memory"))
             return
+        runner.owner = f
+        rv = flight.rv
         c = _meet(c, id(loop))
-    _wait_on(f, c, loop, kb)
+    _wait_on(f, c, loop, kb, rv)
 
 
 class _Runner:
     """The work ticket of a flight whose work goes on as a task of its own."""
 
-    __slots__ = ("call", "task", "loop", "tid", "handle", "__weakref__")
+    __slots__ = ("call", "task", "loop", "tid", "handle", "flight", "owner",
+                 "closing", "__weakref__")
 
-    def __init__(self, call: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, call: Any, loop: asyncio.AbstractEventLoop, flight: _Flight) -> None:
         self.call = call
         self.loop = loop
         self.tid = _get_ident()
         self.task: asyncio.Task[None] | None = None
         self.handle: Any = None
+        self.flight: _Flight | None = flight  # in _flights while the work runs
+        self.owner: _Call | None = None  # the caller whose call started the run
+        self.closing = False  # its coroutine is being closed (not thrown into)
+
+    def unregister(self) -> None:
+        """The work ends: joining its flight is no cycle any more (before
+        its ticket goes, while the flight's identity is still its own)."""
+        flight = self.flight
+        if flight is not None:
+            self.flight = None
+            if _flights.get(flight.rv) is flight:
+                del _flights[flight.rv]
 
 
 def _spawn(c: Any, loop: asyncio.AbstractEventLoop, aw: Any, yielded: Any,
-           ctx: contextvars.Context, slot: "_Slot | None") -> bool:
+           ctx: contextvars.Context, slot: "_Slot | None",
+           flight: _Flight) -> "_Runner | None":
     """Moves the work ticket of ``c`` to a runner whose task goes on with
     ``aw`` (suspended at ``yielded``, or not started if that is None) in the
     context ``ctx``: the standby task of ``slot`` (the task the first step
-    ran in), or a new one. False when out of memory (nothing changed)."""
+    ran in), or a new one; registers ``flight`` (see _Flight). None when out
+    of memory (nothing changed)."""
+    rv = _flight_of(c)
     w = lib.sfpy_split_work(c)
     if w == _NULL:
-        return False
-    runner = _Runner(w, loop)
+        return None
+    runner = _Runner(w, loop, flight)
     runner.handle = _new_handle(runner)
     _runners.add(runner)
     lib.sfpy_on_abandoned(w, runner.handle)
@@ -585,13 +757,14 @@ def _spawn(c: Any, loop: asyncio.AbstractEventLoop, aw: Any, yielded: Any,
     def unstarted() -> None:
         """The task never ran a step: hand off and end the work here."""
         if runner in _runners:
+            runner.unregister()
             _handoff(runner.call)
             _runners.discard(runner)
             runner.handle = None
             runner.task = None
         aw.close()
 
-    coro = _OnceStarted(_run(runner, aw, yielded), unstarted)
+    coro = _OnceStarted(_run(runner, aw, yielded), unstarted, runner)
     if slot is not None:
         slot.retire()
         slot.target = coro
@@ -602,14 +775,18 @@ def _spawn(c: Any, loop: asyncio.AbstractEventLoop, aw: Any, yielded: Any,
         runner.task = loop.create_task(coro, context=ctx)
     else:  # 3.10: the task copies the current context
         runner.task = ctx.run(loop.create_task, coro)
-    return True
+    flight.task = runner.task
+    if rv:
+        flight.rv = rv
+        _flights[rv] = flight
+    return runner
 
 
 def _first_step(
     fn: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    flight: tuple[int, bytes],
+    flight: _Flight,
 ) -> tuple[Any, Any]:
     """A leader's work up to its first suspension, run in the flight's own
     context (a copy of the caller's, as a task would have).
@@ -618,7 +795,7 @@ def _first_step(
     ``(awaitable, yielded)`` when it suspended: ``yielded`` is what it handed
     to the event loop (a future, or None for a bare yield). Exceptions from
     the work propagate."""
-    _inflight.set(_inflight.get() + (flight,))
+    _first_steps.set(_first_steps.get() + (flight,))
     aw = fn(*args, **kwargs)
     if type(aw) is not _CoroutineType:
         aw = _await_iter(aw)
@@ -633,10 +810,9 @@ def _fresh(
     fn: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    flight: tuple[int, bytes],
 ) -> Any:
-    """A leader's whole work, in a task of its own from its start."""
-    _inflight.set(_inflight.get() + (flight,))
+    """A leader's whole work, in a task of its own from its start (its
+    runner's flight names that task: a re-entry from it is a cycle)."""
     aw = fn(*args, **kwargs)
     if type(aw) is not _CoroutineType:
         aw = _await_iter(aw)
@@ -687,11 +863,12 @@ class _OnceStarted(collections.abc.Coroutine):  # type: ignore[type-arg]
     its ``finally`` clauses, so ``unstarted`` does their job instead (hands
     the flight off), or the key would stay blocked for good."""
 
-    __slots__ = ("_coro", "_unstarted")
+    __slots__ = ("_coro", "_unstarted", "_runner")
 
-    def __init__(self, coro: Any, unstarted: Callable[[], Any]) -> None:
+    def __init__(self, coro: Any, unstarted: Callable[[], Any], runner: "_Runner") -> None:
         self._coro = coro
         self._unstarted: Callable[[], Any] | None = unstarted
+        self._runner = runner
 
     def send(self, value: Any) -> Any:
         self._unstarted = None
@@ -701,10 +878,20 @@ class _OnceStarted(collections.abc.Coroutine):  # type: ignore[type-arg]
         return self.send(None)
 
     def throw(self, *exc: Any) -> Any:
-        self._abort()
+        if self._unstarted is not None:
+            # Thrown into before its first step (a task cancelled in the
+            # turn it was made): the work never ran; hand off, and end with
+            # that very exception, as a coroutine that was not started does.
+            self._abort()
+            typ = exc[0]
+            val = exc[1] if len(exc) > 1 else None
+            if isinstance(typ, BaseException):
+                raise typ
+            raise val if isinstance(val, BaseException) else typ()
         return self._coro.throw(*exc)
 
     def close(self) -> None:
+        self._runner.closing = True
         self._abort()
         self._coro.close()
 
@@ -802,6 +989,9 @@ async def _run(runner: _Runner, aw: Any, yielded: Any) -> None:
     """The task that runs the rest of a leader's work and completes its
     flight."""
     w = runner.call
+    flight = runner.flight
+    if flight is not None:
+        flight.yielded = None  # the task waits on it itself from here
     settled = False
     try:
         try:
@@ -809,25 +999,37 @@ async def _run(runner: _Runner, aw: Any, yielded: Any) -> None:
         except Exception as exc:
             h, data, hb = _new_handle((exc, exc.__traceback__)), _describe(exc), _NULL
             status = _EWORK
+        except _CancelledError:
+            # Cancelled because every waiter left, or because the loop shuts
+            # down: not an outcome; the finally clause hands the flight off,
+            # so that whoever waits now leads a fresh run.
+            raise
+        except BaseException as exc:
+            # Any other BaseException (KeyboardInterrupt, SystemExit,
+            # GeneratorExit raised by the work) is not an outcome either: it
+            # goes up in the caller whose call started this run, alone and
+            # once, and the others are handed the flight.
+            if runner.closing:  # the coroutine is closed: it must end
+                raise
+            runner.unregister()
+            settled = True
+            _handoff(w)
+            owner = runner.owner
+            if owner is not None and not owner.done():
+                owner._drop()
+                owner.set_exception(exc)
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise  # the loop stops, as asyncio does for a task's
+            return
         else:
             h, data, hb = _prepare(value)
             status = _OK
-        # A BaseException that is not an Exception (cancelled because every
-        # waiter left, or because the loop shuts down; KeyboardInterrupt) is
-        # not an outcome: the finally clause hands the flight off, so that
-        # whoever waits now leads a fresh run.
-        if h != _NULL:
-            _keep_add(h)
-        if hb != _NULL:
-            _keep_add(hb)
+        runner.unregister()
         settled = True
-        r = _complete(w, status, h, data, len(data) if data != _NULL else 0, hb)
-        if r & _REL_NATIVE:
-            _keep_discard(h)
-        if r & _REL_BYTES:
-            _keep_discard(hb)
+        _complete(w, status, h, data, len(data) if data != _NULL else 0, hb)
     finally:
         if not settled:
+            runner.unregister()
             _handoff(w)
         _runners.discard(runner)
         runner.handle = None

@@ -94,6 +94,7 @@ typedef struct sf_stats {
     ...;
 } sf_stats;
 sf_status sf_group_stats(const sf_group *group, sf_stats *stats, size_t stats_size);
+sf_status sf_group_count_giveup(sf_group *group, sf_status reason);
 
 /* 4. sf_do */
 typedef sf_status (*sf_work_fn)(void *userdata, sf_bytes **value, sf_bytes **error);
@@ -191,6 +192,11 @@ intptr_t sfpy_join_async(sf_group *group, const char *key, size_t key_len,
                          intptr_t loop);
 sfpy_call *sfpy_meet(sfpy_call *call, intptr_t loop);
 int sfpy_register(sfpy_call *call, intptr_t loop, intptr_t waiters);
+intptr_t sfpy_flight_of(sfpy_call *call);
+intptr_t sfpy_flight_of_at(intptr_t call);
+void sfpy_init(intptr_t keep);
+intptr_t sfpy_mark(void);
+int sfpy_unwind(intptr_t mark);
 long sfpy_live_calls(void);
 
 /* Callbacks into Python. */
@@ -247,6 +253,9 @@ typedef struct sfpy_call {
     int callback;  /* a subscription or abandon callback is set on a ticket */
     struct sfpy_rv *rv; /* the flight's rendezvous, once met (sfpy_meet) */
     int slot;      /* 1 + the rendezvous slot this call registered, or 0 */
+    struct sfpy_call *below; /* the blocking call under it on this thread */
+    intptr_t depth;          /* its place on this thread's stack, 1 up; 0:
+                                not a blocking call (see sfpy_mark) */
 } sfpy_call;
 
 /* Bits of what the sfpy_finish*, sfpy_complete and sfpy_leave calls return. */
@@ -284,6 +293,37 @@ static void sfpy_release_c(void *handle)
     _sfpy_release(handle);
 }
 
+/* The set of handles the engine holds (_engine._keep): the glue adds the
+   handles it hands over and drops the ones released during its own call, so
+   that no Python bytecode runs between the engine taking or releasing a
+   handle and the set saying so (an exception from a signal handler, which
+   runs between bytecodes, cannot leak one or free one early). */
+static PyObject *sfpy_keep;
+
+static void sfpy_init(intptr_t keep)
+{
+    sfpy_keep = (PyObject *)keep;
+    Py_INCREF(sfpy_keep);
+}
+
+/* With the GIL. A handle that cannot be added (no memory) is kept for good:
+   the engine may read it at any time until it releases it. */
+static void sfpy_keep_add(void *handle)
+{
+    if (handle == NULL)
+        return;
+    if (PySet_Add(sfpy_keep, (PyObject *)handle) < 0) {
+        PyErr_Clear();
+        Py_INCREF((PyObject *)handle);
+    }
+}
+
+static void sfpy_keep_drop(void *handle)
+{
+    if (handle != NULL && PySet_Discard(sfpy_keep, (PyObject *)handle) < 0)
+        PyErr_Clear();
+}
+
 /* The tag of this copy of the binding's native values. Static: it outlives
    every flight, whatever the order of interpreter shutdown. */
 static const sf_native_kind sfpy_kind = { "python", sfpy_release_c };
@@ -293,12 +333,44 @@ static const sf_native_kind sfpy_kind = { "python", sfpy_release_c };
     sfpy_sink *prev_ = sfpy_current_sink;                         \
     sfpy_current_sink = &sink_
 #define SFPY_EXIT() sfpy_current_sink = prev_
+/* Drops from the keep set what the engine released during the call (the
+   GIL held again). */
+#define SFPY_DROP_RELEASED()                                      \
+    do {                                                          \
+        if (sink_.released & SFPY_REL_NATIVE)                     \
+            sfpy_keep_drop(sink_.native);                         \
+        if (sink_.released & SFPY_REL_BYTES)                      \
+            sfpy_keep_drop(sink_.bytes);                          \
+    } while (0)
 
 static long sfpy_live;  /* calls allocated and not freed (leak checks) */
 
 /* How many blocking leaders (SF_JOIN_RUN_HERE) this thread is running the
    work of: only then can a poll of this thread be a deadlock. */
 static __thread int sfpy_run_here_depth;
+
+/* The blocking calls (sfpy_join) of this thread that hold tickets, the
+   latest on top: they nest, as the Python frames that made them do. A
+   Python exception that lands anywhere in a blocking call's path (a signal
+   handler's, at any bytecode) goes up through do(), which leaves every call
+   above its mark (sfpy_unwind): no ticket is ever lost between bytecodes. */
+static __thread sfpy_call *sfpy_top;
+
+static void sfpy_push(sfpy_call *c)
+{
+    c->below = sfpy_top;
+    c->depth = sfpy_top != NULL ? sfpy_top->depth + 1 : 1;
+    sfpy_top = c;
+}
+
+static void sfpy_pop(sfpy_call *c)
+{
+    sfpy_call **p = &sfpy_top;
+    while (*p != NULL && *p != c)
+        p = &(*p)->below;
+    if (*p == c)
+        *p = c->below;
+}
 
 /* What a failed join returns: per thread, so that no two threads write one. */
 static __thread sfpy_call sfpy_failed[SF_ENOBYTES + 2];
@@ -318,6 +390,8 @@ static void sfpy_free_call(sfpy_call *c)
     __atomic_sub_fetch(&sfpy_live, 1, __ATOMIC_RELAXED);
     if (c->run_here)
         sfpy_run_here_depth--;
+    if (c->depth != 0)
+        sfpy_pop(c);
     free(c);
 }
 
@@ -350,7 +424,29 @@ static sfpy_call *sfpy_join(sf_group *group, const char *key, size_t key_len,
         c->run_here = 1;
         sfpy_run_here_depth++;
     }
+    sfpy_push(c);
     return c;
+}
+
+/* The depth of this thread's stack of blocking calls, for sfpy_unwind. */
+static intptr_t sfpy_mark(void)
+{
+    return sfpy_top != NULL ? sfpy_top->depth : 0;
+}
+
+static int sfpy_leave(sfpy_call *c);
+
+/* Leaves every blocking call of this thread above `mark` (a leader's work
+   ticket left uncompleted hands the flight off) and frees them. Returns how
+   many there were. */
+static int sfpy_unwind(intptr_t mark)
+{
+    int n = 0;
+    while (sfpy_top != NULL && sfpy_top->depth > mark) {
+        sfpy_leave(sfpy_top);
+        n++;
+    }
+    return n;
 }
 
 /* Moves the work ticket to a call of its own (the asyncio runner's). */
@@ -432,9 +528,11 @@ static int sfpy_finish(sfpy_call *c, void *native, int want_shared)
 {
     int shared;
     (void)want_shared;
+    sfpy_keep_add(native);
     SFPY_ENTER(native, NULL);
     shared = sfpy_finish_in(c, SF_OK, native, NULL, 0, NULL);
     SFPY_EXIT();
+    SFPY_DROP_RELEASED();
     return sink_.released | shared;
 }
 
@@ -446,9 +544,12 @@ static int sfpy_finish_bytes(sfpy_call *c, sf_status status, void *native,
 {
     int shared;
     (void)want_shared;
+    sfpy_keep_add(native);
+    sfpy_keep_add(bytes_ctx);
     SFPY_ENTER(native, bytes_ctx);
     shared = sfpy_finish_in(c, status, native, data, len, bytes_ctx);
     SFPY_EXIT();
+    SFPY_DROP_RELEASED();
     return sink_.released | shared;
 }
 
@@ -456,7 +557,10 @@ static int sfpy_finish_bytes(sfpy_call *c, sf_status status, void *native,
 static int sfpy_complete(sfpy_call *w, sf_status status, void *native,
                          const char *data, size_t len, void *bytes_ctx)
 {
-    sf_bytes *b = sfpy_bytes(data, len, bytes_ctx);
+    sf_bytes *b;
+    sfpy_keep_add(native);
+    sfpy_keep_add(bytes_ctx);
+    b = sfpy_bytes(data, len, bytes_ctx);
     SFPY_ENTER(native, bytes_ctx);
     if (status == SF_OK)
         sf_complete_native(w->work, SF_OK, b, NULL,
@@ -469,6 +573,7 @@ static int sfpy_complete(sfpy_call *w, sf_status status, void *native,
     SFPY_NOGIL_END
     sfpy_free_call(w);
     SFPY_EXIT();
+    SFPY_DROP_RELEASED();
     return sink_.released;
 }
 
@@ -534,6 +639,7 @@ static int sfpy_leave(sfpy_call *c)
     }
     sfpy_free_call(c);
     SFPY_EXIT();
+    SFPY_DROP_RELEASED();
     return sink_.released;
 }
 
@@ -725,6 +831,36 @@ static int sfpy_register(sfpy_call *c, intptr_t loop, intptr_t waiters)
         }
     }
     return 0;
+}
+
+/* The identity of the flight `c` holds a ticket of: the address of its
+   rendezvous, attached now if it has none (valid while a ticket of the
+   flight is held; two flights held at once never share one). 0 if it
+   cannot have one (no memory, or every attach slot taken by other kinds). */
+static intptr_t sfpy_flight_of(sfpy_call *c)
+{
+    sf_ticket *t = c->wait != NULL ? c->wait : c->work;
+    sfpy_rv *mine;
+    void *cur = NULL;
+    if (c->rv != NULL)
+        return (intptr_t)c->rv;
+    if (t == NULL || (mine = sfpy_rv_take()) == NULL)
+        return 0;
+    if (sf_attach(t, &sfpy_rv_kind, mine, &cur) != SF_OK || cur == NULL) {
+        sfpy_rv_keep(mine);
+        return 0;
+    }
+    if (cur != mine)
+        sfpy_rv_keep(mine);
+    else
+        pthread_setspecific(sfpy_rv_key, NULL);
+    c->rv = (sfpy_rv *)cur;
+    return (intptr_t)cur;
+}
+
+static intptr_t sfpy_flight_of_at(intptr_t call)
+{
+    return sfpy_flight_of((sfpy_call *)call);
 }
 
 static void sfpy_unregister(sfpy_call *c)

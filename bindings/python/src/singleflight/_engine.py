@@ -39,6 +39,10 @@ _complete = lib.sfpy_complete
 _handoff = lib.sfpy_handoff
 _wait = lib.sfpy_wait
 _leave = lib.sfpy_leave
+_mark = lib.sfpy_mark
+_unwind = lib.sfpy_unwind
+_flight_of = lib.sfpy_flight_of
+_count_giveup = lib.sf_group_count_giveup
 
 _REL_NATIVE = lib.SFPY_REL_NATIVE
 _REL_BYTES = lib.SFPY_REL_BYTES
@@ -70,23 +74,63 @@ _EINVAL = lib.SF_EINVAL
 _ENOMEM = lib.SF_ENOMEM
 _EDEADLK = lib.SF_EDEADLK
 _ETIMEDOUT = lib.SF_ETIMEDOUT
+_ECANCELED = lib.SF_ECANCELED
 _EHANDOFF = lib.SF_EHANDOFF
 _ENOBYTES = lib.SF_ENOBYTES
 _RUN_HERE = lib.SF_JOIN_RUN_HERE
 
 # Handles (ffi.new_handle) the engine holds: native values and the owners of
-# zero-copy bytes. Each stays here until the engine releases it: during the
-# glue call that expected it (the call's return bits say so), or else through
-# the _sfpy_release callback (another thread, another flight).
+# zero-copy bytes. The glue adds each handle it hands to the engine, and
+# drops those the engine released during the glue call itself (see
+# sfpy_init); a release elsewhere (another thread, another flight) comes
+# through the _sfpy_release callback.
 _keep: set[Any] = set()
-_keep_add = _keep.add
 _keep_discard = _keep.discard
+lib.sfpy_init(id(_keep))
 
-# The flights whose work the current context is running as an asyncio leader,
-# as (group address, key bytes): joining one of them from inside is a cycle.
-_inflight: contextvars.ContextVar[tuple[tuple[int, bytes], ...]] = (
-    contextvars.ContextVar("singleflight_inflight", default=())
+
+class _Flight:
+    """A flight whose work an asyncio leader runs, while it runs: what a
+    call that joins it checks to tell a cycle (the work waits, through
+    tasks and flights, for the very task that joins) from a mere
+    descendant of the work."""
+
+    __slots__ = ("gid", "kb", "call", "rv", "task", "yielded", "first")
+
+    def __init__(self, gid: int, kb: bytes, call: int, task: Any) -> None:
+        self.gid = gid
+        self.kb = kb
+        self.call = call  # address of the leader's sfpy_call (first step)
+        self.rv = 0  # the flight's identity (sfpy_flight_of), once known
+        self.task = task  # the task that runs the work
+        self.yielded: Any = None  # what the first step waits on, until the task steps
+        self.first = True  # the work's first step runs inline now
+
+
+# The flights whose first step runs in the current context, innermost last
+# (the tasks such a step creates inherit them, and run after it: by then the
+# marks are spent, ``first`` is False).
+_first_steps: contextvars.ContextVar[tuple[_Flight, ...]] = contextvars.ContextVar(
+    "singleflight_first_steps", default=()
 )
+
+# The flights whose work runs as a task, by identity (sfpy_flight_of).
+_flights: dict[int, _Flight] = {}
+
+
+def _key_text(kb: bytes) -> str:
+    """A key for a message: its repr, shortened beyond 64 bytes (keys may be
+    large, or sensitive)."""
+    if len(kb) <= 64:
+        return repr(kb)
+    return f"{kb[:64]!r}…({len(kb)} bytes)"
+
+
+def _deadlock_error(kb: bytes, where: str) -> DeadlockError:
+    return DeadlockError(
+        f"singleflight: key {_key_text(kb)} is being computed by {where}; "
+        "waiting would never end"
+    )
 
 
 @ffi.def_extern()
@@ -219,26 +263,12 @@ def _share(c: Any, value: object, want_shared: int) -> int:
     itself, and its byte form for other languages (see _prepare); one
     sf_finish."""
     if type(value) in _PLAIN or _is_plain(value):
-        h = _new_handle(value)  # no byte form: the object alone (fast path)
-        _keep_add(h)
-        r = _finish(c, h, want_shared)
-        if r & _REL_NATIVE:
-            _keep_discard(h)
-        return r
+        # no byte form: the object alone (fast path)
+        return _finish(c, _new_handle(value), want_shared)
     h, data, hb = _prepare(value)
-    if h != _NULL:
-        _keep_add(h)
     if data == _NULL:
-        r = _finish(c, h, want_shared)
-    else:
-        if hb != _NULL:
-            _keep_add(hb)
-        r = _finish_bytes(c, _OK, h, data, len(data), hb, want_shared)
-        if r & _REL_BYTES:
-            _keep_discard(hb)
-    if r & _REL_NATIVE:
-        _keep_discard(h)
-    return r
+        return _finish(c, h, want_shared)
+    return _finish_bytes(c, _OK, h, data, len(data), hb, want_shared)
 
 
 def _lead_error(c: Any, exc: BaseException, want_shared: int) -> int:
@@ -246,21 +276,14 @@ def _lead_error(c: Any, exc: BaseException, want_shared: int) -> int:
     ``c``); when nobody joined, nothing is built for others."""
     if _finish_alone(c, _EWORK):
         return 0
-    h = _new_handle((exc, exc.__traceback__))
     msg = _describe(exc)
-    _keep_add(h)
-    r = _finish_bytes(c, _EWORK, h, msg, len(msg), _NULL, want_shared)
-    if r & _REL_NATIVE:
-        _keep_discard(h)
-    return r
+    return _finish_bytes(c, _EWORK, _new_handle((exc, exc.__traceback__)), msg, len(msg), _NULL, want_shared)
 
 
 def _leave_call(c: Any) -> None:
-    """Leaves every ticket ``c`` holds (frees it); drops the native value it
-    read if this was the flight's last ticket."""
-    native = c.native
-    if _leave(c) & _REL_NATIVE:
-        _keep_discard(native)
+    """Leaves every ticket ``c`` holds (frees it); the glue drops the native
+    value it read if this was the flight's last ticket."""
+    _leave(c)
 
 
 def _take_bytes(c: Any, which: str) -> memoryview:
@@ -301,8 +324,7 @@ def _outcome(c: Any, st: int, key: bytes, want_shared: bool) -> Any:
         )
         raise (PanicError if st == _EPANIC else NoBytesError)(text)
     if st == _EDEADLK:
-        raise DeadlockError(
-            f"singleflight: key {key!r} is being computed by this very caller "
-            "(a function re-entered its own key); waiting would never end"
+        raise _deadlock_error(
+            key, "this very caller (a function re-entered its own key)"
         )
     raise _status_error(st)

@@ -38,20 +38,25 @@ from ._engine import (
     _SHARED,
     _CoroutineType,
     _callable,
+    _deadlock_error,
     _finish_alone,
-    _inflight,
+    _first_steps,
+    _flight_of,
+    _flights,
     _join,
+    _key_text,
     _key_bytes,
     _lead_error,
     _lead_value,
     _leave,
     _leave_call,
+    _mark,
     _outcome,
     _status_error,
     _timeout_ns,
+    _unwind,
     _wait,
 )
-from ._errors import DeadlockError
 from ._raw import ffi, lib
 
 __all__ = ["Group", "Stats", "Key"]
@@ -168,21 +173,30 @@ class Group:
             kb = _key_bytes(key)
         if timeout is not None or not callable(fn):
             return self._do(kb, fn, args, kwargs, timeout, False)
-        c = _join(self._g, kb, len(kb), _RUN_HERE)
-        if c.role != 1:
-            return self._follow(c, kb, fn, args, kwargs, -1, False)
-        # The fast path: this thread leads and runs the work.
+        # Whatever an exception from a signal handler interrupts below, the
+        # handler at the end leaves the tickets this call still holds (the
+        # glue keeps them on a per-thread stack): a leader's flight is
+        # completed or handed off, never lost.
+        mark = _mark()
         try:
-            value = fn(*args, **kwargs)
-        except Exception as exc:
-            _lead_error(c, exc, 0)
-            raise
+            c = _join(self._g, kb, len(kb), _RUN_HERE)
+            if c.role != 1:
+                return self._follow(c, kb, fn, args, kwargs, -1, False)
+            # The fast path: this thread leads and runs the work.
+            try:
+                value = fn(*args, **kwargs)
+            except Exception as exc:
+                _lead_error(c, exc, 0)
+                raise
+            except BaseException:
+                _leave(c)  # a hand-off: a waiting caller leads a new run
+                raise
+            if type(value) is _CoroutineType or not _finish_alone(c, _OK):
+                _lead_value(c, value, 0)  # followers wait (or an async fn's coroutine)
+            return value  # else nobody joined: nothing was built for others
         except BaseException:
-            _leave(c)  # a hand-off: a waiting caller leads a new run
+            _unwind(mark)
             raise
-        if type(value) is _CoroutineType or not _finish_alone(c, _OK):
-            _lead_value(c, value, 0)  # followers wait (or an async fn's coroutine)
-        return value  # else nobody joined: nothing was built for others
 
     def do_shared(
         self,
@@ -208,8 +222,13 @@ class Group:
     ) -> Any:
         _callable(fn)
         timeout_ns = _timeout_ns(timeout)
-        c = _join(self._g, kb, len(kb), _RUN_HERE)
-        return self._follow(c, kb, fn, args, kwargs, timeout_ns, want_shared)
+        mark = _mark()
+        try:  # (see do())
+            c = _join(self._g, kb, len(kb), _RUN_HERE)
+            return self._follow(c, kb, fn, args, kwargs, timeout_ns, want_shared)
+        except BaseException:
+            _unwind(mark)
+            raise
 
     def _follow(
         self,
@@ -240,19 +259,21 @@ class Group:
                 r = _lead_value(c, value, ws)
                 return (value, bool(r & _SHARED)) if want_shared else value
             try:
-                if (self._gid, kb) in _inflight.get():
-                    raise DeadlockError(
-                        f"singleflight: key {kb!r} is being computed by the "
-                        "asyncio task this call comes from; waiting would never end"
-                    )
+                if (_flights or _first_steps.get()) and _aio._joins_own_work(
+                    self._gid, kb, _flight_of(c), _aio._running_loop()
+                ):
+                    raise _deadlock_error(kb, "the asyncio task this call comes from")
                 if deadline is None:
                     st = _wait(c, -1)
                 else:
+                    # (A wait with a timeout that expires is counted by the
+                    # engine; 1 ns where the deadline passed: never 0, which
+                    # the engine takes for a poll and does not count.)
                     left = deadline - time.monotonic_ns()
-                    st = _wait(c, left) if left > 0 else lib.sfpy_poll(c)
+                    st = _wait(c, left if left > 0 else 1)
                 if st == _ETIMEDOUT:
                     raise TimeoutError(
-                        f"singleflight: no outcome for key {kb!r} within "
+                        f"singleflight: no outcome for key {_key_text(kb)} within "
                         f"{timeout_ns / 1e9:g}s; the flight goes on for the others"
                     )
                 if st != _EHANDOFF:
@@ -353,8 +374,15 @@ class Group:
         * a callable: called with the function's arguments, returns the key;
         * a ``str`` template: ``key.format(*args, **kwargs)``
           (``"user:{0}"``, ``"user:{user_id}"``); ``bytes`` are a fixed key;
-        * ``None`` (default): the function's qualified name and the ``repr``
-          of its arguments.
+        * ``None`` (default): the decorated function itself (its qualified
+          name and its identity: two closures of one factory, or two
+          functions of one name, never share flights) and the ``repr`` of
+          its arguments.
+
+        A coroutine function, or an object whose ``__call__`` is one, gives
+        a coroutine function; a generator or async generator function is
+        refused with ``TypeError`` (one generator object would be handed
+        to every caller).
 
         Usable bare (``@group.dedup``) or with options
         (``@group.dedup(key="user:{0}", timeout=1.0)``).
@@ -366,8 +394,16 @@ class Group:
         def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
             if not callable(func):
                 raise TypeError("singleflight: dedup() decorates a callable")
-            prefix = f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', repr(func))}"
-            if inspect.iscoroutinefunction(func):
+            call = func if inspect.isroutine(func) or isinstance(func, functools.partial) else getattr(type(func), "__call__", func)
+            if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
+                raise TypeError(
+                    f"singleflight: dedup() cannot decorate the generator function {func!r}: "
+                    "every caller would get one generator object; decorate a function "
+                    "that returns a list (or a coroutine function) instead"
+                )
+            name = getattr(func, "__qualname__", None) or type(func).__qualname__
+            prefix = f"{getattr(func, '__module__', '')}.{name}@{id(func):x}"
+            if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(call):
 
                 # A coroutine function still: the call starts when awaited.
                 @functools.wraps(func)
