@@ -21,6 +21,10 @@
 //     a C++ caller following a leader of another language decodes the bytes.
 //   - An exception thrown by fn is rethrown in every C++ caller as the same
 //     exception object; other languages see SF_EPANIC with its what().
+//     The object is freed when the last handler of it ends, by the standard
+//     library's own refcount; under ThreadSanitizer with an uninstrumented
+//     libstdc++ that free looks like a race with other handlers' reads
+//     unless those threads synchronize before their handlers end.
 //   - try_run(key, fn): the same call returning sf::result<V>, no throw.
 //   - Deadlines (any std::chrono duration or time point) and, in C++20,
 //     std::stop_token; a caller who gives up leaves, the flight goes on.

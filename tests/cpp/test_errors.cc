@@ -14,6 +14,25 @@ using sftest::wait_until;
 
 namespace {
 
+// Threads that read one shared exception object meet here before their
+// handlers end. libstdc++ frees the object when the last handler ends,
+// through a refcount inside the uninstrumented libstdc++.so that
+// ThreadSanitizer cannot see; this barrier is the ordering it can see.
+class Barrier {
+ public:
+  explicit Barrier(int n) : left_(n) {}
+  void arrive_and_wait() {
+    std::unique_lock<std::mutex> lk(mu_);
+    if (--left_ == 0) cv_.notify_all();
+    cv_.wait(lk, [&] { return left_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int left_;
+};
+
 // An exception type of the test's own, not derived from std::exception.
 struct NotFound {
   int id;
@@ -30,6 +49,7 @@ TEST(CppErrors, TheSameExceptionObjectReachesEveryCaller) {
   constexpr int n = 8;
   std::vector<const void *> seen(n);
   std::vector<std::thread> ts;
+  Barrier handlers(n);
   auto call = [&](int i) {
     try {
       g.run("k", [&]() -> int {
@@ -41,6 +61,7 @@ TEST(CppErrors, TheSameExceptionObjectReachesEveryCaller) {
       seen[i] = &e;
       EXPECT_STREQ(e.what(), "boom");
       EXPECT_EQ(e.extra, 17);
+      handlers.arrive_and_wait();
     }
   };
   ts.emplace_back(call, 0);
@@ -57,6 +78,7 @@ TEST(CppErrors, NonStdExceptionsKeepTheirTypeAndObject) {
   sf::group g;
   Gate gate;
   const NotFound *a = nullptr, *b = nullptr;
+  Barrier handlers(2);
   std::thread leader([&] {
     try {
       g.run("k", [&]() -> int {
@@ -66,6 +88,7 @@ TEST(CppErrors, NonStdExceptionsKeepTheirTypeAndObject) {
     } catch (const NotFound &e) {
       a = &e;
       EXPECT_EQ(e.id, 5);
+      handlers.arrive_and_wait();
     }
   });
   wait_until([&] { return stats(g.get()).in_table == 1; });
@@ -74,6 +97,7 @@ TEST(CppErrors, NonStdExceptionsKeepTheirTypeAndObject) {
       g.run("k", [] { return 0; });
     } catch (const NotFound &e) {
       b = &e;
+      handlers.arrive_and_wait();
     }
   });
   wait_until([&] { return stats(g.get()).followers == 1; });

@@ -36,7 +36,7 @@ TEST(CppRun, RunsOnceAndEveryCallerGetsTheSameObject) {
   std::atomic<int> runs{0};
   constexpr int n = 16;
   std::vector<const std::string *> seen(n);
-  std::vector<bool> shared(n);
+  std::vector<int> shared(n);  // not vector<bool>: its bits share words
   auto ts = callers(g, n, gate, [&](int i) {
     auto out = g.run("key", [&] {
       runs.fetch_add(1);
