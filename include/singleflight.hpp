@@ -16,7 +16,10 @@
 //   - run(key, fn): fn runs once per flight on the leader's thread; every C++
 //     caller of the flight receives the very same object as
 //     std::shared_ptr<const V> (the engine carries it as a native value of the
-//     C++ kind: no copy, no serialization), and whether it was shared.
+//     C++ kind: no copy, no serialization), and whether it was shared. fn
+//     returns a V (moved into a new shared object; move-only types too), or a
+//     std::shared_ptr<V> (V is then its pointee: the pointer is shared as it
+//     is, with no allocation; a null one fails the flight).
 //     Callers in other languages receive the value's byte form (sf::codec);
 //     a C++ caller following a leader of another language decodes the bytes.
 //   - An exception thrown by fn is rethrown in every C++ caller as the same
@@ -646,11 +649,32 @@ struct produced {
   }
 };
 
+template <class T>
+struct shared_pointee {
+  using type = void;
+};
+template <class T>
+struct shared_pointee<std::shared_ptr<T>> {
+  using type = std::remove_const_t<T>;
+};
+
+// The value of what fn returned: a std::shared_ptr of V is the value as it
+// is (shared, not copied); anything else is moved into a new shared object.
+template <class V, class R>
+std::shared_ptr<const V> make_value(R &&r) {
+  if constexpr (std::is_same_v<typename shared_pointee<std::decay_t<R>>::type, V>) {
+    if (!r) throw std::invalid_argument("sf: the work returned a null std::shared_ptr");
+    return std::shared_ptr<const V>(std::forward<R>(r));
+  } else {
+    return std::make_shared<const V>(std::forward<R>(r));
+  }
+}
+
 template <class V, class F>
 produced<V> produce(F &fn) noexcept {
   produced<V> p;
   try {
-    p.value = std::make_shared<const V>(std::invoke(fn));
+    p.value = make_value<V>(std::invoke(fn));
   } catch (const work_error &) {
     p.error = std::current_exception();
     p.status = SF_EWORK;
@@ -968,8 +992,17 @@ std::future<outcome<V>> run_future(sf_group *g, encoded_key key, F fn, Exec exec
   return fut;
 }
 
+// The V of a fn: what it returns, or T for a fn returning std::shared_ptr<T>.
+template <class R, class P = typename shared_pointee<R>::type>
+struct value_of_result {
+  using type = P;
+};
+template <class R>
+struct value_of_result<R, void> {
+  using type = R;
+};
 template <class F>
-using value_of = std::decay_t<std::invoke_result_t<F &>>;
+using value_of = typename value_of_result<std::decay_t<std::invoke_result_t<F &>>>::type;
 
 }  // namespace detail
 

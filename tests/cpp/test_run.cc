@@ -244,3 +244,19 @@ TEST(CppGroup, ForgetStartsANewFlight) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(CppRun, ASharedPtrFromTheWorkIsSharedAsItIs) {
+  sf::group g;
+  auto made = std::make_shared<std::string>("kept");
+  auto out = g.run("k", [&] { return made; });
+  static_assert(std::is_same_v<decltype(out), sf::outcome<std::string>>);
+  EXPECT_EQ(out.value.get(), made.get());
+  sf::keyed_group<int, std::string> kg;
+  EXPECT_EQ(kg.run(1, [&] { return made; }).value.get(), made.get());
+  // A null pointer fails the flight.
+  EXPECT_THROW(g.run("k", [] { return std::shared_ptr<int>(); }), std::invalid_argument);
+}
+
+}  // namespace
