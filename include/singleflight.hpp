@@ -122,7 +122,9 @@ class bytes {
     std::swap(b_, o.b_);
     return *this;
   }
-  ~bytes() { sf_bytes_release(b_); }
+  ~bytes() {
+    if (b_) sf_bytes_release(b_);  // no call into the library for an empty handle
+  }
 
   /// The first byte (valid while this handle holds the buffer); a valid
   /// pointer for an empty buffer, NULL when nothing is held.
