@@ -820,7 +820,7 @@ class async_op : public std::enable_shared_from_this<async_op<V, F, Exec, Done>>
   // (an executor that drops the task) hands the flight off.
   struct work_holder {
     sf_ticket *t;
-    explicit work_holder(sf_ticket *t) noexcept : t(t) {}
+    explicit work_holder(sf_ticket *work) noexcept : t(work) {}
     work_holder(work_holder &&o) noexcept : t(std::exchange(o.t, nullptr)) {}
     work_holder(const work_holder &) = delete;
     ~work_holder() { sf_leave(t); }
