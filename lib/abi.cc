@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "bytes.h"
+#include "fleet/current_work.h"
 #include "flight.h"
 #include "group.h"
 #include "registry.h"
@@ -127,6 +128,7 @@ sf_status sf_do(sf_group *group, const void *key, size_t key_len, sf_work_fn wor
     if (lead) {
       sf_bytes *value = nullptr, *error = nullptr;
       sf_status outcome;
+      sf::CurrentWork running(lead);  // sf_fence_token(NULL, ...) in the work
       try {
         outcome = work(userdata, &value, &error);
       } catch (const std::exception &e) {
