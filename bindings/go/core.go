@@ -22,6 +22,7 @@ type handle struct {
 	g      *C.sf_group
 	gi     C.uintptr_t // g, as the fast path passes it (no cgo pointer check)
 	named  bool
+	fleet  bool // a fleet group (OpenFleet): DoContext's work gets its fencing token
 	closed atomic.Bool
 }
 
@@ -530,7 +531,7 @@ func doContext[V any](h *handle, ctx context.Context, k fkey, fn func(context.Co
 			rendezvous := uintptr(j.cur) == slot
 			c, gen := slotOf(slot)
 			c.publish(gen, false)
-			wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			wctx, cancel := context.WithCancel(withFenceToken(h, context.WithoutCancel(ctx), j.work))
 			c.setCancel(cancel)
 			go work(h, j.work, slot, rendezvous, c, wctx, cancel, fn)
 			if rendezvous {

@@ -107,5 +107,14 @@ func (h *handle) stats() Stats {
 		Abandoned:     uint64(s.abandoned),
 		InTable:       uint64(s.in_table),
 		Live:          uint64(s.live),
+
+		FleetLed:        uint64(s.fleet_led),
+		FleetJoined:     uint64(s.fleet_joined),
+		FleetTakenOver:  uint64(s.fleet_taken_over),
+		FleetFenced:     uint64(s.fleet_fenced),
+		FleetLeasesLost: uint64(s.fleet_leases_lost),
+		FleetFallbacks:  uint64(s.fleet_fallbacks),
+		FleetTooLarge:   uint64(s.fleet_too_large),
+		FleetReconnects: uint64(s.fleet_reconnects),
 	}
 }
