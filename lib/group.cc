@@ -316,9 +316,14 @@ namespace {
 // nothing the fleet accepts: its lease is gone).
 void tell_fleet_done(Flight *f, sf_status status, sf_bytes *value, sf_bytes *error,
                      const sf_native_kind *kind) noexcept {
-  if (f->finished.load(std::memory_order_acquire)) return;
-  fleet_leader_done(f->shard->group->fleet, f->key, f->key_len, f->fence, status, value, error,
-                    kind);
+  std::uint32_t callers;
+  {
+    std::lock_guard<detail::SpinMutex> fl(f->mu);
+    if (f->done) return;
+    callers = f->joined;
+  }
+  fleet_leader_done(f->shard->group->fleet, f->key, f->key_len, f->fence, callers, status, value,
+                    error, kind);
 }
 
 // A follower joins `f` with a wait ticket (the shard's and f's mutex held).

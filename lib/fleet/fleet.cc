@@ -109,6 +109,11 @@ struct Loop {
       l.key = p.key;
       l.keys = p.keys;
       l.token = token;
+      {
+        Flight *fl = p.work->flight;
+        std::lock_guard<detail::SpinMutex> lk(fl->mu);
+        l.handed_waiters = fl->waiters;
+      }
       l.renew_at = Clock::now() + lease() / 3;
       l.claim_by = Clock::now() + lease();
       f.leases.push_back(std::move(l));
@@ -138,6 +143,19 @@ struct Loop {
     Flight *fl = work->flight;
     p->key.assign(reinterpret_cast<const char *>(fl->key), fl->key_len);
     p->keys = flight_keys(f.config.prefix, f.hex_group, fl->key, fl->key_len);
+    const Clock::time_point now = Clock::now();
+    for (auto it = f.stragglers.begin(); it != f.stragglers.end();) {
+      if (now >= it->until) {
+        it = f.stragglers.erase(it);
+        continue;
+      }
+      if (it->key == p->key) {
+        p->waited = it->token;  // the join reads the outcome of that token
+        if (--it->left == 0) f.stragglers.erase(it);
+        break;
+      }
+      ++it;
+    }
     Pending &ref = *p;
     f.pendings.push_back(std::move(p));
     if (!f.conn.is_open() && f.ever_connected) {  // the breaker opened meanwhile
@@ -153,18 +171,23 @@ struct Loop {
     f.outgoing_what.emplace_back(kind, nullptr);
   }
 
-  void drop_lease(const std::string &key, std::uint64_t token) {
+  // Forgets a lease; the number of local callers its hand-off woke.
+  int drop_lease(const std::string &key, std::uint64_t token) {
     for (auto it = f.leases.begin(); it != f.leases.end(); ++it) {
       if (it->token == token && it->key == key) {
+        int handed = it->handed_waiters;
         f.leases.erase(it);
-        return;
+        return handed;
       }
     }
+    return 0;
   }
 
   void done(Post &p) {
     FlightKeys keys = flight_keys(f.config.prefix, f.hex_group, p.key.data(), p.key.size());
-    drop_lease(p.key, p.token);
+    const int late = drop_lease(p.key, p.token) - static_cast<int>(p.callers);
+    if (late > 0 && f.conn.is_open())
+      f.stragglers.push_back(Stragglers{p.key, p.token, late, Clock::now() + lease()});
     if (f.conn.is_open()) {
       std::string status = std::to_string(static_cast<int>(p.status));
       std::string value, error;
@@ -187,7 +210,7 @@ struct Loop {
         error.clear();
       }
       std::uint64_t ttl = std::max<std::uint64_t>(2ull * f.config.lease_ms, 2000);
-      queue_out(f.conn.eval(kComplete, {keys.lease, keys.outcome(p.token), keys.linger},
+      queue_out(f.conn.eval(kComplete, {keys.lease, keys.outcome(p.token), keys.linger, keys.latest},
                             {std::to_string(p.token), status, has_value ? "1" : "0", value,
                              has_error ? "1" : "0", error, std::to_string(ttl),
                              std::to_string(f.config.linger_ms), f.channel,
@@ -299,11 +322,19 @@ struct Loop {
     what.clear();
     const std::string lease_ms = std::to_string(f.config.lease_ms);
     const char *linger = f.config.linger_ms ? "1" : "0";
+    // Completions first: a join in the same batch then reads them.
+    for (std::size_t i = 0; i < f.outgoing.size(); ++i) {
+      cmds.push_back(std::move(f.outgoing[i]));
+      what.push_back(f.outgoing_what[i]);
+    }
+    f.outgoing.clear();
+    f.outgoing_what.clear();
     for (auto &p : f.pendings) {
       if (p->state != Pending::kQueued) continue;
       p->state = Pending::kSent;
       cmds.push_back(f.conn.eval(
-          kJoin, {p->keys.lease, p->keys.counter, p->keys.outcome(p->waited), p->keys.linger},
+          kJoin, {p->keys.lease, p->keys.counter, p->keys.outcome(p->waited), p->keys.linger,
+                  p->keys.latest},
           {lease_ms, std::to_string(p->waited), linger}));
       what.emplace_back(Fleet::kOutJoin, p.get());
     }
@@ -313,12 +344,6 @@ struct Loop {
       cmds.push_back(f.conn.eval(kRenew, {l.keys.lease}, {std::to_string(l.token), lease_ms}));
       what.emplace_back(Fleet::kOutRenew, &l);
     }
-    for (std::size_t i = 0; i < f.outgoing.size(); ++i) {
-      cmds.push_back(std::move(f.outgoing[i]));
-      what.push_back(f.outgoing_what[i]);
-    }
-    f.outgoing.clear();
-    f.outgoing_what.clear();
   }
 
   void on_join(Pending &p, const redisReply *r, Clock::time_point now) {
@@ -539,13 +564,14 @@ void fleet_hold(Fleet *f, sf_ticket *work) noexcept {
 }
 
 void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t token,
-                       sf_status status, sf_bytes *value, sf_bytes *error,
-                       const sf_native_kind *kind) noexcept {
+                       std::uint32_t callers, sf_status status, sf_bytes *value,
+                       sf_bytes *error, const sf_native_kind *kind) noexcept {
   try {
     Post p;
     p.kind = Post::kDone;
     p.key.assign(static_cast<const char *>(key), len);
     p.token = token;
+    p.callers = callers;
     p.status = status;
     if (status == SF_OK && kind && !value) {
       p.native_only = true;

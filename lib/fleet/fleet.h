@@ -55,6 +55,7 @@ struct Post {
   sf_ticket *work = nullptr;  // kHold
   std::string key;            // kDone, kLeft
   std::uint64_t token = 0;    // kDone, kLeft
+  std::uint32_t callers = 0;  // kDone: callers of the leader's local flight
   sf_status status = SF_OK;   // kDone
   sf_bytes *value = nullptr;  // kDone: owned references
   sf_bytes *error = nullptr;
@@ -82,6 +83,17 @@ struct Lease {
   Clock::time_point renew_at{};
   Clock::time_point claim_by{};  // unclaimed grant: given up after this
   bool claimed = false;
+  int handed_waiters = 0;  // local callers woken by the hand-off to this leader
+};
+
+// Local callers woken by a hand-off who joined again only after the local
+// leader had finished: their new flights read that leader's outcome (its
+// token) instead of leading a new run (I/O thread).
+struct Stragglers {
+  std::string key;
+  std::uint64_t token;
+  int left;  // new flights of `key` that still read it
+  Clock::time_point until;
 };
 
 struct Fleet {
@@ -112,6 +124,7 @@ struct Fleet {
   bool ever_connected = false;
   std::list<std::unique_ptr<Pending>> pendings;
   std::list<Lease> leases;
+  std::vector<Stragglers> stragglers;
   std::vector<Command> outgoing;  // completions and releases to send
   enum Out { kOutJoin, kOutRenew, kOutComplete, kOutRelease };
   std::vector<std::pair<Out, void *>> outgoing_what;

@@ -49,10 +49,11 @@ FleetRole fleet_new_flight(Fleet *fleet, const void *key, std::size_t len,
 void fleet_hold(Fleet *fleet, sf_ticket *work) noexcept;
 
 // A leader with a fencing token completed (before its waiters are woken;
-// the outcome is still the caller's). The fleet takes its own references.
+// the outcome is still the caller's); `callers` joined its flight so far.
+// The fleet takes its own references.
 void fleet_leader_done(Fleet *fleet, const void *key, std::size_t len, std::uint64_t token,
-                       sf_status status, sf_bytes *value, sf_bytes *error,
-                       const sf_native_kind *kind) noexcept;
+                       std::uint32_t callers, sf_status status, sf_bytes *value,
+                       sf_bytes *error, const sf_native_kind *kind) noexcept;
 
 // A leader with a fencing token left without completing (a hand-off).
 void fleet_leader_left(Fleet *fleet, const void *key, std::size_t len,

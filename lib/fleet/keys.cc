@@ -25,6 +25,7 @@ FlightKeys flight_keys(const std::string &prefix, const std::string &hex_group, 
   k.lease = k.tag + ":lease";
   k.counter = k.tag + ":token";
   k.linger = k.tag + ":linger";
+  k.latest = k.tag + ":latest";
   return k;
 }
 
