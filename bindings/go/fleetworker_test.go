@@ -110,7 +110,6 @@ func fleetWorker(cfgText string) int {
 	out.emit(workerEvent{Event: "ready"})
 	<-start
 
-	var settled func()
 	stats := func() Stats {
 		if cfg.Typed {
 			return kg.Stats()
@@ -127,11 +126,6 @@ func fleetWorker(cfgText string) int {
 		if ctx != nil {
 			token = FenceToken(ctx)
 		}
-		// After the hand-off that made this process lead, every local
-		// caller joins the flight again; one that comes back after the
-		// work ended would start a new flight. Wait until every caller has
-		// entered and left the held flight (see settled).
-		settled()
 		st := stats()
 		out.emit(workerEvent{Event: "leading", Token: token, Stats: &st})
 		<-release
@@ -145,16 +139,6 @@ func fleetWorker(cfgText string) int {
 	}
 	deadline, _ := time.ParseDuration(cfg.Deadline)
 	var entered atomic.Int32
-	settled = func() {
-		for i := 0; entered.Load() < int32(cfg.Callers) || stats().Live > 1; i++ {
-			if i == 100000 {
-				fmt.Fprintf(os.Stderr, "fleet worker: the callers never settled: %v\n", stats())
-				os.Exit(3)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-
 	rounds := max(cfg.Rounds, 1)
 	for round := 0; round < rounds; round++ {
 		if round > 0 {
@@ -174,7 +158,10 @@ func stampedeOnce(cfg workerConfig, out *workerOut, g *Group, kg *KeyedGroup[str
 	followers := stats().Followers
 	// "joined": every caller has entered and joined this process's flight
 	// (the first holds it, the others follow it), so none can come late.
+	var joined sync.WaitGroup
+	joined.Add(1)
 	go func() {
+		defer joined.Done()
 		for i := 0; entered.Load() < int32(cfg.Callers) || stats().Followers-followers < uint64(cfg.Callers-1); i++ {
 			if i == 100000 {
 				fmt.Fprintf(os.Stderr, "fleet worker: the callers never joined: %v\n", stats())
@@ -244,6 +231,7 @@ func stampedeOnce(cfg workerConfig, out *workerOut, g *Group, kg *KeyedGroup[str
 		}(i)
 	}
 	wg.Wait()
+	joined.Wait() // "joined" comes before "stats"
 	st := stats()
 	out.emit(workerEvent{Event: "stats", Stats: &st})
 }
