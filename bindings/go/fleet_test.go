@@ -154,6 +154,7 @@ func (w *worker) results(n int) ([]workerEvent, Stats) {
 		}
 		rs = append(rs, e)
 	}
+	w.send("stats")
 	st := w.next()
 	if st.Event == "joined" {
 		st = w.next()

@@ -20,9 +20,9 @@ import (
 // have all joined the process's flight. The work appends a line to
 // ExecFile, reports "leading", and returns (a value, an error or a panic,
 // as Mode says) once told "release". It reports each caller's outcome and
-// its group's Stats as JSON lines on stdout, then waits for "exit" (or the
-// end of stdin): a fleet process that lives on, as a service does, so that
-// its I/O thread has published its completion.
+// its group's Stats (once told "stats") as JSON lines on stdout, then waits
+// for "exit" (or the end of stdin): a fleet process that lives on, as a
+// service does, so that its I/O thread has published its completion.
 type workerConfig struct {
 	URL       string `json:"url"`
 	Group     string `json:"group"`
@@ -87,7 +87,7 @@ func fleetWorker(cfgText string) int {
 		return 2
 	}
 	start, release, exit := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	next := make(chan struct{}, 16)
+	next, statsAsked := make(chan struct{}, 16), make(chan struct{}, 16)
 	go func() {
 		var startOnce, releaseOnce sync.Once
 		sc := bufio.NewScanner(os.Stdin)
@@ -99,6 +99,8 @@ func fleetWorker(cfgText string) int {
 				releaseOnce.Do(func() { close(release) })
 			case "next":
 				next <- struct{}{}
+			case "stats":
+				statsAsked <- struct{}{}
 			case "exit":
 				close(exit)
 				return
@@ -144,7 +146,7 @@ func fleetWorker(cfgText string) int {
 		if round > 0 {
 			<-next
 		}
-		stampedeOnce(cfg, out, g, kg, work, deadline, stats, &entered)
+		stampedeOnce(cfg, out, g, kg, work, deadline, stats, &entered, statsAsked)
 	}
 	<-exit
 	return 0
@@ -153,7 +155,8 @@ func fleetWorker(cfgText string) int {
 // stampedeOnce runs one stampede of the worker's callers and reports
 // "joined", each caller's outcome, and the stats.
 func stampedeOnce(cfg workerConfig, out *workerOut, g *Group, kg *KeyedGroup[string, string],
-	work func(context.Context) (string, error), deadline time.Duration, stats func() Stats, entered *atomic.Int32) {
+	work func(context.Context) (string, error), deadline time.Duration, stats func() Stats, entered *atomic.Int32,
+	statsAsked <-chan struct{}) {
 	entered.Store(0)
 	followers := stats().Followers
 	// "joined": every caller has entered and joined this process's flight
@@ -232,6 +235,7 @@ func stampedeOnce(cfg workerConfig, out *workerOut, g *Group, kg *KeyedGroup[str
 	}
 	wg.Wait()
 	joined.Wait() // "joined" comes before "stats"
+	<-statsAsked
 	st := stats()
 	out.emit(workerEvent{Event: "stats", Stats: &st})
 }
