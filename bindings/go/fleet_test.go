@@ -254,6 +254,21 @@ func (r *fleetRun) allJoined(n int) {
 	}
 }
 
+// eachResult reads every live worker's n results (and its stats) and checks
+// each result.
+func (r *fleetRun) eachResult(n int, check func(w *worker, e workerEvent)) {
+	r.t.Helper()
+	for _, w := range r.workers {
+		if w.killed {
+			continue
+		}
+		rs, _ := w.results(n)
+		for _, e := range rs {
+			check(w, e)
+		}
+	}
+}
+
 // close tells every worker to exit and waits for it: a worker that dies
 // (a signal, a crash) fails the test.
 func (r *fleetRun) close() {
@@ -360,17 +375,14 @@ func TestFleetRemoteErrorReachesEveryProcess(t *testing.T) {
 	r := newFleetRun(t, redis, fleetProcesses, workerConfig{Mode: "error", Callers: fleetCallers})
 	leader := r.stampede()
 	want := fmt.Sprintf("work failed in %d", leader.pid)
-	for _, w := range r.workers {
-		rs, _ := w.results(fleetCallers)
-		for _, e := range rs {
-			if !strings.Contains(e.Err, want) || e.Val != "" || e.Panic != "" {
-				t.Errorf("worker %d caller %d: %+v, want the error %q", w.pid, e.Caller, e, want)
-			}
-			if w != leader && e.ErrIs != "work" {
-				t.Errorf("worker %d caller %d: %q does not match ErrWork", w.pid, e.Caller, e.Err)
-			}
+	r.eachResult(fleetCallers, func(w *worker, e workerEvent) {
+		if !strings.Contains(e.Err, want) || e.Val != "" || e.Panic != "" {
+			t.Errorf("worker %d caller %d: %+v, want the error %q", w.pid, e.Caller, e, want)
 		}
-	}
+		if w != leader && e.ErrIs != "work" {
+			t.Errorf("worker %d caller %d: %q does not match ErrWork", w.pid, e.Caller, e.Err)
+		}
+	})
 	if got := r.executions(); len(got) != 1 {
 		t.Fatalf("the work ran %d times (%v), want once", len(got), got)
 	}
@@ -379,14 +391,11 @@ func TestFleetRemoteErrorReachesEveryProcess(t *testing.T) {
 	// The error poisoned nothing: the next stampede runs the work afresh.
 	r2 := newFleetRun(t, redis, 2, workerConfig{Group: r.workers[0].group, Mode: "value", Callers: 2})
 	leader2 := r2.stampede()
-	for _, w := range r2.workers {
-		rs, _ := w.results(2)
-		for _, e := range rs {
-			if e.Val != fmt.Sprintf("value from %d", leader2.pid) {
-				t.Errorf("after the error, worker %d caller %d: %+v", w.pid, e.Caller, e)
-			}
+	r2.eachResult(2, func(w *worker, e workerEvent) {
+		if e.Val != fmt.Sprintf("value from %d", leader2.pid) {
+			t.Errorf("after the error, worker %d caller %d: %+v", w.pid, e.Caller, e)
 		}
-	}
+	})
 	r2.close()
 }
 
@@ -395,21 +404,18 @@ func TestFleetRemotePanicReachesEveryProcess(t *testing.T) {
 	r := newFleetRun(t, redis, fleetProcesses, workerConfig{Mode: "panic", Callers: fleetCallers})
 	leader := r.stampede()
 	want := fmt.Sprintf("boom in %d", leader.pid)
-	for _, w := range r.workers {
-		rs, _ := w.results(fleetCallers)
-		for _, e := range rs {
-			if !strings.Contains(e.Panic, want) || e.Val != "" || e.Err != "" {
-				t.Errorf("worker %d caller %d: %+v, want a panic with %q", w.pid, e.Caller, e, want)
-			}
-			// Another process's panic is an *Error matching ErrPanic (the
-			// leader's own callers get its Go value, or, when they joined
-			// again after it finished, the same *Error).
-			if w != leader && !strings.HasPrefix(e.Panic, "remote: ") {
-				t.Errorf("worker %d caller %d: panic %q (leader %d): want an *Error matching ErrPanic",
-					w.pid, e.Caller, e.Panic, leader.pid)
-			}
+	r.eachResult(fleetCallers, func(w *worker, e workerEvent) {
+		if !strings.Contains(e.Panic, want) || e.Val != "" || e.Err != "" {
+			t.Errorf("worker %d caller %d: %+v, want a panic with %q", w.pid, e.Caller, e, want)
 		}
-	}
+		// Another process's panic is an *Error matching ErrPanic (the
+		// leader's own callers get its Go value, or, when they joined again
+		// after it finished, the same *Error).
+		if w != leader && !strings.HasPrefix(e.Panic, "remote: ") {
+			t.Errorf("worker %d caller %d: panic %q (leader %d): want an *Error matching ErrPanic",
+				w.pid, e.Caller, e.Panic, leader.pid)
+		}
+	})
 	if got := r.executions(); len(got) != 1 {
 		t.Fatalf("the work ran %d times (%v), want once", len(got), got)
 	}
