@@ -69,7 +69,13 @@ type FleetOptions struct {
 // bad prefix, a negative or oversized duration), or no memory.
 //
 // The work can read its fencing token with FenceToken (DoContext).
-// Close the group when done with it.
+//
+// Close the group when done with it, and before the process exits: Close
+// drops the engine reference as soon as no call is in progress, and the
+// engine publishes the completions still queued (within CommandTimeout)
+// before Close, or the last call in progress, returns. A process that exits
+// without it may leave its last completion unpublished: the other processes
+// then wait for the lease to run out and run the work again.
 func OpenFleet(name string, opts FleetOptions) (*Group, error) {
 	h, err := openFleetHandle(name, opts)
 	if err != nil {

@@ -680,3 +680,44 @@ func TestFleetServerGoneProcessSurvives(t *testing.T) {
 	}
 	w.killed = true // waited for
 }
+
+// A short-lived process leads a flight, closes its group and exits as soon
+// as its callers returned: Close lets the engine publish the completion
+// first, so the process waiting on it gets the value (it does not wait for
+// the lease to run out and run the work again).
+func TestFleetCloseThenExitPublishes(t *testing.T) {
+	redis := startRedis(t)
+	exec := filepath.Join(t.TempDir(), "executions")
+	group := uniqueName(t)
+	cfg := workerConfig{URL: redis.url(), Group: group, Key: "k", Mode: "value", Callers: 2,
+		CtxOnly: true, ExecFile: exec, LeaseMs: 3000}
+	lcfg := cfg
+	lcfg.QuitEarly = true
+	leader := startWorker(t, lcfg)
+	leader.expect("ready")
+	leader.send("go")
+	leader.skip("joined", "leading")
+	waiter := startWorker(t, cfg)
+	waiter.expect("ready")
+	waiter.send("go")
+	waiter.expect("joined")
+	r := &fleetRun{t: t, redis: redis, workers: []*worker{leader, waiter}, exec: exec}
+	r.allJoined(2)
+	leader.send("release")
+	if err := leader.cmd.Wait(); err != nil {
+		t.Fatalf("the leader: %v", err)
+	}
+	leader.killed = true   // waited for
+	waiter.send("release") // in case it has to run the work itself
+	rs, st := waiter.results(2)
+	want := fmt.Sprintf("value from %d", leader.pid)
+	for _, e := range rs {
+		if e.Val != want {
+			t.Errorf("the waiter got %+v, want %q from the leader that exited", e, want)
+		}
+	}
+	if got := r.executions(); len(got) != 1 || st.FleetTakenOver != 0 {
+		t.Errorf("executions %v, waiter's stats %v: the exited leader's completion was not published", got, st)
+	}
+	r.close()
+}

@@ -36,6 +36,7 @@ type workerConfig struct {
 	Deadline  string `json:"deadline"`   // a time.Duration: the first caller's DoContext deadline
 	ConnectMs int    `json:"connect_ms"` // FleetOptions.ConnectTimeout
 	Rounds    int    `json:"rounds"`     // stampedes, each after "next" (0: one)
+	QuitEarly bool   `json:"quit_early"` // Close the group and exit once the callers returned
 }
 
 // workerEvent is one line of a worker's report.
@@ -106,7 +107,10 @@ func fleetWorker(cfgText string) int {
 				return
 			}
 		}
+		// The end of stdin (the test ended): let everything go.
 		releaseOnce.Do(func() { close(release) })
+		close(next)
+		close(statsAsked)
 		close(exit)
 	}()
 	out.emit(workerEvent{Event: "ready"})
@@ -145,6 +149,17 @@ func fleetWorker(cfgText string) int {
 	for round := 0; round < rounds; round++ {
 		if round > 0 {
 			<-next
+		}
+		if cfg.QuitEarly {
+			// A short-lived process: its callers returned, it closes the
+			// group and exits at once.
+			stampedeOnce(cfg, out, g, kg, work, deadline, stats, &entered, nil)
+			if cfg.Typed {
+				kg.Close()
+			} else {
+				g.Close()
+			}
+			return 0
 		}
 		stampedeOnce(cfg, out, g, kg, work, deadline, stats, &entered, statsAsked)
 	}
@@ -235,6 +250,9 @@ func stampedeOnce(cfg workerConfig, out *workerOut, g *Group, kg *KeyedGroup[str
 	}
 	wg.Wait()
 	joined.Wait() // "joined" comes before "stats"
+	if statsAsked == nil {
+		return
+	}
 	<-statsAsked
 	st := stats()
 	out.emit(workerEvent{Event: "stats", Stats: &st})

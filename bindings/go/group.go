@@ -43,7 +43,7 @@ func (a *atomicHandle) init() (*handle, error) {
 func (a *atomicHandle) close() {
 	for {
 		if h := a.p.Load(); h != nil {
-			h.closed.Store(true)
+			h.shut()
 			return
 		}
 		// Never used: install a closed handle with no engine group.
@@ -93,6 +93,12 @@ func (h *handle) stats() Stats {
 	var s C.sf_stats
 	if h.g == nil {
 		return Stats{}
+	}
+	if h.fleet {
+		if !h.enter() {
+			return Stats{}
+		}
+		defer h.exit()
 	}
 	C.sf_group_stats(h.g, &s, C.size_t(unsafe.Sizeof(s)))
 	runtime.KeepAlive(h)

@@ -150,7 +150,9 @@ func (g *Group) Stats() Stats {
 // do nothing). Calls in progress finish normally; the engine's reference is
 // dropped once they have returned and the group is unreachable. Close is
 // not part of x/sync's API and is optional for a private group; it is the
-// way to let go of a named group (Open).
+// way to let go of a named group (Open). A fleet group (OpenFleet) drops
+// its reference as soon as no call is in progress, and the engine then
+// publishes the group's queued completions (see OpenFleet).
 func (g *Group) Close() error {
 	g.h.close()
 	return nil

@@ -67,7 +67,7 @@ func run() int {
 	start, release, exit := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	statsAsked := make(chan struct{})
 	go func() {
-		var startOnce sync.Once
+		var startOnce, statsOnce sync.Once
 		sc := bufio.NewScanner(os.Stdin)
 		for sc.Scan() {
 			switch sc.Text() {
@@ -80,17 +80,19 @@ func run() int {
 					close(release)
 				}
 			case "stats":
-				close(statsAsked)
+				statsOnce.Do(func() { close(statsAsked) })
 			case "exit":
 				close(exit)
 				return
 			}
 		}
+		// The end of stdin (the driver is gone): let everything go.
 		select {
 		case <-release:
 		default:
 			close(release)
 		}
+		statsOnce.Do(func() { close(statsAsked) })
 		close(exit)
 	}()
 	emit(event{Event: "ready"})
