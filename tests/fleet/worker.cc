@@ -11,7 +11,8 @@
 //   leader    the pid of the first execution's process ("hang" mode)
 //   release   created by the test: the first execution returns ("hang")
 // Modes of the work: value, error, panic, big (100 bytes), hang (the first
-// execution waits for `release` and returns "old", later ones "new"), native
+// execution waits until every caller arrived, writes `leader`, waits for
+// `release` and returns "old"; later ones return "new"), native
 // (the split API, as a binding uses it: join, and on SF_EHANDOFF join
 // again; the leader completes with a native value that has no bytes).
 // Keys: "s:TEXT", "bin" (bytes 0..255 twice), "big" (64 KiB of binary).
@@ -103,6 +104,7 @@ sf_status work(void *ud, sf_bytes **value, sf_bytes **error) {
   }
   if (c->mode == "hang") {
     if (n == 1) {
+      wait_for_everyone(*c);  // every caller is in a flight before the test acts
       std::string pid = std::to_string(::getpid());
       std::string tmp = c->dir + "/leader.tmp";
       FILE *f = std::fopen(tmp.c_str(), "w");
