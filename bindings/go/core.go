@@ -23,12 +23,68 @@ type handle struct {
 	gi     C.uintptr_t // g, as the fast path passes it (no cgo pointer check)
 	named  bool
 	closed atomic.Bool
+	ref    *engineRef
+
+	// A fleet group (OpenFleet): DoContext's work gets its fencing token,
+	// and the engine reference is dropped as soon as the group is closed
+	// and no call is in progress (see enter), so that the engine publishes
+	// the completions still queued before a short-lived process exits.
+	fleet bool
+	users atomic.Int64 // calls in progress, plus one until Close
+}
+
+// engineRef drops an engine reference once, from Close or from the cleanup
+// of an unreachable handle, whichever comes first.
+type engineRef struct {
+	g    *C.sf_group
+	done atomic.Bool
+}
+
+func (r *engineRef) release() {
+	if r.done.CompareAndSwap(false, true) {
+		C.sf_group_release(r.g)
+	}
 }
 
 func newHandle(g *C.sf_group, named bool) *handle {
-	h := &handle{g: g, gi: C.uintptr_t(uintptr(unsafe.Pointer(g))), named: named}
-	runtime.AddCleanup(h, func(g *C.sf_group) { C.sf_group_release(g) }, g)
+	ref := &engineRef{g: g}
+	h := &handle{g: g, gi: C.uintptr_t(uintptr(unsafe.Pointer(g))), named: named, ref: ref}
+	h.users.Store(1)
+	runtime.AddCleanup(h, func(r *engineRef) { r.release() }, ref)
 	return h
+}
+
+// enter counts a call of a fleet group in progress; false once the group
+// is closed and its last call returned (the reference is gone). Every
+// other group keeps its reference until it is garbage: enter is not
+// needed there.
+func (h *handle) enter() bool {
+	for {
+		n := h.users.Load()
+		if n == 0 {
+			return false
+		}
+		if h.users.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// exit ends what enter began; the last one after Close drops the engine
+// reference (the engine then publishes what is queued, within
+// CommandTimeout, before sf_group_release returns).
+func (h *handle) exit() {
+	if h.users.Add(-1) == 0 {
+		h.ref.release()
+	}
+}
+
+// shut is Close for a handle: later calls fail with ErrClosed; a fleet
+// group's reference goes as soon as no call is in progress.
+func (h *handle) shut() {
+	if h.closed.CompareAndSwap(false, true) && h.fleet {
+		h.exit()
+	}
 }
 
 // fkey is a flight key on its way to the engine: bytes, or an integer the C
@@ -54,6 +110,12 @@ func (h *handle) join(k fkey, flags C.uint, j *C.gosf_joined) {
 }
 
 func (h *handle) forget(k fkey) {
+	if h.fleet {
+		if !h.enter() {
+			return
+		}
+		defer h.exit()
+	}
 	if k.isU {
 		var b [8]byte
 		for i := range b {
@@ -67,6 +129,12 @@ func (h *handle) forget(k fkey) {
 }
 
 func (h *handle) forgetUnshared(k fkey) bool {
+	if h.fleet {
+		if !h.enter() {
+			return true
+		}
+		defer h.exit()
+	}
 	var forgotten C.int
 	var b [8]byte
 	p, n := strPtr(k.s), C.size_t(len(k.s))
@@ -441,6 +509,12 @@ func fromBytes[V any](b []byte) (V, error) {
 
 // do is Group.Do for any value type.
 func do[V any](h *handle, k fkey, fn func() (V, error)) (v V, err error, shared bool) {
+	if h.fleet {
+		if !h.enter() {
+			return v, ErrClosed, false
+		}
+		defer h.exit()
+	}
 	for {
 		var j C.gosf_joined
 		h.join(k, 0, &j)
@@ -469,14 +543,27 @@ func do[V any](h *handle, k fkey, fn func() (V, error)) (v V, err error, shared 
 // fn crashes the process, as with x/sync: nobody could recover it.
 func doChan[V any, R any](h *handle, k fkey, fn func() (V, error), mk func(V, error, bool) R) <-chan R {
 	ch := make(chan R, 1)
+	if h.fleet {
+		if !h.enter() {
+			var zero V
+			ch <- mk(zero, ErrClosed, false)
+			return ch
+		}
+	}
 	j := new(C.gosf_joined)
 	h.join(k, 0, j)
 	if j.status != C.SF_OK {
+		if h.fleet {
+			h.exit()
+		}
 		var zero V
 		ch <- mk(zero, statusError(C.int(j.status), ""), false)
 		return ch
 	}
 	go func() {
+		if h.fleet {
+			defer h.exit()
+		}
 		for {
 			if j.work != 0 {
 				var kind outcomeKind
@@ -523,6 +610,12 @@ func doChan[V any, R any](h *handle, k fkey, fn func() (V, error), mk func(V, er
 // when it leaves, and nothing tells whether one will ever be given to
 // others (whoever joined may leave too, and callers may join after it).
 func doContext[V any](h *handle, ctx context.Context, k fkey, fn func(context.Context) (V, error)) (v V, err error, shared bool) {
+	if h.fleet {
+		if !h.enter() {
+			return v, ErrClosed, false
+		}
+		defer h.exit()
+	}
 	follower := false // the flight this caller last joined is another caller's
 	for {
 		if err := ctx.Err(); err != nil {
@@ -542,7 +635,7 @@ func doContext[V any](h *handle, ctx context.Context, k fkey, fn func(context.Co
 			rendezvous := uintptr(j.cur) == slot
 			c, gen := slotOf(slot)
 			c.publish(gen, false)
-			wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			wctx, cancel := context.WithCancel(withFenceToken(h, context.WithoutCancel(ctx), j.work))
 			c.setCancel(cancel)
 			go work(h, j.work, slot, rendezvous, c, wctx, cancel, fn)
 			if rendezvous {

@@ -79,3 +79,23 @@ func ExampleOpen() {
 	fmt.Printf("%s\n", v)
 	// Output: PNG...
 }
+
+// A fleet group shares its flights with every process that opens the same
+// name on the same Redis server; the work reads its fencing token to guard
+// its own writes. (Not run: it needs a server.)
+func ExampleOpenFleet() {
+	g, err := singleflight.OpenFleet("users", singleflight.FleetOptions{
+		URL:   "redis://127.0.0.1:6379/0",
+		Lease: 10 * time.Second,
+	})
+	if err != nil {
+		fmt.Println(err) // bad options only
+		return
+	}
+	defer g.Close()
+	v, err, _ := g.DoContext(context.Background(), "user:42", func(ctx context.Context) (any, error) {
+		token := singleflight.FenceToken(ctx) // 0 when the flight is local
+		return []byte(fmt.Sprintf("row 42, written under token %d", token)), nil
+	})
+	fmt.Println(v, err)
+}

@@ -202,6 +202,12 @@ int gosf_wait_leave(uintptr_t wait) {
 
 void gosf_leave(uintptr_t ticket) { sf_leave((sf_ticket *)ticket); }
 
+uint64_t gosf_fence_token(uintptr_t work) {
+  uint64_t token = 0;
+  sf_fence_token((const sf_ticket *)work, &token);
+  return token;
+}
+
 void gosf_leave_all(const uintptr_t *tickets, size_t n) {
   size_t i;
   for (i = 0; i < n; i++) sf_leave((sf_ticket *)tickets[i]);

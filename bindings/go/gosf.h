@@ -106,6 +106,9 @@ typedef struct gosf_outcome {
 gosf_outcome gosf_poll(uintptr_t wait);
 void gosf_outcome_release(gosf_outcome *o);
 
+/* sf_fence_token of a work ticket (0 for a local flight). */
+uint64_t gosf_fence_token(uintptr_t work);
+
 /* Returns a slot value that was never handed to the engine. */
 void gosf_slot_put(uintptr_t slot);
 

@@ -45,7 +45,7 @@ func (a *atomicHandle) init() (*handle, error) {
 func (a *atomicHandle) close() {
 	for {
 		if h := a.p.Load(); h != nil {
-			h.closed.Store(true)
+			h.shut()
 			return
 		}
 		// Never used: install a closed handle with no engine group.
@@ -96,6 +96,12 @@ func (h *handle) stats() Stats {
 	if h.g == nil {
 		return Stats{}
 	}
+	if h.fleet {
+		if !h.enter() {
+			return Stats{}
+		}
+		defer h.exit()
+	}
 	C.sf_group_stats(h.g, &s, C.size_t(unsafe.Sizeof(s)))
 	runtime.KeepAlive(h)
 	return Stats{
@@ -109,6 +115,15 @@ func (h *handle) stats() Stats {
 		Abandoned:     uint64(s.abandoned),
 		InTable:       uint64(s.in_table),
 		Live:          uint64(s.live),
+
+		FleetLed:        uint64(s.fleet_led),
+		FleetJoined:     uint64(s.fleet_joined),
+		FleetTakenOver:  uint64(s.fleet_taken_over),
+		FleetFenced:     uint64(s.fleet_fenced),
+		FleetLeasesLost: uint64(s.fleet_leases_lost),
+		FleetFallbacks:  uint64(s.fleet_fallbacks),
+		FleetTooLarge:   uint64(s.fleet_too_large),
+		FleetReconnects: uint64(s.fleet_reconnects),
 	}
 }
 

@@ -24,6 +24,8 @@
 //   - KeyedGroup and Single: typed groups, no interface boxing, no
 //     allocation on the steady-state fast path.
 //   - Open: a named group shared with every other language in the process.
+//   - OpenFleet: a named group whose flights are shared across processes
+//     and machines through Redis.
 //   - Stats: the engine's counters, ready for expvar.
 //
 // Waiting callers are parked by the Go scheduler on channels; no goroutine
@@ -159,7 +161,9 @@ func (g *Group) Stats() Stats {
 // do nothing). Calls in progress finish normally; the engine's reference is
 // dropped once they have returned and the group is unreachable. Close is
 // not part of x/sync's API and is optional for a private group; it is the
-// way to let go of a named group (Open).
+// way to let go of a named group (Open). A fleet group (OpenFleet) drops
+// its reference as soon as no call is in progress, and the engine then
+// publishes the group's queued completions (see OpenFleet).
 func (g *Group) Close() error {
 	g.h.close()
 	return nil
@@ -182,6 +186,16 @@ type Stats struct {
 	Abandoned     uint64 `json:"abandoned"`     // times a running flight was left by every caller
 	InTable       uint64 `json:"in_table"`      // gauge: flights a new caller would join now
 	Live          uint64 `json:"live"`          // gauge: flights still held by a caller
+
+	// Fleet groups (OpenFleet); 0 for every other group.
+	FleetLed        uint64 `json:"fleet_led"`         // fleet flights this process led (it held the lease)
+	FleetJoined     uint64 `json:"fleet_joined"`      // flights that ended with another process's outcome
+	FleetTakenOver  uint64 `json:"fleet_taken_over"`  // leads won from a leader whose lease had run out
+	FleetFenced     uint64 `json:"fleet_fenced"`      // completions the server refused: the lease was lost
+	FleetLeasesLost uint64 `json:"fleet_leases_lost"` // lease renewals refused (another process took over)
+	FleetFallbacks  uint64 `json:"fleet_fallbacks"`   // flights run locally: the server was unreachable, slow or failing
+	FleetTooLarge   uint64 `json:"fleet_too_large"`   // values over MaxValueBytes, published as a marker or received as one
+	FleetReconnects uint64 `json:"fleet_reconnects"`  // connections to the server made again after a loss
 }
 
 // String returns s as JSON, as expvar.Var asks.
