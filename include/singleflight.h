@@ -37,6 +37,22 @@
  *     userdata.
  *   - Status numbers and struct layouts are pinned: new values and new
  *     fields are only ever appended.
+ *   - A status passed in (an argument, a work function's return value) may
+ *     be any int, as C, cgo and cffi callers can pass it: the engine reads
+ *     it as an integer, never as an out-of-range sf_status.
+ *   - fork(): the engine is usable in the child of a fork() made while
+ *     other threads call it (pthread_atfork handlers make the fork wait
+ *     until no engine lock is held). The child inherits its groups (and
+ *     their counters) with an empty table: a flight that was running in the
+ *     parent has no leader in the child, so it ends there as a hand-off
+ *     (a wait of the forking thread on it returns SF_EHANDOFF; a new call
+ *     of its key leads a new run), and the subscriptions on it are dropped
+ *     without a call (their callbacks belong to the parent's threads). The
+ *     inherited flights leave the `live` and `in_table` gauges; their
+ *     memory and the tickets of the parent's other threads are not
+ *     reclaimed in the child. A leader that forks while it runs its work
+ *     ends in the child with its own outcome from sf_finish() (or sf_do);
+ *     sf_complete() of it there is SF_EINVAL. The parent is not affected.
  *
  * The header is plain C (C89 with 64-bit integers from <stdint.h>) and is
  * read unedited by C++, cgo, bindgen and cffi.
@@ -239,9 +255,11 @@ SF_EXTERN(sf_status) sf_group_count_giveup(sf_group *group, sf_status reason);
  * lock held; it may call the engine (other keys, other groups, sf_forget).
  * Returns SF_OK and sets *value (or leaves it NULL), or SF_EWORK and sets
  * *error (or leaves it NULL), or SF_EPANIC with a readable message in *error
- * (how a binding reports that its work panicked). Ownership of what it sets
- * passes to the engine, whatever it returns. Any other return value is a bug
- * in the caller: the flight ends with SF_EPANIC and a message saying so. A
+ * (how a binding reports that its work panicked; a panic with no message,
+ * or an empty one, gets the engine's default message). Ownership of what it
+ * sets passes to the engine, whatever it returns. Any other return value
+ * (any int) is a bug in the caller: the flight ends with SF_EPANIC and a
+ * message naming the value. A
  * C++ work function that throws ends the flight with SF_EPANIC and the
  * exception's message. */
 typedef sf_status (*sf_work_fn)(void *userdata, sf_bytes **value,
@@ -266,7 +284,8 @@ typedef struct sf_result {
  *         the message) or SF_ENOBYTES; or SF_EINVAL (NULL group, work or
  *         result, NULL key with nonzero length; work not run), SF_ENOMEM
  *         (work not run), SF_EDEADLK (this thread is running the work of this
- *         very flight). */
+ *         very flight; not counted as a caller of it: neither `followers`
+ *         nor the leader's `shared` sees it). */
 SF_EXTERN(sf_status) sf_do(sf_group *group, const void *key, size_t key_len,
                            sf_work_fn work, void *userdata, sf_result *result);
 
@@ -362,8 +381,10 @@ SF_EXTERN(sf_status) sf_join(sf_group *group, const void *key, size_t key_len,
 /** Completes the flight with its outcome and wakes every waiter (after every
  * engine lock is released). Takes ownership of `value` and `error` whatever
  * it returns. The key is free again for a new flight.
- * @param status SF_OK, SF_EWORK or SF_EPANIC; any other value completes the
- *               flight with SF_EPANIC and a message saying so.
+ * @param status SF_OK, SF_EWORK or SF_EPANIC (with no error, or an empty
+ *               one, the engine's default message); any other value (any
+ *               int) completes the flight with SF_EPANIC and a message
+ *               naming it.
  * @return SF_OK; SF_EINVAL for a NULL ticket, a wait ticket, or a flight
  *         already completed (the references are released, nothing changes). */
 SF_EXTERN(sf_status) sf_complete(sf_ticket *work, sf_status status,
@@ -409,7 +430,8 @@ SF_EXTERN(sf_status) sf_finish(sf_ticket *wait, sf_ticket *work, sf_status statu
  * leader has its outcome), and the work ticket's sf_on_abandoned() callback
  * never runs (the flight was not abandoned).
  * @param status the outcome's status (SF_OK, SF_EWORK or SF_EPANIC), which
- *               only the group's counters see.
+ *               only the group's counters see; any other value counts as a
+ *               panic, as in sf_finish().
  * Since: 0.1 */
 SF_EXTERN(int) sf_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status,
                                int *shared);
@@ -423,7 +445,9 @@ SF_EXTERN(int) sf_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status statu
  *         SF_EHANDOFF (the leader left without completing: leave and join
  *         again), SF_EDEADLK (a blocking wait, timeout_ns != 0, from the
  *         thread that leads the flight with SF_JOIN_RUN_HERE and has not
- *         completed it; a poll is SF_ETIMEDOUT as usual), SF_EINVAL (NULL ticket
+ *         completed it; a poll is SF_ETIMEDOUT as usual; a follower's ticket
+ *         told so stops counting as a caller of the flight: `followers`,
+ *         `shared` and sf_forget_unshared() do not see it), SF_EINVAL (NULL ticket
  *         or result, or a work ticket). */
 SF_EXTERN(sf_status) sf_wait(sf_ticket *wait, int64_t timeout_ns,
                              sf_result *result);

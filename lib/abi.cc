@@ -27,6 +27,19 @@ void clear(sf_result *r) noexcept {
 
 bool bad_key(const void *key, size_t len) noexcept { return !key && len; }
 
+// The integer a caller passed as an sf_status. C, cgo and cffi callers may
+// pass any int, and in C++ an sf_status outside the enum's range is
+// undefined behaviour once loaded as one (-fsanitize=enum reports it), so
+// every status that comes from outside the engine (an argument, a work
+// function's return value) is copied out as the integer it is and never
+// read as an sf_status.
+int status_value(const sf_status &status) noexcept {
+  static_assert(sizeof(sf_status) == sizeof(int), "sf_status is passed as an int");
+  int value;
+  std::memcpy(&value, &status, sizeof value);
+  return value;
+}
+
 sf_bytes *panic_message(const char *what) noexcept {
   static const char prefix[] = "the work threw an exception: ";
   size_t n = std::strlen(what);
@@ -42,6 +55,15 @@ sf_bytes *panic_message(const char *what) noexcept {
   return b;
 }
 
+sf_status complete(sf_ticket *work, int status, sf_bytes *value, sf_bytes *error,
+                   const sf_native_kind *kind, void *native) noexcept {
+  if (!work) {
+    sf::discard_outcome(value, error, kind, native);
+    return SF_EINVAL;
+  }
+  return sf::group_complete(work, status, value, error, kind, native);
+}
+
 }  // namespace
 
 extern "C" {
@@ -54,21 +76,7 @@ const char *sf_version_string(void) {
 
 const void *sf_engine_id(void) { return &g_engine_identity; }
 
-const char *sf_status_str(sf_status status) {
-  switch (status) {
-    case SF_OK: return "SF_OK: the work succeeded";
-    case SF_EWORK: return "SF_EWORK: the work returned an error";
-    case SF_EPANIC: return "SF_EPANIC: the work aborted";
-    case SF_EINVAL: return "SF_EINVAL: a bad argument";
-    case SF_ENOMEM: return "SF_ENOMEM: out of memory";
-    case SF_EDEADLK: return "SF_EDEADLK: the calling thread leads the flight it waits for";
-    case SF_ETIMEDOUT: return "SF_ETIMEDOUT: the wait reached its deadline";
-    case SF_ECANCELED: return "SF_ECANCELED: the wait was cancelled";
-    case SF_EHANDOFF: return "SF_EHANDOFF: the leader left without completing";
-    case SF_ENOBYTES: return "SF_ENOBYTES: the value is a native value with no byte form";
-  }
-  return "unknown sf_status";
-}
+const char *sf_status_str(sf_status status) { return sf::status_name(status_value(status)); }
 
 sf_group *sf_group_new(void) { return sf::group_new(); }
 
@@ -105,11 +113,12 @@ sf_status sf_group_stats(const sf_group *group, sf_stats *stats, size_t stats_si
 
 sf_status sf_group_count_giveup(sf_group *group, sf_status reason) {
   if (!group) return SF_EINVAL;
-  // Read as an integer: any value may arrive across the ABI.
-  switch (static_cast<int>(reason)) {
+  switch (status_value(reason)) {
     case SF_ETIMEDOUT:
+      sf::group_count_giveup(group, SF_ETIMEDOUT);
+      return SF_OK;
     case SF_ECANCELED:
-      sf::group_count_giveup(group, reason);
+      sf::group_count_giveup(group, SF_ECANCELED);
       return SF_OK;
     default:
       return SF_EINVAL;
@@ -127,10 +136,11 @@ sf_status sf_do(sf_group *group, const void *key, size_t key_len, sf_work_fn wor
     if (st != SF_OK) return st;
     if (lead) {
       sf_bytes *value = nullptr, *error = nullptr;
-      sf_status outcome;
+      int outcome;
       sf::CurrentWork running(lead);  // sf_fence_token(NULL, ...) in the work
       try {
-        outcome = work(userdata, &value, &error);
+        const sf_status returned = work(userdata, &value, &error);
+        outcome = status_value(returned);
       } catch (const std::exception &e) {
         outcome = SF_EPANIC;
         sf_bytes_release(value);
@@ -175,16 +185,12 @@ sf_status sf_join(sf_group *group, const void *key, size_t key_len, unsigned fla
 }
 
 sf_status sf_complete(sf_ticket *work, sf_status status, sf_bytes *value, sf_bytes *error) {
-  return sf_complete_native(work, status, value, error, nullptr, nullptr);
+  return complete(work, status_value(status), value, error, nullptr, nullptr);
 }
 
 sf_status sf_complete_native(sf_ticket *work, sf_status status, sf_bytes *value,
                              sf_bytes *error, const sf_native_kind *kind, void *native) {
-  if (!work) {
-    sf::discard_outcome(value, error, kind, native);
-    return SF_EINVAL;
-  }
-  return sf::group_complete(work, status, value, error, kind, native);
+  return complete(work, status_value(status), value, error, kind, native);
 }
 
 sf_status sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status, sf_bytes *value,
@@ -196,14 +202,15 @@ sf_status sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status, sf_bytes
     sf::discard_outcome(value, error, kind, native);
     return SF_EINVAL;
   }
-  return sf::group_finish_leader(wait, work, status, value, error, kind, native, result);
+  return sf::group_finish_leader(wait, work, status_value(status), value, error, kind, native,
+                                 result);
 }
 
 int sf_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status, int *shared) {
   if (!wait || !work || wait->role != sf::Role::kWait || work->role != sf::Role::kWork ||
       wait->flight != work->flight)
     return 0;
-  return sf::group_finish_alone(wait, work, status, shared) ? 1 : 0;
+  return sf::group_finish_alone(wait, work, status_value(status), shared) ? 1 : 0;
 }
 
 sf_status sf_wait(sf_ticket *wait, int64_t timeout_ns, sf_result *result) {

@@ -5,6 +5,7 @@
 
 #include "bytes.h"
 #include "detail/spin_mutex.h"
+#include "fork.h"
 #include "group.h"
 
 namespace sf {
@@ -65,12 +66,23 @@ void fire_chain(sf_ticket *chain) noexcept {
   }
 }
 
+void set_firing(sf_ticket *t) noexcept {
+  t->firing_generation.store(fork_generation(), std::memory_order_relaxed);
+  t->notify.store(Notify::kFiring, std::memory_order_relaxed);
+}
+
 void await_not_firing(sf_ticket *t) noexcept {
   if (tls_firing.ticket == t) {
     tls_firing.left = true;
     return;
   }
-  while (t->notify.load(std::memory_order_acquire) == Notify::kFiring) std::this_thread::yield();
+  while (t->notify.load(std::memory_order_acquire) == Notify::kFiring) {
+    if (t->firing_generation.load(std::memory_order_relaxed) != fork_generation()) {
+      t->notify.store(Notify::kFired, std::memory_order_release);  // its thread is not here
+      return;
+    }
+    std::this_thread::yield();
+  }
 }
 
 sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kind *kind,
@@ -117,8 +129,17 @@ sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kin
       return SF_ECANCELED;
     }
     if (timeout_ns == 0) return SF_ETIMEDOUT;
-    if (f->run_here && f->work_held && f->run_thread == std::this_thread::get_id())
+    if (f->run_here && f->work_held && f->run_thread == std::this_thread::get_id()) {
+      // The leader's work re-entered its own key. It is no follower: its
+      // join is taken back (once per ticket), so neither the leader's
+      // `shared` nor the `followers` counter nor sf_forget_unshared sees it.
+      if (t != &f->lead_wait && !t->reentered) {
+        t->reentered = true;
+        --f->joined;
+        s.reentries.fetch_add(1, std::memory_order_relaxed);
+      }
       return SF_EDEADLK;
+    }
     if (!spun) {
       // Most flights end within microseconds; a short spin saves sleeping
       // and being woken (two context switches) for those.

@@ -63,10 +63,17 @@ struct sf_ticket {
   sf::Flight *flight = nullptr;
   sf::Role role = sf::Role::kWait;
   bool canceled = false;  // mu: sf_cancel() was called
+  // mu: a follower ticket of the thread that runs the flight's work, which
+  // waited and was told SF_EDEADLK: not counted as a caller of the flight.
+  bool reentered = false;
   // The notification: completion for a wait ticket, abandonment for a work
   // ticket. fn/ud/prev/next are written under mu; `notify` is atomic because
   // sf_leave() waits for kFiring to end without the lock.
   std::atomic<sf::Notify> notify{sf::Notify::kNone};
+  // The process generation (fork.h) in which `notify` became kFiring: a
+  // callback that was firing when the process forked has no thread to end
+  // it in the child.
+  std::atomic<unsigned> firing_generation{0};
   sf_notify_fn fn = nullptr;
   void *ud = nullptr;
   sf_ticket *prev = nullptr;  // mu: in the flight's subscriber list
@@ -82,6 +89,9 @@ struct Flight {
   // ---- shard mutex ----
   Flight *hnext = nullptr;  // next in the bucket chain, or in the pool
   bool linked = false;      // in the table: new callers join this flight
+  bool pooled = false;      // idle in the shard's pool
+  bool orphan = false;      // inherited by a fork() child (fork.h): not in `live`
+  Flight *all_prev = nullptr, *all_next = nullptr;  // every flight of the shard
   // ---- fixed while the flight lives ----
   Shard *shard = nullptr;
   std::uint64_t hash = 0;
@@ -162,8 +172,12 @@ sf_status flight_attach(sf_ticket *t, const sf_native_kind *kind, void *value,
 // with no lock held, and marks each kFired.
 void fire_chain(sf_ticket *chain) noexcept;
 
+// Marks a ticket whose callback is about to fire (under mu).
+void set_firing(sf_ticket *t) noexcept;
+
 // Waits (without a lock) until another thread's call of t's callback ends;
-// returns at once if this thread is the one running it.
+// returns at once if this thread is the one running it, or if the callback
+// was firing in the parent of a fork() (no thread of this process runs it).
 void await_not_firing(sf_ticket *t) noexcept;
 
 }  // namespace sf

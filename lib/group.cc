@@ -7,6 +7,7 @@
 #include "detail/alloc.h"
 #include "detail/hash.h"
 #include "fleet/hooks.h"
+#include "fork.h"
 
 namespace sf {
 namespace {
@@ -71,7 +72,26 @@ void destroy_flight(Flight *f) noexcept {
   detail::destroy(f);
 }
 
-void destroy_group(Group *g) noexcept { detail::destroy(g); }
+void destroy_group(Group *g) noexcept {
+  fork_untrack(g);
+  detail::destroy(g);
+}
+
+// Every flight object of a shard is on its list (shard mutex), so that the
+// fork handlers reach each one's lock.
+void track_flight_locked(Shard &s, Flight *f) noexcept {
+  f->all_prev = nullptr;
+  f->all_next = s.all_flights;
+  if (s.all_flights) s.all_flights->all_prev = f;
+  s.all_flights = f;
+}
+
+void untrack_flight_locked(Shard &s, Flight *f) noexcept {
+  if (f->all_prev) f->all_prev->all_next = f->all_next;
+  else s.all_flights = f->all_next;
+  if (f->all_next) f->all_next->all_prev = f->all_prev;
+  f->all_prev = f->all_next = nullptr;
+}
 
 void shard_idle_while_dying(Group *g) noexcept {
   if (g->dying_shards.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_group(g);
@@ -151,16 +171,23 @@ void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
     f->spare = f->spare_tail = nullptr;
     f->spare_count = 0;
   }
-  --s.live;
+  if (f->orphan) {
+    f->orphan = false;
+    --s.orphans;
+  } else {
+    --s.live;
+  }
   if (s.pool_count < kPoolMax) {
     f->hnext = s.pool;
+    f->pooled = true;
     s.pool = f;
     ++s.pool_count;
   } else {
+    untrack_flight_locked(s, f);
     out.any = true;
     out.to_free = f;
   }
-  if (s.dying && s.live == 0) {
+  if (s.dying && s.live == 0 && s.orphans == 0) {
     out.any = true;
     out.last_of_dying = s.group;
   }
@@ -187,6 +214,7 @@ void keep_spare(Flight *f, sf_ticket *t) noexcept {
 
 void reset_ticket(sf_ticket *t) noexcept {
   t->canceled = false;
+  t->reentered = false;
   t->notify.store(Notify::kNone, std::memory_order_relaxed);
   t->fn = nullptr;
   t->ud = nullptr;
@@ -196,21 +224,28 @@ void reset_ticket(sf_ticket *t) noexcept {
 // Detaches the armed subscriptions of a flight that is now done (under mu).
 sf_ticket *detach_subscriptions(Flight *f) noexcept {
   sf_ticket *chain = f->subs;
-  for (sf_ticket *t = chain; t; t = t->next) t->notify.store(Notify::kFiring, std::memory_order_relaxed);
+  for (sf_ticket *t = chain; t; t = t->next) set_firing(t);
   f->subs = nullptr;
   return chain;
 }
 
-bool is_outcome(sf_status s) noexcept { return s == SF_OK || s == SF_EWORK || s == SF_EPANIC; }
-
-// A bad status from the work becomes a panic with a message saying so.
-void normalize(sf_status &status, sf_bytes *&value, sf_bytes *&error) noexcept {
-  if (is_outcome(status)) return;
-  sf_bytes_release(value);
-  sf_bytes_release(error);
-  value = nullptr;
-  error = bad_status_message(status);
-  status = SF_EPANIC;
+// The outcome's status from what the work (or its holder) gave: SF_OK and
+// SF_EWORK as they are; any other integer is a panic. A bad status gets a
+// message naming it, and a panic without a message (or with an empty one)
+// a default message, so every caller's panic carries readable text.
+sf_status normalize(int raw, sf_bytes *&value, sf_bytes *&error) noexcept {
+  if (raw == SF_OK) return SF_OK;
+  if (raw == SF_EWORK) return SF_EWORK;
+  if (raw != SF_EPANIC) {
+    sf_bytes_release(value);
+    sf_bytes_release(error);
+    value = nullptr;
+    error = bad_status_message(raw);
+  } else if (!error || sf_bytes_len(error) == 0) {
+    sf_bytes_release(error);
+    error = bytes_from_string("the work panicked without a message");
+  }
+  return SF_EPANIC;
 }
 
 // Ends a flight under its mutex: records the outcome (or a hand-off) and
@@ -245,13 +280,29 @@ bool Flight::key_equals(std::uint64_t h, const void *k, std::size_t len) const n
   return hash == h && key_len == len && (len == 0 || std::memcmp(key, k, len) == 0);
 }
 
-sf_bytes *bad_status_message(sf_status status) noexcept {
+sf_bytes *bad_status_message(int status) noexcept {
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "the work returned status %d (%s); a work function must return SF_OK, "
                 "SF_EWORK or SF_EPANIC",
-                static_cast<int>(status), sf_status_str(status));
+                status, status_name(status));
   return bytes_from_string(buf);
+}
+
+const char *status_name(int status) noexcept {
+  switch (status) {
+    case SF_OK: return "SF_OK: the work succeeded";
+    case SF_EWORK: return "SF_EWORK: the work returned an error";
+    case SF_EPANIC: return "SF_EPANIC: the work aborted";
+    case SF_EINVAL: return "SF_EINVAL: a bad argument";
+    case SF_ENOMEM: return "SF_ENOMEM: out of memory";
+    case SF_EDEADLK: return "SF_EDEADLK: the calling thread leads the flight it waits for";
+    case SF_ETIMEDOUT: return "SF_ETIMEDOUT: the wait reached its deadline";
+    case SF_ECANCELED: return "SF_ECANCELED: the wait was cancelled";
+    case SF_EHANDOFF: return "SF_EHANDOFF: the leader left without completing";
+    case SF_ENOBYTES: return "SF_ENOBYTES: the value is a native value with no byte form";
+    default: return "unknown sf_status";
+  }
 }
 
 }  // namespace sf
@@ -286,11 +337,12 @@ Group *group_new() noexcept {
     s.nbuckets = 16;
     s.buckets = static_cast<Flight **>(detail::allocate(s.nbuckets * sizeof(Flight *)));
     if (!s.buckets) {
-      destroy_group(g);
+      detail::destroy(g);
       return nullptr;
     }
     std::memset(s.buckets, 0, s.nbuckets * sizeof(Flight *));
   }
+  fork_track(g);
   return g;
 }
 
@@ -301,7 +353,7 @@ void group_dying(Group *g) noexcept {
     {
       std::lock_guard<detail::SpinMutex> lk(s.mu);
       s.dying = true;
-      idle = s.live == 0;
+      idle = s.live == 0 && s.orphans == 0;
     }
     if (idle) shard_idle_while_dying(g);
   }
@@ -361,11 +413,14 @@ sf_status lead_locked(Shard &s, std::uint64_t h, const void *key, std::size_t le
     if (!f) return SF_ENOMEM;
     f->shard = &s;
     f->key = f->inline_key;
+    track_flight_locked(s, f);
   }
+  f->pooled = false;
   if (len > kInlineKey) {
     auto *k = static_cast<unsigned char *>(detail::allocate(len));
     if (!k) {  // back to the pool: nothing changed
       f->hnext = s.pool;
+      f->pooled = true;
       s.pool = f;
       ++s.pool_count;
       return SF_ENOMEM;
@@ -510,7 +565,7 @@ sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsig
   return st;
 }
 
-sf_status group_complete(sf_ticket *t, sf_status status, sf_bytes *value, sf_bytes *error,
+sf_status group_complete(sf_ticket *t, int raw_status, sf_bytes *value, sf_bytes *error,
                          const sf_native_kind *kind, void *native) noexcept {
   Flight *f = t->flight;
   auto reject = [&] {
@@ -518,7 +573,7 @@ sf_status group_complete(sf_ticket *t, sf_status status, sf_bytes *value, sf_byt
     return SF_EINVAL;
   };
   if (t->role != Role::kWork) return reject();
-  normalize(status, value, error);
+  const sf_status status = normalize(raw_status, value, error);
   Shard &s = *f->shard;
   if (f->fence) tell_fleet_done(f, status, value, error, kind);
   {
@@ -588,7 +643,7 @@ void group_leave(sf_ticket *t) noexcept {
       f->abandoned = true;
       s.abandoned.fetch_add(1, std::memory_order_relaxed);
       if (f->work.notify.load(std::memory_order_relaxed) == Notify::kArmed) {
-        f->work.notify.store(Notify::kFiring, std::memory_order_relaxed);
+        set_firing(&f->work);
         f->work.next = nullptr;
         abandon = &f->work;
       }
@@ -619,7 +674,7 @@ void group_leave(sf_ticket *t) noexcept {
 // under the shard lock, which this thread holds now, so no new one comes:
 // waiting until the lock is free is enough, and the lock is taken only if
 // it is held (an uncontended leader spares an atomic exchange).
-static bool end_alone_locked(Shard &s, Flight *f, sf_status status, int *shared,
+static bool end_alone_locked(Shard &s, Flight *f, bool panicked, int *shared,
                              Leftovers &left) noexcept {
   if (f->mu.held()) {
     std::lock_guard<detail::SpinMutex> wait_for_visitors(f->mu);
@@ -627,13 +682,13 @@ static bool end_alone_locked(Shard &s, Flight *f, sf_status status, int *shared,
   if (f->refs.load(std::memory_order_acquire) != 2 || f->done) return false;
   if (shared) *shared = f->joined > 1;
   if (f->linked) unlink(s, f);
-  if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
+  if (panicked) s.panics.fetch_add(1, std::memory_order_relaxed);
   f->refs.store(0, std::memory_order_relaxed);
   recycle_locked(s, f, left);
   return true;
 }
 
-bool group_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status, int *shared) noexcept {
+bool group_finish_alone(sf_ticket *wait, sf_ticket *work, int status, int *shared) noexcept {
   Flight *f = work->flight;
   if (wait != &f->lead_wait) return false;  // not the leader's own pair of tickets
   if (f->fence) return false;  // a fleet leader's outcome goes to other processes
@@ -641,13 +696,14 @@ bool group_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status, int 
   Leftovers left;
   {
     std::lock_guard<detail::SpinMutex> lk(s.mu);
-    if (!end_alone_locked(s, f, status, shared, left)) return false;
+    const bool panicked = status != SF_OK && status != SF_EWORK;
+    if (!end_alone_locked(s, f, panicked, shared, left)) return false;
   }
   left.release();
   return true;
 }
 
-sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status,
+sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status,
                               sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
                               void *native, sf_result *result) noexcept {
   Flight *f = work->flight;
@@ -656,7 +712,7 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
     return SF_EINVAL;
   }
   Shard &s = *f->shard;
-  normalize(status, value, error);
+  const sf_status status = normalize(raw_status, value, error);
   if (f->fence) tell_fleet_done(f, status, value, error, kind);
   Leftovers left;
   bool alone;
@@ -665,7 +721,7 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
     std::lock_guard<detail::SpinMutex> lk(s.mu);
     // If only the leader's two tickets are left, nobody waits: hand the
     // outcome over directly.
-    alone = end_alone_locked(s, f, status, &shared, left);
+    alone = end_alone_locked(s, f, status == SF_EPANIC, &shared, left);
     if (!alone && f->linked) unlink(s, f);
   }
   if (alone) {
@@ -681,7 +737,22 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status
   Wakeup w;
   sf_status st;
   {
-    std::lock_guard<detail::SpinMutex> fl(f->mu);
+    std::unique_lock<detail::SpinMutex> fl(f->mu);
+    if (f->done && f->status == SF_EHANDOFF && f->work_held) {
+      // Ended by fork() while this leader ran its work, in this child (a
+      // hand-off needs the work ticket, which the leader still holds): the
+      // leader keeps its own outcome and leaves both tickets.
+      f->work_held = false;
+      f->run_here = false;
+      --f->waiters;
+      fl.unlock();
+      result->value = value;
+      result->error = error;
+      result->shared = 0;
+      if (kind && kind->release) kind->release(native);
+      release_ref(f, 2);
+      return status;
+    }
     if (f->done) {  // completed before (sf_finish after sf_complete): nothing left
       discard_outcome(value, error, kind, native);
       return SF_EINVAL;
@@ -723,6 +794,32 @@ sf_status group_complete_remote(sf_ticket *t, sf_status status, sf_bytes *value,
 }
 
 void flight_release(Flight *f, int n) noexcept { release_ref(f, n); }
+
+void shard_after_fork_locked(Shard &s) noexcept {
+  for (Flight *f = s.all_flights; f; f = f->all_next) {
+    if (f->pooled) continue;
+    // Threads of the parent may have been inside the condition variable
+    // (its own lock held, or counted as sleepers): this process has none.
+    new (&f->cv) std::condition_variable_any();
+    f->sleepers = 0;
+    if (f->linked) unlink(s, f);  // a new caller of its key leads a new run
+    if (!f->done) {
+      // Its leader is a thread of the parent. The subscriptions belong to
+      // the parent's threads too and are dropped, never called.
+      for (sf_ticket *t = f->subs; t; t = t->next) t->notify.store(Notify::kFired, std::memory_order_relaxed);
+      f->subs = nullptr;
+      f->status = SF_EHANDOFF;
+      f->done = true;
+      f->finished.store(true, std::memory_order_relaxed);
+      f->abandoned = false;
+    }
+    if (!f->orphan) {  // tickets of threads that are not here hold it for ever
+      f->orphan = true;
+      --s.live;
+      ++s.orphans;
+    }
+  }
+}
 
 void discard_outcome(sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
                      void *native) noexcept {
@@ -767,7 +864,9 @@ void group_stats(const Group *g, sf_stats *out) noexcept {
     auto &s = const_cast<Shard &>(cs);
     std::lock_guard<detail::SpinMutex> lk(s.mu);
     out->flights += s.flights;
-    out->followers += s.followers + s.attached_followers.load(std::memory_order_relaxed);
+    // A re-entry was counted at its join, before its wait took it back.
+    out->followers += s.followers + s.attached_followers.load(std::memory_order_relaxed) -
+                      s.reentries.load(std::memory_order_relaxed);
     out->forgets += s.forgets;
     out->in_table += s.count;
     out->live += s.live;

@@ -51,12 +51,16 @@ struct alignas(64) Shard {
   sf_ticket *tickets = nullptr;  // idle follower tickets (chained through next)
   int ticket_count = 0;
   bool dying = false;          // the group has no user reference left
+  Flight *all_flights = nullptr;  // every flight of the shard, live or pooled (all_next)
+  std::size_t orphans = 0;     // flights a fork() child inherited (fork.h), not in `live`
   // plain counters (mu)
   std::uint64_t flights = 0, followers = 0, forgets = 0;
   // counters bumped under a flight's mutex (`attached_followers`: callers
   // that sf_join_attached took in, under the flight's mutex alone)
-  std::atomic<std::uint64_t> attached_followers{0}, panics{0}, timeouts{0}, cancellations{0},
-      handoffs{0}, abandoned{0};
+  // (`reentries`: follower tickets taken back because their join was a
+  // leader's work re-entering its own key, SF_EDEADLK)
+  std::atomic<std::uint64_t> attached_followers{0}, reentries{0}, panics{0}, timeouts{0},
+      cancellations{0}, handoffs{0}, abandoned{0};
 };
 
 }  // namespace sf
@@ -69,6 +73,8 @@ struct sf_group {
   // for the releaser; whoever brings it to zero frees the group.
   std::atomic<unsigned> dying_shards{0};
   sf::Shard shards[sf::kShards];
+  // In the process-wide list of groups (fork.h), under its mutex.
+  sf_group *live_prev = nullptr, *live_next = nullptr;
 
   sf_group();
   ~sf_group();
@@ -94,7 +100,10 @@ bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_na
 sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsigned flags,
                                const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
                                int *accepted, sf_ticket **wait, sf_ticket **work) noexcept;
-sf_status group_complete(sf_ticket *work, sf_status status, sf_bytes *value, sf_bytes *error,
+// Statuses that come from outside the engine are plain ints here (abi.cc
+// reads them so): whatever is not SF_OK, SF_EWORK or SF_EPANIC ends the
+// flight with SF_EPANIC and a message naming the number.
+sf_status group_complete(sf_ticket *work, int status, sf_bytes *value, sf_bytes *error,
                          const sf_native_kind *kind, void *native) noexcept;
 void group_leave(sf_ticket *t) noexcept;
 sf_status group_forget(Group *g, const void *key, std::size_t len, bool only_unshared,
@@ -106,14 +115,15 @@ void group_count_giveup(Group *g, sf_status reason) noexcept;
 // The leader's whole ending (sf_finish, and sf_do's): completes the flight,
 // fills `result` with the leader's own outcome and leaves both tickets.
 // When nobody else holds a ticket, takes one shard lock and no flight lock.
-sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, sf_status status,
+sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int status,
                               sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
                               void *native, sf_result *result) noexcept;
 
 // sf_finish_alone: when the leader's two tickets are the flight's only ones,
 // ends it with no outcome (nobody would read one) and returns true; else
-// changes nothing and returns false.
-bool group_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status, int *shared) noexcept;
+// changes nothing and returns false. A status other than SF_OK and SF_EWORK
+// counts as a panic.
+bool group_finish_alone(sf_ticket *wait, sf_ticket *work, int status, int *shared) noexcept;
 
 // Completes a flight held by the fleet's I/O thread with another process's
 // outcome: any status (SF_ENOBYTES included), shared with everyone.
@@ -125,7 +135,17 @@ sf_status group_complete_remote(sf_ticket *work, sf_status status, sf_bytes *val
 void discard_outcome(sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
                      void *native) noexcept;
 
+// In a fork() child, with the shard's mutex and every one of its flights'
+// mutexes held (fork.cc): empties the table; every inherited flight that
+// had not ended ends as a hand-off (its subscriptions dropped) and becomes
+// an orphan, out of `live`; no lock or condition variable of a flight is
+// left to a thread of the parent.
+void shard_after_fork_locked(Shard &s) noexcept;
+
 // Makes the message of a work function that returned a bad status.
-sf_bytes *bad_status_message(sf_status status) noexcept;
+sf_bytes *bad_status_message(int status) noexcept;
+
+// sf_status_str of any integer: static, never null.
+const char *status_name(int status) noexcept;
 
 }  // namespace sf

@@ -16,13 +16,14 @@ struct Entry {
   unsigned char name[1];  // `len` bytes
 };
 
+Entry *g_entries = nullptr;  // guarded by registry_mutex()
+
+}  // namespace
+
 std::mutex &registry_mutex() noexcept {
   static std::mutex mu;  // built on first use: safe from any static initialiser
   return mu;
 }
-Entry *g_entries = nullptr;  // guarded by registry_mutex()
-
-}  // namespace
 
 Group *registry_open(const void *name, std::size_t len, int ns, RegistryInit init,
                      void *ctx) noexcept {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <mutex>
 
 #include "group.h"
 
@@ -29,5 +30,8 @@ Group *registry_open(const void *name, std::size_t len, int ns = kLocalNames,
 
 // Drops a reference to a named group whose count may reach zero.
 void registry_release(Group *g) noexcept;
+
+// The registry's lock (the fork handlers take it, fork.h).
+std::mutex &registry_mutex() noexcept;
 
 }  // namespace sf

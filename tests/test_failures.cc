@@ -83,6 +83,9 @@ TEST(Failures, LeaderReenteringItsOwnKeyIsDeadlockNotAHang) {
   EXPECT_EQ(sf_do(g, "k", 1, run_work, &outer, &r), SF_OK);
   EXPECT_EQ(inner, SF_EDEADLK);
   EXPECT_EQ(str(r.value), "outer");
+  // The re-entry is no follower: the outcome went to nobody else.
+  EXPECT_EQ(r.shared, 0);
+  EXPECT_EQ(stats(g).followers, 0u);
 }
 
 TEST(Failures, ReentryThroughAnotherKeyIsStillDetected) {
@@ -149,5 +152,66 @@ TEST(Failures, NoFailurePoisonsTheKey) {
   Result ok;
   EXPECT_EQ(do_key(g, "k", value_work("fine"), &ok), SF_OK);
   EXPECT_EQ(str(ok.value), "fine");
+  EXPECT_EQ(stats(g).live, 0u);
+}
+
+TEST(Failures, PanicWithoutAMessageGetsADefaultOne) {
+  Group g;
+  expect_everyone_sees(g, [](sf_bytes **, sf_bytes **) { return SF_EPANIC; }, SF_EPANIC,
+                       "the work panicked");
+}
+
+TEST(Failures, PanicWithAnEmptyMessageGetsADefaultOne) {
+  Group g;
+  expect_everyone_sees(g, [](sf_bytes **, sf_bytes **e) {
+    *e = sf_bytes_new(nullptr, 0);
+    return SF_EPANIC;
+  }, SF_EPANIC, "the work panicked");
+}
+
+TEST(Failures, SplitPanicWithoutAMessageGetsADefaultOne) {
+  for (bool finish : {false, true}) {
+    Group g;
+    sf_ticket *wait, *work, *follower, *none;
+    ASSERT_EQ(sf_join(g, "k", 1, 0, &wait, &work), SF_OK);
+    ASSERT_EQ(sf_join(g, "k", 1, 0, &follower, &none), SF_OK);
+    Result own;
+    if (finish) {
+      EXPECT_EQ(sf_finish(wait, work, SF_EPANIC, nullptr, nullptr, nullptr, nullptr, &own),
+                SF_EPANIC);
+      EXPECT_GT(sf_bytes_len(own.error), 0u);
+    } else {
+      EXPECT_EQ(sf_complete(work, SF_EPANIC, nullptr, nullptr), SF_OK);
+      sf_leave(work);
+      sf_leave(wait);
+    }
+    Result r;
+    EXPECT_EQ(sf_wait(follower, 0, &r), SF_EPANIC);
+    EXPECT_NE(str(r.error).find("the work panicked"), std::string::npos) << str(r.error);
+    sf_leave(follower);
+    EXPECT_EQ(stats(g).live, 0u);
+  }
+}
+
+TEST(Failures, SplitReentryIsNotCountedAsAFollower) {
+  // A blocking binding's leader (SF_JOIN_RUN_HERE) whose work joins its own
+  // key on the same thread and waits: SF_EDEADLK, however often it asks.
+  Group g;
+  sf_ticket *wait, *work;
+  ASSERT_EQ(sf_join(g, "k", 1, SF_JOIN_RUN_HERE, &wait, &work), SF_OK);
+  sf_ticket *again, *none;
+  ASSERT_EQ(sf_join(g, "k", 1, SF_JOIN_RUN_HERE, &again, &none), SF_OK);
+  ASSERT_EQ(none, nullptr);
+  Result r1, r2;
+  EXPECT_EQ(sf_wait(again, -1, &r1), SF_EDEADLK);
+  EXPECT_EQ(sf_wait(again, 1000, &r2), SF_EDEADLK);
+  sf_leave(again);
+  EXPECT_EQ(stats(g).followers, 0u);
+  int forgotten = 0;  // nobody but the leader is in the flight
+  EXPECT_EQ(sf_forget_unshared(g, "k", 1, &forgotten), SF_OK);
+  EXPECT_EQ(forgotten, 1);
+  Result own;
+  EXPECT_EQ(sf_finish(wait, work, SF_OK, bytes("v"), nullptr, nullptr, nullptr, &own), SF_OK);
+  EXPECT_EQ(own.shared, 0);
   EXPECT_EQ(stats(g).live, 0u);
 }

@@ -1,10 +1,11 @@
 package singleflight
 
-// The binding's own tests. x/sync's singleflight_test.go is copied beside
-// this file at test time (test.sh) and uses the names Test{Do,DoErr,
-// DoDupSuppress,Forget,DoChan,PanicDo,GoexitDo,PanicDoChan,
-// PanicDoSharedByDoChan,PanicErrorUnwrap}, ExampleGroup, errValue and
-// executable; the tests here are all named TestBinding*.
+// The binding's own tests. x/sync's singleflight_test.go joins the package
+// at test time (test.sh adds it with -overlay as xsync_singleflight_test.go)
+// and uses the names Test{Do,DoErr,DoDupSuppress,Forget,DoChan,PanicDo,
+// GoexitDo,PanicDoChan,PanicDoSharedByDoChan,PanicErrorUnwrap},
+// ExampleGroup, errValue and executable; the tests here are all named
+// TestBinding*.
 
 import (
 	"context"

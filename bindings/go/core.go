@@ -513,16 +513,28 @@ func doChan[V any, R any](h *handle, k fkey, fn func() (V, error), mk func(V, er
 }
 
 // doContext is Group.DoContext for any value type.
+//
+// A caller whose context ends gives up: it returns ctx.Err(), counted once
+// in the group's stats (giveUp), and shared reports whether the flight it
+// was waiting on is another caller's. Such a flight's outcome, if it comes,
+// goes to its starter and this caller: the engine's flag for it (more than
+// one caller joined) is already true. For a caller who started the flight
+// itself, or had joined none, shared is false: the outcome is not there
+// when it leaves, and nothing tells whether one will ever be given to
+// others (whoever joined may leave too, and callers may join after it).
 func doContext[V any](h *handle, ctx context.Context, k fkey, fn func(context.Context) (V, error)) (v V, err error, shared bool) {
+	follower := false // the flight this caller last joined is another caller's
 	for {
 		if err := ctx.Err(); err != nil {
-			return v, err, false
+			h.giveUp(err)
+			return v, err, follower
 		}
 		var j C.gosf_joined
 		h.join(k, C.GOSF_ATTACH|C.GOSF_ON_ABANDONED, &j)
 		if j.status != C.SF_OK {
 			return v, statusError(C.int(j.status), ""), false
 		}
+		follower = j.work == 0
 		var o outcome[V]
 		var ok bool
 		if j.work != 0 {
@@ -547,7 +559,9 @@ func doContext[V any](h *handle, ctx context.Context, k fkey, fn func(context.Co
 			o, ok = follow[V](h, &j, ctx)
 		}
 		if !ok {
-			return v, ctx.Err(), false
+			err := ctx.Err()
+			h.giveUp(err)
+			return v, err, follower
 		}
 		switch o.kind {
 		case ocValue:

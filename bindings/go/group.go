@@ -6,6 +6,8 @@ package singleflight
 import "C"
 
 import (
+	"context"
+	"errors"
 	"runtime"
 	"sync/atomic"
 	"unsafe"
@@ -108,4 +110,20 @@ func (h *handle) stats() Stats {
 		InTable:       uint64(s.in_table),
 		Live:          uint64(s.live),
 	}
+}
+
+// giveUp counts, through sf_group_count_giveup, a caller who stopped
+// waiting because its context ended (err is the context's Err()): in
+// Timeouts for a deadline, in Cancellations otherwise. The engine sees no
+// such wait (no Go caller waits inside sf_wait), so this is the only count.
+func (h *handle) giveUp(err error) {
+	if h.g == nil {
+		return
+	}
+	reason := C.sf_status(C.SF_ECANCELED)
+	if errors.Is(err, context.DeadlineExceeded) {
+		reason = C.SF_ETIMEDOUT
+	}
+	C.sf_group_count_giveup(h.g, reason)
+	runtime.KeepAlive(h)
 }

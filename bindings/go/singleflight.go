@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Package singleflight provides a duplicate call suppression mechanism: a
 // drop-in replacement for golang.org/x/sync/singleflight whose flights run
 // through libsingleflight, the engine shared by the Go, Rust, Python and C
@@ -99,6 +101,15 @@ func (g *Group) DoChan(key string, fn func() (any, error)) <-chan Result {
 // its error to anyone: a caller who joined meanwhile starts a fresh run (one
 // that succeeds all the same delivers its value).
 //
+// A caller whose ctx ends before the outcome gives up: it gets ctx.Err(),
+// and Stats counts it once, in Timeouts when the error is
+// context.DeadlineExceeded, in Cancellations otherwise (also when ctx had
+// ended before the call). Its shared is true when the flight it waited on
+// was started by another caller: that flight's outcome, if it comes, goes
+// to more than one caller. It is false for the caller whose own call
+// started the flight (or that joined none): the outcome is not there when
+// it leaves, and whether it will reach anyone else is not known then.
+//
 // A panic in fn re-panics in every caller still waiting; runtime.Goexit in
 // fn gives them ErrGoexit.
 func (g *Group) DoContext(ctx context.Context, key string, fn func(context.Context) (any, error)) (v any, err error, shared bool) {
@@ -165,8 +176,8 @@ type Stats struct {
 	Followers     uint64 `json:"followers"`     // joins that followed a flight already running
 	Forgets       uint64 `json:"forgets"`       // flights forgotten while running
 	Panics        uint64 `json:"panics"`        // flights that ended with a panic
-	Timeouts      uint64 `json:"timeouts"`      // engine waits that reached their deadline
-	Cancellations uint64 `json:"cancellations"` // engine waits that were cancelled
+	Timeouts      uint64 `json:"timeouts"`      // callers that gave up at their deadline (a DoContext ctx, or a wait in another language)
+	Cancellations uint64 `json:"cancellations"` // callers that were cancelled (a DoContext ctx, or a wait in another language)
 	Handoffs      uint64 `json:"handoffs"`      // flights whose leader stopped without an outcome
 	Abandoned     uint64 `json:"abandoned"`     // times a running flight was left by every caller
 	InTable       uint64 `json:"in_table"`      // gauge: flights a new caller would join now

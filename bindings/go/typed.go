@@ -1,3 +1,5 @@
+//go:build cgo
+
 package singleflight
 
 import (
@@ -93,7 +95,8 @@ func (g *KeyedGroup[K, V]) DoChan(key K, fn func() (V, error)) <-chan TypedResul
 	})
 }
 
-// DoContext is like Do with a context, as Group.DoContext.
+// DoContext is like Do with a context, as Group.DoContext: a caller whose
+// ctx ends gets ctx.Err(), counted in Stats, with shared as there.
 func (g *KeyedGroup[K, V]) DoContext(ctx context.Context, key K, fn func(context.Context) (V, error)) (v V, err error, shared bool) {
 	if fn == nil {
 		panic("singleflight: KeyedGroup.DoContext called with a nil fn")
@@ -166,7 +169,8 @@ func (s *Single[V]) DoChan(fn func() (V, error)) <-chan TypedResult[V] {
 	})
 }
 
-// DoContext is like Do with a context, as Group.DoContext.
+// DoContext is like Do with a context, as Group.DoContext: a caller whose
+// ctx ends gets ctx.Err(), counted in Stats, with shared as there.
 func (s *Single[V]) DoContext(ctx context.Context, fn func(context.Context) (V, error)) (v V, err error, shared bool) {
 	if fn == nil {
 		panic("singleflight: Single.DoContext called with a nil fn")

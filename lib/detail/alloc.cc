@@ -3,23 +3,39 @@
 #include <atomic>
 #include <cstdlib>
 
+#include <stdlib.h>  // posix_memalign
+
 namespace sf::detail {
 namespace {
 // Countdown to an injected failure; negative means none. Read with a relaxed
 // load on every allocation: allocations are off the steady-state fast path.
 std::atomic<long> g_fail_after{-1};
 std::atomic<unsigned long> g_count{0};
+
+// Whether a test made this allocation fail.
+bool injected_failure() noexcept {
+  return g_fail_after.load(std::memory_order_relaxed) >= 0 &&
+         g_fail_after.fetch_sub(1, std::memory_order_relaxed) == 0;
+}
 }  // namespace
 
 void *allocate(std::size_t size) noexcept {
-  if (g_fail_after.load(std::memory_order_relaxed) >= 0) {
-    if (g_fail_after.fetch_sub(1, std::memory_order_relaxed) == 0) return nullptr;
-  }
+  if (injected_failure()) return nullptr;
   void *p = std::malloc(size ? size : 1);
   if (p) g_count.fetch_add(1, std::memory_order_relaxed);
   return p;
 }
 
+void *allocate_aligned(std::size_t size, std::size_t alignment) noexcept {
+  if (injected_failure()) return nullptr;
+  if (alignment < sizeof(void *)) alignment = sizeof(void *);  // posix_memalign's minimum
+  void *p = nullptr;
+  if (posix_memalign(&p, alignment, size ? size : 1) != 0) return nullptr;
+  g_count.fetch_add(1, std::memory_order_relaxed);
+  return p;
+}
+
+// posix_memalign()ed memory is freed with free() too.
 void deallocate(void *p) noexcept { std::free(p); }
 
 void fail_allocation_after(long n) noexcept {

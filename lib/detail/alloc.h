@@ -14,7 +14,12 @@ namespace sf::detail {
 // nullptr when out of memory (or when a test injected a failure).
 void *allocate(std::size_t size) noexcept;
 
-// Frees what allocate() returned; nullptr is a no-op.
+// allocate() for a type that asks for more than malloc's alignment (the
+// group's shards are alignas(64)): `alignment` is a power of two. Counts
+// and fails (injection) as allocate() does.
+void *allocate_aligned(std::size_t size, std::size_t alignment) noexcept;
+
+// Frees what allocate() or allocate_aligned() returned; nullptr is a no-op.
 void deallocate(void *p) noexcept;
 
 // Test hook: the allocation `n` calls from now (0 = the next one) fails, once.
@@ -24,10 +29,11 @@ void fail_allocation_after(long n) noexcept;
 // Test hook: how many allocations have succeeded since the process started.
 unsigned long allocation_count() noexcept;
 
-// Constructs a T in allocate()d memory; nullptr when out of memory.
+// Constructs a T in memory with T's alignment; nullptr when out of memory.
 template <class T, class... Args>
 T *make(Args &&...args) noexcept {
-  void *p = allocate(sizeof(T));
+  void *p = alignof(T) > alignof(std::max_align_t) ? allocate_aligned(sizeof(T), alignof(T))
+                                                   : allocate(sizeof(T));
   return p ? new (p) T(static_cast<Args &&>(args)...) : nullptr;
 }
 

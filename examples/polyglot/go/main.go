@@ -96,9 +96,10 @@ func call(g *singleflight.Group, ctx context.Context, key string, work int) {
 	record(st, data, shared)
 }
 
-//export GoStampede
 // GoStampede starts n goroutines that pass the gate and call Do on key of
 // the named group; returns at once (0, or -1 if the group cannot open).
+//
+//export GoStampede
 func GoStampede(group, key *C.char, n, work C.int) C.int {
 	g, err := singleflight.Open(C.GoString(group))
 	if err != nil {
@@ -115,9 +116,10 @@ func GoStampede(group, key *C.char, n, work C.int) C.int {
 var cancels []context.CancelFunc
 var cancelMu sync.Mutex
 
-//export GoStartCancellable
 // GoStartCancellable starts one caller with DoContext whose context
 // GoCancelAll cancels: the Go caller gives up, the work goes on.
+//
+//export GoStartCancellable
 func GoStartCancellable(group, key *C.char) C.int {
 	g, err := singleflight.Open(C.GoString(group))
 	if err != nil {
@@ -142,8 +144,9 @@ func GoCancelAll() {
 	cancels = nil
 }
 
-//export GoJoin
 // GoJoin waits for every Go caller started so far.
+//
+//export GoJoin
 func GoJoin() { callers.Wait() }
 
 //export GoEngineID

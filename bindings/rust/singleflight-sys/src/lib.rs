@@ -184,6 +184,11 @@ extern "C" {
     pub fn sf_group_release(group: *mut sf_group);
     /// Fills `stats` (of `stats_size` bytes).
     pub fn sf_group_stats(group: *const sf_group, stats: *mut sf_stats, stats_size: usize) -> sf_status;
+    /// Counts one caller that gave up waiting in the binding's own way (not
+    /// inside `sf_wait`): `SF_ETIMEDOUT` adds one to `stats.timeouts`,
+    /// `SF_ECANCELED` one to `stats.cancellations`; any other reason is
+    /// `SF_EINVAL`.
+    pub fn sf_group_count_giveup(group: *mut sf_group, reason: sf_status) -> sf_status;
 
     /// Runs or joins the flight of `key` and blocks until its outcome.
     pub fn sf_do(

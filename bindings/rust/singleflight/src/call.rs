@@ -119,9 +119,12 @@ impl Joined {
                     complete = true;
                 }
                 Look::Drive => {
-                    let Drove::Completed = flight.drive(*me, cx) else {
-                        return Step::Wait;
-                    };
+                    match flight.drive(*me, cx) {
+                        Drove::Completed => {}
+                        Drove::Pending => return Step::Wait,
+                        // The work's runtime is gone: join again.
+                        Drove::HandedOff => return Step::Ready(Outcome::HandOff),
+                    }
                     // We completed it: our own outcome (shared: we joined
                     // someone).
                     if let Some(o) = flight.outcome().and_then(native::shared_outcome::<T, E>) {
@@ -130,6 +133,7 @@ impl Joined {
                     complete = true;
                 }
                 Look::Wait => return Step::Wait,
+                Look::HandOff => return Step::Ready(Outcome::HandOff),
                 Look::Engine => {}
             }
         }
@@ -166,7 +170,13 @@ impl Joined {
 ///   that is kept but no longer polled holds up its followers until it is
 ///   polled again or dropped.
 /// - If the flight's leader (in another language, or a blocking caller)
-///   gives up without completing, the call joins again by itself.
+///   gives up without completing, the call joins again by itself; so does
+///   a follower driving the work of a Rust leader whose runtime shut down,
+///   when the work panics because that runtime is gone (the flight is
+///   handed off, and one of its callers runs its own work).
+/// - Dropped after it joined and before it delivered its outcome, the call
+///   counts in the group's `cancellations`; its own timeout counts in
+///   `timeouts`.
 /// - A panic in the work is re-raised by every waiter's `poll`.
 ///
 /// ```
@@ -529,6 +539,8 @@ where
                 }
             }
             if !this.arm_timer(cx) {
+                // The binding's own deadline: the engine did not see it.
+                this.group.count_giveup(sys::SF_ETIMEDOUT);
                 break Outcome::Done(Err(Error::Timeout));
             }
             return Poll::Pending;
@@ -547,6 +559,11 @@ where
 
 impl<T, E, F> Drop for Call<T, E, F> {
     fn drop(&mut self) {
+        if self.joined.is_some() {
+            // Joined and not delivered its outcome (which leaves the flight):
+            // this caller gave up.
+            self.group.count_giveup(sys::SF_ECANCELED);
+        }
         self.leave();
         self.stop_timer();
     }

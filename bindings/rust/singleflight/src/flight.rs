@@ -30,6 +30,11 @@
 //! When the last Rust waiter leaves while the work is unfinished, the work is
 //! dropped and its ticket left: the engine's flight is abandoned, or handed
 //! off to the waiters of other languages.
+//!
+//! Work driven here that panics because the runtime it needs is gone (shut
+//! down, or not where it is polled now: `executor_gone.rs`) is dropped too,
+//! and its ticket left: the flight is handed off, and every waiter, here or
+//! in the engine, joins again (mode `HandedOff`).
 
 use std::any::TypeId;
 use std::ffi::{c_int, c_void};
@@ -42,6 +47,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::driving::{self, Driven};
+use crate::executor_gone::says_executor_gone;
 use crate::group::Ticket;
 use crate::native::{self, Completion, Finished, Rendezvous};
 use crate::recycle::{self, Slot};
@@ -110,6 +116,10 @@ enum Mode {
     /// The last Rust waiter left: the work was dropped (a later waiter gets
     /// the engine's hand-off).
     Orphaned,
+    /// The work, driven here after its leader left, found the runtime it
+    /// needs gone ([`says_executor_gone`]): it was dropped and the engine's
+    /// flight handed off. Every waiter joins again.
+    HandedOff,
 }
 
 /// The waiters' bookkeeping.
@@ -150,6 +160,8 @@ pub(crate) enum Look {
     Wait,
     /// The outcome comes through the engine.
     Engine,
+    /// The flight was handed off: leave and join again.
+    HandOff,
 }
 
 /// What [`RustFlight::drive`] did.
@@ -158,6 +170,8 @@ pub(crate) enum Drove {
     Pending,
     /// The driver completed the flight.
     Completed,
+    /// The work could not go on: the driver handed the flight off.
+    HandedOff,
 }
 
 /// Work left without any Rust waiter: dropped, its tickets left.
@@ -499,6 +513,7 @@ impl RustFlight {
         match b.mode {
             Mode::Done => Look::Done,
             Mode::Unled | Mode::Orphaned => Look::Engine,
+            Mode::HandedOff => Look::HandOff,
             // The leader drives the work in its own task.
             Mode::Held => Look::Wait,
             Mode::Running => match b.driver {
@@ -532,7 +547,14 @@ impl RustFlight {
                 return Drove::Pending;
             }
             Ok(Poll::Ready(f)) => f,
-            Err(payload) => Finished::panic(native::panic_message(&*payload)),
+            Err(payload) => {
+                let message = native::panic_message(&*payload);
+                drop_quietly(payload);
+                if says_executor_gone(&message) {
+                    return self.hand_off(slot);
+                }
+                Finished::panic(message)
+            }
         };
         let fut = slot.fut.take();
         let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
@@ -555,6 +577,33 @@ impl RustFlight {
         }
         self.keep(outcome, Some(me));
         Drove::Completed
+    }
+
+    /// The work cannot go on where it is (the runtime it needs is gone): it is
+    /// dropped and the engine's flight handed off, its work ticket left
+    /// uncompleted (the flight leaves the table and every waiter with a
+    /// ticket gets `SF_EHANDOFF`), then the leader's wait ticket (after the
+    /// hand-off, so the flight is not counted abandoned). The Rust waiters
+    /// here are woken to join again; one of them runs its own work.
+    fn hand_off(&self, mut slot: MutexGuard<'_, WorkSlot>) -> Drove {
+        let fut = slot.fut.take();
+        let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
+        let wait = std::mem::replace(&mut slot.wait, std::ptr::null_mut());
+        drop(slot);
+        // Safety (both): moved out of the slot under its lock, so ours
+        // alone; each left once.
+        unsafe { sys::sf_leave(ticket) };
+        if !wait.is_null() {
+            unsafe { sys::sf_leave(wait) };
+        }
+        {
+            let mut b = lock(&self.book);
+            b.mode = Mode::HandedOff;
+            b.driver = None;
+            b.wakers.iter().flatten().for_each(Waker::wake_by_ref);
+        }
+        drop_quietly(fut);
+        Drove::HandedOff
     }
 
     /// Keeps the outcome of the completed flight for its Rust waiters and

@@ -191,6 +191,27 @@ fn remaining_ns(deadline: Option<Instant>) -> i64 {
     }
 }
 
+/// Waits on `wait` (a wait ticket of `group`) until `deadline` and reads
+/// the outcome. A wait that reaches its deadline is counted in the group's
+/// `timeouts` once: by the engine when it waited with time left, here when
+/// no time was left and the engine only looked.
+///
+/// # Safety
+/// `wait` must be a wait ticket the caller holds, of a flight of `group`.
+unsafe fn wait_until<T, E>(group: &Group, wait: &Ticket, deadline: Option<Instant>) -> Outcome<T, E>
+where
+    T: Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    let timeout_ns = remaining_ns(deadline);
+    // Safety: our wait ticket, held (caller's promise).
+    let outcome = unsafe { native::wait_outcome::<T, E>(wait.as_ptr(), timeout_ns) };
+    if timeout_ns == 0 && matches!(outcome, Outcome::Pending) {
+        group.count_giveup(sys::SF_ETIMEDOUT);
+    }
+    outcome
+}
+
 fn finish<T, E>(o: Outcome<T, E>) -> Result<Shared<T>, Error<E>> {
     match o {
         Outcome::Done(r) => r,
@@ -314,8 +335,8 @@ impl Group {
                 }
                 return finish(outcome);
             }
-            // Safety: our wait ticket, still held.
-            let outcome = unsafe { native::wait_outcome::<T, E>(wait.as_ptr(), remaining_ns(deadline)) };
+            // Safety: our wait ticket, still held, of this group.
+            let outcome = unsafe { wait_until::<T, E>(self, &wait, deadline) };
             drop(wait);
             match outcome {
                 Outcome::HandOff => continue,
@@ -355,7 +376,7 @@ impl Group {
         let (wait, lead) = join::<E>(self.as_raw(), key.as_ref(), 0)?;
         Ok(match lead {
             Some(work) => Join::Leader(Leader { wait: Some(wait), work: Some(work), _t: std::marker::PhantomData }),
-            None => Join::Follower(Follower { wait, _t: std::marker::PhantomData }),
+            None => Join::Follower(Follower { wait, group: self.clone(), _t: std::marker::PhantomData }),
         })
     }
 
@@ -375,6 +396,15 @@ impl Group {
         // Safety: a live group, a valid slice and a valid output.
         unsafe { sys::sf_forget_unshared(self.as_raw(), key.as_ptr().cast(), key.len(), &mut forgotten) };
         forgotten != 0
+    }
+
+    /// Counts one caller of this group that gave up in the binding's own
+    /// way, not inside the engine's wait (`SF_ETIMEDOUT`: a timeout,
+    /// `SF_ECANCELED`: a cancellation).
+    pub(crate) fn count_giveup(&self, reason: sys::sf_status) {
+        debug_assert!(matches!(reason, sys::SF_ETIMEDOUT | sys::SF_ECANCELED));
+        // Safety: a live group; any other reason is refused, counting nothing.
+        unsafe { sys::sf_group_count_giveup(self.as_raw(), reason) };
     }
 
     /// The group's counters.
@@ -476,6 +506,8 @@ impl<T, E> fmt::Debug for Leader<T, E> {
 /// A follower of a flight from [`Group::join`].
 pub struct Follower<T, E> {
     wait: Ticket,
+    /// Where a wait that finds its deadline passed is counted.
+    group: Group,
     _t: std::marker::PhantomData<fn() -> (T, E)>,
 }
 
@@ -489,8 +521,8 @@ where
     /// A panic in the work is re-raised here.
     pub fn wait(self, timeout: Option<Duration>) -> Result<Shared<T>, Error<E>> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        // Safety: our wait ticket, held until `self` drops.
-        let outcome = unsafe { native::wait_outcome::<T, E>(self.wait.as_ptr(), remaining_ns(deadline)) };
+        // Safety: our wait ticket of this group, held until `self` drops.
+        let outcome = unsafe { wait_until::<T, E>(&self.group, &self.wait, deadline) };
         finish(outcome)
     }
 }

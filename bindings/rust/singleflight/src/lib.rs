@@ -53,6 +53,7 @@ mod bytes;
 mod call;
 mod driving;
 mod error;
+mod executor_gone;
 mod flight;
 mod group;
 mod key;

@@ -43,7 +43,27 @@ pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 
 /// A tokio runtime with 2 worker threads.
 pub fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(TOKIO_WORKERS).enable_all().build().unwrap()
+}
+
+/// The worker threads of [`tokio_rt`] and [`tokio_rt_counting_stops`].
+pub const TOKIO_WORKERS: usize = 2;
+
+/// A tokio runtime with 2 worker threads, and the number of its threads
+/// that stopped: both workers stopped means it has shut down (its timer
+/// and I/O drivers too).
+pub fn tokio_rt_counting_stops() -> (tokio::runtime::Runtime, Arc<AtomicUsize>) {
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let counter = stopped.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(TOKIO_WORKERS)
+        .enable_all()
+        .on_thread_stop(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    (rt, stopped)
 }
 
 /// Awaits (without a runtime timer) until `group` has `n` followers.
