@@ -366,6 +366,41 @@ fn unreachable_server_falls_back(dir: &std::path::Path) {
     ws.into_iter().for_each(Worker::exit);
 }
 
+/// In this process: a split-API leader of a fleet group reads its token, and
+/// a typed value crosses through a codec; bad options are refused.
+fn split_leader_token_and_codec(redis: &Redis) {
+    use singleflight::{Bytes, Codec, FleetOptions, Group, Join};
+    struct Le;
+    impl Codec<u64> for Le {
+        fn encode(&self, v: &u64) -> Bytes {
+            Bytes::copy_from_slice(&v.to_le_bytes())
+        }
+        fn decode(&self, b: &[u8]) -> Result<u64, String> {
+            Ok(u64::from_le_bytes(b.try_into().map_err(|_| "not 8 bytes".to_string())?))
+        }
+    }
+    let options = FleetOptions { url: Some(redis.url()), ..FleetOptions::default() };
+    let group = Group::open_fleet(format!("rust-{}-split", std::process::id()), options.clone()).unwrap();
+    let token = loop {
+        match group.join::<Bytes, String>("k").unwrap() {
+            Join::Leader(leader) => {
+                let token = leader.fence_token();
+                leader.complete(Ok(Bytes::from_static(b"v"))).unwrap();
+                break token;
+            }
+            Join::Follower(f) => match f.wait(None) {
+                Err(singleflight::Error::HandedOff) => continue,
+                other => panic!("a lone caller of a fleet group leads, got {other:?}"),
+            },
+        }
+    };
+    assert!(token > 0, "a fleet leader's token");
+    let n = group.call_coded("n", &Le, || Ok::<_, String>(42u64)).unwrap();
+    assert_eq!(n, 42);
+    let bad = FleetOptions { lease: Duration::ZERO, ..options };
+    assert!(Group::open_fleet("rust-bad-options", bad).is_err());
+}
+
 fn main() {
     if std::env::var_os(WORKER_ENV).is_some() {
         std::process::exit(fleet_worker::run());
@@ -377,7 +412,8 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("sf-rust-fleet-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let redis = Redis::start(dir.clone());
-    let cases: [(&str, &dyn Fn()); 6] = [
+    let cases: [(&str, &dyn Fn()); 7] = [
+        ("split_leader_token_and_codec", &|| split_leader_token_and_codec(&redis)),
         ("stampede_runs_once", &|| stampede_runs_once(&redis, &dir)),
         ("remote_error", &|| remote_failure(&redis, &dir, "error", 1, "work failed in")),
         ("remote_panic", &|| remote_failure(&redis, &dir, "panic", 2, "boom in")),
