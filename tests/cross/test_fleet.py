@@ -28,6 +28,7 @@ FLEET_BIN = ROOT / "build-polyglot" / "fleet"
 WORKERS = {
     "c": [str(FLEET_BIN / "worker-c")],
     "go": [str(FLEET_BIN / "worker-go")],
+    "rust": [str(FLEET_BIN / "worker-rust")],
 }
 LANGS = sorted(WORKERS)
 

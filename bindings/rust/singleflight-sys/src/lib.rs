@@ -147,6 +147,51 @@ pub struct sf_native_kind {
     pub release: Option<unsafe extern "C" fn(value: *mut c_void)>,
 }
 
+/// `SF_FLEET_OPTIONS_VERSION`: the version of [`sf_fleet_options`] these
+/// declarations describe.
+pub const SF_FLEET_OPTIONS_VERSION: c_uint = 1;
+
+/// Options of a fleet group (`sf_fleet_options`); every 0 or NULL means the
+/// default. Start from [`sf_fleet_options::INIT`] (`SF_FLEET_OPTIONS_INIT`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sf_fleet_options {
+    /// `SF_FLEET_OPTIONS_VERSION`.
+    pub version: c_uint,
+    /// The server's URL (NUL-terminated; NULL: `SF_REDIS_URL`, else
+    /// `redis://127.0.0.1:6379`). Copied by the engine.
+    pub url: *const c_char,
+    /// The first part of every Redis key and channel (NULL: "sf"). Copied.
+    pub key_prefix: *const c_char,
+    /// A leader's lease in milliseconds (0: 5000).
+    pub lease_ms: u32,
+    /// Largest value (or error) published (0: 1 MiB).
+    pub max_value_bytes: u32,
+    /// Connect timeout in milliseconds (0: 1000).
+    pub connect_timeout_ms: u32,
+    /// A reply later than this trips the breaker (0: 1000).
+    pub command_timeout_ms: u32,
+    /// Keep the last outcome of a key this long for newcomers (0: nothing).
+    pub linger_ms: u32,
+    /// How long the breaker stays open before trying again (0: 1000).
+    pub cooldown_ms: u32,
+}
+
+impl sf_fleet_options {
+    /// `SF_FLEET_OPTIONS_INIT`: the defaults.
+    pub const INIT: sf_fleet_options = sf_fleet_options {
+        version: SF_FLEET_OPTIONS_VERSION,
+        url: core::ptr::null(),
+        key_prefix: core::ptr::null(),
+        lease_ms: 0,
+        max_value_bytes: 0,
+        connect_timeout_ms: 0,
+        command_timeout_ms: 0,
+        linger_ms: 0,
+        cooldown_ms: 0,
+    };
+}
+
 // Safety: an sf_native_kind is immutable static data (a pointer to a static
 // C string and a function pointer), read concurrently by the engine.
 unsafe impl Sync for sf_native_kind {}
@@ -178,6 +223,14 @@ extern "C" {
     pub fn sf_group_new() -> *mut sf_group;
     /// The process-wide group called `name`.
     pub fn sf_group_open(name: *const c_void, name_len: usize) -> *mut sf_group;
+    /// The process-wide fleet group called `name`, its flights shared with
+    /// every process that opened it on the same server (`options` NULL: the
+    /// defaults). NULL only on bad input or no memory.
+    pub fn sf_group_open_fleet(name: *const c_void, name_len: usize, options: *const sf_fleet_options)
+        -> *mut sf_group;
+    /// The fencing token of a fleet flight's leader (`work` its work ticket,
+    /// or NULL inside an `sf_do` work function); 0 for a local flight.
+    pub fn sf_fence_token(work: *const sf_ticket, token: *mut u64) -> sf_status;
     /// Takes one more reference; returns its argument.
     pub fn sf_group_retain(group: *mut sf_group) -> *mut sf_group;
     /// Drops one reference; NULL is a no-op.

@@ -24,6 +24,13 @@ int main(void) {
   P("stats.abandoned", offsetof(sf_stats, abandoned));
   P("stats.live", offsetof(sf_stats, live));
   P("stats.fleet_reconnects", offsetof(sf_stats, fleet_reconnects));
+  P("fleet.size", sizeof(sf_fleet_options));
+  P("fleet.align", _Alignof(sf_fleet_options));
+  P("fleet.url", offsetof(sf_fleet_options, url));
+  P("fleet.key_prefix", offsetof(sf_fleet_options, key_prefix));
+  P("fleet.lease_ms", offsetof(sf_fleet_options, lease_ms));
+  P("fleet.cooldown_ms", offsetof(sf_fleet_options, cooldown_ms));
+  P("SF_FLEET_OPTIONS_VERSION", SF_FLEET_OPTIONS_VERSION);
   P("kind.size", sizeof(sf_native_kind));
   P("kind.align", _Alignof(sf_native_kind));
   P("kind.name", offsetof(sf_native_kind, name));
@@ -52,6 +59,13 @@ fn expected() -> Vec<(&'static str, u64)> {
         ("stats.abandoned", offset_of!(sf_stats, abandoned) as u64),
         ("stats.live", offset_of!(sf_stats, live) as u64),
         ("stats.fleet_reconnects", offset_of!(sf_stats, fleet_reconnects) as u64),
+        ("fleet.size", size_of::<sf_fleet_options>() as u64),
+        ("fleet.align", align_of::<sf_fleet_options>() as u64),
+        ("fleet.url", offset_of!(sf_fleet_options, url) as u64),
+        ("fleet.key_prefix", offset_of!(sf_fleet_options, key_prefix) as u64),
+        ("fleet.lease_ms", offset_of!(sf_fleet_options, lease_ms) as u64),
+        ("fleet.cooldown_ms", offset_of!(sf_fleet_options, cooldown_ms) as u64),
+        ("SF_FLEET_OPTIONS_VERSION", SF_FLEET_OPTIONS_VERSION as u64),
         ("kind.size", size_of::<sf_native_kind>() as u64),
         ("kind.align", align_of::<sf_native_kind>() as u64),
         ("kind.name", offset_of!(sf_native_kind, name) as u64),

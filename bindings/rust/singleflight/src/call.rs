@@ -29,6 +29,7 @@ use std::task::{Context, Poll, RawWakerVTable, Waker};
 use std::time::{Duration, Instant};
 
 use crate::driving::{self, Driven};
+use crate::fence;
 use crate::flight::{drop_quietly, drop_quietly_in, Drove, Joining, Look, RustFlight, WorkFuture};
 use crate::group::Ticket;
 use crate::key::Key;
@@ -292,7 +293,7 @@ where
         };
         let mut work = Box::into_pin(recycle::new_box(Slot::Work, Work(work)));
         let polled = driving::driving(Driven::Key(group, key.as_ptr(), key.len()), || {
-            catch_unwind(AssertUnwindSafe(|| work.as_mut().poll_result(cx)))
+            fence::running(lead.as_ptr(), || catch_unwind(AssertUnwindSafe(|| work.as_mut().poll_result(cx))))
         });
         let produced = match polled {
             Ok(Poll::Ready(r)) => Produced::from_result(r),
@@ -336,12 +337,13 @@ where
     /// flight (with its pair of tickets, in one engine call, building no
     /// shared outcome if nobody else receives it): its outcome.
     fn drive_held(&mut self, cx: &mut Context<'_>) -> Option<Outcome<T, E>> {
-        let (Some(Held { work, .. }), Some(Joined { flight: Some((flight, _)), .. })) = (&mut self.held, &self.joined)
+        let (Some(Held { work, lead, .. }), Some(Joined { flight: Some((flight, _)), .. })) =
+            (&mut self.held, &self.joined)
         else {
             unreachable!("a leader holds its work with its rendezvous");
         };
         let polled = driving::driving(Driven::Flight(flight.id()), || {
-            catch_unwind(AssertUnwindSafe(|| work.as_mut().poll_result(cx)))
+            fence::running(lead.as_ptr(), || catch_unwind(AssertUnwindSafe(|| work.as_mut().poll_result(cx))))
         });
         let produced = match polled {
             Ok(Poll::Pending) => return None,

@@ -48,6 +48,9 @@ pub enum Error<E = Infallible> {
     /// split API ([`crate::Follower::wait`]) returns this; the calls rejoin
     /// by themselves.
     HandedOff,
+    /// The flight's bytes are not a value of this call's [`crate::Codec`]:
+    /// its message.
+    Decode(String),
     /// A bad argument (an empty group name, for instance); nothing ran.
     InvalidArgument(&'static str),
     /// The engine ran out of memory; nothing ran.
@@ -88,6 +91,7 @@ impl<E> Clone for Error<E> {
             Error::Timeout => Error::Timeout,
             Error::Deadlock => Error::Deadlock,
             Error::HandedOff => Error::HandedOff,
+            Error::Decode(m) => Error::Decode(m.clone()),
             Error::InvalidArgument(m) => Error::InvalidArgument(m),
             Error::OutOfMemory => Error::OutOfMemory,
             Error::Status(s) => Error::Status(*s),
@@ -107,6 +111,7 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
             Error::Timeout => f.write_str("Timeout"),
             Error::Deadlock => f.write_str("Deadlock"),
             Error::HandedOff => f.write_str("HandedOff"),
+            Error::Decode(m) => f.debug_tuple("Decode").field(m).finish(),
             Error::InvalidArgument(m) => f.debug_tuple("InvalidArgument").field(m).finish(),
             Error::OutOfMemory => f.write_str("OutOfMemory"),
             Error::Status(s) => f.debug_tuple("Status").field(s).finish(),
@@ -135,6 +140,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Timeout => f.write_str("the call's timeout elapsed"),
             Error::Deadlock => f.write_str("the caller runs the work of the flight it joins"),
             Error::HandedOff => f.write_str("the flight's leader gave up without completing it"),
+            Error::Decode(m) => write!(f, "the flight's bytes do not decode: {m}"),
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             Error::OutOfMemory => f.write_str("the engine ran out of memory"),
             Error::Status(s) => write!(f, "unknown engine status {s}"),

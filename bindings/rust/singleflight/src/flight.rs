@@ -531,11 +531,14 @@ impl RustFlight {
     /// the outcome for the Rust waiters and wakes them.
     pub(crate) fn drive(self: &Arc<Self>, me: usize, cx: &mut Context<'_>) -> Drove {
         let mut slot = lock(&self.work);
+        let ticket = slot.ticket;
         let Some(fut) = slot.fut.as_mut() else { return Drove::Pending };
         self.notified.store(false, Ordering::SeqCst);
         let waker = self.work_waker();
         let polled = driving::driving(Driven::Flight(self.id()), || {
-            catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut Context::from_waker(&waker))))
+            crate::fence::running(ticket, || {
+                catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut Context::from_waker(&waker))))
+            })
         });
         let finished = match polled {
             Ok(Poll::Pending) => {

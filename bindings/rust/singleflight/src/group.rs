@@ -253,6 +253,11 @@ impl Group {
         NonNull::new(raw).map(|raw| Group { raw }).ok_or(Error::OutOfMemory)
     }
 
+    /// Takes over one reference to a group.
+    pub(crate) fn from_raw(raw: NonNull<sys::sf_group>) -> Group {
+        Group { raw }
+    }
+
     /// True when both handles refer to the same engine group.
     pub fn same_as(&self, other: &Group) -> bool {
         self.raw == other.raw
@@ -326,7 +331,7 @@ impl Group {
                 // (for the `shared` flag) and leave both tickets in one
                 // engine call. A leader completes; it never joins twice.
                 let work = work.take().expect("a caller leads at most once");
-                let (produced, payload) = native::run_work(work);
+                let (produced, payload) = crate::fence::running(lead.as_ptr(), || native::run_work(work));
                 // Safety: `wait` and `lead` are the pair of our join; both are
                 // consumed here (forgotten, so never left twice).
                 let outcome = unsafe { native::finish_leader(wait.into_raw(), lead.into_raw(), produced, None) };
@@ -475,6 +480,14 @@ where
     T: Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
+    /// The flight's fencing token ([`crate::fence_token`]): 0 unless the
+    /// group is a fleet group and this process leads the flight fleet-wide.
+    pub fn fence_token(&self) -> u64 {
+        let work = self.work.as_ref().expect("work ticket held until completion");
+        // Safety: our work ticket, held while `self` lives.
+        unsafe { crate::fence::token_of(work.as_ptr()) }
+    }
+
     /// Delivers the outcome to every caller of the flight and returns this
     /// caller's share of it.
     pub fn complete(mut self, outcome: Result<T, E>) -> Result<Shared<T>, Error<E>> {

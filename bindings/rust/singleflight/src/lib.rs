@@ -51,9 +51,12 @@
 
 mod bytes;
 mod call;
+mod codec;
 mod driving;
 mod error;
 mod executor_gone;
+mod fence;
+mod fleet;
 mod flight;
 mod group;
 mod key;
@@ -64,7 +67,10 @@ mod timer;
 
 pub use crate::bytes::Bytes;
 pub use crate::call::Call;
+pub use crate::codec::Codec;
 pub use crate::error::Error;
+pub use crate::fence::fence_token;
+pub use crate::fleet::FleetOptions;
 pub use crate::group::{Follower, Group, Join, Leader, Shared, Stats};
 
 /// The raw C declarations, for callers that need the engine directly.
