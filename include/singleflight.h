@@ -215,6 +215,18 @@ typedef struct sf_stats {
   uint64_t in_table;      /**< gauge: flights a new caller would join right now */
   uint64_t live;          /**< gauge: flights still held by a ticket (0 when idle:
                                anything else is a leaked ticket) */
+  /* Fleet groups (section 6); 0 for every other group. Since: 0.1 */
+  uint64_t fleet_led;         /**< fleet flights this process led (it held the lease) */
+  uint64_t fleet_joined;      /**< flights that ended with another process's outcome */
+  uint64_t fleet_taken_over;  /**< leads won from a leader whose lease had run out */
+  uint64_t fleet_fenced;      /**< completions the server refused: the lease was lost */
+  uint64_t fleet_leases_lost; /**< lease renewals refused (another process took over) */
+  uint64_t fleet_fallbacks;   /**< flights run locally because the server was unreachable,
+                                   slow or failing (the circuit breaker was open) */
+  uint64_t fleet_too_large;   /**< values over max_value_bytes: published as a marker by
+                                   this process's leader, or received as one (then the
+                                   work ran here) */
+  uint64_t fleet_reconnects;  /**< connections to the server made again after a loss */
 } sf_stats;
 
 /** Fills `stats` (of `stats_size` bytes: pass sizeof(sf_stats); a smaller
@@ -578,6 +590,131 @@ SF_EXTERN(sf_status) sf_join_or_accept(sf_group *group, const void *key,
  *    the table and every waiter is woken with SF_EHANDOFF.
  * NULL is a no-op. */
 SF_EXTERN(void) sf_leave(sf_ticket *ticket);
+
+/* ======================================================================== */
+/* 6. Fleet groups                                                           */
+/* ======================================================================== */
+/*
+ * A fleet group is a named group whose flights are shared by every process
+ * that opened the same name on the same Redis (or Valkey) server: when 8
+ * workers of a host, or 40 hosts, stampede one key, the work runs once in
+ * the whole fleet and every caller gets the same bytes (`shared` set).
+ * To its callers it is a named group like any other: sf_do(), the split
+ * API, deadlines, cancellation, sf_forget() and the counters work as in
+ * sections 3 to 5, and nothing changes for the bindings.
+ *
+ * How it works
+ *   - Local first: the callers of one process join one local flight; only
+ *     that flight talks to the server, so the server sees one conversation
+ *     per process and key however many callers wait.
+ *   - The engine owns the network: one I/O thread per fleet group and
+ *     process speaks to the server (hiredis). The first caller of a key
+ *     does not lead at once: it waits, as every caller after it, through
+ *     the ordinary sf_wait()/sf_subscribe(), while the I/O thread asks the
+ *     server. If the fleet has an outcome for the flight, every local
+ *     caller gets it. If this process is to lead, the flight is handed off
+ *     (SF_EHANDOFF, which sf_do() and every binding's Do retry by
+ *     themselves) and the caller who joins again first leads it, holding a
+ *     *lease* and a *fencing token*; the I/O thread renews the lease while
+ *     the work runs and publishes the outcome when it completes. If another
+ *     process leads, the I/O thread waits for its completion notice, or for
+ *     its lease to run out (a crashed leader: then exactly one process
+ *     takes over). A split-API user sees SF_EHANDOFF as section 5 says and
+ *     joins again.
+ *   - No caller thread blocks on the network: the I/O thread publishes a
+ *     leader's completion; the leader does not wait for it.
+ *   - Fencing: a leader whose lease ran out (it stalled; another process
+ *     took over) still hands its outcome to its own local callers, but the
+ *     server refuses its completion: no other process ever reads it. The
+ *     work can read its token (sf_fence_token()) to fence its own writes.
+ *   - Never worse than local: when the server is unreachable, slow (a
+ *     command timeout) or failing, a circuit breaker makes the group a
+ *     local-only group (each process dedups its own callers) and tries the
+ *     server again after a cool-down; pending flights are handed to local
+ *     leaders at once. A caller never sees a Redis error, and never waits
+ *     past its own deadline because of the network.
+ *   - Values cross as bytes only: a leader's native-only value gives
+ *     callers in other processes SF_ENOBYTES; a value (or error) over
+ *     max_value_bytes is not published: the other processes run the work
+ *     themselves (stats.fleet_too_large).
+ *   - Nothing is cached: a caller who arrives after a flight completed
+ *     starts a new one, unless linger_ms asks the server to keep the last
+ *     outcome that long.
+ *   - Abandonment stays local: when every caller of this process left, the
+ *     process drops its interest in the key, and the local leader's
+ *     sf_on_abandoned() fires as for any group; callers of other processes
+ *     waiting on this leader are not counted.
+ *
+ * The server: Redis 5 or later (or Valkey). Every key of one flight lives
+ * in one cluster hash slot ({prefix:group:key} hash tags, group name and
+ * key in hex); the completion notices of a group go to one channel,
+ * "prefix:group:done" (group in hex), which the I/O thread subscribes to
+ * before it asks the server anything.
+ *
+ * Built without hiredis (meson -Dfleet=disabled, or libhiredis missing),
+ * sf_group_open_fleet() checks its options as usual and returns a local
+ * named group of that name (among the fleet names, apart from
+ * sf_group_open()'s), and sf_fence_token() reads 0.
+ */
+
+/** The version of sf_fleet_options this header describes. */
+#define SF_FLEET_OPTIONS_VERSION 1
+
+/** Options of a fleet group. Initialize with SF_FLEET_OPTIONS_INIT, then
+ * set the fields you need; every 0 or NULL means the default. Fields are
+ * only ever appended; `version` says which ones the caller knows. */
+typedef struct sf_fleet_options {
+  unsigned version; /**< SF_FLEET_OPTIONS_VERSION */
+  /** The server: "redis://[[user]:password@]host[:port][/db]" (port 6379,
+   * db 0 by default), "unix:///path/to/socket[?db=N]", or a plain socket
+   * path starting with '/'. NULL: the SF_REDIS_URL environment variable,
+   * else "redis://127.0.0.1:6379". Copied: need not outlive the call. */
+  const char *url;
+  /** The first part of every Redis key and channel name; NULL: "sf". Must
+   * not contain '{', '}' or ':'. Copied. */
+  const char *key_prefix;
+  uint32_t lease_ms;           /**< a leader's lease, renewed while the work runs; a
+                                    crashed leader is taken over after it. 0: 5000 */
+  uint32_t max_value_bytes;    /**< largest value (or error) published; 0: 1 MiB */
+  uint32_t connect_timeout_ms; /**< 0: 1000 */
+  uint32_t command_timeout_ms; /**< a reply later than this trips the breaker; 0: 1000 */
+  uint32_t linger_ms;          /**< keep the last outcome of a key this long for
+                                    newcomers; 0: nothing cached */
+  uint32_t cooldown_ms;        /**< the breaker stays open (local flights) this long
+                                    before it tries the server again; 0: 1000 */
+} sf_fleet_options;
+
+/** The defaults, for `sf_fleet_options o = SF_FLEET_OPTIONS_INIT;`. */
+#define SF_FLEET_OPTIONS_INIT { SF_FLEET_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, 0, 0 }
+
+/** The process-wide fleet group called `name` (1 or more arbitrary bytes),
+ * created on first open with `options` (NULL: the defaults); later opens of
+ * the same name in this process share it, with its first options. Other
+ * processes share its flights when they open the same name on the same
+ * server with the same key prefix (and should use the same lease). The
+ * connection is made in the background: an unreachable server is no error
+ * (flights wait at most connect_timeout_ms for it, then run locally until
+ * it answers).
+ * Release with sf_group_release(); the I/O thread stops when the last
+ * reference and the last flight are gone, after publishing the completions
+ * still queued (within command_timeout_ms).
+ * @return a new reference, or NULL on bad input (NULL or empty name, an
+ *         unknown options version, a URL that does not parse, a bad prefix)
+ *         or no memory. Since: 0.1 */
+SF_EXTERN(sf_group *) sf_group_open_fleet(const void *name, size_t name_len,
+                                          const sf_fleet_options *options);
+
+/** The fencing token of a fleet flight's leader: a number the server hands
+ * out per key, larger for every new lead, so a store that remembers the
+ * largest token it saw can refuse the writes of a leader that was taken
+ * over. `work` is the leader's work ticket; NULL means the work of the
+ * sf_do() running on this thread (its work function sees no ticket).
+ * *token is 0 when the flight is local (not a fleet group, the breaker
+ * open, a value too large elsewhere). Any thread, while the ticket is held.
+ * @return SF_OK; SF_EINVAL (NULL token, a wait ticket, or NULL outside an
+ *         sf_do() work function), with *token 0 where it can be written.
+ * Since: 0.1 */
+SF_EXTERN(sf_status) sf_fence_token(const sf_ticket *work, uint64_t *token);
 
 SF_END_DECL
 

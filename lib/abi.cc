@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "bytes.h"
+#include "fleet/current_work.h"
 #include "flight.h"
 #include "group.h"
 #include "registry.h"
@@ -136,6 +137,7 @@ sf_status sf_do(sf_group *group, const void *key, size_t key_len, sf_work_fn wor
     if (lead) {
       sf_bytes *value = nullptr, *error = nullptr;
       int outcome;
+      sf::CurrentWork running(lead);  // sf_fence_token(NULL, ...) in the work
       try {
         const sf_status returned = work(userdata, &value, &error);
         outcome = status_value(returned);

@@ -112,6 +112,9 @@ struct Flight {
   bool work_held = false;      // the work ticket is not yet left
   bool abandoned = false;      // no waiter left, not done
   bool run_here = false;       // the leader runs the work on run_thread
+  // fleet groups (fleet/hooks.h); fixed from join until recycled
+  bool fleet_held = false;     // the fleet's I/O thread holds the work ticket
+  std::uint64_t fence = 0;     // the leader's fencing token; 0: a local flight
   std::thread::id run_thread;  // see SF_JOIN_RUN_HERE
   int waiters = 0;             // live wait tickets
   std::uint32_t joined = 0;    // wait tickets ever handed out

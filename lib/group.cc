@@ -6,6 +6,7 @@
 #include "bytes.h"
 #include "detail/alloc.h"
 #include "detail/hash.h"
+#include "fleet/hooks.h"
 #include "fork.h"
 
 namespace sf {
@@ -152,7 +153,8 @@ void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
     f->native = nullptr;
   }
   f->status = SF_OK;
-  f->done = f->work_held = f->abandoned = f->run_here = false;
+  f->done = f->work_held = f->abandoned = f->run_here = f->fleet_held = false;
+  f->fence = 0;
   f->finished.store(false, std::memory_order_relaxed);
   f->subs = nullptr;
   // Left follower tickets go to the shard, where any flight's followers
@@ -310,6 +312,7 @@ sf_group::sf_group() {
 }
 
 sf_group::~sf_group() {
+  if (fleet) sf::fleet_free(fleet);
   for (auto &s : shards) {
     for (sf::Flight *f = s.pool; f;) {
       sf::Flight *next = f->hnext;
@@ -358,6 +361,22 @@ void group_dying(Group *g) noexcept {
 }
 
 namespace {
+
+// A fleet leader's outcome goes to the fleet too (fleet/hooks.h). Read
+// without the flight's lock: only the work ticket's holder completes, and
+// it checks `done` again under the lock (a second completion publishes
+// nothing the fleet accepts: its lease is gone).
+void tell_fleet_done(Flight *f, sf_status status, sf_bytes *value, sf_bytes *error,
+                     const sf_native_kind *kind) noexcept {
+  std::uint32_t callers;
+  {
+    std::lock_guard<detail::SpinMutex> fl(f->mu);
+    if (f->done) return;
+    callers = f->joined;
+  }
+  fleet_leader_done(f->shard->group->fleet, f->key, f->key_len, f->fence, callers, status, value,
+                    error, kind);
+}
 
 // A follower joins `f` with a wait ticket (the shard's and f's mutex held).
 sf_status follow_locked(Shard &s, Flight *f, sf_ticket **wait, sf_ticket **work) noexcept {
@@ -421,10 +440,26 @@ sf_status lead_locked(Shard &s, std::uint64_t h, const void *key, std::size_t le
   f->refs.store(2, std::memory_order_relaxed);
   link(s, f);
   ++s.live;
-  ++s.flights;
   *wait = &f->lead_wait;
   *work = &f->work;
+  // A fleet group's first caller may wait for the fleet instead of leading:
+  // the caller that joined returns the work ticket to fleet_hold().
+  if (s.group->fleet &&
+      fleet_new_flight(s.group->fleet, key, len, &f->fence) == FleetRole::kHold) {
+    f->fleet_held = true;
+    f->run_here = false;
+    *work = nullptr;
+    return SF_OK;
+  }
+  ++s.flights;
   return SF_OK;
+}
+
+// After sf_join of a fleet group: a flight just started whose work ticket
+// the fleet's I/O thread takes (no lock held).
+void hand_to_fleet(Group *g, sf_ticket *wait, sf_ticket *work) noexcept {
+  if (!g->fleet || !wait || work || wait != &wait->flight->lead_wait) return;
+  if (wait->flight->fleet_held) fleet_hold(g->fleet, &wait->flight->work);
 }
 
 // sf_join under the shard's mutex.
@@ -462,8 +497,13 @@ sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
                      sf_ticket **wait, sf_ticket **work) noexcept {
   const std::uint64_t h = detail::hash_bytes(key, len);
   Shard &s = g->shards[h & (kShards - 1)];
-  std::lock_guard<detail::SpinMutex> lk(s.mu);
-  return join_locked(s, h, key, len, flags, wait, work);
+  sf_status st;
+  {
+    std::lock_guard<detail::SpinMutex> lk(s.mu);
+    st = join_locked(s, h, key, len, flags, wait, work);
+  }
+  if (st == SF_OK) hand_to_fleet(g, *wait, *work);
+  return st;
 }
 
 bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_native_kind *kind,
@@ -497,7 +537,12 @@ sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsig
   {
     std::unique_lock<detail::SpinMutex> lk(s.mu);
     Flight *f = find(s, h, key, len);
-    if (!f) return lead_locked(s, h, key, len, flags, wait, work);
+    if (!f) {
+      sf_status st = lead_locked(s, h, key, len, flags, wait, work);
+      lk.unlock();
+      if (st == SF_OK) hand_to_fleet(g, *wait, *work);
+      return st;
+    }
     f->mu.lock();
     std::lock_guard<detail::SpinMutex> fl(f->mu, std::adopt_lock);
     void **at = attachment_locked(f, kind);
@@ -511,8 +556,13 @@ sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsig
     }
   }
   // Refused: join with a ticket (the flight may have ended meanwhile).
-  std::lock_guard<detail::SpinMutex> lk(s.mu);
-  return join_locked(s, h, key, len, flags, wait, work);
+  sf_status st;
+  {
+    std::lock_guard<detail::SpinMutex> lk(s.mu);
+    st = join_locked(s, h, key, len, flags, wait, work);
+  }
+  if (st == SF_OK) hand_to_fleet(g, *wait, *work);
+  return st;
 }
 
 sf_status group_complete(sf_ticket *t, int raw_status, sf_bytes *value, sf_bytes *error,
@@ -525,6 +575,7 @@ sf_status group_complete(sf_ticket *t, int raw_status, sf_bytes *value, sf_bytes
   if (t->role != Role::kWork) return reject();
   const sf_status status = normalize(raw_status, value, error);
   Shard &s = *f->shard;
+  if (f->fence) tell_fleet_done(f, status, value, error, kind);
   {
     std::lock_guard<detail::SpinMutex> lk(s.mu);
     if (f->linked) unlink(s, f);  // the key is free again
@@ -565,9 +616,12 @@ void group_leave(sf_ticket *t) noexcept {
         f->run_here = false;
         if (!f->done) {
           w = end_locked(f, SF_EHANDOFF, nullptr, nullptr, nullptr, nullptr);
-          s.handoffs.fetch_add(1, std::memory_order_relaxed);
+          // The fleet handing its held flight to a local leader is no
+          // leader leaving: not counted.
+          if (!f->fleet_held) s.handoffs.fetch_add(1, std::memory_order_relaxed);
         }
       }
+      if (f->fence) fleet_leader_left(s.group->fleet, f->key, f->key_len, f->fence);
       deliver(f, w);
     }
     await_not_firing(t);  // an abandonment callback on another thread
@@ -637,6 +691,7 @@ static bool end_alone_locked(Shard &s, Flight *f, bool panicked, int *shared,
 bool group_finish_alone(sf_ticket *wait, sf_ticket *work, int status, int *shared) noexcept {
   Flight *f = work->flight;
   if (wait != &f->lead_wait) return false;  // not the leader's own pair of tickets
+  if (f->fence) return false;  // a fleet leader's outcome goes to other processes
   Shard &s = *f->shard;
   Leftovers left;
   {
@@ -658,6 +713,7 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status,
   }
   Shard &s = *f->shard;
   const sf_status status = normalize(raw_status, value, error);
+  if (f->fence) tell_fleet_done(f, status, value, error, kind);
   Leftovers left;
   bool alone;
   int shared = 0;
@@ -712,6 +768,29 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status,
   deliver(f, w);  // on this thread: done before the tickets go
   release_ref(f, 2);
   return st;
+}
+
+sf_status group_complete_remote(sf_ticket *t, sf_status status, sf_bytes *value,
+                                sf_bytes *error) noexcept {
+  Flight *f = t->flight;
+  Shard &s = *f->shard;
+  {
+    std::lock_guard<detail::SpinMutex> lk(s.mu);
+    if (f->linked) unlink(s, f);
+  }
+  Wakeup w;
+  {
+    std::lock_guard<detail::SpinMutex> fl(f->mu);
+    if (f->done) {
+      discard_outcome(value, error, nullptr, nullptr);
+      return SF_EINVAL;
+    }
+    ++f->joined;  // the fleet shared it: `shared` for every local caller
+    w = end_locked(f, status, value, error, nullptr, nullptr);
+  }
+  if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
+  deliver(f, w);
+  return SF_OK;
 }
 
 void flight_release(Flight *f, int n) noexcept { release_ref(f, n); }
@@ -797,6 +876,7 @@ void group_stats(const Group *g, sf_stats *out) noexcept {
     out->handoffs += s.handoffs.load(std::memory_order_relaxed);
     out->abandoned += s.abandoned.load(std::memory_order_relaxed);
   }
+  if (g->fleet) fleet_stats(g->fleet, out);
 }
 
 }  // namespace sf

@@ -30,6 +30,7 @@ struct sf_group;
 
 namespace sf {
 
+struct Fleet;
 using Group = sf_group;
 
 inline constexpr unsigned kShardBits = 4;
@@ -67,6 +68,7 @@ struct alignas(64) Shard {
 struct sf_group {
   std::atomic<long> refs{1};
   bool named = false;  // in the registry: its refs go 1→0 under the registry lock
+  sf::Fleet *fleet = nullptr;  // a fleet group's link to Redis (fleet/hooks.h); else null
   // Shards still holding live flights when the group began dying, plus one
   // for the releaser; whoever brings it to zero frees the group.
   std::atomic<unsigned> dying_shards{0};
@@ -122,6 +124,11 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int status,
 // changes nothing and returns false. A status other than SF_OK and SF_EWORK
 // counts as a panic.
 bool group_finish_alone(sf_ticket *wait, sf_ticket *work, int status, int *shared) noexcept;
+
+// Completes a flight held by the fleet's I/O thread with another process's
+// outcome: any status (SF_ENOBYTES included), shared with everyone.
+sf_status group_complete_remote(sf_ticket *work, sf_status status, sf_bytes *value,
+                                sf_bytes *error) noexcept;
 
 // Releases an outcome that was handed over but rejected (bad input): the
 // engine owns what it is given, whatever the call returns.

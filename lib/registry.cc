@@ -11,6 +11,7 @@ namespace {
 struct Entry {
   Entry *next;
   Group *group;
+  int ns;
   std::size_t len;
   unsigned char name[1];  // `len` bytes
 };
@@ -24,10 +25,11 @@ std::mutex &registry_mutex() noexcept {
   return mu;
 }
 
-Group *registry_open(const void *name, std::size_t len) noexcept {
+Group *registry_open(const void *name, std::size_t len, int ns, RegistryInit init,
+                     void *ctx) noexcept {
   std::lock_guard<std::mutex> lk(registry_mutex());
   for (Entry *e = g_entries; e; e = e->next) {
-    if (e->len == len && std::memcmp(e->name, name, len) == 0) {
+    if (e->ns == ns && e->len == len && std::memcmp(e->name, name, len) == 0) {
       e->group->refs.fetch_add(1, std::memory_order_relaxed);
       return e->group;
     }
@@ -40,7 +42,13 @@ Group *registry_open(const void *name, std::size_t len) noexcept {
     return nullptr;
   }
   g->named = true;
+  if (init && !init(g, ctx)) {
+    group_dying(g);  // no flight yet: frees it at once
+    detail::deallocate(e);
+    return nullptr;
+  }
   e->group = g;
+  e->ns = ns;
   e->len = len;
   std::memcpy(e->name, name, len);
   e->next = g_entries;

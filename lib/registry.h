@@ -14,9 +14,19 @@
 
 namespace sf {
 
-// A new reference to the group called `name`, created on first open;
-// nullptr when out of memory.
-Group *registry_open(const void *name, std::size_t len) noexcept;
+// Names live in namespaces: sf_group_open()'s (kLocalNames) and
+// sf_group_open_fleet()'s (kFleetNames), so a fleet group and a local group
+// of the same name are two groups.
+enum RegistryNamespace : int { kLocalNames = 0, kFleetNames = 1 };
+
+// Called under the registry lock on a group just created, before anyone
+// else can open it; false drops the group (open returns nullptr).
+using RegistryInit = bool (*)(Group *g, void *ctx);
+
+// A new reference to the group called `name` in `ns`, created on first open
+// (and then passed to `init`, if not null); nullptr when out of memory.
+Group *registry_open(const void *name, std::size_t len, int ns = kLocalNames,
+                     RegistryInit init = nullptr, void *ctx = nullptr) noexcept;
 
 // Drops a reference to a named group whose count may reach zero.
 void registry_release(Group *g) noexcept;

@@ -1,0 +1,352 @@
+// bench_fleet — fleet groups against the recipe users write by hand, in one
+// run, against a redis-server this program starts itself:
+//   the recipe: SET lock NX PX, the winner runs the work and SETs the result
+//   with a TTL; the others poll GET every 10 ms.
+// Printed per contender: executions per stampede of P processes × T
+// threads, the time a waiter adds after the leader finished (median and
+// 90th percentile over waiters), Redis commands per stampede (INFO
+// commandstats), and for one caller with no contention the time per flight
+// over a local group's, in server round trips (PING).
+//
+//   ./build/bench/bench_fleet [--procs 8] [--threads 20] [--rounds 10]
+#include <fcntl.h>
+#include <singleflight.h>
+#include <sys/file.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "redis_server.h"
+
+namespace {
+
+using sftest::pause_ms;
+
+std::string arg(int argc, char **argv, const char *name, const char *fallback) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  return fallback;
+}
+
+int64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // one clock for every process of the host
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+off_t file_size(const std::string &p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+void append(const std::string &path, const std::string &what) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
+  if (fd < 0) return;
+  ::flock(fd, LOCK_EX);
+  if (::write(fd, what.data(), what.size()) < 0) std::perror(path.c_str());
+  ::flock(fd, LOCK_UN);
+  ::close(fd);
+}
+
+constexpr int kWorkMs = 20;  // the "database query"
+
+struct Work {
+  std::string dir;
+  int round;
+};
+
+// The work: counted, 20 ms long, stamps when it finished.
+void run_work(const Work &w) {
+  append(w.dir + "/execs." + std::to_string(w.round), "x");
+  pause_ms(kWorkMs);
+  append(w.dir + "/finish." + std::to_string(w.round), std::to_string(now_ns()) + "\n");
+}
+
+sf_status fleet_work(void *ud, sf_bytes **value, sf_bytes **) {
+  run_work(*static_cast<Work *>(ud));
+  *value = sf_bytes_new("the-value", 9);
+  return SF_OK;
+}
+
+redisReply *cmd(redisContext *c, const std::vector<std::string> &args) {
+  std::vector<const char *> argv;
+  std::vector<size_t> lens;
+  for (auto &a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return static_cast<redisReply *>(
+      redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()));
+}
+
+// The hand-written recipe, one caller.
+void recipe_call(redisContext *c, const std::string &key, const Work &w) {
+  redisReply *r = cmd(c, {"SET", "lock:" + key, "1", "NX", "PX", "5000"});
+  bool lead = r && r->type == REDIS_REPLY_STATUS;
+  if (r) freeReplyObject(r);
+  if (lead) {
+    run_work(w);
+    r = cmd(c, {"SET", "result:" + key, "the-value", "PX", "5000"});
+    if (r) freeReplyObject(r);
+    return;
+  }
+  for (int i = 0; i < 100000; ++i) {
+    r = cmd(c, {"GET", "result:" + key});
+    bool got = r && r->type == REDIS_REPLY_STRING;
+    if (r) freeReplyObject(r);
+    if (got) return;
+    pause_ms(10);
+  }
+}
+
+// A child process: `threads` callers per round, released together by the
+// parent's go file; prints "L ns" (return time) per caller.
+int child(int argc, char **argv) {
+  std::string mode = arg(argc, argv, "--child", "fleet");
+  std::string dir = arg(argc, argv, "--dir", "/tmp");
+  std::string url = arg(argc, argv, "--url", "");
+  int threads = std::atoi(arg(argc, argv, "--threads", "20").c_str());
+  int rounds = std::atoi(arg(argc, argv, "--rounds", "10").c_str());
+  sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
+  o.url = url.c_str();
+  sf_group *g = mode == "fleet" ? sf_group_open_fleet("bench", 5, &o) : nullptr;
+  std::string sock = url.substr(7);
+  std::vector<std::string> lines;
+  std::mutex mu;
+  for (int round = 0; round < rounds; ++round) {
+    Work w{dir, round};
+    std::string key = "k" + std::to_string(round);
+    std::string go = dir + "/go." + std::to_string(round);
+    std::vector<std::thread> ts;
+    std::atomic<int> ready{0};
+    for (int t = 0; t < threads; ++t) {
+      ts.emplace_back([&] {
+        redisContext *c = nullptr;
+        if (mode == "recipe") c = redisConnectUnix(sock.c_str());
+        ready.fetch_add(1);
+        while (::access(go.c_str(), F_OK) != 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        if (g) {
+          sf_result r;
+          sf_do(g, key.data(), key.size(), fleet_work, &w, &r);
+          sf_bytes_release(r.value);
+          sf_bytes_release(r.error);
+        } else {
+          recipe_call(c, key, w);
+        }
+        int64_t t_ret = now_ns();
+        if (c) redisFree(c);
+        std::lock_guard<std::mutex> lk(mu);
+        lines.push_back("L " + std::to_string(round) + " " + std::to_string(t_ret));
+      });
+    }
+    while (ready.load() < threads) pause_ms(1);
+    append(dir + "/ready." + std::to_string(round), "r");
+    for (auto &t : ts) t.join();
+  }
+  for (auto &l : lines) std::printf("%s\n", l.c_str());
+  sf_group_release(g);
+  return 0;
+}
+
+std::string self_path() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, n) : "";
+}
+
+// Commands the server ran since the last reset: all of them (those the
+// scripts call included), and the EVALSHA calls alone.
+struct Commands {
+  long all = 0, scripts = 0;
+};
+
+Commands total_commands(const sftest::RedisServer &server) {
+  redisContext *c = server.connect();
+  Commands total;
+  if (!c) return total;
+  redisReply *r = cmd(c, {"INFO", "commandstats"});
+  if (r && r->type == REDIS_REPLY_STRING) {
+    std::istringstream in(std::string(r->str, r->len));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.compare(0, 8, "cmdstat_") != 0) continue;
+      std::string name = line.substr(8, line.find(':') - 8);
+      if (name == "info" || name == "config" || name == "ping" || name == "script" ||
+          name == "subscribe" || name == "select" || name == "flushall")
+        continue;
+      std::size_t p = line.find("calls=");
+      if (p == std::string::npos) continue;
+      long calls = std::atol(line.c_str() + p + 6);
+      total.all += calls;
+      if (name == "evalsha" || name == "eval") total.scripts += calls;
+    }
+  }
+  if (r) freeReplyObject(r);
+  redisFree(c);
+  return total;
+}
+
+void reset_stats(const sftest::RedisServer &server) {
+  redisContext *c = server.connect();
+  if (!c) return;
+  freeReplyObject(cmd(c, {"FLUSHALL"}));
+  freeReplyObject(cmd(c, {"CONFIG", "RESETSTAT"}));
+  redisFree(c);
+}
+
+struct Row {
+  double execs_per_stampede;
+  double waiter_p50_ms, waiter_p90_ms;
+  double client_commands;  // commands clients sent (a script is one)
+  double server_commands;  // what the server ran, inside scripts too
+};
+
+Row stampede(const sftest::RedisServer &server, const std::string &mode, int procs, int threads,
+             int rounds) {
+  std::string dir = server.dir() + "/" + mode;
+  ::mkdir(dir.c_str(), 0755);
+  reset_stats(server);
+  std::vector<std::pair<pid_t, int>> kids;
+  for (int p = 0; p < procs; ++p) {
+    int fds[2];
+    if (pipe(fds) != 0) return {};
+    pid_t pid = sftest::spawn({self_path(), "--child", mode, "--dir", dir, "--url", server.url(),
+                               "--threads", std::to_string(threads), "--rounds",
+                               std::to_string(rounds)},
+                              fds[1]);
+    ::close(fds[1]);
+    kids.emplace_back(pid, fds[0]);
+  }
+  for (int round = 0; round < rounds; ++round) {
+    std::string ready = dir + "/ready." + std::to_string(round);
+    while (file_size(ready) < procs) pause_ms(1);
+    pause_ms(20);  // every caller is spinning on the go file
+    std::ofstream(dir + "/go." + std::to_string(round)) << "go";
+  }
+  std::vector<std::string> out;
+  for (auto &k : kids) {
+    std::string text;
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(k.second, buf, sizeof buf)) > 0) text.append(buf, n);
+    ::close(k.second);
+    int st;
+    waitpid(k.first, &st, 0);
+    out.push_back(text);
+  }
+  Row row{};
+  long execs = 0;
+  std::vector<double> added;
+  std::map<int, int64_t> last_finish;
+  for (int round = 0; round < rounds; ++round) {
+    execs += file_size(dir + "/execs." + std::to_string(round));
+    std::ifstream f(dir + "/finish." + std::to_string(round));
+    int64_t t, last = 0;
+    while (f >> t) last = std::max(last, t);
+    last_finish[round] = last;
+  }
+  for (auto &text : out) {
+    std::istringstream in(text);
+    std::string tag;
+    int round;
+    int64_t t;
+    while (in >> tag >> round >> t) added.push_back((t - last_finish[round]) / 1e6);
+  }
+  std::sort(added.begin(), added.end());
+  row.execs_per_stampede = double(execs) / rounds;
+  if (!added.empty()) {
+    row.waiter_p50_ms = added[added.size() / 2];
+    row.waiter_p90_ms = added[added.size() * 9 / 10];
+  }
+  Commands c = total_commands(server);
+  row.server_commands = double(c.all) / rounds;
+  row.client_commands = double(c.scripts ? c.scripts : c.all) / rounds;
+  return row;
+}
+
+sf_status quick_work(void *, sf_bytes **value, sf_bytes **) {
+  *value = sf_bytes_new("v", 1);
+  return SF_OK;
+}
+
+// Sequential calls on fresh keys: µs per call.
+double uncontended_us(sf_group *g, int n, const std::string &prefix) {
+  int64_t t0 = now_ns();
+  for (int i = 0; i < n; ++i) {
+    std::string key = prefix + std::to_string(i);
+    sf_result r;
+    sf_do(g, key.data(), key.size(), quick_work, nullptr, &r);
+    sf_bytes_release(r.value);
+    sf_bytes_release(r.error);
+  }
+  return (now_ns() - t0) / 1e3 / n;
+}
+
+double ping_us(const sftest::RedisServer &server, int n) {
+  redisContext *c = server.connect();
+  int64_t t0 = now_ns();
+  for (int i = 0; i < n; ++i) freeReplyObject(cmd(c, {"PING"}));
+  double us = (now_ns() - t0) / 1e3 / n;
+  redisFree(c);
+  return us;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  if (!arg(argc, argv, "--child", "").empty()) return child(argc, argv);
+  int procs = std::atoi(arg(argc, argv, "--procs", "8").c_str());
+  int threads = std::atoi(arg(argc, argv, "--threads", "20").c_str());
+  int rounds = std::atoi(arg(argc, argv, "--rounds", "10").c_str());
+  sftest::RedisServer server;
+  if (!server.start()) {
+    std::fprintf(stderr, "bench_fleet: cannot start redis-server\n");
+    return 1;
+  }
+  std::printf("stampede: %d processes x %d threads, %d rounds, work %d ms, unix socket\n\n",
+              procs, threads, rounds, kWorkMs);
+  std::printf("%-24s %8s %11s %11s %14s %14s\n", "contender", "execs", "added p50",
+              "added p90", "client cmds", "server cmds");
+  std::printf("%-24s %8s %11s %11s %14s %14s\n", "", "/flight", "ms", "ms", "/flight",
+              "/flight");
+  for (const char *mode : {"fleet", "recipe"}) {
+    Row r = stampede(server, mode, procs, threads, rounds);
+    std::printf("%-24s %8.2f %11.2f %11.2f %14.1f %14.1f\n",
+                std::strcmp(mode, "fleet") == 0 ? "sf fleet group" : "SET NX PX + 10 ms poll",
+                r.execs_per_stampede, r.waiter_p50_ms, r.waiter_p90_ms, r.client_commands,
+                r.server_commands);
+  }
+  // Uncontended: one caller, fresh keys.
+  const int n = 2000;
+  sf_group *local = sf_group_new();
+  sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
+  std::string url = server.url();
+  o.url = url.c_str();
+  sf_group *fleet = sf_group_open_fleet("bench-uncontended", 17, &o);
+  uncontended_us(fleet, 50, "warm");  // connected
+  reset_stats(server);
+  double fleet_us = uncontended_us(fleet, n, "u");
+  Commands c = total_commands(server);
+  double local_us = uncontended_us(local, n, "u");
+  double rtt = ping_us(server, n);
+  std::printf("\nuncontended (1 caller, fresh keys, %d calls): local %.2f us, fleet %.2f us, "
+              "round trip (PING) %.2f us\n",
+              n, local_us, fleet_us, rtt);
+  std::printf("fleet overhead: %.2f round trips' time per flight; %.2f scripts (%.1f server "
+              "commands) per flight\n",
+              (fleet_us - local_us) / rtt, double(c.scripts) / n, double(c.all) / n);
+  sf_group_release(fleet);
+  sf_group_release(local);
+  return 0;
+}

@@ -1,0 +1,645 @@
+#include "fleet/fleet.h"
+
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "bytes.h"
+#include "fleet/hooks.h"
+#include "flight.h"
+#include "group.h"
+
+namespace sf {
+namespace {
+
+std::string str(const redisReply *r) {
+  return r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : std::string();
+}
+
+std::uint64_t to_u64(const std::string &s) {
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return 0;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
+// A reply's bytes as an sf_bytes (nil → NULL).
+sf_bytes *reply_bytes(const redisReply *r) {
+  if (!r || r->type != REDIS_REPLY_STRING) return nullptr;
+  return sf_bytes_new(r->str, r->len);
+}
+
+std::string bytes_str(const sf_bytes *b) {
+  return std::string(static_cast<const char *>(sf_bytes_data(b)), sf_bytes_len(b));
+}
+
+void on_abandoned(void *ud) {
+  auto *p = static_cast<Pending *>(ud);
+  p->abandoned.store(true, std::memory_order_release);
+  p->fleet->wake();
+}
+
+}  // namespace
+
+Fleet::Fleet(const FleetConfig &c, const void *name, std::size_t len)
+    : config(c),
+      hex_group(to_hex(name, len)),
+      channel(done_channel(c.prefix, hex_group)),
+      breaker(c.cooldown_ms),
+      conn(config) {}
+
+Fleet::~Fleet() {
+  for (int fd : wake_fd)
+    if (fd >= 0) ::close(fd);
+}
+
+void Fleet::wake() noexcept {
+  char c = 1;
+  ssize_t n = ::write(wake_fd[1], &c, 1);  // a full pipe is awake already
+  (void)n;
+}
+
+void Fleet::post(Post &&p) noexcept {
+  {
+    std::lock_guard<std::mutex> lk(inbox_mu);
+    inbox.push_back(std::move(p));
+  }
+  wake();
+}
+
+namespace {
+
+// The I/O thread's protocol steps. A free function set over Fleet, so the
+// header stays the data.
+struct Loop {
+  Fleet &f;
+  std::vector<Command> cmds;
+  std::vector<std::pair<Fleet::Out, void *>> what;
+
+  Clock::duration lease() const { return std::chrono::milliseconds(f.config.lease_ms); }
+
+  void grant(const std::string &key, std::uint64_t token) {
+    std::lock_guard<std::mutex> lk(f.grant_mu);
+    f.grants.push_back(Grant{key, token});
+  }
+  // True if the grant was still unclaimed (and is gone now).
+  bool revoke(const std::string &key, std::uint64_t token) {
+    std::lock_guard<std::mutex> lk(f.grant_mu);
+    for (auto it = f.grants.begin(); it != f.grants.end(); ++it) {
+      if (it->token == token && it->key == key) {
+        f.grants.erase(it);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Hands a held flight to a local leader: with a token (a fleet leader)
+  // or without (a local flight).
+  void hand_over(Pending &p, std::uint64_t token) {
+    grant(p.key, token);
+    if (token) {
+      Lease l;
+      l.key = p.key;
+      l.keys = p.keys;
+      l.token = token;
+      {
+        Flight *fl = p.work->flight;
+        std::lock_guard<detail::SpinMutex> lk(fl->mu);
+        l.handed_waiters = fl->waiters;
+      }
+      l.renew_at = Clock::now() + lease() / 3;
+      l.claim_by = Clock::now() + lease();
+      f.leases.push_back(std::move(l));
+    } else {
+      Lease l;  // a local grant, forgotten if nobody claims it
+      l.key = p.key;
+      l.claim_by = Clock::now() + lease();
+      f.leases.push_back(std::move(l));
+    }
+    group_leave(p.work);  // SF_EHANDOFF: the local callers join again
+  }
+
+  void fall_back(Pending &p) {
+    f.fallbacks.fetch_add(1, std::memory_order_relaxed);
+    hand_over(p, 0);
+  }
+
+  void fall_back_all() {
+    for (auto &p : f.pendings) fall_back(*p);
+    f.pendings.clear();
+  }
+
+  void hold(sf_ticket *work) {
+    auto p = std::make_unique<Pending>();
+    p->fleet = &f;
+    p->work = work;
+    Flight *fl = work->flight;
+    p->key.assign(reinterpret_cast<const char *>(fl->key), fl->key_len);
+    p->keys = flight_keys(f.config.prefix, f.hex_group, fl->key, fl->key_len);
+    const Clock::time_point now = Clock::now();
+    for (auto it = f.stragglers.begin(); it != f.stragglers.end();) {
+      if (now >= it->until) {
+        it = f.stragglers.erase(it);
+        continue;
+      }
+      if (it->key == p->key) {
+        p->waited = it->token;  // the join reads the outcome of that token
+        if (--it->left == 0) f.stragglers.erase(it);
+        break;
+      }
+      ++it;
+    }
+    Pending &ref = *p;
+    f.pendings.push_back(std::move(p));
+    if (!f.conn.is_open() && f.ever_connected) {  // the breaker opened meanwhile
+      fall_back(ref);
+      f.pendings.pop_back();
+      return;
+    }
+    sf_on_abandoned(work, on_abandoned, &ref);
+  }
+
+  void queue_out(Command c, Fleet::Out kind) {
+    f.outgoing.push_back(std::move(c));
+    f.outgoing_what.emplace_back(kind, nullptr);
+  }
+
+  // Forgets a lease; the number of local callers its hand-off woke.
+  int drop_lease(const std::string &key, std::uint64_t token) {
+    for (auto it = f.leases.begin(); it != f.leases.end(); ++it) {
+      if (it->token == token && it->key == key) {
+        int handed = it->handed_waiters;
+        f.leases.erase(it);
+        return handed;
+      }
+    }
+    return 0;
+  }
+
+  void done(Post &p) {
+    FlightKeys keys = flight_keys(f.config.prefix, f.hex_group, p.key.data(), p.key.size());
+    const int late = drop_lease(p.key, p.token) - static_cast<int>(p.callers);
+    if (late > 0 && f.conn.is_open())
+      f.stragglers.push_back(Stragglers{p.key, p.token, late, Clock::now() + lease()});
+    if (f.conn.is_open()) {
+      std::string status = std::to_string(static_cast<int>(p.status));
+      std::string value, error;
+      bool has_value = p.value != nullptr, has_error = p.error != nullptr;
+      if (p.native_only) {
+        status = std::to_string(static_cast<int>(SF_ENOBYTES));
+        has_value = false;
+        has_error = true;
+        error = "the leader's value is a native " + p.native_name +
+                " value with no byte form: a caller in another process cannot receive it";
+      } else {
+        if (has_value) value = bytes_str(p.value);
+        if (has_error) error = bytes_str(p.error);
+      }
+      if (value.size() > f.config.max_value_bytes || error.size() > f.config.max_value_bytes) {
+        f.too_large.fetch_add(1, std::memory_order_relaxed);
+        status = "L";
+        has_value = has_error = false;
+        value.clear();
+        error.clear();
+      }
+      std::uint64_t ttl = std::max<std::uint64_t>(2ull * f.config.lease_ms, 2000);
+      queue_out(f.conn.eval(kComplete, {keys.lease, keys.outcome(p.token), keys.linger, keys.latest},
+                            {std::to_string(p.token), status, has_value ? "1" : "0", value,
+                             has_error ? "1" : "0", error, std::to_string(ttl),
+                             std::to_string(f.config.linger_ms), f.channel,
+                             keys.hex_key + ":" + std::to_string(p.token)}),
+                Fleet::kOutComplete);
+    }
+    sf_bytes_release(p.value);
+    sf_bytes_release(p.error);
+    p.value = p.error = nullptr;
+  }
+
+  void left(Post &p) {
+    drop_lease(p.key, p.token);
+    if (!f.conn.is_open()) return;
+    FlightKeys keys = flight_keys(f.config.prefix, f.hex_group, p.key.data(), p.key.size());
+    queue_out(f.conn.eval(kRelease, {keys.lease},
+                          {std::to_string(p.token), f.channel,
+                           keys.hex_key + ":" + std::to_string(p.token)}),
+              Fleet::kOutRelease);
+  }
+
+  void release_lease(const FlightKeys &keys, std::uint64_t token) {
+    if (!f.conn.is_open()) return;
+    queue_out(f.conn.eval(kRelease, {keys.lease},
+                          {std::to_string(token), f.channel,
+                           keys.hex_key + ":" + std::to_string(token)}),
+              Fleet::kOutRelease);
+  }
+
+  // Drains the inbox; true if the fleet is stopping.
+  bool take_posts() {
+    std::vector<Post> posts;
+    bool stop;
+    {
+      std::lock_guard<std::mutex> lk(f.inbox_mu);
+      posts.swap(f.inbox);
+      stop = f.stopping;
+    }
+    for (auto &p : posts) {
+      switch (p.kind) {
+        case Post::kHold: hold(p.work); break;
+        case Post::kDone: done(p); break;
+        case Post::kLeft: left(p); break;
+      }
+    }
+    return stop;
+  }
+
+  void drain_wake() {
+    char buf[64];
+    while (::read(f.wake_fd[0], buf, sizeof buf) > 0) {
+    }
+  }
+
+  // Held flights that every local caller left: this process is no longer
+  // interested.
+  void drop_abandoned() {
+    for (auto it = f.pendings.begin(); it != f.pendings.end();) {
+      Pending &p = **it;
+      if (p.state != Pending::kSent && p.abandoned.load(std::memory_order_acquire) &&
+          sf_abandoned(p.work)) {
+        group_leave(p.work);
+        it = f.pendings.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void timers(Clock::time_point now) {
+    for (auto &p : f.pendings)
+      if (p->state == Pending::kWaiting && now >= p->retry_at) p->state = Pending::kQueued;
+    for (auto it = f.leases.begin(); it != f.leases.end();) {
+      Lease &l = *it;
+      if (!l.claimed && now >= l.claim_by) {
+        if (revoke(l.key, l.token)) {  // nobody came for it
+          if (l.token) release_lease(l.keys, l.token);
+          it = f.leases.erase(it);
+          continue;
+        }
+        l.claimed = true;
+      }
+      if (!l.token) {  // a local grant: nothing to renew
+        if (l.claimed || now >= l.claim_by) {
+          it = f.leases.erase(it);
+          continue;
+        }
+      }
+      ++it;
+    }
+  }
+
+  void notices(const std::vector<std::string> &got) {
+    for (auto &n : got) {
+      std::size_t colon = n.rfind(':');
+      if (colon == std::string::npos) continue;
+      for (auto &p : f.pendings) {
+        if (p->state == Pending::kWaiting && p->keys.hex_key.size() == colon &&
+            n.compare(0, colon, p->keys.hex_key) == 0)
+          p->state = Pending::kQueued;
+      }
+    }
+  }
+
+  // Builds the batch: joins of queued flights, renewals due, and what the
+  // posts queued.
+  void build(Clock::time_point now) {
+    cmds.clear();
+    what.clear();
+    const std::string lease_ms = std::to_string(f.config.lease_ms);
+    const char *linger = f.config.linger_ms ? "1" : "0";
+    // Completions first: a join in the same batch then reads them.
+    for (std::size_t i = 0; i < f.outgoing.size(); ++i) {
+      cmds.push_back(std::move(f.outgoing[i]));
+      what.push_back(f.outgoing_what[i]);
+    }
+    f.outgoing.clear();
+    f.outgoing_what.clear();
+    for (auto &p : f.pendings) {
+      if (p->state != Pending::kQueued) continue;
+      p->state = Pending::kSent;
+      cmds.push_back(f.conn.eval(
+          kJoin, {p->keys.lease, p->keys.counter, p->keys.outcome(p->waited), p->keys.linger,
+                  p->keys.latest},
+          {lease_ms, std::to_string(p->waited), linger}));
+      what.emplace_back(Fleet::kOutJoin, p.get());
+    }
+    for (auto &l : f.leases) {
+      if (!l.token || now < l.renew_at) continue;
+      l.renew_at = now + lease() / 3;
+      cmds.push_back(f.conn.eval(kRenew, {l.keys.lease}, {std::to_string(l.token), lease_ms}));
+      what.emplace_back(Fleet::kOutRenew, &l);
+    }
+  }
+
+  void on_join(Pending &p, const redisReply *r, Clock::time_point now) {
+    std::string verb = r->type == REDIS_REPLY_ARRAY && r->elements >= 2 ? str(r->element[0]) : "";
+    if (verb == "done" && r->elements == 5) {
+      std::string status = str(r->element[2]);
+      if (status == "L") {  // too large to publish: run it here
+        f.too_large.fetch_add(1, std::memory_order_relaxed);
+        hand_over(p, 0);
+        p.work = nullptr;
+        return;
+      }
+      int st = std::atoi(status.c_str());
+      sf_bytes *value = reply_bytes(r->element[3]);
+      sf_bytes *error = reply_bytes(r->element[4]);
+      if (st != SF_OK && st != SF_EWORK && st != SF_EPANIC && st != SF_ENOBYTES) st = SF_EPANIC;
+      group_complete_remote(p.work, static_cast<sf_status>(st), value, error);
+      f.joined.fetch_add(1, std::memory_order_relaxed);
+      group_leave(p.work);
+      p.work = nullptr;
+      return;
+    }
+    if (verb == "lead") {
+      std::uint64_t token = to_u64(str(r->element[1]));
+      if (sf_abandoned(p.work)) {  // nobody here wants it any more
+        release_lease(p.keys, token);
+        group_leave(p.work);
+        p.work = nullptr;
+        return;
+      }
+      if (p.waited) f.taken_over.fetch_add(1, std::memory_order_relaxed);
+      hand_over(p, token);
+      p.work = nullptr;
+      return;
+    }
+    if (verb == "wait" && r->elements == 3) {
+      p.waited = to_u64(str(r->element[1]));
+      long long pttl = r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0;
+      if (pttl < 0) pttl = 0;
+      // The lease's end, plus a little for the clocks' tick: a leader that
+      // died is taken over then.
+      p.retry_at = now + std::chrono::milliseconds(pttl + 2 + pttl / 50);
+      p.state = Pending::kWaiting;
+      return;
+    }
+    // An answer the protocol does not know: run it here.
+    fall_back(p);
+    p.work = nullptr;
+  }
+
+  // Sends the batch and applies the replies; false if the connection failed.
+  bool send(Clock::time_point now) {
+    if (cmds.empty()) return true;
+    std::vector<Reply> replies;
+    std::string why;
+    if (!f.conn.run(cmds, &replies, &why)) {
+      // The joins sent get no answer: queue them again (after a reconnect,
+      // or to fall back).
+      for (auto &w : what)
+        if (w.first == Fleet::kOutJoin) static_cast<Pending *>(w.second)->state = Pending::kQueued;
+      return false;
+    }
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+      const redisReply *r = replies[i].get();
+      switch (what[i].first) {
+        case Fleet::kOutJoin: on_join(*static_cast<Pending *>(what[i].second), r, now); break;
+        case Fleet::kOutRenew:
+          if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+            auto *l = static_cast<Lease *>(what[i].second);
+            f.leases_lost.fetch_add(1, std::memory_order_relaxed);
+            l->renew_at = Clock::time_point::max();  // lost: no more renewals
+          }
+          break;
+        case Fleet::kOutComplete:
+          if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+            f.fenced.fetch_add(1, std::memory_order_relaxed);
+          break;
+        case Fleet::kOutRelease: break;
+      }
+    }
+    f.pendings.remove_if([](const std::unique_ptr<Pending> &p) { return p->work == nullptr; });
+    return true;
+  }
+
+  bool connect() {
+    std::string why;
+    if (!f.conn.open(f.channel, &why)) return false;
+    if (f.ever_connected) f.reconnects.fetch_add(1, std::memory_order_relaxed);
+    f.ever_connected = true;
+    f.breaker.close();
+    for (auto &p : f.pendings) p->state = Pending::kQueued;  // every pending flight joins again
+    return true;
+  }
+
+  // After a failure: one immediate reconnect (a restarted server, a killed
+  // connection); if that fails too, the breaker opens and every held flight
+  // runs locally.
+  void failed(Clock::time_point now) {
+    f.conn.close();
+    if (connect()) return;
+    f.breaker.trip(now);
+    fall_back_all();
+    f.outgoing.clear();
+    f.outgoing_what.clear();
+  }
+
+  int poll_timeout(Clock::time_point now) const {
+    Clock::time_point next = now + std::chrono::seconds(1);
+    for (auto &p : f.pendings) {
+      if (p->state == Pending::kQueued) return 0;
+      if (p->state == Pending::kWaiting) next = std::min(next, p->retry_at);
+    }
+    for (auto &l : f.leases) {
+      if (l.token) next = std::min(next, l.renew_at);
+      if (!l.claimed) next = std::min(next, l.claim_by);
+    }
+    if (!f.conn.is_open()) next = std::min(next, f.breaker.retry_at());
+    if (!f.outgoing.empty()) return 0;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count();
+    return ms <= 0 ? 0 : static_cast<int>(ms) + 1;
+  }
+
+  void run() {
+    for (;;) {
+      Clock::time_point now = Clock::now();
+      if (!f.conn.is_open() && f.breaker.may_retry(now)) {
+        if (!connect()) {
+          f.breaker.trip(now);
+          fall_back_all();
+        }
+      }
+      bool stop = take_posts();
+      drop_abandoned();
+      now = Clock::now();
+      timers(now);
+      if (f.conn.is_open()) {
+        build(now);
+        if (!send(now)) failed(Clock::now());
+      } else {
+        f.outgoing.clear();
+        f.outgoing_what.clear();
+        fall_back_all();
+      }
+      if (stop && f.pendings.empty() && f.outgoing.empty()) break;
+      pollfd fds[2] = {{f.wake_fd[0], POLLIN, 0}, {f.conn.notice_fd(), POLLIN, 0}};
+      int n = ::poll(fds, fds[1].fd >= 0 ? 2 : 1, stop ? 0 : poll_timeout(Clock::now()));
+      if (n > 0 && (fds[0].revents & POLLIN)) drain_wake();
+      if (n > 0 && fds[1].fd >= 0 && fds[1].revents) {
+        std::vector<std::string> got;
+        std::string why;
+        if (f.conn.read_notices(&got, &why)) notices(got);
+        else failed(Clock::now());
+      }
+    }
+    f.conn.close();
+  }
+};
+
+}  // namespace
+
+void Fleet::run() noexcept {
+  try {
+    Loop{*this, {}, {}}.run();
+  } catch (...) {
+    // Out of memory in the I/O thread: every held flight runs locally from
+    // now on, and nothing waits for this thread.
+    breaker.trip(Clock::now());
+    for (auto &p : pendings)
+      if (p->work) group_leave(p->work);
+    pendings.clear();
+  }
+  bool self_free;
+  {
+    std::lock_guard<std::mutex> lk(inbox_mu);
+    self_free = detached;
+  }
+  if (self_free) delete this;
+}
+
+FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len,
+                           std::uint64_t *token) noexcept {
+  {
+    std::lock_guard<std::mutex> lk(f->grant_mu);
+    for (auto it = f->grants.begin(); it != f->grants.end(); ++it) {
+      if (it->key.size() == len && (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
+        std::uint64_t t = it->token;
+        if (it != f->grants.end() - 1) std::swap(*it, f->grants.back());
+        f->grants.pop_back();
+        if (!t) return FleetRole::kLocal;
+        f->led.fetch_add(1, std::memory_order_relaxed);
+        *token = t;
+        return FleetRole::kLead;
+      }
+    }
+  }
+  if (f->breaker.local_only()) {
+    f->fallbacks.fetch_add(1, std::memory_order_relaxed);
+    return FleetRole::kLocal;
+  }
+  int debt = f->local_debt.load(std::memory_order_relaxed);
+  while (debt > 0)
+    if (f->local_debt.compare_exchange_weak(debt, debt - 1)) return FleetRole::kLocal;
+  return FleetRole::kHold;
+}
+
+void fleet_hold(Fleet *f, sf_ticket *work) noexcept {
+  try {
+    Post p;
+    p.kind = Post::kHold;
+    p.work = work;
+    f->post(std::move(p));
+  } catch (...) {
+    // No memory for the post: the flight runs locally (its callers join
+    // again, and the next flight of the fleet is local).
+    f->local_debt.fetch_add(1, std::memory_order_relaxed);
+    group_leave(work);
+  }
+}
+
+void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t token,
+                       std::uint32_t callers, sf_status status, sf_bytes *value,
+                       sf_bytes *error, const sf_native_kind *kind) noexcept {
+  try {
+    Post p;
+    p.kind = Post::kDone;
+    p.key.assign(static_cast<const char *>(key), len);
+    p.token = token;
+    p.callers = callers;
+    p.status = status;
+    if (status == SF_OK && kind && !value) {
+      p.native_only = true;
+      p.native_name = kind->name ? kind->name : "(unnamed)";
+    } else {
+      p.value = sf_bytes_retain(value);
+      p.error = sf_bytes_retain(error);
+    }
+    f->post(std::move(p));
+  } catch (...) {
+    // Not published: the lease runs out and another process takes over.
+  }
+}
+
+void fleet_leader_left(Fleet *f, const void *key, std::size_t len, std::uint64_t token) noexcept {
+  try {
+    Post p;
+    p.kind = Post::kLeft;
+    p.key.assign(static_cast<const char *>(key), len);
+    p.token = token;
+    f->post(std::move(p));
+  } catch (...) {
+  }
+}
+
+void fleet_stats(const Fleet *f, sf_stats *out) noexcept {
+  out->fleet_led += f->led.load(std::memory_order_relaxed);
+  out->fleet_joined += f->joined.load(std::memory_order_relaxed);
+  out->fleet_taken_over += f->taken_over.load(std::memory_order_relaxed);
+  out->fleet_fenced += f->fenced.load(std::memory_order_relaxed);
+  out->fleet_leases_lost += f->leases_lost.load(std::memory_order_relaxed);
+  out->fleet_fallbacks += f->fallbacks.load(std::memory_order_relaxed);
+  out->fleet_too_large += f->too_large.load(std::memory_order_relaxed);
+  out->fleet_reconnects += f->reconnects.load(std::memory_order_relaxed);
+}
+
+void fleet_free(Fleet *f) noexcept {
+  const bool self = std::this_thread::get_id() == f->thread.get_id();
+  {
+    std::lock_guard<std::mutex> lk(f->inbox_mu);
+    f->stopping = true;
+    f->detached = self;
+  }
+  f->wake();
+  if (self) {
+    f->thread.detach();  // the thread frees the fleet when its loop ends
+    return;
+  }
+  f->thread.join();
+  delete f;
+}
+
+bool fleet_attach(sf_group *g, const FleetConfig &config, const void *name,
+                  std::size_t len) noexcept {
+  Fleet *f = nullptr;
+  try {
+    f = new Fleet(config, name, len);
+    if (::pipe2(f->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
+      delete f;
+      return false;
+    }
+    f->thread = std::thread([f] { f->run(); });
+  } catch (...) {
+    delete f;
+    return false;
+  }
+  g->fleet = f;
+  return true;
+}
+
+}  // namespace sf

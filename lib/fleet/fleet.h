@@ -1,0 +1,137 @@
+// fleet/fleet.h — one fleet group's link to the server: the grants the
+// engine's threads claim, the queue they post to, and the I/O thread that
+// runs the protocol (scripts.h) for every flight of the group in this
+// process.
+//
+// A flight of a fleet group, seen from this process:
+//
+//   first caller joins ──▶ held (the I/O thread holds its work ticket)
+//     held ──join script──▶ done: complete it with the fleet's outcome
+//                         ▶ lead T: grant T, hand off; the caller who joins
+//                           again first leads with token T (the lease is
+//                           renewed until its completion is published)
+//                         ▶ wait: until the notice of the leader's
+//                           completion, or its lease's end; join again
+//     held ──server lost──▶ grant "local", hand off: a plain local flight
+//     held ──every caller left──▶ dropped (the work ticket left)
+//
+// Threads. The engine's threads touch only `grants` (under grant_mu, taken
+// under a shard lock: the I/O thread calls nothing under grant_mu) and the
+// inbox (under inbox_mu). Everything else belongs to the I/O thread, which
+// calls the engine (complete, leave) with none of the fleet's locks held.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fleet/breaker.h"
+#include "fleet/connection.h"
+#include "fleet/keys.h"
+#include "fleet/options.h"
+#include "singleflight.h"
+
+struct sf_group;
+
+namespace sf {
+
+using Clock = std::chrono::steady_clock;
+
+// The next local leader of a key, decided by the I/O thread.
+struct Grant {
+  std::string key;
+  std::uint64_t token;  // 0: a plain local flight
+};
+
+// What the engine's threads tell the I/O thread.
+struct Post {
+  enum Kind { kHold, kDone, kLeft } kind;
+  sf_ticket *work = nullptr;  // kHold
+  std::string key;            // kDone, kLeft
+  std::uint64_t token = 0;    // kDone, kLeft
+  std::uint32_t callers = 0;  // kDone: callers of the leader's local flight
+  sf_status status = SF_OK;   // kDone
+  sf_bytes *value = nullptr;  // kDone: owned references
+  sf_bytes *error = nullptr;
+  std::string native_name;    // kDone: a native-only value of this binding
+  bool native_only = false;
+};
+
+// A held flight (I/O thread).
+struct Pending {
+  enum State { kQueued, kSent, kWaiting } state = kQueued;
+  struct Fleet *fleet = nullptr;
+  sf_ticket *work = nullptr;
+  std::string key;
+  FlightKeys keys;
+  std::uint64_t waited = 0;  // the token of the leader waited on
+  Clock::time_point retry_at{};
+  std::atomic<bool> abandoned{false};  // set by the sf_on_abandoned callback
+};
+
+// A lease this process holds, or a grant not yet claimed (I/O thread).
+struct Lease {
+  std::string key;
+  FlightKeys keys;
+  std::uint64_t token = 0;  // 0: a local grant, no lease
+  Clock::time_point renew_at{};
+  Clock::time_point claim_by{};  // unclaimed grant: given up after this
+  bool claimed = false;
+  int handed_waiters = 0;  // local callers woken by the hand-off to this leader
+};
+
+// Local callers woken by a hand-off who joined again only after the local
+// leader had finished: their new flights read that leader's outcome (its
+// token) instead of leading a new run (I/O thread).
+struct Stragglers {
+  std::string key;
+  std::uint64_t token;
+  int left;  // new flights of `key` that still read it
+  Clock::time_point until;
+};
+
+struct Fleet {
+  explicit Fleet(const FleetConfig &c, const void *name, std::size_t len);
+  ~Fleet();
+
+  FleetConfig config;
+  std::string hex_group, channel;
+  Breaker breaker;
+
+  std::atomic<std::uint64_t> led{0}, joined{0}, taken_over{0}, fenced{0}, leases_lost{0},
+      fallbacks{0}, too_large{0}, reconnects{0};
+
+  std::mutex grant_mu;
+  std::vector<Grant> grants;  // grant_mu
+  std::atomic<int> local_debt{0};  // flights to run locally (a post that could not be made)
+
+  std::mutex inbox_mu;
+  std::vector<Post> inbox;  // inbox_mu
+  bool stopping = false;    // inbox_mu
+  bool detached = false;    // inbox_mu: the I/O thread frees the fleet itself
+  int wake_fd[2] = {-1, -1};
+
+  std::thread thread;
+
+  // ---- I/O thread ----
+  Connection conn;
+  bool ever_connected = false;
+  std::list<std::unique_ptr<Pending>> pendings;
+  std::list<Lease> leases;
+  std::vector<Stragglers> stragglers;
+  std::vector<Command> outgoing;  // completions and releases to send
+  enum Out { kOutJoin, kOutRenew, kOutComplete, kOutRelease };
+  std::vector<std::pair<Out, void *>> outgoing_what;
+
+  void post(Post &&p) noexcept;
+  void wake() noexcept;
+  void run() noexcept;
+};
+
+}  // namespace sf

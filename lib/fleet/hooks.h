@@ -1,0 +1,69 @@
+// fleet/hooks.h — what the local engine asks of a fleet group.
+//
+// A fleet group is a named group with a Fleet attached (sf_group::fleet);
+// for every other group the pointer is null and none of these is called.
+// The engine calls them at four points of a flight's life:
+//
+//   a new flight of a fleet group starts (shard lock held) → fleet_new_flight
+//     says who the first caller is: a plain local leader (the breaker is
+//     open, or a grant without a token), the leader of a fleet flight (a
+//     grant with a fencing token), or a waiter of a flight whose work ticket
+//     the fleet's I/O thread holds (fleet_hold, after the lock is released);
+//   a leader holding a fencing token completes → fleet_leader_done;
+//   such a leader leaves without completing → fleet_leader_left.
+//
+// None of them blocks on the network: they queue for the I/O thread.
+// Built without hiredis (fleet/disabled.cc), fleet_attach attaches nothing,
+// so the others are never reached.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "singleflight.h"
+
+struct sf_group;
+
+namespace sf {
+
+struct Fleet;
+struct FleetConfig;
+
+// Creates the fleet of a fleet group just created (under the registry
+// lock) and starts its I/O thread; false when out of resources. Built
+// without hiredis it attaches nothing and returns true.
+bool fleet_attach(sf_group *g, const FleetConfig &config, const void *name,
+                  std::size_t len) noexcept;
+
+enum class FleetRole : std::uint8_t {
+  kLocal,  // lead a plain local flight (token 0)
+  kLead,   // lead the fleet flight: *token is the fencing token
+  kHold,   // wait: the I/O thread takes the work ticket (fleet_hold)
+};
+
+// Under the shard lock of `key`; takes only the fleet's own short lock.
+FleetRole fleet_new_flight(Fleet *fleet, const void *key, std::size_t len,
+                           std::uint64_t *token) noexcept;
+
+// After the shard lock is released: the I/O thread owns `work` from now on.
+void fleet_hold(Fleet *fleet, sf_ticket *work) noexcept;
+
+// A leader with a fencing token completed (before its waiters are woken;
+// the outcome is still the caller's); `callers` joined its flight so far.
+// The fleet takes its own references.
+void fleet_leader_done(Fleet *fleet, const void *key, std::size_t len, std::uint64_t token,
+                       std::uint32_t callers, sf_status status, sf_bytes *value,
+                       sf_bytes *error, const sf_native_kind *kind) noexcept;
+
+// A leader with a fencing token left without completing (a hand-off).
+void fleet_leader_left(Fleet *fleet, const void *key, std::size_t len,
+                       std::uint64_t token) noexcept;
+
+// Adds the fleet's counters to `out` (the fleet_* fields).
+void fleet_stats(const Fleet *fleet, sf_stats *out) noexcept;
+
+// Called from ~sf_group: stops the I/O thread (after a last flush of
+// completions) and frees the fleet.
+void fleet_free(Fleet *fleet) noexcept;
+
+}  // namespace sf

@@ -1,0 +1,268 @@
+// Fleet groups in one process, against the test's own redis-server: the
+// API's checks, a stampede of threads, the server unreachable, killed and
+// restarted, its pub/sub connection killed, deadlines and cancellation of
+// waiters whose leader is another process, linger.
+#include <atomic>
+#include <memory>
+
+#include "fleet_helpers.h"
+#include "helpers.h"
+
+namespace sftest {
+namespace {
+
+sf_stats fleet_stats(sf_group *g) {
+  sf_stats s{};
+  EXPECT_EQ(sf_group_stats(g, &s, sizeof s), SF_OK);
+  return s;
+}
+
+sf_group *open_fleet(const std::string &url, const char *name = "fleet-test",
+                     uint32_t lease_ms = 2000, uint32_t linger_ms = 0) {
+  sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
+  o.url = url.c_str();
+  o.lease_ms = lease_ms;
+  o.linger_ms = linger_ms;
+  o.cooldown_ms = 100;
+  o.command_timeout_ms = 5000;
+  o.connect_timeout_ms = 2000;
+  return sf_group_open_fleet(name, std::strlen(name), &o);
+}
+
+// Runs sf_do with a lambda.
+sf_status do_fn(sf_group *g, const std::string &key, std::function<sf_status(sf_bytes **, sf_bytes **)> fn,
+                sf_result *r) {
+  auto tramp = [](void *ud, sf_bytes **v, sf_bytes **e) -> sf_status {
+    return (*static_cast<std::function<sf_status(sf_bytes **, sf_bytes **)> *>(ud))(v, e);
+  };
+  return sf_do(g, key.data(), key.size(), tramp, &fn, r);
+}
+
+class Fleet : public FleetTest {};
+
+TEST_F(Fleet, StampedeOfThreadsRunsOnceWithATokenAndSharesTheBytes) {
+  sf_group *g = open_fleet(server.url());
+  ASSERT_NE(g, nullptr);
+  constexpr int kThreads = 50;
+  std::atomic<int> arrived{0}, runs{0};
+  std::atomic<uint64_t> token{0};
+  std::vector<std::string> got(kThreads);
+  std::vector<int> shared(kThreads), status(kThreads);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kThreads; ++i) {
+    ts.emplace_back([&, i] {
+      arrived.fetch_add(1);
+      Result r;
+      status[i] = do_fn(g, "hot", [&](sf_bytes **v, sf_bytes **) {
+        runs.fetch_add(1);
+        uint64_t t = 0;
+        EXPECT_EQ(sf_fence_token(nullptr, &t), SF_OK);
+        token = t;
+        while (arrived.load() < kThreads) std::this_thread::yield();
+        pause_ms(300);  // a grace for the last arrivals to join
+        *v = bytes("shared-value");
+        return SF_OK;
+      }, &r);
+      got[i] = str(r.value);
+      shared[i] = r.shared;
+    });
+  }
+  for (auto &t : ts) t.join();
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_GT(token.load(), 0u);
+  for (int i = 0; i < kThreads; ++i) {
+    EXPECT_EQ(status[i], SF_OK);
+    EXPECT_EQ(got[i], "shared-value");
+    EXPECT_EQ(shared[i], 1);
+  }
+  sf_stats s = fleet_stats(g);
+  EXPECT_EQ(s.fleet_led, 1u);
+  EXPECT_EQ(s.fleet_fallbacks, 0u);
+  EXPECT_EQ(s.live, 0u);
+  // The server keeps no lease and no lock behind.
+  EXPECT_EQ(server.command({"EXISTS", "{sf:" + hex_of("fleet-test") + ":" + hex_of("hot") + "}:lease"}), "0");
+  sf_group_release(g);
+}
+
+TEST_F(Fleet, SequentialCallsRunFreshUnlessLingerAsks) {
+  sf_group *plain = open_fleet(server.url(), "plain");
+  sf_group *linger = open_fleet(server.url(), "linger", 2000, 60000);
+  int runs_plain = 0, runs_linger = 0;
+  for (int i = 0; i < 3; ++i) {
+    Result a, b;
+    EXPECT_EQ(do_fn(plain, "k", [&](sf_bytes **v, sf_bytes **) { ++runs_plain; *v = bytes("p"); return SF_OK; }, &a), SF_OK);
+    EXPECT_EQ(do_fn(linger, "k", [&](sf_bytes **v, sf_bytes **) { ++runs_linger; *v = bytes("l"); return SF_OK; }, &b), SF_OK);
+    EXPECT_EQ(str(a.value), "p");
+    EXPECT_EQ(str(b.value), "l");
+  }
+  EXPECT_EQ(runs_plain, 3);   // nothing cached
+  EXPECT_EQ(runs_linger, 1);  // the lingering outcome serves the next two
+  sf_group_release(plain);
+  sf_group_release(linger);
+}
+
+TEST(FleetUnreachable, CallsRunLocallyThenFleetFlightsResumeWhenTheServerComes) {
+  if (find_redis_server().empty()) GTEST_SKIP() << "redis-server is not installed";
+  RedisServer server;  // not started yet: nothing listens on its socket
+  sf_group *g = open_fleet(server.url(), "unreachable");
+  ASSERT_NE(g, nullptr);
+  int runs = 0;
+  for (int i = 0; i < 3; ++i) {
+    Result r;
+    EXPECT_EQ(do_fn(g, "k", [&](sf_bytes **v, sf_bytes **) { ++runs; *v = bytes("local"); return SF_OK; }, &r), SF_OK);
+    EXPECT_EQ(str(r.value), "local");
+  }
+  EXPECT_EQ(runs, 3);
+  EXPECT_GE(fleet_stats(g).fleet_fallbacks, 1u);
+  EXPECT_EQ(fleet_stats(g).fleet_led, 0u);
+  ASSERT_TRUE(server.start());
+  for (int i = 0; i < 3000 && fleet_stats(g).fleet_led == 0; ++i) {
+    Result r;
+    EXPECT_EQ(do_fn(g, "k", [&](sf_bytes **v, sf_bytes **) { *v = bytes("fleet"); return SF_OK; }, &r), SF_OK);
+    pause_ms(10);
+  }
+  EXPECT_GE(fleet_stats(g).fleet_led, 1u);  // fleet-wide again
+  sf_group_release(g);
+}
+
+// A worker process leads "hang" and holds the key until `release` exists.
+struct RemoteLeader {
+  std::string dir;
+  std::unique_ptr<Worker> worker;
+  RemoteLeader(const RedisServer &server, const std::string &name, const char *group,
+               const char *lease = "2000") {
+    dir = round_dir(server, name);
+    worker = std::make_unique<Worker>(std::vector<std::string>{
+        "--url", server.url(), "--dir", dir, "--mode", "hang", "--group", group, "--key", "s:k",
+        "--lease", lease, "--cooldown", "100"});
+    EXPECT_TRUE(await_file(dir + "/leader"));
+  }
+  WorkerOutput release() {
+    touch(dir + "/release");
+    return worker->finish();
+  }
+};
+
+TEST_F(Fleet, WaitersOfAnotherProcessTimeOutAreCancelledAndLeave) {
+  sf_group *g = open_fleet(server.url(), "waiters");
+  RemoteLeader leader(server, "waiters", "waiters");
+  sf_ticket *w1, *k1, *w2, *k2;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w1, &k1), SF_OK);
+  ASSERT_EQ(k1, nullptr);  // the fleet holds the work: a waiter
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w2, &k2), SF_OK);
+  ASSERT_EQ(k2, nullptr);
+  Result r;
+  EXPECT_EQ(sf_wait(w1, 50 * 1000 * 1000, &r), SF_ETIMEDOUT);
+  EXPECT_EQ(sf_cancel(w2), SF_OK);
+  EXPECT_EQ(sf_wait(w2, -1, &r), SF_ECANCELED);
+  sf_leave(w1);
+  sf_leave(w2);  // every local caller left: the process drops its interest
+  for (int i = 0; i < 3000 && fleet_stats(g).live != 0; ++i) pause_ms(5);
+  EXPECT_EQ(fleet_stats(g).live, 0u);
+  sf_stats s = fleet_stats(g);
+  EXPECT_GE(s.timeouts, 1u);
+  EXPECT_GE(s.cancellations, 1u);
+  WorkerOutput out = leader.release();
+  EXPECT_EQ(out.exit_status, 0);
+  // The next caller here runs fresh (the remote flight is over).
+  Result again;
+  EXPECT_EQ(do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("fresh"); return SF_OK; }, &again), SF_OK);
+  EXPECT_EQ(str(again.value), "fresh");
+  sf_group_release(g);
+}
+
+TEST_F(Fleet, RemoteOutcomeReachesSubscribersWithoutABlockedThread) {
+  sf_group *g = open_fleet(server.url(), "subscribe");
+  RemoteLeader leader(server, "subscribe", "subscribe");
+  sf_ticket *w, *k;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  ASSERT_EQ(k, nullptr);
+  std::atomic<int> fired{0};
+  ASSERT_EQ(sf_subscribe(w, [](void *ud) { static_cast<std::atomic<int> *>(ud)->fetch_add(1); }, &fired),
+            SF_OK);
+  WorkerOutput out = leader.release();
+  for (int i = 0; i < 6000 && fired.load() == 0; ++i) pause_ms(5);
+  EXPECT_EQ(fired.load(), 1);
+  Result r;
+  EXPECT_EQ(sf_wait(w, 0, &r), SF_OK);
+  EXPECT_EQ(str(r.value), "old");
+  EXPECT_EQ(r.shared, 1);
+  sf_leave(w);
+  EXPECT_EQ(fleet_stats(g).fleet_joined, 1u);
+  sf_group_release(g);
+}
+
+TEST_F(Fleet, KilledPubSubConnectionReconnectsAndTheWaitersStillGetTheOutcome) {
+  sf_group *g = open_fleet(server.url(), "pubsub");
+  RemoteLeader leader(server, "pubsub", "pubsub");
+  std::atomic<int> done{0};
+  std::string got;
+  std::thread t([&] {
+    Result r;
+    do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("ran-here"); return SF_OK; }, &r);
+    got = str(r.value);
+    done = 1;
+  });
+  pause_ms(300);  // the caller is waiting for the remote leader
+  EXPECT_NE(server.command({"CLIENT", "KILL", "TYPE", "pubsub"}), "");
+  for (int i = 0; i < 3000 && fleet_stats(g).fleet_reconnects == 0; ++i) pause_ms(5);
+  EXPECT_GE(fleet_stats(g).fleet_reconnects, 1u);
+  leader.release();
+  t.join();
+  EXPECT_EQ(got, "old");  // the remote outcome, after the reconnect
+  sf_group_release(g);
+}
+
+TEST_F(Fleet, ServerKilledMidFlightEveryCallerReturnsAndLaterFlightsAreFleetWide) {
+  sf_group *g = open_fleet(server.url(), "restart", 1000);
+  RemoteLeader leader(server, "restart", "restart", "1000");
+  constexpr int kThreads = 8;
+  std::vector<std::string> got(kThreads);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kThreads; ++i)
+    ts.emplace_back([&, i] {
+      Result r;
+      do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("local"); return SF_OK; }, &r);
+      got[i] = str(r.value);
+    });
+  pause_ms(300);  // the callers wait for the remote leader
+  server.kill9();
+  for (auto &t : ts) t.join();  // the breaker ran them here
+  for (auto &s : got) EXPECT_EQ(s, "local");
+  EXPECT_GE(fleet_stats(g).fleet_fallbacks, 1u);
+  leader.release();  // its completion cannot be published; it returns anyway
+  ASSERT_TRUE(server.start());
+  uint64_t led = fleet_stats(g).fleet_led;
+  for (int i = 0; i < 3000 && fleet_stats(g).fleet_led == led; ++i) {
+    Result r;
+    do_fn(g, "k2", [](sf_bytes **v, sf_bytes **) { *v = bytes("again"); return SF_OK; }, &r);
+    pause_ms(10);
+  }
+  EXPECT_GT(fleet_stats(g).fleet_led, led);
+  EXPECT_GE(fleet_stats(g).fleet_reconnects, 1u);
+  sf_group_release(g);
+}
+
+TEST_F(Fleet, PausedServerTripsTheBreakerWithinTheCommandTimeout) {
+  sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
+  std::string url = server.url();
+  o.url = url.c_str();
+  o.command_timeout_ms = 200;
+  o.cooldown_ms = 100;
+  sf_group *g = sf_group_open_fleet("paused", 6, &o);
+  {
+    Result r;  // connected, fleet flights
+    EXPECT_EQ(do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("a"); return SF_OK; }, &r), SF_OK);
+  }
+  EXPECT_EQ(fleet_stats(g).fleet_led, 1u);
+  server.pause();
+  Result r;
+  EXPECT_EQ(do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("b"); return SF_OK; }, &r), SF_OK);
+  EXPECT_EQ(str(r.value), "b");
+  EXPECT_GE(fleet_stats(g).fleet_fallbacks, 1u);
+  server.resume();
+  sf_group_release(g);
+}
+
+}  // namespace
+}  // namespace sftest
