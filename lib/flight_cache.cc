@@ -1,5 +1,7 @@
 #include "flight_cache.h"
 
+#include <pthread.h>
+
 #include <mutex>
 
 #include "detail/alloc.h"
@@ -54,11 +56,14 @@ void pool_put(Flight *chain) noexcept {
   }
 }
 
-// Up to `n` flights of the pool, chained through hnext (nullptr: none).
+// Up to `n` flights of the pool, and no more than half of it (rounded up),
+// so that threads starting together each find some; chained through hnext
+// (nullptr: none).
 Flight *pool_get(int n, int *got) noexcept {
   std::lock_guard<std::mutex> lk(g_mu);
   Flight *chain = nullptr;
   *got = 0;
+  if (n > (g_pool_count + 1) / 2) n = (g_pool_count + 1) / 2;
   while (g_pool && *got < n) {
     Flight *f = g_pool;
     g_pool = f->hnext;
@@ -95,24 +100,32 @@ void release_cache(ThreadCache &c) noexcept {
   tickets_free(tickets);
 }
 
-// Its destructor, registered on the thread's first use of the cache, hands
-// the cache back when the thread exits.
-struct CacheOwner {
-  bool armed = false;
-  ~CacheOwner() {
-    if (!armed) return;
-    t_cache.state = CacheState::kGone;
-    release_cache(t_cache);
-  }
-};
-thread_local CacheOwner t_owner;
+// Hands the cache back when its thread exits: a pthread key's destructor,
+// which runs after the thread's C++ thread_local destructors (they may still
+// call the engine) and, unlike a thread_local's, needs no allocation to
+// register.
+void cache_owner_exit(void *) noexcept {
+  t_cache.state = CacheState::kGone;
+  release_cache(t_cache);
+}
 
-// This thread's cache, or nullptr once the thread is exiting.
+struct CacheKey {
+  pthread_key_t key;
+  bool ok;
+  CacheKey() noexcept { ok = pthread_key_create(&key, cache_owner_exit) == 0; }
+};
+
+// This thread's cache, or nullptr once the thread is exiting (or when no
+// key could be made: then nothing is cached, and nothing is lost).
 inline ThreadCache *my_cache() noexcept {
   ThreadCache &c = t_cache;
   if (c.state == CacheState::kLive) return &c;
   if (c.state == CacheState::kGone) return nullptr;
-  t_owner.armed = true;  // first use on this thread
+  static const CacheKey owner;  // first use in the process
+  if (!owner.ok || pthread_setspecific(owner.key, &c) != 0) {
+    c.state = CacheState::kGone;
+    return nullptr;
+  }
   c.state = CacheState::kLive;
   return &c;
 }
