@@ -202,8 +202,7 @@ struct Loop {
         if (has_value) value = bytes_str(p.value);
         if (has_error) error = bytes_str(p.error);
       }
-      if (value.size() > f.config.max_value_bytes || error.size() > f.config.max_value_bytes) {
-        f.too_large.fetch_add(1, std::memory_order_relaxed);
+      if (p.too_large) {  // counted by fleet_leader_done
         status = "L";
         has_value = has_error = false;
         value.clear();
@@ -360,8 +359,9 @@ struct Loop {
       sf_bytes *value = reply_bytes(r->element[3]);
       sf_bytes *error = reply_bytes(r->element[4]);
       if (st != SF_OK && st != SF_EWORK && st != SF_EPANIC && st != SF_ENOBYTES) st = SF_EPANIC;
-      group_complete_remote(p.work, static_cast<sf_status>(st), value, error);
+      // Counted before the callers wake: what they read next includes it.
       f.joined.fetch_add(1, std::memory_order_relaxed);
+      group_complete_remote(p.work, static_cast<sf_status>(st), value, error);
       group_leave(p.work);
       p.work = nullptr;
       return;
@@ -572,6 +572,12 @@ void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t
     p.key.assign(static_cast<const char *>(key), len);
     p.token = token;
     p.callers = callers;
+    // Counted here, before the leader's callers return.
+    if (sf_bytes_len(value) > f->config.max_value_bytes ||
+        sf_bytes_len(error) > f->config.max_value_bytes) {
+      p.too_large = true;
+      f->too_large.fetch_add(1, std::memory_order_relaxed);
+    }
     p.status = status;
     if (status == SF_OK && kind && !value) {
       p.native_only = true;

@@ -61,6 +61,7 @@ struct Post {
   sf_bytes *error = nullptr;
   std::string native_name;    // kDone: a native-only value of this binding
   bool native_only = false;
+  bool too_large = false;     // kDone: over max_value_bytes, not published
 };
 
 // A held flight (I/O thread).

@@ -153,6 +153,26 @@ TEST_F(FleetProcesses, ValueOverTheLimitMakesEveryProcessRunTheWork) {
   EXPECT_EQ(sum(outs, kTooLarge), 3u);  // one marker published, two received
 }
 
+TEST_F(FleetProcesses, ANativeOnlyValueIsNoBytesEverywhereNeverGarbage) {
+  std::string dir = round_dir(server, "native");
+  auto outs = run_all(dir, "native", 3, 4);
+  EXPECT_EQ(count_records(dir + "/execs", 8), 1);
+  std::string message;
+  for (auto &o : outs)
+    for (auto &c : o.calls) {
+      EXPECT_EQ(c.status, SF_ENOBYTES);
+      EXPECT_NE(c.hex.find(hex_of("test-native")), std::string::npos);  // names the kind
+    }
+  std::uint64_t tokens = 0;
+  for (auto &o : outs)
+    for (auto t : o.tokens) {
+      EXPECT_GT(t, 0u);  // the split-API leader who joined again holds the fleet's token
+      ++tokens;
+    }
+  EXPECT_EQ(tokens, 1u);
+  EXPECT_EQ(sum(outs, kJoined), 2u);
+}
+
 TEST_F(FleetProcesses, KeyOf64KiB) {
   std::string dir = round_dir(server, "big-key");
   auto outs = run_all(dir, "value", 3, 5, {"--key", "big"});

@@ -11,7 +11,10 @@
 //   leader    the pid of the first execution's process ("hang" mode)
 //   release   created by the test: the first execution returns ("hang")
 // Modes of the work: value, error, panic, big (100 bytes), hang (the first
-// execution waits for `release` and returns "old", later ones "new").
+// execution waits until every caller arrived, writes `leader`, waits for
+// `release` and returns "old"; later ones return "new"), native
+// (the split API, as a binding uses it: join, and on SF_EHANDOFF join
+// again; the leader completes with a native value that has no bytes).
 // Keys: "s:TEXT", "bin" (bytes 0..255 twice), "big" (64 KiB of binary).
 // --await-fenced 1: a worker whose callers got "old" waits (by count) until
 // the server refused its completion before it prints its counters.
@@ -101,6 +104,7 @@ sf_status work(void *ud, sf_bytes **value, sf_bytes **error) {
   }
   if (c->mode == "hang") {
     if (n == 1) {
+      wait_for_everyone(*c);  // every caller is in a flight before the test acts
       std::string pid = std::to_string(::getpid());
       std::string tmp = c->dir + "/leader.tmp";
       FILE *f = std::fopen(tmp.c_str(), "w");
@@ -129,6 +133,33 @@ sf_status work(void *ud, sf_bytes **value, sf_bytes **error) {
   }
   *value = sf_bytes_new("the-value", 9);
   return SF_OK;
+}
+
+// The native mode's caller: the split API with a binding's rejoin loop.
+const sf_native_kind kTestKind = {"test-native", nullptr};
+
+sf_status split_call(sf_group *g, const std::string &key, Ctx *c, sf_result *r) {
+  for (;;) {
+    sf_ticket *wait, *lead;
+    sf_status st = sf_join(g, key.data(), key.size(), 0, &wait, &lead);
+    if (st != SF_OK) return st;
+    if (lead) {
+      record_execution(*c);
+      uint64_t token = 0;
+      sf_fence_token(lead, &token);
+      {
+        std::lock_guard<std::mutex> lk(c->mu);
+        c->lines.push_back("T " + std::to_string(token));
+      }
+      wait_for_everyone(*c);
+      static int native_value;
+      sf_complete_native(lead, SF_OK, nullptr, nullptr, &kTestKind, &native_value);
+      sf_leave(lead);
+    }
+    st = sf_wait(wait, -1, r);
+    sf_leave(wait);
+    if (st != SF_EHANDOFF) return st;
+  }
 }
 
 std::string make_key(const std::string &spec) {
@@ -175,7 +206,8 @@ int main(int argc, char **argv) {
         ::close(fd);
       }
       sf_result r;
-      sf_status st = sf_do(g, key.data(), key.size(), work, &c, &r);
+      sf_status st = c.mode == "native" ? split_call(g, key, &c, &r)
+                                        : sf_do(g, key.data(), key.size(), work, &c, &r);
       const sf_bytes *b = r.value ? r.value : r.error;
       std::string line = "R " + std::to_string(st) + " " + std::to_string(r.shared) + " " +
                          hex(sf_bytes_data(b), sf_bytes_len(b));

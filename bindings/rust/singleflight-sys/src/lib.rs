@@ -118,6 +118,22 @@ pub struct sf_stats {
     pub in_table: u64,
     /// Gauge: flights still held by a ticket (0 when idle).
     pub live: u64,
+    /// Fleet groups: fleet flights this process led.
+    pub fleet_led: u64,
+    /// Fleet groups: flights that ended with another process's outcome.
+    pub fleet_joined: u64,
+    /// Fleet groups: leads won from a leader whose lease had run out.
+    pub fleet_taken_over: u64,
+    /// Fleet groups: completions the server refused (the lease was lost).
+    pub fleet_fenced: u64,
+    /// Fleet groups: lease renewals refused.
+    pub fleet_leases_lost: u64,
+    /// Fleet groups: flights run locally because the server was unreachable, slow or failing.
+    pub fleet_fallbacks: u64,
+    /// Fleet groups: values over the limit, published as a marker or received as one.
+    pub fleet_too_large: u64,
+    /// Fleet groups: connections made again after a loss.
+    pub fleet_reconnects: u64,
 }
 
 /// Identifies a binding's native values (`sf_native_kind`); its address is

@@ -23,6 +23,7 @@ int main(void) {
   P("stats.flights", offsetof(sf_stats, flights));
   P("stats.abandoned", offsetof(sf_stats, abandoned));
   P("stats.live", offsetof(sf_stats, live));
+  P("stats.fleet_reconnects", offsetof(sf_stats, fleet_reconnects));
   P("kind.size", sizeof(sf_native_kind));
   P("kind.align", _Alignof(sf_native_kind));
   P("kind.name", offsetof(sf_native_kind, name));
@@ -50,6 +51,7 @@ fn expected() -> Vec<(&'static str, u64)> {
         ("stats.flights", offset_of!(sf_stats, flights) as u64),
         ("stats.abandoned", offset_of!(sf_stats, abandoned) as u64),
         ("stats.live", offset_of!(sf_stats, live) as u64),
+        ("stats.fleet_reconnects", offset_of!(sf_stats, fleet_reconnects) as u64),
         ("kind.size", size_of::<sf_native_kind>() as u64),
         ("kind.align", align_of::<sf_native_kind>() as u64),
         ("kind.name", offset_of!(sf_native_kind, name) as u64),
