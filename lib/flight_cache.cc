@@ -14,6 +14,8 @@ std::mutex g_mu;
 Flight *g_pool = nullptr;  // idle flights, chained through hnext
 int g_pool_count = 0;
 Flight *g_all = nullptr;  // every flight object, chained through all_next
+sf_ticket *g_tickets = nullptr;  // idle follower tickets, chained through next
+int g_ticket_count = 0;
 
 void track_locked(Flight *f) noexcept {
   f->all_prev = nullptr;
@@ -56,14 +58,21 @@ void pool_put(Flight *chain) noexcept {
   }
 }
 
-// Up to `n` flights of the pool, and no more than half of it (rounded up),
-// so that threads starting together each find some; chained through hnext
-// (nullptr: none).
+// How many of a pool of `count` one empty cache takes, at most `n`: an
+// eighth of it, at least one, so that threads starting together each find
+// some.
+inline int share_of(int count, int n) noexcept {
+  const int eighth = count / 8 > 1 ? count / 8 : 1;
+  return eighth < n ? eighth : n;
+}
+
+// Up to `n` flights of the pool (share_of), chained through hnext (nullptr:
+// none).
 Flight *pool_get(int n, int *got) noexcept {
   std::lock_guard<std::mutex> lk(g_mu);
   Flight *chain = nullptr;
   *got = 0;
-  if (n > (g_pool_count + 1) / 2) n = (g_pool_count + 1) / 2;
+  n = share_of(g_pool_count, n);
   while (g_pool && *got < n) {
     Flight *f = g_pool;
     g_pool = f->hnext;
@@ -89,7 +98,7 @@ struct ThreadCache {
 };
 thread_local ThreadCache t_cache;
 
-// Empties this thread's cache: flights to the pool, tickets to the heap.
+// Empties this thread's cache into the pools (what does not fit to the heap).
 void release_cache(ThreadCache &c) noexcept {
   Flight *flights = c.flights;
   sf_ticket *tickets = c.tickets;
@@ -97,7 +106,23 @@ void release_cache(ThreadCache &c) noexcept {
   c.tickets = nullptr;
   c.nflights = c.ntickets = 0;
   if (flights) pool_put(flights);
-  tickets_free(tickets);
+  sf_ticket *extra = nullptr;
+  if (tickets) {
+    std::lock_guard<std::mutex> lk(g_mu);
+    while (tickets) {
+      sf_ticket *next = tickets->next;
+      if (g_ticket_count < kPoolTickets) {
+        tickets->next = g_tickets;
+        g_tickets = tickets;
+        ++g_ticket_count;
+      } else {
+        tickets->next = extra;
+        extra = tickets;
+      }
+      tickets = next;
+    }
+  }
+  tickets_free(extra);
 }
 
 // Hands the cache back when its thread exits: a pthread key's destructor,
@@ -184,10 +209,27 @@ void flight_give(Flight *f) noexcept {
 
 sf_ticket *ticket_take() noexcept {
   ThreadCache *c = my_cache();
-  if (!c || !c->tickets) return nullptr;
-  sf_ticket *t = c->tickets;
-  c->tickets = t->next;
-  --c->ntickets;
+  if (c && c->tickets) {
+    sf_ticket *t = c->tickets;
+    c->tickets = t->next;
+    --c->ntickets;
+    return t;
+  }
+  // Empty: a share of the pool (exiting threads' tickets).
+  std::lock_guard<std::mutex> lk(g_mu);
+  if (!g_tickets) return nullptr;
+  int n = share_of(g_ticket_count, c ? kThreadTickets / 2 : 1);
+  sf_ticket *t = g_tickets;
+  g_tickets = t->next;
+  --g_ticket_count;
+  while (c && --n > 0 && g_tickets) {
+    sf_ticket *more = g_tickets;
+    g_tickets = more->next;
+    --g_ticket_count;
+    more->next = c->tickets;
+    c->tickets = more;
+    ++c->ntickets;
+  }
   return t;
 }
 
@@ -231,8 +273,12 @@ void flights_for_each_running(void (*fn)(Flight *)) noexcept {
 void flight_cache_drain() noexcept {
   if (ThreadCache *c = my_cache()) release_cache(*c);
   Flight *chain = nullptr;
+  sf_ticket *tickets;
   {
     std::lock_guard<std::mutex> lk(g_mu);
+    tickets = g_tickets;
+    g_tickets = nullptr;
+    g_ticket_count = 0;
     while (g_pool) {
       Flight *f = g_pool;
       g_pool = f->hnext;
@@ -247,6 +293,7 @@ void flight_cache_drain() noexcept {
     detail::destroy(chain);
     chain = next;
   }
+  tickets_free(tickets);
 }
 
 }  // namespace sf

@@ -12,11 +12,12 @@
 // a thread that leads and finishes alone reuses the same flight, in its own
 // cache lines, call after call. Past the bound, half of the flights go to
 // the engine-wide pool (one mutex, off the fast path) and an empty cache
-// takes a batch from it; tickets past the bound go back to the caller (the
-// shard's ticket pool, else the heap). When a thread exits its flights go to
-// the engine-wide pool and its tickets to the heap; a thread that calls the
-// engine after that (from another thread_local's destructor) uses the pool
-// directly.
+// takes a share of it (an eighth, so that threads starting together each
+// find some); tickets past the bound go back to the caller (the shard's
+// ticket pool, else the heap). When a thread exits, its flights and tickets
+// go to the engine-wide pools (what does not fit to the heap); a thread
+// that calls the engine after that (from another thread's key destructor)
+// uses the pools directly.
 //
 // Every flight object ever made is on one engine-wide list (under the same
 // mutex), which the fork handlers walk (fork.h). A flight's `idle` flag
@@ -32,6 +33,7 @@ namespace sf {
 inline constexpr int kThreadFlights = 16;   // idle flights one thread keeps
 inline constexpr int kThreadTickets = 64;   // idle follower tickets one thread keeps
 inline constexpr int kPoolFlights = 4096;   // idle flights the engine-wide pool keeps
+inline constexpr int kPoolTickets = 4096;   // idle tickets the engine-wide pool keeps
 
 // An idle flight (key inline, no outcome, no ticket), marked not idle, or
 // nullptr when out of memory.
@@ -40,7 +42,8 @@ Flight *flight_take() noexcept;
 // Gives back a flight reset by recycle_locked (no spare ticket left on it).
 void flight_give(Flight *f) noexcept;
 
-// An idle follower ticket of this thread's cache, or nullptr.
+// An idle follower ticket of this thread's cache, else of the engine-wide
+// pool, or nullptr.
 sf_ticket *ticket_take() noexcept;
 
 // Keeps what fits of a chain of `n` idle tickets (linked through next) in
