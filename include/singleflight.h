@@ -640,6 +640,10 @@ SF_EXTERN(void) sf_leave(sf_ticket *ticket);
  *   - Nothing is cached: a caller who arrives after a flight completed
  *     starts a new one, unless linger_ms asks the server to keep the last
  *     outcome that long.
+ *   - fork(): the I/O thread stays in the parent, so in a child process the
+ *     fleet groups it inherited run local flights only (stats.fleet_fallbacks
+ *     counts them) and never touch the parent's connections; their names
+ *     stay taken in the child.
  *   - Abandonment stays local: when every caller of this process left, the
  *     process drops its interest in the key, and the local leader's
  *     sf_on_abandoned() fires as for any group; callers of other processes

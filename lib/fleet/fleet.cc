@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +38,16 @@ sf_bytes *reply_bytes(const redisReply *r) {
 
 std::string bytes_str(const sf_bytes *b) {
   return std::string(static_cast<const char *>(sf_bytes_data(b)), sf_bytes_len(b));
+}
+
+// Bumped in every child process fork() makes (pthread_atfork).
+std::atomic<unsigned> g_fork_generation{0};
+void count_fork() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+
+// True in a process forked from the one that made `f`: its I/O thread and
+// connections stayed in the parent, and its locks may have been held there.
+bool fleet_forked(const Fleet *f) noexcept {
+  return g_fork_generation.load(std::memory_order_relaxed) != f->generation;
 }
 
 void on_abandoned(void *ud) {
@@ -525,6 +536,10 @@ void Fleet::run() noexcept {
 
 FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len,
                            std::uint64_t *token) noexcept {
+  if (fleet_forked(f)) {  // a forked child: no I/O thread here
+    f->fallbacks.fetch_add(1, std::memory_order_relaxed);
+    return FleetRole::kLocal;
+  }
   {
     std::lock_guard<std::mutex> lk(f->grant_mu);
     for (auto it = f->grants.begin(); it != f->grants.end(); ++it) {
@@ -566,6 +581,7 @@ void fleet_hold(Fleet *f, sf_ticket *work) noexcept {
 void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t token,
                        std::uint32_t callers, sf_status status, sf_bytes *value,
                        sf_bytes *error, const sf_native_kind *kind) noexcept {
+  if (fleet_forked(f)) return;  // the parent's lease: the parent's to publish
   try {
     Post p;
     p.kind = Post::kDone;
@@ -593,6 +609,7 @@ void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t
 }
 
 void fleet_leader_left(Fleet *f, const void *key, std::size_t len, std::uint64_t token) noexcept {
+  if (fleet_forked(f)) return;
   try {
     Post p;
     p.kind = Post::kLeft;
@@ -615,6 +632,9 @@ void fleet_stats(const Fleet *f, sf_stats *out) noexcept {
 }
 
 void fleet_free(Fleet *f) noexcept {
+  // A forked child has no I/O thread to stop, and the parent's thread
+  // object cannot be joined or destroyed here: the fleet is left as it is.
+  if (fleet_forked(f)) return;
   const bool self = std::this_thread::get_id() == f->thread.get_id();
   {
     std::lock_guard<std::mutex> lk(f->inbox_mu);
@@ -632,9 +652,12 @@ void fleet_free(Fleet *f) noexcept {
 
 bool fleet_attach(sf_group *g, const FleetConfig &config, const void *name,
                   std::size_t len) noexcept {
+  static const bool fork_counted = pthread_atfork(nullptr, nullptr, count_fork) == 0;
+  if (!fork_counted) return false;
   Fleet *f = nullptr;
   try {
     f = new Fleet(config, name, len);
+    f->generation = g_fork_generation.load(std::memory_order_relaxed);
     if (::pipe2(f->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
       delete f;
       return false;

@@ -119,6 +119,9 @@ struct Fleet {
   int wake_fd[2] = {-1, -1};
 
   std::thread thread;
+  // The fork generation the fleet was made in (fleet_forked()): a child
+  // process has no I/O thread, so its fleet groups are local.
+  unsigned generation = 0;
 
   // ---- I/O thread ----
   Connection conn;

@@ -243,6 +243,46 @@ TEST_F(Fleet, ServerKilledMidFlightEveryCallerReturnsAndLaterFlightsAreFleetWide
   sf_group_release(g);
 }
 
+TEST_F(Fleet, AForkedChildRunsItsFlightsLocallyAndTheParentStaysAFleetMember) {
+  sf_group *g = open_fleet(server.url(), "forked");
+  {
+    Result r;
+    ASSERT_EQ(do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("parent"); return SF_OK; }, &r), SF_OK);
+  }
+  ASSERT_EQ(fleet_stats(g).fleet_led, 1u);
+  pid_t child = fork();
+  if (child == 0) {  // no gtest here: the exit status says it
+    sf_result r;
+    auto work = [](void *, sf_bytes **v, sf_bytes **) -> sf_status {
+      *v = sf_bytes_new("child", 5);
+      return SF_OK;
+    };
+    sf_status st = sf_do(g, "k", 1, work, nullptr, &r);
+    sf_stats s{};
+    sf_group_stats(g, &s, sizeof s);
+    bool ok = st == SF_OK && sf_bytes_len(r.value) == 5 && s.fleet_fallbacks == 1 && s.fleet_led == 1;
+    sf_group_release(g);  // leaves the parent's fleet alone
+    _exit(ok ? 0 : 1);
+  }
+  ASSERT_GT(child, 0);
+  int st = -1;
+  pid_t got = 0;
+  for (int i = 0; i < 6000 && got == 0; ++i) {
+    got = waitpid(child, &st, WNOHANG);
+    if (got == 0) pause_ms(5);
+  }
+  if (got == 0) {
+    ::kill(child, SIGKILL);
+    waitpid(child, &st, 0);
+    FAIL() << "the forked child hung in sf_do";
+  }
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  Result r;  // the parent is still a fleet member
+  EXPECT_EQ(do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("again"); return SF_OK; }, &r), SF_OK);
+  EXPECT_EQ(fleet_stats(g).fleet_led, 2u);
+  sf_group_release(g);
+}
+
 TEST_F(Fleet, PausedServerTripsTheBreakerWithinTheCommandTimeout) {
   sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
   std::string url = server.url();
