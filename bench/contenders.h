@@ -1,15 +1,21 @@
-// contenders.h — sf_do and the hand-written Group behind one interface, with
-// the same trivial work.
+// contenders.h — sf_do, the hand-written Group and the floor behind one
+// interface, with the same trivial work.
 //
-// The work: count the run (a plain counter of the leader's thread) and
-// return a reference to a 16-byte value made in advance by that thread —
-// sf_bytes_retain() of an sf_bytes for sf_do, a copy of a shared_ptr for the
-// hand-written Group. Each caller then checks it got a value and drops its
-// reference (sf_bytes_release() / the shared_ptr's destructor). So both
-// sides do one atomic increment and one decrement per caller for the value,
-// and nothing else but the singleflight itself.
-// With g_return_value false (--work none) the work returns no value (NULL,
-// an empty shared_ptr) and the callers have nothing to drop.
+// The work counts the run (a plain counter of the leader's thread) and
+// returns a 16-byte value, in one of three ways (g_work):
+//   kShared  a reference to a value made in advance by that thread:
+//            sf_bytes_retain() of an sf_bytes, a copy of a shared_ptr;
+//   kFresh   a value allocated on every run: sf_bytes_new(), make_shared;
+//   kNone    no value (NULL, an empty shared_ptr).
+// Each caller checks it got a value and drops its reference
+// (sf_bytes_release() / the shared_ptr's destructor), so both sides pay the
+// same reference counting and allocation for the value and nothing else but
+// the singleflight itself.
+//
+// The floor is no singleflight: a std::mutex over an unordered_set of keys,
+// the key inserted before the work and erased after it, no waiting and no
+// sharing. It is the cost of the lock and the hash table every
+// mutex-and-map singleflight pays at least.
 //
 // A contender C has:
 //   C::Thread             what one benchmark thread owns (value, counters)
@@ -22,7 +28,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "handwritten_singleflight.h"
 #include "singleflight.h"
@@ -31,8 +39,8 @@ namespace bench {
 
 inline constexpr char kValue[16] = "sixteen bytes..";
 
-// Whether the work returns its value (the default) or nothing.
-inline bool g_return_value = true;
+enum class Work { kShared, kFresh, kNone };
+inline Work g_work = Work::kShared;
 
 // Counters every contender's thread keeps.
 struct Counts {
@@ -74,7 +82,7 @@ class SfDo {
   void call(Thread &t, const std::string &key) {
     sf_result r;
     sf_status st = sf_do(group_, key.data(), key.size(), work, &t, &r);
-    if (st != SF_OK || (g_return_value && !r.value)) die("sf_do did not return the value");
+    if (st != SF_OK || (g_work != Work::kNone && !r.value)) die("sf_do did not return the value");
     t.counts.shared += r.shared != 0;
     sf_bytes_release(r.value);
   }
@@ -85,7 +93,8 @@ class SfDo {
   static sf_status work(void *userdata, sf_bytes **value, sf_bytes ** /*error*/) {
     auto *t = static_cast<Thread *>(userdata);
     ++t->counts.runs;
-    if (g_return_value) *value = sf_bytes_retain(t->value);
+    if (g_work == Work::kShared) *value = sf_bytes_retain(t->value);
+    else if (g_work == Work::kFresh) *value = sf_bytes_new(kValue, sizeof kValue);
     return SF_OK;
   }
 
@@ -115,16 +124,48 @@ class Handwritten {
   }
 
   void call(Thread &t, const std::string &key) {
-    auto r = group_.Do(key, [&t] {
-      ++t.counts.runs;
-      return g_return_value ? t.value : Ref();  // a copy: one more reference
-    });
-    if (g_return_value && !r.value) die("Do did not return the value");
+    auto r = group_.Do(key, [&t] { return run(t); });
+    if (g_work != Work::kNone && !r.value) die("Do did not return the value");
     t.counts.shared += r.shared;
   }  // r.value is dropped here
 
+  // The work (shared with the floor).
+  static Ref run(Thread &t) {
+    ++t.counts.runs;
+    if (g_work == Work::kShared) return t.value;  // a copy: one more reference
+    if (g_work == Work::kNone) return Ref();
+    auto v = std::make_shared<Value>();
+    std::copy(kValue, kValue + sizeof kValue, v->bytes);
+    return v;
+  }
+
  private:
   handwritten::Group<Ref> group_;
+};
+
+class Floor {
+ public:
+  static constexpr const char *kName = "floor";
+  using Thread = Handwritten::Thread;
+
+  Thread make_thread() { return Handwritten().make_thread(); }
+
+  void call(Thread &t, const std::string &key) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      running_.insert(key);
+    }
+    Handwritten::Ref r = Handwritten::run(t);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      running_.erase(key);
+    }
+    if (g_work != Work::kNone && !r) die("the floor's work returned no value");
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_set<std::string> running_;  // mu_
 };
 
 }  // namespace bench

@@ -1,8 +1,9 @@
 // flight.h — one execution of the work for one key, and the tickets that
 // hold it.
 //
-// A Flight is created by its leader's sf_join() and lives until its last
-// ticket is left; then it goes back to its shard's pool for reuse (no heap
+// A Flight is taken by its leader's sf_join() from the leader thread's cache
+// (flight_cache.h) and lives until its last ticket is left; then it goes to
+// the cache of the thread that left last, for reuse by any group (no heap
 // allocation in the steady state). Its life:
 //
 //   running ──complete──▶ done (outcome)        every waiter woken
@@ -16,12 +17,13 @@
 // can be joined.
 //
 // Tickets. The leader's two tickets (wait and work) are embedded in the
-// flight; followers' wait tickets come from the shard's ticket pool, go to
-// the flight's spare list when left and back to the shard's pool when the
-// flight is recycled. `refs` counts live tickets of every kind.
+// flight; followers' wait tickets come from the joining thread's cache, else
+// the shard's ticket pool, go to the flight's spare list when left and, when
+// the flight is recycled, to the recycling thread's cache and what does not
+// fit to the shard's pool. `refs` counts live tickets of every kind.
 //
-// Locking. Table linkage (hnext, linked) and the shard's pool are guarded by
-// the shard mutex; everything marked "mu" by the flight's own mutex. Lock
+// Locking. Table linkage (hnext, linked) is guarded by the shard mutex;
+// everything marked "mu" by the flight's own mutex. Lock
 // order: shard, then flight; never the reverse. No callback (subscription,
 // abandonment, native or bytes release) runs under either lock.
 //
@@ -89,10 +91,11 @@ struct Flight {
   // ---- shard mutex ----
   Flight *hnext = nullptr;  // next in the bucket chain, or in the pool
   bool linked = false;      // in the table: new callers join this flight
-  bool pooled = false;      // idle in the shard's pool
+  bool idle = false;        // in a thread's cache or the pool (flight_cache.h)
   bool orphan = false;      // inherited by a fork() child (fork.h): not in `live`
-  Flight *all_prev = nullptr, *all_next = nullptr;  // every flight of the shard
-  // ---- fixed while the flight lives ----
+  // ---- the engine-wide list's mutex (flight_cache.cc) ----
+  Flight *all_prev = nullptr, *all_next = nullptr;  // every flight object
+  // ---- fixed while the flight lives (set by its leader's join) ----
   Shard *shard = nullptr;
   std::uint64_t hash = 0;
   std::size_t key_len = 0;
@@ -138,6 +141,7 @@ struct Flight {
   unsigned char inline_key[kInlineKey];
 
   Flight() {
+    key = inline_key;
     lead_wait.flight = this;
     lead_wait.role = Role::kWait;
     work.flight = this;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "flight_cache.h"
 #include "registry.h"
 
 namespace sf {
@@ -17,24 +18,19 @@ std::mutex &groups_mutex() noexcept {
 Group *g_groups = nullptr;  // guarded by groups_mutex()
 std::atomic<unsigned> g_generation{0};
 
-// Takes (or releases) every lock of every group: each shard's mutex, then
-// the mutexes of its flights, the engine's lock order.
+// Takes (or releases) every lock of the engine below the list's mutex: each
+// group's shard mutexes, then the flights' list mutex and every flight
+// object's mutex (flight_cache.h), the engine's lock order.
 void lock_groups() noexcept {
-  for (Group *g = g_groups; g; g = g->live_next) {
-    for (Shard &s : g->shards) {
-      s.mu.lock();
-      for (Flight *f = s.all_flights; f; f = f->all_next) f->mu.lock();
-    }
-  }
+  for (Group *g = g_groups; g; g = g->live_next)
+    for (Shard &s : g->shards) s.mu.lock();
+  flights_lock_all();
 }
 
 void unlock_groups() noexcept {
-  for (Group *g = g_groups; g; g = g->live_next) {
-    for (Shard &s : g->shards) {
-      for (Flight *f = s.all_flights; f; f = f->all_next) f->mu.unlock();
-      s.mu.unlock();
-    }
-  }
+  flights_unlock_all();
+  for (Group *g = g_groups; g; g = g->live_next)
+    for (Shard &s : g->shards) s.mu.unlock();
 }
 
 void before_fork() noexcept {
@@ -50,8 +46,7 @@ void after_fork_in_parent() noexcept {
 }
 
 void after_fork_in_child() noexcept {
-  for (Group *g = g_groups; g; g = g->live_next)
-    for (Shard &s : g->shards) shard_after_fork_locked(s);
+  flights_for_each_running(flight_after_fork_locked);
   g_generation.fetch_add(1, std::memory_order_relaxed);
   unlock_groups();
   groups_mutex().unlock();

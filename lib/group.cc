@@ -7,6 +7,7 @@
 #include "detail/alloc.h"
 #include "detail/hash.h"
 #include "fleet/hooks.h"
+#include "flight_cache.h"
 #include "fork.h"
 
 namespace sf {
@@ -25,15 +26,15 @@ Flight *find(Shard &s, std::uint64_t h, const void *key, std::size_t len) noexce
 // Doubles the bucket array. Failing to allocate is harmless: the chains
 // just grow longer until a later attempt succeeds.
 void grow(Shard &s) noexcept {
-  std::size_t nb = s.nbuckets * 2;
+  const std::uint32_t nb = s.nbuckets * 2;
   auto **nbk = static_cast<Flight **>(detail::allocate(nb * sizeof(Flight *)));
   if (!nbk) return;
   std::memset(nbk, 0, nb * sizeof(Flight *));
   Flight **old = s.buckets;
-  std::size_t oldn = s.nbuckets;
+  const std::uint32_t oldn = s.nbuckets;
   s.buckets = nbk;
   s.nbuckets = nb;
-  for (std::size_t i = 0; i < oldn; ++i) {
+  for (std::uint32_t i = 0; i < oldn; ++i) {
     for (Flight *f = old[i]; f;) {
       Flight *next = f->hnext;
       std::size_t b = bucket_of(s, f->hash);
@@ -42,7 +43,7 @@ void grow(Shard &s) noexcept {
       f = next;
     }
   }
-  detail::deallocate(old);
+  if (old != s.inline_buckets) detail::deallocate(old);
 }
 
 void link(Shard &s, Flight *f) noexcept {
@@ -63,34 +64,9 @@ void unlink(Shard &s, Flight *f) noexcept {
   --s.count;
 }
 
-void destroy_flight(Flight *f) noexcept {
-  for (sf_ticket *t = f->spare; t;) {
-    sf_ticket *next = t->next;
-    detail::destroy(t);
-    t = next;
-  }
-  detail::destroy(f);
-}
-
 void destroy_group(Group *g) noexcept {
   fork_untrack(g);
   detail::destroy(g);
-}
-
-// Every flight object of a shard is on its list (shard mutex), so that the
-// fork handlers reach each one's lock.
-void track_flight_locked(Shard &s, Flight *f) noexcept {
-  f->all_prev = nullptr;
-  f->all_next = s.all_flights;
-  if (s.all_flights) s.all_flights->all_prev = f;
-  s.all_flights = f;
-}
-
-void untrack_flight_locked(Shard &s, Flight *f) noexcept {
-  if (f->all_prev) f->all_prev->all_next = f->all_next;
-  else s.all_flights = f->all_next;
-  if (f->all_next) f->all_next->all_prev = f->all_prev;
-  f->all_prev = f->all_next = nullptr;
 }
 
 void shard_idle_while_dying(Group *g) noexcept {
@@ -105,8 +81,7 @@ struct Leftovers {
   const sf_native_kind *attach_kind[SF_ATTACH_MAX] = {};
   void *attach[SF_ATTACH_MAX] = {};
   unsigned char *long_key = nullptr;
-  sf_ticket *tickets = nullptr;  // the shard's ticket pool was full
-  Flight *to_free = nullptr;     // the shard's flight pool was full
+  sf_ticket *tickets = nullptr;  // the thread's cache and the shard's ticket pool were full
   Group *last_of_dying = nullptr;
   bool any = false;              // anything at all to do
 
@@ -119,18 +94,14 @@ struct Leftovers {
     for (int i = 0; i < SF_ATTACH_MAX && attach_kind[i]; ++i)
       if (attach_kind[i]->release) attach_kind[i]->release(attach[i]);
     if (long_key) detail::deallocate(long_key);
-    for (sf_ticket *t = tickets; t;) {
-      sf_ticket *next = t->next;
-      detail::destroy(t);
-      t = next;
-    }
-    if (to_free) destroy_flight(to_free);
+    tickets_free(tickets);
     if (last_of_dying) shard_idle_while_dying(last_of_dying);
   }
 };
 
-// Resets a flight whose last ticket is gone and returns it to its shard's
-// pool. The caller holds the shard mutex; nobody else references `f`.
+// Resets a flight whose last ticket is gone, unbinds it from its shard and
+// gives it to this thread's cache. The caller holds the shard mutex; nobody
+// else references `f`.
 void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
   if (f->value || f->error || f->nobytes_message || f->native_kind || f->attach_kind[0] ||
       f->key != f->inline_key) {
@@ -157,16 +128,18 @@ void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
   f->fence = 0;
   f->finished.store(false, std::memory_order_relaxed);
   f->subs = nullptr;
-  // Left follower tickets go to the shard, where any flight's followers
-  // find them.
+  // Left follower tickets go to this thread's cache, and what does not fit
+  // to the shard, where any flight's followers find them.
   if (f->spare) {
-    if (s.ticket_count < kTicketPoolMax) {
-      f->spare_tail->next = s.tickets;
-      s.tickets = f->spare;
-      s.ticket_count += f->spare_count;
-    } else {
+    int rest_n;
+    sf_ticket *rest = ticket_give(f->spare, f->spare_count, &rest_n);
+    if (rest && s.ticket_count < kTicketPoolMax) {
+      f->spare_tail->next = s.tickets;  // the rest ends where the chain ended
+      s.tickets = rest;
+      s.ticket_count += rest_n;
+    } else if (rest) {
       out.any = true;
-      out.tickets = f->spare;
+      out.tickets = rest;
     }
     f->spare = f->spare_tail = nullptr;
     f->spare_count = 0;
@@ -177,16 +150,7 @@ void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
   } else {
     --s.live;
   }
-  if (s.pool_count < kPoolMax) {
-    f->hnext = s.pool;
-    f->pooled = true;
-    s.pool = f;
-    ++s.pool_count;
-  } else {
-    untrack_flight_locked(s, f);
-    out.any = true;
-    out.to_free = f;
-  }
+  flight_give(f);
   if (s.dying && s.live == 0 && s.orphans == 0) {
     out.any = true;
     out.last_of_dying = s.group;
@@ -314,17 +278,8 @@ sf_group::sf_group() {
 sf_group::~sf_group() {
   if (fleet) sf::fleet_free(fleet);
   for (auto &s : shards) {
-    for (sf::Flight *f = s.pool; f;) {
-      sf::Flight *next = f->hnext;
-      sf::destroy_flight(f);
-      f = next;
-    }
-    for (sf_ticket *t = s.tickets; t;) {
-      sf_ticket *next = t->next;
-      sf::detail::destroy(t);
-      t = next;
-    }
-    sf::detail::deallocate(s.buckets);
+    sf::tickets_free(s.tickets);
+    if (s.buckets != s.inline_buckets) sf::detail::deallocate(s.buckets);
   }
 }
 
@@ -333,15 +288,6 @@ namespace sf {
 Group *group_new() noexcept {
   Group *g = detail::make<Group>();
   if (!g) return nullptr;
-  for (auto &s : g->shards) {
-    s.nbuckets = 16;
-    s.buckets = static_cast<Flight **>(detail::allocate(s.nbuckets * sizeof(Flight *)));
-    if (!s.buckets) {
-      detail::destroy(g);
-      return nullptr;
-    }
-    std::memset(s.buckets, 0, s.nbuckets * sizeof(Flight *));
-  }
   fork_track(g);
   return g;
 }
@@ -380,11 +326,11 @@ void tell_fleet_done(Flight *f, sf_status status, sf_bytes *value, sf_bytes *err
 
 // A follower joins `f` with a wait ticket (the shard's and f's mutex held).
 sf_status follow_locked(Shard &s, Flight *f, sf_ticket **wait, sf_ticket **work) noexcept {
-  sf_ticket *t = s.tickets;
-  if (t) {
+  sf_ticket *t = ticket_take();
+  if (!t && (t = s.tickets)) {
     s.tickets = t->next;
     --s.ticket_count;
-  } else {
+  } else if (!t) {
     t = detail::make<sf_ticket>();
     if (!t) return SF_ENOMEM;
     t->role = Role::kWait;
@@ -404,25 +350,13 @@ sf_status follow_locked(Shard &s, Flight *f, sf_ticket **wait, sf_ticket **work)
 // The leader starts a flight for `key`, which has none (the shard's mutex held).
 sf_status lead_locked(Shard &s, std::uint64_t h, const void *key, std::size_t len,
                       unsigned flags, sf_ticket **wait, sf_ticket **work) noexcept {
-  Flight *f = s.pool;
-  if (f) {
-    s.pool = f->hnext;
-    --s.pool_count;
-  } else {
-    f = detail::make<Flight>();
-    if (!f) return SF_ENOMEM;
-    f->shard = &s;
-    f->key = f->inline_key;
-    track_flight_locked(s, f);
-  }
-  f->pooled = false;
+  Flight *f = flight_take();
+  if (!f) return SF_ENOMEM;
+  f->shard = &s;
   if (len > kInlineKey) {
     auto *k = static_cast<unsigned char *>(detail::allocate(len));
-    if (!k) {  // back to the pool: nothing changed
-      f->hnext = s.pool;
-      f->pooled = true;
-      s.pool = f;
-      ++s.pool_count;
+    if (!k) {  // back to the cache: nothing changed
+      flight_give(f);
       return SF_ENOMEM;
     }
     f->key = k;
@@ -795,29 +729,27 @@ sf_status group_complete_remote(sf_ticket *t, sf_status status, sf_bytes *value,
 
 void flight_release(Flight *f, int n) noexcept { release_ref(f, n); }
 
-void shard_after_fork_locked(Shard &s) noexcept {
-  for (Flight *f = s.all_flights; f; f = f->all_next) {
-    if (f->pooled) continue;
-    // Threads of the parent may have been inside the condition variable
-    // (its own lock held, or counted as sleepers): this process has none.
-    new (&f->cv) std::condition_variable_any();
-    f->sleepers = 0;
-    if (f->linked) unlink(s, f);  // a new caller of its key leads a new run
-    if (!f->done) {
-      // Its leader is a thread of the parent. The subscriptions belong to
-      // the parent's threads too and are dropped, never called.
-      for (sf_ticket *t = f->subs; t; t = t->next) t->notify.store(Notify::kFired, std::memory_order_relaxed);
-      f->subs = nullptr;
-      f->status = SF_EHANDOFF;
-      f->done = true;
-      f->finished.store(true, std::memory_order_relaxed);
-      f->abandoned = false;
-    }
-    if (!f->orphan) {  // tickets of threads that are not here hold it for ever
-      f->orphan = true;
-      --s.live;
-      ++s.orphans;
-    }
+void flight_after_fork_locked(Flight *f) noexcept {
+  Shard &s = *f->shard;
+  // Threads of the parent may have been inside the condition variable
+  // (its own lock held, or counted as sleepers): this process has none.
+  new (&f->cv) std::condition_variable_any();
+  f->sleepers = 0;
+  if (f->linked) unlink(s, f);  // a new caller of its key leads a new run
+  if (!f->done) {
+    // Its leader is a thread of the parent. The subscriptions belong to
+    // the parent's threads too and are dropped, never called.
+    for (sf_ticket *t = f->subs; t; t = t->next) t->notify.store(Notify::kFired, std::memory_order_relaxed);
+    f->subs = nullptr;
+    f->status = SF_EHANDOFF;
+    f->done = true;
+    f->finished.store(true, std::memory_order_relaxed);
+    f->abandoned = false;
+  }
+  if (!f->orphan) {  // tickets of threads that are not here hold it for ever
+    f->orphan = true;
+    --s.live;
+    ++s.orphans;
   }
 }
 

@@ -1,10 +1,13 @@
 // group.h — sf_group: a namespace of flights, sharded by key hash.
 //
-// A group holds kShards shards, each on its own cache line with its own
-// mutex, hash table of running flights, pool of idle flights and counters.
-// A call touches one shard, so callers of different keys rarely meet on a
-// lock, and the steady-state fast path (a fresh key, no contention) takes
-// the shard mutex twice — to join and to complete — and allocates nothing.
+// A group holds kShards shards, each on its own cache lines with its own
+// mutex, hash table of running flights, pool of idle follower tickets and
+// counters (summed on read). A call touches one shard, so callers of
+// different keys rarely meet on a lock, and the steady-state fast path (a
+// fresh key, no contention) takes the shard mutex twice — to join and to
+// complete —, touches one line of the shard, takes its flight from the
+// calling thread's cache (flight_cache.h), writes no line shared by the
+// whole group or process and allocates nothing.
 //
 // Lifetime: `refs` counts the user's references. When it reaches zero the
 // group is *dying*: flights still running finish and deliver their outcome,
@@ -13,7 +16,7 @@
 // registry (registry.h), which owns the 1→0 transition of their refs.
 //
 // Mimic: x/sync singleflight `Group`. Differences: one mutex per shard
-// instead of one per group; flights and tickets are pooled; outcomes are
+// instead of one per group; flights and tickets are cached per thread; outcomes are
 // bytes (plus an optional native value); re-entry is SF_EDEADLK.
 #pragma once
 
@@ -33,34 +36,42 @@ namespace sf {
 struct Fleet;
 using Group = sf_group;
 
-inline constexpr unsigned kShardBits = 4;
+inline constexpr unsigned kShardBits = 6;
 inline constexpr unsigned kShards = 1u << kShardBits;
-inline constexpr int kPoolMax = 256;    // idle flights kept per shard
 inline constexpr int kTicketPoolMax = 1024;  // idle follower tickets kept per shard
+inline constexpr std::uint32_t kInlineBuckets = 4;  // buckets inside the shard's first line
 
+// The first cache line holds everything a fresh key's call touches (the
+// lock, the table with its first buckets, the gauges and the flight
+// counter), so such a call reads and writes one line of the shard; the rest
+// is touched by followers and rarer events.
 struct alignas(64) Shard {
   detail::SpinMutex mu;
-  Group *group = nullptr;
   // ---- mu ----
-  Flight **buckets = nullptr;  // chains through Flight::hnext
-  std::size_t nbuckets = 0;    // a power of two
-  std::size_t count = 0;       // linked flights
-  std::size_t live = 0;        // flights not yet back in the pool
-  Flight *pool = nullptr;      // idle flights (chained through hnext)
-  int pool_count = 0;
+  bool dying = false;           // the group has no user reference left
+  std::uint32_t count = 0;      // linked flights
+  std::uint32_t nbuckets = kInlineBuckets;  // a power of two
+  std::uint32_t live = 0;       // flights bound to the shard, not yet recycled
+  Flight **buckets = inline_buckets;  // chains through Flight::hnext
+  std::uint64_t flights = 0;    // counter: flights led
+  Flight *inline_buckets[kInlineBuckets] = {};
+  // ---- fixed ----
+  alignas(64) Group *group = nullptr;
+  // ---- mu ----
   sf_ticket *tickets = nullptr;  // idle follower tickets (chained through next)
   int ticket_count = 0;
-  bool dying = false;          // the group has no user reference left
-  Flight *all_flights = nullptr;  // every flight of the shard, live or pooled (all_next)
-  std::size_t orphans = 0;     // flights a fork() child inherited (fork.h), not in `live`
-  // plain counters (mu)
-  std::uint64_t flights = 0, followers = 0, forgets = 0;
+  std::uint32_t orphans = 0;     // flights a fork() child inherited (fork.h), not in `live`
+  std::uint64_t followers = 0, forgets = 0;  // counters
   // counters bumped under a flight's mutex (`attached_followers`: callers
   // that sf_join_attached took in, under the flight's mutex alone)
   // (`reentries`: follower tickets taken back because their join was a
   // leader's work re-entering its own key, SF_EDEADLK)
   std::atomic<std::uint64_t> attached_followers{0}, reentries{0}, panics{0}, timeouts{0},
       cancellations{0}, handoffs{0}, abandoned{0};
+
+  Shard() = default;
+  Shard(const Shard &) = delete;
+  Shard &operator=(const Shard &) = delete;
 };
 
 }  // namespace sf
@@ -135,12 +146,12 @@ sf_status group_complete_remote(sf_ticket *work, sf_status status, sf_bytes *val
 void discard_outcome(sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
                      void *native) noexcept;
 
-// In a fork() child, with the shard's mutex and every one of its flights'
-// mutexes held (fork.cc): empties the table; every inherited flight that
-// had not ended ends as a hand-off (its subscriptions dropped) and becomes
-// an orphan, out of `live`; no lock or condition variable of a flight is
-// left to a thread of the parent.
-void shard_after_fork_locked(Shard &s) noexcept;
+// In a fork() child, for a flight that was running (not idle), with every
+// shard's and every flight's mutex held (fork.cc): takes it out of its
+// shard's table; if it had not ended it ends as a hand-off (its
+// subscriptions dropped); it becomes an orphan, out of `live`; no lock or
+// condition variable of it is left to a thread of the parent.
+void flight_after_fork_locked(Flight *f) noexcept;
 
 // Makes the message of a work function that returned a bad status.
 sf_bytes *bad_status_message(int status) noexcept;

@@ -2,6 +2,7 @@
 // failure is SF_ENOMEM (or NULL) with nothing changed. White-box: links the
 // engine's objects statically to reach the injection hook.
 #include "detail/alloc.h"
+#include "flight_cache.h"
 #include "helpers.h"
 
 using namespace sftest;
@@ -41,7 +42,8 @@ TEST(OutOfMemory, EveryFailingAllocationInDoIsEnomemWithNothingChanged) {
   std::string long_key(500, 'k');  // long keys allocate
   int failures = 0;
   for (long n = 0; n < 10; ++n) {
-    Group g;  // a fresh group: nothing pooled yet, so join must allocate
+    Group g;
+    sf::flight_cache_drain();  // no idle flight anywhere: join must allocate
     std::atomic<int> runs{0};
     Work w = value_work("v", &runs);
     Result r;
@@ -70,6 +72,7 @@ TEST(OutOfMemory, FollowerTicketFailureLeavesTheFlightIntact) {
   Group g;
   sf_ticket *w, *k;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  sf::flight_cache_drain();  // no idle ticket in this thread's cache
   sf_ticket *fw = reinterpret_cast<sf_ticket *>(1), *fk = reinterpret_cast<sf_ticket *>(1);
   fail_allocation_after(0);
   EXPECT_EQ(sf_join(g, "k", 1, 0, &fw, &fk), SF_ENOMEM);

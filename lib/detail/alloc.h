@@ -26,7 +26,7 @@ void deallocate(void *p) noexcept;
 // A negative `n` turns injection off. Not part of the ABI.
 void fail_allocation_after(long n) noexcept;
 
-// Test hook: how many allocations have succeeded since the process started.
+// Test hook: how many allocations the calling thread has made (succeeded).
 unsigned long allocation_count() noexcept;
 
 // Constructs a T in memory with T's alignment; nullptr when out of memory.

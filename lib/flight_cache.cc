@@ -1,0 +1,299 @@
+#include "flight_cache.h"
+
+#include <pthread.h>
+
+#include <mutex>
+
+#include "detail/alloc.h"
+
+namespace sf {
+namespace {
+
+// ---- the engine-wide pool and list, under g_mu ----
+std::mutex g_mu;
+Flight *g_pool = nullptr;  // idle flights, chained through hnext
+int g_pool_count = 0;
+Flight *g_all = nullptr;  // every flight object, chained through all_next
+sf_ticket *g_tickets = nullptr;  // idle follower tickets, chained through next
+int g_ticket_count = 0;
+
+void track_locked(Flight *f) noexcept {
+  f->all_prev = nullptr;
+  f->all_next = g_all;
+  if (g_all) g_all->all_prev = f;
+  g_all = f;
+}
+
+void untrack_locked(Flight *f) noexcept {
+  if (f->all_prev) f->all_prev->all_next = f->all_next;
+  else g_all = f->all_next;
+  if (f->all_next) f->all_next->all_prev = f->all_prev;
+  f->all_prev = f->all_next = nullptr;
+}
+
+// Puts a chain of idle flights (through hnext) in the pool; what does not
+// fit is freed.
+void pool_put(Flight *chain) noexcept {
+  Flight *extra = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    while (chain) {
+      Flight *next = chain->hnext;
+      if (g_pool_count < kPoolFlights) {
+        chain->hnext = g_pool;
+        g_pool = chain;
+        ++g_pool_count;
+      } else {
+        untrack_locked(chain);
+        chain->hnext = extra;
+        extra = chain;
+      }
+      chain = next;
+    }
+  }
+  while (extra) {
+    Flight *next = extra->hnext;
+    detail::destroy(extra);
+    extra = next;
+  }
+}
+
+// How many of a pool of `count` one empty cache takes, at most `n`: an
+// eighth of it, at least one, so that threads starting together each find
+// some.
+inline int share_of(int count, int n) noexcept {
+  const int eighth = count / 8 > 1 ? count / 8 : 1;
+  return eighth < n ? eighth : n;
+}
+
+// Up to `n` flights of the pool (share_of), chained through hnext (nullptr:
+// none).
+Flight *pool_get(int n, int *got) noexcept {
+  std::lock_guard<std::mutex> lk(g_mu);
+  Flight *chain = nullptr;
+  *got = 0;
+  n = share_of(g_pool_count, n);
+  while (g_pool && *got < n) {
+    Flight *f = g_pool;
+    g_pool = f->hnext;
+    --g_pool_count;
+    f->hnext = chain;
+    chain = f;
+    ++*got;
+  }
+  return chain;
+}
+
+// ---- this thread's cache ----
+enum class CacheState : unsigned char { kUnused, kLive, kGone };
+
+// Trivially destructible, so that it stays usable (as kGone) while other
+// thread_local destructors run after CacheOwner's.
+struct ThreadCache {
+  Flight *flights;  // chained through hnext
+  sf_ticket *tickets;  // chained through next
+  int nflights;
+  int ntickets;
+  CacheState state;
+};
+thread_local ThreadCache t_cache;
+
+// Empties this thread's cache into the pools (what does not fit to the heap).
+void release_cache(ThreadCache &c) noexcept {
+  Flight *flights = c.flights;
+  sf_ticket *tickets = c.tickets;
+  c.flights = nullptr;
+  c.tickets = nullptr;
+  c.nflights = c.ntickets = 0;
+  if (flights) pool_put(flights);
+  sf_ticket *extra = nullptr;
+  if (tickets) {
+    std::lock_guard<std::mutex> lk(g_mu);
+    while (tickets) {
+      sf_ticket *next = tickets->next;
+      if (g_ticket_count < kPoolTickets) {
+        tickets->next = g_tickets;
+        g_tickets = tickets;
+        ++g_ticket_count;
+      } else {
+        tickets->next = extra;
+        extra = tickets;
+      }
+      tickets = next;
+    }
+  }
+  tickets_free(extra);
+}
+
+// Hands the cache back when its thread exits: a pthread key's destructor,
+// which runs after the thread's C++ thread_local destructors (they may still
+// call the engine) and, unlike a thread_local's, needs no allocation to
+// register.
+void cache_owner_exit(void *) noexcept {
+  t_cache.state = CacheState::kGone;
+  release_cache(t_cache);
+}
+
+struct CacheKey {
+  pthread_key_t key;
+  bool ok;
+  CacheKey() noexcept { ok = pthread_key_create(&key, cache_owner_exit) == 0; }
+};
+
+// This thread's cache, or nullptr once the thread is exiting (or when no
+// key could be made: then nothing is cached, and nothing is lost).
+inline ThreadCache *my_cache() noexcept {
+  ThreadCache &c = t_cache;
+  if (c.state == CacheState::kLive) return &c;
+  if (c.state == CacheState::kGone) return nullptr;
+  static const CacheKey owner;  // first use in the process
+  if (!owner.ok || pthread_setspecific(owner.key, &c) != 0) {
+    c.state = CacheState::kGone;
+    return nullptr;
+  }
+  c.state = CacheState::kLive;
+  return &c;
+}
+
+}  // namespace
+
+Flight *flight_take() noexcept {
+  ThreadCache *c = my_cache();
+  Flight *f = nullptr;
+  if (c && c->flights) {
+    f = c->flights;
+    c->flights = f->hnext;
+    --c->nflights;
+  } else {
+    int got = 0;
+    f = pool_get(c ? kThreadFlights / 2 : 1, &got);
+    if (f && c) {  // one for now, the rest into the cache
+      c->flights = f->hnext;
+      c->nflights = got - 1;
+    }
+  }
+  if (!f) {
+    f = detail::make<Flight>();
+    if (!f) return nullptr;
+    std::lock_guard<std::mutex> lk(g_mu);
+    track_locked(f);
+  }
+  f->hnext = nullptr;
+  f->idle = false;
+  return f;
+}
+
+void flight_give(Flight *f) noexcept {
+  f->idle = true;
+  ThreadCache *c = my_cache();
+  if (c && c->nflights < kThreadFlights) {
+    f->hnext = c->flights;
+    c->flights = f;
+    ++c->nflights;
+    return;
+  }
+  // Full (or exiting): this flight and half of the cache go to the pool in
+  // one critical section.
+  f->hnext = nullptr;
+  if (c) {
+    for (int i = 0; i < kThreadFlights / 2; ++i) {
+      Flight *g = c->flights;
+      c->flights = g->hnext;
+      --c->nflights;
+      g->hnext = f;
+      f = g;
+    }
+  }
+  pool_put(f);
+}
+
+sf_ticket *ticket_take() noexcept {
+  ThreadCache *c = my_cache();
+  if (c && c->tickets) {
+    sf_ticket *t = c->tickets;
+    c->tickets = t->next;
+    --c->ntickets;
+    return t;
+  }
+  // Empty: a share of the pool (exiting threads' tickets).
+  std::lock_guard<std::mutex> lk(g_mu);
+  if (!g_tickets) return nullptr;
+  int n = share_of(g_ticket_count, c ? kThreadTickets / 2 : 1);
+  sf_ticket *t = g_tickets;
+  g_tickets = t->next;
+  --g_ticket_count;
+  while (c && --n > 0 && g_tickets) {
+    sf_ticket *more = g_tickets;
+    g_tickets = more->next;
+    --g_ticket_count;
+    more->next = c->tickets;
+    c->tickets = more;
+    ++c->ntickets;
+  }
+  return t;
+}
+
+sf_ticket *ticket_give(sf_ticket *chain, int n, int *rest_n) noexcept {
+  ThreadCache *c = my_cache();
+  while (c && chain && c->ntickets < kThreadTickets) {
+    sf_ticket *next = chain->next;
+    chain->next = c->tickets;
+    c->tickets = chain;
+    ++c->ntickets;
+    chain = next;
+    --n;
+  }
+  *rest_n = n;
+  return chain;
+}
+
+void tickets_free(sf_ticket *chain) noexcept {
+  while (chain) {
+    sf_ticket *next = chain->next;
+    detail::destroy(chain);
+    chain = next;
+  }
+}
+
+void flights_lock_all() noexcept {
+  g_mu.lock();
+  for (Flight *f = g_all; f; f = f->all_next) f->mu.lock();
+}
+
+void flights_unlock_all() noexcept {
+  for (Flight *f = g_all; f; f = f->all_next) f->mu.unlock();
+  g_mu.unlock();
+}
+
+void flights_for_each_running(void (*fn)(Flight *)) noexcept {
+  for (Flight *f = g_all; f; f = f->all_next)
+    if (!f->idle) fn(f);
+}
+
+void flight_cache_drain() noexcept {
+  if (ThreadCache *c = my_cache()) release_cache(*c);
+  Flight *chain = nullptr;
+  sf_ticket *tickets;
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    tickets = g_tickets;
+    g_tickets = nullptr;
+    g_ticket_count = 0;
+    while (g_pool) {
+      Flight *f = g_pool;
+      g_pool = f->hnext;
+      untrack_locked(f);
+      f->hnext = chain;
+      chain = f;
+    }
+    g_pool_count = 0;
+  }
+  while (chain) {
+    Flight *next = chain->hnext;
+    detail::destroy(chain);
+    chain = next;
+  }
+  tickets_free(tickets);
+}
+
+}  // namespace sf

@@ -1,0 +1,69 @@
+// flight_cache.h — idle flights and follower tickets, cached per thread.
+//
+// Flight and ticket objects belong to the engine, not to a group: a flight
+// is bound to a shard when its leader takes it (lead_locked) and unbound
+// when its last ticket goes (recycle_locked), so a group may be released
+// while other threads' caches hold objects it used, and a thread may exit
+// while flights it led are still referenced (whoever leaves last recycles
+// them into its own cache).
+//
+// Each thread keeps up to kThreadFlights idle flights and kThreadTickets
+// idle follower tickets, touched by that thread alone (no lock, no atomic):
+// a thread that leads and finishes alone reuses the same flight, in its own
+// cache lines, call after call. Past the bound, half of the flights go to
+// the engine-wide pool (one mutex, off the fast path) and an empty cache
+// takes a share of it (an eighth, so that threads starting together each
+// find some); tickets past the bound go back to the caller (the shard's
+// ticket pool, else the heap). When a thread exits, its flights and tickets
+// go to the engine-wide pools (what does not fit to the heap); a thread
+// that calls the engine after that (from another thread's key destructor)
+// uses the pools directly.
+//
+// Every flight object ever made is on one engine-wide list (under the same
+// mutex), which the fork handlers walk (fork.h). A flight's `idle` flag
+// (written under its shard's mutex when it is bound or unbound, or under
+// the list's mutex while it sits in the pool) tells the fork child which
+// flights were running.
+#pragma once
+
+#include "flight.h"
+
+namespace sf {
+
+inline constexpr int kThreadFlights = 16;   // idle flights one thread keeps
+inline constexpr int kThreadTickets = 64;   // idle follower tickets one thread keeps
+inline constexpr int kPoolFlights = 4096;   // idle flights the engine-wide pool keeps
+inline constexpr int kPoolTickets = 4096;   // idle tickets the engine-wide pool keeps
+
+// An idle flight (key inline, no outcome, no ticket), marked not idle, or
+// nullptr when out of memory.
+Flight *flight_take() noexcept;
+
+// Gives back a flight reset by recycle_locked (no spare ticket left on it).
+void flight_give(Flight *f) noexcept;
+
+// An idle follower ticket of this thread's cache, else of the engine-wide
+// pool, or nullptr.
+sf_ticket *ticket_take() noexcept;
+
+// Keeps what fits of a chain of `n` idle tickets (linked through next) in
+// this thread's cache; returns the rest (and its length in *rest_n).
+sf_ticket *ticket_give(sf_ticket *chain, int n, int *rest_n) noexcept;
+
+// Frees a chain of tickets (linked through next).
+void tickets_free(sf_ticket *chain) noexcept;
+
+// Fork handlers (fork.cc), after every shard mutex: take (or release) the
+// list's mutex and every flight object's mutex.
+void flights_lock_all() noexcept;
+void flights_unlock_all() noexcept;
+// In the fork child, with everything locked: calls fn on every flight that
+// is not idle.
+void flights_for_each_running(void (*fn)(Flight *)) noexcept;
+
+// Test hook: empties the calling thread's cache (flights to the pool,
+// tickets to the heap) and the pool (to the heap), so that the next join
+// must allocate.
+void flight_cache_drain() noexcept;
+
+}  // namespace sf

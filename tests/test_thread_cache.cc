@@ -1,0 +1,229 @@
+// Flights and tickets are cached per thread (lib/flight_cache.h) and belong
+// to no group. These stress tests would catch one handed to the wrong
+// thread's cache, or cached while still referenced: tickets are joined on
+// one thread and waited for, completed and left on others; threads exit
+// while flights they led (or last recycled) are still held on a shared
+// board; groups are released while other threads' caches hold the objects
+// they used, and their flights are reused by newer groups at once. Every
+// outcome must be its own key's (a flight reused while referenced would
+// hand a waiter another key's value), and the sanitizer builds see any use
+// after free or race. Bounded by counts, never by time.
+#include <random>
+
+#include "helpers.h"
+
+using namespace sftest;
+
+namespace {
+
+// A ticket waiting on the board for some thread to use it.
+struct Held {
+  sf_group *group;  // a reference of the ticket's own
+  std::string key;
+  sf_ticket *ticket;
+  bool work;  // a work ticket (complete or hand off, then leave); else a wait ticket
+};
+
+class Board {
+ public:
+  void put(Held h) {
+    std::lock_guard<std::mutex> lk(mu_);
+    held_.push_back(std::move(h));
+  }
+  // Some ticket of the board (at random), or false when it is empty.
+  bool take(std::mt19937 &rng, Held *out) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (held_.empty()) return false;
+    size_t i = rng() % held_.size();
+    *out = std::move(held_[i]);
+    held_[i] = std::move(held_.back());
+    held_.pop_back();
+    return true;
+  }
+  // A key some ticket of the board is for (with its group, retained), to follow.
+  bool peek(std::mt19937 &rng, sf_group **g, std::string *key) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (held_.empty()) return false;
+    const Held &h = held_[rng() % held_.size()];
+    *g = sf_group_retain(h.group);
+    *key = h.key;
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Held> held_;
+};
+
+// Whatever is wrong, counted (gtest's macros are not used off the main thread).
+struct Errors {
+  std::atomic<int> wrong_value{0}, bad_status{0};
+};
+
+// Joins `key`; puts the tickets it got on the board.
+void join(Board &board, sf_group *g, const std::string &key, Errors &err) {
+  sf_ticket *w, *k;
+  sf_status st = sf_join(g, key.data(), key.size(), 0, &w, &k);
+  if (st != SF_OK) {
+    err.bad_status.fetch_add(1);
+    return;
+  }
+  board.put(Held{sf_group_retain(g), key, w, false});
+  if (k) board.put(Held{sf_group_retain(g), key, k, true});
+}
+
+// Uses one ticket of the board: a work ticket is completed with its key as
+// the value (or, now and then, left undone: a hand-off) and left; a wait
+// ticket whose outcome is there is checked and left, else put back (when
+// `final`, every work ticket is gone: the outcome must be there).
+void use(Board &board, Held h, std::mt19937 &rng, Errors &err, bool final = false) {
+  if (h.work) {
+    if (rng() % 8 != 0) {
+      sf_status st = sf_complete(h.ticket, SF_OK, bytes(h.key), nullptr);
+      if (st != SF_OK) err.bad_status.fetch_add(1);
+    }
+    sf_leave(h.ticket);
+    sf_group_release(h.group);
+    return;
+  }
+  Result r;
+  sf_status st = sf_wait(h.ticket, 0, &r);
+  if (st == SF_ETIMEDOUT && !final) {
+    board.put(std::move(h));
+    return;
+  }
+  if (st == SF_OK) {
+    if (str(r.value) != h.key) err.wrong_value.fetch_add(1);
+  } else if (st != SF_EHANDOFF) {
+    err.bad_status.fetch_add(1);
+  }
+  sf_leave(h.ticket);
+  sf_group_release(h.group);
+}
+
+// One short-lived thread: `ops` random operations on the board and its
+// group, then it exits, leaving on the board whatever it still holds.
+void worker(Board &board, sf_group *g, unsigned seed, int ops, Errors &err) {
+  std::mt19937 rng(seed);
+  for (int i = 0; i < ops; ++i) {
+    switch (rng() % 4) {
+      case 0: {  // lead a fresh key of this thread
+        join(board, g, "k" + std::to_string(seed) + "." + std::to_string(i), err);
+        break;
+      }
+      case 1: {  // follow a key of the board (maybe another group's, maybe ended)
+        sf_group *other;
+        std::string key;
+        if (board.peek(rng, &other, &key)) {
+          join(board, other, key, err);
+          sf_group_release(other);
+        }
+        break;
+      }
+      default: {  // use some ticket, maybe another thread's
+        Held h;
+        if (board.take(rng, &h)) use(board, std::move(h), rng, err);
+        break;
+      }
+    }
+  }
+  sf_group_release(g);
+}
+
+// Empties the board: work tickets first, so every wait ticket's outcome comes.
+void drain(Board &board, std::mt19937 &rng, Errors &err) {
+  std::vector<Held> waits;
+  Held h;
+  while (board.take(rng, &h)) {
+    if (h.work) use(board, std::move(h), rng, err);
+    else waits.push_back(std::move(h));
+  }
+  for (Held &w : waits) use(board, std::move(w), rng, err, true);
+}
+
+}  // namespace
+
+TEST(ThreadCache, ThreadsExitAndGroupsGoWhileTheirFlightsAreStillHeld) {
+  Board board;
+  Errors err;
+  std::mt19937 rng(7);
+  constexpr int kRounds = 40, kThreads = 4, kOps = 300;
+  std::vector<std::thread> previous;
+  sf_group *kept = sf_group_new();  // one group that lives through every round
+  for (int round = 0; round < kRounds; ++round) {
+    // Each round's threads use a new group (and the kept one, through the
+    // board); the round's group loses its creator's reference at once, so it
+    // dies while its flights are held and cached; the previous round's
+    // threads are still running meanwhile.
+    sf_group *g = sf_group_new();
+    ASSERT_NE(g, nullptr);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      sf_group *mine = sf_group_retain(t % 2 ? g : kept);
+      unsigned seed = static_cast<unsigned>(round * kThreads + t + 1);
+      threads.emplace_back(worker, std::ref(board), mine, seed, kOps, std::ref(err));
+    }
+    sf_group_release(g);
+    for (auto &t : previous) t.join();
+    previous = std::move(threads);
+  }
+  for (auto &t : previous) t.join();
+  drain(board, rng, err);
+  EXPECT_EQ(err.wrong_value.load(), 0) << "a waiter got another key's outcome";
+  EXPECT_EQ(err.bad_status.load(), 0);
+  sf_stats s = stats(kept);
+  EXPECT_EQ(s.live, 0u);
+  EXPECT_EQ(s.in_table, 0u);
+  sf_group_release(kept);
+}
+
+TEST(ThreadCache, FlightLedByAThreadThatExitedIsReadByItsFollowers) {
+  // The leader completes and exits (its cache handed back) while followers
+  // on other threads still hold the flight; then new threads lead fresh
+  // flights (taking what the leader's cache gave back); every follower still
+  // reads its own key's value.
+  Group g;
+  constexpr int kRounds = 200, kFollowers = 3;
+  int wrong = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string key = "led" + std::to_string(round);
+    sf_ticket *lw, *lk;
+    ASSERT_EQ(sf_join(g, key.data(), key.size(), 0, &lw, &lk), SF_OK);
+    ASSERT_NE(lk, nullptr);
+    std::vector<sf_ticket *> followers;
+    for (int i = 0; i < kFollowers; ++i) {
+      sf_ticket *fw, *fk;
+      ASSERT_EQ(sf_join(g, key.data(), key.size(), 0, &fw, &fk), SF_OK);
+      ASSERT_EQ(fk, nullptr);
+      followers.push_back(fw);
+    }
+    std::thread leader([&] {  // takes over the leader's tickets, ends, exits
+      sf_complete(lk, SF_OK, bytes(key), nullptr);
+      sf_leave(lk);
+      sf_leave(lw);
+    });
+    leader.join();
+    std::thread churn([&] {  // reuses whatever idle flights there are
+      for (int i = 0; i < 20; ++i) {
+        const std::string other = "churn" + std::to_string(round) + "." + std::to_string(i);
+        Work w = value_work("other", nullptr);
+        Result r;
+        do_key(g, other, w, &r);
+      }
+    });
+    churn.join();
+    std::vector<std::thread> readers;
+    std::atomic<int> wrong_here{0};
+    for (sf_ticket *fw : followers) {
+      readers.emplace_back([&, fw] {
+        Result r;
+        if (sf_wait(fw, -1, &r) != SF_OK || str(r.value) != key) wrong_here.fetch_add(1);
+        sf_leave(fw);
+      });
+    }
+    for (auto &t : readers) t.join();
+    wrong += wrong_here.load();
+  }
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(stats(g).live, 0u);
+}
