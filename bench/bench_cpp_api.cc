@@ -160,7 +160,7 @@ int main(int argc, char **argv) {
     }
   }
   if (reps < 1 || ms <= 0) return 2;
-  bench::g_return_value = true;
+  bench::g_work = bench::Work::kShared;
   std::printf(
       "C++ API benchmark: g.run (singleflight.hpp) against raw sf_do and a mutex + unordered_map +\n"
       "std::shared_future group (bench/future_map_singleflight.h), libsingleflight %s\n"

@@ -516,11 +516,20 @@ func TestFleetLeaderKilledIsTakenOver(t *testing.T) {
 func TestFleetUnreachableServerFallsBack(t *testing.T) {
 	// A socket path with no server behind it.
 	url := "unix://" + filepath.Join(t.TempDir(), "nobody.sock")
-	g, err := OpenFleet(uniqueName(t), FleetOptions{URL: url, ConnectTimeout: 50 * time.Millisecond})
+	g, err := OpenFleet(uniqueName(t), FleetOptions{URL: url, ConnectTimeout: 50 * time.Millisecond, Cooldown: time.Hour})
 	if err != nil {
 		t.Fatalf("an unreachable server is no error: %v", err)
 	}
 	defer g.Close()
+	// The first call finds the server unreachable: the breaker opens and its
+	// flight runs locally. The stampede after it runs on local flights from
+	// its start, so the process dedups its own callers exactly. (Callers of a
+	// held flight handed to a local leader at the moment the breaker opens
+	// join again; one that joins only after that leader finished runs the
+	// work again: the README's limits say so.)
+	if v, err, _ := g.DoContext(context.Background(), "first", func(context.Context) (any, error) { return "first value", nil }); err != nil || v != "first value" {
+		t.Fatalf("the first call: %v, %v; want its own value and no error", v, err)
+	}
 	const callers = 16
 	var runs, returned sync.WaitGroup
 	release := make(chan struct{})

@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -516,6 +517,13 @@ struct Loop {
 }  // namespace
 
 void Fleet::run() noexcept {
+  // A write to a connection the server closed must fail with EPIPE, not
+  // raise SIGPIPE, whose default action ends the whole process (a Go
+  // program included): the signal stays blocked on this thread alone.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   try {
     Loop{*this, {}, {}}.run();
   } catch (...) {
