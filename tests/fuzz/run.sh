@@ -15,8 +15,11 @@ out=${SF_FUZZ_BUILD:-$root/build-fuzz}
 bin=$out/fuzz_abi
 mkdir -p "$out/corpus"
 
-sources=("$root"/lib/*.cc "$root"/lib/detail/*.cc "$here/fuzz_abi.cc")
-inputs=("${sources[@]}" "$root"/lib/*.h "$root"/lib/detail/*.h "$root/include/singleflight.h"
+# The engine as a build without hiredis makes it: fleet groups are local
+# named groups (lib/fleet/disabled.cc), so the fuzzer needs no server.
+sources=("$root"/lib/*.cc "$root"/lib/detail/*.cc "$root"/lib/fleet/abi.cc "$root"/lib/fleet/options.cc
+         "$root"/lib/fleet/disabled.cc "$here/fuzz_abi.cc")
+inputs=("${sources[@]}" "$root"/lib/*.h "$root"/lib/detail/*.h "$root"/lib/fleet/*.h "$root/include/singleflight.h"
         "$root/tests/raw_status.c" "$root/tests/raw_status.h" "$here/run.sh")
 stale=0
 [ -x "$bin" ] || stale=1
