@@ -103,7 +103,12 @@ static void notify_tramp(void *ud) { gosfNotify((uintptr_t)ud); }
 static void rendezvous_tramp(void *ud) { gosfRendezvous((uintptr_t)ud); }
 static void abandoned_tramp(void *ud) { gosfAbandoned((uintptr_t)ud); }
 
+#ifdef GOSF_TESTHOOKS
 int gosf_test_no_attach;
+#define NO_ATTACH gosf_test_no_attach
+#else
+#define NO_ATTACH 0 /* only the tests switch attachments off */
+#endif
 
 /* ---- join / finish ----------------------------------------------------- */
 void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
@@ -128,7 +133,7 @@ void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
        the fast path of Do attaches nothing. */
     j->slot = (uintptr_t)slot_get();
     if (flags & GOSF_ATTACH) {
-      if (!gosf_test_no_attach &&
+      if (!NO_ATTACH &&
           sf_attach(wait, &gosf_kind, (void *)j->slot, &cur) == SF_OK)
         j->cur = (uintptr_t)cur;
       if ((flags & GOSF_ON_ABANDONED) &&
@@ -141,7 +146,7 @@ void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
   }
   /* A follower finds the flight's Go rendezvous, or makes it: the first Go
      follower's slot, installed with sf_attach. */
-  if (gosf_test_no_attach) return;
+  if (NO_ATTACH) return;
   r = (uintptr_t)slot_get();
   if (sf_attach(wait, &gosf_kind, (void *)r, &cur) != SF_OK) cur = NULL;
   if ((uintptr_t)cur == r)
@@ -243,96 +248,4 @@ void gosf_outcome_release(gosf_outcome *o) {
   sf_bytes_release(o->value);
   sf_bytes_release(o->error);
   o->value = o->error = NULL;
-}
-
-/* ---- a C peer, for tests ------------------------------------------------ */
-struct gosf_cpeer {
-  sf_ticket *wait, *work;
-  pthread_t thread;
-  int has_thread;
-  int status;
-  char *data;
-  size_t len;
-  gosf_outcome out;
-};
-
-gosf_cpeer *gosf_cpeer_join(sf_group *g, const char *key, size_t key_len) {
-  gosf_cpeer *p = calloc(1, sizeof *p);
-  if (!p) return NULL;
-  if (sf_join(g, key, key_len, 0, &p->wait, &p->work) != SF_OK) {
-    free(p);
-    return NULL;
-  }
-  return p;
-}
-
-int gosf_cpeer_leads(const gosf_cpeer *p) { return p && p->work != NULL; }
-
-static void foreign_release(void *v) { free(v); }
-/* Another binding's native values, as the Rust or Python binding has. */
-static const sf_native_kind foreign_kind = {"c-test", foreign_release};
-
-static void *complete_main(void *arg) {
-  gosf_cpeer *p = arg;
-  sf_bytes *b = sf_bytes_new(p->data, p->len);
-  if (p->status == -1) { /* a native value with no byte form */
-    sf_bytes_release(b);
-    sf_complete_native(p->work, SF_OK, NULL, NULL, &foreign_kind, malloc(1));
-  } else if (p->status == SF_OK)
-    sf_complete(p->work, SF_OK, b, NULL);
-  else
-    sf_complete(p->work, (sf_status)p->status, NULL, b);
-  sf_leave(p->work);
-  p->work = NULL;
-  return NULL;
-}
-
-void gosf_cpeer_complete_async(gosf_cpeer *p, int status, const char *data,
-                               size_t len) {
-  p->status = status;
-  p->data = malloc(len ? len : 1);
-  if (len) memcpy(p->data, data, len);
-  p->len = len;
-  if (pthread_create(&p->thread, NULL, complete_main, p) == 0)
-    p->has_thread = 1;
-  else
-    complete_main(p);
-}
-
-void gosf_cpeer_handoff(gosf_cpeer *p) {
-  sf_leave(p->work);
-  p->work = NULL;
-}
-
-static void *wait_main(void *arg) {
-  gosf_cpeer *p = arg;
-  sf_result r;
-  memset(&p->out, 0, sizeof p->out);
-  p->out.status = sf_wait(p->wait, -1, &r);
-  p->out.shared = r.shared != 0;
-  p->out.value = r.value;
-  p->out.error = r.error;
-  p->out.val_data = sf_bytes_data(r.value);
-  p->out.val_len = sf_bytes_len(r.value);
-  p->out.err_data = sf_bytes_data(r.error);
-  p->out.err_len = sf_bytes_len(r.error);
-  return NULL;
-}
-
-void gosf_cpeer_wait_async(gosf_cpeer *p) {
-  if (pthread_create(&p->thread, NULL, wait_main, p) == 0)
-    p->has_thread = 1;
-  else
-    wait_main(p);
-}
-
-gosf_outcome gosf_cpeer_finish(gosf_cpeer *p) {
-  gosf_outcome o;
-  if (p->has_thread) pthread_join(p->thread, NULL);
-  o = p->out;
-  sf_leave(p->work);
-  sf_leave(p->wait);
-  free(p->data);
-  free(p);
-  return o;
 }

@@ -220,9 +220,7 @@ func (c *call) park(ctx context.Context, gen uint32, ticket C.uintptr_t, slot ui
 	d := c.done
 	c.mu.Unlock()
 	if subscribe {
-		if testHookSubscribe != nil {
-			testHookSubscribe()
-		}
+		beforeSubscribe()
 		// Fires at once, on this goroutine, if the outcome is already
 		// there: fire takes mu, which is not held here.
 		if st := C.gosf_subscribe_rendezvous(ticket, C.uintptr_t(slot)); st != C.SF_OK {

@@ -32,9 +32,12 @@ const (
 func newContender(name, addr string) (contender, error) {
 	switch name {
 	case "fleet":
+		// Linger keeps the outcome for callers that arrive after the work
+		// ended, as the peers' result key with its TTL does.
 		g, err := singleflight.OpenFleet("fleetpeers", singleflight.FleetOptions{
-			URL:   "redis://" + addr,
-			Lease: lease,
+			URL:    "redis://" + addr,
+			Lease:  lease,
+			Linger: resultTTL,
 		})
 		if err != nil {
 			return nil, err
