@@ -62,6 +62,14 @@ for m in "${modules[@]}"; do
 	(cd "$m" && CGO_CFLAGS="-I$polyglot ${CGO_CFLAGS:-}" go vet ./...) || fail "go vet failed in $m"
 done
 
+# The test hooks (C peers, switches) are in no production build.
+prod=$(go list -f '{{join .GoFiles " "}} {{join .CgoFiles " "}} {{join .CFiles " "}}' .)
+for f in testhooks.go gosf_testpeer.c; do
+	if grep -qw "$f" <<<"$prod"; then
+		fail "$f is part of the production build; it must build only with -tags sftesthooks"
+	fi
+done
+
 # Without cgo the build stops at one error that says what to do.
 want=singleflight_requires_cgo__set_CGO_ENABLED_1
 if out=$(CGO_ENABLED=0 go build ./... 2>&1); then
