@@ -19,16 +19,18 @@ def main(src, dst):
         ("last_waiter_p50_ms", "last waiter after the work ends, ms\n(p50, bar to p99)", True),
         ("commands_median", "Redis commands per stampede", True),
     ]
+    styles = {c: (m, 9 - 2.5 * i) for i, (c, m) in enumerate(zip(contenders, "os^v"))}
     for ax, (field, title, log) in zip(axes, panels):
         for c in contenders:
+            marker, size = styles[c]
             rs = sorted((r for r in rows if r["contender"] == c), key=lambda r: r["procs"])
             xs = [r["procs"] for r in rs]
             ys = [r[field] for r in rs]
             if field == "last_waiter_p50_ms":
                 err = [[0] * len(rs), [r["last_waiter_p99_ms"] - r[field] for r in rs]]
-                ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=c)
+                ax.errorbar(xs, ys, yerr=err, marker=marker, markersize=size, capsize=3, label=c)
             else:
-                ax.plot(xs, ys, marker="o", label=c)
+                ax.plot(xs, ys, marker=marker, markersize=size, label=c)
         ax.set_xscale("log", base=2)
         ax.set_xticks(procs)
         ax.set_xticklabels([str(p) for p in procs])
