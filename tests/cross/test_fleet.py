@@ -27,6 +27,7 @@ FLEET_BIN = ROOT / "build-polyglot" / "fleet"
 # language -> the command that starts one worker process
 WORKERS = {
     "c": [str(FLEET_BIN / "worker-c")],
+    "cpp": [str(FLEET_BIN / "worker-cpp")],
     "go": [str(FLEET_BIN / "worker-go")],
     "rust": [str(FLEET_BIN / "worker-rust")],
 }
