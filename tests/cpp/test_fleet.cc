@@ -119,7 +119,10 @@ TEST_F(CppFleet, ACppFollowerOfAnotherProcessDecodesItsBytes) {
         return std::string("mine");
       });
     });
-  ASSERT_TRUE(processes_asked(server, 2));  // the leader and this process wait on the server
+  // Every caller here is in this process's one flight, which waits on the
+  // server with the leader's process.
+  for (int i = 0; i < 12000 && g.untyped().stats().followers + 1 < kThreads; ++i) pause_ms(5);
+  ASSERT_TRUE(processes_asked(server, 2));
   sftest::touch(dir + "/release");
   for (auto &t : ts) t.join();
   sftest::WorkerOutput out = leader.finish();
@@ -141,7 +144,11 @@ TEST_F(CppFleet, ACppLeadersValueReachesAnotherProcessAsItsByteForm) {
     follower = std::make_unique<sftest::Worker>(std::vector<std::string>{
         "--url", server.url(), "--dir", dir, "--mode", "value", "--group", "cpp-lead", "--key", "s:k",
         "--threads", "3", "--lease", "2000", "--cooldown", "100"});
+    // Its three callers arrive and its process asks the server, plus the
+    // grace of the fleet tests for the last arrival to join its flight.
+    for (int i = 0; i < 12000 && sftest::count_records(dir + "/arrived", 1) < 3; ++i) pause_ms(5);
     EXPECT_TRUE(processes_asked(server, 2));
+    pause_ms(300);
     return std::string("from c++");
   });
   EXPECT_EQ(*out, "from c++");
