@@ -27,11 +27,17 @@ from ._errors import (
     WorkError,
 )
 from ._group import Group, Key, Stats
+from ._fleet import Codec, FleetGroup, JsonCodec, PickleCodec, fence_token
 from ._raw import ffi as _ffi
 from ._raw import lib as _lib
 
 __all__ = [
     "Group",
+    "FleetGroup",
+    "Codec",
+    "JsonCodec",
+    "PickleCodec",
+    "fence_token",
     "Key",
     "Stats",
     "SingleflightError",
