@@ -266,12 +266,12 @@ def plot(results: dict[int, dict], path: str, work_ms: float, stampedes: int) ->
 
     ps = list(results)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for c, marker in zip(CONTENDERS, "os^"):
-        axes[0].plot(ps, [results[p][c]["exec"] for p in ps], marker=marker, label=c)
-        axes[1].plot(ps, [results[p][c]["p50"] for p in ps], marker=marker, label=f"{c} p50")
-        axes[1].plot(ps, [results[p][c]["p99"] for p in ps], marker=marker, linestyle=":", alpha=0.6,
-                     label=f"{c} p99")
-        axes[2].plot(ps, [results[p][c]["cmds"] for p in ps], marker=marker, label=c)
+    for c, marker, color in zip(CONTENDERS, "os^", ("tab:blue", "tab:orange", "tab:green")):
+        axes[0].plot(ps, [results[p][c]["exec"] for p in ps], marker=marker, color=color, label=c)
+        axes[1].plot(ps, [results[p][c]["p50"] for p in ps], marker=marker, color=color, label=f"{c} p50")
+        axes[1].plot(ps, [results[p][c]["p99"] for p in ps], marker=marker, color=color, linestyle=":",
+                     alpha=0.5, label=f"{c} p99")
+        axes[2].plot(ps, [results[p][c]["cmds"] for p in ps], marker=marker, color=color, label=c)
     titles = ("executions per stampede", "leader's end → last waiter (ms)", "Redis commands per stampede")
     for ax, title in zip(axes, titles):
         ax.set_title(title)

@@ -26,7 +26,7 @@ import pytest
 import singleflight
 from singleflight._raw import lib
 
-from conftest import run_threads, wait_until
+from conftest import HANG_GUARD_S, run_threads, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -95,13 +95,28 @@ class InThread:
             self.outcome = exc
 
     def result(self):
-        self.thread.join(cross_hang_guard())
+        self.thread.join(HANG_GUARD_S)
         assert not self.thread.is_alive(), "the call hangs"
         return self.outcome
 
 
-def cross_hang_guard():
-    return 120.0  # seconds: only a hang reaches it
+def lead_here_for_a_worker(run, g, value):
+    """This process leads the key with ``value`` while a worker process
+    joins; its callers' results (this process's caller got ``value``
+    itself)."""
+    release = threading.Event()
+
+    def work():
+        release.wait()
+        return value
+
+    mine = InThread(lambda: g.do("hot key", work))
+    wait_until(lambda: g.stats().fleet_led == 1, "this process leads")
+    follower = python_workers(run, 1)[0]
+    run.all_joined(2)
+    release.set()
+    assert mine.result() is value
+    return follower.results(4)[0]
 
 
 # ---- options ------------------------------------------------------------------
@@ -338,41 +353,14 @@ def test_a_codec_carries_typed_values_from_this_process(run, monkeypatch):
     """This process leads: its callers share the object itself, the other
     processes get a decoded copy."""
     monkeypatch.setenv("SF_FLEET_CODEC", "json")
-    g = group_of(run, codec=singleflight.JsonCodec())
     value = {"list": [1, 2], "text": "é"}
-    release = threading.Event()
-
-    def work():
-        release.wait()
-        return value
-
-    mine = InThread(lambda: g.do("hot key", work))
-    wait_until(lambda: g.stats().fleet_led == 1, "this process leads")
-    follower = python_workers(run, 1)[0]
-    run.all_joined(2)
-    release.set()
-    assert mine.result() is value
-    rs, _ = follower.results(4)
+    rs = lead_here_for_a_worker(run, group_of(run, codec=singleflight.JsonCodec()), value)
     assert all(e["status"] == SF_OK and e["value"] == value for e in rs), rs
     run.close()
 
 
 def test_a_value_without_bytes_gives_other_processes_nobyteserror(run):
-    g = group_of(run)
-    release = threading.Event()
-    value = {"native": "only"}
-
-    def work():
-        release.wait()
-        return value
-
-    mine = InThread(lambda: g.do("hot key", work))
-    wait_until(lambda: g.stats().fleet_led == 1, "this process leads")
-    follower = python_workers(run, 1)[0]
-    run.all_joined(2)
-    release.set()
-    assert mine.result() is value
-    rs, _ = follower.results(4)
+    rs = lead_here_for_a_worker(run, group_of(run), {"native": "only"})
     assert all(e["status"] == SF_ENOBYTES for e in rs), rs
     run.close()
 

@@ -15,6 +15,10 @@ share flights, above all through named groups (:meth:`Group.open`)::
     group = singleflight.Group()
     user = group.do(f"user:{uid}", load_user, uid)            # threads
     user = await group.do_async(f"user:{uid}", fetch_user, uid)  # asyncio
+
+A fleet group (:meth:`Group.fleet`) shares its flights through a Redis
+server with every process that opened the same name, on any machine and in
+any language: the work of a key runs once in the whole fleet.
 """
 
 from __future__ import annotations

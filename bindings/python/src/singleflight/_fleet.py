@@ -126,9 +126,10 @@ def _async_work_ticket(gid: int, kb: bytes) -> Any:
         if flight.first and flight.call and flight.gid == gid and flight.kb == kb:
             return ffi.cast(_CALL_T, flight.call).work
     task = asyncio.current_task()
-    for runner in _aio._runners:
-        if runner.task is task and task is not None:
-            return runner.call.work
+    if task is not None:
+        for runner in list(_aio._runners):  # (a copy: other loops' threads add theirs)
+            if runner.task is task:
+                return runner.call.work
     return _NULL
 
 
