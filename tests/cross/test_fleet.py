@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ WORKERS = {
     "cpp": [str(FLEET_BIN / "worker-cpp")],
     "go": [str(FLEET_BIN / "worker-go")],
     "rust": [str(FLEET_BIN / "worker-rust")],
+    "python": [sys.executable, str(ROOT / "tests" / "cross" / "fleet" / "worker.py")],
 }
 LANGS = sorted(WORKERS)
 

@@ -207,6 +207,31 @@ extern "Python" void _sfpy_abandoned(void *userdata);
 
 
 
+# ---- fleet groups (include/singleflight.h, section 6) ----------------------
+# Declarations only: the fleet API is used from Python (_fleet.py), with no C
+# glue of its own. The fleet counters of sf_stats are read by _fleet.py too
+# (they follow `live` in the struct, every field a uint64_t).
+FLEET_CDEF = r"""
+#define SF_FLEET_OPTIONS_VERSION ...
+typedef struct sf_fleet_options {
+    unsigned version;
+    const char *url;
+    const char *key_prefix;
+    uint32_t lease_ms;
+    uint32_t max_value_bytes;
+    uint32_t connect_timeout_ms;
+    uint32_t command_timeout_ms;
+    uint32_t linger_ms;
+    uint32_t cooldown_ms;
+    ...;
+} sf_fleet_options;
+sf_group *sf_group_open_fleet(const void *name, size_t name_len,
+                              const sf_fleet_options *options);
+sf_status sf_fence_token(const sf_ticket *work, uint64_t *token);
+"""
+# ---- end of fleet groups ----------------------------------------------------
+
+
 def _pkg_config(*args: str) -> list[str] | None:
     exe = os.environ.get("PKG_CONFIG", "pkg-config")
     if shutil.which(exe) is None:
@@ -256,6 +281,7 @@ include_dirs, library_dirs = locate()
 
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
+ffibuilder.cdef(FLEET_CDEF)
 ffibuilder.set_source(
     "singleflight._singleflight",
     '#include "_glue.c"\n',
