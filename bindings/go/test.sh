@@ -31,7 +31,7 @@ trap 'rm -rf "$tmp"' EXIT
 modules=()
 while IFS= read -r m; do
 	modules+=("$(dirname "$m")")
-done < <(find "$root" \( -name '.*' -o -name 'build*' -o -name target -o -name node_modules \) -prune \
+done < <(find "$root" -mindepth 1 \( -name '.*' -o -name 'build*' -o -name target -o -name node_modules \) -prune \
 	-o -name go.mod -type f -print | sort)
 [ ${#modules[@]} -gt 0 ] || fail "no Go module found under $root"
 
