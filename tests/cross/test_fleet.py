@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -27,8 +28,10 @@ FLEET_BIN = ROOT / "build-polyglot" / "fleet"
 # language -> the command that starts one worker process
 WORKERS = {
     "c": [str(FLEET_BIN / "worker-c")],
+    "cpp": [str(FLEET_BIN / "worker-cpp")],
     "go": [str(FLEET_BIN / "worker-go")],
     "rust": [str(FLEET_BIN / "worker-rust")],
+    "python": [sys.executable, str(ROOT / "tests" / "cross" / "fleet" / "worker.py")],
 }
 LANGS = sorted(WORKERS)
 

@@ -15,6 +15,10 @@ share flights, above all through named groups (:meth:`Group.open`)::
     group = singleflight.Group()
     user = group.do(f"user:{uid}", load_user, uid)            # threads
     user = await group.do_async(f"user:{uid}", fetch_user, uid)  # asyncio
+
+A fleet group (:meth:`Group.fleet`) shares its flights through a Redis
+server with every process that opened the same name, on any machine and in
+any language: the work of a key runs once in the whole fleet.
 """
 
 from __future__ import annotations
@@ -27,11 +31,17 @@ from ._errors import (
     WorkError,
 )
 from ._group import Group, Key, Stats
+from ._fleet import Codec, FleetGroup, JsonCodec, PickleCodec, fence_token
 from ._raw import ffi as _ffi
 from ._raw import lib as _lib
 
 __all__ = [
     "Group",
+    "FleetGroup",
+    "Codec",
+    "JsonCodec",
+    "PickleCodec",
+    "fence_token",
     "Key",
     "Stats",
     "SingleflightError",

@@ -54,7 +54,6 @@ from ._engine import (
     _ECANCELED,
     _EHANDOFF,
     _ETIMEDOUT,
-    _EWORK,
     _NULL,
     _OK,
     _SHARED,
@@ -62,6 +61,7 @@ from ._engine import (
     _count_giveup,
     _deadlock_error,
     _describe,
+    _error_status,
     _first_steps,
     _Flight,
     _flight_of,
@@ -473,10 +473,11 @@ def _wait_on(f: _Call, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes,
         w.resolve(st)
 
 
-def _entry(want_shared: bool) -> Callable[..., Any]:
+def _entry(want_shared: bool, call: type[_Call] = _Call) -> Callable[..., Any]:
     """``Group.do_async`` (``want_shared`` False) or ``do_async_shared``:
     one body for both, each its own function, so that a call is one Python
-    call (the followers' hot path)."""
+    call (the followers' hot path). ``call`` is the class of the callers'
+    futures (a fleet group's decode the other processes' values)."""
 
     def do_async(
         self: Any,
@@ -503,7 +504,7 @@ def _entry(want_shared: bool) -> Callable[..., Any]:
                 "flight at once and returns a future to await; call it from a "
                 "coroutine (or use do() from a thread)"
             )
-        f = _Call(loop=loop)
+        f = call(loop=loop)
         r = _join_async(group._g, kb, len(kb), id(loop))  # see sfpy_join_async
         if r < 0:
             f.set_exception(_status_error(-r))
@@ -998,7 +999,7 @@ async def _run(runner: _Runner, aw: Any, yielded: Any) -> None:
             value = await _resume(aw, yielded)
         except Exception as exc:
             h, data, hb = _new_handle((exc, exc.__traceback__)), _describe(exc), _NULL
-            status = _EWORK
+            status = _error_status(exc)
         except _CancelledError:
             # Cancelled because every waiter left, or because the loop shuts
             # down: not an outcome; the finally clause hands the flight off,

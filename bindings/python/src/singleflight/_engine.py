@@ -187,12 +187,16 @@ def _timeout_s(timeout: float | None) -> float | None:
 
 
 def _describe(exc: BaseException) -> bytes:
-    """The error bytes other languages get for a Python exception."""
+    """The error bytes other languages get for a Python exception: its type
+    and message, or for a :class:`PanicError` (an abort, maybe relayed from
+    another leader) its message alone."""
     t = type(exc)
     try:
         text = str(exc)
     except Exception:  # a broken __str__ must not break the flight
         text = "<unprintable>"
+    if isinstance(exc, PanicError):
+        return text.encode("utf-8", "replace")
     name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
     return (f"{name}: {text}" if text else name).encode("utf-8", "replace")
 
@@ -271,13 +275,21 @@ def _share(c: Any, value: object, want_shared: int) -> int:
     return _finish_bytes(c, _OK, h, data, len(data), hb, want_shared)
 
 
+def _error_status(exc: BaseException) -> int:
+    """The status of a flight whose work raised ``exc``: SF_EPANIC for a
+    :class:`PanicError` (the work aborts: Go, Rust, C and other processes
+    see a panic), else SF_EWORK."""
+    return _EPANIC if isinstance(exc, PanicError) else _EWORK
+
+
 def _lead_error(c: Any, exc: BaseException, want_shared: int) -> int:
     """A leader completes with the exception ``exc`` and leaves (frees
     ``c``); when nobody joined, nothing is built for others."""
-    if _finish_alone(c, _EWORK):
+    status = _error_status(exc)
+    if _finish_alone(c, status):
         return 0
     msg = _describe(exc)
-    return _finish_bytes(c, _EWORK, _new_handle((exc, exc.__traceback__)), msg, len(msg), _NULL, want_shared)
+    return _finish_bytes(c, status, _new_handle((exc, exc.__traceback__)), msg, len(msg), _NULL, want_shared)
 
 
 def _leave_call(c: Any) -> None:
@@ -308,11 +320,12 @@ def _outcome(c: Any, st: int, key: bytes, want_shared: bool) -> Any:
         else:
             value = None
         return (value, bool(c.result.shared)) if want_shared else value
-    if st == _EWORK:
+    if st == _EWORK or st == _EPANIC:
         native = c.native
-        if native != _NULL:
+        if native != _NULL:  # a Python leader's exception itself
             exc, tb = _from_handle(native)
             raise exc.with_traceback(tb)
+    if st == _EWORK:
         data = bytes(_take_bytes(c, "error")) if c.result.error != _NULL else None
         text = data.decode("utf-8", "replace") if data is not None else "the work failed"
         raise WorkError(text, data)

@@ -59,6 +59,9 @@ from ._engine import (
 )
 from ._raw import ffi, lib
 
+if TYPE_CHECKING:
+    from ._fleet import FleetGroup
+
 __all__ = ["Group", "Stats", "Key"]
 
 P = ParamSpec("P")
@@ -81,7 +84,27 @@ class Stats(NamedTuple):
     abandoned: int
     in_table: int
     live: int
+    # Fleet groups (Group.fleet); 0 for every other group (and by default).
+    fleet_led: int = 0
+    fleet_joined: int = 0
+    fleet_taken_over: int = 0
+    fleet_fenced: int = 0
+    fleet_leases_lost: int = 0
+    fleet_fallbacks: int = 0
+    fleet_too_large: int = 0
+    fleet_reconnects: int = 0
 
+
+# sf_stats is uint64_t fields only, appended in order (the header's rule):
+# the counters are read as one array, the fleet ones too (their fields are
+# not in the base cdef).
+_U64 = ffi.sizeof("uint64_t")
+_N_STATS = len(Stats._fields)
+if ffi.offsetof("sf_stats", "live") != 9 * _U64 or ffi.sizeof("sf_stats") < _N_STATS * _U64:
+    raise ImportError(  # pragma: no cover - a header older than the binding
+        "singleflight: the engine's sf_stats lacks fields this binding reads; "
+        "rebuild the package against the installed singleflight.h"
+    )
 
 
 class Group:
@@ -121,6 +144,17 @@ class Group:
         self._gid = int(ffi.cast("uintptr_t", g))
         self._name = nb
         return self
+
+    @staticmethod
+    def fleet(name: Key, /, **options: Any) -> "FleetGroup":
+        """The process-wide *fleet group* called ``name``: its flights are
+        shared with every process, in any language, that opened the same
+        name on the same Redis server: the work of a key runs once in the
+        whole fleet. ``Group.fleet(name, url=..., lease=..., codec=...)`` is
+        :class:`FleetGroup` ``(name, ...)``: see it for the options."""
+        from ._fleet import FleetGroup  # (it derives from Group)
+
+        return FleetGroup(name, **options)
 
     @property
     def name(self) -> bytes | None:
@@ -249,7 +283,7 @@ class Group:
                 raise _status_error(-role)
             if role == 1:
                 try:
-                    value = fn(*args, **kwargs)
+                    value = self._work(c, fn, args, kwargs)
                 except Exception as exc:
                     _lead_error(c, exc, ws)
                     raise
@@ -282,6 +316,13 @@ class Group:
                 _leave_call(c)
             # The leader left without completing: join again, maybe to lead.
             c = _join(self._g, kb, len(kb), _RUN_HERE)
+
+    def _work(
+        self, c: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """A blocking leader runs the work (``c`` holds its work ticket);
+        what it returns is the flight's value (FleetGroup encodes it)."""
+        return fn(*args, **kwargs)
 
     # ------------------------------------------------------------------ asyncio
 
@@ -339,7 +380,7 @@ class Group:
         st = lib.sf_group_stats(self._g, s, ffi.sizeof("sf_stats"))
         if st != _OK:
             raise _status_error(st)
-        return Stats(*(getattr(s, f) for f in Stats._fields))
+        return Stats(*ffi.unpack(ffi.cast("uint64_t *", s), _N_STATS))
 
     # --------------------------------------------------------------- decorator
 
@@ -410,7 +451,7 @@ class Group:
                 async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                     kb = _key_bytes(keyfn(prefix, args, kwargs))
                     run = functools.partial(func, *args, **kwargs)
-                    return await _aio.do_async(self, kb, run, timeout=timeout)
+                    return await self.do_async(kb, run, timeout=timeout)
 
                 return async_wrapper
 

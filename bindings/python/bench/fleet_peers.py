@@ -1,0 +1,327 @@
+"""Fleet groups against the peers Python users pick today for a hot key
+stampeded by many processes: P worker processes (one caller each) ask for
+one key at once, on loopback, against a private redis-server this script
+starts (TCP on 127.0.0.1, a free port).
+
+Contenders, alternated stampede by stampede in one run:
+
+* ``fleet``: ``singleflight.Group.fleet(...).do(key, work)``;
+* ``dogpile``: ``dogpile.cache`` with its Redis backend and
+  ``distributed_lock=True`` (``region.get_or_create``; its waiters poll the
+  lock every ``lock_sleep``, 0.1 s by default);
+* ``redis-lock``: ``python-redis-lock`` in its cache recipe (read the value;
+  if missing, take ``redis_lock.Lock``, read again, run the work, store the
+  value; its waiters block on BLPOP until the holder releases).
+
+Per contender and P: executions of the work per stampede, the time from the
+end of the (first) execution to the last waiting process's return (p50 and
+p99 over the stampedes), and Redis commands per stampede (the delta of
+``INFO commandstats`` around it, INFO itself left out). Figures are medians
+over the stampedes. A fresh key per stampede: nothing is cached beforehand.
+
+Usage (from a clone, after ``scripts/setup`` and ``bindings/python/test.sh``
+installed the binding)::
+
+    . scripts/env.sh
+    $SF_VENV/bin/pip install -e 'bindings/python[bench]'   # or the four packages
+    $SF_VENV/bin/python bindings/python/bench/fleet_peers.py [--procs 2,8,32]
+        [--stampedes 30] [--work-ms 50] [--plot bindings/python/bench/fleet_peers.png]
+
+The peers (redis, dogpile.cache, python-redis-lock) and matplotlib are
+benchmark-only dependencies: the ``bench`` extra of the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONTENDERS = ("fleet", "dogpile", "redis-lock")
+POLLING = ("dogpile",)  # the peers whose waiters poll
+VALUE = b"v" * 100
+
+
+# ---- a worker process: one caller, one stampede per "go" line -------------------
+
+
+def _worker(contender: str, url: str, work_ms: float) -> None:
+    def work() -> bytes:
+        time.sleep(work_ms / 1000)
+        state["work_end"] = time.monotonic_ns()
+        return VALUE
+
+    if contender == "fleet":
+        import singleflight
+
+        group = singleflight.Group.fleet("bench-peers", url=url)
+
+        def call(key: str) -> bytes:
+            return group.do(key, work)
+
+    elif contender == "dogpile":
+        from dogpile.cache import make_region
+
+        region = make_region().configure(
+            "dogpile.cache.redis",
+            expiration_time=600,
+            arguments={"url": url, "distributed_lock": True, "thread_local_lock": False,
+                       "lock_timeout": 30, "redis_expiration_time": 600},
+        )
+
+        def call(key: str) -> bytes:
+            return region.get_or_create(key, work)
+
+    elif contender == "redis-lock":
+        import redis
+        import redis_lock
+
+        conn = redis.Redis.from_url(url)
+
+        def call(key: str) -> bytes:
+            v = conn.get(key)
+            if v is None:
+                with redis_lock.Lock(conn, key, expire=30):
+                    v = conn.get(key)
+                    if v is None:
+                        v = work()
+                        conn.set(key, v, ex=600)
+            return v
+
+    else:
+        raise SystemExit(f"unknown contender {contender!r}")
+    print("ready", flush=True)
+    for line in sys.stdin:
+        cmd, _, key = line.strip().partition(" ")
+        if cmd != "go":
+            break
+        state = {"work_end": None}
+        ok = bytes(call(key)) == VALUE
+        returned = time.monotonic_ns()
+        print(json.dumps({"work_end": state["work_end"], "returned": returned, "ok": ok}), flush=True)
+
+
+# ---- the driver ---------------------------------------------------------------------
+
+
+class Redis:
+    def __init__(self, directory: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(directory), "--logfile", str(directory / "redis.log"),
+             "--maxclients", "10000"])
+        for _ in range(5000):
+            try:
+                if self.info("server"):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.002)
+        raise RuntimeError("redis-server does not answer")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def info(self, section: str) -> str:
+        with socket.create_connection(("127.0.0.1", self.port)) as s:
+            s.sendall(f"*2\r\n$4\r\nINFO\r\n${len(section)}\r\n{section}\r\n".encode())
+            f = s.makefile("rb")
+            n = int(f.readline()[1:])
+            return f.read(n).decode()
+
+    def commands(self) -> int:
+        """Commands the server ran so far, INFO left out."""
+        total = 0
+        for line in self.info("commandstats").splitlines():
+            if line.startswith("cmdstat_") and not line.startswith("cmdstat_info:"):
+                total += int(line.split("calls=")[1].split(",")[0])
+        return total
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Pool:
+    """P worker processes of one contender."""
+
+    def __init__(self, contender: str, procs: int, url: str, work_ms: float) -> None:
+        self.contender = contender
+        self.procs = [
+            subprocess.Popen([sys.executable, __file__, "--worker", contender, "--url", url,
+                              "--work-ms", str(work_ms)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            for _ in range(procs)
+        ]
+        for p in self.procs:
+            line = p.stdout.readline()
+            if line.strip() != "ready":
+                raise RuntimeError(f"a {contender} worker did not start: {line!r}")
+
+    def stampede(self, key: str) -> list[dict]:
+        for p in self.procs:
+            p.stdin.write(f"go {key}\n")
+            p.stdin.flush()
+        return [json.loads(p.stdout.readline()) for p in self.procs]
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.stdin.close()
+        for p in self.procs:
+            p.wait()
+
+
+def _settled(redis: Redis) -> int:
+    """The command count once the server is idle (the last publications of a
+    stampede can trail the callers' returns)."""
+    last = redis.commands()
+    for _ in range(100):
+        time.sleep(0.01)
+        now = redis.commands()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def measure(redis: Redis, procs: int, stampedes: int, work_ms: float) -> dict:
+    pools = {c: Pool(c, procs, redis.url, work_ms) for c in CONTENDERS}
+    samples: dict[str, dict[str, list]] = {c: {"exec": [], "lat": [], "cmds": []} for c in CONTENDERS}
+    try:
+        for i in range(-2, stampedes):  # two warm-up stampedes (connections, scripts)
+            order = CONTENDERS[i % len(CONTENDERS):] + CONTENDERS[:i % len(CONTENDERS)]
+            for c in order:
+                before = _settled(redis)
+                rs = pools[c].stampede(f"{c}:{procs}:{i}")
+                after = _settled(redis)
+                assert all(r["ok"] for r in rs), (c, rs)
+                ends = [r["work_end"] for r in rs if r["work_end"] is not None]
+                waiters = [r["returned"] for r in rs if r["work_end"] is None]
+                if i < 0:
+                    continue
+                samples[c]["exec"].append(len(ends))
+                samples[c]["cmds"].append(after - before)
+                if waiters:
+                    samples[c]["lat"].append((max(waiters) - min(ends)) / 1e6)
+    finally:
+        for p in pools.values():
+            p.close()
+    out = {}
+    for c, s in samples.items():
+        lat = sorted(s["lat"])
+        out[c] = {
+            "exec": statistics.median(s["exec"]),
+            "exec_max": max(s["exec"]),
+            "p50": statistics.median(lat) if lat else float("nan"),
+            "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan"),
+            "cmds": statistics.median(s["cmds"]),
+        }
+    return out
+
+
+def table(results: dict[int, dict]) -> str:
+    rows = ["| P | contender | executions per stampede (max) | leader's end → last waiter p50 | p99 | Redis commands per stampede |",
+            "|---:|---|---:|---:|---:|---:|"]
+    for procs, res in results.items():
+        for c in CONTENDERS:
+            r = res[c]
+            rows.append(f"| {procs} | {c} | {r['exec']:g} ({r['exec_max']}) | {r['p50']:.2f} ms | "
+                        f"{r['p99']:.2f} ms | {r['cmds']:g} |")
+    return "\n".join(rows)
+
+
+def targets(results: dict[int, dict]) -> str:
+    lines = []
+    for procs, res in results.items():
+        f = res["fleet"]
+        best_poll = min(res[c]["p50"] for c in POLLING)
+        best_cmds = min(res[c]["cmds"] for c in CONTENDERS if c != "fleet")
+        lines.append(
+            f"P={procs}: executions {f['exec']:g} (max {f['exec_max']}; target 1) "
+            f"{'met' if f['exec_max'] == 1 else 'MISSED'}; "
+            f"waiter p50 {f['p50']:.2f} ms vs best polling peer {best_poll:.2f} ms: "
+            f"{best_poll / f['p50']:.0f}x (target >= 10x) {'met' if f['p50'] * 10 <= best_poll else 'MISSED'}; "
+            f"commands {f['cmds']:g} vs best peer {best_cmds:g}: {best_cmds / f['cmds']:.1f}x"
+            + (f" (target >= 2x at P=32) {'met' if f['cmds'] * 2 <= best_cmds else 'MISSED'}" if procs == 32 else ""))
+    return "\n".join(lines)
+
+
+def plot(results: dict[int, dict], path: str, work_ms: float, stampedes: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ps = list(results)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for c, marker, color in zip(CONTENDERS, "os^", ("tab:blue", "tab:orange", "tab:green")):
+        axes[0].plot(ps, [results[p][c]["exec"] for p in ps], marker=marker, color=color, label=c)
+        axes[1].plot(ps, [results[p][c]["p50"] for p in ps], marker=marker, color=color, label=f"{c} p50")
+        axes[1].plot(ps, [results[p][c]["p99"] for p in ps], marker=marker, color=color, linestyle=":",
+                     alpha=0.5, label=f"{c} p99")
+        axes[2].plot(ps, [results[p][c]["cmds"] for p in ps], marker=marker, color=color, label=c)
+    titles = ("executions per stampede", "leader's end → last waiter (ms)", "Redis commands per stampede")
+    for ax, title in zip(axes, titles):
+        ax.set_title(title)
+        ax.set_xlabel("processes (P)")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ps, [str(p) for p in ps])
+        ax.grid(True, alpha=0.3)
+    axes[1].set_yscale("log")
+    axes[2].set_yscale("log")
+    axes[0].set_ylim(bottom=0)
+    axes[0].legend()
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"P processes stampede one hot key on loopback Redis (work {work_ms:g} ms, "
+                 f"median of {stampedes} stampedes)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--procs", default="2,8,32")
+    ap.add_argument("--stampedes", type=int, default=30)
+    ap.add_argument("--work-ms", type=float, default=50.0)
+    ap.add_argument("--plot", default=None, help="write a PNG plot of the table there")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        _worker(args.worker, args.url, args.work_ms)
+        return
+    if not shutil.which("redis-server"):
+        raise SystemExit("fleet_peers.py needs redis-server (scripts/bootstrap.sh installs it)")
+    with tempfile.TemporaryDirectory() as d:
+        redis = Redis(Path(d))
+        try:
+            results = {}
+            for procs in (int(p) for p in args.procs.split(",")):
+                results[procs] = measure(redis, procs, args.stampedes, args.work_ms)
+                print(f"P={procs} done", file=sys.stderr, flush=True)
+        finally:
+            redis.stop()
+    print(f"P processes (one caller each) stampede one key; work {args.work_ms:g} ms; "
+          f"median of {args.stampedes} stampedes per contender, alternated; {os.cpu_count()} CPUs\n")
+    print(table(results))
+    print("\nTargets (fleet):")
+    print(targets(results))
+    if args.plot:
+        plot(results, args.plot, args.work_ms, args.stampedes)
+        print(f"\nplot: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
