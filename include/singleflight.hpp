@@ -763,6 +763,13 @@ produced<V> produce(F &fn) noexcept {
   return p;
 }
 
+// produce() with `work` as this thread's running work (fence_token()).
+template <class V, class F>
+produced<V> produce_as(const sf_ticket *work, F &fn) noexcept {
+  running_scope running(work);
+  return produce<V>(fn);
+}
+
 // The native value, value bytes and error bytes of what the work produced,
 // for the other callers of the flight; returns the status to complete it
 // with: the work's, or SF_EPANIC ("out of memory") when the native value
@@ -802,11 +809,7 @@ result<V> own_result(produced<V> &&p, bool shared, sf::bytes error_bytes = {}) {
 // or hand the outcome to everyone.
 template <class V, class F>
 result<V> lead(sf_ticket *wait, sf_ticket *work, F &fn) {
-  produced<V> p;
-  {
-    running_scope running(work);
-    p = produce<V>(fn);
-  }
+  produced<V> p = produce_as<V>(work, fn);
   int shared = 0;
   if (sf_finish_alone(wait, work, p.status, &shared)) return own_result(std::move(p), shared != 0);
   sf_bytes *value, *err;
@@ -931,11 +934,7 @@ class async_op : public std::enable_shared_from_this<async_op<V, F, Exec, Done>>
   }
 
   void do_work(sf_ticket *work) noexcept {
-    produced<V> p;
-    {
-      running_scope running(work);
-      p = produce<V>(*fn_);
-    }
+    produced<V> p = produce_as<V>(work, *fn_);
     sf_bytes *value, *err;
     void *native;
     sf_status st = package(p, &value, &err, &native);

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import fleet as fl
+import fleet_driver as fl
 
 LEASE_MS = 500  # the second stampede: a killed leader is taken over after it
 

@@ -79,10 +79,13 @@ class Redis:
                 return f.read(n + 2)[:n].decode() if n >= 0 else None
             raise RuntimeError("redis: %r" % line)
 
+    def clients_with_last_command(self, cmd: str) -> int:
+        return sum(("cmd=" + cmd) in l.split() for l in self.command("CLIENT", "LIST").splitlines())
+
     def waiting_processes(self) -> int:
         """Clients whose last command was a join script (EVALSHA): each
         process that asked the server about the key and now waits."""
-        return sum("cmd=evalsha" in l.split() for l in self.command("CLIENT", "LIST").splitlines())
+        return self.clients_with_last_command("evalsha")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
