@@ -249,15 +249,6 @@ sf_status sf_attach(sf_ticket *ticket, const sf_native_kind *kind, void *value, 
   return sf::flight_attach(ticket, kind, value, current);
 }
 
-sf_status sf_join_attached(sf_group *group, const void *key, size_t key_len,
-                           const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
-                           int *joined) {
-  if (joined) *joined = 0;
-  if (!group || !kind || !accept || !joined || bad_key(key, key_len)) return SF_EINVAL;
-  *joined = sf::group_join_attached(group, key, key_len, kind, accept, userdata);
-  return SF_OK;
-}
-
 sf_status sf_join_or_accept(sf_group *group, const void *key, size_t key_len, unsigned flags,
                             const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
                             int *accepted, sf_ticket **wait, sf_ticket **work) {

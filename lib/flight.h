@@ -41,7 +41,7 @@
 #include <thread>
 
 #include "detail/spin_mutex.h"
-#include "singleflight.h"
+#include "singleflight_binding.h"
 
 namespace sf {
 

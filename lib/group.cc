@@ -440,29 +440,6 @@ sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
   return st;
 }
 
-bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_native_kind *kind,
-                         sf_accept_fn accept, void *userdata) noexcept {
-  const std::uint64_t h = detail::hash_bytes(key, len);
-  Shard &s = g->shards[h & (kShards - 1)];
-  Flight *f;
-  void **at;
-  {
-    std::lock_guard<detail::SpinMutex> lk(s.mu);
-    f = find(s, h, key, len);  // linked: neither completed nor handed off
-    if (!f) return false;
-    // Hand over hand: the flight's lock is taken before the shard's is
-    // released, and only the flight's is held across `accept`, so callers
-    // of other keys of the shard do not wait for it. The flight cannot be
-    // recycled meanwhile if it has a waiter: a wait ticket is left under
-    // this lock, and a leader ending its flight alone waits until this lock
-    // is free (end_alone_locked).
-    f->mu.lock();
-    at = attachment_locked(f, kind);
-  }
-  std::lock_guard<detail::SpinMutex> fl(f->mu, std::adopt_lock);
-  return at && accept_locked(s, f, at, accept, userdata);
-}
-
 sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsigned flags,
                                const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
                                int *accepted, sf_ticket **wait, sf_ticket **work) noexcept {
@@ -482,7 +459,8 @@ sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsig
     void **at = attachment_locked(f, kind);
     // No attachment to ask: a follower's ticket, with both locks held still.
     if (!at) return follow_locked(s, f, wait, work);
-    // Hand over hand, as sf_join_attached: only f's lock across `accept`.
+    // Hand over hand: the flight's lock is taken before the shard's is
+    // released, and only the flight's is held across `accept`.
     lk.unlock();
     if (accept_locked(s, f, at, accept, userdata)) {
       *accepted = 1;

@@ -27,7 +27,7 @@
 
 #include "detail/spin_mutex.h"
 #include "flight.h"
-#include "singleflight.h"
+#include "singleflight_binding.h"
 
 struct sf_group;
 
@@ -63,7 +63,7 @@ struct alignas(64) Shard {
   std::uint32_t orphans = 0;     // flights a fork() child inherited (fork.h), not in `live`
   std::uint64_t followers = 0, forgets = 0;  // counters
   // counters bumped under a flight's mutex (`attached_followers`: callers
-  // that sf_join_attached took in, under the flight's mutex alone)
+  // that sf_join_or_accept took in, under the flight's mutex alone)
   // (`reentries`: follower tickets taken back because their join was a
   // leader's work re-entering its own key, SF_EDEADLK)
   std::atomic<std::uint64_t> attached_followers{0}, reentries{0}, panics{0}, timeouts{0},
@@ -102,12 +102,8 @@ void group_dying(Group *g) noexcept;
 
 sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
                      sf_ticket **wait, sf_ticket **work) noexcept;
-// sf_join_attached: whether `accept` took a caller into the running flight
-// of `key` through its attachment of `kind` (counted as a follower).
-bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_native_kind *kind,
-                         sf_accept_fn accept, void *userdata) noexcept;
-// sf_join_or_accept: sf_join_attached, and if that does not take the caller
-// in, sf_join, in one call (one shard lock for a new key).
+// sf_join_or_accept: joins the running flight of `key` through its
+// attachment of `kind` if `accept` takes the caller in, else as sf_join.
 sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsigned flags,
                                const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
                                int *accepted, sf_ticket **wait, sf_ticket **work) noexcept;

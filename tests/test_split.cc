@@ -485,7 +485,7 @@ void attach_rv(sf_ticket *t, const sf_native_kind *kind, const char *name) {
   ASSERT_EQ(sf_attach(t, kind, new std::string(name), &cur), SF_OK);
 }
 
-// What an accept callback of sf_join_attached saw, and what it answers.
+// What an accept callback of sf_join_or_accept saw, and what it answers.
 struct Acceptor {
   int answer = 1;
   int calls = 0;
@@ -496,120 +496,7 @@ struct Acceptor {
     a->seen = attachment;
     return a->answer;
   }
-  int join(sf_group *g, const std::string &key, const sf_native_kind *kind = &kAlpha) {
-    int joined = -1;
-    EXPECT_EQ(sf_join_attached(g, key.data(), key.size(), kind, accept, this, &joined), SF_OK);
-    return joined;
-  }
 };
-
-TEST(Split, JoinAttachedMeetsTheRendezvousAndCountsACaller) {
-  Group g;
-  Join leader(g, "k");
-  auto *rv = new std::string("rendezvous");
-  void *cur = nullptr;
-  ASSERT_EQ(sf_attach(leader.wait, &kAlpha, rv, &cur), SF_OK);
-  Acceptor a;
-  EXPECT_EQ(a.join(g, "k"), 1);
-  EXPECT_EQ(a.calls, 1);
-  EXPECT_EQ(a.seen, rv);
-  EXPECT_EQ(stats(g).followers, 1u);
-  EXPECT_EQ(stats(g).live, 1u);  // no ticket of its own
-  int forgotten = -1;
-  ASSERT_EQ(sf_forget_unshared(g, "k", 1, &forgotten), SF_OK);
-  EXPECT_EQ(forgotten, 0);  // it counts as a second caller
-  Result r;
-  ASSERT_EQ(sf_finish(leader.wait, leader.work, SF_OK, bytes("v"), nullptr, nullptr, nullptr, &r), SF_OK);
-  leader.wait = leader.work = nullptr;
-  EXPECT_EQ(str(r.value), "v");
-  EXPECT_TRUE(r.shared);
-  EXPECT_EQ(stats(g).live, 0u);
-}
-
-TEST(Split, JoinAttachedThroughTheLeadersOwnTicketLeavesItAlone) {
-  // The caller waits through the leader's wait ticket: the leader's tickets
-  // are still the only ones, so sf_finish_alone ends the flight, and says
-  // shared (the binding that accepted the caller delivers to it itself).
-  Group g;
-  Join leader(g, "k");
-  attach_rv(leader.wait, &kAlpha, "rv");
-  Acceptor a;
-  EXPECT_EQ(a.join(g, "k"), 1);
-  int shared = -1;
-  EXPECT_EQ(sf_finish_alone(leader.wait, leader.work, SF_OK, &shared), 1);
-  leader.wait = leader.work = nullptr;
-  EXPECT_EQ(shared, 1);
-  EXPECT_EQ(stats(g).live, 0u);
-}
-
-TEST(Split, JoinAttachedThatDeclinesChangesNothing) {
-  Group g;
-  Join leader(g, "k");
-  attach_rv(leader.wait, &kAlpha, "rv");
-  Acceptor a;
-  a.answer = 0;
-  EXPECT_EQ(a.join(g, "k"), 0);
-  EXPECT_EQ(a.calls, 1);
-  EXPECT_EQ(stats(g).followers, 0u);
-  int shared = -1;
-  EXPECT_EQ(sf_finish_alone(leader.wait, leader.work, SF_OK, &shared), 1);  // still alone
-  leader.wait = leader.work = nullptr;
-  EXPECT_EQ(shared, 0);
-}
-
-TEST(Split, JoinAttachedNeedsARunningFlightWithAWaiterAndTheKind) {
-  Group g;
-  Acceptor a;
-  EXPECT_EQ(a.join(g, "k"), 0);  // no flight
-  {
-    Join leader(g, "k");
-    EXPECT_EQ(a.join(g, "k"), 0);  // nothing attached
-    attach_rv(leader.wait, &kBeta, "beta");
-    EXPECT_EQ(a.join(g, "k"), 0);  // another kind only
-    attach_rv(leader.wait, &kAlpha, "alpha");
-    EXPECT_EQ(a.join(g, "other"), 0);  // another key
-    EXPECT_EQ(a.calls, 0);
-    EXPECT_EQ(a.join(g, "k", &kBeta), 1);  // its own slot, after alpha's
-    EXPECT_EQ(a.calls, 1);
-    leader.leave_wait();  // every waiter left: abandoned
-    EXPECT_EQ(a.join(g, "k"), 0);
-    Join again(g, "k");  // a newcomer lifts the abandonment
-    EXPECT_EQ(a.join(g, "k"), 1);
-    EXPECT_EQ(a.calls, 2);
-    ASSERT_EQ(sf_forget(g, "k", 1), SF_OK);
-    EXPECT_EQ(a.join(g, "k"), 0);  // forgotten: a join would start anew
-    EXPECT_EQ(a.calls, 2);
-  }
-  {
-    Join leader(g, "k");
-    attach_rv(leader.wait, &kAlpha, "alpha");
-    ASSERT_EQ(sf_complete(leader.work, SF_OK, nullptr, nullptr), SF_OK);
-    EXPECT_EQ(a.join(g, "k"), 0);  // completed: the key is free again
-    Join handed(g, "h");
-    attach_rv(handed.wait, &kAlpha, "alpha");
-    handed.leave_work();  // a hand-off
-    EXPECT_EQ(a.join(g, "h"), 0);
-    EXPECT_EQ(a.calls, 2);
-  }
-  EXPECT_EQ(stats(g).live, 0u);
-}
-
-TEST(Split, JoinAttachedRejectsBadInput) {
-  Group g;
-  Acceptor a;
-  int joined = -1;
-  EXPECT_EQ(sf_join_attached(nullptr, "k", 1, &kAlpha, Acceptor::accept, &a, &joined), SF_EINVAL);
-  EXPECT_EQ(joined, 0);
-  joined = -1;
-  EXPECT_EQ(sf_join_attached(g, nullptr, 1, &kAlpha, Acceptor::accept, &a, &joined), SF_EINVAL);
-  EXPECT_EQ(joined, 0);
-  EXPECT_EQ(sf_join_attached(g, "k", 1, nullptr, Acceptor::accept, &a, &joined), SF_EINVAL);
-  EXPECT_EQ(sf_join_attached(g, "k", 1, &kAlpha, nullptr, &a, &joined), SF_EINVAL);
-  EXPECT_EQ(sf_join_attached(g, "k", 1, &kAlpha, Acceptor::accept, &a, nullptr), SF_EINVAL);
-  EXPECT_EQ(sf_join_attached(g, nullptr, 0, &kAlpha, Acceptor::accept, &a, &joined), SF_OK);  // the empty key
-  EXPECT_EQ(joined, 0);
-  EXPECT_EQ(a.calls, 0);
-}
 
 // sf_join_or_accept: what it answered, and the tickets it gave.
 struct JoinOrAccept {

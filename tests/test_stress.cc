@@ -221,11 +221,6 @@ TEST(Stress, JoinAttachedOnlyEverSeesALiveRendezvous) {
           EXPECT_EQ(rv->magic.load(), 0x5F5F);
           return 1;
         };
-        if (i % 2 == 0) {
-          ASSERT_EQ(sf_join_attached(g, key.data(), key.size(), &kRv, accept, nullptr, &joined), SF_OK);
-          accepted += joined;
-          continue;
-        }
         // Or joined with tickets when not taken in: then as any caller.
         ASSERT_EQ(sf_join_or_accept(g, key.data(), key.size(), 0, &kRv, accept, nullptr, &joined, &w,
                                     &lead),

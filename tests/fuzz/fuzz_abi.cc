@@ -19,7 +19,7 @@
 //  - once every ticket left, every group is idle (live == 0, in_table == 0).
 // A check that fails aborts (the input is kept as a crash by libFuzzer).
 // Build and run: tests/fuzz/run.sh (tests/fuzz/README.md).
-#include <singleflight.h>
+#include <singleflight_binding.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -235,13 +235,6 @@ void op_attach(State &st) {
   void *current = nullptr;
   CHECK(sf_attach(s->t, kind, value, &current) == SF_OK);
   if (current != value) kind->release(value);  // not installed: still ours
-  int joined = -1;
-  bool yes = st.in.u8() & 1;
-  auto accept = [](void *, void *ud) -> int { return *static_cast<bool *>(ud); };
-  const std::string &key = kKeys[st.in.u8() % 4];
-  CHECK(sf_join_attached(st.groups[st.in.u8() % kGroups], key.data(), key.size(), kind, accept,
-                         &yes, &joined) == SF_OK);
-  CHECK(joined == 0 || joined == 1);
 }
 
 void op_complete(State &st) {
@@ -512,12 +505,7 @@ void op_misc(State &st) {
       CHECK(sf_join(g, nullptr, 2, 0, &w, &k) == SF_EINVAL);
       CHECK(sf_join(g, "k", 1, 0, nullptr, &k) == SF_EINVAL);
       CHECK(sf_join(g, "k", 1, 0, &w, nullptr) == SF_EINVAL);
-      int joined = -1;
       auto accept = [](void *, void *) -> int { return 1; };
-      CHECK(sf_join_attached(nullptr, "k", 1, &kKind, accept, nullptr, &joined) == SF_EINVAL);
-      CHECK(sf_join_attached(g, "k", 1, nullptr, accept, nullptr, &joined) == SF_EINVAL);
-      CHECK(sf_join_attached(g, "k", 1, &kKind, nullptr, nullptr, &joined) == SF_EINVAL);
-      CHECK(sf_join_attached(g, "k", 1, &kKind, accept, nullptr, nullptr) == SF_EINVAL);
       int accepted = -1;
       CHECK(sf_join_or_accept(g, "k", 1, 2, &kKind, accept, nullptr, &accepted, &w, &k) ==
             SF_EINVAL);

@@ -142,9 +142,6 @@ int sf_abandoned(const sf_ticket *ticket);
 sf_status sf_attach(sf_ticket *ticket, const sf_native_kind *kind, void *value,
                     void **current);
 typedef int (*sf_accept_fn)(void *attachment, void *userdata);
-sf_status sf_join_attached(sf_group *group, const void *key, size_t key_len,
-                           const sf_native_kind *kind, sf_accept_fn accept,
-                           void *userdata, int *joined);
 sf_status sf_join_or_accept(sf_group *group, const void *key, size_t key_len,
                             unsigned flags, const sf_native_kind *kind,
                             sf_accept_fn accept, void *userdata,
@@ -209,7 +206,7 @@ SOURCE = r"""
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <singleflight.h>
+#include <singleflight_binding.h>
 
 /* GIL policy. cffi releases the GIL around every C call. For the glue calls
    below that never block (join, complete, a poll) that costs more than the

@@ -1,6 +1,8 @@
-//! Raw declarations of the singleflight engine's C ABI (`singleflight.h`).
+//! Raw declarations of the singleflight engine's C ABI (`singleflight.h`,
+//! and `singleflight_binding.h` for what only bindings use).
 //!
-//! These mirror `include/singleflight.h` one to one; read that header for the
+//! These mirror `include/singleflight.h` and `include/singleflight_binding.h`
+//! one to one; read those headers for the
 //! contract of each function. Everything here is `unsafe` to call: use the
 //! safe `singleflight` crate instead unless you are writing a binding.
 //!
@@ -334,20 +336,8 @@ extern "C" {
         value: *mut c_void,
         current: *mut *mut c_void,
     ) -> sf_status;
-    /// Joins the running flight of `key` through its binding's rendezvous
-    /// object of `kind`, without a ticket, if `accept` (called under the
-    /// engine's lock) takes the caller: `*joined` says so.
-    pub fn sf_join_attached(
-        group: *mut sf_group,
-        key: *const c_void,
-        key_len: usize,
-        kind: *const sf_native_kind,
-        accept: sf_accept_fn,
-        userdata: *mut c_void,
-        joined: *mut c_int,
-    ) -> sf_status;
-    /// `sf_join_attached`, and if that does not take the caller in,
-    /// `sf_join`, in one call: `*accepted` is 1 (no tickets), or the
+    /// Joins through the flight's rendezvous of `kind` if `accept` takes
+    /// the caller in, else as `sf_join`, in one call: `*accepted` is 1 (no tickets), or the
     /// tickets are as `sf_join`'s.
     pub fn sf_join_or_accept(
         group: *mut sf_group,
