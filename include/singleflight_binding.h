@@ -102,38 +102,51 @@ SF_EXTERN(int) sf_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status statu
 SF_EXTERN(sf_status) sf_attach(sf_ticket *ticket, const sf_native_kind *kind,
                                void *value, void **current);
 
-/** Decides, under an engine lock, whether a caller joins a flight through
- * the rendezvous object its binding attached (sf_join_or_accept()). Must be
- * short, must not block, unwind or call the engine. */
-typedef int (*sf_accept_fn)(void *attachment, void *userdata);
+/** A meeting: a caller's hold on a flight's rendezvous while its binding
+ * decides, with no engine lock held, whether the caller joins the flight
+ * through it. It keeps the flight and its rendezvous alive, and counts as
+ * no caller, until sf_meeting_end(). Opaque; one caller, one thread. */
+typedef struct sf_meeting sf_meeting;
 
-/** Joins through the flight's rendezvous, or else as sf_join(), in one
- * call: what a binding's caller does who would rather wait through
- * its binding's rendezvous object but leads or follows with tickets
- * otherwise. For a key with no flight it costs what sf_join() costs.
- *
- * If a flight runs for `key`, one of its wait tickets is held and an object
- * of `kind` is attached to it, calls `accept(attachment, userdata)` on
- * this thread with the flight's lock held (not its key's). If accept returns nonzero, *accepted is 1, *wait and *work are
- * NULL, and the caller counts as one more caller of the flight, and the
- * binding delivers the outcome to it. Otherwise (no such
- * flight or attachment, or accept returned 0) *accepted is 0 and the caller
- * joined as by sf_join(): *wait is its wait ticket and *work its work ticket
- * if it leads (the flight of `key` may have ended in between: then it leads
- * a new one).
+/** Joins the flight of `key` through its binding's rendezvous, or else as
+ * sf_join(): one engine call for a binding's caller who would rather wait
+ * through the rendezvous (the asyncio callers of one event loop share one
+ * wait ticket, say). For a key with no flight it costs what sf_join()
+ * costs.
+ *  - If a flight runs for `key`, at least one of its wait tickets is held
+ *    and a rendezvous of `kind` is attached to it (sf_attach()): *meeting
+ *    is a new meeting on it, *rendezvous the object (borrowed: valid until
+ *    sf_meeting_end()), *wait and *work NULL. No engine lock is held when
+ *    this returns: the binding reads its object with its own means, then
+ *    ends the meeting, saying whether the caller joined through it. If not,
+ *    the caller joins with sf_join().
+ *  - Otherwise *meeting and *rendezvous are NULL and the caller joined as
+ *    by sf_join(): *wait is its wait ticket, *work its work ticket if it
+ *    leads.
  * Any thread. A NULL key with length 0 is the empty key.
  * @param flags as for sf_join().
- * @return SF_OK; SF_EINVAL (NULL group, kind, accept, accepted, wait or
+ * @return SF_OK; SF_EINVAL (NULL group, kind, meeting, rendezvous, wait or
  *         work, NULL key with a nonzero length, unknown flag; nothing
- *         changed); SF_ENOMEM (nothing changed). On failure *accepted is 0
- *         and both ticket pointers NULL, where they can be written.
+ *         changed); SF_ENOMEM (nothing changed). On failure every output is
+ *         NULL where it can be written.
  * Since: 0.1 */
-SF_EXTERN(sf_status) sf_join_or_accept(sf_group *group, const void *key,
-                                       size_t key_len, unsigned flags,
-                                       const sf_native_kind *kind,
-                                       sf_accept_fn accept, void *userdata,
-                                       int *accepted, sf_ticket **wait,
-                                       sf_ticket **work);
+SF_EXTERN(sf_status) sf_join_or_meet(sf_group *group, const void *key,
+                                     size_t key_len, unsigned flags,
+                                     const sf_native_kind *kind,
+                                     sf_meeting **meeting, void **rendezvous,
+                                     sf_ticket **wait, sf_ticket **work);
+
+/** Ends a meeting from sf_join_or_meet(); the meeting and the rendezvous
+ * pointer it gave are invalid afterwards. `joined` nonzero: the caller
+ * joined the flight through the rendezvous and counts as one more caller
+ * of it (the `shared` flag of its outcome, the `followers` counter,
+ * sf_forget_unshared()); the binding delivers the outcome to it, and keeps
+ * a ticket of the flight held for as long as such a caller waits (the
+ * engine frees the rendezvous with the flight's last ticket). `joined` 0:
+ * nothing is counted. If this ends the flight's last hold, the rendezvous
+ * is released here, through its kind's release function, with no engine
+ * lock held. NULL is a no-op. */
+SF_EXTERN(void) sf_meeting_end(sf_meeting *meeting, int joined);
 
 SF_END_DECL
 

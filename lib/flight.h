@@ -20,7 +20,8 @@
 // flight; followers' wait tickets come from the joining thread's cache, else
 // the shard's ticket pool, go to the flight's spare list when left and, when
 // the flight is recycled, to the recycling thread's cache and what does not
-// fit to the shard's pool. `refs` counts live tickets of every kind.
+// fit to the shard's pool. `refs` counts live tickets of every kind
+// and meetings (sf_join_or_meet).
 //
 // Locking. Table linkage (hnext, linked) is guarded by the shard mutex;
 // everything marked "mu" by the flight's own mutex. Lock

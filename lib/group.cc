@@ -415,16 +415,6 @@ void **attachment_locked(Flight *f, const sf_native_kind *kind) noexcept {
   return nullptr;
 }
 
-// Asks `accept` whether the caller joins f through its attachment `at`; if
-// so counts it (f's mutex held, not the shard's). Counted only once taken
-// in: a caller whom the stats show as a follower is in the flight.
-bool accept_locked(Shard &s, Flight *f, void **at, sf_accept_fn accept, void *userdata) noexcept {
-  if (!accept(*at, userdata)) return false;
-  ++f->joined;
-  s.attached_followers.fetch_add(1, std::memory_order_relaxed);
-  return true;
-}
-
 }  // namespace
 
 sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
@@ -440,41 +430,43 @@ sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
   return st;
 }
 
-sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsigned flags,
-                               const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
-                               int *accepted, sf_ticket **wait, sf_ticket **work) noexcept {
+sf_status group_join_or_meet(Group *g, const void *key, std::size_t len, unsigned flags,
+                             const sf_native_kind *kind, sf_meeting **meeting, void **rendezvous,
+                             sf_ticket **wait, sf_ticket **work) noexcept {
   const std::uint64_t h = detail::hash_bytes(key, len);
   Shard &s = g->shards[h & (kShards - 1)];
-  {
-    std::unique_lock<detail::SpinMutex> lk(s.mu);
-    Flight *f = find(s, h, key, len);
-    if (!f) {
-      sf_status st = lead_locked(s, h, key, len, flags, wait, work);
-      lk.unlock();
-      if (st == SF_OK) hand_to_fleet(g, *wait, *work);
-      return st;
-    }
-    f->mu.lock();
-    std::lock_guard<detail::SpinMutex> fl(f->mu, std::adopt_lock);
-    void **at = attachment_locked(f, kind);
-    // No attachment to ask: a follower's ticket, with both locks held still.
-    if (!at) return follow_locked(s, f, wait, work);
-    // Hand over hand: the flight's lock is taken before the shard's is
-    // released, and only the flight's is held across `accept`.
-    lk.unlock();
-    if (accept_locked(s, f, at, accept, userdata)) {
-      *accepted = 1;
-      return SF_OK;
-    }
-  }
-  // Refused: join with a ticket (the flight may have ended meanwhile).
   sf_status st;
   {
     std::lock_guard<detail::SpinMutex> lk(s.mu);
-    st = join_locked(s, h, key, len, flags, wait, work);
+    Flight *f = find(s, h, key, len);
+    if (f) {
+      std::lock_guard<detail::SpinMutex> fl(f->mu);
+      if (void **at = attachment_locked(f, kind)) {
+        // The meeting holds a reference: the flight and its rendezvous stay
+        // until sf_meeting_end, and a leader ending alone sees it.
+        f->refs.fetch_add(1, std::memory_order_relaxed);
+        *meeting = reinterpret_cast<sf_meeting *>(f);
+        *rendezvous = *at;
+        return SF_OK;
+      }
+      return follow_locked(s, f, wait, work);
+    }
+    st = lead_locked(s, h, key, len, flags, wait, work);
   }
   if (st == SF_OK) hand_to_fleet(g, *wait, *work);
   return st;
+}
+
+void meeting_end(sf_meeting *m, bool joined) noexcept {
+  Flight *f = reinterpret_cast<Flight *>(m);
+  if (joined) {
+    {
+      std::lock_guard<detail::SpinMutex> fl(f->mu);
+      ++f->joined;
+    }
+    f->shard->attached_followers.fetch_add(1, std::memory_order_relaxed);
+  }
+  release_ref(f);
 }
 
 sf_status group_complete(sf_ticket *t, int raw_status, sf_bytes *value, sf_bytes *error,
@@ -579,18 +571,10 @@ void group_leave(sf_ticket *t) noexcept {
 
 // Ends the flight for its leader alone if only the leader's two tickets are
 // left (shard lock held): unlinked, it takes no newcomer; recycled, it needs
-// no outcome. True if it did.
-// The flight's lock: with only the leader's tickets left, whoever else may
-// hold it is a caller that sf_join_attached or sf_join_or_accept let in,
-// whose `accept` may still run under it. Such a caller found the flight
-// under the shard lock, which this thread holds now, so no new one comes:
-// waiting until the lock is free is enough, and the lock is taken only if
-// it is held (an uncontended leader spares an atomic exchange).
+// no outcome. True if it did. A meeting holds a reference, so a flight
+// someone is meeting on is never alone.
 static bool end_alone_locked(Shard &s, Flight *f, bool panicked, int *shared,
                              Leftovers &left) noexcept {
-  if (f->mu.held()) {
-    std::lock_guard<detail::SpinMutex> wait_for_visitors(f->mu);
-  }
   if (f->refs.load(std::memory_order_acquire) != 2 || f->done) return false;
   if (shared) *shared = f->joined > 1;
   if (f->linked) unlink(s, f);

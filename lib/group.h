@@ -62,8 +62,8 @@ struct alignas(64) Shard {
   int ticket_count = 0;
   std::uint32_t orphans = 0;     // flights a fork() child inherited (fork.h), not in `live`
   std::uint64_t followers = 0, forgets = 0;  // counters
-  // counters bumped under a flight's mutex (`attached_followers`: callers
-  // that sf_join_or_accept took in, under the flight's mutex alone)
+  // counters bumped outside the shard's mutex (`attached_followers`:
+  // callers that joined through a rendezvous, sf_meeting_end)
   // (`reentries`: follower tickets taken back because their join was a
   // leader's work re-entering its own key, SF_EDEADLK)
   std::atomic<std::uint64_t> attached_followers{0}, reentries{0}, panics{0}, timeouts{0},
@@ -102,11 +102,13 @@ void group_dying(Group *g) noexcept;
 
 sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
                      sf_ticket **wait, sf_ticket **work) noexcept;
-// sf_join_or_accept: joins the running flight of `key` through its
-// attachment of `kind` if `accept` takes the caller in, else as sf_join.
-sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsigned flags,
-                               const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
-                               int *accepted, sf_ticket **wait, sf_ticket **work) noexcept;
+// sf_join_or_meet: a meeting on the running flight's rendezvous of `kind`
+// (a flight reference, no lock held on return), or else a join as sf_join.
+sf_status group_join_or_meet(Group *g, const void *key, std::size_t len, unsigned flags,
+                             const sf_native_kind *kind, sf_meeting **meeting, void **rendezvous,
+                             sf_ticket **wait, sf_ticket **work) noexcept;
+// sf_meeting_end: counts the caller if it joined, and drops the reference.
+void meeting_end(sf_meeting *m, bool joined) noexcept;
 // Statuses that come from outside the engine are plain ints here (abi.cc
 // reads them so): whatever is not SF_OK, SF_EWORK or SF_EPANIC ends the
 // flight with SF_EPANIC and a message naming the number.

@@ -197,20 +197,21 @@ void op_join(State &st) {
   }
 }
 
-void op_join_or_accept(State &st) {
+void op_join_or_meet(State &st) {
   sf_group *g = st.groups[st.in.u8() % kGroups];
   const std::string &key = kKeys[st.in.u8() % 4];
   bool yes = st.in.u8() & 1;
   int w = free_slot(st);
   if (w < 0) return;
-  int accepted = -1;
+  sf_meeting *m = nullptr;
+  void *rv = nullptr;
   sf_ticket *wait, *work;
-  auto accept = [](void *, void *ud) -> int { return *static_cast<bool *>(ud); };
-  CHECK(sf_join_or_accept(g, key.data(), key.size(), 0, &kKind, accept, &yes, &accepted, &wait,
-                          &work) == SF_OK);
-  if (accepted) {
-    CHECK(!wait && !work);
-    return;
+  CHECK(sf_join_or_meet(g, key.data(), key.size(), 0, &kKind, &m, &rv, &wait, &work) == SF_OK);
+  if (m) {
+    CHECK(rv && !wait && !work);
+    sf_meeting_end(m, yes);
+    if (yes) return;
+    CHECK(sf_join(g, key.data(), key.size(), 0, &wait, &work) == SF_OK);
   }
   st.slots[w].t = wait;
   if (work) {
@@ -505,11 +506,11 @@ void op_misc(State &st) {
       CHECK(sf_join(g, nullptr, 2, 0, &w, &k) == SF_EINVAL);
       CHECK(sf_join(g, "k", 1, 0, nullptr, &k) == SF_EINVAL);
       CHECK(sf_join(g, "k", 1, 0, &w, nullptr) == SF_EINVAL);
-      auto accept = [](void *, void *) -> int { return 1; };
-      int accepted = -1;
-      CHECK(sf_join_or_accept(g, "k", 1, 2, &kKind, accept, nullptr, &accepted, &w, &k) ==
-            SF_EINVAL);
-      CHECK(accepted == 0 && !w && !k);
+      sf_meeting *m = reinterpret_cast<sf_meeting *>(1);
+      void *rv = nullptr;
+      CHECK(sf_join_or_meet(g, "k", 1, 2, &kKind, &m, &rv, &w, &k) == SF_EINVAL);
+      CHECK(!m && !rv && !w && !k);
+      sf_meeting_end(nullptr, 1);
       CHECK(before.same(st));
       break;
     }
@@ -547,7 +548,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   while (!st.in.empty()) {
     switch (st.in.u8() % 15) {
       case 0: case 1: op_join(st); break;
-      case 2: op_join_or_accept(st); break;
+      case 2: op_join_or_meet(st); break;
       case 3: op_attach(st); break;
       case 4: op_complete(st); break;
       case 5: op_finish(st); break;
