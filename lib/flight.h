@@ -155,7 +155,8 @@ struct Flight {
 };
 
 // The flight's operations after the join; each takes and releases `mu`
-// itself. Defined in flight.cc.
+// itself. Defined in flight.cc, except flight_release (lifecycle.cc, with
+// the rest of a flight's ending).
 // Waits for the outcome (sf_wait_native). With `left`, a wait that returns
 // the outcome also leaves the ticket, in the same critical section, and sets
 // *left; any other return leaves the ticket held.
