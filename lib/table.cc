@@ -7,19 +7,7 @@
 
 namespace sf {
 
-static inline std::size_t bucket_of(const Shard &s, std::uint64_t h) noexcept {
-  return static_cast<std::size_t>(h >> kShardBits) & (s.nbuckets - 1);
-}
-
-Flight *find(Shard &s, std::uint64_t h, const void *key, std::size_t len) noexcept {
-  for (Flight *f = s.buckets[bucket_of(s, h)]; f; f = f->hnext)
-    if (f->key_equals(h, key, len)) return f;
-  return nullptr;
-}
-
-// Doubles the bucket array. Failing to allocate is harmless: the chains
-// just grow longer until a later attempt succeeds.
-static void grow(Shard &s) noexcept {
+void grow(Shard &s) noexcept {
   const std::uint32_t nb = s.nbuckets * 2;
   auto **nbk = static_cast<Flight **>(detail::allocate(nb * sizeof(Flight *)));
   if (!nbk) return;
@@ -40,26 +28,5 @@ static void grow(Shard &s) noexcept {
   if (old != s.inline_buckets) detail::deallocate(old);
 }
 
-void link(Shard &s, Flight *f) noexcept {
-  if (s.count >= s.nbuckets) grow(s);
-  std::size_t b = bucket_of(s, f->hash);
-  f->hnext = s.buckets[b];
-  s.buckets[b] = f;
-  f->linked = true;
-  ++s.count;
-}
-
-void unlink(Shard &s, Flight *f) noexcept {
-  Flight **pp = &s.buckets[bucket_of(s, f->hash)];
-  while (*pp != f) pp = &(*pp)->hnext;
-  *pp = f->hnext;
-  f->hnext = nullptr;
-  f->linked = false;
-  --s.count;
-}
-
-bool Flight::key_equals(std::uint64_t h, const void *k, std::size_t len) const noexcept {
-  return hash == h && key_len == len && (len == 0 || std::memcmp(key, k, len) == 0);
-}
 
 }  // namespace sf

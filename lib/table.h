@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "detail/spin_mutex.h"
 #include "flight.h"
@@ -57,11 +58,43 @@ struct alignas(64) Shard {
   Shard &operator=(const Shard &) = delete;
 };
 
+// Doubles the bucket array (shard mutex held). Failing to allocate is
+// harmless: the chains just grow longer until a later attempt succeeds.
+void grow(Shard &s) noexcept;
+
+// The rest is inline: it is on every call's fast path.
+inline std::size_t bucket_of(const Shard &s, std::uint64_t h) noexcept {
+  return static_cast<std::size_t>(h >> kShardBits) & (s.nbuckets - 1);
+}
+
+inline bool Flight::key_equals(std::uint64_t h, const void *k, std::size_t len) const noexcept {
+  return hash == h && key_len == len && (len == 0 || std::memcmp(key, k, len) == 0);
+}
+
 // The running flight of `key` (hash `h`) in `s`, or null (shard mutex held).
-Flight *find(Shard &s, std::uint64_t h, const void *key, std::size_t len) noexcept;
-// Links / unlinks a flight (shard mutex held). Linking grows the bucket
-// array as the table fills; an allocation failure only lengthens chains.
-void link(Shard &s, Flight *f) noexcept;
-void unlink(Shard &s, Flight *f) noexcept;
+inline Flight *find(Shard &s, std::uint64_t h, const void *key, std::size_t len) noexcept {
+  for (Flight *f = s.buckets[bucket_of(s, h)]; f; f = f->hnext)
+    if (f->key_equals(h, key, len)) return f;
+  return nullptr;
+}
+
+// Links / unlinks a flight (shard mutex held).
+inline void link(Shard &s, Flight *f) noexcept {
+  if (s.count >= s.nbuckets) grow(s);
+  std::size_t b = bucket_of(s, f->hash);
+  f->hnext = s.buckets[b];
+  s.buckets[b] = f;
+  f->linked = true;
+  ++s.count;
+}
+
+inline void unlink(Shard &s, Flight *f) noexcept {
+  Flight **pp = &s.buckets[bucket_of(s, f->hash)];
+  while (*pp != f) pp = &(*pp)->hnext;
+  *pp = f->hnext;
+  f->hnext = nullptr;
+  f->linked = false;
+  --s.count;
+}
 
 }  // namespace sf
