@@ -56,8 +56,8 @@
  *     inherited flights leave the `live` and `in_table` gauges; their
  *     memory and the tickets of the parent's other threads are not
  *     reclaimed in the child. A leader that forks while it runs its work
- *     ends in the child with its own outcome from sf_finish() (singleflight_binding.h) or sf_do;
- *     sf_complete() of it there is SF_EINVAL. The parent is not affected.
+ *     ends in the child with its own outcome from sf_do() (or sf_finish(),
+ *     singleflight_binding.h); sf_complete() of it there is SF_EINVAL. The parent is not affected.
  *
  * The header is plain C (C89 with 64-bit integers from <stdint.h>) and is
  * read unedited by C++, cgo, bindgen and cffi.
