@@ -13,7 +13,11 @@
  * languages dedup against each other, above all through named groups
  * (sf_group_open()).
  *
- * The header has five parts:
+ * What only language bindings need (their fast paths and the rendezvous
+ * they share a flight through) is in singleflight_binding.h, which may
+ * change within 0.x; this header only grows.
+ *
+ * The header has six parts:
  *   1. Conventions, versions and statuses.
  *   2. Bytes     — immutable refcounted buffers (sf_bytes_*).
  *   3. Groups    — namespaces of flights, plain or named (sf_group_*).
@@ -22,6 +26,7 @@
  *                  that must not block a thread inside the engine (Go
  *                  goroutines, Rust futures, asyncio tasks), or that run the
  *                  work apart from the caller who started it.
+ *   6. Fleet groups — named groups shared across processes through Redis.
  *
  * Conventions
  *   - Every name is prefixed sf_ / SF_. Only these symbols are exported.
@@ -51,8 +56,8 @@
  *     inherited flights leave the `live` and `in_table` gauges; their
  *     memory and the tickets of the parent's other threads are not
  *     reclaimed in the child. A leader that forks while it runs its work
- *     ends in the child with its own outcome from sf_finish() (or sf_do);
- *     sf_complete() of it there is SF_EINVAL. The parent is not affected.
+ *     ends in the child with its own outcome from sf_do() (or sf_finish(),
+ *     singleflight_binding.h); sf_complete() of it there is SF_EINVAL. The parent is not affected.
  *
  * The header is plain C (C89 with 64-bit integers from <stdint.h>) and is
  * read unedited by C++, cgo, bindgen and cffi.
@@ -206,7 +211,8 @@ typedef struct sf_stats {
   uint64_t panics;        /**< flights that ended with SF_EPANIC */
   uint64_t timeouts;      /**< callers that gave up at their deadline: waits with a
                                positive timeout that reached it, plus what bindings
-                               report through sf_group_count_giveup() */
+                               report through sf_group_count_giveup()
+                               (singleflight_binding.h) */
   uint64_t cancellations; /**< callers that were cancelled: waits that returned
                                SF_ECANCELED, plus what bindings report through
                                sf_group_count_giveup() */
@@ -235,17 +241,6 @@ typedef struct sf_stats {
  *         than one field. */
 SF_EXTERN(sf_status) sf_group_stats(const sf_group *group, sf_stats *stats,
                                     size_t stats_size);
-
-/** Counts a caller that gave up waiting in its binding's own way, not
- * inside sf_wait(): a Go context that ended, a dropped Rust future, a
- * cancelled asyncio task, a deadline timer of the binding. `reason`
- * SF_ETIMEDOUT adds one to stats.timeouts, SF_ECANCELED one to
- * stats.cancellations. Waits inside sf_wait() are counted by the engine
- * itself: a binding reports only the give-ups the engine cannot see, once
- * per caller, so the counters count what users see. Any thread.
- * @return SF_OK, or SF_EINVAL (NULL group, any other reason; nothing
- *         counted). Since: 0.1 */
-SF_EXTERN(sf_status) sf_group_count_giveup(sf_group *group, sf_status reason);
 
 /* ======================================================================== */
 /* 4. sf_do — the blocking call                                              */
@@ -398,44 +393,6 @@ SF_EXTERN(sf_status) sf_complete_native(sf_ticket *work, sf_status status,
                                         const sf_native_kind *kind,
                                         void *native);
 
-/** The leader's whole ending in one call: completes the flight as
- * sf_complete_native(work, status, value, error, kind, native) would, hands
- * the leader its own outcome as sf_wait_native(wait, 0, kind, ...) would
- * (into *result; the native value, the leader's own, is not handed back),
- * and leaves both tickets. When nobody else holds a ticket of the flight it
- * takes one short critical section instead of several: the fast path of a
- * binding's leader. Since: 0.1
- * @param wait the leader's wait ticket (from the same sf_join as `work`).
- * @return the outcome's status with *result filled; SF_EINVAL, with nothing
- *         completed or left and value, error and native released as
- *         sf_complete() does, for NULL tickets, tickets that are not the
- *         pair one sf_join() gave the leader, a NULL result, or a flight
- *         already completed. */
-SF_EXTERN(sf_status) sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status,
-                               sf_bytes *value, sf_bytes *error,
-                               const sf_native_kind *kind, void *native,
-                               sf_result *result);
-
-/** The leader's ending when nobody else holds a ticket, with no outcome
- * handed over. If the leader's own two tickets are the only tickets of the
- * flight, ends it (the key is free again; no one can join it any more),
- * leaves both tickets, sets *shared (may be NULL) as sf_result.shared would
- * be, and returns 1: the leader keeps its value to itself, so a binding
- * builds no byte form and no native value for others. Otherwise changes
- * nothing and returns 0: followers hold tickets, and the leader ends with
- * sf_finish() (or sf_complete() and sf_leave()) as before. Also 0 for NULL
- * tickets, tickets that are not the pair one sf_join() gave the leader, or
- * a flight already completed; sf_finish() then says what is wrong. A
- * subscription on the leader's own `wait` is dropped without a call (the
- * leader has its outcome), and the work ticket's sf_on_abandoned() callback
- * never runs (the flight was not abandoned).
- * @param status the outcome's status (SF_OK, SF_EWORK or SF_EPANIC), which
- *               only the group's counters see; any other value counts as a
- *               panic, as in sf_finish().
- * Since: 0.1 */
-SF_EXTERN(int) sf_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status,
-                               int *shared);
-
 /** Waits for the outcome. `timeout_ns` < 0 waits as long as it takes, 0 polls,
  * > 0 waits at most that many nanoseconds (steady clock). May be called again
  * after SF_ETIMEDOUT; each outcome returned hands over new references.
@@ -498,88 +455,6 @@ SF_EXTERN(sf_status) sf_on_abandoned(sf_ticket *work, sf_notify_fn fn,
 /** 1 if every wait ticket of the flight has left and it has not completed
  * (abandoned right now), else 0; 0 for NULL. Any ticket of the flight. */
 SF_EXTERN(int) sf_abandoned(const sf_ticket *ticket);
-
-/** How many kinds can attach to one flight. */
-#define SF_ATTACH_MAX 4
-
-/** Per-binding rendezvous object of a flight, one per kind. The first
- * participant of a kind to call this on a flight installs `value` (the engine
- * releases it through kind->release once the flight's last ticket is left)
- * and gets it back in *current; a later caller of the same kind gets the
- * installed value in *current (borrowed: valid while its ticket is held) and
- * keeps ownership of the `value` it passed, which the engine does not take.
- * If SF_ATTACH_MAX other kinds attached already, *current is NULL and the
- * caller keeps its value.
- * Lets the participants of one binding share state of their own per flight
- * (a Rust shared future, a Go channel) without a table of their own.
- * @return SF_OK, or SF_EINVAL (NULL ticket, kind, value or current). */
-SF_EXTERN(sf_status) sf_attach(sf_ticket *ticket, const sf_native_kind *kind,
-                               void *value, void **current);
-
-/** Decides, under an engine lock, whether a caller joins a flight through
- * the rendezvous object its binding attached (sf_join_attached). Must be
- * short, must not block, unwind or call the engine. */
-typedef int (*sf_accept_fn)(void *attachment, void *userdata);
-
-/** Joins the flight that sf_join() would join now for `key` through its
- * binding's rendezvous object, without a ticket of its own: one engine call
- * instead of sf_join() + sf_attach() + sf_leave() for a caller who waits
- * through a ticket its binding already holds (the asyncio callers of one
- * event loop share one wait ticket, say).
- *
- * If a flight runs for `key`, at least one wait ticket of it is held, and
- * an object of `kind` is attached to it (sf_attach), calls
- * `accept(attachment, userdata)` on this thread with the engine's lock of
- * that flight held (not its key's: callers of other keys go on meanwhile):
- * the attachment is alive for the call. If accept
- * returns nonzero the caller counts as one more caller of the flight (the
- * `shared` flag of its outcome, the `followers` counter) and *joined is 1.
- * What accept took is the binding's to keep valid: the engine frees the
- * attachment with the flight's last ticket, so the binding keeps a ticket
- * held for as long as a caller it accepted waits (or takes a reference of
- * its own in accept), and delivers the outcome to them: the engine knows
- * them only as a count (sf_finish_alone() still ends a flight whose only
- * tickets are its leader's, and says shared). Else (no such flight, no
- * attachment of `kind`, or accept returned 0) *joined is 0, nothing
- * changed, and the caller joins with sf_join().
- * Any thread. A NULL key with length 0 is the empty key.
- * @return SF_OK; SF_EINVAL (NULL group, kind, accept or joined; NULL key
- *         with a nonzero length), with *joined 0 where it can be written.
- * Since: 0.1 */
-SF_EXTERN(sf_status) sf_join_attached(sf_group *group, const void *key,
-                                      size_t key_len,
-                                      const sf_native_kind *kind,
-                                      sf_accept_fn accept, void *userdata,
-                                      int *joined);
-
-/** sf_join_attached(), and if that does not take the caller in, sf_join(),
- * in one call: what a binding's caller does who would rather wait through
- * its binding's rendezvous object but leads or follows with tickets
- * otherwise. For a key with no flight it costs what sf_join() costs.
- *
- * If a flight runs for `key`, one of its wait tickets is held and an object
- * of `kind` is attached to it, calls `accept(attachment, userdata)` as
- * sf_join_attached() does (this thread, the flight's lock held, not its
- * key's). If accept returns nonzero, *accepted is 1, *wait and *work are
- * NULL, and the caller counts as one more caller of the flight, with the
- * same duties for the binding as in sf_join_attached(). Otherwise (no such
- * flight or attachment, or accept returned 0) *accepted is 0 and the caller
- * joined as by sf_join(): *wait is its wait ticket and *work its work ticket
- * if it leads (the flight of `key` may have ended in between: then it leads
- * a new one).
- * Any thread. A NULL key with length 0 is the empty key.
- * @param flags as for sf_join().
- * @return SF_OK; SF_EINVAL (NULL group, kind, accept, accepted, wait or
- *         work, NULL key with a nonzero length, unknown flag; nothing
- *         changed); SF_ENOMEM (nothing changed). On failure *accepted is 0
- *         and both ticket pointers NULL, where they can be written.
- * Since: 0.1 */
-SF_EXTERN(sf_status) sf_join_or_accept(sf_group *group, const void *key,
-                                       size_t key_len, unsigned flags,
-                                       const sf_native_kind *kind,
-                                       sf_accept_fn accept, void *userdata,
-                                       int *accepted, sf_ticket **wait,
-                                       sf_ticket **work);
 
 /** Gives a ticket back; the ticket is invalid afterwards. Every ticket from
  * sf_join() must be left exactly once.

@@ -45,7 +45,7 @@
 #ifndef SINGLEFLIGHT_HPP
 #define SINGLEFLIGHT_HPP
 
-#include <singleflight.h>
+#include <singleflight_binding.h>
 
 #include <atomic>
 #include <charconv>

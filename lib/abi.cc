@@ -249,26 +249,22 @@ sf_status sf_attach(sf_ticket *ticket, const sf_native_kind *kind, void *value, 
   return sf::flight_attach(ticket, kind, value, current);
 }
 
-sf_status sf_join_attached(sf_group *group, const void *key, size_t key_len,
-                           const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
-                           int *joined) {
-  if (joined) *joined = 0;
-  if (!group || !kind || !accept || !joined || bad_key(key, key_len)) return SF_EINVAL;
-  *joined = sf::group_join_attached(group, key, key_len, kind, accept, userdata);
-  return SF_OK;
-}
-
-sf_status sf_join_or_accept(sf_group *group, const void *key, size_t key_len, unsigned flags,
-                            const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
-                            int *accepted, sf_ticket **wait, sf_ticket **work) {
-  if (accepted) *accepted = 0;
+sf_status sf_join_or_meet(sf_group *group, const void *key, size_t key_len, unsigned flags,
+                          const sf_native_kind *kind, sf_meeting **meeting, void **rendezvous,
+                          sf_ticket **wait, sf_ticket **work) {
+  if (meeting) *meeting = nullptr;
+  if (rendezvous) *rendezvous = nullptr;
   if (wait) *wait = nullptr;
   if (work) *work = nullptr;
-  if (!group || !kind || !accept || !accepted || !wait || !work || bad_key(key, key_len) ||
+  if (!group || !kind || !meeting || !rendezvous || !wait || !work || bad_key(key, key_len) ||
       (flags & ~SF_JOIN_RUN_HERE))
     return SF_EINVAL;
-  return sf::group_join_or_accept(group, key, key_len, flags, kind, accept, userdata, accepted,
-                                  wait, work);
+  return sf::group_join_or_meet(group, key, key_len, flags, kind, meeting, rendezvous, wait,
+                                work);
+}
+
+void sf_meeting_end(sf_meeting *meeting, int joined) {
+  if (meeting) sf::meeting_end(meeting, joined != 0);
 }
 
 void sf_leave(sf_ticket *ticket) {

@@ -11,7 +11,7 @@
 #include <atomic>
 #include <cstddef>
 
-#include "singleflight.h"
+#include "singleflight_binding.h"
 
 struct sf_bytes {
   std::atomic<std::size_t> refs;

@@ -20,7 +20,8 @@
 // flight; followers' wait tickets come from the joining thread's cache, else
 // the shard's ticket pool, go to the flight's spare list when left and, when
 // the flight is recycled, to the recycling thread's cache and what does not
-// fit to the shard's pool. `refs` counts live tickets of every kind.
+// fit to the shard's pool. `refs` counts live tickets of every kind
+// and meetings (sf_join_or_meet).
 //
 // Locking. Table linkage (hnext, linked) is guarded by the shard mutex;
 // everything marked "mu" by the flight's own mutex. Lock
@@ -41,7 +42,7 @@
 #include <thread>
 
 #include "detail/spin_mutex.h"
-#include "singleflight.h"
+#include "singleflight_binding.h"
 
 namespace sf {
 
@@ -154,7 +155,8 @@ struct Flight {
 };
 
 // The flight's operations after the join; each takes and releases `mu`
-// itself. Defined in flight.cc.
+// itself. Defined in flight.cc, except flight_release (lifecycle.cc, with
+// the rest of a flight's ending).
 // Waits for the outcome (sf_wait_native). With `left`, a wait that returns
 // the outcome also leaves the ticket, in the same critical section, and sets
 // *left; any other return leaves the ticket held.

@@ -1,8 +1,8 @@
-// group.h — sf_group: a namespace of flights, sharded by key hash.
+// group.h — sf_group: a namespace of flights, sharded by key hash, and the
+// engine's operations on it (lifecycle.cc: flights; group.cc: lifetime and
+// counters; messages.cc: texts).
 //
-// A group holds kShards shards, each on its own cache lines with its own
-// mutex, hash table of running flights, pool of idle follower tickets and
-// counters (summed on read). A call touches one shard, so callers of
+// A group holds kShards shards (table.h). A call touches one shard, so callers of
 // different keys rarely meet on a lock, and the steady-state fast path (a
 // fresh key, no contention) takes the shard mutex twice — to join and to
 // complete —, touches one line of the shard, takes its flight from the
@@ -25,54 +25,15 @@
 #include <cstdint>
 #include <mutex>
 
-#include "detail/spin_mutex.h"
 #include "flight.h"
-#include "singleflight.h"
+#include "singleflight_binding.h"
+#include "table.h"
 
 struct sf_group;
 
 namespace sf {
 
 struct Fleet;
-using Group = sf_group;
-
-inline constexpr unsigned kShardBits = 6;
-inline constexpr unsigned kShards = 1u << kShardBits;
-inline constexpr int kTicketPoolMax = 1024;  // idle follower tickets kept per shard
-inline constexpr std::uint32_t kInlineBuckets = 4;  // buckets inside the shard's first line
-
-// The first cache line holds everything a fresh key's call touches (the
-// lock, the table with its first buckets, the gauges and the flight
-// counter), so such a call reads and writes one line of the shard; the rest
-// is touched by followers and rarer events.
-struct alignas(64) Shard {
-  detail::SpinMutex mu;
-  // ---- mu ----
-  bool dying = false;           // the group has no user reference left
-  std::uint32_t count = 0;      // linked flights
-  std::uint32_t nbuckets = kInlineBuckets;  // a power of two
-  std::uint32_t live = 0;       // flights bound to the shard, not yet recycled
-  Flight **buckets = inline_buckets;  // chains through Flight::hnext
-  std::uint64_t flights = 0;    // counter: flights led
-  Flight *inline_buckets[kInlineBuckets] = {};
-  // ---- fixed ----
-  alignas(64) Group *group = nullptr;
-  // ---- mu ----
-  sf_ticket *tickets = nullptr;  // idle follower tickets (chained through next)
-  int ticket_count = 0;
-  std::uint32_t orphans = 0;     // flights a fork() child inherited (fork.h), not in `live`
-  std::uint64_t followers = 0, forgets = 0;  // counters
-  // counters bumped under a flight's mutex (`attached_followers`: callers
-  // that sf_join_attached took in, under the flight's mutex alone)
-  // (`reentries`: follower tickets taken back because their join was a
-  // leader's work re-entering its own key, SF_EDEADLK)
-  std::atomic<std::uint64_t> attached_followers{0}, reentries{0}, panics{0}, timeouts{0},
-      cancellations{0}, handoffs{0}, abandoned{0};
-
-  Shard() = default;
-  Shard(const Shard &) = delete;
-  Shard &operator=(const Shard &) = delete;
-};
 
 }  // namespace sf
 
@@ -99,18 +60,18 @@ Group *group_new() noexcept;
 
 // Called once, when the user's last reference is gone.
 void group_dying(Group *g) noexcept;
+// A shard of a dying group has no flight left; the last frees the group.
+void shard_idle_while_dying(Group *g) noexcept;
 
 sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
                      sf_ticket **wait, sf_ticket **work) noexcept;
-// sf_join_attached: whether `accept` took a caller into the running flight
-// of `key` through its attachment of `kind` (counted as a follower).
-bool group_join_attached(Group *g, const void *key, std::size_t len, const sf_native_kind *kind,
-                         sf_accept_fn accept, void *userdata) noexcept;
-// sf_join_or_accept: sf_join_attached, and if that does not take the caller
-// in, sf_join, in one call (one shard lock for a new key).
-sf_status group_join_or_accept(Group *g, const void *key, std::size_t len, unsigned flags,
-                               const sf_native_kind *kind, sf_accept_fn accept, void *userdata,
-                               int *accepted, sf_ticket **wait, sf_ticket **work) noexcept;
+// sf_join_or_meet: a meeting on the running flight's rendezvous of `kind`
+// (a flight reference, no lock held on return), or else a join as sf_join.
+sf_status group_join_or_meet(Group *g, const void *key, std::size_t len, unsigned flags,
+                             const sf_native_kind *kind, sf_meeting **meeting, void **rendezvous,
+                             sf_ticket **wait, sf_ticket **work) noexcept;
+// sf_meeting_end: counts the caller if it joined, and drops the reference.
+void meeting_end(sf_meeting *m, bool joined) noexcept;
 // Statuses that come from outside the engine are plain ints here (abi.cc
 // reads them so): whatever is not SF_OK, SF_EWORK or SF_EPANIC ends the
 // flight with SF_EPANIC and a message naming the number.

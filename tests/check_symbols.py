@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Checks that a shared library exports exactly the symbols listed in a file.
+"""Checks that a shared library exports exactly the symbols listed in a file,
+and that each is declared (SF_EXTERN) in exactly one of the given headers:
+the stable core (singleflight.h) or the binding header
+(singleflight_binding.h).
 
-Usage: check_symbols.py LIBRARY EXPECTED_LIST
+Usage: check_symbols.py LIBRARY EXPECTED_LIST [HEADER...]
 """
+import re
 import subprocess
 import sys
 
@@ -18,8 +22,13 @@ def exported(lib):
     return names
 
 
+def declared(header):
+    text = open(header).read()
+    return set(re.findall(r"SF_EXTERN\([^)]*\)\s*(sf_\w+)\s*\(", text))
+
+
 def main():
-    lib, listing = sys.argv[1], sys.argv[2]
+    lib, listing, headers = sys.argv[1], sys.argv[2], sys.argv[3:]
     want = {l.strip() for l in open(listing) if l.strip() and not l.startswith("#")}
     got = exported(lib)
     extra, missing = sorted(got - want), sorted(want - got)
@@ -27,9 +36,17 @@ def main():
         print(f"exported but not listed: {name}")
     for name in missing:
         print(f"listed but not exported: {name}")
-    if extra or missing:
+    bad = bool(extra or missing)
+    where = {h: declared(h) for h in headers}
+    for name in sorted(got) if headers else []:
+        homes = [h for h, names in where.items() if name in names]
+        if len(homes) != 1:
+            print(f"{name}: declared in {len(homes)} of the headers {headers}")
+            bad = True
+    if bad:
         return 1
-    print(f"{len(got)} symbols, all sf_* and all listed")
+    counts = ", ".join(f"{len(names)} in {h.rsplit('/', 1)[-1]}" for h, names in where.items())
+    print(f"{len(got)} symbols, all sf_* and all listed" + (f" ({counts})" if counts else ""))
     return 0
 
 

@@ -2,7 +2,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <singleflight.h>
+#include <singleflight_binding.h>
 
 #include <atomic>
 #include <cstring>

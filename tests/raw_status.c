@@ -1,7 +1,7 @@
 /* raw_status.c — the C side of raw_status.h: each function converts a plain
  * int to sf_status (defined in C for any int) and calls the engine, so the
  * engine receives exactly what a C caller can pass it. */
-#include <singleflight.h>
+#include <singleflight_binding.h>
 
 const char *sft_status_str(int status) { return sf_status_str((sf_status)status); }
 

@@ -5,7 +5,7 @@
 // hold one and go through these instead.
 #pragma once
 
-#include <singleflight.h>
+#include <singleflight_binding.h>
 
 extern "C" {
 const char *sft_status_str(int status);

@@ -190,10 +190,10 @@ TEST(Stress, EverySubscriberIsWokenRoundAfterRound) {
   EXPECT_EQ(stats(g).live, 0u);
 }
 
-// A binding's rendezvous read by sf_join_attached and sf_join_or_accept
+// A binding's rendezvous read through sf_join_or_meet's meetings
 // while flights of the key complete, hand off and free theirs: each visit
 // must see a live one.
-TEST(Stress, JoinAttachedOnlyEverSeesALiveRendezvous) {
+TEST(Stress, MeetingsOnlyEverSeeALiveRendezvous) {
   struct Rv {
     std::atomic<int> magic{0x5F5F};
     std::atomic<long> visits{0};
@@ -211,27 +211,18 @@ TEST(Stress, JoinAttachedOnlyEverSeesALiveRendezvous) {
       const std::string key = key_of(static_cast<int>(rng() % 3));
       sf_ticket *w = nullptr, *lead = nullptr;
       if (id % 2 == 0) {  // visitors
-        int joined = 0;
-        auto accept = [](void *att, void *) {
+        sf_meeting *m = nullptr;
+        void *att = nullptr;
+        ASSERT_EQ(sf_join_or_meet(g, key.data(), key.size(), 0, &kRv, &m, &att, &w, &lead), SF_OK);
+        ASSERT_EQ(m != nullptr, w == nullptr);
+        if (m) {  // the binding's decision, with no engine lock held
           auto *rv = static_cast<Rv *>(att);
           EXPECT_EQ(rv->magic.load(), 0x5F5F);
-          // Linger now and then: only the flight's lock is held here, and
-          // a leader ending its flight alone must wait for it.
+          // Linger now and then: the meeting keeps the rendezvous alive
+          // while leaders end, alone or not, and hand off.
           if (rv->visits.fetch_add(1) % 8 == 0) std::this_thread::yield();
           EXPECT_EQ(rv->magic.load(), 0x5F5F);
-          return 1;
-        };
-        if (i % 2 == 0) {
-          ASSERT_EQ(sf_join_attached(g, key.data(), key.size(), &kRv, accept, nullptr, &joined), SF_OK);
-          accepted += joined;
-          continue;
-        }
-        // Or joined with tickets when not taken in: then as any caller.
-        ASSERT_EQ(sf_join_or_accept(g, key.data(), key.size(), 0, &kRv, accept, nullptr, &joined, &w,
-                                    &lead),
-                  SF_OK);
-        ASSERT_EQ(joined == 1, w == nullptr);
-        if (joined) {
+          sf_meeting_end(m, 1);
           ++accepted;
           continue;
         }

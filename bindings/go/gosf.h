@@ -26,7 +26,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
-#include <singleflight.h>
+#include <singleflight_binding.h>
 
 /* The tag of this copy of the binding's native values. */
 extern const sf_native_kind gosf_kind;

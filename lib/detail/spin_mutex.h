@@ -2,8 +2,7 @@
 // that yields.
 //
 // Their critical sections are a few dozen instructions (find, link,
-// unlink, pool push/pop) with one call out of the engine inside them only,
-// sf_join_attached's `accept`, which the header requires to be as short, so a
+// unlink, pool push/pop) and call nothing outside the engine, so a
 // waiter is better off spinning a moment than sleeping in the kernel and
 // paying two context switches. Unlocking is a plain release store, not an
 // atomic read-modify-write: on the uncontended fast path that is half the
@@ -43,7 +42,6 @@ class SpinMutex {
 
   // Whether some thread holds it right now. Acquire: once it reads false
   // after a holder's unlock, that holder's critical section is visible.
-  bool held() const noexcept { return held_.load(std::memory_order_acquire); }
 
  private:
   void lock_slow() noexcept {

@@ -3,7 +3,7 @@
 // its fencing token (sf_fence_token(NULL, ...)).
 #pragma once
 
-#include "singleflight.h"
+#include "singleflight_binding.h"
 
 namespace sf {
 

@@ -35,7 +35,7 @@
 #include "fleet/connection.h"
 #include "fleet/keys.h"
 #include "fleet/options.h"
-#include "singleflight.h"
+#include "singleflight_binding.h"
 
 struct sf_group;
 

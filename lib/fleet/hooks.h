@@ -20,7 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "singleflight.h"
+#include "singleflight_binding.h"
 
 struct sf_group;
 

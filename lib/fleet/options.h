@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "singleflight.h"
+#include "singleflight_binding.h"
 
 namespace sf {
 

@@ -19,7 +19,7 @@
 //  - once every ticket left, every group is idle (live == 0, in_table == 0).
 // A check that fails aborts (the input is kept as a crash by libFuzzer).
 // Build and run: tests/fuzz/run.sh (tests/fuzz/README.md).
-#include <singleflight.h>
+#include <singleflight_binding.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -197,20 +197,21 @@ void op_join(State &st) {
   }
 }
 
-void op_join_or_accept(State &st) {
+void op_join_or_meet(State &st) {
   sf_group *g = st.groups[st.in.u8() % kGroups];
   const std::string &key = kKeys[st.in.u8() % 4];
   bool yes = st.in.u8() & 1;
   int w = free_slot(st);
   if (w < 0) return;
-  int accepted = -1;
+  sf_meeting *m = nullptr;
+  void *rv = nullptr;
   sf_ticket *wait, *work;
-  auto accept = [](void *, void *ud) -> int { return *static_cast<bool *>(ud); };
-  CHECK(sf_join_or_accept(g, key.data(), key.size(), 0, &kKind, accept, &yes, &accepted, &wait,
-                          &work) == SF_OK);
-  if (accepted) {
-    CHECK(!wait && !work);
-    return;
+  CHECK(sf_join_or_meet(g, key.data(), key.size(), 0, &kKind, &m, &rv, &wait, &work) == SF_OK);
+  if (m) {
+    CHECK(rv && !wait && !work);
+    sf_meeting_end(m, yes);
+    if (yes) return;
+    CHECK(sf_join(g, key.data(), key.size(), 0, &wait, &work) == SF_OK);
   }
   st.slots[w].t = wait;
   if (work) {
@@ -235,13 +236,6 @@ void op_attach(State &st) {
   void *current = nullptr;
   CHECK(sf_attach(s->t, kind, value, &current) == SF_OK);
   if (current != value) kind->release(value);  // not installed: still ours
-  int joined = -1;
-  bool yes = st.in.u8() & 1;
-  auto accept = [](void *, void *ud) -> int { return *static_cast<bool *>(ud); };
-  const std::string &key = kKeys[st.in.u8() % 4];
-  CHECK(sf_join_attached(st.groups[st.in.u8() % kGroups], key.data(), key.size(), kind, accept,
-                         &yes, &joined) == SF_OK);
-  CHECK(joined == 0 || joined == 1);
 }
 
 void op_complete(State &st) {
@@ -512,16 +506,11 @@ void op_misc(State &st) {
       CHECK(sf_join(g, nullptr, 2, 0, &w, &k) == SF_EINVAL);
       CHECK(sf_join(g, "k", 1, 0, nullptr, &k) == SF_EINVAL);
       CHECK(sf_join(g, "k", 1, 0, &w, nullptr) == SF_EINVAL);
-      int joined = -1;
-      auto accept = [](void *, void *) -> int { return 1; };
-      CHECK(sf_join_attached(nullptr, "k", 1, &kKind, accept, nullptr, &joined) == SF_EINVAL);
-      CHECK(sf_join_attached(g, "k", 1, nullptr, accept, nullptr, &joined) == SF_EINVAL);
-      CHECK(sf_join_attached(g, "k", 1, &kKind, nullptr, nullptr, &joined) == SF_EINVAL);
-      CHECK(sf_join_attached(g, "k", 1, &kKind, accept, nullptr, nullptr) == SF_EINVAL);
-      int accepted = -1;
-      CHECK(sf_join_or_accept(g, "k", 1, 2, &kKind, accept, nullptr, &accepted, &w, &k) ==
-            SF_EINVAL);
-      CHECK(accepted == 0 && !w && !k);
+      sf_meeting *m = reinterpret_cast<sf_meeting *>(1);
+      void *rv = nullptr;
+      CHECK(sf_join_or_meet(g, "k", 1, 2, &kKind, &m, &rv, &w, &k) == SF_EINVAL);
+      CHECK(!m && !rv && !w && !k);
+      sf_meeting_end(nullptr, 1);
       CHECK(before.same(st));
       break;
     }
@@ -559,7 +548,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   while (!st.in.empty()) {
     switch (st.in.u8() % 15) {
       case 0: case 1: op_join(st); break;
-      case 2: op_join_or_accept(st); break;
+      case 2: op_join_or_meet(st); break;
       case 3: op_attach(st); break;
       case 4: op_complete(st); break;
       case 5: op_finish(st); break;

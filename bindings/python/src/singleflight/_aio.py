@@ -19,8 +19,8 @@ How a call maps onto the engine (see include/singleflight.h):
 * The callers of one event loop that wait on one flight share one wait
   ticket and one completion subscription: a :class:`_Waiters`. Later callers
   find it through the flight's rendezvous (``sf_attach``): they join
-  through it with no ticket of their own (``sf_join_or_accept``, see
-  ``sfpy_join_async`` in ``_build.py``), or, if it registered after their
+  through it with no ticket of their own (``sf_join_or_meet``, see
+  ``sfpy_join_async`` in ``_glue.c``), or, if it registered after their
   join, give their ticket back at once (``sfpy_meet``). The engine's
   completion callback wakes the loop once (``call_soon_threadsafe`` from
   another thread); the loop reads the outcome once and resolves every

@@ -44,7 +44,7 @@ or point the build at an installed prefix explicitly:
     PKG_CONFIG_PATH=/path/to/prefix/lib/pkgconfig pip install ./bindings/python
 """
 
-# The cdef mirrors include/singleflight.h. Numbers are left to the C compiler
+# The cdef mirrors include/singleflight.h and singleflight_binding.h. Numbers are left to the C compiler
 # ("..."), so the module always agrees with the header it is compiled against.
 CDEF = r"""
 #define SF_VERSION_MAJOR ...
@@ -141,15 +141,12 @@ sf_status sf_on_abandoned(sf_ticket *work, sf_notify_fn fn, void *userdata);
 int sf_abandoned(const sf_ticket *ticket);
 sf_status sf_attach(sf_ticket *ticket, const sf_native_kind *kind, void *value,
                     void **current);
-typedef int (*sf_accept_fn)(void *attachment, void *userdata);
-sf_status sf_join_attached(sf_group *group, const void *key, size_t key_len,
-                           const sf_native_kind *kind, sf_accept_fn accept,
-                           void *userdata, int *joined);
-sf_status sf_join_or_accept(sf_group *group, const void *key, size_t key_len,
-                            unsigned flags, const sf_native_kind *kind,
-                            sf_accept_fn accept, void *userdata,
-                            int *accepted, sf_ticket **wait,
-                            sf_ticket **work);
+typedef struct sf_meeting sf_meeting;
+sf_status sf_join_or_meet(sf_group *group, const void *key, size_t key_len,
+                          unsigned flags, const sf_native_kind *kind,
+                          sf_meeting **meeting, void **rendezvous,
+                          sf_ticket **wait, sf_ticket **work);
+void sf_meeting_end(sf_meeting *meeting, int joined);
 void sf_leave(sf_ticket *ticket);
 
 /* ---- the binding's own C glue (defined in _glue.c) ---------------------- */

@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <singleflight.h>
+#include <singleflight_binding.h>
 
 /* GIL policy. cffi releases the GIL around every C call. For the glue calls
    below that never block (join, complete, a poll) that costs more than the
@@ -299,7 +299,7 @@ static int sfpy_finish_in(sfpy_call *c, sf_status status, void *native,
    (sf_finish_alone): nobody to hand the outcome to, so the binding builds
    nothing (no handle, no bytes). Returns 1 and frees the call if so, |
    SFPY_SHARED if a caller joined through the leader's own ticket
-   (sf_join_or_accept); else 0, nothing changed, and the leader ends with
+   (sf_join_or_meet); else 0, nothing changed, and the leader ends with
    sfpy_finish*. */
 static int sfpy_finish_alone(sfpy_call *c, sf_status status)
 {
@@ -548,33 +548,24 @@ static sfpy_call *sfpy_meet(sfpy_call *c, intptr_t loop)
     return c;
 }
 
-/* sf_join_or_accept's question to a flight's rendezvous: are the waiters of
-   `loop` registered there? (Asked with the GIL held, as every write of the
-   table is made: registered waiters hold a wait ticket, so they stay.) */
-typedef struct sfpy_ask {
-    intptr_t loop;
-    intptr_t waiters;
-} sfpy_ask;
-
-static int sfpy_accept(void *attachment, void *userdata)
+/* The id() of the waiters of `loop` registered on a flight's rendezvous,
+   else 0. Read with the GIL held, as every write of the table is made
+   (registered waiters hold a wait ticket, so they stay). */
+static intptr_t sfpy_rv_waiters_of(const sfpy_rv *rv, intptr_t loop)
 {
-    const sfpy_rv *rv = (const sfpy_rv *)attachment;
-    sfpy_ask *ask = (sfpy_ask *)userdata;
     int i;
-    for (i = 0; i < SFPY_RV_LOOPS; i++) {
-        if (rv->loop[i] == ask->loop) {
-            ask->waiters = rv->waiters[i];
-            return 1;
-        }
-    }
+    for (i = 0; i < SFPY_RV_LOOPS; i++)
+        if (rv->loop[i] == loop)
+            return rv->waiters[i];
     return 0;
 }
 
-/* An asyncio caller's join, one engine call (sf_join_or_accept): a
-   follower whose loop's waiters wait on the flight already joins through
-   them, with no ticket of its own; else it joins with tickets, and a
-   follower meets its loop's waiters (sfpy_meet) if they registered
-   meanwhile. The answer
+/* An asyncio caller's join, one engine call (sf_join_or_meet) in the
+   common cases: a follower whose loop's waiters wait on the flight already
+   joins through them, with no ticket of its own (the engine hands over the
+   rendezvous in a meeting and the glue decides after the engine's locks are
+   released); else it joins with tickets, and a follower meets its loop's
+   waiters (sfpy_meet) if they registered meanwhile. The answer
    is a number, so that the common follower costs no cdata and no field
    read in Python:
      > 0 and even   it met its loop's waiters: their id() (objects are at
@@ -585,17 +576,23 @@ static int sfpy_accept(void *attachment, void *userdata)
 static intptr_t sfpy_join_async(sf_group *group, const char *key,
                                 size_t key_len, intptr_t loop)
 {
-    sfpy_ask ask = { loop, 0 };
-    int accepted = 0;
+    sf_meeting *meeting = NULL;
+    void *rv = NULL;
     sf_ticket *wait = NULL, *work = NULL;
     sfpy_call *c;
-    sf_status st = sf_join_or_accept(group, key, key_len, 0, &sfpy_rv_kind,
-                                     sfpy_accept, &ask, &accepted, &wait,
-                                     &work);
+    sf_status st = sf_join_or_meet(group, key, key_len, 0, &sfpy_rv_kind,
+                                   &meeting, &rv, &wait, &work);
     if (st != SF_OK)
         return -(intptr_t)st;
-    if (accepted)
-        return ask.waiters;
+    if (meeting != NULL) {
+        intptr_t waiters = sfpy_rv_waiters_of((const sfpy_rv *)rv, loop);
+        sf_meeting_end(meeting, waiters != 0);
+        if (waiters != 0)
+            return waiters;
+        st = sf_join(group, key, key_len, 0, &wait, &work);
+        if (st != SF_OK)
+            return -(intptr_t)st;
+    }
     c = sfpy_new_call();
     if (c == NULL) { /* a leader's work ticket left uncompleted hands off */
         sf_leave(work);

@@ -1,6 +1,8 @@
-//! Raw declarations of the singleflight engine's C ABI (`singleflight.h`).
+//! Raw declarations of the singleflight engine's C ABI (`singleflight.h`,
+//! and `singleflight_binding.h` for what only bindings use).
 //!
-//! These mirror `include/singleflight.h` one to one; read that header for the
+//! These mirror `include/singleflight.h` and `include/singleflight_binding.h`
+//! one to one; read those headers for the
 //! contract of each function. Everything here is `unsafe` to call: use the
 //! safe `singleflight` crate instead unless you are writing a binding.
 //!
@@ -73,9 +75,8 @@ pub type sf_work_fn = Option<
 /// Completion / abandonment callback (`sf_notify_fn`, nullable).
 pub type sf_notify_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
 
-/// Whether a caller joins through a flight's rendezvous object
-/// (`sf_accept_fn`, nullable): runs under an engine lock, must not unwind.
-pub type sf_accept_fn = Option<unsafe extern "C" fn(attachment: *mut c_void, userdata: *mut c_void) -> c_int>;
+/// A caller's hold on a flight's rendezvous (`sf_meeting`). Opaque.
+pub enum sf_meeting {}
 
 /// What a call hands over (`sf_result`).
 #[repr(C)]
@@ -334,33 +335,21 @@ extern "C" {
         value: *mut c_void,
         current: *mut *mut c_void,
     ) -> sf_status;
-    /// Joins the running flight of `key` through its binding's rendezvous
-    /// object of `kind`, without a ticket, if `accept` (called under the
-    /// engine's lock) takes the caller: `*joined` says so.
-    pub fn sf_join_attached(
-        group: *mut sf_group,
-        key: *const c_void,
-        key_len: usize,
-        kind: *const sf_native_kind,
-        accept: sf_accept_fn,
-        userdata: *mut c_void,
-        joined: *mut c_int,
-    ) -> sf_status;
-    /// `sf_join_attached`, and if that does not take the caller in,
-    /// `sf_join`, in one call: `*accepted` is 1 (no tickets), or the
-    /// tickets are as `sf_join`'s.
-    pub fn sf_join_or_accept(
+    /// Joins through the flight's rendezvous of `kind` (a meeting, ended by
+    /// `sf_meeting_end` with the binding's decision), or else as `sf_join`.
+    pub fn sf_join_or_meet(
         group: *mut sf_group,
         key: *const c_void,
         key_len: usize,
         flags: c_uint,
         kind: *const sf_native_kind,
-        accept: sf_accept_fn,
-        userdata: *mut c_void,
-        accepted: *mut c_int,
+        meeting: *mut *mut sf_meeting,
+        rendezvous: *mut *mut c_void,
         wait: *mut *mut sf_ticket,
         work: *mut *mut sf_ticket,
     ) -> sf_status;
+    /// Ends a meeting; `joined` nonzero counts the caller. NULL is a no-op.
+    pub fn sf_meeting_end(meeting: *mut sf_meeting, joined: c_int);
     /// Gives a ticket back; NULL is a no-op.
     pub fn sf_leave(ticket: *mut sf_ticket);
 }

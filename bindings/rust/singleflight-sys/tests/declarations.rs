@@ -1,5 +1,5 @@
-//! Checks that these declarations cover the installed `singleflight.h`:
-//! every function the header exports (`SF_EXTERN(...) sf_name(`) has a
+//! Checks that these declarations cover the installed `singleflight.h` and
+//! `singleflight_binding.h`: every function the headers export (`SF_EXTERN(...) sf_name(`) has a
 //! `pub fn sf_name(` here, and nothing is declared here that the header
 //! does not export.
 
@@ -34,9 +34,14 @@ fn declared_functions(source: &str) -> BTreeSet<String> {
 
 #[test]
 fn every_header_function_is_declared() {
-    let path = std::path::Path::new(env!("SINGLEFLIGHT_HEADER_DIR")).join("singleflight.h");
-    let header = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let exported = header_functions(&header);
+    let dir = std::path::Path::new(env!("SINGLEFLIGHT_HEADER_DIR"));
+    let mut exported = BTreeSet::new();
+    for name in ["singleflight.h", "singleflight_binding.h"] {
+        let path = dir.join(name);
+        let header = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        exported.extend(header_functions(&header));
+    }
+    let path = dir.join("singleflight.h and singleflight_binding.h");
     assert!(exported.contains("sf_join") && exported.len() > 20, "the header parse found {exported:?}");
     let declared = declared_functions(include_str!("../src/lib.rs"));
     let missing: Vec<_> = exported.difference(&declared).collect();

@@ -18,7 +18,7 @@
 //! language, by a blocking Rust caller, or not yet attached) is waited for through the engine: each
 //! waiter subscribes to the completion on its own ticket.
 //!
-//! Every async call joins through [`RustFlight::join`] (`sf_join_or_accept`):
+//! Every async call joins through [`RustFlight::join`] (`sf_join_or_meet`):
 //! one engine call. A follower of a flight whose work runs here, of the
 //! work's own types, is taken in here under the engine's lock, counted by the
 //! engine as a caller of the flight, with no wait ticket at all. It holds its
@@ -397,7 +397,7 @@ impl RustFlight {
         (me, self.next(&mut b, me))
     }
 
-    /// Joins the flight of `key` in one engine call (`sf_join_or_accept`):
+    /// Joins the flight of `key` in one engine call (`sf_join_or_meet`):
     /// through its rendezvous, with no ticket, if the work runs there with
     /// value and error types `types` (this waiter's reference to the
     /// flight, its index and what it does next); else with tickets, as
@@ -409,21 +409,19 @@ impl RustFlight {
         waker: &Waker,
     ) -> Result<Joining, sys::sf_status> {
         let mut a = Accept { types, waker, joined: None };
-        let mut accepted: c_int = 0;
+        let mut meeting: *mut sys::sf_meeting = std::ptr::null_mut();
+        let mut rendezvous: *mut c_void = std::ptr::null_mut();
         let (mut wait, mut work) = (std::ptr::null_mut(), std::ptr::null_mut());
-        // Safety: `group` is a live reference and `key` a valid slice;
-        // `accept_running` takes `a` (alive for the whole call) as its
-        // userdata, and our kind's attachments are Arc<RustFlight>s.
+        // Safety: `group` is a live reference and `key` a valid slice.
         let st = unsafe {
-            sys::sf_join_or_accept(
+            sys::sf_join_or_meet(
                 group,
                 key.as_ptr().cast(),
                 key.len(),
                 0,
                 &FLIGHT_KIND,
-                Some(accept_running),
-                (&mut a as *mut Accept).cast(),
-                &mut accepted,
+                &mut meeting,
+                &mut rendezvous,
                 &mut wait,
                 &mut work,
             )
@@ -431,9 +429,21 @@ impl RustFlight {
         if st != sys::SF_OK {
             return Err(st);
         }
-        if let Some((flight, me, look)) = a.joined {
-            debug_assert!(accepted != 0);
-            return Ok(Joining::Accepted(flight, me, look));
+        if !meeting.is_null() {
+            // No engine lock is held here: the meeting keeps the flight's
+            // rendezvous (an Arc<RustFlight> of our kind) alive until it ends.
+            // Safety: `rendezvous` is that live attachment, `a` ours.
+            let joined = unsafe { accept_running(rendezvous, &mut a) };
+            // Safety: the meeting sf_join_or_meet gave, ended once.
+            unsafe { sys::sf_meeting_end(meeting, joined) };
+            if let Some((flight, me, look)) = a.joined {
+                return Ok(Joining::Accepted(flight, me, look));
+            }
+            // Safety: as above.
+            let st = unsafe { sys::sf_join(group, key.as_ptr().cast(), key.len(), 0, &mut wait, &mut work) };
+            if st != sys::SF_OK {
+                return Err(st);
+            }
         }
         let wait = NonNull::new(wait).map(Ticket).ok_or(sys::SF_EINVAL)?;
         Ok(Joining::Tickets(wait, NonNull::new(work).map(Ticket)))
@@ -441,8 +451,9 @@ impl RustFlight {
 
     /// Counts a ticketless waiter in if the work runs here, of `types`, and
     /// this thread is not polling it: its index and what it does next.
-    /// Runs under the engine's flight lock (from `accept_running`): takes `book`
-    /// only, and cannot panic once it changed anything.
+    /// Runs with no engine lock held, while a meeting keeps the flight's
+    /// rendezvous alive (from `accept_running`): takes `book` only, and
+    /// cannot panic once it changed anything.
     fn enter_running(&self, types: (TypeId, TypeId), waker: &Waker) -> Option<(usize, Look)> {
         if driving::has_flight(self.id()) {
             // The work of this very flight asks for it: the engine path
@@ -773,14 +784,16 @@ pub(crate) enum Joining {
     Tickets(Ticket, Option<Ticket>),
 }
 
-/// `sf_accept_fn` of [`RustFlight::join`].
-unsafe extern "C" fn accept_running(attachment: *mut c_void, userdata: *mut c_void) -> c_int {
-    // Safety: `userdata` is the `Accept` that join passes, alive and
-    // not otherwise borrowed during the engine call.
-    let a = unsafe { &mut *userdata.cast::<Accept<'_>>() };
+/// The decision of [`RustFlight::join`] on a flight's rendezvous met through
+/// `sf_join_or_meet`: 1 if the waiter joined through it (`a.joined` set).
+///
+/// # Safety
+/// `attachment` is an attachment of FLIGHT_KIND (an Arc<RustFlight>) kept
+/// alive by a meeting for the whole call.
+unsafe fn accept_running(attachment: *mut c_void, a: &mut Accept<'_>) -> c_int {
     let flight = attachment.cast_const().cast::<RustFlight>();
     // Safety: an attachment of FLIGHT_KIND is an Arc<RustFlight>, kept alive
-    // by the engine for the duration of this call.
+    // by the meeting for the duration of this call.
     let entered = catch_unwind(AssertUnwindSafe(|| unsafe { &*flight }.enter_running(a.types, a.waker)));
     match entered {
         Ok(Some((me, look))) => {

@@ -328,7 +328,7 @@ fn async_followers_of_other_types_read_the_byte_form() {
 }
 
 // ---- Followers that join the work running in the flight's rendezvous
-// without a wait ticket (`sf_join_or_accept`). The leader's `Call` is polled
+// without a wait ticket (`sf_join_or_meet`). The leader's `Call` is polled
 // once by hand first: when that poll returns, its pending work is installed,
 // so every follower of its types joins that way.
 
