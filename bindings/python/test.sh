@@ -29,4 +29,10 @@ find "$tmp/src" \( -name '*.so' -o -name '*.o' -o -name '_singleflight.c' -o -na
 "$py" -m pip install --quiet --force-reinstall --no-deps "${flags[@]}" "$tmp"
 
 cd "$here/tests"   # import the installed package, not src/
-exec "$py" -m pytest -q -p no:cacheprovider "$@" .
+"$py" -m pytest -q -p no:cacheprovider "$@" .
+# The asyncio tests again with asyncio's internals left alone: the public-API
+# fallback of src/singleflight/_asyncio_shim.py.
+echo "bindings/python/test.sh: asyncio tests with SINGLEFLIGHT_ASYNCIO=public"
+SINGLEFLIGHT_ASYNCIO=public "$py" -m pytest -q -p no:cacheprovider "$@" \
+  test_asyncio_shim.py test_async.py test_async_deadlock.py test_async_outcomes.py \
+  test_async_shutdown.py test_giveups.py
