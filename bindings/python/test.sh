@@ -16,6 +16,13 @@ if ! pkg-config --exists singleflight; then
   exit 1
 fi
 
+# Lint and format (configuration: pyproject.toml [tool.ruff]).
+if [ ! -x "$SF_VENV/bin/ruff" ]; then
+  echo "bindings/python/test.sh: ruff is not in $SF_VENV; run scripts/setup (sf_bootstrap_tools)." >&2
+  exit 1
+fi
+(cd "$here" && "$SF_VENV/bin/ruff" check --quiet . && "$SF_VENV/bin/ruff" format --check --quiet .)
+
 flags=()
 if [ "${SF_PIP_ISOLATION:-0}" != 1 ] && "$py" -c 'import setuptools, cffi, wheel' 2>/dev/null; then
   flags+=(--no-build-isolation)

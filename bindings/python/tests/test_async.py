@@ -12,8 +12,8 @@ import traceback
 import pytest
 
 import singleflight
-from singleflight import _aio, _engine
 from conftest import INLINE_FIRST_STEP, inline_first_step, wait_until
+from singleflight import _aio
 
 
 async def until(pred, what="condition"):
@@ -323,7 +323,9 @@ def test_loop_shutdown_hands_off_pending_work(group):
     loop.run_until_complete(asyncio.sleep(0))
     assert started.is_set()
     # A thread joins the flight of the asyncio work, then the loop goes away.
-    t = threading.Thread(daemon=True, target=lambda: out.append(group.do("k", lambda: "thread ran it")))
+    t = threading.Thread(
+        daemon=True, target=lambda: out.append(group.do("k", lambda: "thread ran it"))
+    )
     t.start()
     wait_until(lambda: group.stats().followers == 1)
     task.cancel()

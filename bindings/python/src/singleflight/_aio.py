@@ -43,12 +43,11 @@ import logging
 import threading
 import types
 import warnings
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from . import _asyncio_shim as _shim
 from ._engine import (
-    _callable,
-    _key_bytes,
-    _timeout_s,
     _ECANCELED,
     _EHANDOFF,
     _ETIMEDOUT,
@@ -56,6 +55,7 @@ from ._engine import (
     _NULL,
     _OK,
     _SHARED,
+    _callable,
     _complete,
     _count_giveup,
     _deadlock_error,
@@ -66,6 +66,7 @@ from ._engine import (
     _flights,
     _from_handle,
     _handoff,
+    _key_bytes,
     _key_text,
     _lead_error,
     _leave,
@@ -75,9 +76,9 @@ from ._engine import (
     _prepare,
     _share,
     _status_error,
+    _timeout_s,
     _wait,
 )
-from . import _asyncio_shim as _shim
 from ._raw import ffi, lib
 
 _log = logging.getLogger("singleflight")
@@ -105,12 +106,12 @@ _Task = asyncio.Task
 # Runners whose work ticket is still held, and waiters whose wait ticket is
 # (strong references: the engine holds only their handles, the event loop
 # only weak references to tasks).
-_runners: set["_Runner"] = set()
-_waiting: dict[int, "_Waiters"] = {}  # by id(): the rendezvous names them so
+_runners: set[_Runner] = set()
+_waiting: dict[int, _Waiters] = {}  # by id(): the rendezvous names them so
 
 # Per running loop, the standby task for the next leader's first step (see
 # _Slot). Entries go when their task takes its first step, or takes a work.
-_standby: dict[Any, "_Slot"] = {}
+_standby: dict[Any, _Slot] = {}
 
 
 @ffi.def_extern()
@@ -245,8 +246,11 @@ async def _shutdown_watch(loop: Any) -> Any:
         # good: the callers still pending, the runs a hand-off started.
         for w in [w for w in list(_waiting.values()) if w.loop is loop]:
             _drop_at_shutdown(loop, w.kb, [f for f in w.calls if f._w is w])
-        tasks = [r.task for r in list(_runners)
-                 if r.loop is loop and r.task is not None and not r.task.done()]
+        tasks = [
+            r.task
+            for r in list(_runners)
+            if r.loop is loop and r.task is not None and not r.task.done()
+        ]
         for t in tasks:
             t.cancel()
         if tasks:
@@ -408,8 +412,9 @@ class _Waiters:
                 pass
 
 
-def _wait_on(f: _Call, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes,
-             rv: int | None = None) -> None:
+def _wait_on(
+    f: _Call, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes, rv: int | None = None
+) -> None:
     """``f`` waits on the flight ``c`` joined: with its loop's waiters if
     ``c`` met them (role > 1: their id()), else as the first (role 0)."""
     role = c.role
@@ -558,8 +563,9 @@ def _lead(
     _asyncio_shim.CURRENT_TASKS), the work runs as a task from its start."""
     tasks = _CURRENT_TASKS
     if tasks is None:
-        return _lead_as_task(f, _cast(_CALL_T, at), group, kb, fn, args, kwargs, timeout,
-                             want_shared, loop)
+        return _lead_as_task(
+            f, _cast(_CALL_T, at), group, kb, fn, args, kwargs, timeout, want_shared, loop
+        )
     ctx = _copy_context()
     slot = _standby.get(loop)
     if slot is None or slot.busy:  # none yet, or a leader's work is in its first step
@@ -701,8 +707,17 @@ def _join_again(f: _Call) -> None:
 class _Runner:
     """The work ticket of a flight whose work goes on as a task of its own."""
 
-    __slots__ = ("call", "task", "loop", "tid", "handle", "flight", "owner",
-                 "closing", "__weakref__")
+    __slots__ = (
+        "call",
+        "task",
+        "loop",
+        "tid",
+        "handle",
+        "flight",
+        "owner",
+        "closing",
+        "__weakref__",
+    )
 
     def __init__(self, call: Any, loop: asyncio.AbstractEventLoop, flight: _Flight) -> None:
         self.call = call
@@ -724,9 +739,15 @@ class _Runner:
                 del _flights[flight.rv]
 
 
-def _spawn(c: Any, loop: asyncio.AbstractEventLoop, aw: Any, yielded: Any,
-           ctx: contextvars.Context, slot: "_Slot | None",
-           flight: _Flight) -> "_Runner | None":
+def _spawn(
+    c: Any,
+    loop: asyncio.AbstractEventLoop,
+    aw: Any,
+    yielded: Any,
+    ctx: contextvars.Context,
+    slot: _Slot | None,
+    flight: _Flight,
+) -> _Runner | None:
     """Moves the work ticket of ``c`` to a runner whose task goes on with
     ``aw`` (suspended at ``yielded``, or not started if that is None) in the
     context ``ctx``: the standby task of ``slot`` (the task the first step
@@ -812,9 +833,7 @@ def _await_iter(aw: Any) -> Any:
         return aw
     meth = getattr(type(aw), "__await__", None)
     if meth is None:
-        raise TypeError(
-            f"singleflight: fn must return an awaitable, got {type(aw).__name__}"
-        )
+        raise TypeError(f"singleflight: fn must return an awaitable, got {type(aw).__name__}")
     return meth(aw)
 
 
@@ -850,7 +869,7 @@ class _OnceStarted(collections.abc.Coroutine):  # type: ignore[type-arg]
 
     __slots__ = ("_coro", "_unstarted", "_runner")
 
-    def __init__(self, coro: Any, unstarted: Callable[[], Any], runner: "_Runner") -> None:
+    def __init__(self, coro: Any, unstarted: Callable[[], Any], runner: _Runner) -> None:
         self._coro = coro
         self._unstarted: Callable[[], Any] | None = unstarted
         self._runner = runner

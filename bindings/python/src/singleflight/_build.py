@@ -206,7 +206,6 @@ extern "Python" void _sfpy_abandoned(void *userdata);
 """
 
 
-
 def _pkg_config(*args: str) -> list[str] | None:
     exe = os.environ.get("PKG_CONFIG", "pkg-config")
     if shutil.which(exe) is None:
