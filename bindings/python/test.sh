@@ -33,6 +33,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cp -r "$here/pyproject.toml" "$here/setup.py" "$here/MANIFEST.in" "$here/README.md" "$here/src" "$tmp/"
 find "$tmp/src" \( -name '*.so' -o -name '*.o' -o -name '_singleflight.c' -o -name __pycache__ \) -prune -exec rm -rf {} +
+# This package installed under the distribution name `singleflight` (another
+# project's name on PyPI) would own the same files as singleflight-engine.
+old_files=$("$py" -m pip show -f singleflight 2>/dev/null || true)
+if grep -q 'singleflight/_build.py' <<<"$old_files"; then
+  "$py" -m pip uninstall --quiet -y singleflight
+fi
 "$py" -m pip install --quiet --force-reinstall --no-deps "${flags[@]}" "$tmp"
 
 cd "$here/tests"   # import the installed package, not src/
