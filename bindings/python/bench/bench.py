@@ -44,7 +44,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS_DIR = os.path.join(os.path.dirname(HERE), "build", "bench-peers")
@@ -58,7 +59,10 @@ def pip(*args: str) -> None:
 
 def load_peers() -> dict[str, Any]:
     """Installs (if needed) and imports the peers."""
-    if importlib.util.find_spec("coalescer") is None or importlib.util.find_spec("oneflight") is None:
+    if (
+        importlib.util.find_spec("coalescer") is None
+        or importlib.util.find_spec("oneflight") is None
+    ):
         pip("coalescer", "oneflight")
     target = os.path.join(PEERS_DIR, "pypi-singleflight")
     if not os.path.exists(os.path.join(target, "singleflight", "basic.py")):
@@ -72,7 +76,9 @@ def load_peers() -> dict[str, Any]:
         return mod
 
     basic = from_file("pypi_singleflight_basic", os.path.join(target, "singleflight", "basic.py"))
-    asyn = from_file("pypi_singleflight_async", os.path.join(target, "singleflight", "asynchronous.py"))
+    asyn = from_file(
+        "pypi_singleflight_async", os.path.join(target, "singleflight", "asynchronous.py")
+    )
     import coalescer
     import coalescer.sync
     import oneflight
@@ -90,7 +96,9 @@ def load_peers() -> dict[str, Any]:
 # Adapters: (name, version, sync call(key, fn) factory, async call factory)
 
 
-def adapters(peers: dict[str, Any]) -> list[tuple[str, Callable[[], Any], Callable[[], Any] | None]]:
+def adapters(
+    peers: dict[str, Any],
+) -> list[tuple[str, Callable[[], Any], Callable[[], Any] | None]]:
     import singleflight
 
     def ours_sync():
@@ -218,7 +226,9 @@ def async_hot_key(make: Callable[[], Any], tasks: int, rounds: int) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="fewer calls and repeats (a smoke run)")
     ap.add_argument("--markdown", action="store_true", help="print the README table only")
     args = ap.parse_args()
@@ -228,7 +238,9 @@ def main() -> int:
     peers = load_peers()
     libs = adapters(peers)
     # (title, run, whether the issue names the scenario with its target)
-    scenarios: list[tuple[str, Callable[[Callable[[], Any], Callable[[], Any] | None], float], bool]] = [
+    scenarios: list[
+        tuple[str, Callable[[Callable[[], Any], Callable[[], Any] | None], float], bool]
+    ] = [
         ("unique keys, 1 thread", lambda s, a: unique_keys(s, 200_000 // scale), True),
         ("hot key, 64 threads", lambda s, a: hot_key_threads(s, 64, 1000 // scale), True),
         (
@@ -237,7 +249,11 @@ def main() -> int:
             False,
         ),
         ("asyncio unique keys", lambda s, a: async_unique_keys(a, 50_000 // scale), False),
-        ("asyncio hot key, 1000 tasks", lambda s, a: async_hot_key(a, 1000, 20 // scale or 1), True),
+        (
+            "asyncio hot key, 1000 tasks",
+            lambda s, a: async_hot_key(a, 1000, 20 // scale or 1),
+            True,
+        ),
     ]
 
     # Repeats are interleaved (every library once, then again) so that a burst
@@ -247,7 +263,7 @@ def main() -> int:
     for title, run, targeted in scenarios:
         times = [float("inf")] * len(libs)
         for _ in range(repeats):
-            for i, (name, s, a) in enumerate(libs):
+            for i, (_name, s, a) in enumerate(libs):
                 # As timeit does: no cyclic GC pause inside a measurement.
                 gc.collect()
                 gc.disable()
@@ -256,17 +272,23 @@ def main() -> int:
                 finally:
                     gc.enable()
         if not args.markdown:
-            for (name, _, _), t in zip(libs, times):
+            for (name, _, _), t in zip(libs, times, strict=True):
                 print(f"  {title:30} {name:40} {t:10.0f} ns/call", file=sys.stderr)
         rows.append((title, times, targeted))
 
-    head = ["scenario (ns per call, best of %d)" % repeats] + [n for n, _, _ in libs] + ["ratio vs best peer", f"≤ {TARGET}×?"]
+    head = (
+        [f"scenario (ns per call, best of {repeats})"]
+        + [n for n, _, _ in libs]
+        + ["ratio vs best peer", f"≤ {TARGET}×?"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for title, times, targeted in rows:
         ratio = times[0] / min(times[1:-1])
         verdict = ("yes" if ratio <= TARGET else "**no**") if targeted else "(not a target)"
         lines.append(
-            "| " + " | ".join([title] + [f"{t:,.0f}" for t in times] + [f"{ratio:.2f}×", verdict]) + " |"
+            "| "
+            + " | ".join([title] + [f"{t:,.0f}" for t in times] + [f"{ratio:.2f}×", verdict])
+            + " |"
         )
     print(
         f"\nPython {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs "

@@ -5,17 +5,36 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
 import singleflight
-from singleflight import _aio, _engine
+from singleflight import _aio, _asyncio_shim, _engine
 from singleflight._raw import lib
 
 # A hang guard, not a performance limit: a condition that a correct binding
 # reaches in microseconds fails the test instead of hanging the suite.
 HANG_GUARD_S = 60.0
+
+
+# A leader's first step runs inline, as a task of its own, only where the
+# binding can make a task current (asyncio's private current-task map);
+# the public-API fallback runs the work as a task from its start.
+INLINE_FIRST_STEP = _asyncio_shim.CURRENT_TASKS is not None
+inline_first_step = pytest.mark.skipif(
+    not INLINE_FIRST_STEP,
+    reason="tests the inline first step; the public-API fallback "
+    "(SINGLEFLIGHT_ASYNCIO=public) runs a leader's work as a task from its start",
+)
+
+# The cycle check follows what other tasks wait on only where asyncio shows
+# it (a task's private _fut_waiter); see _asyncio_shim.task_waiter.
+follows_tasks = pytest.mark.skipif(
+    _asyncio_shim.PUBLIC_ONLY,
+    reason="a cycle through another task is detected only where asyncio shows what "
+    "a task waits on; the public-API fallback (SINGLEFLIGHT_ASYNCIO=public) cannot",
+)
 
 
 def wait_until(pred: Callable[[], bool], what: str = "condition") -> None:

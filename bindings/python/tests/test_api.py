@@ -38,7 +38,10 @@ def test_uncallable_fn_is_type_error(group, fn):
     assert group.stats().flights == 0
 
 
-@pytest.mark.parametrize("timeout, exc", [(-1, ValueError), (float("nan"), ValueError), ("1", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "timeout, exc",
+    [(-1, ValueError), (float("nan"), ValueError), ("1", TypeError), (True, TypeError)],
+)
 def test_bad_timeout(group, timeout, exc):
     with pytest.raises(exc, match="timeout"):
         group.do("k", lambda: 1, timeout=timeout)
@@ -90,7 +93,9 @@ def test_dedup_decorator_threads(group):
 
     assert load_user.__name__ == "load_user" and load_user.__doc__ == "Loads a user."
     out = []
-    threads = [threading.Thread(daemon=True, target=lambda: out.append(load_user(7))) for _ in range(8)]
+    threads = [
+        threading.Thread(daemon=True, target=lambda: out.append(load_user(7))) for _ in range(8)
+    ]
     threads[0].start()
     wait_until(lambda: runs == [7])
     for t in threads[1:]:

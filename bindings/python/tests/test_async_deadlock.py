@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 import singleflight
-from conftest import HANG_GUARD_S
+from conftest import HANG_GUARD_S, follows_tasks
 
 
 def _second_flight(state):
@@ -89,6 +89,7 @@ def test_a_task_the_work_started_follows_the_flight_that_replaced_it(group):
     assert group.stats().followers == 1
 
 
+@follows_tasks
 def test_work_returning_a_task_that_awaits_its_key_is_deadlock_error(group):
     holder = []
 
@@ -105,6 +106,7 @@ def test_work_returning_a_task_that_awaits_its_key_is_deadlock_error(group):
     asyncio.run(main())
 
 
+@follows_tasks
 def test_work_returning_the_task_of_its_own_caller_is_deadlock_error(group):
     holder = []
 

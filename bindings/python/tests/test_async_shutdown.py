@@ -10,8 +10,8 @@ import warnings
 
 import pytest
 
-from singleflight import _aio
 from conftest import wait_until
+from singleflight import _aio
 
 
 def _slow_forever(started):
@@ -57,7 +57,9 @@ def test_asyncio_run_shutdown_hands_the_flight_to_a_waiting_thread(group):
     async def main():
         asyncio.ensure_future(group.do_async("k", _slow_forever(started)))
         await asyncio.sleep(0)
-        t = threading.Thread(daemon=True, target=lambda: out.append(group.do("k", lambda: "thread ran it")))
+        t = threading.Thread(
+            daemon=True, target=lambda: out.append(group.do("k", lambda: "thread ran it"))
+        )
         t.start()
         while group.stats().followers < 1:
             await asyncio.sleep(0.001)

@@ -17,8 +17,8 @@ import threading
 import pytest
 
 import singleflight
-from singleflight._raw import ffi, lib
 from conftest import wait_until
+from singleflight._raw import ffi, lib
 
 SF_OK, SF_EWORK, SF_EPANIC, SF_ENOBYTES = 0, 1, 2, 9
 
@@ -29,7 +29,9 @@ class Result(ctypes.Structure):
     _fields_ = [("value", ctypes.c_void_p), ("error", ctypes.c_void_p), ("shared", ctypes.c_int)]
 
 
-WORK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p))
+WORK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)
+)
 
 
 def load_c():
@@ -38,7 +40,14 @@ def load_c():
     c.sf_group_open.restype = ctypes.c_void_p
     c.sf_group_open.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
     c.sf_group_release.argtypes = [ctypes.c_void_p]
-    c.sf_do.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, WORK, ctypes.c_void_p, ctypes.POINTER(Result)]
+    c.sf_do.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        WORK,
+        ctypes.c_void_p,
+        ctypes.POINTER(Result),
+    ]
     c.sf_bytes_new.restype = ctypes.c_void_p
     c.sf_bytes_new.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
     c.sf_bytes_data.restype = ctypes.c_void_p
@@ -76,7 +85,9 @@ class CCaller:
 
     def _run(self):
         res = Result()
-        self.status = C.sf_do(self.group, self.key, len(self.key), self._work, None, ctypes.byref(res))
+        self.status = C.sf_do(
+            self.group, self.key, len(self.key), self._work, None, ctypes.byref(res)
+        )
         if res.value:
             self.value_addr = C.sf_bytes_data(res.value)
             self.value = c_bytes(res.value)
@@ -171,7 +182,9 @@ def test_python_exception_reaches_c_as_work_error(named):
     assert c.error == b"ValueError: bad thing"
 
 
-def _c_leader(name: bytes, g: singleflight.Group, status: int, value: bytes | None, error: bytes | None):
+def _c_leader(
+    name: bytes, g: singleflight.Group, status: int, value: bytes | None, error: bytes | None
+):
     """A C caller that leads and holds its flight until `go` is set."""
     go = threading.Event()
 
@@ -297,7 +310,9 @@ def test_raw_split_api_follower_of_python_leader(named):
         got["led"] = work_t[0] != ffi.NULL
         res = ffi.new("sf_result *")
         got["status"] = lib.sf_wait(wait_t[0], -1, res)
-        got["value"] = ffi.unpack(ffi.cast("char *", lib.sf_bytes_data(res.value)), lib.sf_bytes_len(res.value))
+        got["value"] = ffi.unpack(
+            ffi.cast("char *", lib.sf_bytes_data(res.value)), lib.sf_bytes_len(res.value)
+        )
         lib.sf_bytes_release(res.value)
         lib.sf_bytes_release(res.error)
         lib.sf_leave(wait_t[0])

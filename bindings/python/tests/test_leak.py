@@ -7,7 +7,7 @@ import asyncio
 import gc
 import tracemalloc
 
-from singleflight import _aio, _engine
+from singleflight import _engine
 from singleflight._raw import lib
 
 CALLS = 100_000

@@ -83,7 +83,9 @@ def test_mixed_stress(group, seed):
             key = rng.choice(KEYS)
             timeout = rng.choice([None, None, 0, 0.0005])
             try:
-                check(key, await group.do_async(key, make_async_work(rng, runs), key, timeout=timeout))
+                check(
+                    key, await group.do_async(key, make_async_work(rng, runs), key, timeout=timeout)
+                )
             except (Boom, TimeoutError):
                 pass
 

@@ -83,10 +83,14 @@ def test_keys_are_bytes_with_nuls(group):
 def test_str_and_bytes_key_share_a_flight(group):
     gate = threading.Event()
     out = []
-    t = threading.Thread(daemon=True, target=lambda: out.append(group.do("é", lambda: gate.wait() and "x")))
+    t = threading.Thread(
+        daemon=True, target=lambda: out.append(group.do("é", lambda: gate.wait() and "x"))
+    )
     t.start()
     wait_until(lambda: group.stats().flights == 1)
-    u = threading.Thread(daemon=True, target=lambda: out.append(group.do("\u00e9".encode(), lambda: "never")))
+    u = threading.Thread(
+        daemon=True, target=lambda: out.append(group.do("\u00e9".encode(), lambda: "never"))
+    )
     u.start()
     wait_until(lambda: group.stats().followers == 1)
     gate.set()
@@ -127,7 +131,9 @@ def test_exception_is_the_same_object_with_leaders_traceback(group):
 def test_timeout_raises_while_flight_goes_on(group):
     gate = threading.Event()
     leader_out = []
-    t = threading.Thread(daemon=True, target=lambda: leader_out.append(group.do("k", lambda: gate.wait() and "late")))
+    t = threading.Thread(
+        daemon=True, target=lambda: leader_out.append(group.do("k", lambda: gate.wait() and "late"))
+    )
     t.start()
     wait_until(lambda: group.stats().flights == 1)
     with pytest.raises(TimeoutError):
@@ -137,7 +143,9 @@ def test_timeout_raises_while_flight_goes_on(group):
     assert group.stats().timeouts >= 1
     # A patient follower still gets the outcome.
     out = []
-    u = threading.Thread(daemon=True, target=lambda: out.append(group.do("k", lambda: "never", timeout=3600)))
+    u = threading.Thread(
+        daemon=True, target=lambda: out.append(group.do("k", lambda: "never", timeout=3600))
+    )
     u.start()
     wait_until(lambda: group.stats().followers == 3)
     gate.set()
@@ -193,7 +201,9 @@ def test_base_exception_hands_off_to_a_waiter(group):
 def test_forget_starts_a_new_flight(group):
     gate = threading.Event()
     out = []
-    t = threading.Thread(daemon=True, target=lambda: out.append(group.do("k", lambda: gate.wait() and "old")))
+    t = threading.Thread(
+        daemon=True, target=lambda: out.append(group.do("k", lambda: gate.wait() and "old"))
+    )
     t.start()
     wait_until(lambda: group.stats().flights == 1)
     assert group.forget_unshared("k") is True  # nobody joined: forgotten
@@ -208,7 +218,9 @@ def test_forget_starts_a_new_flight(group):
 def test_forget_unshared_keeps_a_shared_flight(group):
     gate = threading.Event()
     out = []
-    t = threading.Thread(daemon=True, target=lambda: out.append(group.do("k", lambda: gate.wait() and 1)))
+    t = threading.Thread(
+        daemon=True, target=lambda: out.append(group.do("k", lambda: gate.wait() and 1))
+    )
     t.start()
     wait_until(lambda: group.stats().flights == 1)
     u = threading.Thread(daemon=True, target=lambda: out.append(group.do("k", lambda: 2)))
@@ -227,7 +239,9 @@ def test_named_groups_are_shared(group):
     assert a.name == b"test-named-shared"
     gate = threading.Event()
     out = []
-    t = threading.Thread(daemon=True, target=lambda: out.append(a.do("k", lambda: gate.wait() and "a")))
+    t = threading.Thread(
+        daemon=True, target=lambda: out.append(a.do("k", lambda: gate.wait() and "a"))
+    )
     t.start()
     wait_until(lambda: a.stats().flights == 1)
     u = threading.Thread(daemon=True, target=lambda: out.append(b.do("k", lambda: "b")))
@@ -252,6 +266,7 @@ def test_switch_interval_does_not_matter(group):
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:
+
         def call(i):
             for j in range(200):
                 key = f"k{j % 7}"

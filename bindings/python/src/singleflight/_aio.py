@@ -40,23 +40,21 @@ import collections.abc
 import contextvars
 import inspect
 import logging
-import os
-import sys
 import threading
 import types
 import warnings
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from . import _asyncio_shim as _shim
 from ._engine import (
-    _callable,
-    _key_bytes,
-    _timeout_s,
     _ECANCELED,
     _EHANDOFF,
     _ETIMEDOUT,
     _NULL,
     _OK,
     _SHARED,
+    _callable,
     _complete,
     _count_giveup,
     _deadlock_error,
@@ -68,6 +66,7 @@ from ._engine import (
     _flights,
     _from_handle,
     _handoff,
+    _key_bytes,
     _key_text,
     _lead_error,
     _leave,
@@ -77,25 +76,23 @@ from ._engine import (
     _prepare,
     _share,
     _status_error,
+    _timeout_s,
     _wait,
 )
 from ._raw import ffi, lib
 
 _log = logging.getLogger("singleflight")
 
-_get_running_loop = asyncio.events._get_running_loop
+# The asyncio internals used (each with its public fallback): _asyncio_shim.
+_running_loop = _shim.running_loop
+_current_task = _shim.current_task
+_task_waiter = _shim.task_waiter
+_CURRENT_TASKS = _shim.CURRENT_TASKS
+_refcount = _shim.refcount
 _get_ident = threading.get_ident
-_BaseEventLoop = asyncio.BaseEventLoop
 _copy_context = contextvars.copy_context
-_getrefcount = sys.getrefcount
 _CoroutineType = types.CoroutineType
 _CancelledError = asyncio.CancelledError
-# The loop -> current task map of asyncio (3.10-3.13); written directly, it
-# saves two Python-level calls on the leader's path.
-_current_tasks: dict[Any, Any] | None = getattr(asyncio.tasks, "_current_tasks", None)
-if not isinstance(_current_tasks, dict):
-    _current_tasks = None
-_TASK_CONTEXT = sys.version_info >= (3, 11)  # loop.create_task(..., context=)
 
 _join_async = lib.sfpy_join_async
 _finish_alone_at = lib.sfpy_finish_alone_at
@@ -106,47 +103,15 @@ _flight_of_at = lib.sfpy_flight_of_at
 _Task = asyncio.Task
 
 
-
-class _NoLoop:
-    _thread_id = None
-
-
-# The event loop of the last call (see _running_loop).
-_last_loop: Any = _NoLoop()
-
-
-def _running_loop() -> Any:
-    """The running event loop of this thread, or None: asyncio's own
-    answer, which costs a system call (``getpid``, for fork) at every call.
-    A loop of asyncio's says itself which thread runs it (``_thread_id``,
-    set for as long as it runs), so ``start`` takes the loop of the last
-    call again while it runs this thread, and asks asyncio otherwise."""
-    global _last_loop
-    loop = _get_running_loop()
-    if isinstance(loop, _BaseEventLoop):
-        _last_loop = loop
-    return loop
-
-
-def _forget_loop() -> None:
-    """In a forked child, as asyncio does, no loop runs until one starts."""
-    global _last_loop
-    _last_loop = _NoLoop()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_loop)
-
-
 # Runners whose work ticket is still held, and waiters whose wait ticket is
 # (strong references: the engine holds only their handles, the event loop
 # only weak references to tasks).
-_runners: set["_Runner"] = set()
-_waiting: dict[int, "_Waiters"] = {}  # by id(): the rendezvous names them so
+_runners: set[_Runner] = set()
+_waiting: dict[int, _Waiters] = {}  # by id(): the rendezvous names them so
 
 # Per running loop, the standby task for the next leader's first step (see
 # _Slot). Entries go when their task takes its first step, or takes a work.
-_standby: dict[Any, "_Slot"] = {}
+_standby: dict[Any, _Slot] = {}
 
 
 @ffi.def_extern()
@@ -183,12 +148,6 @@ def _sfpy_abandoned(userdata: Any) -> None:
 # ---- cycles: a call that would wait for itself ----------------------------
 
 
-def _current_task(loop: Any) -> Any:
-    if _current_tasks is not None:
-        return _current_tasks.get(loop)
-    return asyncio.current_task(loop)  # pragma: no cover - other Pythons
-
-
 def _awaits(flight: _Flight, task: Any) -> bool:
     """Whether the work of ``flight`` waits, through tasks and other
     flights' calls, for ``task`` (or is ``task``): a call of ``task`` that
@@ -199,7 +158,7 @@ def _awaits(flight: _Flight, task: Any) -> bool:
     for _ in range(1000):  # a chain longer than that is not followed
         if t is task:
             return True
-        fw = t._fut_waiter if t is not None else None
+        fw = _task_waiter(t) if t is not None else None
         if fw is None:
             fw = nxt
         if fw is None or fw.done():
@@ -247,7 +206,7 @@ _guards: dict[Any, Any] = {}
 def _guard(loop: Any) -> None:
     for closed in [other for other in _guards if other.is_closed()]:
         del _guards[closed]  # closed without a shutdown: nothing to watch
-    if getattr(loop, "_asyncgens_shutdown_called", False):
+    if _shim.shutdown_started(loop):
         return  # too late: the loop closes its async generators no more
     watch = _shutdown_watch(loop)
     try:
@@ -257,8 +216,7 @@ def _guard(loop: Any) -> None:
     _guards[loop] = watch
 
 
-def _shutting_down(loop: Any) -> bool:
-    return getattr(loop, "_asyncgens_shutdown_called", False) or loop.is_closed()
+_shutting_down = _shim.shutdown_started
 
 
 def _drop_at_shutdown(loop: Any, kb: bytes, calls: list[_Call]) -> None:
@@ -288,8 +246,11 @@ async def _shutdown_watch(loop: Any) -> Any:
         # good: the callers still pending, the runs a hand-off started.
         for w in [w for w in list(_waiting.values()) if w.loop is loop]:
             _drop_at_shutdown(loop, w.kb, [f for f in w.calls if f._w is w])
-        tasks = [r.task for r in list(_runners)
-                 if r.loop is loop and r.task is not None and not r.task.done()]
+        tasks = [
+            r.task
+            for r in list(_runners)
+            if r.loop is loop and r.task is not None and not r.task.done()
+        ]
         for t in tasks:
             t.cancel()
         if tasks:
@@ -342,10 +303,9 @@ class _Call(asyncio.Future):  # type: ignore[type-arg]
 
     # The coroutine protocol, for a task that drives this call.
     def send(self, value: Any) -> Any:
-        if not self.done():
-            self._asyncio_future_blocking = True
-            return self
-        raise StopIteration(self.result())
+        # What awaiting a future does: yields it (marked as waited on) until
+        # it is done, then raises StopIteration with its result.
+        return self.__await__().send(None)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         if val is None:
@@ -452,8 +412,9 @@ class _Waiters:
                 pass
 
 
-def _wait_on(f: _Call, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes,
-             rv: int | None = None) -> None:
+def _wait_on(
+    f: _Call, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes, rv: int | None = None
+) -> None:
     """``f`` waits on the flight ``c`` joined: with its loop's waiters if
     ``c`` met them (role > 1: their id()), else as the first (role 0)."""
     role = c.role
@@ -495,9 +456,7 @@ def _entry(want_shared: bool, call: type[_Call] = _Call) -> Callable[..., Any]:
             _callable(fn)
         if timeout is not None:
             timeout = _timeout_s(timeout)
-        loop = _last_loop
-        if loop._thread_id != _get_ident():
-            loop = _running_loop()
+        loop = _running_loop()
         if loop is None:
             raise RuntimeError(
                 "singleflight: do_async() needs a running event loop: it joins the "
@@ -601,7 +560,13 @@ def _lead(
     loop's standby task (see _Slot); work that completes without suspending
     (a cache hit, say) resolves ``f`` at once, with no turn of the loop.
     ``at`` is the address of the leader's call (a cdata is made only when
-    the work did not end alone)."""
+    the work did not end alone). Where no task can be made current (see
+    _asyncio_shim.CURRENT_TASKS), the work runs as a task from its start."""
+    tasks = _CURRENT_TASKS
+    if tasks is None:
+        return _lead_as_task(
+            f, _cast(_CALL_T, at), group, kb, fn, args, kwargs, timeout, want_shared, loop
+        )
     ctx = _copy_context()
     slot = _standby.get(loop)
     if slot is None or slot.busy:  # none yet, or a leader's work is in its first step
@@ -610,13 +575,9 @@ def _lead(
     # (No local names the task: a frame kept by a traceback would hold it,
     # and this count would move when that frame goes.)
     flight = _Flight(group._gid, kb, at, None)  # (its task: set if it suspends)
-    refs = _getrefcount(slot.task)
-    tasks = _current_tasks
-    if tasks is not None:  # the first step runs as the standby task
-        caller = tasks.get(loop)
-        tasks[loop] = slot.task
-    else:  # pragma: no cover - other Pythons
-        caller = _swap_task(loop, slot.task)
+    refs = _refcount(slot.task)
+    caller = tasks.get(loop)  # the first step runs as the standby task
+    tasks[loop] = slot.task
     aw = None
     try:
         aw, out = ctx.run(_first_step, fn, args, kwargs, flight)
@@ -633,14 +594,12 @@ def _lead(
         raise
     finally:
         flight.first = False
-        if tasks is None:  # pragma: no cover
-            _swap_task(loop, caller)
-        elif caller is None:
+        if caller is None:
             del tasks[loop]
         else:
             tasks[loop] = caller
         if aw is None:  # the work did not suspend (it ended, or it failed)
-            if _getrefcount(slot.task) == refs:
+            if refs is not None and _refcount(slot.task) == refs:
                 slot.busy = False  # unused: the next leader's
             else:  # the work kept a reference to its task: not for another
                 slot.retire()
@@ -673,6 +632,40 @@ def _lead(
         return f
     runner.owner = f
     _wait_on(f, _meet(c, id(loop)), loop, kb, flight.rv)
+    if timeout is not None and not f.done():
+        f._timer = loop.call_later(timeout, _expire, f)
+    return f
+
+
+def _lead_as_task(
+    f: _Call,
+    c: Any,
+    group: Any,
+    kb: bytes,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    want_shared: bool,
+    loop: asyncio.AbstractEventLoop,
+) -> Any:
+    """The leader where no task can be made current: its work runs as a
+    task of its own from its start (in a copy of the caller's context), and
+    the leader's caller waits, like any other."""
+    flight = _Flight(group._gid, kb, 0, None)
+    flight.first = False
+    runner = _spawn(c, loop, _fresh(fn, args, kwargs), None, _copy_context(), None, flight)
+    if runner is None:
+        _leave(c)
+        f.set_exception(MemoryError("singleflight: out of memory"))
+        return f
+    f._req = (group, kb, fn, args, kwargs, _copy_context(), timeout)
+    f._ws = want_shared
+    f._timer = None
+    f._w = None
+    runner.owner = f
+    rv = flight.rv
+    _wait_on(f, _meet(c, id(loop)), loop, kb, rv)
     if timeout is not None and not f.done():
         f._timer = loop.call_later(timeout, _expire, f)
     return f
@@ -715,8 +708,17 @@ def _join_again(f: _Call) -> None:
 class _Runner:
     """The work ticket of a flight whose work goes on as a task of its own."""
 
-    __slots__ = ("call", "task", "loop", "tid", "handle", "flight", "owner",
-                 "closing", "__weakref__")
+    __slots__ = (
+        "call",
+        "task",
+        "loop",
+        "tid",
+        "handle",
+        "flight",
+        "owner",
+        "closing",
+        "__weakref__",
+    )
 
     def __init__(self, call: Any, loop: asyncio.AbstractEventLoop, flight: _Flight) -> None:
         self.call = call
@@ -738,9 +740,15 @@ class _Runner:
                 del _flights[flight.rv]
 
 
-def _spawn(c: Any, loop: asyncio.AbstractEventLoop, aw: Any, yielded: Any,
-           ctx: contextvars.Context, slot: "_Slot | None",
-           flight: _Flight) -> "_Runner | None":
+def _spawn(
+    c: Any,
+    loop: asyncio.AbstractEventLoop,
+    aw: Any,
+    yielded: Any,
+    ctx: contextvars.Context,
+    slot: _Slot | None,
+    flight: _Flight,
+) -> _Runner | None:
     """Moves the work ticket of ``c`` to a runner whose task goes on with
     ``aw`` (suspended at ``yielded``, or not started if that is None) in the
     context ``ctx``: the standby task of ``slot`` (the task the first step
@@ -771,11 +779,9 @@ def _spawn(c: Any, loop: asyncio.AbstractEventLoop, aw: Any, yielded: Any,
         slot.target = coro
         slot.ctx = ctx
         runner.task = slot.task
-        runner.task._log_destroy_pending = True  # a work: worth a warning
-    elif _TASK_CONTEXT:
+        _shim.log_destroy_pending(runner.task, True)  # a work: worth a warning
+    else:
         runner.task = loop.create_task(coro, context=ctx)
-    else:  # 3.10: the task copies the current context
-        runner.task = ctx.run(loop.create_task, coro)
     flight.task = runner.task
     if rv:
         flight.rv = rv
@@ -828,9 +834,7 @@ def _await_iter(aw: Any) -> Any:
         return aw
     meth = getattr(type(aw), "__await__", None)
     if meth is None:
-        raise TypeError(
-            f"singleflight: fn must return an awaitable, got {type(aw).__name__}"
-        )
+        raise TypeError(f"singleflight: fn must return an awaitable, got {type(aw).__name__}")
     return meth(aw)
 
 
@@ -866,7 +870,7 @@ class _OnceStarted(collections.abc.Coroutine):  # type: ignore[type-arg]
 
     __slots__ = ("_coro", "_unstarted", "_runner")
 
-    def __init__(self, coro: Any, unstarted: Callable[[], Any], runner: "_Runner") -> None:
+    def __init__(self, coro: Any, unstarted: Callable[[], Any], runner: _Runner) -> None:
         self._coro = coro
         self._unstarted: Callable[[], Any] | None = unstarted
         self._runner = runner
@@ -970,20 +974,9 @@ def _new_standby(loop: asyncio.AbstractEventLoop) -> _Slot:
     slot = _Slot(loop)
     slot.task = loop.create_task(slot)
     # Unused, it is no loss if the loop closes before it runs (no warning).
-    slot.task._log_destroy_pending = False
+    _shim.log_destroy_pending(slot.task, False)
     _standby.setdefault(loop, slot)
     return slot
-
-
-def _swap_task(loop: asyncio.AbstractEventLoop, task: Any) -> Any:  # pragma: no cover
-    """Makes ``task`` (or no task, for None) the loop's current task and
-    returns the one that was, where asyncio has no ``_current_tasks`` map."""
-    prev = asyncio.current_task(loop)
-    if prev is not None:
-        asyncio.tasks._leave_task(loop, prev)
-    if task is not None:
-        asyncio.tasks._enter_task(loop, task)
-    return prev
 
 
 async def _run(runner: _Runner, aw: Any, yielded: Any) -> None:

@@ -67,6 +67,7 @@ def _is_plain(value: object) -> bool:
         _PLAIN.add(type(value))
     return True
 
+
 _OK = lib.SF_OK
 _EWORK = lib.SF_EWORK
 _EPANIC = lib.SF_EPANIC
@@ -128,8 +129,7 @@ def _key_text(kb: bytes) -> str:
 
 def _deadlock_error(kb: bytes, where: str) -> DeadlockError:
     return DeadlockError(
-        f"singleflight: key {_key_text(kb)} is being computed by {where}; "
-        "waiting would never end"
+        f"singleflight: key {_key_text(kb)} is being computed by {where}; waiting would never end"
     )
 
 
@@ -150,9 +150,7 @@ def _key_bytes(key: object) -> bytes:
         return bytes(key)
     if isinstance(key, str):
         return str(key).encode()
-    raise TypeError(
-        f"singleflight: a key must be str or bytes, not {type(key).__name__}"
-    )
+    raise TypeError(f"singleflight: a key must be str or bytes, not {type(key).__name__}")
 
 
 def _timeout_ns(timeout: float | None) -> int:
@@ -164,17 +162,13 @@ def _timeout_ns(timeout: float | None) -> int:
             f"not {type(timeout).__name__}"
         )
     if not timeout >= 0:  # also NaN
-        raise ValueError(
-            f"singleflight: timeout must be >= 0 seconds, got {timeout!r}"
-        )
+        raise ValueError(f"singleflight: timeout must be >= 0 seconds, got {timeout!r}")
     return min(int(timeout * 1e9), 2**63 - 1)
 
 
 def _callable(fn: Any) -> Any:
     if not callable(fn):
-        raise TypeError(
-            f"singleflight: fn must be callable, not {type(fn).__name__}"
-        )
+        raise TypeError(f"singleflight: fn must be callable, not {type(fn).__name__}")
     return fn
 
 
@@ -289,7 +283,9 @@ def _lead_error(c: Any, exc: BaseException, want_shared: int) -> int:
     if _finish_alone(c, status):
         return 0
     msg = _describe(exc)
-    return _finish_bytes(c, status, _new_handle((exc, exc.__traceback__)), msg, len(msg), _NULL, want_shared)
+    return _finish_bytes(
+        c, status, _new_handle((exc, exc.__traceback__)), msg, len(msg), _NULL, want_shared
+    )
 
 
 def _leave_call(c: Any) -> None:
@@ -337,7 +333,5 @@ def _outcome(c: Any, st: int, key: bytes, want_shared: bool) -> Any:
         )
         raise (PanicError if st == _EPANIC else NoBytesError)(text)
     if st == _EDEADLK:
-        raise _deadlock_error(
-            key, "this very caller (a function re-entered its own key)"
-        )
+        raise _deadlock_error(key, "this very caller (a function re-entered its own key)")
     raise _status_error(st)

@@ -16,15 +16,13 @@ import asyncio
 import functools
 import inspect
 import time
+from collections.abc import Awaitable, Callable
 from typing import (
     TYPE_CHECKING,
     Any,
-    Awaitable,
-    Callable,
     NamedTuple,
     ParamSpec,
     TypeVar,
-    Union,
     overload,
 )
 
@@ -36,16 +34,16 @@ from ._engine import (
     _OK,
     _RUN_HERE,
     _SHARED,
-    _CoroutineType,
     _callable,
+    _CoroutineType,
     _deadlock_error,
     _finish_alone,
     _first_steps,
     _flight_of,
     _flights,
     _join,
-    _key_text,
     _key_bytes,
+    _key_text,
     _lead_error,
     _lead_value,
     _leave,
@@ -68,7 +66,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: A flight key: ``str`` (encoded as UTF-8) or ``bytes`` (taken as is).
-Key = Union[str, bytes]
+Key = str | bytes
 
 
 class Stats(NamedTuple):
@@ -129,7 +127,7 @@ class Group:
         self._name: bytes | None = None
 
     @classmethod
-    def open(cls, name: Key) -> "Group":
+    def open(cls, name: Key) -> Group:
         """The process-wide group called ``name`` (a non-empty str or bytes),
         created on first open. Every opener in the process, whatever its
         language, shares its flights."""
@@ -385,9 +383,7 @@ class Group:
     # --------------------------------------------------------------- decorator
 
     @overload
-    def dedup(
-        self, fn: Callable[P, R], /
-    ) -> Callable[P, R]: ...
+    def dedup(self, fn: Callable[P, R], /) -> Callable[P, R]: ...
 
     @overload
     def dedup(
@@ -435,7 +431,11 @@ class Group:
         def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
             if not callable(func):
                 raise TypeError("singleflight: dedup() decorates a callable")
-            call = func if inspect.isroutine(func) or isinstance(func, functools.partial) else getattr(type(func), "__call__", func)
+            call = (
+                func
+                if inspect.isroutine(func) or isinstance(func, functools.partial)
+                else getattr(type(func), "__call__", func)  # noqa: B004 (the method itself)
+            )
             if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
                 raise TypeError(
                     f"singleflight: dedup() cannot decorate the generator function {func!r}: "
@@ -445,7 +445,6 @@ class Group:
             name = getattr(func, "__qualname__", None) or type(func).__qualname__
             prefix = f"{getattr(func, '__module__', '')}.{name}@{id(func):x}"
             if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(call):
-
                 # A coroutine function still: the call starts when awaited.
                 @functools.wraps(func)
                 async def async_wrapper(*args: Any, **kwargs: Any) -> Any:

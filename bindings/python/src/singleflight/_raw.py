@@ -24,8 +24,7 @@ except ImportError as exc:  # pragma: no cover - depends on the machine
 
 _lib_version = lib.sf_version()
 if (
-    _lib_version // 10000 != lib.SF_VERSION_MAJOR
-    or _lib_version < lib.SF_VERSION_NUMBER
+    _lib_version // 10000 != lib.SF_VERSION_MAJOR or _lib_version < lib.SF_VERSION_NUMBER
 ):  # pragma: no cover - depends on the machine
     raise ImportError(
         "singleflight: this package was built against singleflight.h "
