@@ -184,7 +184,8 @@ def test_unreachable_server_runs_flights_locally(tmp_path):
     url = "unix://" + str(tmp_path / "nobody-listens.sock")
     g = singleflight.Group.fleet(f"unreachable-{os.getpid()}", url=url, connect_timeout=0.05, cooldown=600)
     assert g.do("k", lambda: b"first") == b"first"  # waits for the connection, then runs here
-    assert g.stats().fleet_fallbacks >= 1
+    if _engine_has_fleet():  # (else a fleet group is a local named group)
+        assert g.stats().fleet_fallbacks >= 1
     assert g.do("k", singleflight.fence_token) == 0  # a local flight has no token
 
     n, runs = 8, []
@@ -414,3 +415,29 @@ def test_dedup_takes_a_fleet_group(run):
     leader.results(4)
     run.close()
     assert lib.sfpy_live_calls() == 0
+
+
+def test_dedup_default_keys_of_a_fleet_group_cross_processes(tmp_path):
+    """The default key names the function by module and qualified name, not
+    by its identity (which no other process shares)."""
+    url = "unix://" + str(tmp_path / "nobody-listens.sock")
+    g = singleflight.Group.fleet(f"dedup-keys-{os.getpid()}", url=url, connect_timeout=0.05, cooldown=600)
+    g.do("open the breaker", lambda: None)
+
+    @g.dedup
+    def load(what):
+        return b"ran here"
+
+    release = threading.Event()
+
+    def leader():
+        release.wait()
+        return b"the leader's"
+
+    key = f"{__name__}.test_dedup_default_keys_of_a_fleet_group_cross_processes.<locals>.load:('x',)"
+    lead = InThread(lambda: g.do(key, leader))
+    wait_until(lambda: g.stats().in_table == 1, "the leader runs")
+    follow = InThread(lambda: load("x"))
+    wait_until(lambda: g.stats().followers == 1, "the decorated call joined the leader's flight")
+    release.set()
+    assert lead.result() == follow.result() == b"the leader's"
