@@ -34,6 +34,10 @@
 //   - run_async(key, fn, executor): a std::future; in C++20 co_await
 //     g.async(key, fn, executor): a coroutine suspended without a thread,
 //     resumed on the executor through the engine's subscription.
+//   - sf::group::open_fleet(name, sf::fleet_options{...}): a group whose
+//     flights are shared by every process on the same Redis server (the C
+//     header's section 6), used like any other group; the work reads its
+//     fencing token with sf::fence_token().
 //
 // C++20 parts are compiled when the library provides them: std::span views
 // (__cpp_lib_span), std::stop_token (__cpp_lib_jthread), coroutines
@@ -520,6 +524,78 @@ struct thread_executor {
 };
 
 // ===========================================================================
+// Fleet groups: options and the fencing token
+// ===========================================================================
+
+/// The options of a fleet group (sf_fleet_options, the C header's section
+/// 6); every empty string or zero duration means the engine's default.
+/// Make one and set the fields you need:
+///   sf::fleet_options o;
+///   o.url = "redis://cache:6379/0";
+///   o.lease = std::chrono::seconds(2);
+///   sf::group g = sf::group::open_fleet("users", o);
+struct fleet_options {
+  /// The server: "redis://[[user]:password@]host[:port][/db]",
+  /// "unix:///path/to/socket[?db=N]" or a socket path starting with '/'.
+  /// Empty: the SF_REDIS_URL environment variable, else
+  /// "redis://127.0.0.1:6379".
+  std::string url;
+  /// The first part of every Redis key and channel name; empty: "sf". No
+  /// '{', '}' or ':'.
+  std::string key_prefix;
+  /// A leader's lease, renewed while the work runs; a crashed leader is
+  /// taken over after it. Zero: 5 s.
+  std::chrono::milliseconds lease{0};
+  /// The largest value (or error) published; larger ones make the other
+  /// processes run the work themselves. Zero: 1 MiB.
+  std::uint32_t max_value_bytes = 0;
+  /// How long a connection attempt may take. Zero: 1 s.
+  std::chrono::milliseconds connect_timeout{0};
+  /// A reply later than this makes the group local for a while (the
+  /// breaker). Zero: 1 s.
+  std::chrono::milliseconds command_timeout{0};
+  /// Keep the last outcome of a key this long for callers who come after
+  /// it. Zero: nothing is kept.
+  std::chrono::milliseconds linger{0};
+  /// How long the breaker keeps the group local before it tries the server
+  /// again. Zero: 1 s.
+  std::chrono::milliseconds cooldown{0};
+};
+
+namespace detail {
+// The work ticket of the C++ work running on this thread (run()'s leader,
+// an asynchronous leader's task), for fence_token(); null elsewhere.
+inline thread_local const sf_ticket *running_work = nullptr;
+
+// Marks `work` as this thread's running work for its lifetime.
+class running_scope {
+ public:
+  explicit running_scope(const sf_ticket *work) noexcept : below_(running_work) { running_work = work; }
+  ~running_scope() { running_work = below_; }
+  running_scope(const running_scope &) = delete;
+  running_scope &operator=(const running_scope &) = delete;
+
+ private:
+  const sf_ticket *below_;
+};
+}  // namespace detail
+
+/// The fencing token of the flight whose work runs on this thread: call it
+/// from fn, while it runs (run(), try_run(), run_async() and co_await's
+/// work all set it; a thread fn starts itself does not). In a fleet group
+/// the server hands every new leader of a key a larger token, so a store
+/// that remembers the largest token it saw can refuse the writes of a
+/// leader that stalled past its lease and was taken over. 0 for a local
+/// flight (a group that is not a fleet group, a fleet group running
+/// locally because its server is unreachable) and outside any work; inside
+/// the work function of a C sf_do() it is that flight's token.
+inline std::uint64_t fence_token() noexcept {
+  std::uint64_t token = 0;
+  sf_fence_token(detail::running_work, &token);  // NULL: the engine's sf_do() work, if any
+  return token;
+}
+
+// ===========================================================================
 // The machinery (not part of the API)
 // ===========================================================================
 
@@ -687,6 +763,13 @@ produced<V> produce(F &fn) noexcept {
   return p;
 }
 
+// produce() with `work` as this thread's running work (fence_token()).
+template <class V, class F>
+produced<V> produce_as(const sf_ticket *work, F &fn) noexcept {
+  running_scope running(work);
+  return produce<V>(fn);
+}
+
 // The native value, value bytes and error bytes of what the work produced,
 // for the other callers of the flight; returns the status to complete it
 // with: the work's, or SF_EPANIC ("out of memory") when the native value
@@ -726,7 +809,7 @@ result<V> own_result(produced<V> &&p, bool shared, sf::bytes error_bytes = {}) {
 // or hand the outcome to everyone.
 template <class V, class F>
 result<V> lead(sf_ticket *wait, sf_ticket *work, F &fn) {
-  produced<V> p = produce<V>(fn);
+  produced<V> p = produce_as<V>(work, fn);
   int shared = 0;
   if (sf_finish_alone(wait, work, p.status, &shared)) return own_result(std::move(p), shared != 0);
   sf_bytes *value, *err;
@@ -851,7 +934,7 @@ class async_op : public std::enable_shared_from_this<async_op<V, F, Exec, Done>>
   }
 
   void do_work(sf_ticket *work) noexcept {
-    produced<V> p = produce<V>(*fn_);
+    produced<V> p = produce_as<V>(work, *fn_);
     sf_bytes *value, *err;
     void *native;
     sf_status st = package(p, &value, &err, &native);
@@ -1081,6 +1164,39 @@ class group {
     if (!g) throw std::bad_alloc();
     return group(g);
   }
+  /// The process-wide fleet group called `name`: its flights are shared
+  /// with every process (of any language) that opened the same name on the
+  /// same server with the same key prefix, so a key stampeded by a whole
+  /// fleet runs its work once; everything else is as for open(). The first
+  /// open in the process creates it with `options`, later ones share it
+  /// with its first options. The connection is made in the background: an
+  /// unreachable server is no error (flights run locally until it answers,
+  /// stats().fleet_fallbacks counts them), and a caller never sees a Redis
+  /// error. Values reach other processes in their byte form (sf::codec);
+  /// a value without one gives them SF_ENOBYTES. Built without hiredis, a
+  /// local named group. Throws sf::error(SF_EINVAL) for an empty name, a
+  /// negative or over-large duration, a NUL byte in a string, or options
+  /// the engine refuses (a URL that does not parse, a prefix with '{', '}'
+  /// or ':'); std::bad_alloc when out of memory.
+  static group open_fleet(std::string_view name, const fleet_options &options = {}) {
+    if (name.empty()) throw error(SF_EINVAL, "sf::group::open_fleet: a group name has at least one byte");
+    sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
+    o.url = fleet_text(options.url, "url");
+    o.key_prefix = fleet_text(options.key_prefix, "key_prefix");
+    o.lease_ms = fleet_ms(options.lease, "lease");
+    o.max_value_bytes = options.max_value_bytes;
+    o.connect_timeout_ms = fleet_ms(options.connect_timeout, "connect_timeout");
+    o.command_timeout_ms = fleet_ms(options.command_timeout, "command_timeout");
+    o.linger_ms = fleet_ms(options.linger, "linger");
+    o.cooldown_ms = fleet_ms(options.cooldown, "cooldown");
+    sf_group *g = sf_group_open_fleet(name.data(), name.size(), &o);
+    if (!g) {
+      throw error(SF_EINVAL, "sf::group::open_fleet: the engine refused the options (url \"" +
+                                 (options.url.empty() ? std::string("(default)") : options.url) +
+                                 "\", key_prefix \"" + options.key_prefix + "\") or is out of memory");
+    }
+    return group(g);
+  }
   /// Takes over one reference the caller owns (NULL: holds nothing).
   static group adopt(sf_group *owned) noexcept { return group(owned); }
   /// Takes a reference of its own to `borrowed`.
@@ -1160,6 +1276,18 @@ class group {
   explicit group(sf_group *owned) noexcept : g_(owned) {}
   static void check(sf_status st) {
     if (st != SF_OK) throw error(st);
+  }
+  // A fleet option's text as the engine takes it: NULL when empty.
+  static const char *fleet_text(const std::string &text, const char *what) {
+    if (text.find('\0') != std::string::npos)
+      throw error(SF_EINVAL, std::string("sf::group::open_fleet: ") + what + " holds a NUL byte");
+    return text.empty() ? nullptr : text.c_str();
+  }
+  // A fleet option's duration in whole milliseconds, as the engine takes it.
+  static std::uint32_t fleet_ms(std::chrono::milliseconds d, const char *what) {
+    if (d.count() < 0 || static_cast<unsigned long long>(d.count()) > UINT32_MAX)
+      throw error(SF_EINVAL, std::string("sf::group::open_fleet: ") + what + " is negative or over 2^32 ms");
+    return static_cast<std::uint32_t>(d.count());
   }
   sf_group *g_;
 };

@@ -164,11 +164,12 @@ type outcome[V any] struct {
 	shared bool
 }
 
-// readCall copies the outcome of a call (valid while a ticket is held).
-func readCall[V any](c *call) outcome[V] {
-	o := outcome[V]{kind: c.kind, err: c.err, perr: c.perr}
+// readRendezvous copies the outcome stored in a rendezvous (valid while a
+// ticket of its flight is held).
+func readRendezvous[V any](rv *rendezvous) outcome[V] {
+	o := outcome[V]{kind: rv.kind, err: rv.err, perr: rv.perr}
 	if o.kind == ocValue {
-		v, err := loadValue[V](c)
+		v, err := loadValue[V](rv)
 		o.v = v
 		if err != nil && o.err == nil {
 			o.err = err
@@ -207,10 +208,10 @@ type encoded struct {
 
 // encode turns a Go leader's outcome into the engine's terms. Bytes are made
 // only for a named group (only there can another language read them); the
-// slot goes as the native value unless it is the flight's rendezvous (a
-// DoContext leader's): Go followers then find the outcome through the
+// leader's rendezvous id goes as the native value unless that rendezvous is
+// attached to the flight (a DoContext leader's): Go followers then find the outcome through the
 // engine, from their own rendezvous or subscription.
-func encode[V any](h *handle, slot uintptr, rendezvous bool,
+func encode[V any](h *handle, id uintptr, rendezvous bool,
 	kind outcomeKind, v V, err error, perr *panicError) (e encoded) {
 	e.status = C.SF_OK
 	var sval, smsg string
@@ -230,7 +231,7 @@ func encode[V any](h *handle, slot uintptr, rendezvous bool,
 				if !e.hasVal {
 					// No byte form: mark the outcome as a Go value so that
 					// other languages get SF_ENOBYTES, not an empty value.
-					e.native = C.GOSF_NO_SLOT
+					e.native = C.GOSF_NO_BYTES
 				}
 			}
 		}
@@ -242,10 +243,10 @@ func encode[V any](h *handle, slot uintptr, rendezvous bool,
 		smsg, e.hasErr = "go: runtime.Goexit was called in the work", true
 	}
 	if !rendezvous && !noValue {
-		// A nil value with no error needs no slot: its followers, Go or
+		// A nil value with no error needs no rendezvous: its followers, Go or
 		// not, read SF_OK with no bytes (a native value would give other
 		// languages SF_ENOBYTES).
-		e.native = C.uintptr_t(slot)
+		e.native = C.uintptr_t(id)
 	}
 	if valStr {
 		e.val = unsafe.Slice(unsafe.StringData(sval), len(sval))
@@ -257,27 +258,28 @@ func encode[V any](h *handle, slot uintptr, rendezvous bool,
 }
 
 // finish ends the flight of Do's leader in one cgo call (sf_finish):
-// completes it with the slot as the native value, reads whether the outcome
-// was shared and leaves both tickets. The outcome must already be in the
-// slot: once this returns the slot may be another flight's. It returns
+// completes it with the leader's rendezvous id as the native value, reads
+// whether the outcome was shared and leaves both tickets. The outcome must
+// already be in the rendezvous: once this returns it may be another
+// flight's. It returns
 // whether the outcome was shared.
 func finish[V any](h *handle, j *C.gosf_joined,
 	kind outcomeKind, v V, err error, perr *panicError) bool {
 	if !h.named && kind == ocValue {
 		// The fast path: a private group has no byte form to make, and
-		// the slot is the native value whatever the outcome.
+		// the rendezvous id is the native value whatever the outcome.
 		st := C.int(C.SF_OK)
 		if err != nil {
 			st = C.SF_EWORK
 		}
-		r := C.gosf_finish(j.wait, j.work, st, nil, 0, 0, nil, 0, 0, j.slot, 0)
+		r := C.gosf_finish(j.wait, j.work, st, nil, 0, 0, nil, 0, 0, j.own, 0)
 		runtime.KeepAlive(h)
 		return r > 0
 	}
-	e := encode(h, uintptr(j.slot), false, kind, v, err, perr)
+	e := encode(h, uintptr(j.own), false, kind, v, err, perr)
 	back := C.uintptr_t(0)
-	if e.native != j.slot {
-		back = j.slot
+	if e.native != j.own {
+		back = j.own
 	}
 	r := C.gosf_finish(j.wait, j.work, e.status,
 		bytesPtr(e.val), C.size_t(len(e.val)), cbool(e.hasVal),
@@ -289,12 +291,12 @@ func finish[V any](h *handle, j *C.gosf_joined,
 
 // complete completes the flight of DoContext's work goroutine, which holds
 // the work ticket alone, and leaves the ticket if leaveWork.
-func complete[V any](h *handle, work C.uintptr_t, slot uintptr, rendezvous bool,
+func complete[V any](h *handle, work C.uintptr_t, id uintptr, rendezvous bool,
 	kind outcomeKind, v V, err error, perr *panicError, leaveWork bool) {
-	e := encode(h, slot, rendezvous, kind, v, err, perr)
+	e := encode(h, id, rendezvous, kind, v, err, perr)
 	back := C.uintptr_t(0)
-	if !rendezvous && e.native != C.uintptr_t(slot) {
-		back = C.uintptr_t(slot) // not the attachment, not the native value
+	if !rendezvous && e.native != C.uintptr_t(id) {
+		back = C.uintptr_t(id) // not the attachment, not the native value
 	}
 	C.gosf_complete(work, e.status,
 		bytesPtr(e.val), C.size_t(len(e.val)), cbool(e.hasVal),
@@ -310,10 +312,10 @@ func cbool(b bool) C.int {
 	return 0
 }
 
-func store[V any](c *call, kind outcomeKind, v V, err error, perr *panicError) {
-	c.kind, c.err, c.perr = kind, err, perr
+func store[V any](rv *rendezvous, kind outcomeKind, v V, err error, perr *panicError) {
+	rv.kind, rv.err, rv.perr = kind, err, perr
 	if kind == ocValue {
-		storeValue(c, v)
+		storeValue(rv, v)
 	}
 }
 
@@ -322,12 +324,13 @@ func store[V any](c *call, kind outcomeKind, v V, err error, perr *panicError) {
 // a *panicError; runtime.Goexit goes on exiting this goroutine. *kind is set
 // before either happens.
 //
-// The leader attached nothing: it stores its outcome in its slot and hands
-// the slot to the engine as the outcome's native value, in the same call
-// that completes the flight and leaves its tickets. Its Go followers, if
-// any, parked on a rendezvous of their own and read the slot from there.
+// The leader attached nothing: it stores its outcome in its own rendezvous
+// and hands its id to the engine as the outcome's native value, in the same
+// call that completes the flight and leaves its tickets. Its Go followers,
+// if any, parked on the rendezvous the first of them attached, and read the
+// leader's from there.
 func lead[V any](h *handle, j *C.gosf_joined, fn func() (V, error), kind *outcomeKind) (v V, err error, shared bool) {
-	c, _ := slotOf(uintptr(j.slot))
+	rv, _ := rendezvousOf(uintptr(j.own))
 	normalReturn, recovered := false, false
 	var perr *panicError
 	defer func() {
@@ -338,7 +341,7 @@ func lead[V any](h *handle, j *C.gosf_joined, fn func() (V, error), kind *outcom
 			k = ocPanic
 		}
 		*kind = k
-		store(c, k, v, err, perr)
+		store(rv, k, v, err, perr)
 		shared = finish(h, j, k, v, err, perr)
 		if perr != nil {
 			panic(perr)
@@ -364,7 +367,7 @@ func lead[V any](h *handle, j *C.gosf_joined, fn func() (V, error), kind *outcom
 
 // ---- following ----------------------------------------------------------
 
-// leaveAll leaves wait tickets collected by a slot, in one cgo call.
+// leaveAll leaves wait tickets collected by a rendezvous, in one cgo call.
 func leaveAll(ts []C.uintptr_t) {
 	if len(ts) > 0 {
 		C.gosf_leave_all(&ts[0], C.size_t(len(ts)))
@@ -378,36 +381,36 @@ type notifyCh chan struct{}
 // ctx may be nil (wait as long as it takes). ok is false when ctx ended
 // first. The ticket is always left (or handed to the rendezvous) on return.
 func follow[V any](h *handle, j *C.gosf_joined, ctx context.Context) (o outcome[V], ok bool) {
-	cur := uintptr(j.cur)
-	if cur == 0 {
-		// No rendezvous (every attachment slot was taken by other kinds,
+	attached := uintptr(j.attached)
+	if attached == 0 {
+		// No rendezvous (every attachment was taken by other kinds,
 		// or a test switched them off): a subscription of our own.
 		return followEngine[V](h, j.wait, ctx)
 	}
-	c, gen := slotOf(cur)
-	if uintptr(j.slot) == cur {
-		c.publish(gen, true) // this follower made the rendezvous
+	rv, gen := rendezvousOf(attached)
+	if uintptr(j.own) == attached {
+		rv.publish(gen, true) // this follower made the rendezvous
 	}
-	ok, leave := c.park(ctx, gen, j.wait, cur)
+	ok, leave := rv.park(ctx, gen, j.wait, attached)
 	if !ok {
 		leaveAll(leave)
 		runtime.KeepAlive(h)
 		return o, false
 	}
-	if c.engine {
-		o = fromEngine[V](&c.eng)
+	if rv.engine {
+		o = fromEngine[V](&rv.eng)
 	} else {
-		o = readCall[V](c)
+		o = readRendezvous[V](rv)
 		o.shared = true
 	}
-	leaveAll(c.doneReading())
+	leaveAll(rv.doneReading())
 	runtime.KeepAlive(h)
 	return o, true
 }
 
 // followEngine waits through an engine subscription of its own: the flight
-// has no Go rendezvous, or this is DoContext's caller whose slot could not
-// be made one.
+// has no Go rendezvous, or this is DoContext's caller whose rendezvous
+// could not be attached.
 func followEngine[V any](h *handle, wait C.uintptr_t, ctx context.Context) (o outcome[V], ok bool) {
 	ch := make(notifyCh)
 	hd := cgo.NewHandle(ch)
@@ -444,8 +447,8 @@ func pollEngine(wait C.uintptr_t) engineOutcome {
 	r := C.gosf_poll(wait)
 	e := engineOutcome{status: int(r.status), shared: r.shared != 0}
 	switch {
-	case r.native != 0 && r.native != C.GOSF_NO_SLOT:
-		e.native = uintptr(r.native) // a Go leader's slot: no bytes needed
+	case r.native != 0 && r.native != C.GOSF_NO_BYTES:
+		e.native = uintptr(r.native) // a Go leader's rendezvous: no bytes needed
 	case r.status == C.SF_OK:
 		if r.value != nil {
 			e.val = C.GoBytes(unsafe.Pointer(r.val_data), C.int(r.val_len))
@@ -461,12 +464,12 @@ func pollEngine(wait C.uintptr_t) engineOutcome {
 }
 
 // fromEngine turns an outcome read through the engine into a V's outcome.
-// A Go leader's slot is read while a ticket of the flight is held.
+// A Go leader's rendezvous is read while a ticket of the flight is held.
 func fromEngine[V any](e *engineOutcome) (o outcome[V]) {
 	switch {
 	case e.native != 0:
-		c, _ := slotOf(e.native)
-		o = readCall[V](c)
+		rv, _ := rendezvousOf(e.native)
+		o = readRendezvous[V](rv)
 	case e.status == int(C.SF_OK):
 		if e.hasVal {
 			o.v, o.err = fromBytes[V](e.val)
@@ -631,16 +634,16 @@ func doContext[V any](h *handle, ctx context.Context, k fkey, fn func(context.Co
 		var o outcome[V]
 		var ok bool
 		if j.work != 0 {
-			slot := uintptr(j.slot)
-			rendezvous := uintptr(j.cur) == slot
-			c, gen := slotOf(slot)
-			c.publish(gen, false)
+			id := uintptr(j.own)
+			rendezvous := uintptr(j.attached) == id
+			rv, gen := rendezvousOf(id)
+			rv.publish(gen, false)
 			wctx, cancel := context.WithCancel(withFenceToken(h, context.WithoutCancel(ctx), j.work))
-			c.setCancel(cancel)
-			go work(h, j.work, slot, rendezvous, c, wctx, cancel, fn)
+			rv.setCancel(cancel)
+			go work(h, j.work, id, rendezvous, rv, wctx, cancel, fn)
 			if rendezvous {
-				if ok = c.wait(ctx, gen); ok {
-					o = readCall[V](c)
+				if ok = rv.wait(ctx, gen); ok {
+					o = readRendezvous[V](rv)
 					o.shared = C.gosf_wait_leave(j.wait) != 0
 				} else {
 					C.gosf_leave(j.wait)
@@ -671,7 +674,7 @@ func doContext[V any](h *handle, ctx context.Context, k fkey, fn func(context.Co
 // work ticket. Its context is cancelled when every caller has left; a
 // cancelled run that fails hands the flight off instead of completing it, so
 // that nobody who joined since gets a cancelled run's error.
-func work[V any](h *handle, wt C.uintptr_t, slot uintptr, rendezvous bool, c *call,
+func work[V any](h *handle, wt C.uintptr_t, id uintptr, rendezvous bool, rv *rendezvous,
 	ctx context.Context, cancel context.CancelFunc, fn func(context.Context) (V, error)) {
 	var v V
 	var err error
@@ -690,26 +693,26 @@ func work[V any](h *handle, wt C.uintptr_t, slot uintptr, rendezvous bool, c *ca
 			// because of that): hand off, so that nobody who joined since
 			// gets the cancelled run's error. A run that succeeded all the
 			// same completes the flight for them.
-			c.kind = ocHandoff
+			rv.kind = ocHandoff
 			if rendezvous {
-				c.signal()
-				C.gosf_leave(wt) // the engine gives the slot back
+				rv.signal()
+				C.gosf_leave(wt) // the engine gives the id back
 			} else {
 				C.gosf_leave(wt)
-				C.gosf_slot_put(C.uintptr_t(slot))
+				C.gosf_rendezvous_put(C.uintptr_t(id))
 			}
 			runtime.KeepAlive(h)
 			return
 		}
-		store(c, k, v, err, perr)
+		store(rv, k, v, err, perr)
 		if rendezvous {
 			// Completed before signalled: the caller who started the
 			// flight reads the engine's shared flag once signalled.
-			complete(h, wt, slot, true, k, v, err, perr, false)
-			c.signal()
+			complete(h, wt, id, true, k, v, err, perr, false)
+			rv.signal()
 			C.gosf_leave(wt)
 		} else {
-			complete(h, wt, slot, false, k, v, err, perr, true)
+			complete(h, wt, id, false, k, v, err, perr, true)
 		}
 	}()
 	func() {

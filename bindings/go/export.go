@@ -25,13 +25,13 @@ func gosfNotify(h C.uintptr_t) {
 // cancels the work's context.
 //
 //export gosfAbandoned
-func gosfAbandoned(slot C.uintptr_t) {
+func gosfAbandoned(id C.uintptr_t) {
 	defer func() { _ = recover() }()
-	if slot == 0 {
+	if id == 0 {
 		return
 	}
-	c, gen := slotOf(uintptr(slot))
-	c.abandon(gen)
+	rv, gen := rendezvousOf(uintptr(id))
+	rv.abandon(gen)
 }
 
 // gosfRendezvous runs when the subscribed ticket of a follower's rendezvous
@@ -39,11 +39,11 @@ func gosfAbandoned(slot C.uintptr_t) {
 // the outcome once for the Go followers parked there and wakes them.
 //
 //export gosfRendezvous
-func gosfRendezvous(slot C.uintptr_t) {
+func gosfRendezvous(id C.uintptr_t) {
 	defer func() { _ = recover() }()
-	if slot == 0 {
+	if id == 0 {
 		return
 	}
-	c, gen := slotOf(uintptr(slot))
-	c.fire(gen)
+	rv, gen := rendezvousOf(uintptr(id))
+	rv.fire(gen)
 }

@@ -1,3 +1,5 @@
+//go:build sftesthooks
+
 package singleflight
 
 // A DoContext caller whose context ends is counted in Stats (Timeouts for a

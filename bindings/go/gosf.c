@@ -7,28 +7,28 @@
 
 /* Implemented in Go (export.go). */
 extern void gosfNotify(uintptr_t handle);
-extern void gosfAbandoned(uintptr_t slot);
-extern void gosfRendezvous(uintptr_t slot);
+extern void gosfAbandoned(uintptr_t id);
+extern void gosfRendezvous(uintptr_t id);
 
-/* ---- slot numbers ------------------------------------------------------ */
-/* A slot value is (gen << 32) | (slot + 1): the generation tells a follower
- * whether the Go state it finds in the slot is already its flight's. gen is
- * 31 bits, so no value equals GOSF_NO_SLOT. Free slots are kept with the
- * generation they had; taking one bumps it.
+/* ---- rendezvous ids ---------------------------------------------------- */
+/* A rendezvous id is (gen << 32) | (index + 1): the generation tells a
+ * follower whether the Go state it finds in the rendezvous is already its
+ * flight's. gen is 31 bits, so no id equals GOSF_NO_BYTES. Free ids are kept
+ * with the generation they had; taking one bumps it.
  * A per-thread cache sits in front of one locked stack: the common case (a
  * flight with no follower is joined, completed and left on one thread) takes
- * and returns its slot without a lock. Only threads that run Go code use the
+ * and returns its id without a lock. Only threads that run Go code use the
  * cache (they live as long as the process, but for a goroutine that exits
- * locked to its thread: up to GOSF_TL_CAP slots are then lost, and fresh
- * ones replace them); a slot released on another language's thread goes to
+ * locked to its thread: up to GOSF_TL_CAP ids are then lost, and fresh
+ * ones replace them); an id released on another language's thread goes to
  * the shared stack, so that threads that come and go strand nothing. */
 #define GOSF_TL_CAP 32
-static __thread uint64_t tl_slots[GOSF_TL_CAP];
+static __thread uint64_t tl_free[GOSF_TL_CAP];
 static __thread int tl_n;
 static __thread int tl_go; /* this thread has entered the Go glue */
 
-static pthread_mutex_t slots_mu = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t *free_slots;
+static pthread_mutex_t free_ids_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *free_ids;
 static size_t free_n, free_cap;
 static uint32_t next_fresh;
 
@@ -37,64 +37,64 @@ static uint64_t bump(uint64_t v) {
   return (gen << 32) | (v & 0xffffffffu);
 }
 
-static uint64_t slot_get(void) {
+static uint64_t rv_take(void) {
   uint64_t v;
-  if (tl_n > 0) return bump(tl_slots[--tl_n]);
-  pthread_mutex_lock(&slots_mu);
+  if (tl_n > 0) return bump(tl_free[--tl_n]);
+  pthread_mutex_lock(&free_ids_mu);
   if (free_n > 0) {
-    v = free_slots[--free_n];
+    v = free_ids[--free_n];
     /* refill half the cache at once */
-    while (free_n > 0 && tl_n < GOSF_TL_CAP / 2) tl_slots[tl_n++] = free_slots[--free_n];
+    while (free_n > 0 && tl_n < GOSF_TL_CAP / 2) tl_free[tl_n++] = free_ids[--free_n];
   } else {
-    v = (uint64_t)++next_fresh; /* slot next_fresh-1, generation 0 */
+    v = (uint64_t)++next_fresh; /* index next_fresh-1, generation 0 */
   }
-  pthread_mutex_unlock(&slots_mu);
+  pthread_mutex_unlock(&free_ids_mu);
   return bump(v);
 }
 
-static void slot_put(uint64_t v) {
+static void rv_give(uint64_t v) {
   if (!tl_go) {
-    pthread_mutex_lock(&slots_mu);
+    pthread_mutex_lock(&free_ids_mu);
     if (free_n == free_cap) {
       size_t cap = free_cap ? free_cap * 2 : 256;
-      uint64_t *p = realloc(free_slots, cap * sizeof *p);
+      uint64_t *p = realloc(free_ids, cap * sizeof *p);
       if (p) {
-        free_slots = p;
+        free_ids = p;
         free_cap = cap;
       }
     }
-    if (free_n < free_cap) free_slots[free_n++] = v; /* else lost: out of memory */
-    pthread_mutex_unlock(&slots_mu);
+    if (free_n < free_cap) free_ids[free_n++] = v; /* else lost: out of memory */
+    pthread_mutex_unlock(&free_ids_mu);
     return;
   }
   if (tl_n < GOSF_TL_CAP) {
-    tl_slots[tl_n++] = v;
+    tl_free[tl_n++] = v;
     return;
   }
-  pthread_mutex_lock(&slots_mu);
+  pthread_mutex_lock(&free_ids_mu);
   /* spill half the cache, then keep this one */
   while (tl_n > GOSF_TL_CAP / 2) {
     if (free_n == free_cap) {
       size_t cap = free_cap ? free_cap * 2 : 256;
-      uint64_t *p = realloc(free_slots, cap * sizeof *p);
+      uint64_t *p = realloc(free_ids, cap * sizeof *p);
       if (!p) break; /* keep them in the cache */
-      free_slots = p;
+      free_ids = p;
       free_cap = cap;
     }
-    free_slots[free_n++] = tl_slots[--tl_n];
+    free_ids[free_n++] = tl_free[--tl_n];
   }
   if (tl_n < GOSF_TL_CAP)
-    tl_slots[tl_n++] = v;
-  /* else: out of memory; the slot is lost, a fresh one replaces it */
-  pthread_mutex_unlock(&slots_mu);
+    tl_free[tl_n++] = v;
+  /* else: out of memory; the id is lost, a fresh one replaces it */
+  pthread_mutex_unlock(&free_ids_mu);
 }
 
-void gosf_slot_put(uintptr_t v) { slot_put((uint64_t)v); }
+void gosf_rendezvous_put(uintptr_t v) { rv_give((uint64_t)v); }
 
 static void gosf_release(void *v) {
   uintptr_t u = (uintptr_t)v;
-  if (u == 0 || u == GOSF_NO_SLOT) return;
-  slot_put((uint64_t)u);
+  if (u == 0 || u == GOSF_NO_BYTES) return;
+  rv_give((uint64_t)u);
 }
 
 const sf_native_kind gosf_kind = {"go", gosf_release};
@@ -103,16 +103,21 @@ static void notify_tramp(void *ud) { gosfNotify((uintptr_t)ud); }
 static void rendezvous_tramp(void *ud) { gosfRendezvous((uintptr_t)ud); }
 static void abandoned_tramp(void *ud) { gosfAbandoned((uintptr_t)ud); }
 
+#ifdef GOSF_TESTHOOKS
 int gosf_test_no_attach;
+#define NO_ATTACH gosf_test_no_attach
+#else
+#define NO_ATTACH 0 /* only the tests switch attachments off */
+#endif
 
 /* ---- join / finish ----------------------------------------------------- */
 void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
                unsigned flags, gosf_joined *j) {
   sf_ticket *wait, *work;
-  void *cur = NULL;
+  void *attached_id = NULL;
   uintptr_t r;
   unsigned char b[8];
-  j->cur = j->slot = 0;
+  j->attached = j->own = 0;
   tl_go = 1;
   if (!key && key_len == 8) {
     int i;
@@ -124,15 +129,15 @@ void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
   j->work = (uintptr_t)work;
   if (j->status != SF_OK) return;
   if (work) {
-    /* A leader takes its slot; it attaches it only when asked (DoContext):
+    /* A leader takes its own rendezvous; it attaches it only when asked (DoContext):
        the fast path of Do attaches nothing. */
-    j->slot = (uintptr_t)slot_get();
+    j->own = (uintptr_t)rv_take();
     if (flags & GOSF_ATTACH) {
-      if (!gosf_test_no_attach &&
-          sf_attach(wait, &gosf_kind, (void *)j->slot, &cur) == SF_OK)
-        j->cur = (uintptr_t)cur;
+      if (!NO_ATTACH &&
+          sf_attach(wait, &gosf_kind, (void *)j->own, &attached_id) == SF_OK)
+        j->attached = (uintptr_t)attached_id;
       if ((flags & GOSF_ON_ABANDONED) &&
-          sf_on_abandoned(work, abandoned_tramp, (void *)j->slot) != SF_OK) {
+          sf_on_abandoned(work, abandoned_tramp, (void *)j->own) != SF_OK) {
         /* cannot happen for a fresh work ticket; the flight then simply
            is not cancelled early */
       }
@@ -140,26 +145,26 @@ void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
     return;
   }
   /* A follower finds the flight's Go rendezvous, or makes it: the first Go
-     follower's slot, installed with sf_attach. */
-  if (gosf_test_no_attach) return;
-  r = (uintptr_t)slot_get();
-  if (sf_attach(wait, &gosf_kind, (void *)r, &cur) != SF_OK) cur = NULL;
-  if ((uintptr_t)cur == r)
-    j->slot = r; /* made here: the engine now holds it */
+     follower's own, installed with sf_attach. */
+  if (NO_ATTACH) return;
+  r = (uintptr_t)rv_take();
+  if (sf_attach(wait, &gosf_kind, (void *)r, &attached_id) != SF_OK) attached_id = NULL;
+  if ((uintptr_t)attached_id == r)
+    j->own = r; /* made here: the engine now holds it */
   else
-    slot_put((uint64_t)r); /* never handed to the engine */
-  j->cur = (uintptr_t)cur;
+    rv_give((uint64_t)r); /* never handed to the engine */
+  j->attached = (uintptr_t)attached_id;
 }
 
 int gosf_finish(uintptr_t wait_, uintptr_t work_, int status,
                 const char *val, size_t val_len, int has_val,
                 const char *err, size_t err_len, int has_err,
-                uintptr_t native, uintptr_t slot_back) {
+                uintptr_t native, uintptr_t give_back) {
   sf_ticket *wait = (sf_ticket *)wait_, *work = (sf_ticket *)work_;
   sf_bytes *v = has_val ? sf_bytes_new(val, val_len) : NULL;
   sf_bytes *e = has_err ? sf_bytes_new(err, err_len) : NULL;
   sf_result r;
-  if (slot_back) slot_put((uint64_t)slot_back);
+  if (give_back) rv_give((uint64_t)give_back);
   sf_status st = sf_finish(wait, work, (sf_status)status, v, e,
                            native ? &gosf_kind : NULL, (void *)native, &r);
   if (st == SF_EINVAL) {
@@ -176,7 +181,7 @@ int gosf_finish(uintptr_t wait_, uintptr_t work_, int status,
 int gosf_complete(uintptr_t work_, int status,
                   const char *val, size_t val_len, int has_val,
                   const char *err, size_t err_len, int has_err,
-                  uintptr_t native, int leave_work, uintptr_t slot_back) {
+                  uintptr_t native, int leave_work, uintptr_t give_back) {
   sf_ticket *work = (sf_ticket *)work_;
   sf_bytes *v = has_val ? sf_bytes_new(val, val_len) : NULL;
   sf_bytes *e = has_err ? sf_bytes_new(err, err_len) : NULL;
@@ -184,7 +189,7 @@ int gosf_complete(uintptr_t work_, int status,
                                     native ? &gosf_kind : NULL, (void *)native);
   if (leave_work) {
     sf_leave(work); /* an abandonment callback has run or never will */
-    if (slot_back) slot_put((uint64_t)slot_back);
+    if (give_back) rv_give((uint64_t)give_back);
   }
   return st == SF_OK ? 0 : -1;
 }
@@ -217,8 +222,8 @@ int gosf_subscribe(uintptr_t wait, uintptr_t handle) {
   return sf_subscribe((sf_ticket *)wait, notify_tramp, (void *)handle);
 }
 
-int gosf_subscribe_rendezvous(uintptr_t wait, uintptr_t slot) {
-  return sf_subscribe((sf_ticket *)wait, rendezvous_tramp, (void *)slot);
+int gosf_subscribe_rendezvous(uintptr_t wait, uintptr_t id) {
+  return sf_subscribe((sf_ticket *)wait, rendezvous_tramp, (void *)id);
 }
 
 gosf_outcome gosf_poll(uintptr_t wait_) {
@@ -243,96 +248,4 @@ void gosf_outcome_release(gosf_outcome *o) {
   sf_bytes_release(o->value);
   sf_bytes_release(o->error);
   o->value = o->error = NULL;
-}
-
-/* ---- a C peer, for tests ------------------------------------------------ */
-struct gosf_cpeer {
-  sf_ticket *wait, *work;
-  pthread_t thread;
-  int has_thread;
-  int status;
-  char *data;
-  size_t len;
-  gosf_outcome out;
-};
-
-gosf_cpeer *gosf_cpeer_join(sf_group *g, const char *key, size_t key_len) {
-  gosf_cpeer *p = calloc(1, sizeof *p);
-  if (!p) return NULL;
-  if (sf_join(g, key, key_len, 0, &p->wait, &p->work) != SF_OK) {
-    free(p);
-    return NULL;
-  }
-  return p;
-}
-
-int gosf_cpeer_leads(const gosf_cpeer *p) { return p && p->work != NULL; }
-
-static void foreign_release(void *v) { free(v); }
-/* Another binding's native values, as the Rust or Python binding has. */
-static const sf_native_kind foreign_kind = {"c-test", foreign_release};
-
-static void *complete_main(void *arg) {
-  gosf_cpeer *p = arg;
-  sf_bytes *b = sf_bytes_new(p->data, p->len);
-  if (p->status == -1) { /* a native value with no byte form */
-    sf_bytes_release(b);
-    sf_complete_native(p->work, SF_OK, NULL, NULL, &foreign_kind, malloc(1));
-  } else if (p->status == SF_OK)
-    sf_complete(p->work, SF_OK, b, NULL);
-  else
-    sf_complete(p->work, (sf_status)p->status, NULL, b);
-  sf_leave(p->work);
-  p->work = NULL;
-  return NULL;
-}
-
-void gosf_cpeer_complete_async(gosf_cpeer *p, int status, const char *data,
-                               size_t len) {
-  p->status = status;
-  p->data = malloc(len ? len : 1);
-  if (len) memcpy(p->data, data, len);
-  p->len = len;
-  if (pthread_create(&p->thread, NULL, complete_main, p) == 0)
-    p->has_thread = 1;
-  else
-    complete_main(p);
-}
-
-void gosf_cpeer_handoff(gosf_cpeer *p) {
-  sf_leave(p->work);
-  p->work = NULL;
-}
-
-static void *wait_main(void *arg) {
-  gosf_cpeer *p = arg;
-  sf_result r;
-  memset(&p->out, 0, sizeof p->out);
-  p->out.status = sf_wait(p->wait, -1, &r);
-  p->out.shared = r.shared != 0;
-  p->out.value = r.value;
-  p->out.error = r.error;
-  p->out.val_data = sf_bytes_data(r.value);
-  p->out.val_len = sf_bytes_len(r.value);
-  p->out.err_data = sf_bytes_data(r.error);
-  p->out.err_len = sf_bytes_len(r.error);
-  return NULL;
-}
-
-void gosf_cpeer_wait_async(gosf_cpeer *p) {
-  if (pthread_create(&p->thread, NULL, wait_main, p) == 0)
-    p->has_thread = 1;
-  else
-    wait_main(p);
-}
-
-gosf_outcome gosf_cpeer_finish(gosf_cpeer *p) {
-  gosf_outcome o;
-  if (p->has_thread) pthread_join(p->thread, NULL);
-  o = p->out;
-  sf_leave(p->work);
-  sf_leave(p->wait);
-  free(p->data);
-  free(p);
-  return o;
 }

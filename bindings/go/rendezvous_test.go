@@ -1,3 +1,5 @@
+//go:build sftesthooks
+
 package singleflight
 
 // Go followers of a Do leader meet on a rendezvous the first of them made:

@@ -1,3 +1,5 @@
+//go:build sftesthooks
+
 package singleflight
 
 import (

@@ -1,7 +1,10 @@
+//go:build sftesthooks
+
 package singleflight
 
 /*
-#include "gosf.h"
+#cgo CFLAGS: -DGOSF_TESTHOOKS
+#include "gosf_testpeer.h"
 */
 import "C"
 
@@ -10,9 +13,11 @@ import (
 	"unsafe"
 )
 
-// Hooks for this package's tests (cgo is not allowed in _test.go files):
-// a C participant in a flight, standing for a caller in another language,
-// and a switch that sends Go followers down the engine path.
+// Hooks for this package's tests, built only with the sftesthooks tag
+// (test.sh sets it; cgo is not allowed in _test.go files): a C participant
+// in a flight, standing for a caller in another language, a switch that
+// sends Go followers down the engine path, and a hook before a rendezvous
+// subscribes. The tag's CFLAGS turn the C glue's switch on (GOSF_TESTHOOKS).
 
 type cPeer struct {
 	p *C.gosf_cpeer
@@ -73,6 +78,12 @@ func (p *cPeer) finish() cOutcome {
 // testHookSubscribe, when set (by a test, before it starts the calls it
 // watches), runs before a follower subscribes a rendezvous to the engine.
 var testHookSubscribe func()
+
+func beforeSubscribe() {
+	if testHookSubscribe != nil {
+		testHookSubscribe()
+	}
+}
 
 func setNoAttach(on bool) {
 	if on {

@@ -24,7 +24,7 @@ fi
 # in the source tree otherwise.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cp -r "$here/pyproject.toml" "$here/setup.py" "$here/README.md" "$here/src" "$tmp/"
+cp -r "$here/pyproject.toml" "$here/setup.py" "$here/MANIFEST.in" "$here/README.md" "$here/src" "$tmp/"
 find "$tmp/src" \( -name '*.so' -o -name '*.o' -o -name '_singleflight.c' -o -name __pycache__ \) -prune -exec rm -rf {} +
 "$py" -m pip install --quiet --force-reinstall --no-deps "${flags[@]}" "$tmp"
 

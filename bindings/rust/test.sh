@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests the Rust binding: `cargo test` and `cargo clippy -D warnings` for the
-# workspace's default members (singleflight-sys, singleflight), and
+# workspace's default members (singleflight-engine-sys, singleflight-engine), and
 # `cargo fmt --check` for the whole workspace (rustfmt.toml). Needs the
 # engine installed (scripts/env.sh points pkg-config at it; sourced here
 # unless the caller already did).

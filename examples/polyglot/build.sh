@@ -3,6 +3,7 @@
 #   libsfcross.so  the C side (gate, database, log, C callers)
 #   libsfgo.so     Go callers (c-shared, through bindings/go)
 #   libsfrust.so   Rust callers (cdylib, through bindings/rust), if present
+#   libsfcpp.so    C++ callers (through include/singleflight.hpp, C++20)
 # Each links the one installed libsingleflight.so; none carries the engine.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,6 +13,10 @@ mkdir -p "$out"
 
 cc -std=c99 -O2 -Wall -Wextra -Werror -fPIC -shared -pthread \
   -o "$out/libsfcross.so" "$here/sfcross.c" $(pkg-config --cflags --libs singleflight)
+
+c++ -std=c++20 -O2 -Wall -Wextra -Werror -fPIC -shared -pthread -I"$here" \
+  -o "$out/libsfcpp.so" "$here/sfcpp.cpp" -L"$out" -lsfcross -Wl,-rpath,"$out" \
+  $(pkg-config --cflags --libs singleflight)
 
 (cd "$here/go" && \
   CGO_CFLAGS="-I$here" CGO_LDFLAGS="-L$out -Wl,-rpath,$out" \

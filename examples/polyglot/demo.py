@@ -1,6 +1,6 @@
-"""One key, four languages, one query.
+"""One key, five languages, one query.
 
-Callers written in C, Go, Rust and Python stampede the same key of one named
+Callers written in C, Go, Rust, Python and C++ stampede the same key of one named
 group in one process; the "database" runs once and every caller receives the
 same bytes. Run it through the README's first command (./scripts/setup), or
 after setup: python examples/polyglot/demo.py [callers per language]
@@ -12,7 +12,7 @@ import polyglot as pg
 
 def main() -> int:
     per_lang = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    langs = [pg.C, pg.GO, pg.PYTHON] + ([pg.RUST] if pg.HAVE_RUST else [])
+    langs = [pg.C, pg.GO, pg.PYTHON] + ([pg.RUST] if pg.HAVE_RUST else []) + ([pg.CPP] if pg.HAVE_CPP else [])
     ids = pg.engine_ids()
     print(f"engine seen from each language: "
           + ", ".join(f"{k} {v:#x}" for k, v in ids.items())
@@ -34,7 +34,7 @@ def main() -> int:
               f"{len(addrs)} distinct buffer address(es){note}")
         ok &= len(good) == len(es) == per_lang
     print(f"\nthe database ran {w.queries} time(s)")
-    print(f"C, Rust and Python callers saw {len(engine_addrs)} buffer address(es): "
+    print(f"C, Rust, Python and C++ callers saw {len(engine_addrs)} buffer address(es): "
           + ", ".join(f"{a:#x}" for a in sorted(engine_addrs)))
     print(f"shared flag set for {sum(e.shared for e in w.entries)}/{len(w.entries)} callers")
     print(f"the wave took {w.seconds * 1000:.1f} ms")

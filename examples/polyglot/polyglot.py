@@ -1,9 +1,10 @@
-"""The polyglot harness: callers in C, Go, Rust and Python in one process.
+"""The polyglot harness: callers in C, Go, Rust, Python and C++ in one process.
 
 The host is this Python process. It loads the Python binding (cffi, over
 libsingleflight.so), the C side (libsfcross.so), the Go callers (a c-shared
 library built on bindings/go) and the Rust callers (a cdylib built on
-bindings/rust). Every one of them links the same installed libsingleflight.so,
+bindings/rust) and the C++ callers (a shared library built on
+include/singleflight.hpp). Every one of them links the same installed libsingleflight.so,
 so a named group opened in any language is the same group.
 
 `wave()` runs one stampede of one key of one named group and returns what
@@ -26,8 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.environ.get("SF_POLYGLOT_DIR", os.path.join(ROOT, "build-polyglot"))
 
-C, GO, RUST, PYTHON = 0, 1, 2, 3
-LANGS = {C: "C", GO: "Go", RUST: "Rust", PYTHON: "Python"}
+C, GO, RUST, PYTHON, CPP = 0, 1, 2, 3, 4
+LANGS = {C: "C", GO: "Go", RUST: "Rust", PYTHON: "Python", CPP: "C++"}
 VALUE, ERROR, PANIC = 0, 1, 2
 
 SF_OK, SF_EWORK, SF_EPANIC, SF_ETIMEDOUT, SF_ECANCELED, SF_ENOBYTES = 0, 1, 2, 6, 7, 9
@@ -70,6 +71,12 @@ int rust_start_cancellable(const char *group, const char *key);
 void rust_cancel_all(void);
 void rust_join(void);
 uintptr_t rust_engine_id(void);
+
+int cpp_stampede(const char *group, const char *key, int n, int work, int timeout_ms);
+int cpp_start_cancellable(const char *group, const char *key);
+void cpp_cancel_all(void);
+void cpp_join(void);
+uintptr_t cpp_engine_id(void);
 """)
 
 cside = ffi.dlopen(os.path.join(OUT, "libsfcross.so"))
@@ -77,6 +84,9 @@ golib = ffi.dlopen(os.path.join(OUT, "libsfgo.so"))
 _rust_path = os.path.join(OUT, "libsfrust.so")
 rustlib = ffi.dlopen(_rust_path) if os.path.exists(_rust_path) else None
 HAVE_RUST = rustlib is not None
+_cpp_path = os.path.join(OUT, "libsfcpp.so")
+cpplib = ffi.dlopen(_cpp_path) if os.path.exists(_cpp_path) else None
+HAVE_CPP = cpplib is not None
 
 
 def engine_ids() -> dict[str, int]:
@@ -88,6 +98,8 @@ def engine_ids() -> dict[str, int]:
     }
     if rustlib is not None:
         ids["Rust"] = int(rustlib.rust_engine_id())
+    if cpplib is not None:
+        ids["C++"] = int(cpplib.cpp_engine_id())
     return ids
 
 
@@ -192,7 +204,8 @@ class _Gate:
 from_gate = _Gate()
 
 
-def start(lang: int, group: str, key: str, n: int, work: int = VALUE, **kw):
+def start(lang: int, group: str, key: str, n: int, work: int = VALUE, *,
+          cpp_timeout: float | None = None, **kw):
     g, k = group.encode(), key.encode()
     if lang == C:
         assert cside.sfx_c_stampede(g, k, n, work) == 0
@@ -201,6 +214,10 @@ def start(lang: int, group: str, key: str, n: int, work: int = VALUE, **kw):
     elif lang == RUST:
         assert rustlib is not None, "the Rust piece was not built"
         assert rustlib.rust_stampede(g, k, n, work) == 0
+    elif lang == CPP:
+        assert cpplib is not None, "the C++ piece was not built"
+        ms = -1 if cpp_timeout is None else int(cpp_timeout * 1000)
+        assert cpplib.cpp_stampede(g, k, n, work, ms) == 0
     else:
         return start_python(group, key, n, work, **kw)
     return []
@@ -213,6 +230,8 @@ def join_all(python_threads) -> None:
     golib.GoJoin()
     if rustlib is not None:
         rustlib.rust_join()
+    if cpplib is not None:
+        cpplib.cpp_join()
 
 
 def flight_started(group: singleflight.Group) -> None:
@@ -232,7 +251,7 @@ def entries() -> list[Entry]:
 
 def wave(counts: dict[int, int], *, group: str = "polyglot", key: str = "user:42",
          leader: int | None = None, work: int = VALUE, python_timeout: float | None = None,
-         python_native: bool = False) -> Wave:
+         python_native: bool = False, cpp_timeout: float | None = None) -> Wave:
     """One stampede: counts[lang] callers in each language on one key.
 
     With `leader`, that language's first caller starts alone and leads; the
@@ -246,6 +265,8 @@ def wave(counts: dict[int, int], *, group: str = "polyglot", key: str = "user:42
     expected = followers_before + total - 1
     if python_timeout is not None:
         expected -= counts.get(PYTHON, 0)  # they may leave before the query ends
+    if cpp_timeout is not None:
+        expected -= counts.get(CPP, 0)
     cside.sfx_db_configure(group.encode(), expected)
     cside.sfx_log_reset()
     threads = []
@@ -266,7 +287,7 @@ def wave(counts: dict[int, int], *, group: str = "polyglot", key: str = "user:42
                 threads += start_python(group, key, n, work, timeout=python_timeout,
                                         native=python_native)
             else:
-                start(lang, group, key, n, work)
+                start(lang, group, key, n, work, cpp_timeout=cpp_timeout)
     from_gate.open()
     cside.sfx_log_wait(total)
     seconds = time.perf_counter() - t0

@@ -3,7 +3,8 @@
  * One shared library that every language's piece links: a start gate, a
  * "database" whose queries are counted, a log of what each caller got, and
  * the C callers themselves. The host (a Python program) loads it, the Go
- * c-shared library and the Rust cdylib, all over the one libsingleflight.so.
+ * c-shared library, the Rust cdylib and the C++ library, all over the one
+ * libsingleflight.so.
  */
 #ifndef SFCROSS_H
 #define SFCROSS_H
@@ -15,7 +16,7 @@
 extern "C" {
 #endif
 
-enum { SFX_C = 0, SFX_GO = 1, SFX_RUST = 2, SFX_PYTHON = 3, SFX_LANGS = 4 };
+enum { SFX_C = 0, SFX_GO = 1, SFX_RUST = 2, SFX_PYTHON = 3, SFX_CPP = 4, SFX_LANGS = 5 };
 
 /* What the work does: answer from the database, fail, or panic. */
 enum { SFX_WORK_VALUE = 0, SFX_WORK_ERROR = 1, SFX_WORK_PANIC = 2 };

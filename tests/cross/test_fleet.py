@@ -13,7 +13,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ FLEET_BIN = ROOT / "build-polyglot" / "fleet"
 # language -> the command that starts one worker process
 WORKERS = {
     "c": [str(FLEET_BIN / "worker-c")],
+    "cpp": [str(FLEET_BIN / "worker-cpp")],
     "go": [str(FLEET_BIN / "worker-go")],
     "rust": [str(FLEET_BIN / "worker-rust")],
     "python": [sys.executable, str(ROOT / "tests" / "cross" / "fleet" / "worker.py")],
@@ -44,47 +44,9 @@ def test_every_worker_is_built():
 
 # ---- a private redis-server ---------------------------------------------
 
-class Redis:
-    def __init__(self, directory):
-        self.sock = str(directory / "redis.sock")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
-             "--save", "", "--appendonly", "no", "--dir", str(directory),
-             "--logfile", str(directory / "redis.log")])
-        for _ in range(5000):  # ready when it answers PING
-            try:
-                if self.command("PING") == "PONG":
-                    return
-            except OSError:
-                pass
-            time.sleep(0.002)
-        raise RuntimeError("redis-server does not answer on " + self.sock)
-
-    @property
-    def url(self):
-        return "unix://" + self.sock
-
-    def command(self, *args):
-        """Sends one command; returns a simple or bulk string reply."""
-        with socket.socket(socket.AF_UNIX) as s:
-            s.connect(self.sock)
-            s.sendall(("*%d\r\n" % len(args) + "".join(
-                "$%d\r\n%s\r\n" % (len(a.encode()), a) for a in args)).encode())
-            f = s.makefile("rb")
-            line = f.readline().rstrip(b"\r\n")
-            if line[:1] == b"+":
-                return line[1:].decode()
-            if line[:1] == b"$":
-                n = int(line[1:])
-                return f.read(n + 2)[:n].decode() if n >= 0 else None
-            raise RuntimeError("redis: %r" % line)
-
-    def clients_with_last_command(self, cmd):
-        return sum(("cmd=" + cmd) in l.split() for l in self.command("CLIENT", "LIST").splitlines())
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
+# The private server: a redis-server on a unix socket of the test's own
+# (examples/fleet/fleet_driver.py, which the fleet demo uses too).
+from fleet_driver import Redis  # noqa: E402
 
 
 @pytest.fixture

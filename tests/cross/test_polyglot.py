@@ -1,4 +1,4 @@
-"""Cross-language tests: C, Go, Rust and Python callers on one engine.
+"""Cross-language tests: C, Go, Rust, Python and C++ callers on one engine.
 
 Every test drives real callers in each language through its own binding
 (see examples/polyglot); the C side's "database" counts the work's runs.
@@ -12,7 +12,7 @@ import pytest
 import polyglot as pg
 import singleflight
 
-LANGS = [pg.C, pg.GO, pg.PYTHON] + ([pg.RUST] if pg.HAVE_RUST else [])
+LANGS = [pg.C, pg.GO, pg.PYTHON] + ([pg.RUST] if pg.HAVE_RUST else []) + ([pg.CPP] if pg.HAVE_CPP else [])
 NATIVE_BUFFER = [l for l in LANGS if l != pg.GO]  # Go copies into Go memory
 
 
@@ -30,6 +30,10 @@ def ids(lang):
 
 def test_rust_piece_is_built():
     assert pg.HAVE_RUST, "build-polyglot/libsfrust.so is missing: the Rust callers did not build"
+
+
+def test_cpp_piece_is_built():
+    assert pg.HAVE_CPP, "build-polyglot/libsfcpp.so is missing: the C++ callers did not build"
 
 
 def test_one_engine_in_the_process():
@@ -66,7 +70,8 @@ def test_each_language_leads_the_others_follow(leader):
 
 
 @pytest.mark.parametrize("leader,message", [(pg.GO, "Go work panicked"), (pg.C, "C work aborted")]
-                         + ([(pg.RUST, "Rust work panicked")] if pg.HAVE_RUST else []), ids=lambda x: str(x))
+                         + ([(pg.RUST, "Rust work panicked")] if pg.HAVE_RUST else [])
+                         + ([(pg.CPP, "C++ work threw")] if pg.HAVE_CPP else []), ids=lambda x: str(x))
 def test_a_panic_reaches_every_language_with_its_message(leader, message):
     w = pg.wave({lang: 3 for lang in LANGS}, leader=leader, work=pg.PANIC)
     assert w.queries == 1
@@ -76,7 +81,8 @@ def test_a_panic_reaches_every_language_with_its_message(leader, message):
 
 
 @pytest.mark.parametrize("leader,message", [(pg.PYTHON, "Python work failed"), (pg.GO, "Go work failed"),
-                                            (pg.C, "C work failed")], ids=lambda x: str(x))
+                                            (pg.C, "C work failed")]
+                         + ([(pg.CPP, "C++ work failed")] if pg.HAVE_CPP else []), ids=lambda x: str(x))
 def test_a_work_error_reaches_every_language(leader, message):
     w = pg.wave({lang: 3 for lang in LANGS}, leader=leader, work=pg.ERROR)
     assert w.queries == 1
@@ -113,6 +119,28 @@ def test_python_follower_times_out_while_the_flight_completes_for_the_rest():
         else:
             assert e.status == pg.SF_OK and e.text == "row user:42", e
     assert singleflight.Group.open("polyglot").stats().timeouts >= 3
+
+
+def test_cpp_follower_times_out_while_the_flight_completes_for_the_rest():
+    before = singleflight.Group.open("polyglot").stats().timeouts
+    pg.cside.sfx_db_delay(300)
+    w = pg.wave({pg.C: 1, pg.GO: 3, pg.CPP: 3}, leader=pg.C, cpp_timeout=0.05)
+    assert w.queries == 1
+    for e in w.entries:
+        if e.lang == pg.CPP:
+            assert e.status == pg.SF_ETIMEDOUT, e
+        else:
+            assert e.status == pg.SF_OK and e.text == "row user:42", e
+    assert singleflight.Group.open("polyglot").stats().timeouts >= before + 3
+
+
+def test_cpp_typed_sharing_one_object_for_cpp_the_same_buffer_elsewhere():
+    w = pg.wave({pg.CPP: 6, pg.C: 3, pg.PYTHON: 3}, leader=pg.CPP)
+    assert w.queries == 1
+    assert all(e.status == pg.SF_OK and e.text == "row user:42" and e.shared for e in w.entries), w.entries
+    # The C++ leader's sf::bytes is the one object every C++ caller holds;
+    # C and Python read its buffer itself.
+    assert len({e.addr for e in w.entries}) == 1
 
 
 def _followers(group):
@@ -153,6 +181,30 @@ def test_cancelled_go_leader_the_work_goes_on_for_c_and_python():
     others = [e for e in es if e.lang != pg.GO]
     assert len(others) == 6 and all(e.status == pg.SF_OK and e.text == "row k" for e in others)
     assert pg.cside.sfx_db_queries() == 1
+
+
+def test_cancelled_cpp_async_leader_the_work_goes_on_for_c_and_python():
+    group, key = "cancel-cpp", "k"
+    grp, base = _prepare(group, 6)
+    pg.cside.sfx_db_hold()  # the work outlives the C++ caller who started it
+    assert pg.cpplib.cpp_start_cancellable(group.encode(), key.encode()) == 0
+    pg.flight_started(grp)
+    pg.cside.sfx_c_stampede(group.encode(), key.encode(), 3, pg.VALUE)
+    threads = pg.start_python(group, key, 3)
+    while _followers(group) < base + 6:
+        time.sleep(0.001)
+    pg.cpplib.cpp_cancel_all()  # its stop token: the C++ caller gives up
+    pg.cside.sfx_log_wait(1)  # it has: its future holds sf::error(SF_ECANCELED)
+    pg.cside.sfx_db_release()
+    pg.cside.sfx_log_wait(7)
+    pg.join_all(threads)
+    es = pg.entries()
+    cpp = [e for e in es if e.lang == pg.CPP]
+    assert len(cpp) == 1 and cpp[0].status == pg.SF_ECANCELED
+    others = [e for e in es if e.lang != pg.CPP]
+    assert len(others) == 6 and all(e.status == pg.SF_OK and e.text == "row k" for e in others)
+    assert pg.cside.sfx_db_queries() == 1
+    assert grp.stats().cancellations >= 1
 
 
 def test_cancelled_asyncio_leader_the_work_goes_on_for_c():

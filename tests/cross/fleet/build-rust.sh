@@ -8,6 +8,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../../scripts/env.sh"
 out="$SF_ROOT/build-polyglot/fleet"
 mkdir -p "$out"
-(cd "$SF_ROOT/bindings/rust" && cargo build --quiet --locked --release -p singleflight --example fleet_worker)
+(cd "$SF_ROOT/bindings/rust" && cargo build --quiet --locked --release -p singleflight-engine --example fleet_worker)
 cp "$SF_ROOT/bindings/rust/target/release/examples/fleet_worker" "$out/worker-rust"
 echo "$out"

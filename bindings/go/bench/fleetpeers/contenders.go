@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/rueidis"
+	"github.com/redis/rueidis/rueidislock"
+	singleflight "github.com/singleflight/singleflight/bindings/go"
+)
+
+// A contender makes one caller of a stampede: it returns the key's value,
+// running work when it is the one to compute it.
+type contender interface {
+	do(ctx context.Context, key string, work func() []byte) ([]byte, error)
+	close()
+}
+
+// contenderNames in the order the rounds alternate them.
+var contenderNames = []string{"fleet", "setnx", "rueidislock"}
+
+const (
+	lease     = 5 * time.Second  // lock validity / fleet lease: far above the work
+	resultTTL = 60 * time.Second // how long a computed value stays readable
+	pollEvery = 10 * time.Millisecond
+)
+
+func newContender(name, addr string) (contender, error) {
+	switch name {
+	case "fleet":
+		// Linger keeps the outcome for callers that arrive after the work
+		// ended, as the peers' result key with its TTL does.
+		g, err := singleflight.OpenFleet("fleetpeers", singleflight.FleetOptions{
+			URL:    "redis://" + addr,
+			Lease:  lease,
+			Linger: resultTTL,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return fleetContender{g}, nil
+	case "setnx":
+		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+		if err != nil {
+			return nil, err
+		}
+		return setnxContender{c}, nil
+	case "rueidislock":
+		l, err := rueidislock.NewLocker(rueidislock.LockerOption{
+			ClientOption: rueidis.ClientOption{InitAddress: []string{addr}},
+			KeyValidity:  lease,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return lockContender{l}, nil
+	}
+	return nil, fmt.Errorf("unknown contender %q", name)
+}
+
+// fleetContender is this binding's fleet group: every process calls DoContext.
+type fleetContender struct{ g *singleflight.Group }
+
+func (f fleetContender) do(ctx context.Context, key string, work func() []byte) ([]byte, error) {
+	v, err, _ := f.g.DoContext(ctx, key, func(context.Context) (any, error) { return work(), nil })
+	if err != nil {
+		return nil, err
+	}
+	return v.([]byte), nil
+}
+
+func (f fleetContender) close() { f.g.Close() }
+
+// setnxContender is the recipe written by hand: read the result key; if it
+// is missing, take a lock with SET NX PX, check the result again, compute,
+// store the result with a TTL and release the lock (compare and delete);
+// waiters poll every pollEvery.
+type setnxContender struct{ c rueidis.Client }
+
+var releaseLock = rueidis.NewLuaScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+func (s setnxContender) do(ctx context.Context, key string, work func() []byte) ([]byte, error) {
+	c := s.c
+	resKey, lockKey := "setnx:val:"+key, "setnx:lock:"+key
+	token := randomToken()
+	for {
+		v, err := c.Do(ctx, c.B().Get().Key(resKey).Build()).AsBytes()
+		if err == nil {
+			return v, nil
+		}
+		if !rueidis.IsRedisNil(err) {
+			return nil, err
+		}
+		err = c.Do(ctx, c.B().Set().Key(lockKey).Value(token).Nx().PxMilliseconds(lease.Milliseconds()).Build()).Error()
+		if err == nil {
+			defer releaseLock.Exec(context.Background(), c, []string{lockKey}, []string{token})
+			if v, err := c.Do(ctx, c.B().Get().Key(resKey).Build()).AsBytes(); err == nil {
+				return v, nil // stored between our read and our lock
+			}
+			v := work()
+			if err := c.Do(ctx, c.B().Set().Key(resKey).Value(rueidis.BinaryString(v)).PxMilliseconds(resultTTL.Milliseconds()).Build()).Error(); err != nil {
+				return nil, err
+			}
+			return v, nil
+		}
+		if !rueidis.IsRedisNil(err) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+func (s setnxContender) close() { s.c.Close() }
+
+// lockContender is rueidislock's distributed lock (waiters are woken by
+// client-side-caching invalidations, not by polling) around the same
+// double-checked read of the result key.
+type lockContender struct{ l rueidislock.Locker }
+
+func (m lockContender) do(ctx context.Context, key string, work func() []byte) ([]byte, error) {
+	c := m.l.Client()
+	resKey := "rueidislock:val:" + key
+	get := func() ([]byte, error) { return c.Do(ctx, c.B().Get().Key(resKey).Build()).AsBytes() }
+	if v, err := get(); err == nil {
+		return v, nil
+	} else if !rueidis.IsRedisNil(err) {
+		return nil, err
+	}
+	_, unlock, err := m.l.WithContext(ctx, "lock:"+key)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if v, err := get(); err == nil {
+		return v, nil
+	} else if !rueidis.IsRedisNil(err) {
+		return nil, err
+	}
+	v := work()
+	if err := c.Do(ctx, c.B().Set().Key(resKey).Value(rueidis.BinaryString(v)).PxMilliseconds(resultTTL.Milliseconds()).Build()).Error(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (m lockContender) close() { m.l.Close() }
+
+func randomToken() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(errors.New("no randomness: " + err.Error()))
+	}
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,210 @@
+// Command fleetpeers measures a stampede of P processes on one hot key, on
+// loopback, against a private redis-server it starts: this binding's fleet
+// group (OpenFleet), a SET NX PX lock with waiters polling every 10 ms (the
+// recipe written by hand), and rueidislock. The contenders take turns, one
+// stampede each, in one run. It prints a Markdown table with the targets
+// beside the figures and writes the figures as JSON (-json) for plot.py.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+func main() {
+	if addr := os.Getenv(workerEnv); addr != "" {
+		if err := runWorker(addr); err != nil {
+			fmt.Fprintln(os.Stderr, "fleetpeers worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	procs := flag.String("p", "2,8,32", "comma-separated numbers of processes")
+	reps := flag.Int("reps", 21, "stampedes per contender and P (the figures are their median)")
+	jsonOut := flag.String("json", "", "also write the figures to this JSON file")
+	flag.Parse()
+	if err := run(*procs, *reps, *jsonOut); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetpeers:", err)
+		os.Exit(1)
+	}
+}
+
+// settle is how long the driver waits after the last caller returned
+// before it reads the command count: the fleet engine publishes a
+// completion and rueidislock releases its keys in the background.
+const settle = 100 * time.Millisecond
+
+func run(procList string, reps int, jsonOut string) error {
+	var ps []int
+	for _, f := range strings.Split(procList, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || p < 1 {
+			return fmt.Errorf("bad -p entry %q", f)
+		}
+		ps = append(ps, p)
+	}
+	if reps < 1 {
+		return fmt.Errorf("-reps must be at least 1")
+	}
+	srv, err := startRedis()
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	admin, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.addr}, DisableCache: true})
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+
+	var rows []row
+	for _, p := range ps {
+		ws, err := startWorkers(p, srv.addr)
+		if err != nil {
+			return err
+		}
+		samples := map[string][]stampede{}
+		// One warm-up stampede per contender (connections, scripts), then
+		// reps each, the contenders taking turns.
+		for r := -1; r < reps; r++ {
+			for _, name := range contenderNames {
+				key := fmt.Sprintf("p%d-r%d", p, r+1)
+				s, err := runStampede(admin, ws, name, key)
+				if err != nil {
+					stopWorkers(ws)
+					return fmt.Errorf("P=%d %s: %w", p, name, err)
+				}
+				if r >= 0 {
+					samples[name] = append(samples[name], s)
+				}
+			}
+		}
+		stopWorkers(ws)
+		for _, name := range contenderNames {
+			rows = append(rows, summarize(name, p, samples[name]))
+		}
+	}
+	printTable(os.Stdout, rows, reps)
+	if jsonOut != "" {
+		b, err := json.MarshalIndent(rows, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type worker struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startWorkers(p int, addr string) ([]*worker, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var ws []*worker
+	for i := 0; i < p; i++ {
+		cmd := exec.Command(self)
+		cmd.Env = append(os.Environ(), workerEnv+"="+addr)
+		cmd.Stderr = os.Stderr
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			stopWorkers(ws)
+			return nil, err
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			stopWorkers(ws)
+			return nil, err
+		}
+		if err := cmd.Start(); err != nil {
+			stopWorkers(ws)
+			return nil, err
+		}
+		ws = append(ws, &worker{cmd: cmd, in: in, out: bufio.NewScanner(out)})
+	}
+	return ws, nil
+}
+
+func stopWorkers(ws []*worker) {
+	for _, w := range ws {
+		w.in.Close() // the worker returns at the end of its input
+	}
+	for _, w := range ws {
+		w.cmd.Wait()
+	}
+}
+
+// stampede is what one stampede measured.
+type stampede struct {
+	executions int
+	lastWaiter time.Duration // from the first execution's end to the last caller's return
+	commands   int64
+	fallbacks  uint64 // fleet flights that ran locally (must be 0)
+	perCommand map[string]int64
+}
+
+func runStampede(admin rueidis.Client, ws []*worker, name, key string) (stampede, error) {
+	ctx := context.Background()
+	before, err := commandCounts(ctx, admin)
+	if err != nil {
+		return stampede{}, err
+	}
+	req := name + " " + key + "\n"
+	for _, w := range ws {
+		if _, err := io.WriteString(w.in, req); err != nil {
+			return stampede{}, err
+		}
+	}
+	var s stampede
+	var firstEnd, lastReturn int64
+	for _, w := range ws {
+		if !w.out.Scan() {
+			return stampede{}, fmt.Errorf("a worker ended: %v", w.out.Err())
+		}
+		f := strings.Fields(w.out.Text())
+		if len(f) != 5 || f[0] != "ok" {
+			return stampede{}, fmt.Errorf("worker: %s", w.out.Text())
+		}
+		ran, _ := strconv.Atoi(f[1])
+		end, _ := strconv.ParseInt(f[2], 10, 64)
+		ret, _ := strconv.ParseInt(f[3], 10, 64)
+		fb, _ := strconv.ParseUint(f[4], 10, 64)
+		s.executions += ran
+		s.fallbacks += fb
+		if ran > 0 && (firstEnd == 0 || end < firstEnd) {
+			firstEnd = end
+		}
+		if ret > lastReturn {
+			lastReturn = ret
+		}
+	}
+	if s.executions == 0 {
+		return stampede{}, fmt.Errorf("nobody ran the work")
+	}
+	s.lastWaiter = time.Duration(lastReturn - firstEnd)
+	time.Sleep(settle)
+	after, err := commandCounts(ctx, admin)
+	if err != nil {
+		return stampede{}, err
+	}
+	s.commands, s.perCommand = commandsBetween(before, after)
+	return s, nil
+}
