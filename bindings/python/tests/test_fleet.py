@@ -4,7 +4,8 @@ test starts on a unix socket in its temporary directory.
 The other processes are Python worker processes: tests/cross/fleet/worker.py
 (threads and asyncio callers of the installed binding, the worker protocol of
 tests/cross/fleet/README.md), driven by the harness of the cross-language
-fleet tests (tests/cross/test_fleet.py: Redis, Run, Worker), loaded here
+fleet tests (tests/cross/test_fleet.py: Run, Worker, and the Redis of
+examples/fleet/fleet_driver.py), loaded here
 under a name of its own. This process joins some flights itself, from
 threads and from asyncio.
 
@@ -18,6 +19,7 @@ import asyncio
 import importlib.util
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -29,6 +31,9 @@ from singleflight._raw import lib
 from conftest import HANG_GUARD_S, run_threads, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
+# The harness imports its Redis from examples/fleet/fleet_driver.py (its
+# conftest puts that directory on the path, as this does).
+sys.path.insert(0, str(ROOT / "examples" / "fleet"))
 
 _spec = importlib.util.spec_from_file_location("sf_cross_fleet_harness", ROOT / "tests" / "cross" / "test_fleet.py")
 cross = importlib.util.module_from_spec(_spec)
