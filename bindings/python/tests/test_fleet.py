@@ -4,7 +4,8 @@ test starts on a unix socket in its temporary directory.
 The other processes are Python worker processes: tests/cross/fleet/worker.py
 (threads and asyncio callers of the installed binding, the worker protocol of
 tests/cross/fleet/README.md), driven by the harness of the cross-language
-fleet tests (tests/cross/test_fleet.py: Redis, Run, Worker), loaded here
+fleet tests (tests/cross/test_fleet.py: Run, Worker, and the Redis of
+examples/fleet/fleet_driver.py), loaded here
 under a name of its own. This process joins some flights itself, from
 threads and from asyncio.
 
@@ -18,6 +19,7 @@ import asyncio
 import importlib.util
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -29,6 +31,9 @@ from singleflight._raw import lib
 from conftest import HANG_GUARD_S, run_threads, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
+# The harness imports its Redis from examples/fleet/fleet_driver.py (its
+# conftest puts that directory on the path, as this does).
+sys.path.insert(0, str(ROOT / "examples" / "fleet"))
 
 _spec = importlib.util.spec_from_file_location("sf_cross_fleet_harness", ROOT / "tests" / "cross" / "test_fleet.py")
 cross = importlib.util.module_from_spec(_spec)
@@ -184,7 +189,8 @@ def test_unreachable_server_runs_flights_locally(tmp_path):
     url = "unix://" + str(tmp_path / "nobody-listens.sock")
     g = singleflight.Group.fleet(f"unreachable-{os.getpid()}", url=url, connect_timeout=0.05, cooldown=600)
     assert g.do("k", lambda: b"first") == b"first"  # waits for the connection, then runs here
-    assert g.stats().fleet_fallbacks >= 1
+    if _engine_has_fleet():  # (else a fleet group is a local named group)
+        assert g.stats().fleet_fallbacks >= 1
     assert g.do("k", singleflight.fence_token) == 0  # a local flight has no token
 
     n, runs = 8, []
@@ -414,3 +420,29 @@ def test_dedup_takes_a_fleet_group(run):
     leader.results(4)
     run.close()
     assert lib.sfpy_live_calls() == 0
+
+
+def test_dedup_default_keys_of_a_fleet_group_cross_processes(tmp_path):
+    """The default key names the function by module and qualified name, not
+    by its identity (which no other process shares)."""
+    url = "unix://" + str(tmp_path / "nobody-listens.sock")
+    g = singleflight.Group.fleet(f"dedup-keys-{os.getpid()}", url=url, connect_timeout=0.05, cooldown=600)
+    g.do("open the breaker", lambda: None)
+
+    @g.dedup
+    def load(what):
+        return b"ran here"
+
+    release = threading.Event()
+
+    def leader():
+        release.wait()
+        return b"the leader's"
+
+    key = f"{__name__}.test_dedup_default_keys_of_a_fleet_group_cross_processes.<locals>.load:('x',)"
+    lead = InThread(lambda: g.do(key, leader))
+    wait_until(lambda: g.stats().in_table == 1, "the leader runs")
+    follow = InThread(lambda: load("x"))
+    wait_until(lambda: g.stats().followers == 1, "the decorated call joined the leader's flight")
+    release.set()
+    assert lead.result() == follow.result() == b"the leader's"

@@ -361,6 +361,13 @@ class FleetGroup(Group):
     def __repr__(self) -> str:
         return f"<singleflight.FleetGroup name={self._name!r} at 0x{self._gid:x}>"
 
+    def _dedup_prefix(self, func: Callable[..., Any]) -> str:
+        """A fleet group's ``dedup`` default keys name the function without
+        its identity, which no other process shares: the module and
+        qualified name (then the ``repr`` of the arguments)."""
+        name = getattr(func, "__qualname__", None) or type(func).__qualname__
+        return f"{getattr(func, '__module__', '')}.{name}"
+
     # ------------------------------------------------------------------ threads
 
     def do(

@@ -315,6 +315,12 @@ class Group:
             # The leader left without completing: join again, maybe to lead.
             c = _join(self._g, kb, len(kb), _RUN_HERE)
 
+    def _dedup_prefix(self, func: Callable[..., Any]) -> str:
+        """The start of ``dedup``'s default keys for ``func``: its qualified
+        name and its identity."""
+        name = getattr(func, "__qualname__", None) or type(func).__qualname__
+        return f"{getattr(func, '__module__', '')}.{name}@{id(func):x}"
+
     def _work(
         self, c: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
@@ -442,8 +448,7 @@ class Group:
                     "every caller would get one generator object; decorate a function "
                     "that returns a list (or a coroutine function) instead"
                 )
-            name = getattr(func, "__qualname__", None) or type(func).__qualname__
-            prefix = f"{getattr(func, '__module__', '')}.{name}@{id(func):x}"
+            prefix = self._dedup_prefix(func)
             if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(call):
                 # A coroutine function still: the call starts when awaited.
                 @functools.wraps(func)
