@@ -250,10 +250,12 @@ SF_EXTERN(sf_status) sf_group_count_giveup(sf_group *group, sf_status reason);
 /* Latency histograms. A group can record two histograms:
  *   SF_LATENCY_WAIT — how long followers waited: per wait ticket of a
  *     follower, from its sf_join() (or sf_do(), sf_join_or_accept()) to
- *     the sf_wait() that handed it the outcome (once per ticket). The
- *     first caller of a fleet flight that waited for another process's
- *     outcome counts as a follower. Not counted: leaders, waits that ended
- *     in a hand-off, a timeout or a cancellation, and callers that
+ *     the sf_wait() that handed it the outcome, or to its sf_leave() once
+ *     the outcome is there (a binding whose callers wait on a rendezvous
+ *     of their own); once per ticket. The first caller of a fleet flight
+ *     that waited for another process's outcome counts as a follower. Not
+ *     counted: leaders, waits that ended in a hand-off, or left before the
+ *     outcome (a timeout, a cancellation), and callers that
  *     sf_join_attached() took in (their binding waits for them on a ticket
  *     of its own, which is counted once).
  *   SF_LATENCY_WORK — how long the work ran: per flight this process led,

@@ -104,11 +104,7 @@ sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kin
   for (;;) {
     if (f->done) {
       sf_status st = read_outcome(f, kind, result, native);
-      // A follower's wait, once per ticket (the first caller of a fleet
-      // flight waited for another process: a follower too).
-      const bool follower = t != &f->lead_wait || f->fleet_held;
-      const std::int64_t began_ns = follower && st != SF_EHANDOFF ? t->began_ns : 0;
-      t->began_ns = 0;
+      const std::int64_t began_ns = latency_take_wait(f, t);  // once per ticket
       if (!left) {
         lk.unlock();
         latency_wait_ended(s, began_ns);

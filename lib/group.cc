@@ -567,8 +567,10 @@ void group_leave(sf_ticket *t) noexcept {
   sf_ticket *abandon = nullptr;
   const bool spare = t != &f->lead_wait;  // a follower's ticket goes to the spare list
   bool kept = false;
+  std::int64_t waited_since = 0;
   {
     std::lock_guard<detail::SpinMutex> fl(f->mu);
+    waited_since = latency_take_wait(f, t);
     if (t->notify.load(std::memory_order_relaxed) == Notify::kArmed) {
       if (t->prev) t->prev->next = t->next;
       else f->subs = t->next;
@@ -593,6 +595,7 @@ void group_leave(sf_ticket *t) noexcept {
     }
   }
   fire_chain(abandon);
+  latency_wait_ended(s, waited_since);
   if (!kept) await_not_firing(t);  // its subscription firing: on this thread, or another
   if (spare && !kept) {
     std::lock_guard<detail::SpinMutex> fl(f->mu);

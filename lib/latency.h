@@ -71,6 +71,19 @@ inline void latency_work_ended(Shard &s, std::int64_t began_ns) noexcept {
   if (began_ns) latency_record(s, SF_LATENCY_WORK, began_ns);
 }
 
+// Under f's mutex, for a wait ticket `t` that is read or left: its stamp if
+// it is a follower's whose wait ends with the outcome now, else 0; either
+// way the ticket is not recorded again. A follower that a binding let wait
+// on a rendezvous of its own (a Go channel) leaves its ticket once the
+// outcome is there without reading it: its wait ends then.
+inline std::int64_t latency_take_wait(Flight *f, sf_ticket *t) noexcept {
+  const std::int64_t began_ns = t->began_ns;
+  if (!began_ns) return 0;
+  t->began_ns = 0;
+  const bool follower = t != &f->lead_wait || f->fleet_held;  // a fleet's first caller too
+  return follower && f->done && f->status != SF_EHANDOFF ? began_ns : 0;
+}
+
 // A follower's ticket stamped `began_ns` got its outcome now.
 inline void latency_wait_ended(Shard &s, std::int64_t began_ns) noexcept {
   if (began_ns) latency_record(s, SF_LATENCY_WAIT, began_ns);

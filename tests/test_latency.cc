@@ -312,3 +312,25 @@ TEST(Latency, GroupReleasedInsideTheWork) {
   };
   EXPECT_EQ(sf_do(g, "k", 1, sftest::run_work, &w, &r), SF_OK);
 }
+
+// A binding whose followers wait on a rendezvous of its own (Go) leaves
+// their tickets once the outcome is there, without reading it: their waits
+// end then. A ticket left before the outcome is no sample.
+TEST(Latency, AFollowerLeavingAfterTheOutcomeIsASample) {
+  Group g;
+  ASSERT_EQ(sf_group_record_latency(g, 1), SF_OK);
+  sf_ticket *w, *k, *early, *late, *none;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &early, &none), SF_OK);
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &late, &none), SF_OK);
+  sf_leave(early);
+  std::this_thread::sleep_for(kHold);
+  ASSERT_EQ(sf_complete(k, SF_OK, nullptr, nullptr), SF_OK);
+  sf_leave(late);
+  sf_histogram wait = hist(g, SF_LATENCY_WAIT);
+  EXPECT_EQ(wait.count, 1u);
+  EXPECT_GE(wait.sum_ns, kHoldNs);
+  sf_leave(w);  // the leader's own ticket: no sample
+  sf_leave(k);
+  EXPECT_EQ(hist(g, SF_LATENCY_WAIT).count, 1u);
+}
