@@ -16,8 +16,8 @@ import (
 	"fmt"
 	"sort"
 
-	singleflight "github.com/singleflight/singleflight/bindings/go"
 	"github.com/prometheus/client_golang/prometheus"
+	singleflight "github.com/singleflight/singleflight/bindings/go"
 )
 
 // Collector collects the metrics of a fixed set of groups.

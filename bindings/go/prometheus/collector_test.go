@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	singleflight "github.com/singleflight/singleflight/bindings/go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	singleflight "github.com/singleflight/singleflight/bindings/go"
 )
 
 // stampede runs n callers of one key at once, the work held until all of
