@@ -27,6 +27,8 @@ trap 'rm -rf "$tmp"' EXIT
 cp -r "$here/pyproject.toml" "$here/setup.py" "$here/README.md" "$here/src" "$tmp/"
 find "$tmp/src" \( -name '*.so' -o -name '*.o' -o -name '_singleflight.c' -o -name __pycache__ \) -prune -exec rm -rf {} +
 "$py" -m pip install --quiet --force-reinstall --no-deps "${flags[@]}" "$tmp"
+# The prometheus extra's dependency, for tests/test_metrics.py.
+"$py" -c 'import prometheus_client' 2>/dev/null || "$py" -m pip install --quiet 'prometheus_client>=0.17'
 
 cd "$here/tests"   # import the installed package, not src/
 exec "$py" -m pytest -q -p no:cacheprovider "$@" .

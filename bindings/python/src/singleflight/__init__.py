@@ -27,6 +27,7 @@ from ._errors import (
     WorkError,
 )
 from ._group import Group, Key, Stats
+from ._latency import LATENCY_BOUNDS, Histogram, Latency
 from ._raw import ffi as _ffi
 from ._raw import lib as _lib
 
@@ -34,6 +35,9 @@ __all__ = [
     "Group",
     "Key",
     "Stats",
+    "Histogram",
+    "Latency",
+    "LATENCY_BOUNDS",
     "SingleflightError",
     "WorkError",
     "PanicError",
