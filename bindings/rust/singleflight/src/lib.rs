@@ -60,6 +60,9 @@ mod fleet;
 mod flight;
 mod group;
 mod key;
+mod latency;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod native;
 mod recycle;
 mod set_once;
@@ -72,6 +75,7 @@ pub use crate::error::Error;
 pub use crate::fence::fence_token;
 pub use crate::fleet::FleetOptions;
 pub use crate::group::{Follower, Group, Join, Leader, Shared, Stats};
+pub use crate::latency::{latency_bound, Histogram, Latency, LATENCY_BUCKETS};
 
 /// The raw C declarations, for callers that need the engine directly.
 pub use singleflight_sys as sys;
