@@ -189,8 +189,9 @@ class Group:
             except Exception as exc:
                 _lead_error(c, exc, 0)
                 raise
-            except BaseException:
+            except BaseException as exc:
                 _leave(c)  # a hand-off: a waiting caller leads a new run
+                _log.leader_handed_off(kb, exc)
                 raise
             if type(value) is _CoroutineType or not _finish_alone(c, _OK):
                 _lead_value(c, value, 0)  # followers wait (or an async fn's coroutine)
