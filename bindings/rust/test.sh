@@ -15,5 +15,5 @@ cargo fmt --all --check
 cargo test --locked
 cargo clippy --locked --all-targets -- -D warnings
 # The optional exporters (docs/metrics.md): the default build has no dependency.
-cargo test --locked -p singleflight --features metrics
-cargo clippy --locked -p singleflight --all-targets --features metrics -- -D warnings
+cargo test --locked -p singleflight --features metrics,tracing
+cargo clippy --locked -p singleflight --all-targets --features metrics,tracing -- -D warnings

@@ -66,6 +66,7 @@ pub mod metrics;
 mod native;
 mod recycle;
 mod set_once;
+mod spans;
 mod timer;
 
 pub use crate::bytes::Bytes;
