@@ -12,8 +12,11 @@
 use crate::group::{Group, Stats};
 use crate::latency::Histogram;
 
-/// `(name, read it from Stats, is a gauge)` in docs/metrics.md's order.
-pub const COUNTERS: &[(&str, fn(&Stats) -> u64, bool)] = &[
+/// One counter: its name, how to read it from [`Stats`], and whether it is a gauge.
+pub type Counter = (&'static str, fn(&Stats) -> u64, bool);
+
+/// The counters in docs/metrics.md's order.
+pub const COUNTERS: &[Counter] = &[
     ("singleflight_flights_total", |s| s.flights, false),
     ("singleflight_followers_total", |s| s.followers, false),
     ("singleflight_forgets_total", |s| s.forgets, false),

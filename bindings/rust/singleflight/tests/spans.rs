@@ -10,10 +10,13 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
+/// A span's name and the fields recorded on it.
+type Seen = (String, Vec<(String, String)>);
+
 #[derive(Default)]
 struct Spans {
     next: AtomicU64,
-    seen: Mutex<Vec<(String, Vec<(String, String)>)>>, // per span id - 1
+    seen: Mutex<Vec<Seen>>, // per span id - 1
 }
 
 struct Fields<'a>(&'a mut Vec<(String, String)>);
