@@ -79,7 +79,6 @@ from ._engine import (
     _status_error,
     _wait,
 )
-from . import _log
 from ._raw import ffi, lib
 
 _log = logging.getLogger("singleflight")
@@ -432,7 +431,6 @@ class _Waiters:
             self.leave()
         calls, self.calls = self.calls, []
         if st == _EHANDOFF:
-            _log.handoff_seen(self.kb)
             for f in calls:
                 if f._w is self:  # (else it left, or went on elsewhere)
                     f._w = None

@@ -1,7 +1,7 @@
 """The binding's log records, on the logger ``"singleflight"``.
 
-- DEBUG: a caller saw its flight handed off (the leader left without an
-  outcome) and joins again.
+- DEBUG: a blocking caller saw its flight handed off (the leader left
+  without an outcome) and joins again. (asyncio callers are not logged.)
 - INFO: a leader's work raised a BaseException that is no outcome
   (KeyboardInterrupt, SystemExit, ...): its flight is handed off.
 - WARNING (from ``observe``, which the Prometheus collector calls at every
