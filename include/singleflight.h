@@ -242,6 +242,72 @@ typedef struct sf_stats {
 SF_EXTERN(sf_status) sf_group_stats(const sf_group *group, sf_stats *stats,
                                     size_t stats_size);
 
+/* Latency histograms. A group can record two histograms:
+ *   SF_LATENCY_WAIT — how long followers waited: per wait ticket of a
+ *     follower, from its sf_join() (or sf_do(), sf_join_or_meet()) to
+ *     the sf_wait() that handed it the outcome, or to its sf_leave() once
+ *     the outcome is there (a binding whose callers wait on a rendezvous
+ *     of their own); once per ticket. The first caller of a fleet flight
+ *     that waited for another process's outcome counts as a follower. Not
+ *     counted: leaders, waits that ended in a hand-off, or left before the
+ *     outcome (a timeout, a cancellation), and callers a binding took
+ *     in through sf_join_or_meet() (their binding waits for them on a
+ *     ticket of its own, which is counted once).
+ *   SF_LATENCY_WORK — how long the work ran: per flight this process led,
+ *     from the leader's join to its completion (sf_complete(), sf_finish(),
+ *     sf_finish_alone(), sf_do()). Not counted: flights that ended in a
+ *     hand-off, flights completed with another process's outcome.
+ * Recording reads the clock twice per flight (and once more per follower),
+ * which would double the cost of the cheapest flights, so it is off until
+ * sf_group_record_latency() turns it on for the group. The metrics
+ * exporters of the bindings turn it on for the groups they export.
+ *
+ * Buckets are fixed powers of two of nanoseconds: bucket i (0 <= i < 31)
+ * counts samples d with SF_LATENCY_BOUND_NS(i - 1) < d <=
+ * SF_LATENCY_BOUND_NS(i) (bucket 0 every d <= 1.024 µs), the last bucket
+ * every d over SF_LATENCY_BOUND_NS(30) (2^40 ns, about 18 minutes). The
+ * buckets are not cumulative. Since: 0.1 */
+
+/** Which histogram sf_group_latency() reads. The numbers are pinned. */
+typedef enum sf_latency_kind {
+  SF_LATENCY_WAIT = 0, /**< followers' waits */
+  SF_LATENCY_WORK = 1  /**< the work's runs */
+} sf_latency_kind;
+
+/** How many buckets an sf_histogram has; pinned. */
+#define SF_LATENCY_BUCKETS 32
+
+/** The upper bound (inclusive, in nanoseconds) of bucket `i`, for
+ * 0 <= i < SF_LATENCY_BUCKETS - 1; the last bucket has none. */
+#define SF_LATENCY_BOUND_NS(i) ((uint64_t)1 << (10 + (i)))
+
+/** One histogram of a group since it was created (while recording was on).
+ * Fields are only ever appended. */
+typedef struct sf_histogram {
+  uint64_t count;  /**< samples: the sum of the buckets */
+  uint64_t sum_ns; /**< the samples' total, in nanoseconds */
+  uint64_t buckets[SF_LATENCY_BUCKETS]; /**< samples per bucket (see above) */
+} sf_histogram;
+
+/** Turns the recording of the group's latency histograms on (`on` nonzero)
+ * or off. Flights that began while it was off are not recorded when they
+ * end; the histograms keep what they recorded. The group is the same for
+ * every binding that opened its name: one caller's switch is everyone's.
+ * Any thread.
+ * @return SF_OK; SF_EINVAL (NULL group); SF_ENOMEM (the first time on,
+ *         nothing changed: recording stays off). Since: 0.1 */
+SF_EXTERN(sf_status) sf_group_record_latency(sf_group *group, int on);
+
+/** Fills `out` (of `out_size` bytes: pass sizeof(sf_histogram); a smaller
+ * size from an older header gets the fields that fit) with the histogram
+ * `which` (an sf_latency_kind) of the group: all zero if recording was
+ * never on. Read while flights end, a sample may be in `sum_ns` and not yet
+ * in its bucket (or the reverse). Any thread.
+ * @return SF_OK, or SF_EINVAL for a NULL group or out, an unknown `which`,
+ *         or a size smaller than one field. Since: 0.1 */
+SF_EXTERN(sf_status) sf_group_latency(const sf_group *group, int which,
+                                      sf_histogram *out, size_t out_size);
+
 /* ======================================================================== */
 /* 4. sf_do — the blocking call                                              */
 /* ======================================================================== */

@@ -10,6 +10,7 @@
 #include "fleet/current_work.h"
 #include "flight.h"
 #include "group.h"
+#include "latency.h"
 #include "registry.h"
 
 #define SF_STR2(x) #x
@@ -125,6 +126,21 @@ sf_status sf_group_count_giveup(sf_group *group, sf_status reason) {
   }
 }
 
+sf_status sf_group_record_latency(sf_group *group, int on) {
+  if (!group) return SF_EINVAL;
+  return group->latency.set(on != 0);
+}
+
+sf_status sf_group_latency(const sf_group *group, int which, sf_histogram *out,
+                           size_t out_size) {
+  if (!group || !out || out_size < sizeof(uint64_t)) return SF_EINVAL;
+  if (which != SF_LATENCY_WAIT && which != SF_LATENCY_WORK) return SF_EINVAL;
+  sf_histogram all;
+  group->latency.read(which, &all);
+  std::memcpy(out, &all, out_size < sizeof all ? out_size : sizeof all);
+  return SF_OK;
+}
+
 sf_status sf_do(sf_group *group, const void *key, size_t key_len, sf_work_fn work,
                 void *userdata, sf_result *result) {
   if (!result) return SF_EINVAL;
@@ -134,6 +150,7 @@ sf_status sf_do(sf_group *group, const void *key, size_t key_len, sf_work_fn wor
     sf_ticket *wait, *lead;
     sf_status st = sf::group_join(group, key, key_len, SF_JOIN_RUN_HERE, &wait, &lead);
     if (st != SF_OK) return st;
+    sf::latency_joined(group->latency, wait, lead);
     if (lead) {
       sf_bytes *value = nullptr, *error = nullptr;
       int outcome;
@@ -181,7 +198,9 @@ sf_status sf_join(sf_group *group, const void *key, size_t key_len, unsigned fla
   if (work) *work = nullptr;
   if (!group || !wait || !work || bad_key(key, key_len) || (flags & ~SF_JOIN_RUN_HERE))
     return SF_EINVAL;
-  return sf::group_join(group, key, key_len, flags, wait, work);
+  sf_status st = sf::group_join(group, key, key_len, flags, wait, work);
+  if (st == SF_OK) sf::latency_joined(group->latency, *wait, *work);
+  return st;
 }
 
 sf_status sf_complete(sf_ticket *work, sf_status status, sf_bytes *value, sf_bytes *error) {
@@ -259,8 +278,10 @@ sf_status sf_join_or_meet(sf_group *group, const void *key, size_t key_len, unsi
   if (!group || !kind || !meeting || !rendezvous || !wait || !work || bad_key(key, key_len) ||
       (flags & ~SF_JOIN_RUN_HERE))
     return SF_EINVAL;
-  return sf::group_join_or_meet(group, key, key_len, flags, kind, meeting, rendezvous, wait,
-                                work);
+  sf_status st = sf::group_join_or_meet(group, key, key_len, flags, kind, meeting, rendezvous,
+                                        wait, work);
+  if (st == SF_OK && *wait) sf::latency_joined(group->latency, *wait, *work);
+  return st;
 }
 
 void sf_meeting_end(sf_meeting *meeting, int joined) {

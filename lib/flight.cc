@@ -7,6 +7,7 @@
 #include "detail/spin_mutex.h"
 #include "fork.h"
 #include "group.h"
+#include "latency.h"
 
 namespace sf {
 namespace {
@@ -103,7 +104,12 @@ sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kin
   for (;;) {
     if (f->done) {
       sf_status st = read_outcome(f, kind, result, native);
-      if (!left) return st;
+      const std::int64_t began_ns = latency_take_wait(f, t);  // once per ticket
+      if (!left) {
+        lk.unlock();
+        latency_wait_ended(s, began_ns);
+        return st;
+      }
       // Leave in the same critical section (sf_do's followers): the flight
       // is done, so no abandonment and no subscription left to fire.
       *left = true;
@@ -121,6 +127,7 @@ sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kin
         ++f->spare_count;
       }
       lk.unlock();
+      latency_wait_ended(s, began_ns);  // before the group may go with its last flight
       flight_release(f, 1);
       return st;
     }

@@ -81,6 +81,9 @@ struct sf_ticket {
   void *ud = nullptr;
   sf_ticket *prev = nullptr;  // mu: in the flight's subscriber list
   sf_ticket *next = nullptr;  // mu: subscriber list, or the spare list
+  // The holder's: when its caller joined, for the latency histograms
+  // (latency.h); 0 when not recorded.
+  std::int64_t began_ns = 0;
 };
 
 namespace sf {

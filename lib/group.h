@@ -26,6 +26,7 @@
 #include <mutex>
 
 #include "flight.h"
+#include "latency.h"
 #include "singleflight_binding.h"
 #include "table.h"
 
@@ -41,6 +42,7 @@ struct sf_group {
   std::atomic<long> refs{1};
   bool named = false;  // in the registry: its refs go 1→0 under the registry lock
   sf::Fleet *fleet = nullptr;  // a fleet group's link to Redis (fleet/hooks.h); else null
+  sf::Latency latency;         // the latency histograms (latency.h)
   // Shards still holding live flights when the group began dying, plus one
   // for the releaser; whoever brings it to zero frees the group.
   std::atomic<unsigned> dying_shards{0};

@@ -12,6 +12,7 @@
 #include "flight_cache.h"
 #include "fork.h"
 #include "group.h"
+#include "latency.h"
 
 namespace sf {
 namespace {
@@ -125,6 +126,7 @@ void reset_ticket(sf_ticket *t) noexcept {
   t->fn = nullptr;
   t->ud = nullptr;
   t->prev = t->next = nullptr;
+  t->began_ns = 0;
 }
 
 // Detaches the armed subscriptions of a flight that is now done (under mu).
@@ -367,6 +369,7 @@ sf_status group_complete(sf_ticket *t, int raw_status, sf_bytes *value, sf_bytes
     w = end_locked(f, status, value, error, kind, native);
   }
   if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
+  latency_work_ended(s, t->began_ns);
   deliver(f, w);
   return SF_OK;
 }
@@ -411,8 +414,10 @@ void group_leave(sf_ticket *t) noexcept {
   sf_ticket *abandon = nullptr;
   const bool spare = t != &f->lead_wait;  // a follower's ticket goes to the spare list
   bool kept = false;
+  std::int64_t waited_since = 0;
   {
     std::lock_guard<detail::SpinMutex> fl(f->mu);
+    waited_since = latency_take_wait(f, t);
     if (t->notify.load(std::memory_order_relaxed) == Notify::kArmed) {
       if (t->prev) t->prev->next = t->next;
       else f->subs = t->next;
@@ -437,6 +442,7 @@ void group_leave(sf_ticket *t) noexcept {
     }
   }
   fire_chain(abandon);
+  latency_wait_ended(s, waited_since);
   if (!kept) await_not_firing(t);  // its subscription firing: on this thread, or another
   if (spare && !kept) {
     std::lock_guard<detail::SpinMutex> fl(f->mu);
@@ -465,12 +471,14 @@ bool group_finish_alone(sf_ticket *wait, sf_ticket *work, int status, int *share
   if (wait != &f->lead_wait) return false;  // not the leader's own pair of tickets
   if (f->fence) return false;  // a fleet leader's outcome goes to other processes
   Shard &s = *f->shard;
+  const std::int64_t began_ns = work->began_ns;  // the ticket is recycled below
   Leftovers left;
   {
     std::lock_guard<detail::SpinMutex> lk(s.mu);
     const bool panicked = status != SF_OK && status != SF_EWORK;
     if (!end_alone_locked(s, f, panicked, shared, left)) return false;
   }
+  latency_work_ended(s, began_ns);  // before the group may go with its last flight
   left.release();
   return true;
 }
@@ -486,6 +494,7 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status,
   Shard &s = *f->shard;
   const sf_status status = normalize(raw_status, value, error);
   if (f->fence) tell_fleet_done(f, status, value, error, kind);
+  const std::int64_t began_ns = work->began_ns;  // the ticket may be recycled below
   Leftovers left;
   bool alone;
   int shared = 0;
@@ -501,6 +510,7 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status,
     result->error = error;
     result->shared = shared;
     if (kind && kind->release) kind->release(native);  // nobody else will read it
+    latency_work_ended(s, began_ns);  // before the group may go with its last flight
     left.release();
     return status;
   }
@@ -537,6 +547,7 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status,
     --f->waiters;  // the leader's own wait ticket
   }
   if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
+  latency_work_ended(s, began_ns);
   deliver(f, w);  // on this thread: done before the tickets go
   release_ref(f, 2);
   return st;

@@ -81,5 +81,8 @@ if [ "$errors" != 1 ] || ! grep -q "undefined: $want\$" <<<"$out"; then
 fi
 
 go test "$overlay" "$tags" -race -count=1 -timeout 5m "$@" ./...
+# The Prometheus collector is a module of its own (client_golang stays out
+# of the main module): vetted and tested from its directory.
+(cd prometheus && go vet ./... && go test -race -count=1 -timeout 5m ./...)
 # The allocation test is skipped under -race (the detector allocates).
 go test "$overlay" "$tags" -count=1 -run 'TestBindingTypedZeroAlloc' ./...

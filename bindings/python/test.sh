@@ -40,6 +40,8 @@ if grep -q 'singleflight/_build.py' <<<"$old_files"; then
   "$py" -m pip uninstall --quiet -y singleflight
 fi
 "$py" -m pip install --quiet --force-reinstall --no-deps "${flags[@]}" "$tmp"
+# The prometheus extra's dependency, for tests/test_metrics.py.
+"$py" -c 'import prometheus_client' 2>/dev/null || "$py" -m pip install --quiet 'prometheus_client>=0.17'
 
 cd "$here/tests"   # import the installed package, not src/
 "$py" -m pytest -q -p no:cacheprovider "$@" .

@@ -14,3 +14,6 @@ cd "$here"
 cargo fmt --all --check
 cargo test --locked
 cargo clippy --locked --all-targets -- -D warnings
+# The optional exporters (docs/metrics.md): the default build has no dependency.
+cargo test --locked -p singleflight-engine --features metrics,tracing
+cargo clippy --locked -p singleflight-engine --all-targets --features metrics,tracing -- -D warnings

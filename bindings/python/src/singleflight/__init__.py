@@ -32,6 +32,7 @@ from ._errors import (
 )
 from ._group import Group, Key, Stats
 from ._fleet import Codec, FleetGroup, JsonCodec, PickleCodec, fence_token
+from ._latency import LATENCY_BOUNDS, Histogram, Latency
 from ._raw import ffi as _ffi
 from ._raw import lib as _lib
 
@@ -44,6 +45,9 @@ __all__ = [
     "fence_token",
     "Key",
     "Stats",
+    "Histogram",
+    "Latency",
+    "LATENCY_BOUNDS",
     "SingleflightError",
     "WorkError",
     "PanicError",

@@ -96,6 +96,19 @@ typedef struct sf_stats {
 sf_status sf_group_stats(const sf_group *group, sf_stats *stats, size_t stats_size);
 sf_status sf_group_count_giveup(sf_group *group, sf_status reason);
 
+/* latency histograms (singleflight.Group.latency) */
+#define SF_LATENCY_BUCKETS ...
+enum sf_latency_kind { SF_LATENCY_WAIT, SF_LATENCY_WORK, ... };
+typedef struct sf_histogram {
+    uint64_t count;
+    uint64_t sum_ns;
+    uint64_t buckets[...];
+    ...;
+} sf_histogram;
+sf_status sf_group_record_latency(sf_group *group, int on);
+sf_status sf_group_latency(const sf_group *group, int which, sf_histogram *out,
+                           size_t out_size);
+
 /* 4. sf_do */
 typedef sf_status (*sf_work_fn)(void *userdata, sf_bytes **value, sf_bytes **error);
 typedef struct sf_result {

@@ -55,6 +55,7 @@ from ._engine import (
     _unwind,
     _wait,
 )
+from . import _latency, _log
 from ._raw import ffi, lib
 
 if TYPE_CHECKING:
@@ -220,8 +221,9 @@ class Group:
             except Exception as exc:
                 _lead_error(c, exc, 0)
                 raise
-            except BaseException:
+            except BaseException as exc:
                 _leave(c)  # a hand-off: a waiting caller leads a new run
+                _log.leader_handed_off(kb, exc)
                 raise
             if type(value) is _CoroutineType or not _finish_alone(c, _OK):
                 _lead_value(c, value, 0)  # followers wait (or an async fn's coroutine)
@@ -285,8 +287,9 @@ class Group:
                 except Exception as exc:
                     _lead_error(c, exc, ws)
                     raise
-                except BaseException:
+                except BaseException as exc:
                     _leave(c)
+                    _log.leader_handed_off(kb, exc)
                     raise
                 r = _lead_value(c, value, ws)
                 return (value, bool(r & _SHARED)) if want_shared else value
@@ -313,6 +316,7 @@ class Group:
             finally:
                 _leave_call(c)
             # The leader left without completing: join again, maybe to lead.
+            _log.handoff_seen(kb)
             c = _join(self._g, kb, len(kb), _RUN_HERE)
 
     def _dedup_prefix(self, func: Callable[..., Any]) -> str:
@@ -385,6 +389,19 @@ class Group:
         if st != _OK:
             raise _status_error(st)
         return Stats(*ffi.unpack(ffi.cast("uint64_t *", s), _N_STATS))
+
+    def record_latency(self, on: bool = True) -> None:
+        """Turns the recording of the group's latency histograms on or off
+        (``sf_group_record_latency``). Off until turned on: it reads the clock
+        at every call, about as costly as the cheapest flight. A named group
+        is shared by every language: one caller's switch is everyone's. The
+        Prometheus collector turns it on for the groups it exports."""
+        _latency.record_latency(self._g, on)
+
+    def latency(self) -> _latency.Latency:
+        """The group's latency histograms (``sf_group_latency``): followers'
+        waits and the work's runs, all zero until ``record_latency()``."""
+        return _latency.latency(self._g)
 
     # --------------------------------------------------------------- decorator
 

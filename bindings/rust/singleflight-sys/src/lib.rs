@@ -95,6 +95,27 @@ impl sf_result {
     pub const EMPTY: sf_result = sf_result { value: core::ptr::null_mut(), error: core::ptr::null_mut(), shared: 0 };
 }
 
+/// How many buckets an `sf_histogram` has.
+pub const SF_LATENCY_BUCKETS: usize = 32;
+/// `sf_group_latency`: followers' waits.
+pub const SF_LATENCY_WAIT: c_int = 0;
+/// `sf_group_latency`: the work's runs.
+pub const SF_LATENCY_WORK: c_int = 1;
+
+/// One latency histogram of a group (`sf_histogram`): bucket `i < 31` counts
+/// samples `d` with `2^(9+i) < d <= 2^(10+i)` ns (bucket 0 every `d <= 1024`),
+/// the last every longer one. Not cumulative.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct sf_histogram {
+    /// Samples: the sum of the buckets.
+    pub count: u64,
+    /// The samples' total, in nanoseconds.
+    pub sum_ns: u64,
+    /// Samples per bucket.
+    pub buckets: [u64; SF_LATENCY_BUCKETS],
+}
+
 /// Counters of one group (`sf_stats`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -236,6 +257,13 @@ extern "C" {
     pub fn sf_group_retain(group: *mut sf_group) -> *mut sf_group;
     /// Drops one reference; NULL is a no-op.
     pub fn sf_group_release(group: *mut sf_group);
+    /// Turns the recording of the group's latency histograms on (`on`
+    /// nonzero) or off.
+    pub fn sf_group_record_latency(group: *mut sf_group, on: c_int) -> sf_status;
+    /// Fills `out` (of `out_size` bytes) with the histogram `which`
+    /// (`SF_LATENCY_WAIT` or `SF_LATENCY_WORK`).
+    pub fn sf_group_latency(group: *const sf_group, which: c_int, out: *mut sf_histogram, out_size: usize)
+        -> sf_status;
     /// Fills `stats` (of `stats_size` bytes).
     pub fn sf_group_stats(group: *const sf_group, stats: *mut sf_stats, stats_size: usize) -> sf_status;
     /// Counts one caller that gave up waiting in the binding's own way (not

@@ -324,8 +324,10 @@ impl Group {
         F: FnOnce() -> Result<T, E>,
     {
         let mut work = Some(work);
+        let span = crate::spans::CallSpan::enter(key.len());
         loop {
             let (wait, lead) = join::<E>(self.as_raw(), key, sys::SF_JOIN_RUN_HERE)?;
+            span.role(lead.is_some());
             if let Some(lead) = lead {
                 // We lead: run here, then complete, read our own outcome
                 // (for the `shared` flag) and leave both tickets in one

@@ -60,9 +60,13 @@ mod fleet;
 mod flight;
 mod group;
 mod key;
+mod latency;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod native;
 mod recycle;
 mod set_once;
+mod spans;
 mod timer;
 
 pub use crate::bytes::Bytes;
@@ -72,6 +76,7 @@ pub use crate::error::Error;
 pub use crate::fence::fence_token;
 pub use crate::fleet::FleetOptions;
 pub use crate::group::{Follower, Group, Join, Leader, Shared, Stats};
+pub use crate::latency::{latency_bound, Histogram, Latency, LATENCY_BUCKETS};
 
 /// The raw C declarations, for callers that need the engine directly.
 pub use singleflight_sys as sys;
