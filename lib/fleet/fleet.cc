@@ -12,6 +12,7 @@
 
 #include "bytes.h"
 #include "fleet/hooks.h"
+#include "fleet/notice.h"
 #include "flight.h"
 #include "group.h"
 
@@ -29,12 +30,6 @@ std::uint64_t to_u64(const std::string &s) {
     v = v * 10 + static_cast<std::uint64_t>(c - '0');
   }
   return v;
-}
-
-// A reply's bytes as an sf_bytes (nil → NULL).
-sf_bytes *reply_bytes(const redisReply *r) {
-  if (!r || r->type != REDIS_REPLY_STRING) return nullptr;
-  return sf_bytes_new(r->str, r->len);
 }
 
 std::string bytes_str(const sf_bytes *b) {
@@ -225,7 +220,9 @@ struct Loop {
                             {std::to_string(p.token), status, has_value ? "1" : "0", value,
                              has_error ? "1" : "0", error, std::to_string(ttl),
                              std::to_string(f.config.linger_ms), f.channel,
-                             keys.hex_key + ":" + std::to_string(p.token)}),
+                             encode_notice(keys.hex_key, p.token, status,
+                                           has_value ? &value : nullptr,
+                                           has_error ? &error : nullptr)}),
                 Fleet::kOutComplete);
     }
     sf_bytes_release(p.value);
@@ -314,16 +311,46 @@ struct Loop {
     }
   }
 
+  // A completion notice: a waiter of that flight, or of an older token (a
+  // takeover finished first), completes from the outcome it carries; a
+  // hint makes it ask the server again.
   void notices(const std::vector<std::string> &got) {
-    for (auto &n : got) {
-      std::size_t colon = n.rfind(':');
-      if (colon == std::string::npos) continue;
+    Notice n;
+    for (auto &text : got) {
+      if (!parse_notice(text, &n)) continue;
       for (auto &p : f.pendings) {
-        if (p->state == Pending::kWaiting && p->keys.hex_key.size() == colon &&
-            n.compare(0, colon, p->keys.hex_key) == 0)
+        if (p->state != Pending::kWaiting || p->keys.hex_key != n.hex_key) continue;
+        if (n.has_outcome && n.token >= p->waited) {
+          apply_outcome(*p, n.status, n.has_value ? &n.value : nullptr,
+                        n.has_error ? &n.error : nullptr);
+          p->state = Pending::kSent;  // dropped below, as after a reply
+        } else {
           p->state = Pending::kQueued;
+        }
       }
     }
+    f.pendings.remove_if([](const std::unique_ptr<Pending> &p) { return p->work == nullptr; });
+  }
+
+  // The fleet's outcome of a held flight: its local callers get it, or run
+  // the work here when it was too large to publish. p.work is null after.
+  void apply_outcome(Pending &p, const std::string &status, const std::string *value,
+                     const std::string *error) {
+    if (status == "L") {  // too large to publish: run it here
+      f.too_large.fetch_add(1, std::memory_order_relaxed);
+      hand_over(p, 0);
+      p.work = nullptr;
+      return;
+    }
+    int st = std::atoi(status.c_str());
+    if (st != SF_OK && st != SF_EWORK && st != SF_EPANIC && st != SF_ENOBYTES) st = SF_EPANIC;
+    sf_bytes *v = value ? sf_bytes_new(value->data(), value->size()) : nullptr;
+    sf_bytes *e = error ? sf_bytes_new(error->data(), error->size()) : nullptr;
+    // Counted before the callers wake: what they read next includes it.
+    f.joined.fetch_add(1, std::memory_order_relaxed);
+    group_complete_remote(p.work, static_cast<sf_status>(st), v, e);
+    group_leave(p.work);
+    p.work = nullptr;
   }
 
   // Builds the batch: joins of queued flights, renewals due, and what the
@@ -360,22 +387,13 @@ struct Loop {
   void on_join(Pending &p, const redisReply *r, Clock::time_point now) {
     std::string verb = r->type == REDIS_REPLY_ARRAY && r->elements >= 2 ? str(r->element[0]) : "";
     if (verb == "done" && r->elements == 5) {
-      std::string status = str(r->element[2]);
-      if (status == "L") {  // too large to publish: run it here
-        f.too_large.fetch_add(1, std::memory_order_relaxed);
-        hand_over(p, 0);
-        p.work = nullptr;
-        return;
-      }
-      int st = std::atoi(status.c_str());
-      sf_bytes *value = reply_bytes(r->element[3]);
-      sf_bytes *error = reply_bytes(r->element[4]);
-      if (st != SF_OK && st != SF_EWORK && st != SF_EPANIC && st != SF_ENOBYTES) st = SF_EPANIC;
-      // Counted before the callers wake: what they read next includes it.
-      f.joined.fetch_add(1, std::memory_order_relaxed);
-      group_complete_remote(p.work, static_cast<sf_status>(st), value, error);
-      group_leave(p.work);
-      p.work = nullptr;
+      std::string value, error;
+      const bool has_value = r->element[3]->type == REDIS_REPLY_STRING;
+      const bool has_error = r->element[4]->type == REDIS_REPLY_STRING;
+      if (has_value) value = str(r->element[3]);
+      if (has_error) error = str(r->element[4]);
+      apply_outcome(p, str(r->element[2]), has_value ? &value : nullptr,
+                    has_error ? &error : nullptr);
       return;
     }
     if (verb == "lead") {
