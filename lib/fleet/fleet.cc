@@ -62,6 +62,10 @@ Fleet::Fleet(const FleetConfig &c, const void *name, std::size_t len)
       conn(config) {}
 
 Fleet::~Fleet() {
+  for (auto &o : local_outcomes) {
+    sf_bytes_release(o.value);
+    sf_bytes_release(o.error);
+  }
   for (int fd : wake_fd)
     if (fd >= 0) ::close(fd);
 }
@@ -91,9 +95,9 @@ struct Loop {
 
   Clock::duration lease() const { return std::chrono::milliseconds(f.config.lease_ms); }
 
-  void grant(const std::string &key, std::uint64_t token) {
+  void grant(const std::string &key, std::uint64_t token, int handed) {
     std::lock_guard<std::mutex> lk(f.grant_mu);
-    f.grants.push_back(Grant{key, token});
+    f.grants.push_back(Grant{key, token, handed});
   }
   // True if the grant was still unclaimed (and is gone now).
   bool revoke(const std::string &key, std::uint64_t token) {
@@ -110,17 +114,19 @@ struct Loop {
   // Hands a held flight to a local leader: with a token (a fleet leader)
   // or without (a local flight).
   void hand_over(Pending &p, std::uint64_t token) {
-    grant(p.key, token);
+    int handed;
+    {
+      Flight *fl = p.work->flight;
+      std::lock_guard<detail::SpinMutex> lk(fl->mu);
+      handed = fl->waiters;
+    }
+    grant(p.key, token, handed);
     if (token) {
       Lease l;
       l.key = p.key;
       l.keys = p.keys;
       l.token = token;
-      {
-        Flight *fl = p.work->flight;
-        std::lock_guard<detail::SpinMutex> lk(fl->mu);
-        l.handed_waiters = fl->waiters;
-      }
+      l.handed_waiters = handed;
       l.renew_at = Clock::now() + lease() / 3;
       l.claim_by = Clock::now() + lease();
       f.leases.push_back(std::move(l));
@@ -163,6 +169,7 @@ struct Loop {
       }
       ++it;
     }
+    if (complete_late(*p)) return;
     Pending &ref = *p;
     f.pendings.push_back(std::move(p));
     if (!f.conn.is_open() && f.ever_connected) {  // the breaker opened meanwhile
@@ -171,6 +178,35 @@ struct Loop {
       return;
     }
     sf_on_abandoned(work, on_abandoned, &ref);
+  }
+
+  // A flight held for a late caller of a local grant's leader
+  // (fleet_new_flight): completed with that leader's outcome. False if
+  // there is none (it expired): the flight goes on as any other.
+  bool complete_late(Pending &p) {
+    sf_status status = SF_OK;
+    sf_bytes *value = nullptr, *error = nullptr;
+    bool found = false;
+    {
+      std::lock_guard<std::mutex> lk(f.grant_mu);
+      for (auto it = f.local_outcomes.begin(); it != f.local_outcomes.end(); ++it) {
+        if (it->holds == 0 || it->key != p.key) continue;
+        found = true;
+        status = it->status;
+        value = sf_bytes_retain(it->value);
+        error = sf_bytes_retain(it->error);
+        if (--it->holds == 0 && it->left == 0) {
+          sf_bytes_release(it->value);
+          sf_bytes_release(it->error);
+          f.local_outcomes.erase(it);
+        }
+        break;
+      }
+    }
+    if (!found) return false;
+    group_complete_remote(p.work, status, value, error);
+    group_leave(p.work);
+    return true;
   }
 
   void queue_out(Command c, Fleet::Out kind) {
@@ -560,6 +596,52 @@ void Fleet::run() noexcept {
   if (self_free) delete this;
 }
 
+namespace {
+
+// The callers the hand-off to this local grant's leader woke; the run is
+// forgotten (grant_mu held). 0 if there is none.
+int take_local_run(Fleet *f, const void *key, std::size_t len) noexcept {
+  for (auto it = f->local_runs.begin(); it != f->local_runs.end(); ++it) {
+    if (it->key.size() == len && (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
+      const int handed = it->handed;
+      f->local_runs.erase(it);
+      return handed;
+    }
+  }
+  return 0;
+}
+
+// A local grant's leader completed (before its callers wake): its outcome
+// is kept for the callers its hand-off woke who have not joined its flight
+// yet, so that they do not run the work again.
+void local_grant_done(Fleet *f, const void *key, std::size_t len, std::uint32_t callers,
+                      sf_status status, sf_bytes *value, sf_bytes *error,
+                      const sf_native_kind *kind) noexcept {
+  std::lock_guard<std::mutex> lk(f->grant_mu);
+  const int late = take_local_run(f, key, len) - static_cast<int>(callers);
+  if (late <= 0) return;
+  try {
+    LocalOutcome o{std::string(static_cast<const char *>(key), len), late, 0, status, nullptr,
+                   nullptr, Clock::now() + std::chrono::milliseconds(f->config.lease_ms)};
+    if (status == SF_OK && kind && !value) {
+      std::string why = std::string("the leader's value is a native ") +
+                        (kind->name ? kind->name : "(unnamed)") +
+                        " value with no byte form: a caller that joined after it finished "
+                        "cannot receive it";
+      o.status = SF_ENOBYTES;
+      o.error = sf_bytes_new(why.data(), why.size());
+    } else {
+      o.value = sf_bytes_retain(value);
+      o.error = sf_bytes_retain(error);
+    }
+    f->local_outcomes.push_back(std::move(o));
+  } catch (...) {
+    // No memory: the late callers run the work again.
+  }
+}
+
+}  // namespace
+
 FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len,
                            std::uint64_t *token) noexcept {
   if (fleet_forked(f)) {  // a forked child: no I/O thread here
@@ -571,13 +653,40 @@ FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len,
     for (auto it = f->grants.begin(); it != f->grants.end(); ++it) {
       if (it->key.size() == len && (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
         std::uint64_t t = it->token;
+        const int handed = it->handed;
         if (it != f->grants.end() - 1) std::swap(*it, f->grants.back());
         f->grants.pop_back();
-        if (!t) return FleetRole::kLocal;
+        if (!t) {
+          if (handed <= 1) return FleetRole::kLocal;  // nobody else to come back late
+          try {
+            f->local_runs.push_back(LocalRun{std::string(static_cast<const char *>(key), len), handed});
+          } catch (...) {
+            return FleetRole::kLocal;  // no memory: late callers run it again
+          }
+          return FleetRole::kLocalGrant;
+        }
         f->led.fetch_add(1, std::memory_order_relaxed);
         *token = t;
         return FleetRole::kLead;
       }
+    }
+    // A caller of a local grant's leader who joined again after it
+    // finished: held, and completed with its outcome (complete_late).
+    const Clock::time_point now = Clock::now();
+    for (auto it = f->local_outcomes.begin(); it != f->local_outcomes.end();) {
+      if (now >= it->until && it->holds == 0) {
+        sf_bytes_release(it->value);
+        sf_bytes_release(it->error);
+        it = f->local_outcomes.erase(it);
+        continue;
+      }
+      if (it->left > 0 && now < it->until && it->key.size() == len &&
+          (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
+        --it->left;
+        ++it->holds;
+        return FleetRole::kHold;
+      }
+      ++it;
     }
   }
   if (f->breaker.local_only()) {
@@ -608,6 +717,10 @@ void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t
                        std::uint32_t callers, sf_status status, sf_bytes *value,
                        sf_bytes *error, const sf_native_kind *kind) noexcept {
   if (fleet_forked(f)) return;  // the parent's lease: the parent's to publish
+  if (!token) {
+    local_grant_done(f, key, len, callers, status, value, error, kind);
+    return;
+  }
   try {
     Post p;
     p.kind = Post::kDone;
@@ -636,6 +749,11 @@ void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t
 
 void fleet_leader_left(Fleet *f, const void *key, std::size_t len, std::uint64_t token) noexcept {
   if (fleet_forked(f)) return;
+  if (!token) {  // a local grant's leader: its callers join again, as after any hand-off
+    std::lock_guard<std::mutex> lk(f->grant_mu);
+    take_local_run(f, key, len);
+    return;
+  }
   try {
     Post p;
     p.kind = Post::kLeft;
