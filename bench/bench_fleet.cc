@@ -4,7 +4,9 @@
 //   with a TTL; the others poll GET every 10 ms.
 // Printed per contender: executions per stampede of P processes × T
 // threads, the time a waiter adds after the leader finished (median and
-// 90th percentile over waiters), Redis commands per stampede (INFO
+// 90th percentile, over every caller, and over the first caller to return
+// in each process that did not run the work: the fleet's own latency,
+// without the time the process takes to wake all of its callers), Redis commands per stampede (INFO
 // commandstats), and for one caller with no contention the time per flight
 // over a local group's, in server round trips (PING).
 //
@@ -69,6 +71,7 @@ struct Work {
 // The work: counted, 20 ms long, stamps when it finished.
 void run_work(const Work &w) {
   append(w.dir + "/execs." + std::to_string(w.round), "x");
+  append(w.dir + "/leaders." + std::to_string(w.round), std::to_string(::getpid()) + "\n");
   pause_ms(kWorkMs);
   append(w.dir + "/finish." + std::to_string(w.round), std::to_string(now_ns()) + "\n");
 }
@@ -154,6 +157,7 @@ int child(int argc, char **argv) {
     append(dir + "/ready." + std::to_string(round), "r");
     for (auto &t : ts) t.join();
   }
+  std::printf("P %d\n", static_cast<int>(::getpid()));
   for (auto &l : lines) std::printf("%s\n", l.c_str());
   sf_group_release(g);
   return 0;
@@ -207,7 +211,8 @@ void reset_stats(const sftest::RedisServer &server) {
 
 struct Row {
   double execs_per_stampede;
-  double waiter_p50_ms, waiter_p90_ms;
+  double waiter_p50_ms, waiter_p90_ms;      // every caller
+  double process_p50_ms, process_p90_ms;    // the first caller of each process that ran no work
   double client_commands;  // commands clients sent (a script is one)
   double server_commands;  // what the server ran, inside scripts too
 };
@@ -249,25 +254,47 @@ Row stampede(const sftest::RedisServer &server, const std::string &mode, int pro
   long execs = 0;
   std::vector<double> added;
   std::map<int, int64_t> last_finish;
+  std::map<int, std::vector<int>> leaders;  // per round: the pids that ran the work
   for (int round = 0; round < rounds; ++round) {
     execs += file_size(dir + "/execs." + std::to_string(round));
     std::ifstream f(dir + "/finish." + std::to_string(round));
     int64_t t, last = 0;
     while (f >> t) last = std::max(last, t);
     last_finish[round] = last;
+    std::ifstream l(dir + "/leaders." + std::to_string(round));
+    int pid;
+    while (l >> pid) leaders[round].push_back(pid);
   }
+  std::vector<double> first;  // per process and round: its first caller's return
   for (auto &text : out) {
     std::istringstream in(text);
     std::string tag;
+    int pid = 0;
+    in >> tag >> pid;  // "P pid"
+    std::map<int, int64_t> earliest;
     int round;
     int64_t t;
-    while (in >> tag >> round >> t) added.push_back((t - last_finish[round]) / 1e6);
+    while (in >> tag >> round >> t) {
+      added.push_back((t - last_finish[round]) / 1e6);
+      auto e = earliest.find(round);
+      if (e == earliest.end() || t < e->second) earliest[round] = t;
+    }
+    for (auto &e : earliest) {
+      auto &l = leaders[e.first];
+      if (std::find(l.begin(), l.end(), pid) == l.end())
+        first.push_back((e.second - last_finish[e.first]) / 1e6);
+    }
   }
   std::sort(added.begin(), added.end());
+  std::sort(first.begin(), first.end());
   row.execs_per_stampede = double(execs) / rounds;
   if (!added.empty()) {
     row.waiter_p50_ms = added[added.size() / 2];
     row.waiter_p90_ms = added[added.size() * 9 / 10];
+  }
+  if (!first.empty()) {
+    row.process_p50_ms = first[first.size() / 2];
+    row.process_p90_ms = first[first.size() * 9 / 10];
   }
   Commands c = total_commands(server);
   row.server_commands = double(c.all) / rounds;
@@ -316,16 +343,16 @@ int main(int argc, char **argv) {
   }
   std::printf("stampede: %d processes x %d threads, %d rounds, work %d ms, unix socket\n\n",
               procs, threads, rounds, kWorkMs);
-  std::printf("%-24s %8s %11s %11s %14s %14s\n", "contender", "execs", "added p50",
-              "added p90", "client cmds", "server cmds");
-  std::printf("%-24s %8s %11s %11s %14s %14s\n", "", "/flight", "ms", "ms", "/flight",
-              "/flight");
+  std::printf("%-24s %8s %21s %21s %12s %12s\n", "contender", "execs", "added: every caller",
+              "added: 1st/process", "client cmds", "server cmds");
+  std::printf("%-24s %8s %10s %10s %10s %10s %12s %12s\n", "", "/flight", "p50 ms", "p90 ms",
+              "p50 ms", "p90 ms", "/flight", "/flight");
   for (const char *mode : {"fleet", "recipe"}) {
     Row r = stampede(server, mode, procs, threads, rounds);
-    std::printf("%-24s %8.2f %11.2f %11.2f %14.1f %14.1f\n",
+    std::printf("%-24s %8.2f %10.3f %10.3f %10.3f %10.3f %12.1f %12.1f\n",
                 std::strcmp(mode, "fleet") == 0 ? "sf fleet group" : "SET NX PX + 10 ms poll",
-                r.execs_per_stampede, r.waiter_p50_ms, r.waiter_p90_ms, r.client_commands,
-                r.server_commands);
+                r.execs_per_stampede, r.waiter_p50_ms, r.waiter_p90_ms, r.process_p50_ms,
+                r.process_p90_ms, r.client_commands, r.server_commands);
   }
   // Uncontended: one caller, fresh keys.
   const int n = 2000;

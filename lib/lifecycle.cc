@@ -69,6 +69,7 @@ void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
   f->status = SF_OK;
   f->done = f->work_held = f->abandoned = f->run_here = f->fleet_held = false;
   f->fence = 0;
+  f->fleet_granted = false;
   f->finished.store(false, std::memory_order_relaxed);
   f->subs = nullptr;
   // Left follower tickets go to this thread's cache, and what does not fit
@@ -256,12 +257,15 @@ sf_status lead_locked(Shard &s, std::uint64_t h, const void *key, std::size_t le
   *work = &f->work;
   // A fleet group's first caller may wait for the fleet instead of leading:
   // the caller that joined returns the work ticket to fleet_hold().
-  if (s.group->fleet &&
-      fleet_new_flight(s.group->fleet, key, len, &f->fence) == FleetRole::kHold) {
-    f->fleet_held = true;
-    f->run_here = false;
-    *work = nullptr;
-    return SF_OK;
+  if (s.group->fleet) {
+    const FleetRole role = fleet_new_flight(s.group->fleet, key, len, &f->fence);
+    if (role == FleetRole::kHold) {
+      f->fleet_held = true;
+      f->run_here = false;
+      *work = nullptr;
+      return SF_OK;
+    }
+    f->fleet_granted = role == FleetRole::kLocalGrant;
   }
   ++s.flights;
   return SF_OK;
@@ -357,7 +361,7 @@ sf_status group_complete(sf_ticket *t, int raw_status, sf_bytes *value, sf_bytes
   if (t->role != Role::kWork) return reject();
   const sf_status status = normalize(raw_status, value, error);
   Shard &s = *f->shard;
-  if (f->fence) tell_fleet_done(f, status, value, error, kind);
+  if (f->fence || f->fleet_granted) tell_fleet_done(f, status, value, error, kind);
   {
     std::lock_guard<detail::SpinMutex> lk(s.mu);
     if (f->linked) unlink(s, f);  // the key is free again
@@ -404,7 +408,8 @@ void group_leave(sf_ticket *t) noexcept {
           if (!f->fleet_held) s.handoffs.fetch_add(1, std::memory_order_relaxed);
         }
       }
-      if (f->fence) fleet_leader_left(s.group->fleet, f->key, f->key_len, f->fence);
+      if (f->fence || f->fleet_granted)
+        fleet_leader_left(s.group->fleet, f->key, f->key_len, f->fence);
       deliver(f, w);
     }
     await_not_firing(t);  // an abandonment callback on another thread
@@ -469,7 +474,8 @@ static bool end_alone_locked(Shard &s, Flight *f, bool panicked, int *shared,
 bool group_finish_alone(sf_ticket *wait, sf_ticket *work, int status, int *shared) noexcept {
   Flight *f = work->flight;
   if (wait != &f->lead_wait) return false;  // not the leader's own pair of tickets
-  if (f->fence) return false;  // a fleet leader's outcome goes to other processes
+  // A fleet leader's outcome goes to other processes, or to its late callers.
+  if (f->fence || f->fleet_granted) return false;
   Shard &s = *f->shard;
   const std::int64_t began_ns = work->began_ns;  // the ticket is recycled below
   Leftovers left;
@@ -493,7 +499,7 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status,
   }
   Shard &s = *f->shard;
   const sf_status status = normalize(raw_status, value, error);
-  if (f->fence) tell_fleet_done(f, status, value, error, kind);
+  if (f->fence || f->fleet_granted) tell_fleet_done(f, status, value, error, kind);
   const std::int64_t began_ns = work->began_ns;  // the ticket may be recycled below
   Leftovers left;
   bool alone;

@@ -12,6 +12,7 @@
 
 #include "bytes.h"
 #include "fleet/hooks.h"
+#include "fleet/notice.h"
 #include "flight.h"
 #include "group.h"
 
@@ -29,12 +30,6 @@ std::uint64_t to_u64(const std::string &s) {
     v = v * 10 + static_cast<std::uint64_t>(c - '0');
   }
   return v;
-}
-
-// A reply's bytes as an sf_bytes (nil → NULL).
-sf_bytes *reply_bytes(const redisReply *r) {
-  if (!r || r->type != REDIS_REPLY_STRING) return nullptr;
-  return sf_bytes_new(r->str, r->len);
 }
 
 std::string bytes_str(const sf_bytes *b) {
@@ -67,6 +62,10 @@ Fleet::Fleet(const FleetConfig &c, const void *name, std::size_t len)
       conn(config) {}
 
 Fleet::~Fleet() {
+  for (auto &o : local_outcomes) {
+    sf_bytes_release(o.value);
+    sf_bytes_release(o.error);
+  }
   for (int fd : wake_fd)
     if (fd >= 0) ::close(fd);
 }
@@ -96,9 +95,9 @@ struct Loop {
 
   Clock::duration lease() const { return std::chrono::milliseconds(f.config.lease_ms); }
 
-  void grant(const std::string &key, std::uint64_t token) {
+  void grant(const std::string &key, std::uint64_t token, int handed) {
     std::lock_guard<std::mutex> lk(f.grant_mu);
-    f.grants.push_back(Grant{key, token});
+    f.grants.push_back(Grant{key, token, handed});
   }
   // True if the grant was still unclaimed (and is gone now).
   bool revoke(const std::string &key, std::uint64_t token) {
@@ -115,17 +114,19 @@ struct Loop {
   // Hands a held flight to a local leader: with a token (a fleet leader)
   // or without (a local flight).
   void hand_over(Pending &p, std::uint64_t token) {
-    grant(p.key, token);
+    int handed;
+    {
+      Flight *fl = p.work->flight;
+      std::lock_guard<detail::SpinMutex> lk(fl->mu);
+      handed = fl->waiters;
+    }
+    grant(p.key, token, handed);
     if (token) {
       Lease l;
       l.key = p.key;
       l.keys = p.keys;
       l.token = token;
-      {
-        Flight *fl = p.work->flight;
-        std::lock_guard<detail::SpinMutex> lk(fl->mu);
-        l.handed_waiters = fl->waiters;
-      }
+      l.handed_waiters = handed;
       l.renew_at = Clock::now() + lease() / 3;
       l.claim_by = Clock::now() + lease();
       f.leases.push_back(std::move(l));
@@ -168,6 +169,7 @@ struct Loop {
       }
       ++it;
     }
+    if (complete_late(*p)) return;
     Pending &ref = *p;
     f.pendings.push_back(std::move(p));
     if (!f.conn.is_open() && f.ever_connected) {  // the breaker opened meanwhile
@@ -176,6 +178,35 @@ struct Loop {
       return;
     }
     sf_on_abandoned(work, on_abandoned, &ref);
+  }
+
+  // A flight held for a late caller of a local grant's leader
+  // (fleet_new_flight): completed with that leader's outcome. False if
+  // there is none (it expired): the flight goes on as any other.
+  bool complete_late(Pending &p) {
+    sf_status status = SF_OK;
+    sf_bytes *value = nullptr, *error = nullptr;
+    bool found = false;
+    {
+      std::lock_guard<std::mutex> lk(f.grant_mu);
+      for (auto it = f.local_outcomes.begin(); it != f.local_outcomes.end(); ++it) {
+        if (it->holds == 0 || it->key != p.key) continue;
+        found = true;
+        status = it->status;
+        value = sf_bytes_retain(it->value);
+        error = sf_bytes_retain(it->error);
+        if (--it->holds == 0 && it->left == 0) {
+          sf_bytes_release(it->value);
+          sf_bytes_release(it->error);
+          f.local_outcomes.erase(it);
+        }
+        break;
+      }
+    }
+    if (!found) return false;
+    group_complete_remote(p.work, status, value, error);
+    group_leave(p.work);
+    return true;
   }
 
   void queue_out(Command c, Fleet::Out kind) {
@@ -225,7 +256,9 @@ struct Loop {
                             {std::to_string(p.token), status, has_value ? "1" : "0", value,
                              has_error ? "1" : "0", error, std::to_string(ttl),
                              std::to_string(f.config.linger_ms), f.channel,
-                             keys.hex_key + ":" + std::to_string(p.token)}),
+                             encode_notice(keys.hex_key, p.token, status,
+                                           has_value ? &value : nullptr,
+                                           has_error ? &error : nullptr)}),
                 Fleet::kOutComplete);
     }
     sf_bytes_release(p.value);
@@ -314,16 +347,46 @@ struct Loop {
     }
   }
 
+  // A completion notice: a waiter of that flight, or of an older token (a
+  // takeover finished first), completes from the outcome it carries; a
+  // hint makes it ask the server again.
   void notices(const std::vector<std::string> &got) {
-    for (auto &n : got) {
-      std::size_t colon = n.rfind(':');
-      if (colon == std::string::npos) continue;
+    Notice n;
+    for (auto &text : got) {
+      if (!parse_notice(text, &n)) continue;
       for (auto &p : f.pendings) {
-        if (p->state == Pending::kWaiting && p->keys.hex_key.size() == colon &&
-            n.compare(0, colon, p->keys.hex_key) == 0)
+        if (p->state != Pending::kWaiting || p->keys.hex_key != n.hex_key) continue;
+        if (n.has_outcome && n.token >= p->waited) {
+          apply_outcome(*p, n.status, n.has_value ? &n.value : nullptr,
+                        n.has_error ? &n.error : nullptr);
+          p->state = Pending::kSent;  // dropped below, as after a reply
+        } else {
           p->state = Pending::kQueued;
+        }
       }
     }
+    f.pendings.remove_if([](const std::unique_ptr<Pending> &p) { return p->work == nullptr; });
+  }
+
+  // The fleet's outcome of a held flight: its local callers get it, or run
+  // the work here when it was too large to publish. p.work is null after.
+  void apply_outcome(Pending &p, const std::string &status, const std::string *value,
+                     const std::string *error) {
+    if (status == "L") {  // too large to publish: run it here
+      f.too_large.fetch_add(1, std::memory_order_relaxed);
+      hand_over(p, 0);
+      p.work = nullptr;
+      return;
+    }
+    int st = std::atoi(status.c_str());
+    if (st != SF_OK && st != SF_EWORK && st != SF_EPANIC && st != SF_ENOBYTES) st = SF_EPANIC;
+    sf_bytes *v = value ? sf_bytes_new(value->data(), value->size()) : nullptr;
+    sf_bytes *e = error ? sf_bytes_new(error->data(), error->size()) : nullptr;
+    // Counted before the callers wake: what they read next includes it.
+    f.joined.fetch_add(1, std::memory_order_relaxed);
+    group_complete_remote(p.work, static_cast<sf_status>(st), v, e);
+    group_leave(p.work);
+    p.work = nullptr;
   }
 
   // Builds the batch: joins of queued flights, renewals due, and what the
@@ -360,22 +423,13 @@ struct Loop {
   void on_join(Pending &p, const redisReply *r, Clock::time_point now) {
     std::string verb = r->type == REDIS_REPLY_ARRAY && r->elements >= 2 ? str(r->element[0]) : "";
     if (verb == "done" && r->elements == 5) {
-      std::string status = str(r->element[2]);
-      if (status == "L") {  // too large to publish: run it here
-        f.too_large.fetch_add(1, std::memory_order_relaxed);
-        hand_over(p, 0);
-        p.work = nullptr;
-        return;
-      }
-      int st = std::atoi(status.c_str());
-      sf_bytes *value = reply_bytes(r->element[3]);
-      sf_bytes *error = reply_bytes(r->element[4]);
-      if (st != SF_OK && st != SF_EWORK && st != SF_EPANIC && st != SF_ENOBYTES) st = SF_EPANIC;
-      // Counted before the callers wake: what they read next includes it.
-      f.joined.fetch_add(1, std::memory_order_relaxed);
-      group_complete_remote(p.work, static_cast<sf_status>(st), value, error);
-      group_leave(p.work);
-      p.work = nullptr;
+      std::string value, error;
+      const bool has_value = r->element[3]->type == REDIS_REPLY_STRING;
+      const bool has_error = r->element[4]->type == REDIS_REPLY_STRING;
+      if (has_value) value = str(r->element[3]);
+      if (has_error) error = str(r->element[4]);
+      apply_outcome(p, str(r->element[2]), has_value ? &value : nullptr,
+                    has_error ? &error : nullptr);
       return;
     }
     if (verb == "lead") {
@@ -542,6 +596,52 @@ void Fleet::run() noexcept {
   if (self_free) delete this;
 }
 
+namespace {
+
+// The callers the hand-off to this local grant's leader woke; the run is
+// forgotten (grant_mu held). 0 if there is none.
+int take_local_run(Fleet *f, const void *key, std::size_t len) noexcept {
+  for (auto it = f->local_runs.begin(); it != f->local_runs.end(); ++it) {
+    if (it->key.size() == len && (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
+      const int handed = it->handed;
+      f->local_runs.erase(it);
+      return handed;
+    }
+  }
+  return 0;
+}
+
+// A local grant's leader completed (before its callers wake): its outcome
+// is kept for the callers its hand-off woke who have not joined its flight
+// yet, so that they do not run the work again.
+void local_grant_done(Fleet *f, const void *key, std::size_t len, std::uint32_t callers,
+                      sf_status status, sf_bytes *value, sf_bytes *error,
+                      const sf_native_kind *kind) noexcept {
+  std::lock_guard<std::mutex> lk(f->grant_mu);
+  const int late = take_local_run(f, key, len) - static_cast<int>(callers);
+  if (late <= 0) return;
+  try {
+    LocalOutcome o{std::string(static_cast<const char *>(key), len), late, 0, status, nullptr,
+                   nullptr, Clock::now() + std::chrono::milliseconds(f->config.lease_ms)};
+    if (status == SF_OK && kind && !value) {
+      std::string why = std::string("the leader's value is a native ") +
+                        (kind->name ? kind->name : "(unnamed)") +
+                        " value with no byte form: a caller that joined after it finished "
+                        "cannot receive it";
+      o.status = SF_ENOBYTES;
+      o.error = sf_bytes_new(why.data(), why.size());
+    } else {
+      o.value = sf_bytes_retain(value);
+      o.error = sf_bytes_retain(error);
+    }
+    f->local_outcomes.push_back(std::move(o));
+  } catch (...) {
+    // No memory: the late callers run the work again.
+  }
+}
+
+}  // namespace
+
 FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len,
                            std::uint64_t *token) noexcept {
   if (fleet_forked(f)) {  // a forked child: no I/O thread here
@@ -553,13 +653,40 @@ FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len,
     for (auto it = f->grants.begin(); it != f->grants.end(); ++it) {
       if (it->key.size() == len && (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
         std::uint64_t t = it->token;
+        const int handed = it->handed;
         if (it != f->grants.end() - 1) std::swap(*it, f->grants.back());
         f->grants.pop_back();
-        if (!t) return FleetRole::kLocal;
+        if (!t) {
+          if (handed <= 1) return FleetRole::kLocal;  // nobody else to come back late
+          try {
+            f->local_runs.push_back(LocalRun{std::string(static_cast<const char *>(key), len), handed});
+          } catch (...) {
+            return FleetRole::kLocal;  // no memory: late callers run it again
+          }
+          return FleetRole::kLocalGrant;
+        }
         f->led.fetch_add(1, std::memory_order_relaxed);
         *token = t;
         return FleetRole::kLead;
       }
+    }
+    // A caller of a local grant's leader who joined again after it
+    // finished: held, and completed with its outcome (complete_late).
+    const Clock::time_point now = Clock::now();
+    for (auto it = f->local_outcomes.begin(); it != f->local_outcomes.end();) {
+      if (now >= it->until && it->holds == 0) {
+        sf_bytes_release(it->value);
+        sf_bytes_release(it->error);
+        it = f->local_outcomes.erase(it);
+        continue;
+      }
+      if (it->left > 0 && now < it->until && it->key.size() == len &&
+          (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
+        --it->left;
+        ++it->holds;
+        return FleetRole::kHold;
+      }
+      ++it;
     }
   }
   if (f->breaker.local_only()) {
@@ -590,6 +717,10 @@ void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t
                        std::uint32_t callers, sf_status status, sf_bytes *value,
                        sf_bytes *error, const sf_native_kind *kind) noexcept {
   if (fleet_forked(f)) return;  // the parent's lease: the parent's to publish
+  if (!token) {
+    local_grant_done(f, key, len, callers, status, value, error, kind);
+    return;
+  }
   try {
     Post p;
     p.kind = Post::kDone;
@@ -618,6 +749,11 @@ void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t
 
 void fleet_leader_left(Fleet *f, const void *key, std::size_t len, std::uint64_t token) noexcept {
   if (fleet_forked(f)) return;
+  if (!token) {  // a local grant's leader: its callers join again, as after any hand-off
+    std::lock_guard<std::mutex> lk(f->grant_mu);
+    take_local_run(f, key, len);
+    return;
+  }
   try {
     Post p;
     p.kind = Post::kLeft;

@@ -47,6 +47,27 @@ using Clock = std::chrono::steady_clock;
 struct Grant {
   std::string key;
   std::uint64_t token;  // 0: a plain local flight
+  int handed = 0;       // local callers the hand-off woke (the leader among them)
+};
+
+// A local leader that claimed a grant without a token, while it runs: the
+// callers its hand-off woke (grant_mu).
+struct LocalRun {
+  std::string key;
+  int handed;
+};
+
+// The outcome of such a leader, kept for the callers its hand-off woke who
+// joined again only after it finished: their new flights are held and
+// completed with it instead of running the work again (grant_mu). Kept
+// until `left` flights took it, or `until`.
+struct LocalOutcome {
+  std::string key;
+  int left;   // new flights of `key` that still take it
+  int holds;  // held flights of `key` the I/O thread has yet to complete with it
+  sf_status status;
+  sf_bytes *value, *error;  // owned references
+  Clock::time_point until;
 };
 
 // What the engine's threads tell the I/O thread.
@@ -110,6 +131,8 @@ struct Fleet {
 
   std::mutex grant_mu;
   std::vector<Grant> grants;  // grant_mu
+  std::vector<LocalRun> local_runs;          // grant_mu
+  std::vector<LocalOutcome> local_outcomes;  // grant_mu
   std::atomic<int> local_debt{0};  // flights to run locally (a post that could not be made)
 
   std::mutex inbox_mu;

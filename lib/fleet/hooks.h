@@ -9,7 +9,8 @@
 //     open, or a grant without a token), the leader of a fleet flight (a
 //     grant with a fencing token), or a waiter of a flight whose work ticket
 //     the fleet's I/O thread holds (fleet_hold, after the lock is released);
-//   a leader holding a fencing token completes → fleet_leader_done;
+//   a leader holding a fencing token, or one of a local grant (kLocalGrant),
+//   completes → fleet_leader_done;
 //   such a leader leaves without completing → fleet_leader_left.
 //
 // None of them blocks on the network: they queue for the I/O thread.
@@ -37,6 +38,8 @@ bool fleet_attach(sf_group *g, const FleetConfig &config, const void *name,
 
 enum class FleetRole : std::uint8_t {
   kLocal,  // lead a plain local flight (token 0)
+  kLocalGrant,  // lead a local flight the I/O thread handed off (token 0): its
+                // completion and its leaving are told as a token leader's are
   kLead,   // lead the fleet flight: *token is the fencing token
   kHold,   // wait: the I/O thread takes the work ticket (fleet_hold)
 };
@@ -48,14 +51,15 @@ FleetRole fleet_new_flight(Fleet *fleet, const void *key, std::size_t len,
 // After the shard lock is released: the I/O thread owns `work` from now on.
 void fleet_hold(Fleet *fleet, sf_ticket *work) noexcept;
 
-// A leader with a fencing token completed (before its waiters are woken;
+// A leader with a fencing token (or of a local grant: token 0) completed (before its waiters are woken;
 // the outcome is still the caller's); `callers` joined its flight so far.
 // The fleet takes its own references.
 void fleet_leader_done(Fleet *fleet, const void *key, std::size_t len, std::uint64_t token,
                        std::uint32_t callers, sf_status status, sf_bytes *value,
                        sf_bytes *error, const sf_native_kind *kind) noexcept;
 
-// A leader with a fencing token left without completing (a hand-off).
+// A leader with a fencing token (or of a local grant: token 0) left without
+// completing (a hand-off).
 void fleet_leader_left(Fleet *fleet, const void *key, std::size_t len,
                        std::uint64_t token) noexcept;
 

@@ -147,6 +147,22 @@ inline bool await_file(const std::string &path) {
   return false;
 }
 
+// How many scripts (EVALSHA) the server ran since it started.
+inline long script_calls(const RedisServer &server) {
+  redisContext *c = server.connect();
+  if (!c) return -1;
+  long calls = 0;
+  auto *r = static_cast<redisReply *>(redisCommand(c, "INFO commandstats"));
+  if (r && r->type == REDIS_REPLY_STRING) {
+    std::string text(r->str, r->len);
+    std::size_t at = text.find("cmdstat_evalsha:calls=");
+    if (at != std::string::npos) calls = std::atol(text.c_str() + at + 22);
+  }
+  if (r) freeReplyObject(r);
+  redisFree(c);
+  return calls;
+}
+
 // A fixture that starts its own redis-server; skips if there is none.
 class FleetTest : public ::testing::Test {
  protected:

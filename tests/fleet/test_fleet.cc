@@ -304,5 +304,54 @@ TEST_F(Fleet, PausedServerTripsTheBreakerWithinTheCommandTimeout) {
   sf_group_release(g);
 }
 
+// The breaker opens while a flight is held: its callers are handed off to
+// a local leader. A caller who joins again only after that leader finished
+// reads its outcome; the work runs once in this process.
+TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
+  sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
+  std::string url = server.url();
+  o.url = url.c_str();
+  o.command_timeout_ms = 200;
+  o.cooldown_ms = 60000;  // stays open for the test
+  sf_group *g = sf_group_open_fleet("breaker-race", 12, &o);
+  {
+    Result r;  // connected, fleet flights
+    EXPECT_EQ(do_fn(g, "warm", [](sf_bytes **v, sf_bytes **) { *v = bytes("w"); return SF_OK; }, &r), SF_OK);
+  }
+  server.pause();
+  sf_ticket *wa, *ka, *wb, *kb;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &wa, &ka), SF_OK);
+  ASSERT_EQ(ka, nullptr);  // held by the fleet
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &wb, &kb), SF_OK);
+  ASSERT_EQ(kb, nullptr);
+  Result ra, rb;
+  EXPECT_EQ(sf_wait(wa, -1, &ra), SF_EHANDOFF);  // the breaker opened: run it here
+  EXPECT_EQ(sf_wait(wb, -1, &rb), SF_EHANDOFF);
+  sf_leave(wa);
+  sf_leave(wb);
+  // A joins again first and runs the work; B joins again after it finished.
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &wa, &ka), SF_OK);
+  ASSERT_NE(ka, nullptr);
+  EXPECT_EQ(sf_finish(wa, ka, SF_OK, bytes("once"), nullptr, nullptr, nullptr, &ra), SF_OK);
+  EXPECT_EQ(str(ra.value), "once");
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &wb, &kb), SF_OK);
+  EXPECT_EQ(kb, nullptr);  // no second run
+  if (kb) {
+    sf_complete(kb, SF_OK, bytes("twice"), nullptr);
+    sf_leave(kb);
+  }
+  Result again;
+  EXPECT_EQ(sf_wait(wb, -1, &again), SF_OK);
+  EXPECT_EQ(str(again.value), "once");
+  EXPECT_EQ(again.shared, 1);
+  sf_leave(wb);
+  // Later callers run fresh (locally while the breaker is open).
+  Result later;
+  EXPECT_EQ(do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("later"); return SF_OK; }, &later), SF_OK);
+  EXPECT_EQ(str(later.value), "later");
+  server.resume();
+  sf_group_release(g);
+}
+
 }  // namespace
 }  // namespace sftest

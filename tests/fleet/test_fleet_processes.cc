@@ -53,6 +53,20 @@ TEST_F(FleetProcesses, StampedeOfEightProcessesRunsTheWorkOnce) {
   EXPECT_EQ(sum(outs, kFallbacks), 0u);
 }
 
+// A waiting process completes from the outcome the leader's completion
+// notice carries: one join script per process and one completion in all,
+// with no second join to read the outcome (the lease outlasts the work, so
+// no renewal runs).
+TEST_F(FleetProcesses, WaitersCompleteFromTheNoticeWithoutAskingAgain) {
+  std::string dir = round_dir(server, "notice");
+  const long before = script_calls(server);
+  auto outs = run_all(dir, "value", 4, 3, {"--lease", "60000"});
+  EXPECT_EQ(count_records(dir + "/execs", 8), 1);
+  expect_all(outs, SF_OK, hex_of("the-value"));
+  EXPECT_EQ(sum(outs, kJoined), 3u);
+  EXPECT_EQ(script_calls(server) - before, 4 + 1);
+}
+
 TEST_F(FleetProcesses, ErrorsAndPanicsReachEveryProcessAndTheNextCallRunsFresh) {
   std::string d1 = round_dir(server, "error");
   auto outs = run_all(d1, "error", 4, 10);

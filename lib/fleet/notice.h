@@ -1,0 +1,46 @@
+// fleet/notice.h — the completion notice a leader's completion script
+// publishes on the group's channel, and how a waiter reads it.
+//
+//   <hex key>:<token>                                  a hint: the flight of
+//                                                      <token> ended (or its
+//                                                      lease was released)
+//   <hex key>:<token>|<status>|<vlen>|<elen>|<value><error>
+//                                                      the outcome itself
+//
+// <status> is as in fleet/scripts.h ("0", "1", "2", "9" or "L"); <vlen> and
+// <elen> are byte counts, or "-" for no value / no error. A waiter of that
+// flight (or of an older token: a takeover finished first) completes its
+// local flight from the notice alone, without asking the server again; a
+// hint, or an outcome over kNoticeInlineBytes, makes it run the join script
+// again, which reads the outcome from the server.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace sf {
+
+// The largest value plus error a notice carries. Every process of the
+// group receives every notice of the group, so large outcomes are left on
+// the server for the processes that wait for them.
+constexpr std::size_t kNoticeInlineBytes = 16 * 1024;
+
+struct Notice {
+  std::string hex_key;
+  std::uint64_t token = 0;
+  bool has_outcome = false;
+  std::string status;
+  bool has_value = false, has_error = false;
+  std::string value, error;
+};
+
+// The notice of a completion: with the outcome when it fits.
+std::string encode_notice(const std::string &hex_key, std::uint64_t token,
+                          const std::string &status, const std::string *value,
+                          const std::string *error);
+
+// False if `text` is no notice.
+bool parse_notice(const std::string &text, Notice *out);
+
+}  // namespace sf
