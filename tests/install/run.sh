@@ -175,6 +175,10 @@ require github.com/singleflight/singleflight/bindings/go v0.0.0
 
 replace github.com/singleflight/singleflight/bindings/go => $root/bindings/go
 EOF
+  # A build cache of its own: Go's cache does not key on pkg-config's output
+  # (golang/go#24544), so the binding package built by the other suites
+  # against the checkout's .local, with its rpath, would be linked again.
+  export GOCACHE="$tmp/gocache"
   go mod tidy >/dev/null 2>&1 || go mod tidy
   nice go build -o stampede_go .
   no_rpath_into_checkout stampede_go
