@@ -128,6 +128,11 @@ print("bundled" if b["BUNDLED_SOURCE"] else "linked", ":".join(b["rpaths"]))')
 [ "$(choice always "$other_pc")" = 'bundled $ORIGIN' ] || fail "always: $(choice always "$other_pc")"
 [ "$(choice auto)" = 'bundled $ORIGIN' ] || fail "auto with no engine visible: $(choice auto)"
 if choice never >/dev/null 2>&1; then fail "never, with no engine visible, did not stop"; fi
-echo "engine visible: auto links, always bundles; none visible: auto bundles, never stops"
+# From the checkout itself (pip install ./bindings/python): the sources are the checkout's.
+from_checkout=$(cd "$tmp" && python -c '
+import runpy, sys
+print(runpy.run_path(sys.argv[1])["BUNDLED_SOURCE"])' "$root/bindings/python/src/singleflight/_build.py")
+[ "$from_checkout" = "$root" ] || fail "a build from the checkout bundles $from_checkout, not $root"
+echo "engine visible: auto links, always bundles; none visible: auto bundles (from the sdist's _engine/, or from the checkout), never stops"
 
 echo "python wheel: $checks passed, 0 failed"
