@@ -44,8 +44,9 @@ or point the build at an installed prefix explicitly:
     PKG_CONFIG_PATH=/path/to/prefix/lib/pkgconfig pip install ./bindings/python
 """
 
-# The cdef mirrors include/singleflight.h and singleflight_binding.h. Numbers are left to the C compiler
-# ("..."), so the module always agrees with the header it is compiled against.
+# The cdef mirrors include/singleflight.h and singleflight_binding.h. Numbers are
+# left to the C compiler ("..."), so the module always agrees with the header it
+# is compiled against.
 CDEF = r"""
 #define SF_VERSION_MAJOR ...
 #define SF_VERSION_MINOR ...
@@ -214,7 +215,6 @@ extern "Python" void _sfpy_release(void *handle);
 extern "Python" void _sfpy_notify(void *userdata);
 extern "Python" void _sfpy_abandoned(void *userdata);
 """
-
 
 
 # ---- fleet groups (include/singleflight.h, section 6) ----------------------
