@@ -31,7 +31,7 @@ sf_bootstrap_tools() {
     sf_step "tools: meson, ninja, cffi, pytest, ruff, build into $SF_VENV"
     python3 -m venv "$SF_VENV"
     "$SF_VENV/bin/pip" install --quiet --upgrade pip
-    "$SF_VENV/bin/pip" install --quiet meson ninja cffi pytest setuptools wheel ruff build
+    "$SF_VENV/bin/pip" install --quiet meson ninja cffi pytest setuptools wheel build "ruff==0.17.6"  # ruff pinned: its rules and format change between releases
   fi
 }
 

@@ -73,8 +73,13 @@ def _worker(contender: str, url: str, work_ms: float) -> None:
         region = make_region().configure(
             "dogpile.cache.redis",
             expiration_time=600,
-            arguments={"url": url, "distributed_lock": True, "thread_local_lock": False,
-                       "lock_timeout": 30, "redis_expiration_time": 600},
+            arguments={
+                "url": url,
+                "distributed_lock": True,
+                "thread_local_lock": False,
+                "lock_timeout": 30,
+                "redis_expiration_time": 600,
+            },
         )
 
         def call(key: str) -> bytes:
@@ -106,7 +111,9 @@ def _worker(contender: str, url: str, work_ms: float) -> None:
         state = {"work_end": None}
         ok = bytes(call(key)) == VALUE
         returned = time.monotonic_ns()
-        print(json.dumps({"work_end": state["work_end"], "returned": returned, "ok": ok}), flush=True)
+        print(
+            json.dumps({"work_end": state["work_end"], "returned": returned, "ok": ok}), flush=True
+        )
 
 
 # ---- the driver ---------------------------------------------------------------------
@@ -118,9 +125,24 @@ class Redis:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(directory), "--logfile", str(directory / "redis.log"),
-             "--maxclients", "10000"])
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(directory),
+                "--logfile",
+                str(directory / "redis.log"),
+                "--maxclients",
+                "10000",
+            ]
+        )
         for _ in range(5000):
             try:
                 if self.info("server"):
@@ -160,9 +182,22 @@ class Pool:
     def __init__(self, contender: str, procs: int, url: str, work_ms: float) -> None:
         self.contender = contender
         self.procs = [
-            subprocess.Popen([sys.executable, __file__, "--worker", contender, "--url", url,
-                              "--work-ms", str(work_ms)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    contender,
+                    "--url",
+                    url,
+                    "--work-ms",
+                    str(work_ms),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+            )
             for _ in range(procs)
         ]
         for p in self.procs:
@@ -198,10 +233,12 @@ def _settled(redis: Redis) -> int:
 
 def measure(redis: Redis, procs: int, stampedes: int, work_ms: float) -> dict:
     pools = {c: Pool(c, procs, redis.url, work_ms) for c in CONTENDERS}
-    samples: dict[str, dict[str, list]] = {c: {"exec": [], "lat": [], "cmds": []} for c in CONTENDERS}
+    samples: dict[str, dict[str, list]] = {
+        c: {"exec": [], "lat": [], "cmds": []} for c in CONTENDERS
+    }
     try:
         for i in range(-2, stampedes):  # two warm-up stampedes (connections, scripts)
-            order = CONTENDERS[i % len(CONTENDERS):] + CONTENDERS[:i % len(CONTENDERS)]
+            order = CONTENDERS[i % len(CONTENDERS) :] + CONTENDERS[: i % len(CONTENDERS)]
             for c in order:
                 before = _settled(redis)
                 rs = pools[c].stampede(f"{c}:{procs}:{i}")
@@ -232,13 +269,18 @@ def measure(redis: Redis, procs: int, stampedes: int, work_ms: float) -> dict:
 
 
 def table(results: dict[int, dict]) -> str:
-    rows = ["| P | contender | executions per stampede (max) | leader's end → last waiter p50 | p99 | Redis commands per stampede |",
-            "|---:|---|---:|---:|---:|---:|"]
+    rows = [
+        "| P | contender | executions per stampede (max) "
+        "| leader's end → last waiter p50 | p99 | Redis commands per stampede |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
     for procs, res in results.items():
         for c in CONTENDERS:
             r = res[c]
-            rows.append(f"| {procs} | {c} | {r['exec']:g} ({r['exec_max']}) | {r['p50']:.2f} ms | "
-                        f"{r['p99']:.2f} ms | {r['cmds']:g} |")
+            rows.append(
+                f"| {procs} | {c} | {r['exec']:g} ({r['exec_max']}) | {r['p50']:.2f} ms | "
+                f"{r['p99']:.2f} ms | {r['cmds']:g} |"
+            )
     return "\n".join(rows)
 
 
@@ -252,9 +294,15 @@ def targets(results: dict[int, dict]) -> str:
             f"P={procs}: executions {f['exec']:g} (max {f['exec_max']}; target 1) "
             f"{'met' if f['exec_max'] == 1 else 'MISSED'}; "
             f"waiter p50 {f['p50']:.2f} ms vs best polling peer {best_poll:.2f} ms: "
-            f"{best_poll / f['p50']:.0f}x (target >= 10x) {'met' if f['p50'] * 10 <= best_poll else 'MISSED'}; "
+            f"{best_poll / f['p50']:.0f}x (target >= 10x) "
+            f"{'met' if f['p50'] * 10 <= best_poll else 'MISSED'}; "
             f"commands {f['cmds']:g} vs best peer {best_cmds:g}: {best_cmds / f['cmds']:.1f}x"
-            + (f" (target >= 2x at P=32) {'met' if f['cmds'] * 2 <= best_cmds else 'MISSED'}" if procs == 32 else ""))
+            + (
+                f" (target >= 2x at P=32) {'met' if f['cmds'] * 2 <= best_cmds else 'MISSED'}"
+                if procs == 32
+                else ""
+            )
+        )
     return "\n".join(lines)
 
 
@@ -266,14 +314,28 @@ def plot(results: dict[int, dict], path: str, work_ms: float, stampedes: int) ->
 
     ps = list(results)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for c, marker, color in zip(CONTENDERS, "os^", ("tab:blue", "tab:orange", "tab:green")):
+    colors = ("tab:blue", "tab:orange", "tab:green")
+    for c, marker, color in zip(CONTENDERS, "os^", colors, strict=False):
         axes[0].plot(ps, [results[p][c]["exec"] for p in ps], marker=marker, color=color, label=c)
-        axes[1].plot(ps, [results[p][c]["p50"] for p in ps], marker=marker, color=color, label=f"{c} p50")
-        axes[1].plot(ps, [results[p][c]["p99"] for p in ps], marker=marker, color=color, linestyle=":",
-                     alpha=0.5, label=f"{c} p99")
+        axes[1].plot(
+            ps, [results[p][c]["p50"] for p in ps], marker=marker, color=color, label=f"{c} p50"
+        )
+        axes[1].plot(
+            ps,
+            [results[p][c]["p99"] for p in ps],
+            marker=marker,
+            color=color,
+            linestyle=":",
+            alpha=0.5,
+            label=f"{c} p99",
+        )
         axes[2].plot(ps, [results[p][c]["cmds"] for p in ps], marker=marker, color=color, label=c)
-    titles = ("executions per stampede", "leader's end → last waiter (ms)", "Redis commands per stampede")
-    for ax, title in zip(axes, titles):
+    titles = (
+        "executions per stampede",
+        "leader's end → last waiter (ms)",
+        "Redis commands per stampede",
+    )
+    for ax, title in zip(axes, titles, strict=False):
         ax.set_title(title)
         ax.set_xlabel("processes (P)")
         ax.set_xscale("log", base=2)
@@ -284,8 +346,10 @@ def plot(results: dict[int, dict], path: str, work_ms: float, stampedes: int) ->
     axes[0].set_ylim(bottom=0)
     axes[0].legend()
     axes[1].legend(fontsize=7)
-    fig.suptitle(f"P processes stampede one hot key on loopback Redis (work {work_ms:g} ms, "
-                 f"median of {stampedes} stampedes)")
+    fig.suptitle(
+        f"P processes stampede one hot key on loopback Redis (work {work_ms:g} ms, "
+        f"median of {stampedes} stampedes)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -313,8 +377,10 @@ def main() -> None:
                 print(f"P={procs} done", file=sys.stderr, flush=True)
         finally:
             redis.stop()
-    print(f"P processes (one caller each) stampede one key; work {args.work_ms:g} ms; "
-          f"median of {args.stampedes} stampedes per contender, alternated; {os.cpu_count()} CPUs\n")
+    print(
+        f"P processes (one caller each) stampede one key; work {args.work_ms:g} ms; "
+        f"median of {args.stampedes} stampedes per contender, alternated; {os.cpu_count()} CPUs\n"
+    )
     print(table(results))
     print("\nTargets (fleet):")
     print(targets(results))

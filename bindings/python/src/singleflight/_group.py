@@ -26,7 +26,7 @@ from typing import (
     overload,
 )
 
-from . import _aio
+from . import _aio, _latency, _log
 from ._engine import (
     _EHANDOFF,
     _ETIMEDOUT,
@@ -55,7 +55,6 @@ from ._engine import (
     _unwind,
     _wait,
 )
-from . import _latency, _log
 from ._raw import ffi, lib
 
 if TYPE_CHECKING:
@@ -145,7 +144,7 @@ class Group:
         return self
 
     @staticmethod
-    def fleet(name: Key, /, **options: Any) -> "FleetGroup":
+    def fleet(name: Key, /, **options: Any) -> FleetGroup:
         """The process-wide *fleet group* called ``name``: its flights are
         shared with every process, in any language, that opened the same
         name on the same Redis server: the work of a key runs once in the
