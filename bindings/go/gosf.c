@@ -129,10 +129,10 @@ void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
   j->work = (uintptr_t)work;
   if (j->status != SF_OK) return;
   if (work) {
-    /* A leader takes its own rendezvous; it attaches it only when asked (DoContext):
-       the fast path of Do attaches nothing. */
-    j->own = (uintptr_t)rv_take();
+    /* DoContext's leader takes its own rendezvous and attaches it; Do's takes
+       one only if others hold tickets when its work is over (gosf_end). */
     if (flags & GOSF_ATTACH) {
+      j->own = (uintptr_t)rv_take();
       if (!NO_ATTACH &&
           sf_attach(wait, &gosf_kind, (void *)j->own, &attached_id) == SF_OK)
         j->attached = (uintptr_t)attached_id;
@@ -154,6 +154,19 @@ void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
   else
     rv_give((uint64_t)r); /* never handed to the engine */
   j->attached = (uintptr_t)attached_id;
+}
+
+gosf_ended gosf_end(uintptr_t wait, uintptr_t work, int status) {
+  gosf_ended r;
+  int shared = 0;
+  if (sf_finish_alone((sf_ticket *)wait, (sf_ticket *)work, (sf_status)status, &shared)) {
+    r.shared = shared;
+    r.own = 0;
+  } else {
+    r.shared = 0;
+    r.own = (uintptr_t)rv_take();
+  }
+  return r;
 }
 
 int gosf_finish(uintptr_t wait_, uintptr_t work_, int status,
