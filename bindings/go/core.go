@@ -272,14 +272,14 @@ func end[V any](h *handle, j *C.gosf_joined,
 	case err != nil:
 		st = C.SF_EWORK
 	}
-	r := C.gosf_end(j.wait, j.work, st)
+	own := C.gosf_end(j.wait, j.work, st)
 	runtime.KeepAlive(h)
-	if r.own == 0 {
-		return r.shared != 0
+	if own <= 1 {
+		return own == 1
 	}
-	rv, _ := rendezvousOf(uintptr(r.own))
+	rv, _ := rendezvousOf(uintptr(own))
 	store(rv, kind, v, err, perr)
-	return finish(h, j, r.own, st, kind, v, err, perr)
+	return finish(h, j, own, st, kind, v, err, perr)
 }
 
 // finish completes the flight of Do's leader with own, the rendezvous that
@@ -535,8 +535,8 @@ func do[V any](h *handle, k fkey, fn func() (V, error)) (v V, err error, shared 
 		}
 		defer h.exit()
 	}
+	var j C.gosf_joined
 	for {
-		var j C.gosf_joined
 		h.join(k, 0, &j)
 		if j.status != C.SF_OK {
 			return v, statusError(C.int(j.status), ""), false
@@ -545,17 +545,27 @@ func do[V any](h *handle, k fkey, fn func() (V, error)) (v V, err error, shared 
 			var kind outcomeKind
 			return lead(h, &j, fn, &kind)
 		}
-		o, _ := follow[V](h, &j, nil)
-		switch o.kind {
-		case ocValue:
-			return o.v, o.err, o.shared
-		case ocPanic:
-			panic(o.perr)
-		case ocGoexit:
-			runtime.Goexit()
+		again := false
+		if v, err, shared, again = followDo[V](h, &j); !again {
+			return v, err, shared
 		}
-		// ocHandoff: join again.
 	}
+}
+
+// followDo is the rest of a Do that joined the flight j as a follower (a
+// function of its own, so that the leader's path keeps a small frame).
+// again: the flight was handed off, join again.
+func followDo[V any](h *handle, j *C.gosf_joined) (v V, err error, shared, again bool) {
+	o, _ := follow[V](h, j, nil)
+	switch o.kind {
+	case ocValue:
+		return o.v, o.err, o.shared, false
+	case ocPanic:
+		panic(o.perr)
+	case ocGoexit:
+		runtime.Goexit()
+	}
+	return v, nil, false, true // ocHandoff
 }
 
 // doChan is Group.DoChan for any value type: the work (or the wait) runs in

@@ -14,7 +14,8 @@ extern void gosfRendezvous(uintptr_t id);
 /* A rendezvous id is (gen << 32) | (index + 1): the generation tells a
  * follower whether the Go state it finds in the rendezvous is already its
  * flight's. gen is 31 bits, so no id equals GOSF_NO_BYTES. Free ids are kept
- * with the generation they had; taking one bumps it.
+ * with the generation they had; taking one bumps it (skipping 0, so that
+ * every id taken is at least 1 << 32).
  * A per-thread cache sits in front of one locked stack: the common case (a
  * flight with no follower is joined, completed and left on one thread) takes
  * and returns its id without a lock. Only threads that run Go code use the
@@ -34,6 +35,7 @@ static uint32_t next_fresh;
 
 static uint64_t bump(uint64_t v) {
   uint64_t gen = ((v >> 32) + 1) & 0x7fffffffu;
+  if (gen == 0) gen = 1; /* every id taken is above 1 (gosf_end) */
   return (gen << 32) | (v & 0xffffffffu);
 }
 
@@ -156,17 +158,11 @@ void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
   j->attached = (uintptr_t)attached_id;
 }
 
-gosf_ended gosf_end(uintptr_t wait, uintptr_t work, int status) {
-  gosf_ended r;
+uintptr_t gosf_end(uintptr_t wait, uintptr_t work, int status) {
   int shared = 0;
-  if (sf_finish_alone((sf_ticket *)wait, (sf_ticket *)work, (sf_status)status, &shared)) {
-    r.shared = shared;
-    r.own = 0;
-  } else {
-    r.shared = 0;
-    r.own = (uintptr_t)rv_take();
-  }
-  return r;
+  if (sf_finish_alone((sf_ticket *)wait, (sf_ticket *)work, (sf_status)status, &shared))
+    return shared != 0;
+  return (uintptr_t)rv_take();
 }
 
 int gosf_finish(uintptr_t wait_, uintptr_t work_, int status,

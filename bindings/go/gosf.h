@@ -59,18 +59,12 @@ typedef struct gosf_joined {
 void gosf_join(uintptr_t g, const char *key, size_t key_len, uint64_t u64,
                unsigned flags, gosf_joined *j);
 
-/* What gosf_end did. */
-typedef struct gosf_ended {
-  uintptr_t own;  /* 0: the flight ended (nobody else held a ticket); else
-                     a fresh rendezvous id for the outcome, and the flight
-                     still runs: store the outcome there, then gosf_finish */
-  int shared;     /* when it ended: sf_result.shared */
-} gosf_ended;
-
 /* A Go leader's ending when its two tickets are the flight's only ones
- * (sf_finish_alone, with the outcome's status): no outcome is handed over.
- * Otherwise nothing changes but the rendezvous id taken for gosf_finish. */
-gosf_ended gosf_end(uintptr_t wait, uintptr_t work, int status);
+ * (sf_finish_alone, with the outcome's status): no outcome is handed over,
+ * and it returns 0, or 1 if the outcome was shared (sf_result.shared).
+ * Otherwise nothing changes, and it returns a fresh rendezvous id (never 0
+ * or 1) for the outcome: store it there, then gosf_finish. */
+uintptr_t gosf_end(uintptr_t wait, uintptr_t work, int status);
 
 /* A Go leader's whole ending, through sf_finish: completes with the outcome
  * (copying value and error bytes into engine buffers), reads whether it was
