@@ -3,7 +3,7 @@ package singleflight
 // Benchmarks of this binding against golang.org/x/sync/singleflight and
 // resenje.org/singleflight (generic, pure Go), side by side in one run:
 //
-//	go test -run '^$' -bench . -benchmem -count 5
+//	go test -run '^$' -bench . -benchmem -cpu 1,2 -count 10
 //
 // README.md records a table measured this way.
 

@@ -257,29 +257,48 @@ func encode[V any](h *handle, id uintptr, rendezvous bool,
 	return e
 }
 
-// finish ends the flight of Do's leader in one cgo call (sf_finish):
-// completes it with the leader's rendezvous id as the native value, reads
-// whether the outcome was shared and leaves both tickets. The outcome must
-// already be in the rendezvous: once this returns it may be another
-// flight's. It returns
-// whether the outcome was shared.
-func finish[V any](h *handle, j *C.gosf_joined,
+// end ends the flight of Do's leader. When its two tickets are the only
+// ones, one cgo call (gosf_end, sf_finish_alone) ends it with no outcome
+// handed over: no byte form, no rendezvous. Otherwise the same call gave it
+// a rendezvous of its own: it stores the outcome there and finishes the
+// flight with that id as the native value (finish). It returns whether the
+// outcome was shared.
+func end[V any](h *handle, j *C.gosf_joined,
+	kind outcomeKind, v V, err error, perr *panicError) bool {
+	st := C.int(C.SF_OK)
+	switch {
+	case kind != ocValue:
+		st = C.SF_EPANIC
+	case err != nil:
+		st = C.SF_EWORK
+	}
+	own := C.gosf_end(j.wait, j.work, st)
+	runtime.KeepAlive(h)
+	if own <= 1 {
+		return own == 1
+	}
+	rv, _ := rendezvousOf(uintptr(own))
+	store(rv, kind, v, err, perr)
+	return finish(h, j, own, st, kind, v, err, perr)
+}
+
+// finish completes the flight of Do's leader with own, the rendezvous that
+// holds its outcome, as the native value, reads whether the outcome was
+// shared and leaves both tickets, in one cgo call (sf_finish). Once this
+// returns, own may be another flight's.
+func finish[V any](h *handle, j *C.gosf_joined, own C.uintptr_t, st C.int,
 	kind outcomeKind, v V, err error, perr *panicError) bool {
 	if !h.named && kind == ocValue {
-		// The fast path: a private group has no byte form to make, and
-		// the rendezvous id is the native value whatever the outcome.
-		st := C.int(C.SF_OK)
-		if err != nil {
-			st = C.SF_EWORK
-		}
-		r := C.gosf_finish(j.wait, j.work, st, nil, 0, 0, nil, 0, 0, j.own, 0)
+		// A private group has no byte form to make, and the rendezvous
+		// id is the native value whatever the outcome.
+		r := C.gosf_finish(j.wait, j.work, st, nil, 0, 0, nil, 0, 0, own, 0)
 		runtime.KeepAlive(h)
 		return r > 0
 	}
-	e := encode(h, uintptr(j.own), false, kind, v, err, perr)
+	e := encode(h, uintptr(own), false, kind, v, err, perr)
 	back := C.uintptr_t(0)
-	if e.native != j.own {
-		back = j.own
+	if e.native != own {
+		back = own
 	}
 	r := C.gosf_finish(j.wait, j.work, e.status,
 		bytesPtr(e.val), C.size_t(len(e.val)), cbool(e.hasVal),
@@ -324,13 +343,12 @@ func store[V any](rv *rendezvous, kind outcomeKind, v V, err error, perr *panicE
 // a *panicError; runtime.Goexit goes on exiting this goroutine. *kind is set
 // before either happens.
 //
-// The leader attached nothing: it stores its outcome in its own rendezvous
-// and hands its id to the engine as the outcome's native value, in the same
-// call that completes the flight and leaves its tickets. Its Go followers,
-// if any, parked on the rendezvous the first of them attached, and read the
-// leader's from there.
+// The leader attached nothing. Alone at the end, it keeps its outcome;
+// otherwise it stores it in a rendezvous of its own and hands its id to the
+// engine as the outcome's native value, in the call that completes the
+// flight and leaves its tickets (end). Its Go followers parked on the
+// rendezvous the first of them attached, and read the leader's from there.
 func lead[V any](h *handle, j *C.gosf_joined, fn func() (V, error), kind *outcomeKind) (v V, err error, shared bool) {
-	rv, _ := rendezvousOf(uintptr(j.own))
 	normalReturn, recovered := false, false
 	var perr *panicError
 	defer func() {
@@ -341,8 +359,7 @@ func lead[V any](h *handle, j *C.gosf_joined, fn func() (V, error), kind *outcom
 			k = ocPanic
 		}
 		*kind = k
-		store(rv, k, v, err, perr)
-		shared = finish(h, j, k, v, err, perr)
+		shared = end(h, j, k, v, err, perr)
 		if perr != nil {
 			panic(perr)
 		}
@@ -518,8 +535,8 @@ func do[V any](h *handle, k fkey, fn func() (V, error)) (v V, err error, shared 
 		}
 		defer h.exit()
 	}
+	var j C.gosf_joined
 	for {
-		var j C.gosf_joined
 		h.join(k, 0, &j)
 		if j.status != C.SF_OK {
 			return v, statusError(C.int(j.status), ""), false
@@ -528,17 +545,27 @@ func do[V any](h *handle, k fkey, fn func() (V, error)) (v V, err error, shared 
 			var kind outcomeKind
 			return lead(h, &j, fn, &kind)
 		}
-		o, _ := follow[V](h, &j, nil)
-		switch o.kind {
-		case ocValue:
-			return o.v, o.err, o.shared
-		case ocPanic:
-			panic(o.perr)
-		case ocGoexit:
-			runtime.Goexit()
+		again := false
+		if v, err, shared, again = followDo[V](h, &j); !again {
+			return v, err, shared
 		}
-		// ocHandoff: join again.
 	}
+}
+
+// followDo is the rest of a Do that joined the flight j as a follower (a
+// function of its own, so that the leader's path keeps a small frame).
+// again: the flight was handed off, join again.
+func followDo[V any](h *handle, j *C.gosf_joined) (v V, err error, shared, again bool) {
+	o, _ := follow[V](h, j, nil)
+	switch o.kind {
+	case ocValue:
+		return o.v, o.err, o.shared, false
+	case ocPanic:
+		panic(o.perr)
+	case ocGoexit:
+		runtime.Goexit()
+	}
+	return v, nil, false, true // ocHandoff
 }
 
 // doChan is Group.DoChan for any value type: the work (or the wait) runs in

@@ -14,7 +14,8 @@ extern void gosfRendezvous(uintptr_t id);
 /* A rendezvous id is (gen << 32) | (index + 1): the generation tells a
  * follower whether the Go state it finds in the rendezvous is already its
  * flight's. gen is 31 bits, so no id equals GOSF_NO_BYTES. Free ids are kept
- * with the generation they had; taking one bumps it.
+ * with the generation they had; taking one bumps it (skipping 0, so that
+ * every id taken is at least 1 << 32).
  * A per-thread cache sits in front of one locked stack: the common case (a
  * flight with no follower is joined, completed and left on one thread) takes
  * and returns its id without a lock. Only threads that run Go code use the
@@ -34,6 +35,7 @@ static uint32_t next_fresh;
 
 static uint64_t bump(uint64_t v) {
   uint64_t gen = ((v >> 32) + 1) & 0x7fffffffu;
+  if (gen == 0) gen = 1; /* every id taken is above 1 (gosf_end) */
   return (gen << 32) | (v & 0xffffffffu);
 }
 
@@ -129,10 +131,10 @@ void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
   j->work = (uintptr_t)work;
   if (j->status != SF_OK) return;
   if (work) {
-    /* A leader takes its own rendezvous; it attaches it only when asked (DoContext):
-       the fast path of Do attaches nothing. */
-    j->own = (uintptr_t)rv_take();
+    /* DoContext's leader takes its own rendezvous and attaches it; Do's takes
+       one only if others hold tickets when its work is over (gosf_end). */
     if (flags & GOSF_ATTACH) {
+      j->own = (uintptr_t)rv_take();
       if (!NO_ATTACH &&
           sf_attach(wait, &gosf_kind, (void *)j->own, &attached_id) == SF_OK)
         j->attached = (uintptr_t)attached_id;
@@ -154,6 +156,13 @@ void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
   else
     rv_give((uint64_t)r); /* never handed to the engine */
   j->attached = (uintptr_t)attached_id;
+}
+
+uintptr_t gosf_end(uintptr_t wait, uintptr_t work, int status) {
+  int shared = 0;
+  if (sf_finish_alone((sf_ticket *)wait, (sf_ticket *)work, (sf_status)status, &shared))
+    return shared != 0;
+  return (uintptr_t)rv_take();
 }
 
 int gosf_finish(uintptr_t wait_, uintptr_t work_, int status,

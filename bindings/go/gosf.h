@@ -3,7 +3,9 @@
  *
  * Every helper here folds several engine calls into one, so that a Go
  * caller pays for as few cgo transitions as possible: a fresh flight led by
- * Go costs gosf_join() and gosf_finish() (sf_finish), two cgo calls in all.
+ * Go that nobody else joined costs gosf_join() and gosf_end()
+ * (sf_finish_alone), two cgo calls in all; one that others joined, a third
+ * (gosf_finish).
  *
  * The binding's rendezvous: the Go state of a flight (an outcome as Go
  * values, a channel its Go followers park on) lives in a Go table
@@ -15,7 +17,9 @@
  * nobody else held one), and only then is it reused:
  *  - as the native value of the outcome (sf_finish / sf_complete_native):
  *    the leader's rendezvous holds its outcome; Do's leader attaches
- *    nothing, so its fast path costs no flight lock;
+ *    nothing, and takes its rendezvous only once its work is over and
+ *    others hold tickets (gosf_end), so its fast path costs no flight lock
+ *    and no rendezvous;
  *  - attached to the flight (sf_attach): the first Go follower attaches its
  *    rendezvous, parks its Go peers there and subscribes one wait ticket
  *    (gosfRendezvous); DoContext's leader attaches its own, so that the
@@ -44,7 +48,8 @@ typedef struct gosf_joined {
   uintptr_t wait;  /* sf_ticket * */
   uintptr_t work;  /* sf_ticket *: non-zero when this caller leads */
   uintptr_t attached; /* the id of the flight's attached Go rendezvous, or 0 */
-  uintptr_t own;      /* a leader's own rendezvous id; for a follower, its
+  uintptr_t own;      /* a DoContext leader's own rendezvous id (0 for Do's: see
+                         gosf_end); for a follower, its
                          own when it attached it (attached == own), else 0 */
   uintptr_t status; /* sf_status of the join */
 } gosf_joined;
@@ -53,6 +58,13 @@ typedef struct gosf_joined {
  * little-endian bytes of u64) and fills *j. */
 void gosf_join(uintptr_t g, const char *key, size_t key_len, uint64_t u64,
                unsigned flags, gosf_joined *j);
+
+/* A Go leader's ending when its two tickets are the flight's only ones
+ * (sf_finish_alone, with the outcome's status): no outcome is handed over,
+ * and it returns 0, or 1 if the outcome was shared (sf_result.shared).
+ * Otherwise nothing changes, and it returns a fresh rendezvous id (never 0
+ * or 1) for the outcome: store it there, then gosf_finish. */
+uintptr_t gosf_end(uintptr_t wait, uintptr_t work, int status);
 
 /* A Go leader's whole ending, through sf_finish: completes with the outcome
  * (copying value and error bytes into engine buffers), reads whether it was

@@ -21,10 +21,11 @@ import (
 // (gosf.c), so taking and giving one back costs no allocation and no
 // callback into Go. The engine holds an id in one of two ways:
 //
-//   - as the native value of an outcome (Do, DoChan): the leader stores its
-//     outcome as Go values (kind, err, perr, box) in its own rendezvous
-//     before it completes the flight with the id; nobody parks there, and
-//     only the outcome fields are used;
+//   - as the native value of an outcome (Do, DoChan): a leader whose flight
+//     others joined takes a rendezvous once its work is over (a leader
+//     alone takes none), stores its outcome as Go values (kind, err, perr,
+//     box) there and completes the flight with the id; nobody parks there,
+//     and only the outcome fields are used;
 //   - attached to the flight (sf_attach): its Go followers park on its
 //     channel and read the outcome from it. The first Go follower attaches
 //     its own (engine is set): one of the parked wait tickets is

@@ -42,6 +42,17 @@ func OpenKeyed[K comparable, V any](name string) (*KeyedGroup[K, V], error) {
 }
 
 func keyOf[K comparable](k K) fkey {
+	// The common key types, without reflect on every call.
+	switch x := any(k).(type) {
+	case string:
+		return fkey{s: x}
+	case int:
+		return fkey{u: uint64(x), isU: true}
+	case int64:
+		return fkey{u: uint64(x), isU: true}
+	case uint64:
+		return fkey{u: x, isU: true}
+	}
 	p := unsafe.Pointer(&k)
 	switch reflect.TypeFor[K]().Kind() {
 	case reflect.String:
