@@ -41,16 +41,16 @@ use crate::{Error, Group, Shared};
 use singleflight_sys as sys;
 
 /// Where the engine's completion callback finds this waiter's `Waker`.
-struct WakerSlot {
+struct Subscription {
     waker: Mutex<Option<Waker>>,
 }
 
-unsafe extern "C" fn wake_slot(userdata: *mut c_void) {
-    // Safety: userdata is the boxed WakerSlot of a Call, which leaves its
+unsafe extern "C" fn wake_subscriber(userdata: *mut c_void) {
+    // Safety: userdata is the boxed Subscription of a Call, which leaves its
     // ticket (after which the callback has run or never will) before the
     // box goes.
-    let slot = unsafe { &*(userdata as *const WakerSlot) };
-    let waker = slot.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let sub = unsafe { &*(userdata as *const Subscription) };
+    let waker = sub.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(w) = waker {
         let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
     }
@@ -211,7 +211,7 @@ pub struct Call<T, E, F> {
     done: bool,
     /// Where the engine's completion callback finds our waker: made on the
     /// first subscription (most calls never subscribe).
-    slot: Option<Box<WakerSlot>>,
+    subscription: Option<Box<Subscription>>,
     /// Feature `tracing`: the call's span (`spans.rs`).
     span: PollSpan,
     _pin: PhantomPinned,
@@ -233,7 +233,7 @@ where
             joined: None,
             held: None,
             done: false,
-            slot: None,
+            subscription: None,
             span: PollSpan::new(),
             _pin: PhantomPinned,
             _t: PhantomData,
@@ -375,7 +375,7 @@ impl<T, E, F> Call<T, E, F> {
         let orphan = match (self.held.take(), &j.flight) {
             // A leader leaving before its work finished: its wait ticket
             // goes with the work, held for the waiters left (unless it is
-            // subscribed, with our waker slot, which goes with us: never so
+            // subscribed, with our `subscription`, which goes with us: never so
             // while the leader holds the work).
             (Some(Held { work, lead, erase }), Some((f, _))) => {
                 let wait = if j.subscribed { None } else { j.wait.take() };
@@ -493,7 +493,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Safety: we never move any pinned data: `work` is moved out before
         // it is ever pinned (it is boxed and pinned when it runs), and the
-        // only address the engine keeps is that of the boxed `slot`.
+        // only address the engine keeps is that of the boxed `subscription`.
         let this = unsafe { self.get_unchecked_mut() };
         assert!(!this.done, "singleflight::Call polled after it completed");
         #[allow(clippy::let_unit_value)] // without feature `tracing`, the guard is `()`
@@ -529,23 +529,23 @@ where
                 Step::WaitEngine => true,
             };
             if engine {
-                let slot = this.slot.get_or_insert_with(|| Box::new(WakerSlot { waker: Mutex::new(None) }));
+                let sub = this.subscription.get_or_insert_with(|| Box::new(Subscription { waker: Mutex::new(None) }));
                 {
-                    let mut w = slot.waker.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut w = sub.waker.lock().unwrap_or_else(|e| e.into_inner());
                     match &*w {
                         Some(old) if old.will_wake(cx.waker()) => {}
                         _ => *w = Some(cx.waker().clone()),
                     }
                 }
-                let slot: *const WakerSlot = &**slot;
+                let sub: *const Subscription = &**sub;
                 let j = this.joined.as_mut().expect("joined above");
                 if !j.subscribed {
                     j.subscribed = true;
                     let wait = j.wait.as_ref().expect("WaitEngine only with a ticket");
-                    // Safety: our wait ticket is held; the boxed slot outlives
+                    // Safety: our wait ticket is held; the boxed subscription outlives
                     // the subscription (we leave the ticket before the box
                     // goes). Runs at once if the outcome is there.
-                    unsafe { sys::sf_subscribe(wait.as_ptr(), Some(wake_slot), slot.cast_mut().cast()) };
+                    unsafe { sys::sf_subscribe(wait.as_ptr(), Some(wake_subscriber), sub.cast_mut().cast()) };
                 }
             }
             if !this.arm_timer(cx) {

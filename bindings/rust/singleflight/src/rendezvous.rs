@@ -90,7 +90,7 @@ unsafe extern "C" fn release_rendezvous(value: *mut c_void) {
 }
 
 /// The work and its tickets, once a leader handed them over.
-struct WorkSlot {
+struct HandedWork {
     fut: Option<WorkFuture>,
     /// The flight's work ticket.
     ticket: *mut sys::sf_ticket,
@@ -101,8 +101,8 @@ struct WorkSlot {
 }
 
 // Safety: tickets may be used from any thread, by one user at a time,
-// which the mutex around the slot ensures; the future is Send.
-unsafe impl Send for WorkSlot {}
+// which the mutex around it ensures; the future is Send.
+unsafe impl Send for HandedWork {}
 
 /// Where the flight's Rust work is: the one thing a Rust rendezvous keeps
 /// that the engine cannot, since a Rust future runs only while someone
@@ -147,7 +147,7 @@ pub(crate) struct Rendezvous {
     book: Mutex<Book>,
     /// Locked by the driver while it polls (never together with `book`
     /// taken first, so a wake from inside the poll can take `book`).
-    work: Mutex<WorkSlot>,
+    work: Mutex<HandedWork>,
     /// Set when the work future is woken; lets the driver repoll.
     notified: AtomicBool,
 }
@@ -189,7 +189,7 @@ impl Orphan {
     /// leaves its ticket uncompleted: the flight is abandoned, or handed off
     /// to the waiters of other languages.
     pub(crate) fn abandon(self) {
-        // Safety (both): tickets moved out of the slot under its lock: ours
+        // Safety (both): tickets moved out of `work` under its lock: ours
         // alone, each left once.
         if !self.wait.is_null() {
             unsafe { sys::sf_leave(self.wait) };
@@ -282,7 +282,7 @@ impl Rendezvous {
                 free: Vec::new(),
                 driver: None,
             }),
-            work: Mutex::new(WorkSlot { fut: None, ticket: std::ptr::null_mut(), wait: std::ptr::null_mut() }),
+            work: Mutex::new(HandedWork { fut: None, ticket: std::ptr::null_mut(), wait: std::ptr::null_mut() }),
             notified: AtomicBool::new(false),
         }
     }
@@ -294,8 +294,8 @@ impl Rendezvous {
         if self.book.is_poisoned() || self.work.is_poisoned() {
             return false;
         }
-        let slot = self.work.get_mut().unwrap_or_else(|e| e.into_inner());
-        if slot.fut.is_some() || !slot.ticket.is_null() || !slot.wait.is_null() {
+        let handed = self.work.get_mut().unwrap_or_else(|e| e.into_inner());
+        if handed.fut.is_some() || !handed.ticket.is_null() || !handed.wait.is_null() {
             return false;
         }
         let b = self.book.get_mut().unwrap_or_else(|e| e.into_inner());
@@ -481,11 +481,11 @@ impl Rendezvous {
     /// left: the caller abandons them.
     pub(crate) fn hand_over(&self, fut: WorkFuture, lead: Ticket, wait: Option<Ticket>) -> Option<Orphan> {
         {
-            // Nobody else touches the slot while the leader holds the work.
-            let mut slot = lock(&self.work);
-            slot.fut = Some(fut);
-            slot.ticket = lead.into_raw();
-            slot.wait = wait.map_or(std::ptr::null_mut(), Ticket::into_raw);
+            // Nobody else touches `work` while the leader holds the work.
+            let mut handed = lock(&self.work);
+            handed.fut = Some(fut);
+            handed.ticket = lead.into_raw();
+            handed.wait = wait.map_or(std::ptr::null_mut(), Ticket::into_raw);
         }
         let mut b = lock(&self.book);
         debug_assert!(matches!(b.mode, Mode::Held));
@@ -543,9 +543,9 @@ impl Rendezvous {
     /// handed it over); on completion, completes the engine's flight, keeps
     /// the outcome for the Rust waiters and wakes them.
     pub(crate) fn drive(self: &Arc<Self>, me: usize, cx: &mut Context<'_>) -> Drove {
-        let mut slot = lock(&self.work);
-        let ticket = slot.ticket;
-        let Some(fut) = slot.fut.as_mut() else { return Drove::Pending };
+        let mut handed = lock(&self.work);
+        let ticket = handed.ticket;
+        let Some(fut) = handed.fut.as_mut() else { return Drove::Pending };
         self.notified.store(false, Ordering::SeqCst);
         let waker = self.work_waker();
         let polled = driving::driving(Driven::Flight(self.id()), || {
@@ -555,7 +555,7 @@ impl Rendezvous {
         });
         let finished = match polled {
             Ok(Poll::Pending) => {
-                drop(slot);
+                drop(handed);
                 if self.notified.swap(false, Ordering::SeqCst) {
                     // Woken while we polled: come back soon, through the executor.
                     cx.waker().wake_by_ref();
@@ -567,26 +567,26 @@ impl Rendezvous {
                 let message = native::panic_message(&*payload);
                 drop_quietly(payload);
                 if says_executor_gone(&message) {
-                    return self.hand_off(slot);
+                    return self.hand_off(handed);
                 }
                 Finished::panic(message)
             }
         };
-        let fut = slot.fut.take();
-        let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
-        let wait = std::mem::replace(&mut slot.wait, std::ptr::null_mut());
-        drop(slot);
+        let fut = handed.fut.take();
+        let ticket = std::mem::replace(&mut handed.ticket, std::ptr::null_mut());
+        let wait = std::mem::replace(&mut handed.wait, std::ptr::null_mut());
+        drop(handed);
         if let Some(fut) = fut {
             // Safety: the work is dropped in place, never moved out of its box.
             let fut = unsafe { std::pin::Pin::into_inner_unchecked(fut) };
             drop_quietly_in(fut);
         }
         let outcome = finished.native.share();
-        // Safety: the work ticket, moved out of the slot under its lock, so
+        // Safety: the work ticket, moved out of `work` under its lock, so
         // we alone hold it; consumed here.
         unsafe { native::complete_and_leave(ticket, finished) };
         if !wait.is_null() {
-            // Safety: the leader's wait ticket, moved out of the slot with
+            // Safety: the leader's wait ticket, moved out of `work` with
             // the work ticket: ours alone, left once, now that the flight
             // is complete.
             unsafe { sys::sf_leave(wait) };
@@ -601,12 +601,12 @@ impl Rendezvous {
     /// ticket gets `SF_EHANDOFF`), then the leader's wait ticket (after the
     /// hand-off, so the flight is not counted abandoned). The Rust waiters
     /// here are woken to join again; one of them runs its own work.
-    fn hand_off(&self, mut slot: MutexGuard<'_, WorkSlot>) -> Drove {
-        let fut = slot.fut.take();
-        let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
-        let wait = std::mem::replace(&mut slot.wait, std::ptr::null_mut());
-        drop(slot);
-        // Safety (both): moved out of the slot under its lock, so ours
+    fn hand_off(&self, mut handed: MutexGuard<'_, HandedWork>) -> Drove {
+        let fut = handed.fut.take();
+        let ticket = std::mem::replace(&mut handed.ticket, std::ptr::null_mut());
+        let wait = std::mem::replace(&mut handed.wait, std::ptr::null_mut());
+        drop(handed);
+        // Safety (both): moved out of `work` under its lock, so ours
         // alone; each left once.
         unsafe { sys::sf_leave(ticket) };
         if !wait.is_null() {
@@ -625,7 +625,7 @@ impl Rendezvous {
     /// Keeps the outcome of the completed flight for its Rust waiters and
     /// wakes them (but `me`, who completed it). Called once per flight, by
     /// whoever completed it: the leader that held the work, or the driver
-    /// that took it out of the slot.
+    /// that took it out of `work`.
     fn keep(&self, outcome: Completion, me: Option<usize>) {
         // Safety: the only writer, as above (the work is gone now).
         unsafe { self.done.set(outcome) };
@@ -649,11 +649,11 @@ impl Rendezvous {
     fn orphan(&self, mut b: MutexGuard<'_, Book>) -> Orphan {
         b.mode = Mode::Away;
         drop(b);
-        let mut slot = lock(&self.work);
+        let mut handed = lock(&self.work);
         Orphan {
-            fut: slot.fut.take(),
-            work: std::mem::replace(&mut slot.ticket, std::ptr::null_mut()),
-            wait: std::mem::replace(&mut slot.wait, std::ptr::null_mut()),
+            fut: handed.fut.take(),
+            work: std::mem::replace(&mut handed.ticket, std::ptr::null_mut()),
+            wait: std::mem::replace(&mut handed.wait, std::ptr::null_mut()),
         }
     }
 
@@ -716,10 +716,10 @@ impl Rendezvous {
     }
 }
 
-/// Stores `waker` in `slot` unless the one there wakes the same task; the
+/// Stores `waker` in `cell` unless the one there wakes the same task; the
 /// waker it replaced, to drop outside the lock.
-fn refresh(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
-    match slot {
+fn refresh(cell: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
+    match cell {
         Some(w) if w.will_wake(waker) => None,
         s => s.replace(waker.clone()),
     }
