@@ -141,8 +141,7 @@ int main(void) {
   printf("  database queries:            %4d  (want 1)\n", db_queries);
   printf("  callers that got the row:    %4d  (want %d)\n", ok, CALLERS);
   printf("  callers told it was shared:  %4d  (want %d)\n", shared, CALLERS);
-  printf("  callers with the same bytes: %4d  (want %d): one buffer at %p\n", same, CALLERS,
-         data);
+  printf("  callers with the same bytes: %4d  (want %d): one buffer at %p\n", same, CALLERS, data);
   printf("  the row: %.*s\n", (int)sf_bytes_len(callers[0].result.value),
          data ? (const char *)data : "");
   if (sf_group_stats(cache_group, &stats, sizeof stats) == SF_OK)

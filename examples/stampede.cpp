@@ -62,8 +62,9 @@ int main() {
 
   int same = 0;
   for (const auto &u : got) same += u && u.get() == got[0].get() && u->name == "Ada";
-  std::printf("%d callers, %d database query(ies), %d shared outcomes, %d holding the same User object\n",
-              kCallers, queries.load(), shared.load(), same);
+  std::printf(
+      "%d callers, %d database query(ies), %d shared outcomes, %d holding the same User object\n",
+      kCallers, queries.load(), shared.load(), same);
   bool ok = queries.load() == 1 && shared.load() == kCallers && same == kCallers;
   std::printf("%s\n", ok ? "ok" : "FAILED");
   return ok ? 0 : 1;

@@ -138,7 +138,9 @@ class bytes {
   /// True when the length is 0 (or nothing is held).
   bool empty() const noexcept { return size() == 0; }
   /// The bytes as text, borrowed from this handle.
-  std::string_view view() const noexcept { return size() ? std::string_view(data(), size()) : std::string_view(); }
+  std::string_view view() const noexcept {
+    return size() ? std::string_view(data(), size()) : std::string_view();
+  }
   /// A copy of the bytes as a std::string.
   std::string str() const { return std::string(view()); }
 #ifdef SF_HPP_HAS_SPAN
@@ -163,8 +165,9 @@ class bytes {
   template <class C>
   static bytes adopt_container(C &&c) {
     auto *held = new C(std::move(c));
-    sf_bytes *b = sf_bytes_wrap(const_cast<void *>(static_cast<const void *>(held->data())), held->size(),
-                                [](void *ctx) { delete static_cast<C *>(ctx); }, held);
+    sf_bytes *b = sf_bytes_wrap(
+        const_cast<void *>(static_cast<const void *>(held->data())), held->size(),
+        [](void *ctx) { delete static_cast<C *>(ctx); }, held);
     // On failure sf_bytes_wrap has already run the release (freed `held`).
     if (!b) throw std::bad_alloc();
     return bytes(b);
@@ -183,7 +186,8 @@ class error : public std::runtime_error {
  public:
   /// `message` empty: sf_status_str(status).
   error(sf_status status, const std::string &message)
-      : std::runtime_error(message.empty() ? std::string(sf_status_str(status)) : message), status_(status) {}
+      : std::runtime_error(message.empty() ? std::string(sf_status_str(status)) : message),
+        status_(status) {}
   explicit error(sf_status status) : error(status, std::string()) {}
   /// The status: SF_EINVAL, SF_ENOMEM, SF_EDEADLK, SF_ETIMEDOUT,
   /// SF_ECANCELED, SF_ENOBYTES, or SF_EWORK / SF_EPANIC for the subclasses.
@@ -199,7 +203,8 @@ class error : public std::runtime_error {
 class work_error : public error {
  public:
   explicit work_error(sf::bytes error_bytes)
-      : error(SF_EWORK, error_bytes.empty() ? std::string() : error_bytes.str()), bytes_(std::move(error_bytes)) {}
+      : error(SF_EWORK, error_bytes.empty() ? std::string() : error_bytes.str()),
+        bytes_(std::move(error_bytes)) {}
   /// The error bytes (empty when the leader gave none).
   const sf::bytes &bytes() const noexcept { return bytes_; }
 
@@ -213,7 +218,8 @@ class work_error : public error {
 class panic_error : public error {
  public:
   explicit panic_error(sf::bytes message)
-      : error(SF_EPANIC, message.empty() ? std::string() : message.str()), bytes_(std::move(message)) {}
+      : error(SF_EPANIC, message.empty() ? std::string() : message.str()),
+        bytes_(std::move(message)) {}
   /// The message bytes.
   const sf::bytes &bytes() const noexcept { return bytes_; }
 
@@ -239,11 +245,13 @@ void to_key(...) = delete;
 template <class V, class = void>
 struct has_to_bytes : std::false_type {};
 template <class V>
-struct has_to_bytes<V, std::void_t<decltype(sf::bytes(to_bytes(std::declval<const V &>())))>> : std::true_type {};
+struct has_to_bytes<V, std::void_t<decltype(sf::bytes(to_bytes(std::declval<const V &>())))>>
+    : std::true_type {};
 template <class V, class = void>
 struct has_from_bytes : std::false_type {};
 template <class V>
-struct has_from_bytes<V, std::void_t<decltype(V(from_bytes(tag<V>{}, std::declval<const sf::bytes &>())))>>
+struct has_from_bytes<
+    V, std::void_t<decltype(V(from_bytes(tag<V>{}, std::declval<const sf::bytes &>())))>>
     : std::true_type {};
 template <class K, class = void>
 struct has_to_key : std::false_type {};
@@ -295,8 +303,9 @@ struct codec<std::string> {
 };
 
 template <class T, class A>
-struct codec<std::vector<T, A>, std::enable_if_t<std::is_same_v<T, char> || std::is_same_v<T, unsigned char> ||
-                                                 std::is_same_v<T, signed char> || std::is_same_v<T, std::byte>>> {
+struct codec<std::vector<T, A>,
+             std::enable_if_t<std::is_same_v<T, char> || std::is_same_v<T, unsigned char> ||
+                              std::is_same_v<T, signed char> || std::is_same_v<T, std::byte>>> {
   static sf::bytes to_bytes(const std::vector<T, A> &v) {
     return sf::bytes(std::string_view(reinterpret_cast<const char *>(v.data()), v.size()));
   }
@@ -316,13 +325,15 @@ struct codec<sf::bytes> {
 template <class V, class = void>
 struct has_byte_form : std::false_type {};
 template <class V>
-struct has_byte_form<V, std::void_t<decltype(codec<V>::to_bytes(std::declval<const V &>()))>> : std::true_type {};
+struct has_byte_form<V, std::void_t<decltype(codec<V>::to_bytes(std::declval<const V &>()))>>
+    : std::true_type {};
 
 /// True when a V can be made from bytes (codec<V>::from_bytes).
 template <class V, class = void>
 struct has_from_bytes : std::false_type {};
 template <class V>
-struct has_from_bytes<V, std::void_t<decltype(codec<V>::from_bytes(std::declval<const sf::bytes &>()))>>
+struct has_from_bytes<
+    V, std::void_t<decltype(codec<V>::from_bytes(std::declval<const sf::bytes &>()))>>
     : std::true_type {};
 
 /// The decimal text of an integer key, held inline.
@@ -365,7 +376,9 @@ struct key_traits<K, std::enable_if_t<std::is_integral_v<K> && !std::is_same_v<K
 };
 template <class K>
 struct key_traits<K, std::enable_if_t<std::is_enum_v<K>>> {
-  static integer_key encode(K k) noexcept { return integer_key(static_cast<std::underlying_type_t<K>>(k)); }
+  static integer_key encode(K k) noexcept {
+    return integer_key(static_cast<std::underlying_type_t<K>>(k));
+  }
 };
 
 // ===========================================================================
@@ -393,7 +406,8 @@ template <class V>
 class result {
  public:
   /// A failure with `status` (not SF_OK) and its message bytes.
-  static result failure(sf_status status, sf::bytes error_bytes = {}, std::exception_ptr ex = nullptr) {
+  static result failure(sf_status status, sf::bytes error_bytes = {},
+                        std::exception_ptr ex = nullptr) {
     result r;
     r.status_ = status;
     r.error_ = std::move(error_bytes);
@@ -477,12 +491,14 @@ class options {
   options(std::chrono::duration<Rep, Period> d) : deadline_(from_now(d)) {}  // NOLINT: implicit
   /// Wait until `t` (a time point of any clock).
   template <class Clock, class Dur>
-  options(std::chrono::time_point<Clock, Dur> t) : deadline_(from_now(t - Clock::now())) {}  // NOLINT
+  options(std::chrono::time_point<Clock, Dur> t)
+      : deadline_(from_now(t - Clock::now())) {}  // NOLINT
 #ifdef SF_HPP_HAS_STOP_TOKEN
   /// End the wait when a stop is requested on `stop`.
   options(std::stop_token stop) noexcept : stop_(std::move(stop)) {}  // NOLINT: implicit
   /// A deadline (a duration or time point through `options`) and a stop token.
-  options(options deadline, std::stop_token stop) : deadline_(deadline.deadline_), stop_(std::move(stop)) {}
+  options(options deadline, std::stop_token stop)
+      : deadline_(deadline.deadline_), stop_(std::move(stop)) {}
   /// The stop token (empty when none).
   const std::stop_token &stop() const noexcept { return stop_; }
 #endif
@@ -493,7 +509,8 @@ class options {
   /// nanoseconds (0 once the deadline has passed: a poll).
   std::int64_t timeout_ns() const noexcept {
     if (!deadline_) return -1;
-    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline_ - clock::now()).count();
+    auto left =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline_ - clock::now()).count();
     return left > 0 ? static_cast<std::int64_t>(left) : 0;
   }
 
@@ -503,8 +520,10 @@ class options {
     auto now = clock::now();
     auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(d);
     // Clamp a huge duration so that the sum cannot overflow.
-    auto room = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::time_point::max() - now);
-    return left >= room ? clock::time_point::max() : now + std::chrono::duration_cast<clock::duration>(left);
+    auto room =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock::time_point::max() - now);
+    return left >= room ? clock::time_point::max()
+                        : now + std::chrono::duration_cast<clock::duration>(left);
   }
   std::optional<clock::time_point> deadline_;
 #ifdef SF_HPP_HAS_STOP_TOKEN
@@ -570,7 +589,9 @@ inline thread_local const sf_ticket *running_work = nullptr;
 // Marks `work` as this thread's running work for its lifetime.
 class running_scope {
  public:
-  explicit running_scope(const sf_ticket *work) noexcept : below_(running_work) { running_work = work; }
+  explicit running_scope(const sf_ticket *work) noexcept : below_(running_work) {
+    running_work = work;
+  }
   ~running_scope() { running_work = below_; }
   running_scope(const running_scope &) = delete;
   running_scope &operator=(const running_scope &) = delete;
@@ -637,7 +658,8 @@ template <class V>
 sf_bytes *byte_form(const V &v, box *b) noexcept {
   if constexpr (zero_copy<V>::value) {
     b->refs.fetch_add(1, std::memory_order_relaxed);
-    return sf_bytes_wrap(const_cast<void *>(static_cast<const void *>(v.data())), v.size(), &box_release, b);
+    return sf_bytes_wrap(const_cast<void *>(static_cast<const void *>(v.data())), v.size(),
+                         &box_release, b);
   } else if constexpr (has_byte_form<V>::value) {
     try {
       return codec<V>::to_bytes(v).release();
@@ -651,7 +673,9 @@ sf_bytes *byte_form(const V &v, box *b) noexcept {
   }
 }
 
-inline sf_bytes *message_bytes(const char *msg) noexcept { return sf_bytes_new(msg, std::strlen(msg)); }
+inline sf_bytes *message_bytes(const char *msg) noexcept {
+  return sf_bytes_new(msg, std::strlen(msg));
+}
 
 inline sf_bytes *exception_message(const std::exception_ptr &ep) noexcept {
   try {
@@ -775,7 +799,8 @@ produced<V> produce_as(const sf_ticket *work, F &fn) noexcept {
 // with: the work's, or SF_EPANIC ("out of memory") when the native value
 // could not be made.
 template <class V>
-sf_status package(const produced<V> &p, sf_bytes **value, sf_bytes **error, void **native) noexcept {
+sf_status package(const produced<V> &p, sf_bytes **value, sf_bytes **error,
+                  void **native) noexcept {
   *value = nullptr;
   *error = nullptr;
   box *b = new (std::nothrow) box;
@@ -921,7 +946,10 @@ class async_op : public std::enable_shared_from_this<async_op<V, F, Exec, Done>>
   void post_work(sf_ticket *work) {
     auto self = this->shared_from_this();
     auto holder = std::make_shared<work_holder>(work);
-    auto task = [self, holder]() mutable { self->do_work(holder->t); holder->t = nullptr; };
+    auto task = [self, holder]() mutable {
+      self->do_work(holder->t);
+      holder->t = nullptr;
+    };
     try {
       exec_(std::function<void()>(std::move(task)));
     } catch (...) {
@@ -1102,7 +1130,11 @@ template <class V, class F, class Exec>
 class awaitable {
  public:
   awaitable(sf_group *g, std::string key, F fn, Exec exec, options o)
-      : g_(sf_group_retain(g)), key_(std::move(key)), fn_(std::move(fn)), exec_(std::move(exec)), opts_(std::move(o)) {}
+      : g_(sf_group_retain(g)),
+        key_(std::move(key)),
+        fn_(std::move(fn)),
+        exec_(std::move(exec)),
+        opts_(std::move(o)) {}
   awaitable(awaitable &&o) noexcept
       : g_(std::exchange(o.g_, nullptr)),
         key_(std::move(o.key_)),
@@ -1114,8 +1146,8 @@ class awaitable {
 
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) {
-    detail::start_async<V>(g_, detail::encoded_key{key_.data(), key_.size()}, std::move(fn_), std::move(exec_),
-                           std::move(opts_), [this, h](result<V> r) {
+    detail::start_async<V>(g_, detail::encoded_key{key_.data(), key_.size()}, std::move(fn_),
+                           std::move(exec_), std::move(opts_), [this, h](result<V> r) {
                              result_.emplace(std::move(r));
                              h.resume();
                            });
@@ -1179,7 +1211,8 @@ class group {
   /// the engine refuses (a URL that does not parse, a prefix with '{', '}'
   /// or ':'); std::bad_alloc when out of memory.
   static group open_fleet(std::string_view name, const fleet_options &options = {}) {
-    if (name.empty()) throw error(SF_EINVAL, "sf::group::open_fleet: a group name has at least one byte");
+    if (name.empty())
+      throw error(SF_EINVAL, "sf::group::open_fleet: a group name has at least one byte");
     sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
     o.url = fleet_text(options.url, "url");
     o.key_prefix = fleet_text(options.key_prefix, "key_prefix");
@@ -1193,7 +1226,8 @@ class group {
     if (!g) {
       throw error(SF_EINVAL, "sf::group::open_fleet: the engine refused the options (url \"" +
                                  (options.url.empty() ? std::string("(default)") : options.url) +
-                                 "\", key_prefix \"" + options.key_prefix + "\") or is out of memory");
+                                 "\", key_prefix \"" + options.key_prefix +
+                                 "\") or is out of memory");
     }
     return group(g);
   }
@@ -1241,15 +1275,17 @@ class group {
   /// goes on). A stop token in `opts` ends the wait with SF_ECANCELED
   /// (deadlines apply to blocking waits: use std::future::wait_for here).
   template <class F, class Exec = thread_executor, class V = detail::value_of<F>>
-  std::future<outcome<V>> run_async(std::string_view key, F fn, Exec exec = {}, options opts = {}) const {
-    return detail::run_future<V>(g_, detail::encoded_key{key.data(), key.size()}, std::move(fn), std::move(exec),
-                                 std::move(opts));
+  std::future<outcome<V>> run_async(std::string_view key, F fn, Exec exec = {},
+                                    options opts = {}) const {
+    return detail::run_future<V>(g_, detail::encoded_key{key.data(), key.size()}, std::move(fn),
+                                 std::move(exec), std::move(opts));
   }
 
 #ifdef SF_HPP_HAS_COROUTINES
   /// `co_await g.async(key, fn, exec)`: see sf::awaitable.
   template <class F, class Exec, class V = detail::value_of<F>>
-  awaitable<V, std::decay_t<F>, Exec> async(std::string_view key, F &&fn, Exec exec, options opts = {}) const {
+  awaitable<V, std::decay_t<F>, Exec> async(std::string_view key, F &&fn, Exec exec,
+                                            options opts = {}) const {
     return {g_, std::string(key), std::forward<F>(fn), std::move(exec), std::move(opts)};
   }
 #endif
@@ -1286,7 +1322,8 @@ class group {
   // A fleet option's duration in whole milliseconds, as the engine takes it.
   static std::uint32_t fleet_ms(std::chrono::milliseconds d, const char *what) {
     if (d.count() < 0 || static_cast<unsigned long long>(d.count()) > UINT32_MAX)
-      throw error(SF_EINVAL, std::string("sf::group::open_fleet: ") + what + " is negative or over 2^32 ms");
+      throw error(SF_EINVAL,
+                  std::string("sf::group::open_fleet: ") + what + " is negative or over 2^32 ms");
     return static_cast<std::uint32_t>(d.count());
   }
   sf_group *g_;
@@ -1321,15 +1358,17 @@ class keyed_group {
   template <class F, class Exec = thread_executor>
   std::future<outcome<V>> run_async(const K &key, F fn, Exec exec = {}, options opts = {}) const {
     auto k = key_traits<K>::encode(key);
-    return detail::run_future<V>(g_.get(), detail::encoded_key{k.data(), k.size()}, std::move(fn), std::move(exec),
-                                 std::move(opts));
+    return detail::run_future<V>(g_.get(), detail::encoded_key{k.data(), k.size()}, std::move(fn),
+                                 std::move(exec), std::move(opts));
   }
 #ifdef SF_HPP_HAS_COROUTINES
   /// See sf::awaitable.
   template <class F, class Exec>
-  awaitable<V, std::decay_t<F>, Exec> async(const K &key, F &&fn, Exec exec, options opts = {}) const {
+  awaitable<V, std::decay_t<F>, Exec> async(const K &key, F &&fn, Exec exec,
+                                            options opts = {}) const {
     auto k = key_traits<K>::encode(key);
-    return {g_.get(), std::string(k.data(), k.size()), std::forward<F>(fn), std::move(exec), std::move(opts)};
+    return {g_.get(), std::string(k.data(), k.size()), std::forward<F>(fn), std::move(exec),
+            std::move(opts)};
   }
 #endif
   /// See sf::group::forget.
@@ -1367,8 +1406,8 @@ class single {
   /// See sf::group::run_async.
   template <class F, class Exec = thread_executor>
   std::future<outcome<V>> run_async(F fn, Exec exec = {}, options opts = {}) const {
-    return detail::run_future<V>(g_.get(), detail::encoded_key{nullptr, 0}, std::move(fn), std::move(exec),
-                                 std::move(opts));
+    return detail::run_future<V>(g_.get(), detail::encoded_key{nullptr, 0}, std::move(fn),
+                                 std::move(exec), std::move(opts));
   }
 #ifdef SF_HPP_HAS_COROUTINES
   /// See sf::awaitable.

@@ -60,9 +60,8 @@ SF_EXTERN(sf_status) sf_group_count_giveup(sf_group *group, sf_status reason);
  *         sf_complete() does, for NULL tickets, tickets that are not the
  *         pair one sf_join() gave the leader, a NULL result, or a flight
  *         already completed. */
-SF_EXTERN(sf_status) sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status,
-                               sf_bytes *value, sf_bytes *error,
-                               const sf_native_kind *kind, void *native,
+SF_EXTERN(sf_status) sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status, sf_bytes *value,
+                               sf_bytes *error, const sf_native_kind *kind, void *native,
                                sf_result *result);
 
 /** The leader's ending when nobody else holds a ticket, with no outcome
@@ -82,8 +81,7 @@ SF_EXTERN(sf_status) sf_finish(sf_ticket *wait, sf_ticket *work, sf_status statu
  *               only the group's counters see; any other value counts as a
  *               panic, as in sf_finish().
  * Since: 0.1 */
-SF_EXTERN(int) sf_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status,
-                               int *shared);
+SF_EXTERN(int) sf_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status status, int *shared);
 
 /** How many kinds can attach to one flight. */
 #define SF_ATTACH_MAX 4
@@ -99,8 +97,8 @@ SF_EXTERN(int) sf_finish_alone(sf_ticket *wait, sf_ticket *work, sf_status statu
  * Lets the participants of one binding share state of their own per flight
  * (a Rust shared future, a Go channel) without a table of their own.
  * @return SF_OK, or SF_EINVAL (NULL ticket, kind, value or current). */
-SF_EXTERN(sf_status) sf_attach(sf_ticket *ticket, const sf_native_kind *kind,
-                               void *value, void **current);
+SF_EXTERN(sf_status) sf_attach(sf_ticket *ticket, const sf_native_kind *kind, void *value,
+                               void **current);
 
 /** A meeting: a caller's hold on a flight's rendezvous while its binding
  * decides, with no engine lock held, whether the caller joins the flight
@@ -130,11 +128,10 @@ typedef struct sf_meeting sf_meeting;
  *         changed); SF_ENOMEM (nothing changed). On failure every output is
  *         NULL where it can be written.
  * Since: 0.1 */
-SF_EXTERN(sf_status) sf_join_or_meet(sf_group *group, const void *key,
-                                     size_t key_len, unsigned flags,
-                                     const sf_native_kind *kind,
-                                     sf_meeting **meeting, void **rendezvous,
-                                     sf_ticket **wait, sf_ticket **work);
+SF_EXTERN(sf_status) sf_join_or_meet(sf_group *group, const void *key, size_t key_len,
+                                     unsigned flags, const sf_native_kind *kind,
+                                     sf_meeting **meeting, void **rendezvous, sf_ticket **wait,
+                                     sf_ticket **work);
 
 /** Ends a meeting from sf_join_or_meet(); the meeting and the rendezvous
  * pointer it gave are invalid afterwards. `joined` nonzero: the caller

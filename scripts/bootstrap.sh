@@ -9,9 +9,10 @@ sf_step() { printf '\n==> %s\n' "$*"; }
 # Debian packages the build and the tests need beyond what the machine
 # ships: hiredis (the fleet groups' Redis client), redis-server (the fleet
 # tests start their own), clang with its libFuzzer runtime (the fuzz target),
-# cmake (the install test's find_package(singleflight) project).
+# cmake (the install test's find_package(singleflight) project),
+# clang-format (scripts/format and the format check).
 # Installed with apt-get as root when missing; quiet when all are there.
-SF_DEBIAN_PACKAGES="libhiredis-dev redis-server clang libclang-rt-14-dev cmake"
+SF_DEBIAN_PACKAGES="libhiredis-dev redis-server clang libclang-rt-14-dev cmake clang-format"
 sf_bootstrap_packages() {
   local missing=() p
   for p in $SF_DEBIAN_PACKAGES; do

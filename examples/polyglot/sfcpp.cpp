@@ -19,7 +19,7 @@
 namespace {
 
 std::mutex mu;
-std::vector<std::thread> callers;          // joined by cpp_join()
+std::vector<std::thread> callers;           // joined by cpp_join()
 std::vector<std::stop_source> cancellable;  // stopped by cpp_cancel_all()
 
 // The work: ask the shared database; fail or throw as asked.
@@ -63,7 +63,8 @@ int cpp_stampede(const char *group_name, const char *key, int n, int work, int t
       sfx_gate_wait();
       sf::options o;
       if (timeout_ms >= 0) o = std::chrono::milliseconds(timeout_ms);
-      record(g.try_run(k, [&] { return query(k, work); }, o));
+      record(g.try_run(
+          k, [&] { return query(k, work); }, o));
     }));
   }
   return 0;
@@ -81,7 +82,8 @@ int cpp_start_cancellable(const char *group_name, const char *key) {
   }
   std::stop_source stop;
   std::string k = key;
-  auto fut = g.run_async(k, [k] { return query(k, SFX_WORK_VALUE); }, sf::thread_executor{}, stop.get_token());
+  auto fut = g.run_async(
+      k, [k] { return query(k, SFX_WORK_VALUE); }, sf::thread_executor{}, stop.get_token());
   {
     std::lock_guard<std::mutex> lk(mu);
     cancellable.push_back(stop);

@@ -181,9 +181,7 @@ static sf_status c_work(void *userdata, sf_bytes **value, sf_bytes **error) {
       sf_bytes_release(row);
       *error = sf_bytes_new("C work aborted", 14);
       return SF_EPANIC;
-    default:
-      *value = row;
-      return SF_OK;
+    default: *value = row; return SF_OK;
   }
 }
 

@@ -43,11 +43,11 @@ sf_bytes *sfx_db_query(const void *key, size_t key_len);
  * number: the log never holds another language's pointer. */
 typedef struct sfx_entry {
   int lang;
-  int status;          /* an sf_status */
+  int status; /* an sf_status */
   uintptr_t addr;
   size_t len;
   int shared;
-  char text[160];      /* the value or message, NUL-terminated, cut to fit */
+  char text[160]; /* the value or message, NUL-terminated, cut to fit */
 } sfx_entry;
 
 void sfx_log_reset(void);

@@ -4,15 +4,15 @@
 //! that first poll ends the flight with one engine call (`sf_finish`) and
 //! allocates nothing but the work's box and the shared value. Work that is
 //! still pending stays with the leader, which drives it in its own task and
-//! attaches the flight's [`RustFlight`] (see `flight.rs`); should the leader
+//! attaches the flight's [`Rendezvous`] (see `rendezvous.rs`); should the leader
 //! go first, the work moves there, where whichever Rust waiter is polled
 //! drives it: dropping the leader's `Call` neither strands the followers nor
 //! reruns the work, and dropping every waiter drops the work.
 //!
-//! Followers meet at the same `RustFlight`. Whoever completes the work wakes
+//! Followers meet at the same `Rendezvous`. Whoever completes the work wakes
 //! them there and hands them the outcome; a follower of the work's own
 //! types is taken in there by the engine call that joins it
-//! (`RustFlight::join`) and holds no ticket. Otherwise (a leader in another language, a
+//! (`Rendezvous::join`) and holds no ticket. Otherwise (a leader in another language, a
 //! blocking Rust leader, other types) each subscribes to the engine's
 //! completion (`sf_subscribe`), which wakes its task's `Waker`. No thread per
 //! waiter, no runtime.
@@ -30,26 +30,27 @@ use std::time::{Duration, Instant};
 
 use crate::driving::{self, Driven};
 use crate::fence;
-use crate::flight::{drop_quietly, drop_quietly_in, Drove, Joining, Look, RustFlight, WorkFuture};
 use crate::group::Ticket;
 use crate::key::Key;
 use crate::native::{self, Finished, Outcome, Produced};
 use crate::recycle::{self, Slot};
+use crate::rendezvous::{drop_quietly, drop_quietly_in, Drove, Joining, Look, Rendezvous, WorkFuture};
+use crate::spans::PollSpan;
 use crate::timer::{self, TimerKey};
 use crate::{Error, Group, Shared};
 use singleflight_sys as sys;
 
 /// Where the engine's completion callback finds this waiter's `Waker`.
-struct WakerSlot {
+struct Subscription {
     waker: Mutex<Option<Waker>>,
 }
 
-unsafe extern "C" fn wake_slot(userdata: *mut c_void) {
-    // Safety: userdata is the boxed WakerSlot of a Call, which leaves its
+unsafe extern "C" fn wake_subscriber(userdata: *mut c_void) {
+    // Safety: userdata is the boxed Subscription of a Call, which leaves its
     // ticket (after which the callback has run or never will) before the
     // box goes.
-    let slot = unsafe { &*(userdata as *const WakerSlot) };
-    let waker = slot.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let sub = unsafe { &*(userdata as *const Subscription) };
+    let waker = sub.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(w) = waker {
         let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
     }
@@ -58,13 +59,13 @@ unsafe extern "C" fn wake_slot(userdata: *mut c_void) {
 /// This waiter's hold on a flight.
 struct Joined {
     /// Its wait ticket; `None` for a follower that joined the work running in
-    /// the flight's rendezvous (`RustFlight::join`): it counts there, and reads
+    /// the flight's rendezvous (`Rendezvous::join`): it counts there, and reads
     /// the outcome there only.
     wait: Option<Ticket>,
     /// The flight's rendezvous and this waiter's index in it (`None` only
     /// when the engine had no room to attach it; [`LEADER`] for the leader,
     /// which registers no waker there).
-    flight: Option<(Arc<RustFlight>, usize)>,
+    flight: Option<(Arc<Rendezvous>, usize)>,
     /// What `enter` said to do first (it looked already).
     entered: Option<Look>,
     /// Subscribed to the engine's completion.
@@ -210,7 +211,9 @@ pub struct Call<T, E, F> {
     done: bool,
     /// Where the engine's completion callback finds our waker: made on the
     /// first subscription (most calls never subscribe).
-    slot: Option<Box<WakerSlot>>,
+    subscription: Option<Box<Subscription>>,
+    /// Feature `tracing`: the call's span (`spans.rs`).
+    span: PollSpan,
     _pin: PhantomPinned,
     _t: PhantomData<fn() -> (T, E)>,
 }
@@ -230,7 +233,8 @@ where
             joined: None,
             held: None,
             done: false,
-            slot: None,
+            subscription: None,
+            span: PollSpan::new(),
             _pin: PhantomPinned,
             _t: PhantomData,
         }
@@ -251,8 +255,9 @@ where
     fn start(&mut self, cx: &mut Context<'_>) -> Option<Outcome<T, E>> {
         let group = self.group.as_raw();
         let key = self.key.as_slice();
-        let (wait, lead) = match RustFlight::join(group, key, types::<T, E>(), cx.waker()) {
-            Ok(Joining::Accepted(flight, me, look)) => {
+        let (wait, lead) = match Rendezvous::join(group, key, types::<T, E>(), cx.waker()) {
+            Ok(Joining::Met(flight, me, look)) => {
+                self.span.role(false);
                 // Our types' work runs in the flight's rendezvous: we wait
                 // there, without a ticket.
                 self.joined = Some(Joined {
@@ -267,6 +272,7 @@ where
             Ok(Joining::Tickets(wait, lead)) => (wait, lead),
             Err(st) => return Some(Outcome::Done(Err(Error::from_status(st)))),
         };
+        self.span.role(lead.is_some());
         let Some(lead) = lead else {
             if driving::has_key(group, key) {
                 // The work of this very flight is asking for it.
@@ -274,7 +280,7 @@ where
                 return Some(Outcome::Done(Err(Error::Deadlock)));
             }
             let mut entered = None;
-            let flight = RustFlight::attach(&wait).map(|f| {
+            let flight = Rendezvous::attach(&wait).map(|f| {
                 let (me, look) = f.enter(cx.waker());
                 entered = Some(look);
                 (f, me)
@@ -314,7 +320,7 @@ where
     /// flight's rendezvous (`Held`), where the followers of its types wait
     /// without a ticket and which the work moves into should the leader go.
     fn hold(&mut self, wait: Ticket, lead: Ticket, fut: Pin<Box<Work<F>>>) -> Option<Outcome<T, E>> {
-        let Some(flight) = RustFlight::attach_held(&wait, types::<T, E>()) else {
+        let Some(flight) = Rendezvous::attach_held(&wait, types::<T, E>()) else {
             // No rendezvous (out of memory): hand off at once.
             drop_quietly(fut);
             drop(lead);
@@ -369,7 +375,7 @@ impl<T, E, F> Call<T, E, F> {
         let orphan = match (self.held.take(), &j.flight) {
             // A leader leaving before its work finished: its wait ticket
             // goes with the work, held for the waiters left (unless it is
-            // subscribed, with our waker slot, which goes with us: never so
+            // subscribed, with our `subscription`, which goes with us: never so
             // while the leader holds the work).
             (Some(Held { work, lead, erase }), Some((f, _))) => {
                 let wait = if j.subscribed { None } else { j.wait.take() };
@@ -384,7 +390,7 @@ impl<T, E, F> Call<T, E, F> {
             o.abandon();
         }
         if let Some((f, _)) = j.flight {
-            crate::flight::release(f);
+            crate::rendezvous::release(f);
         }
     }
 
@@ -487,9 +493,11 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Safety: we never move any pinned data: `work` is moved out before
         // it is ever pinned (it is boxed and pinned when it runs), and the
-        // only address the engine keeps is that of the boxed `slot`.
+        // only address the engine keeps is that of the boxed `subscription`.
         let this = unsafe { self.get_unchecked_mut() };
         assert!(!this.done, "singleflight::Call polled after it completed");
+        #[allow(clippy::let_unit_value)] // without feature `tracing`, the guard is `()`
+        let _span = this.span.enter(this.key.as_slice().len());
         if let Some(Deadline::After(t)) = this.deadline.as_deref() {
             this.deadline = Instant::now().checked_add(*t).map(|at| Box::new(Deadline::At(at)));
         }
@@ -521,23 +529,23 @@ where
                 Step::WaitEngine => true,
             };
             if engine {
-                let slot = this.slot.get_or_insert_with(|| Box::new(WakerSlot { waker: Mutex::new(None) }));
+                let sub = this.subscription.get_or_insert_with(|| Box::new(Subscription { waker: Mutex::new(None) }));
                 {
-                    let mut w = slot.waker.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut w = sub.waker.lock().unwrap_or_else(|e| e.into_inner());
                     match &*w {
                         Some(old) if old.will_wake(cx.waker()) => {}
                         _ => *w = Some(cx.waker().clone()),
                     }
                 }
-                let slot: *const WakerSlot = &**slot;
+                let sub: *const Subscription = &**sub;
                 let j = this.joined.as_mut().expect("joined above");
                 if !j.subscribed {
                     j.subscribed = true;
                     let wait = j.wait.as_ref().expect("WaitEngine only with a ticket");
-                    // Safety: our wait ticket is held; the boxed slot outlives
+                    // Safety: our wait ticket is held; the boxed subscription outlives
                     // the subscription (we leave the ticket before the box
                     // goes). Runs at once if the outcome is there.
-                    unsafe { sys::sf_subscribe(wait.as_ptr(), Some(wake_slot), slot.cast_mut().cast()) };
+                    unsafe { sys::sf_subscribe(wait.as_ptr(), Some(wake_subscriber), sub.cast_mut().cast()) };
                 }
             }
             if !this.arm_timer(cx) {

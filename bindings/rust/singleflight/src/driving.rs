@@ -1,6 +1,14 @@
 //! Which flights this thread is polling the work of right now, so that a work
 //! asking for its own key gets [`crate::Error::Deadlock`] instead of a hang.
 //!
+//! Why here and not in the engine: the engine detects re-entry for a thread
+//! that runs a work to its end (`SF_JOIN_RUN_HERE`), which a blocking call
+//! is. A future's work is not run by a thread but polled, a slice at a
+//! time, by whichever task is polled, with other tasks' polls in between:
+//! a work that awaits its own key blocks no thread (it would wait on itself
+//! forever), and only the binding knows when one of its polls is on the
+//! stack.
+//!
 //! A stack of markers threaded through the frames that poll work: each lives
 //! on its poller's stack and links to the one below it, so marking costs two
 //! thread-local `Cell` writes and no allocation.

@@ -3,7 +3,7 @@
 //!
 //! When a leader's `Call` is dropped before its work finished, the work
 //! moves to the flight's other Rust waiters, which poll it in their own
-//! tasks (`flight.rs`). Work that holds resources of the leader's runtime
+//! tasks (`rendezvous.rs`). Work that holds resources of the leader's runtime
 //! (its timers, its I/O) cannot be polled once that runtime has shut down:
 //! tokio panics at the first poll that reaches such a resource. Nor can
 //! work that makes a new tokio resource go on in a follower on another

@@ -8,6 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::recycle::{self, Slot};
+use crate::rendezvous::Rendezvous;
 use crate::{Bytes, Error, Shared};
 use singleflight_sys as sys;
 
@@ -228,21 +229,11 @@ pub(crate) unsafe fn complete_and_leave(work: *mut sys::sf_ticket, f: Finished) 
     }
 }
 
-/// Where the Rust followers that hold no ticket wait for a leader's
-/// outcome: the flight's rendezvous, when the leader held its work there.
-pub(crate) trait Rendezvous {
-    /// Called once the engine's flight has ended (nobody joins any more):
-    /// true if no follower waits here, which then closes for good.
-    fn close_if_alone(&self) -> bool;
-    /// Keeps the outcome for the followers waiting here and wakes them.
-    fn publish(&self, outcome: Completion);
-}
-
 /// The leader's whole ending: `sf_finish_alone` when nobody else holds a
 /// ticket, else `sf_finish`, which completes the flight of `work` with `p`,
 /// and leaves both tickets. The leader's own outcome is `p` itself, with the
-/// engine's `shared` flag. Followers without a ticket in `rendezvous` get
-/// the outcome there. When nobody else receives it, no outcome is built (no
+/// engine's `shared` flag. Followers without a ticket in `rendezvous` (the
+/// flight's, when the leader held its work there) get the outcome there. When nobody else receives it, no outcome is built (no
 /// `Arc`, no byte form, no boxed native value).
 ///
 /// # Safety
@@ -252,7 +243,7 @@ pub(crate) unsafe fn finish_leader<T, E>(
     wait: *mut sys::sf_ticket,
     work: *mut sys::sf_ticket,
     p: Produced<T, E>,
-    rendezvous: Option<&dyn Rendezvous>,
+    rendezvous: Option<&Rendezvous>,
 ) -> Outcome<T, E>
 where
     T: Send + Sync + 'static,

@@ -1,5 +1,6 @@
-//! Feature `tracing`: a stampede of blocking calls, seen by a subscriber
-//! that records every span and its `role`.
+//! Feature `tracing`: stampedes of blocking and of async calls, seen by a
+//! subscriber that records every span, its `role`, and which spans are
+//! entered.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,16 @@ type Seen = (String, Vec<(String, String)>);
 struct Spans {
     next: AtomicU64,
     seen: Mutex<Vec<Seen>>, // per span id - 1
+    /// The ids of the spans entered now, innermost last (one thread).
+    entered: Mutex<Vec<u64>>,
+}
+
+impl Spans {
+    /// The name of the innermost span entered now.
+    fn current(&self) -> Option<String> {
+        let id = *self.entered.lock().unwrap().last()?;
+        Some(self.seen.lock().unwrap()[id as usize - 1].0.clone())
+    }
 }
 
 struct Fields<'a>(&'a mut Vec<(String, String)>);
@@ -51,8 +62,15 @@ impl Subscriber for Capture {
     }
     fn record_follows_from(&self, _: &Id, _: &Id) {}
     fn event(&self, _: &Event<'_>) {}
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
+    fn enter(&self, span: &Id) {
+        self.0.entered.lock().unwrap().push(span.into_u64());
+    }
+    fn exit(&self, span: &Id) {
+        let mut entered = self.0.entered.lock().unwrap();
+        if let Some(i) = entered.iter().rposition(|&id| id == span.into_u64()) {
+            entered.remove(i);
+        }
+    }
 }
 
 #[test]
@@ -78,14 +96,60 @@ fn a_span_per_call_with_its_role() {
             });
         }
     });
+    check_roles(&spans, N);
+}
+
+/// One `singleflight.call` span per call, with its key's length: one
+/// leader, the rest followers.
+fn check_roles(spans: &Spans, n: usize) {
     let seen = spans.seen.lock().unwrap();
-    assert_eq!(seen.len(), N);
+    assert_eq!(seen.len(), n);
     let role = |fields: &Vec<(String, String)>| fields.iter().find(|(k, _)| k == "role").map(|(_, v)| v.clone());
     let leaders = seen.iter().filter(|(_, f)| role(f).as_deref() == Some("leader")).count();
     let followers = seen.iter().filter(|(_, f)| role(f).as_deref() == Some("follower")).count();
-    assert_eq!((leaders, followers), (1, N - 1));
+    assert_eq!((leaders, followers), (1, n - 1));
     for (name, fields) in seen.iter() {
         assert_eq!(name, "singleflight.call");
         assert!(fields.iter().any(|(k, v)| k == "key_len" && v == "3"), "{fields:?}");
     }
+}
+
+#[test]
+fn a_span_per_async_call_with_its_role_around_the_work() {
+    let spans = Arc::new(Spans::default());
+    let dispatch = tracing::Dispatch::new(Capture(spans.clone()));
+    let g = Group::new();
+    const N: usize = 4;
+    // Every task on this one thread, so the subscriber's record of entered
+    // spans is this thread's.
+    tracing::dispatcher::with_default(&dispatch, || {
+        let ex = smol::LocalExecutor::new();
+        let tasks: Vec<_> = (0..N)
+            .map(|_| {
+                let (g, spans) = (g.clone(), spans.clone());
+                ex.spawn(async move {
+                    let g2 = g.clone();
+                    g.call_async("key", async move {
+                        // The leader's work is polled inside its call's span.
+                        assert_eq!(spans.current().as_deref(), Some("singleflight.call"));
+                        while g2.stats().followers < (N - 1) as u64 {
+                            smol::future::yield_now().await;
+                        }
+                        assert_eq!(spans.current().as_deref(), Some("singleflight.call"));
+                        Ok::<_, ()>(7u8)
+                    })
+                    .await
+                    .unwrap()
+                })
+            })
+            .collect();
+        smol::block_on(ex.run(async {
+            for t in tasks {
+                assert_eq!(*t.await, 7);
+            }
+        }));
+    });
+    // Outside every poll, no span is entered.
+    assert_eq!(spans.current(), None);
+    check_roles(&spans, N);
 }

@@ -1,40 +1,45 @@
-//! [`RustFlight`]: where the Rust async waiters of one flight meet.
+//! [`Rendezvous`]: the Rust binding's rendezvous (`singleflight_binding.h`,
+//! docs/binding-contract.md): where the Rust async callers of one flight
+//! meet, share the leader's Rust value and are woken through their
+//! `Waker`s.
 //!
-//! It is attached to the engine's flight (`sf_attach`), so every Rust waiter
-//! of the flight finds the same one. A Rust leader whose work is still
-//! pending after its first poll attaches it and goes on polling the work in
-//! its own task (mode `Held`): when the work finishes, the leader completes
-//! the engine's flight, keeps the outcome here for the other Rust waiters
-//! and wakes them all: they neither subscribe to the engine nor cross into
-//! it to read the outcome. A leader that leaves first (dropped, or timed
-//! out) moves the work here with its two tickets (mode `Running`): the
-//! wait ticket stays held for the waiters left, most of whom hold none, so
-//! the engine does not count the flight abandoned while they wait;
-//! from then on whichever waiter is polled drives it (one at a time, the
-//! *driver*, whose waker the work's wakes reach), and whoever sees it finish
-//! completes the flight the same way.
+//! It is attached to the engine's flight (`sf_attach`), so every Rust caller
+//! of the flight finds the same one. What it keeps beyond the engine's own
+//! flight is where the Rust work future is ([`Mode`]), since a future runs
+//! only while someone polls it. A Rust leader whose work is still pending
+//! after its first poll attaches it and goes on polling the work in its own
+//! task (`Held`): when the work finishes, the leader completes the engine's
+//! flight, keeps the outcome here and wakes the other Rust callers, who
+//! neither subscribe to the engine nor cross into it to read the outcome. A
+//! leader that leaves first (dropped, or timed out) moves the work here with
+//! its two tickets (`Running`): the wait ticket stays held for the callers
+//! left, most of whom hold none, so the engine does not count the flight
+//! abandoned while they wait; whichever of them is polled drives the work
+//! (one at a time, the *driver*, whose waker the work's wakes reach), and
+//! whoever sees it finish completes the flight the same way.
 //!
 //! A flight whose work is not with a Rust async caller (led by another
-//! language, by a blocking Rust caller, or not yet attached) is waited for through the engine: each
-//! waiter subscribes to the completion on its own ticket.
+//! language, by a blocking Rust caller, or not yet attached) is waited for
+//! through the engine: each caller subscribes to the completion on its own
+//! ticket.
 //!
-//! Every async call joins through [`RustFlight::join`] (`sf_join_or_meet`):
-//! one engine call. A follower of a flight whose work runs here, of the
-//! work's own types, is taken in here under the engine's lock, counted by the
-//! engine as a caller of the flight, with no wait ticket at all. It holds its
-//! own reference to the `RustFlight` and reads the outcome here, so it never
-//! needs the engine again. Any other caller gets its tickets from the same
-//! call. Since `join` takes `book` under the engine's flight lock, no code
-//! may call into the engine while it holds `book`.
+//! Every async call joins through [`Rendezvous::join`] (`sf_join_or_meet`):
+//! one engine call. A follower of a flight whose work is here, of the work's
+//! own types, meets the rendezvous: with no engine lock held, it is taken in
+//! here and ends the meeting as joined, so the engine counts it as a caller
+//! of the flight, and it holds no wait ticket at all: it keeps a reference
+//! to the `Rendezvous` and reads the outcome here. Any other caller gets its
+//! tickets from the same call (or from `sf_join` after a meeting that did
+//! not take it in).
 //!
-//! When the last Rust waiter leaves while the work is unfinished, the work is
-//! dropped and its ticket left: the engine's flight is abandoned, or handed
-//! off to the waiters of other languages.
+//! When the last Rust caller leaves while the work is unfinished, the work
+//! is dropped and its ticket left: the engine's flight is abandoned, or
+//! handed off to the callers of other languages.
 //!
 //! Work driven here that panics because the runtime it needs is gone (shut
 //! down, or not where it is polled now: `executor_gone.rs`) is dropped too,
-//! and its ticket left: the flight is handed off, and every waiter, here or
-//! in the engine, joins again (mode `HandedOff`).
+//! and its ticket left: the flight is handed off, and every caller, here or
+//! in the engine, joins again (`HandedOff`).
 
 use std::any::TypeId;
 use std::ffi::{c_int, c_void};
@@ -49,7 +54,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use crate::driving::{self, Driven};
 use crate::executor_gone::says_executor_gone;
 use crate::group::Ticket;
-use crate::native::{self, Completion, Finished, Rendezvous};
+use crate::native::{self, Completion, Finished};
 use crate::recycle::{self, Slot};
 use crate::set_once::SetOnce;
 use singleflight_sys as sys;
@@ -73,19 +78,19 @@ pub(crate) fn drop_quietly_in<X: ?Sized>(b: Box<X>) {
 }
 
 /// The tag of the rendezvous objects of this copy of the binding: an
-/// `Arc<RustFlight>` (one strong reference owned by the engine).
-static FLIGHT_KIND: sys::sf_native_kind =
-    sys::sf_native_kind { name: c"rust-flight".as_ptr(), release: Some(release_flight) };
+/// `Arc<Rendezvous>` (one strong reference owned by the engine).
+static RENDEZVOUS_KIND: sys::sf_native_kind =
+    sys::sf_native_kind { name: c"rust-rendezvous".as_ptr(), release: Some(release_rendezvous) };
 
-unsafe extern "C" fn release_flight(value: *mut c_void) {
+unsafe extern "C" fn release_rendezvous(value: *mut c_void) {
     // Safety: the engine hands back exactly once the Arc::into_raw pointer it
-    // installed for FLIGHT_KIND.
-    let flight = unsafe { Arc::from_raw(value.cast_const().cast::<RustFlight>()) };
+    // installed for RENDEZVOUS_KIND.
+    let flight = unsafe { Arc::from_raw(value.cast_const().cast::<Rendezvous>()) };
     let _ = catch_unwind(AssertUnwindSafe(move || release(flight)));
 }
 
 /// The work and its tickets, once a leader handed them over.
-struct WorkSlot {
+struct HandedWork {
     fut: Option<WorkFuture>,
     /// The flight's work ticket.
     ticket: *mut sys::sf_ticket,
@@ -96,26 +101,24 @@ struct WorkSlot {
 }
 
 // Safety: tickets may be used from any thread, by one user at a time,
-// which the mutex around the slot ensures; the future is Send.
-unsafe impl Send for WorkSlot {}
+// which the mutex around it ensures; the future is Send.
+unsafe impl Send for HandedWork {}
 
-/// Where the flight's outcome is for its Rust waiters.
+/// Where the flight's Rust work is: the one thing a Rust rendezvous keeps
+/// that the engine cannot, since a Rust future runs only while someone
+/// polls it. (Whether the flight is complete is the engine's, and `done`
+/// holds the outcome a Rust caller completed it with.)
 enum Mode {
-    /// No Rust work here: the outcome comes through the engine.
-    Unled,
+    /// No Rust work here (the flight is led by another language or a
+    /// blocking caller, is complete, or lost its last Rust waiter and its
+    /// work with it): a waiter with a ticket waits through the engine.
+    Away,
     /// The leader holds the work in its own `Call` and drives it while that
-    /// lives (the work is not here): it completes the flight here. Dropped
-    /// unfinished, it moves the work here (`Running`) if a Rust waiter is
-    /// left.
+    /// lives: it completes the flight here. Dropped unfinished, it moves the
+    /// work here (`Running`) if a Rust waiter is left.
     Held,
     /// The leader handed the work over: it runs here, driven by a waiter.
     Running,
-    /// The flight is complete: its outcome is in `done` (unless the leader
-    /// that held the work found nobody else here to read it).
-    Done,
-    /// The last Rust waiter left: the work was dropped (a later waiter gets
-    /// the engine's hand-off).
-    Orphaned,
     /// The work, driven here after its leader left, found the runtime it
     /// needs gone ([`says_executor_gone`]): it was dropped and the engine's
     /// flight handed off. Every waiter joins again.
@@ -129,7 +132,7 @@ struct Book {
     types: Option<(TypeId, TypeId)>,
     /// Rust waiters in the flight.
     waiters: usize,
-    /// Their wakers, by index (until `Done`).
+    /// Their wakers, by index (until the outcome is kept).
     wakers: Vec<Option<Waker>>,
     free: Vec<usize>,
     /// The waiter that drives the work: the work's wakes go to it alone.
@@ -137,14 +140,14 @@ struct Book {
 }
 
 /// The Rust waiters' shared state of one flight.
-pub(crate) struct RustFlight {
+pub(crate) struct Rendezvous {
     /// The outcome, once a Rust driver completed the flight: read without a
     /// lock by the waiters it wakes.
     done: SetOnce<Completion>,
     book: Mutex<Book>,
     /// Locked by the driver while it polls (never together with `book`
     /// taken first, so a wake from inside the poll can take `book`).
-    work: Mutex<WorkSlot>,
+    work: Mutex<HandedWork>,
     /// Set when the work future is woken; lets the driver repoll.
     notified: AtomicBool,
 }
@@ -152,7 +155,7 @@ pub(crate) struct RustFlight {
 /// What a waiter does next.
 #[derive(Clone, Copy)]
 pub(crate) enum Look {
-    /// The flight is done: its outcome is [`RustFlight::outcome`].
+    /// The flight is done: its outcome is [`Rendezvous::outcome`].
     Done,
     /// This waiter drives the work.
     Drive,
@@ -164,7 +167,7 @@ pub(crate) enum Look {
     HandOff,
 }
 
-/// What [`RustFlight::drive`] did.
+/// What [`Rendezvous::drive`] did.
 pub(crate) enum Drove {
     /// The work is still pending.
     Pending,
@@ -186,7 +189,7 @@ impl Orphan {
     /// leaves its ticket uncompleted: the flight is abandoned, or handed off
     /// to the waiters of other languages.
     pub(crate) fn abandon(self) {
-        // Safety (both): tickets moved out of the slot under its lock: ours
+        // Safety (both): tickets moved out of `work` under its lock: ours
         // alone, each left once.
         if !self.wait.is_null() {
             unsafe { sys::sf_leave(self.wait) };
@@ -200,22 +203,22 @@ impl Orphan {
 
 thread_local! {
     /// Emptied waker lists of finished flights, for new ones: a hot key's
-    /// list does not grow again (a reallocation under `book`, which
-    /// `join` takes under the engine's flight lock) flight after flight.
+    /// list does not grow again (a reallocation under `book`) flight after
+    /// flight.
     static WAKER_LISTS: std::cell::Cell<Vec<Vec<Option<Waker>>>> = const { std::cell::Cell::new(Vec::new()) };
-    /// Idle RustFlights, for new flights: one is offered to sf_attach and
+    /// Idle Rendezvouss, for new flights: one is offered to sf_attach and
     /// kept when another was installed first (followers allocate none), and
     /// a finished flight's comes back here when its last reference goes on
     /// this thread (a flight per flight is not allocated and freed, often on
     /// two threads).
-    static IDLE: std::cell::Cell<Vec<Arc<RustFlight>>> = const { std::cell::Cell::new(Vec::new()) };
+    static IDLE: std::cell::Cell<Vec<Arc<Rendezvous>>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// How many idle RustFlights a thread keeps.
+/// How many idle Rendezvouss a thread keeps.
 const IDLE_MAX: usize = 64;
 
-/// An idle RustFlight of this thread, or a new one.
-fn take_idle() -> Arc<RustFlight> {
+/// An idle Rendezvous of this thread, or a new one.
+fn take_idle() -> Arc<Rendezvous> {
     let idle = IDLE
         .try_with(|l| {
             let mut list = l.take();
@@ -225,11 +228,11 @@ fn take_idle() -> Arc<RustFlight> {
         })
         .ok()
         .flatten();
-    idle.unwrap_or_else(|| Arc::new(RustFlight::new()))
+    idle.unwrap_or_else(|| Arc::new(Rendezvous::new()))
 }
 
-/// Keeps an unused (or reset) RustFlight for [`take_idle`].
-fn keep_idle(f: Arc<RustFlight>) {
+/// Keeps an unused (or reset) Rendezvous for [`take_idle`].
+fn keep_idle(f: Arc<Rendezvous>) {
     let _ = IDLE.try_with(move |l| {
         let mut list = l.take();
         if list.len() < IDLE_MAX {
@@ -239,10 +242,10 @@ fn keep_idle(f: Arc<RustFlight>) {
     });
 }
 
-/// Drops a reference to a RustFlight. If it was the last one, the flight is
+/// Drops a reference to a Rendezvous. If it was the last one, the flight is
 /// reset and kept for a new flight on this thread (dropping the outcome it
 /// held), unless something in it was left unexpectedly (then it is freed).
-pub(crate) fn release(mut f: Arc<RustFlight>) {
+pub(crate) fn release(mut f: Arc<Rendezvous>) {
     // Others hold it (the common case of a flight's waiters): one decrement.
     // Should the others go meanwhile, the last drop frees it.
     let Some(rf) = unique(&mut f) else { return };
@@ -251,12 +254,12 @@ pub(crate) fn release(mut f: Arc<RustFlight>) {
     }
 }
 
-/// The RustFlight behind `f` if `f` is its only reference: `Arc::get_mut`
+/// The Rendezvous behind `f` if `f` is its only reference: `Arc::get_mut`
 /// without its read-modify-write of the weak count, which guards against a
-/// `Weak` upgrading meanwhile. No `Weak` of a RustFlight is ever made, so a
+/// `Weak` upgrading meanwhile. No `Weak` of a Rendezvous is ever made, so a
 /// strong count of one, read with acquire ordering, means nothing else can
 /// reach it.
-fn unique(f: &mut Arc<RustFlight>) -> Option<&mut RustFlight> {
+fn unique(f: &mut Arc<Rendezvous>) -> Option<&mut Rendezvous> {
     if Arc::strong_count(f) != 1 {
         return None;
     }
@@ -267,44 +270,44 @@ fn unique(f: &mut Arc<RustFlight>) -> Option<&mut RustFlight> {
     Some(unsafe { &mut *Arc::as_ptr(f).cast_mut() })
 }
 
-impl RustFlight {
-    fn new() -> RustFlight {
-        RustFlight {
+impl Rendezvous {
+    fn new() -> Rendezvous {
+        Rendezvous {
             done: SetOnce::new(),
             book: Mutex::new(Book {
-                mode: Mode::Unled,
+                mode: Mode::Away,
                 types: None,
                 waiters: 0,
                 wakers: spare_wakers(),
                 free: Vec::new(),
                 driver: None,
             }),
-            work: Mutex::new(WorkSlot { fut: None, ticket: std::ptr::null_mut(), wait: std::ptr::null_mut() }),
+            work: Mutex::new(HandedWork { fut: None, ticket: std::ptr::null_mut(), wait: std::ptr::null_mut() }),
             notified: AtomicBool::new(false),
         }
     }
 
-    /// Makes this RustFlight, which nothing else references, as new: true if
+    /// Makes this Rendezvous, which nothing else references, as new: true if
     /// it can serve another flight. Its outcome is dropped here (and a panic
     /// in a value's `Drop` stays here).
     fn reset(&mut self) -> bool {
         if self.book.is_poisoned() || self.work.is_poisoned() {
             return false;
         }
-        let slot = self.work.get_mut().unwrap_or_else(|e| e.into_inner());
-        if slot.fut.is_some() || !slot.ticket.is_null() || !slot.wait.is_null() {
+        let handed = self.work.get_mut().unwrap_or_else(|e| e.into_inner());
+        if handed.fut.is_some() || !handed.ticket.is_null() || !handed.wait.is_null() {
             return false;
         }
         let b = self.book.get_mut().unwrap_or_else(|e| e.into_inner());
         if matches!(b.mode, Mode::Running | Mode::Held) {
             return false;
         }
-        b.mode = Mode::Unled;
+        b.mode = Mode::Away;
         b.types = None;
         b.waiters = 0;
         b.driver = None;
         b.free.clear();
-        // Done or orphaned, a flight has no waker left; its list's room stays
+        // Complete or orphaned, a flight has no waker left; its list's room stays
         // (up to the size a thread keeps spare lists of).
         let wakers = std::mem::take(&mut b.wakers);
         b.wakers = if wakers.is_empty() && wakers.capacity() > 0 && wakers.capacity() <= SPARE_LIST_MAX {
@@ -318,16 +321,16 @@ impl RustFlight {
         true
     }
 
-    /// The flight's RustFlight: ours if we attach first, else the installed
+    /// The flight's Rendezvous: ours if we attach first, else the installed
     /// one; `None` if the engine has no room for it.
-    pub(crate) fn attach(wait: &Ticket) -> Option<Arc<RustFlight>> {
+    pub(crate) fn attach(wait: &Ticket) -> Option<Arc<Rendezvous>> {
         Self::offer(wait, take_idle()).map(|(f, _)| f)
     }
 
-    /// The leader's attach: the flight's RustFlight, in which it holds its
+    /// The leader's attach: the flight's Rendezvous, in which it holds its
     /// pending work of value and error types `types` (`Held`), counted as
     /// its first waiter, with no waker (it drives the work in its own task).
-    pub(crate) fn attach_held(wait: &Ticket, types: (TypeId, TypeId)) -> Option<Arc<RustFlight>> {
+    pub(crate) fn attach_held(wait: &Ticket, types: (TypeId, TypeId)) -> Option<Arc<Rendezvous>> {
         let mut spare = take_idle();
         if let Some(rf) = unique(&mut spare) {
             // Not published yet: set up without a lock.
@@ -338,7 +341,7 @@ impl RustFlight {
         if !ours {
             // A follower attached one first (between our join and now).
             let mut b = lock(&f.book);
-            debug_assert!(matches!(b.mode, Mode::Unled), "one leader per flight");
+            debug_assert!(matches!(b.mode, Mode::Away), "one leader per flight");
             b.mode = Mode::Held;
             b.types = Some(types);
             b.waiters += 1;
@@ -346,33 +349,33 @@ impl RustFlight {
         Some(f)
     }
 
-    /// Offers `spare` to the flight of `wait`: the flight's RustFlight, and
+    /// Offers `spare` to the flight of `wait`: the flight's Rendezvous, and
     /// whether it is `spare`; `None` if the engine has no room for it.
-    fn offer(wait: &Ticket, spare: Arc<RustFlight>) -> Option<(Arc<RustFlight>, bool)> {
+    fn offer(wait: &Ticket, spare: Arc<Rendezvous>) -> Option<(Arc<Rendezvous>, bool)> {
         let raw = Arc::into_raw(spare).cast_mut().cast::<c_void>();
         let mut current: *mut c_void = std::ptr::null_mut();
         // Safety: our wait ticket is held; `raw` is a valid pointer of
-        // FLIGHT_KIND, whose ownership passes to the engine only if installed.
-        let st = unsafe { sys::sf_attach(wait.as_ptr(), &FLIGHT_KIND, raw, &mut current) };
+        // RENDEZVOUS_KIND, whose ownership passes to the engine only if installed.
+        let st = unsafe { sys::sf_attach(wait.as_ptr(), &RENDEZVOUS_KIND, raw, &mut current) };
         if st != sys::SF_OK || current != raw {
             // Not installed: our spare comes back to us, unused.
             // Safety: `raw` is the Arc::into_raw above, still ours.
-            let mut spare = unsafe { Arc::from_raw(raw.cast_const().cast::<RustFlight>()) };
+            let mut spare = unsafe { Arc::from_raw(raw.cast_const().cast::<Rendezvous>()) };
             if let Some(rf) = unique(&mut spare) {
                 // Undo what a leader set up in it.
                 let b = rf.book.get_mut().unwrap_or_else(|e| e.into_inner());
-                (b.mode, b.types, b.waiters) = (Mode::Unled, None, 0);
+                (b.mode, b.types, b.waiters) = (Mode::Away, None, 0);
             }
             keep_idle(spare);
         }
         if st != sys::SF_OK || current.is_null() {
             return None;
         }
-        // Safety: `current` is the installed Arc<RustFlight> (FLIGHT_KIND is
+        // Safety: `current` is the installed Arc<Rendezvous> (RENDEZVOUS_KIND is
         // ours alone), valid while our ticket is held; take our own reference
         // (the engine keeps its own).
         let f = unsafe {
-            let current = current.cast_const().cast::<RustFlight>();
+            let current = current.cast_const().cast::<Rendezvous>();
             Arc::increment_strong_count(current);
             Arc::from_raw(current)
         };
@@ -381,7 +384,7 @@ impl RustFlight {
 
     /// An address unique to this flight, for [`driving`].
     pub(crate) fn id(&self) -> *const () {
-        (self as *const RustFlight).cast()
+        (self as *const Rendezvous).cast()
     }
 
     /// Counts a new waiter and registers its waker: its index, and what it
@@ -408,7 +411,7 @@ impl RustFlight {
         types: (TypeId, TypeId),
         waker: &Waker,
     ) -> Result<Joining, sys::sf_status> {
-        let mut a = Accept { types, waker, joined: None };
+        let mut a = Meet { types, waker, joined: None };
         let mut meeting: *mut sys::sf_meeting = std::ptr::null_mut();
         let mut rendezvous: *mut c_void = std::ptr::null_mut();
         let (mut wait, mut work) = (std::ptr::null_mut(), std::ptr::null_mut());
@@ -419,7 +422,7 @@ impl RustFlight {
                 key.as_ptr().cast(),
                 key.len(),
                 0,
-                &FLIGHT_KIND,
+                &RENDEZVOUS_KIND,
                 &mut meeting,
                 &mut rendezvous,
                 &mut wait,
@@ -431,13 +434,13 @@ impl RustFlight {
         }
         if !meeting.is_null() {
             // No engine lock is held here: the meeting keeps the flight's
-            // rendezvous (an Arc<RustFlight> of our kind) alive until it ends.
+            // rendezvous (an Arc<Rendezvous> of our kind) alive until it ends.
             // Safety: `rendezvous` is that live attachment, `a` ours.
-            let joined = unsafe { accept_running(rendezvous, &mut a) };
+            let joined = unsafe { meet(rendezvous, &mut a) };
             // Safety: the meeting sf_join_or_meet gave, ended once.
             unsafe { sys::sf_meeting_end(meeting, joined) };
             if let Some((flight, me, look)) = a.joined {
-                return Ok(Joining::Accepted(flight, me, look));
+                return Ok(Joining::Met(flight, me, look));
             }
             // Safety: as above.
             let st = unsafe { sys::sf_join(group, key.as_ptr().cast(), key.len(), 0, &mut wait, &mut work) };
@@ -452,9 +455,9 @@ impl RustFlight {
     /// Counts a ticketless waiter in if the work runs here, of `types`, and
     /// this thread is not polling it: its index and what it does next.
     /// Runs with no engine lock held, while a meeting keeps the flight's
-    /// rendezvous alive (from `accept_running`): takes `book` only, and
+    /// rendezvous alive (from `meet`): takes `book` only, and
     /// cannot panic once it changed anything.
-    fn enter_running(&self, types: (TypeId, TypeId), waker: &Waker) -> Option<(usize, Look)> {
+    fn take_in(&self, types: (TypeId, TypeId), waker: &Waker) -> Option<(usize, Look)> {
         if driving::has_flight(self.id()) {
             // The work of this very flight asks for it: the engine path
             // reports the deadlock.
@@ -478,11 +481,11 @@ impl RustFlight {
     /// left: the caller abandons them.
     pub(crate) fn hand_over(&self, fut: WorkFuture, lead: Ticket, wait: Option<Ticket>) -> Option<Orphan> {
         {
-            // Nobody else touches the slot while the leader holds the work.
-            let mut slot = lock(&self.work);
-            slot.fut = Some(fut);
-            slot.ticket = lead.into_raw();
-            slot.wait = wait.map_or(std::ptr::null_mut(), Ticket::into_raw);
+            // Nobody else touches `work` while the leader holds the work.
+            let mut handed = lock(&self.work);
+            handed.fut = Some(fut);
+            handed.ticket = lead.into_raw();
+            handed.wait = wait.map_or(std::ptr::null_mut(), Ticket::into_raw);
         }
         let mut b = lock(&self.book);
         debug_assert!(matches!(b.mode, Mode::Held));
@@ -508,8 +511,8 @@ impl RustFlight {
             return Look::Done;
         }
         let mut b = lock(&self.book);
-        if matches!(b.mode, Mode::Done) {
-            // Completed since we looked at `done`: the wakers are gone.
+        if self.done.get().is_some() {
+            // Completed since we looked: the wakers are gone.
             return Look::Done;
         }
         let old = refresh(&mut b.wakers[me], waker);
@@ -522,8 +525,7 @@ impl RustFlight {
     /// What waiter `me` does next (its waker is registered).
     fn next(&self, b: &mut Book, me: usize) -> Look {
         match b.mode {
-            Mode::Done => Look::Done,
-            Mode::Unled | Mode::Orphaned => Look::Engine,
+            Mode::Away => Look::Engine,
             Mode::HandedOff => Look::HandOff,
             // The leader drives the work in its own task.
             Mode::Held => Look::Wait,
@@ -541,9 +543,9 @@ impl RustFlight {
     /// handed it over); on completion, completes the engine's flight, keeps
     /// the outcome for the Rust waiters and wakes them.
     pub(crate) fn drive(self: &Arc<Self>, me: usize, cx: &mut Context<'_>) -> Drove {
-        let mut slot = lock(&self.work);
-        let ticket = slot.ticket;
-        let Some(fut) = slot.fut.as_mut() else { return Drove::Pending };
+        let mut handed = lock(&self.work);
+        let ticket = handed.ticket;
+        let Some(fut) = handed.fut.as_mut() else { return Drove::Pending };
         self.notified.store(false, Ordering::SeqCst);
         let waker = self.work_waker();
         let polled = driving::driving(Driven::Flight(self.id()), || {
@@ -553,7 +555,7 @@ impl RustFlight {
         });
         let finished = match polled {
             Ok(Poll::Pending) => {
-                drop(slot);
+                drop(handed);
                 if self.notified.swap(false, Ordering::SeqCst) {
                     // Woken while we polled: come back soon, through the executor.
                     cx.waker().wake_by_ref();
@@ -565,26 +567,26 @@ impl RustFlight {
                 let message = native::panic_message(&*payload);
                 drop_quietly(payload);
                 if says_executor_gone(&message) {
-                    return self.hand_off(slot);
+                    return self.hand_off(handed);
                 }
                 Finished::panic(message)
             }
         };
-        let fut = slot.fut.take();
-        let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
-        let wait = std::mem::replace(&mut slot.wait, std::ptr::null_mut());
-        drop(slot);
+        let fut = handed.fut.take();
+        let ticket = std::mem::replace(&mut handed.ticket, std::ptr::null_mut());
+        let wait = std::mem::replace(&mut handed.wait, std::ptr::null_mut());
+        drop(handed);
         if let Some(fut) = fut {
             // Safety: the work is dropped in place, never moved out of its box.
             let fut = unsafe { std::pin::Pin::into_inner_unchecked(fut) };
             drop_quietly_in(fut);
         }
         let outcome = finished.native.share();
-        // Safety: the work ticket, moved out of the slot under its lock, so
+        // Safety: the work ticket, moved out of `work` under its lock, so
         // we alone hold it; consumed here.
         unsafe { native::complete_and_leave(ticket, finished) };
         if !wait.is_null() {
-            // Safety: the leader's wait ticket, moved out of the slot with
+            // Safety: the leader's wait ticket, moved out of `work` with
             // the work ticket: ours alone, left once, now that the flight
             // is complete.
             unsafe { sys::sf_leave(wait) };
@@ -599,12 +601,12 @@ impl RustFlight {
     /// ticket gets `SF_EHANDOFF`), then the leader's wait ticket (after the
     /// hand-off, so the flight is not counted abandoned). The Rust waiters
     /// here are woken to join again; one of them runs its own work.
-    fn hand_off(&self, mut slot: MutexGuard<'_, WorkSlot>) -> Drove {
-        let fut = slot.fut.take();
-        let ticket = std::mem::replace(&mut slot.ticket, std::ptr::null_mut());
-        let wait = std::mem::replace(&mut slot.wait, std::ptr::null_mut());
-        drop(slot);
-        // Safety (both): moved out of the slot under its lock, so ours
+    fn hand_off(&self, mut handed: MutexGuard<'_, HandedWork>) -> Drove {
+        let fut = handed.fut.take();
+        let ticket = std::mem::replace(&mut handed.ticket, std::ptr::null_mut());
+        let wait = std::mem::replace(&mut handed.wait, std::ptr::null_mut());
+        drop(handed);
+        // Safety (both): moved out of `work` under its lock, so ours
         // alone; each left once.
         unsafe { sys::sf_leave(ticket) };
         if !wait.is_null() {
@@ -623,13 +625,13 @@ impl RustFlight {
     /// Keeps the outcome of the completed flight for its Rust waiters and
     /// wakes them (but `me`, who completed it). Called once per flight, by
     /// whoever completed it: the leader that held the work, or the driver
-    /// that took it out of the slot.
+    /// that took it out of `work`.
     fn keep(&self, outcome: Completion, me: Option<usize>) {
         // Safety: the only writer, as above (the work is gone now).
         unsafe { self.done.set(outcome) };
         let mut wakers = {
             let mut b = lock(&self.book);
-            b.mode = Mode::Done;
+            b.mode = Mode::Away;
             b.driver = None;
             b.free.clear();
             std::mem::take(&mut b.wakers)
@@ -645,13 +647,13 @@ impl RustFlight {
     /// The last Rust waiter left the unfinished work (`b` is the locked
     /// book): the work and its tickets, taken out for the caller to abandon.
     fn orphan(&self, mut b: MutexGuard<'_, Book>) -> Orphan {
-        b.mode = Mode::Orphaned;
+        b.mode = Mode::Away;
         drop(b);
-        let mut slot = lock(&self.work);
+        let mut handed = lock(&self.work);
         Orphan {
-            fut: slot.fut.take(),
-            work: std::mem::replace(&mut slot.ticket, std::ptr::null_mut()),
-            wait: std::mem::replace(&mut slot.wait, std::ptr::null_mut()),
+            fut: handed.fut.take(),
+            work: std::mem::replace(&mut handed.ticket, std::ptr::null_mut()),
+            wait: std::mem::replace(&mut handed.wait, std::ptr::null_mut()),
         }
     }
 
@@ -667,7 +669,8 @@ impl RustFlight {
         let _old: Option<Waker>;
         let mut b = lock(&self.book);
         b.waiters -= 1;
-        if matches!(b.mode, Mode::Done) {
+        if self.done.get().is_some() {
+            // Completed since we looked: the wakers are gone.
             return None;
         }
         let was_driver = b.driver == Some(me);
@@ -693,27 +696,30 @@ impl RustFlight {
 
 /// The leader that held the work completes the flight
 /// ([`native::finish_leader`]).
-impl Rendezvous for RustFlight {
-    fn close_if_alone(&self) -> bool {
+impl Rendezvous {
+    /// Called once the engine's flight has ended (nobody joins any more):
+    /// true if no follower waits here, which then closes for good.
+    pub(crate) fn close_if_alone(&self) -> bool {
         let mut b = lock(&self.book);
         debug_assert!(matches!(b.mode, Mode::Held));
         if b.waiters > 1 {
             return false;
         }
         // Only the leader: nobody reads an outcome here.
-        b.mode = Mode::Done;
+        b.mode = Mode::Away;
         true
     }
 
-    fn publish(&self, outcome: Completion) {
+    /// Keeps the outcome for the followers waiting here and wakes them.
+    pub(crate) fn publish(&self, outcome: Completion) {
         self.keep(outcome, None);
     }
 }
 
-/// Stores `waker` in `slot` unless the one there wakes the same task; the
+/// Stores `waker` in `cell` unless the one there wakes the same task; the
 /// waker it replaced, to drop outside the lock.
-fn refresh(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
-    match slot {
+fn refresh(cell: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
+    match cell {
         Some(w) if w.will_wake(waker) => None,
         s => s.replace(waker.clone()),
     }
@@ -767,37 +773,37 @@ fn register(b: &mut Book, w: Waker) -> usize {
     }
 }
 
-/// The userdata of `accept_running`.
-struct Accept<'a> {
+/// What `meet` decides.
+struct Meet<'a> {
     types: (TypeId, TypeId),
     waker: &'a Waker,
-    joined: Option<(Arc<RustFlight>, usize, Look)>,
+    joined: Option<(Arc<Rendezvous>, usize, Look)>,
 }
 
-/// How a call joined its flight ([`RustFlight::join`]).
+/// How a call joined its flight ([`Rendezvous::join`]).
 pub(crate) enum Joining {
     /// Taken in by the flight's rendezvous, where work of its types runs: no
     /// ticket; its reference to the flight, its index and what it does next.
-    Accepted(Arc<RustFlight>, usize, Look),
+    Met(Arc<Rendezvous>, usize, Look),
     /// With tickets, as `sf_join`: the wait ticket, and the work ticket if
     /// it leads.
     Tickets(Ticket, Option<Ticket>),
 }
 
-/// The decision of [`RustFlight::join`] on a flight's rendezvous met through
+/// The decision of [`Rendezvous::join`] on a flight's rendezvous met through
 /// `sf_join_or_meet`: 1 if the waiter joined through it (`a.joined` set).
 ///
 /// # Safety
-/// `attachment` is an attachment of FLIGHT_KIND (an Arc<RustFlight>) kept
+/// `attachment` is an attachment of RENDEZVOUS_KIND (an Arc<Rendezvous>) kept
 /// alive by a meeting for the whole call.
-unsafe fn accept_running(attachment: *mut c_void, a: &mut Accept<'_>) -> c_int {
-    let flight = attachment.cast_const().cast::<RustFlight>();
-    // Safety: an attachment of FLIGHT_KIND is an Arc<RustFlight>, kept alive
+unsafe fn meet(attachment: *mut c_void, a: &mut Meet<'_>) -> c_int {
+    let flight = attachment.cast_const().cast::<Rendezvous>();
+    // Safety: an attachment of RENDEZVOUS_KIND is an Arc<Rendezvous>, kept alive
     // by the meeting for the duration of this call.
-    let entered = catch_unwind(AssertUnwindSafe(|| unsafe { &*flight }.enter_running(a.types, a.waker)));
+    let entered = catch_unwind(AssertUnwindSafe(|| unsafe { &*flight }.take_in(a.types, a.waker)));
     match entered {
         Ok(Some((me, look))) => {
-            // Safety: as above: a live Arc<RustFlight>; the waiter we just
+            // Safety: as above: a live Arc<Rendezvous>; the waiter we just
             // counted takes a reference of its own (the engine keeps its own).
             let f = unsafe {
                 Arc::increment_strong_count(flight);
@@ -810,13 +816,13 @@ unsafe fn accept_running(attachment: *mut c_void, a: &mut Accept<'_>) -> c_int {
     }
 }
 
-impl RustFlight {
+impl Rendezvous {
     /// The waker the work is polled with, borrowed from `self` for the
     /// poll: made without touching the reference count (the work takes a
     /// reference of its own only if it clones the waker).
     fn work_waker(self: &Arc<Self>) -> ManuallyDrop<Waker> {
         let data = Arc::as_ptr(self).cast::<()>();
-        // Safety: WORK_WAKER's functions treat `data` as an Arc<RustFlight>
+        // Safety: WORK_WAKER's functions treat `data` as an Arc<Rendezvous>
         // pointer, as it is; the waker is never dropped (ManuallyDrop), so
         // it gives back no reference it did not take, and `self` keeps the
         // flight alive while the poll can use it.
@@ -838,32 +844,32 @@ impl RustFlight {
     }
 }
 
-/// The waker of a flight's work: its data is an `Arc<RustFlight>` pointer,
+/// The waker of a flight's work: its data is an `Arc<Rendezvous>` pointer,
 /// each waker made from it by `clone` owning one reference.
 static WORK_WAKER: RawWakerVTable = RawWakerVTable::new(clone_work_waker, wake_work, wake_work_by_ref, drop_work_waker);
 
 unsafe fn clone_work_waker(data: *const ()) -> RawWaker {
-    // Safety: `data` is a live Arc<RustFlight> pointer (the waker being
+    // Safety: `data` is a live Arc<Rendezvous> pointer (the waker being
     // cloned keeps it alive); the clone owns the reference taken here.
-    unsafe { Arc::increment_strong_count(data.cast::<RustFlight>()) };
+    unsafe { Arc::increment_strong_count(data.cast::<Rendezvous>()) };
     RawWaker::new(data, &WORK_WAKER)
 }
 
 unsafe fn wake_work(data: *const ()) {
     // Safety: a waker made by `clone_work_waker` owns one reference, given
     // back here.
-    let flight = unsafe { Arc::from_raw(data.cast::<RustFlight>()) };
+    let flight = unsafe { Arc::from_raw(data.cast::<Rendezvous>()) };
     flight.wake_work();
 }
 
 unsafe fn wake_work_by_ref(data: *const ()) {
-    // Safety: `data` is a live Arc<RustFlight> pointer (the waker keeps it
+    // Safety: `data` is a live Arc<Rendezvous> pointer (the waker keeps it
     // alive).
-    unsafe { &*data.cast::<RustFlight>() }.wake_work();
+    unsafe { &*data.cast::<Rendezvous>() }.wake_work();
 }
 
 unsafe fn drop_work_waker(data: *const ()) {
     // Safety: a waker made by `clone_work_waker` owns one reference, given
     // back here (the borrowed one of `work_waker` is never dropped).
-    drop(unsafe { Arc::from_raw(data.cast::<RustFlight>()) });
+    drop(unsafe { Arc::from_raw(data.cast::<Rendezvous>()) });
 }
