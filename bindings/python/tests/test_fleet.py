@@ -4,10 +4,9 @@ test starts on a unix socket in its temporary directory.
 The other processes are Python worker processes: tests/cross/fleet/worker.py
 (threads and asyncio callers of the installed binding, the worker protocol of
 tests/cross/fleet/README.md), driven by the harness of the cross-language
-fleet tests (tests/cross/test_fleet.py: Run, Worker, and the Redis of
-examples/fleet/fleet_driver.py), loaded here
-under a name of its own. This process joins some flights itself, from
-threads and from asyncio.
+fleet tests: the Redis, Fleet and Worker of examples/fleet/fleet_driver.py,
+as tests/cross/test_fleet.py's Run (loaded here under a name of its own).
+This process joins some flights itself, from threads and from asyncio.
 
 The tests skip only where neither redis-server nor an engine with fleet
 groups is there; one without the other is a broken setup and fails.
@@ -26,16 +25,18 @@ from pathlib import Path
 import pytest
 
 import singleflight
+from conftest import HANG_GUARD_S, run_threads, wait_until
 from singleflight._raw import lib
 
-from conftest import HANG_GUARD_S, run_threads, wait_until
-
 ROOT = Path(__file__).resolve().parents[3]
-# The harness imports its Redis from examples/fleet/fleet_driver.py (its
-# conftest puts that directory on the path, as this does).
+# The harness is examples/fleet/fleet_driver.py's (tests/cross/conftest.py
+# puts that directory on the path, as this does).
 sys.path.insert(0, str(ROOT / "examples" / "fleet"))
+import fleet_driver  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("sf_cross_fleet_harness", ROOT / "tests" / "cross" / "test_fleet.py")
+_spec = importlib.util.spec_from_file_location(
+    "sf_cross_fleet_harness", ROOT / "tests" / "cross" / "test_fleet.py"
+)
 cross = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cross)
 
@@ -56,8 +57,11 @@ def redis(tmp_path):
     if not server:
         pytest.fail("redis-server is not installed (scripts/bootstrap.sh installs it)")
     if not fleet:
-        pytest.fail("the engine was built without fleet groups (libhiredis-dev missing, or -Dfleet=disabled)")
-    r = cross.Redis(tmp_path)
+        pytest.fail(
+            "the engine was built without fleet groups "
+            "(libhiredis-dev missing, or -Dfleet=disabled)"
+        )
+    r = fleet_driver.Redis(tmp_path)
     yield r
     r.stop()
 
@@ -170,9 +174,17 @@ def test_bad_names_and_unknown_options_are_refused():
 
 def test_a_fleet_group_is_a_group_apart_from_open(tmp_path):
     url = "unix://" + str(tmp_path / "none.sock")
-    g = singleflight.Group.fleet("apart", url=url, lease=0.25, linger=0, connect_timeout=0.05,
-                                 command_timeout=0.5, cooldown=30, max_value_bytes=4096,
-                                 key_prefix="pytest")
+    g = singleflight.Group.fleet(
+        "apart",
+        url=url,
+        lease=0.25,
+        linger=0,
+        connect_timeout=0.05,
+        command_timeout=0.5,
+        cooldown=30,
+        max_value_bytes=4096,
+        key_prefix="pytest",
+    )
     assert isinstance(g, singleflight.Group) and isinstance(g, singleflight.FleetGroup)
     assert g.name == b"apart" and g.codec is None and "FleetGroup" in repr(g)
     assert singleflight.FleetGroup("apart")._gid == g._gid  # one per name and process
@@ -187,7 +199,9 @@ def test_unreachable_server_runs_flights_locally(tmp_path):
     """No error to the caller: flights run locally (each process dedups its
     own callers), threads and asyncio alike."""
     url = "unix://" + str(tmp_path / "nobody-listens.sock")
-    g = singleflight.Group.fleet(f"unreachable-{os.getpid()}", url=url, connect_timeout=0.05, cooldown=600)
+    g = singleflight.Group.fleet(
+        f"unreachable-{os.getpid()}", url=url, connect_timeout=0.05, cooldown=600
+    )
     assert g.do("k", lambda: b"first") == b"first"  # waits for the connection, then runs here
     if _engine_has_fleet():  # (else a fleet group is a local named group)
         assert g.stats().fleet_fallbacks >= 1
@@ -243,8 +257,9 @@ def test_processes_stampede_one_key_once(run):
     run.close()
 
 
-@pytest.mark.parametrize("mode,status,text", [("error", SF_EWORK, "work failed in"),
-                                              ("panic", SF_EPANIC, "boom in")])
+@pytest.mark.parametrize(
+    "mode,status,text", [("error", SF_EWORK, "work failed in"), ("panic", SF_EPANIC, "boom in")]
+)
 def test_remote_errors_and_panics(run, mode, status, text):
     """A Python leader's exception reaches the other processes' callers as
     WorkError, its PanicError as PanicError (status 2)."""
@@ -260,7 +275,9 @@ def test_remote_errors_and_panics(run, mode, status, text):
         rs, _ = w.results(4)
         assert all(e["status"] == status and want in e["error"] for e in rs), (w, rs)
     exc = mine.result()
-    assert isinstance(exc, singleflight.WorkError if mode == "error" else singleflight.PanicError), exc
+    assert isinstance(
+        exc, singleflight.WorkError if mode == "error" else singleflight.PanicError
+    ), exc
     assert want in str(exc)
     if mode == "error":
         assert exc.error == f"RuntimeError: {want}".encode()
@@ -426,7 +443,9 @@ def test_dedup_default_keys_of_a_fleet_group_cross_processes(tmp_path):
     """The default key names the function by module and qualified name, not
     by its identity (which no other process shares)."""
     url = "unix://" + str(tmp_path / "nobody-listens.sock")
-    g = singleflight.Group.fleet(f"dedup-keys-{os.getpid()}", url=url, connect_timeout=0.05, cooldown=600)
+    g = singleflight.Group.fleet(
+        f"dedup-keys-{os.getpid()}", url=url, connect_timeout=0.05, cooldown=600
+    )
     g.do("open the breaker", lambda: None)
 
     @g.dedup
@@ -439,7 +458,9 @@ def test_dedup_default_keys_of_a_fleet_group_cross_processes(tmp_path):
         release.wait()
         return b"the leader's"
 
-    key = f"{__name__}.test_dedup_default_keys_of_a_fleet_group_cross_processes.<locals>.load:('x',)"
+    key = (
+        f"{__name__}.test_dedup_default_keys_of_a_fleet_group_cross_processes.<locals>.load:('x',)"
+    )
     lead = InThread(lambda: g.do(key, leader))
     wait_until(lambda: g.stats().in_table == 1, "the leader runs")
     follow = InThread(lambda: load("x"))

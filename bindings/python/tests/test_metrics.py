@@ -11,7 +11,6 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-import singleflight
 from singleflight import LATENCY_BOUNDS, Group, Stats
 from singleflight._log import Observer
 from singleflight.prometheus import COUNTERS, Collector
@@ -55,7 +54,7 @@ def test_latency_of_a_stampede():
     assert lat.wait.count == 4 and lat.wait.sum >= 4 * HOLD
     assert sum(lat.wait.buckets) == 4
     # no wait of at least HOLD in a bucket whose bound is below HOLD
-    for bound, n in zip(LATENCY_BOUNDS, lat.wait.buckets):
+    for bound, n in zip(LATENCY_BOUNDS, lat.wait.buckets, strict=False):
         assert bound >= HOLD or n == 0
     g.record_latency(False)
     stampede(g, 3)
@@ -96,14 +95,14 @@ def test_collector_scraped_after_a_stampede():
     stampede(users, 6)
     text = scrape(reg)
     for line in [
-        '# TYPE singleflight_flights_total counter',
+        "# TYPE singleflight_flights_total counter",
         'singleflight_flights_total{group="users"} 1.0',
         'singleflight_flights_total{group="other"} 0.0',
         'singleflight_followers_total{group="users"} 5.0',
-        '# TYPE singleflight_live gauge',
+        "# TYPE singleflight_live gauge",
         'singleflight_live{group="users"} 0.0',
         'singleflight_fleet_fallbacks_total{group="users"} 0.0',
-        '# TYPE singleflight_wait_seconds histogram',
+        "# TYPE singleflight_wait_seconds histogram",
         'singleflight_wait_seconds_count{group="users"} 5.0',
         'singleflight_wait_seconds_bucket{group="users",le="+Inf"} 5.0',
         'singleflight_wait_seconds_bucket{group="users",le="1.024e-06"} 0.0',
@@ -115,7 +114,11 @@ def test_collector_scraped_after_a_stampede():
         assert line + "\n" in text, line
     for name, *_ in COUNTERS:
         assert f'{name}{{group="users"}}' in text, name
-    sum_line = next(l for l in text.splitlines() if l.startswith('singleflight_wait_seconds_sum{group="users"}'))
+    sum_line = next(
+        line
+        for line in text.splitlines()
+        if line.startswith('singleflight_wait_seconds_sum{group="users"}')
+    )
     assert float(sum_line.split()[-1]) >= 5 * HOLD
 
 
@@ -138,6 +141,7 @@ def test_handoffs_are_logged(caplog):
             started.set()
             follower_joined.wait()
             raise KeyboardInterrupt  # no outcome: a hand-off
+
         with pytest.raises(KeyboardInterrupt):
             g.do("k", work)
 
@@ -155,10 +159,15 @@ def test_handoffs_are_logged(caplog):
         f.join()
     assert result == [b"second"]
     msgs = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "singleflight"]
-    assert (logging.INFO, "key 'k': the work raised KeyboardInterrupt, which is no outcome: "
-            "the flight is handed off to its other callers") in msgs
-    assert (logging.DEBUG, "key 'k': the leader left without an outcome (a hand-off); "
-            "joining again") in msgs
+    assert (
+        logging.INFO,
+        "key 'k': the work raised KeyboardInterrupt, which is no outcome: "
+        "the flight is handed off to its other callers",
+    ) in msgs
+    assert (
+        logging.DEBUG,
+        "key 'k': the leader left without an outcome (a hand-off); joining again",
+    ) in msgs
 
 
 def stats(**kw) -> Stats:
@@ -177,8 +186,10 @@ def test_leaked_tickets_are_logged_once(caplog):
         o.observe(stats(flights=4, live=1))
         o.observe(stats(flights=4, live=1))
     warnings = [r.getMessage() for r in caplog.records]
-    assert warnings == ["group users: 1 finished flights still held by a ticket while the group "
-                        "was idle: a leaked ticket (a caller that never left its flight)"]
+    assert warnings == [
+        "group users: 1 finished flights still held by a ticket while the group "
+        "was idle: a leaked ticket (a caller that never left its flight)"
+    ]
 
 
 def test_a_real_leaked_ticket_is_logged_at_scrape(caplog):
@@ -197,7 +208,8 @@ def test_a_real_leaked_ticket_is_logged_at_scrape(caplog):
     lib.sf_leave(wait[0])
     assert [r.getMessage() for r in caplog.records] == [
         "group leaky: 1 finished flights still held by a ticket while the group was idle: "
-        "a leaked ticket (a caller that never left its flight)"]
+        "a leaked ticket (a caller that never left its flight)"
+    ]
 
 
 def test_fleet_fallbacks_are_logged(caplog):
@@ -213,4 +225,5 @@ def test_fleet_fallbacks_are_logged(caplog):
         o.observe(FleetStats(7))
     assert [r.getMessage() for r in caplog.records] == [
         "group orders: 7 flights ran locally since the last look: the fleet server was "
-        "unreachable, slow or failing (the circuit breaker was open)"]
+        "unreachable, slow or failing (the circuit breaker was open)"
+    ]

@@ -22,7 +22,8 @@ import json
 import math
 import pickle
 import types
-from typing import Any, Awaitable, Callable, Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from . import _aio
 from ._engine import _NULL, _callable, _first_steps, _key_bytes
@@ -220,10 +221,13 @@ def _millis(field: str, seconds: float | None, zero_ok: bool) -> int:
         return 0
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(
-            f"singleflight: {field} must be a number of seconds or None, not {type(seconds).__name__}"
+            f"singleflight: {field} must be a number of seconds or None, "
+            f"not {type(seconds).__name__}"
         )
     if not (seconds > 0 or (zero_ok and seconds == 0)):  # also NaN
-        raise ValueError(f"singleflight: {field} must be {'>=' if zero_ok else '>'} 0 seconds, got {seconds!r}")
+        raise ValueError(
+            f"singleflight: {field} must be {'>=' if zero_ok else '>'} 0 seconds, got {seconds!r}"
+        )
     ms = math.ceil(seconds * 1000) if math.isfinite(seconds) else _UINT32_MAX + 1
     if ms > _UINT32_MAX:
         raise ValueError(
@@ -282,6 +286,7 @@ class FleetGroup(Group):
     """
 
     __slots__ = ("_codec",)
+    _fast = False  # do() goes through _do: the token, the codec
 
     def __init__(
         self,
@@ -312,7 +317,8 @@ class FleetGroup(Group):
         prefix_b = _text_option("key_prefix", key_prefix)
         if prefix_b is not None and (not prefix_b or any(c in key_prefix for c in "{}:")):  # type: ignore[operator]
             raise ValueError(
-                f"singleflight: key_prefix {key_prefix!r} must be non-empty, without '{{', '}}' or ':'"
+                f"singleflight: key_prefix {key_prefix!r} must be non-empty, "
+                "without '{', '}' or ':'"
             )
         if max_value_bytes is not None:
             if isinstance(max_value_bytes, bool) or not isinstance(max_value_bytes, int):
@@ -322,7 +328,8 @@ class FleetGroup(Group):
                 )
             if not 0 < max_value_bytes <= _UINT32_MAX:
                 raise ValueError(
-                    f"singleflight: max_value_bytes must be 1 to {_UINT32_MAX}, got {max_value_bytes}"
+                    f"singleflight: max_value_bytes must be 1 to {_UINT32_MAX}, "
+                    f"got {max_value_bytes}"
                 )
         o = ffi.new("sf_fleet_options *")
         o.version = lib.SF_FLEET_OPTIONS_VERSION
@@ -370,21 +377,6 @@ class FleetGroup(Group):
 
     # ------------------------------------------------------------------ threads
 
-    def do(
-        self,
-        key: Key,
-        fn: Callable[..., R],
-        /,
-        *args: Any,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> R:
-        """:meth:`Group.do` across the fleet: the work runs once in all the
-        processes; a value from another process arrives as ``bytes`` (or
-        decoded by the codec), its error as :class:`WorkError`, its
-        :class:`PanicError` as one."""
-        return self._do(_key_bytes(key), fn, args, kwargs, timeout, False)  # type: ignore[no-any-return]
-
     def _do(
         self,
         kb: bytes,
@@ -412,7 +404,11 @@ class FleetGroup(Group):
     # ------------------------------------------------------------------ asyncio
 
     async def _async_work(
-        self, kb: bytes, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        kb: bytes,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> Any:
         """A leader's asyncio work, in its own context: the token, the work,
         its value's byte form."""

@@ -26,7 +26,7 @@ from typing import (
     overload,
 )
 
-from . import _aio
+from . import _aio, _latency, _log
 from ._engine import (
     _EHANDOFF,
     _ETIMEDOUT,
@@ -55,7 +55,6 @@ from ._engine import (
     _unwind,
     _wait,
 )
-from . import _latency, _log
 from ._raw import ffi, lib
 
 if TYPE_CHECKING:
@@ -118,6 +117,9 @@ class Group:
     """
 
     __slots__ = ("_g", "_gid", "_name", "__weakref__")
+    # False where the work and its value go through _do's hooks (_work,
+    # _received: a fleet group's): do() then takes _do, not its fast path.
+    _fast = True
 
     def __init__(self) -> None:
         g = lib.sf_group_new()
@@ -145,7 +147,7 @@ class Group:
         return self
 
     @staticmethod
-    def fleet(name: Key, /, **options: Any) -> "FleetGroup":
+    def fleet(name: Key, /, **options: Any) -> FleetGroup:
         """The process-wide *fleet group* called ``name``: its flights are
         shared with every process, in any language, that opened the same
         name on the same Redis server: the work of a key runs once in the
@@ -204,7 +206,7 @@ class Group:
             kb = key
         else:
             kb = _key_bytes(key)
-        if timeout is not None or not callable(fn):
+        if timeout is not None or not self._fast or not callable(fn):
             return self._do(kb, fn, args, kwargs, timeout, False)
         # Whatever an exception from a signal handler interrupts below, the
         # handler at the end leaves the tickets this call still holds (the
