@@ -15,7 +15,7 @@ checks (fleet fallbacks, tickets leaked in an idle group: see _log.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from typing import Iterator, Mapping
 
 from prometheus_client.core import (
     CounterMetricFamily,
