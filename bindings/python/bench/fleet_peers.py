@@ -9,8 +9,9 @@ Contenders, alternated stampede by stampede in one run:
   work)`` (the default lease, 5 s; ``linger`` keeps the outcome as long as
   the peers keep their value);
 * ``dogpile``: ``dogpile.cache`` with its Redis backend and
-  ``distributed_lock=True``, otherwise its defaults but ``lock_timeout``
-  (the lease) and ``redis_expiration_time`` (TTL): ``region.get_or_create``;
+  ``distributed_lock=True`` and ``thread_local_lock=False`` (which dogpile
+  warns it wants with it), otherwise its defaults but ``lock_timeout`` (the
+  lease) and ``redis_expiration_time`` (TTL): ``region.get_or_create``;
   its waiters poll redis-py's ``Lock`` every ``lock_sleep``, 0.1 s by
   default;
 * ``redis-lock``: ``python-redis-lock`` in its cache recipe (read the value;
@@ -92,6 +93,7 @@ def _worker(contender: str, url: str, work_ms: float) -> None:
             arguments={
                 "url": url,
                 "distributed_lock": True,
+                "thread_local_lock": False,  # what dogpile asks for with distributed_lock
                 "lock_timeout": LEASE,
                 "redis_expiration_time": TTL,
             },
@@ -323,6 +325,9 @@ def targets(results: dict[int, dict]) -> str:
         )
         if procs == 32:
             line += f" (target 2x): {'met' if f['cmds'] * 2 <= res[best]['cmds'] else 'MISSED'}"
+        for c in CONTENDERS:
+            if c not in ("fleet", best):
+                line += f"; {res[c]['cmds'] / f['cmds']:.2f}x fewer than {c}'s {res[c]['cmds']:g}"
         lines.append(line)
     return "\n".join(lines)
 

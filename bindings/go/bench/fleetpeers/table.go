@@ -118,6 +118,11 @@ func printReport(w io.Writer, rows []row, reps int, command, serverVersion strin
 		if p == 32 {
 			fmt.Fprintf(w, " (target 2x): %s", verdict(fleet.Commands*2 <= best.Commands))
 		}
+		for _, r := range byP[p] {
+			if r.Contender != "fleet" && r.Contender != best.Contender {
+				fmt.Fprintf(w, "; %.2fx fewer than %s's %g", r.Commands/fleet.Commands, r.Contender, r.Commands)
+			}
+		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
