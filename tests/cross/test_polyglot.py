@@ -109,25 +109,15 @@ def test_python_value_without_byte_form_is_a_clear_error_elsewhere():
             assert "python" in e.text and "no byte form" in e.text, e.text
 
 
-def test_python_follower_times_out_while_the_flight_completes_for_the_rest():
-    pg.cside.sfx_db_delay(300)
-    w = pg.wave({pg.C: 1, pg.GO: 3, pg.PYTHON: 3}, leader=pg.C, python_timeout=0.05)
-    assert w.queries == 1
-    for e in w.entries:
-        if e.lang == pg.PYTHON:
-            assert e.status == pg.SF_ETIMEDOUT, e
-        else:
-            assert e.status == pg.SF_OK and e.text == "row user:42", e
-    assert singleflight.Group.open("polyglot").stats().timeouts >= 3
-
-
-def test_cpp_follower_times_out_while_the_flight_completes_for_the_rest():
+@pytest.mark.parametrize("lang,timeout", [(pg.PYTHON, "python_timeout"), (pg.CPP, "cpp_timeout")],
+                         ids=lambda x: str(x))
+def test_follower_times_out_while_the_flight_completes_for_the_rest(lang, timeout):
     before = singleflight.Group.open("polyglot").stats().timeouts
     pg.cside.sfx_db_delay(300)
-    w = pg.wave({pg.C: 1, pg.GO: 3, pg.CPP: 3}, leader=pg.C, cpp_timeout=0.05)
+    w = pg.wave({pg.C: 1, pg.GO: 3, lang: 3}, leader=pg.C, **{timeout: 0.05})
     assert w.queries == 1
     for e in w.entries:
-        if e.lang == pg.CPP:
+        if e.lang == lang:
             assert e.status == pg.SF_ETIMEDOUT, e
         else:
             assert e.status == pg.SF_OK and e.text == "row user:42", e

@@ -413,7 +413,7 @@ def plot(results: dict[int, dict], path: str, work_ms: float, stampedes: int) ->
     axes[0].legend()
     axes[1].legend(fontsize=7)
     fig.suptitle(
-        f"P processes stampede one hot key on loopback Redis (work {work_ms:g} ms, "
+        f"Python: P processes stampede one hot key on loopback Redis (work {work_ms:g} ms, "
         f"median of {stampedes} stampedes)"
     )
     fig.tight_layout()

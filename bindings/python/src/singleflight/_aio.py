@@ -572,7 +572,7 @@ def _lead(
             _leave(c)
             f.set_exception(MemoryError("singleflight: out of memory"))
             return f
-        _keep_request(f, group, kb, fn, args, kwargs, timeout, want_shared)
+        _keep_request(f, (group, kb, fn, args, kwargs, _copy_context(), timeout), want_shared)
         return _wait_for_runner(f, runner, c, loop, kb, flight.rv, timeout)
     ctx = _copy_context()
     slot = _standby.get(loop)
@@ -627,7 +627,7 @@ def _lead(
         _leave(c)
         f.set_exception(MemoryError("singleflight: out of memory"))
         return f
-    _keep_request(f, group, kb, fn, args, kwargs, timeout, want_shared)
+    _keep_request(f, (group, kb, fn, args, kwargs, _copy_context(), timeout), want_shared)
     if caller is not None and _awaits(flight, caller):
         # The work waits for the very task that called (it returned that
         # task, say): that caller would wait for itself.
@@ -637,19 +637,11 @@ def _lead(
     return _wait_for_runner(f, runner, c, loop, kb, flight.rv, timeout)
 
 
-def _keep_request(
-    f: _Call,
-    group: Any,
-    kb: bytes,
-    fn: Callable[..., Awaitable[Any]],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    timeout: float | None,
-    want_shared: bool,
-) -> None:
-    """A waiting caller keeps its request: after a hand-off it joins again
-    with it (_join_again), maybe to lead a fresh run."""
-    f._req = (group, kb, fn, args, kwargs, _copy_context(), timeout)
+def _keep_request(f: _Call, req: tuple[Any, ...], want_shared: bool) -> None:
+    """A waiting caller keeps its request (group, key, fn, args, kwargs,
+    context, timeout): after a hand-off it joins again with it
+    (_join_again), maybe to lead a fresh run."""
+    f._req = req
     f._ws = want_shared
     f._timer = None
     f._w = None

@@ -377,17 +377,10 @@ class FleetGroup(Group):
 
     # ------------------------------------------------------------------ threads
 
-    def _do(
-        self,
-        kb: bytes,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        timeout: float | None,
-        want_shared: bool,
-    ) -> Any:
-        out = Group._do(self, kb, fn, args, kwargs, timeout, want_shared)
-        if want_shared:
+    def _do(self, *request: Any) -> Any:
+        """Group._do; the value as a caller gets it (_received)."""
+        out = Group._do(self, *request)
+        if request[-1]:  # want_shared
             return _received(out[0], self._codec), out[1]
         return _received(out, self._codec)
 
