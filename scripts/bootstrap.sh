@@ -27,11 +27,11 @@ sf_bootstrap_packages() {
 
 sf_bootstrap_tools() {
   if [ ! -x "$SF_VENV/bin/meson" ] || [ ! -x "$SF_VENV/bin/ninja" ] || [ ! -x "$SF_VENV/bin/ruff" ] || \
-     ! "$SF_VENV/bin/python" -c 'import cffi, pytest, setuptools' 2>/dev/null; then
-    sf_step "tools: meson, ninja, cffi, pytest, ruff into $SF_VENV"
+     ! "$SF_VENV/bin/python" -c 'import build, cffi, pytest, setuptools' 2>/dev/null; then
+    sf_step "tools: meson, ninja, cffi, pytest, ruff, build into $SF_VENV"
     python3 -m venv "$SF_VENV"
     "$SF_VENV/bin/pip" install --quiet --upgrade pip
-    "$SF_VENV/bin/pip" install --quiet meson ninja cffi pytest setuptools wheel ruff
+    "$SF_VENV/bin/pip" install --quiet meson ninja cffi pytest setuptools wheel build "ruff==0.17.6"  # ruff pinned: its rules and format change between releases
   fi
 }
 

@@ -15,7 +15,10 @@
 #     build.rs, against the installed engine, and with its `bundled` feature
 #     while no engine is visible to pkg-config;
 #   - TSan: tsan_stampede.c built with -fsanitize=thread, which reports the
-#     engine's invisible orderings without tsan.supp and nothing with it.
+#     engine's invisible orderings without tsan.supp and nothing with it;
+#   - Python: python_wheel.sh, the wheel that bundles the engine, built while
+#     pkg-config sees no engine and installed into a fresh venv, then loaded
+#     with the engine installed here into one process (one engine).
 #
 # Every program must run from its own directory with no LD_LIBRARY_PATH
 # (as root) and carry no rpath into the checkout (readelf).
@@ -225,6 +228,10 @@ TSAN_OPTIONS="suppressions=$supp halt_on_error=1 exitcode=66" ./tsan_stampede >t
 }
 if grep -q "WARNING: ThreadSanitizer" tsan.log; then cat tsan.log; fail "a report with $supp"; fi
 tail -1 tsan.log
+
+# --- Python: the wheel that brings its engine, beside the installed one ----------------------
+step "Python: python_wheel.sh (the bundled wheel; one engine with $libdir's)"
+"$here/python_wheel.sh" "$libdir" || fail "python_wheel.sh"
 
 # Every step above passed (a failure exits through fail() or set -e).
 echo "install: $checks passed, 0 failed"

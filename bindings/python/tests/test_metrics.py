@@ -115,9 +115,9 @@ def test_collector_scraped_after_a_stampede():
     for name, *_ in COUNTERS:
         assert f'{name}{{group="users"}}' in text, name
     sum_line = next(
-        line
-        for line in text.splitlines()
-        if line.startswith('singleflight_wait_seconds_sum{group="users"}')
+        ln
+        for ln in text.splitlines()
+        if ln.startswith('singleflight_wait_seconds_sum{group="users"}')
     )
     assert float(sum_line.split()[-1]) >= 5 * HOLD
 

@@ -30,8 +30,8 @@ from ._errors import (
     SingleflightError,
     WorkError,
 )
-from ._group import Group, Key, Stats
 from ._fleet import Codec, FleetGroup, JsonCodec, PickleCodec, fence_token
+from ._group import Group, Key, Stats
 from ._latency import LATENCY_BOUNDS, Histogram, Latency
 from ._raw import ffi as _ffi
 from ._raw import lib as _lib

@@ -4,17 +4,27 @@ Run by setuptools through ``cffi_modules`` in ``setup.py``; it can also be run
 directly (``python src/singleflight/_build.py``) to build the extension in
 place while developing.
 
-The engine is *linked*, never compiled in: every binding in a process must
-share the one ``libsingleflight.so``, or named groups would silently stop being
-shared between languages. Where the engine lives is found, in order, from:
+The extension links the shared engine, ``libsingleflight.so.0``, and never
+compiles the core into itself: every user of the engine in a process must
+reach the one library of that soname, or named groups would silently stop
+being shared between languages. Which ``libsingleflight.so.0``:
 
-1. ``SF_INCLUDE_DIR`` and ``SF_LIB_DIR`` (both set), or ``SF_PREFIX``
-   (``$SF_PREFIX/include`` and ``$SF_PREFIX/lib``);
-2. ``pkg-config singleflight`` (set ``PKG_CONFIG_PATH`` to the directory
-   holding ``singleflight.pc``).
+- **installed** — an engine found through ``SF_INCLUDE_DIR`` and
+  ``SF_LIB_DIR`` (both set), ``SF_PREFIX`` (``$SF_PREFIX/include`` and
+  ``$SF_PREFIX/lib``) or ``pkg-config singleflight``. Its library directory
+  is recorded as an rpath, so the module finds it without
+  ``LD_LIBRARY_PATH``.
+- **bundled** — the engine built here from the repository's sources with
+  Meson (``setup.py``'s ``build_ext`` calls :func:`build_engine`) and
+  shipped beside the extension in the package, which finds it through the
+  rpath ``$ORIGIN``: the wheel is relocatable and needs no installed engine.
+  The sources are ``SINGLEFLIGHT_SOURCE_DIR``, else the copy an sdist
+  carries in ``_engine/`` (``setup.py``'s ``sdist`` puts it there), else the
+  checkout this package sits in (``../..``).
 
-The library directory is also recorded as an rpath, so the installed module
-finds the engine at import time without ``LD_LIBRARY_PATH``.
+``SINGLEFLIGHT_BUNDLED`` chooses: ``auto`` (or unset) links an installed
+engine when one is found and bundles otherwise; ``always`` bundles even
+when one is installed; ``never`` links an installed one or stops.
 """
 
 from __future__ import annotations
@@ -28,24 +38,29 @@ import sys
 from cffi import FFI
 
 HOW_TO_INSTALL = """\
-singleflight (Python binding): cannot find the engine library libsingleflight.
+singleflight (Python binding): no engine library libsingleflight to link, and
+no engine sources to build one from.
 
-The Python package links the shared engine; it does not bundle it. Install the
-engine first, then build this package with pkg-config able to find it:
+Build from a clone of the singleflight repository (or its sdist), which
+bundles the engine when none is installed:
 
-    # from a clone of the singleflight repository
+    pip install ./bindings/python
+
+or link an installed engine, found through pkg-config:
+
     scripts/setup             # builds the engine and installs it into .local
     . scripts/env.sh          # sets PKG_CONFIG_PATH (the build records an rpath)
     pip install ./bindings/python
 
-or point the build at an installed prefix explicitly:
+or point the build at an installed prefix or at the sources explicitly:
 
     SF_PREFIX=/path/to/prefix pip install ./bindings/python
-    PKG_CONFIG_PATH=/path/to/prefix/lib/pkgconfig pip install ./bindings/python
+    SINGLEFLIGHT_SOURCE_DIR=/path/to/singleflight pip install ./bindings/python
 """
 
-# The cdef mirrors include/singleflight.h and singleflight_binding.h. Numbers are left to the C compiler
-# ("..."), so the module always agrees with the header it is compiled against.
+# The cdef mirrors include/singleflight.h and singleflight_binding.h. Numbers
+# are left to the C compiler ("..."), so the module always agrees with the
+# header it is compiled against.
 CDEF = r"""
 #define SF_VERSION_MAJOR ...
 #define SF_VERSION_MINOR ...
@@ -216,7 +231,6 @@ extern "Python" void _sfpy_abandoned(void *userdata);
 """
 
 
-
 # ---- fleet groups (include/singleflight.h, section 6) ----------------------
 # Declarations only: the fleet API is used from Python (_fleet.py), with no C
 # glue of its own. The fleet counters of sf_stats are read by _fleet.py too
@@ -258,8 +272,8 @@ def _pkg_config(*args: str) -> list[str] | None:
     return shlex.split(out)
 
 
-def locate() -> tuple[list[str], list[str]]:
-    """(include_dirs, library_dirs) of the installed engine, or SystemExit."""
+def locate() -> tuple[list[str], list[str]] | None:
+    """(include_dirs, library_dirs) of an installed engine, or None."""
     inc, lib = os.environ.get("SF_INCLUDE_DIR"), os.environ.get("SF_LIB_DIR")
     if inc and lib:
         return [inc], [lib]
@@ -269,8 +283,7 @@ def locate() -> tuple[list[str], list[str]]:
     cflags = _pkg_config("--cflags-only-I")
     libs = _pkg_config("--libs-only-L")
     if cflags is None or libs is None:
-        sys.stderr.write(HOW_TO_INSTALL)
-        raise SystemExit("singleflight: pkg-config cannot find singleflight.pc")
+        return None
     include_dirs = [f[2:] for f in cflags if f.startswith("-I")]
     library_dirs = [f[2:] for f in libs if f.startswith("-L")]
     libdir = _pkg_config("--variable=libdir")
@@ -282,12 +295,120 @@ def locate() -> tuple[list[str], list[str]]:
     return include_dirs, library_dirs
 
 
+# ---- the bundled engine -------------------------------------------------------
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# What the repository's meson.build reads with tests and benchmarks off: the
+# files setup.py's sdist copies into the sdist's _engine/ folder.
+ENGINE_SOURCES = [
+    "meson.build",
+    "meson_options.txt",
+    "include",
+    "lib",
+    "packaging",
+    "examples/meson.build",
+    "examples/stampede.c",
+    "examples/stampede.cpp",
+]
+SONAME = "libsingleflight.so.0"
+# Meson's build directory for the bundled engine (under setuptools' build/).
+ENGINE_BUILD = os.path.join(PACKAGE_ROOT, "build", "engine")
+MESON_OPTIONS = [
+    "--buildtype=release",
+    "-Ddefault_library=shared",
+    "-Dtests=disabled",
+    "-Dbenchmarks=false",
+    "-Dpkgconfig_rpath=disabled",
+]
+
+
+def _is_engine_source(root: str) -> bool:
+    return all(
+        os.path.isfile(os.path.join(root, f))
+        for f in ("meson.build", "lib/abi.cc", "include/singleflight.h")
+    )
+
+
+def engine_sources() -> str | None:
+    """The root of the engine's sources to bundle, or None."""
+    explicit = os.environ.get("SINGLEFLIGHT_SOURCE_DIR")
+    if explicit:
+        if not _is_engine_source(explicit):
+            raise SystemExit(
+                f"singleflight: SINGLEFLIGHT_SOURCE_DIR={explicit} holds no engine sources "
+                "(meson.build, lib/abi.cc, include/singleflight.h)"
+            )
+        return os.path.abspath(explicit)
+    for root in (os.path.join(PACKAGE_ROOT, "_engine"), os.path.join(PACKAGE_ROOT, "..", "..")):
+        if _is_engine_source(root):
+            return os.path.abspath(root)
+    return None
+
+
+def _meson() -> list[str]:
+    exe = shutil.which("meson")
+    if exe:
+        return [exe]
+    try:
+        import mesonbuild  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "singleflight: bundling the engine needs Meson and Ninja (pip install meson ninja)"
+        ) from None
+    return [sys.executable, "-m", "mesonbuild.mesonmain"]
+
+
+def build_engine(source: str) -> str:
+    """Builds libsingleflight.so.0 from ``source`` with Meson into ENGINE_BUILD
+    (set up afresh when the sources or the options changed); returns its path."""
+    meson = _meson()
+    setup = "\n".join([source, *MESON_OPTIONS])
+    stamp = os.path.join(ENGINE_BUILD, ".sf-setup")
+    try:
+        with open(stamp) as f:
+            same = f.read() == setup
+    except OSError:
+        same = False
+    if not same:
+        shutil.rmtree(ENGINE_BUILD, ignore_errors=True)
+        subprocess.run([*meson, "setup", ENGINE_BUILD, source, *MESON_OPTIONS], check=True)
+        with open(stamp, "w") as f:
+            f.write(setup)
+    target = "lib/singleflight:shared_library"
+    subprocess.run([*meson, "compile", "-C", ENGINE_BUILD, target], check=True)
+    return os.path.join(ENGINE_BUILD, "lib", SONAME)
+
+
+def _mode() -> str:
+    mode = os.environ.get("SINGLEFLIGHT_BUNDLED", "auto") or "auto"
+    if mode not in ("auto", "always", "never"):
+        raise SystemExit(f"singleflight: SINGLEFLIGHT_BUNDLED={mode}: use auto, always or never")
+    return mode
+
+
+def choose() -> tuple[str | None, list[str], list[str], list[str]]:
+    """(bundled sources or None, include_dirs, library_dirs, rpaths)."""
+    mode = _mode()
+    installed = None if mode == "always" else locate()
+    if installed is not None:
+        include_dirs, library_dirs = installed
+        return None, include_dirs, library_dirs, library_dirs
+    source = None if mode == "never" else engine_sources()
+    if source is None:
+        sys.stderr.write(HOW_TO_INSTALL)
+        raise SystemExit(
+            "singleflight: pkg-config cannot find singleflight.pc"
+            + ("" if mode == "never" else ", and no engine sources are at hand")
+        )
+    include_dirs = [os.path.join(source, "include")]
+    return source, include_dirs, [os.path.join(ENGINE_BUILD, "lib")], ["$ORIGIN"]
+
+
 # The glue's C source is a file of its own beside this script; the generated
 # module includes it (so a compiler message names _glue.c and its line).
 GLUE_DIR = os.path.dirname(os.path.abspath(__file__))
 GLUE = os.path.join(GLUE_DIR, "_glue.c")
 
-include_dirs, library_dirs = locate()
+BUNDLED_SOURCE, include_dirs, library_dirs, rpaths = choose()
 
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
@@ -299,11 +420,13 @@ ffibuilder.set_source(
     include_dirs=[GLUE_DIR, *include_dirs],
     depends=[GLUE],
     library_dirs=library_dirs,
-    extra_link_args=[f"-Wl,-rpath,{d}" for d in library_dirs],
+    extra_link_args=[f"-Wl,-rpath,{d}" for d in rpaths],
     extra_compile_args=["-O2"],
     # A build from source targets this very interpreter: no need for abi3.
     py_limited_api=False,
 )
 
 if __name__ == "__main__":
+    if BUNDLED_SOURCE is not None:
+        shutil.copyfile(build_engine(BUNDLED_SOURCE), os.path.join(GLUE_DIR, SONAME))
     ffibuilder.compile(tmpdir=os.path.dirname(GLUE_DIR), verbose=True)

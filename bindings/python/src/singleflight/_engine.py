@@ -316,7 +316,7 @@ def _outcome(c: Any, st: int, key: bytes, want_shared: bool) -> Any:
         else:
             value = None
         return (value, bool(c.result.shared)) if want_shared else value
-    if st == _EWORK or st == _EPANIC:
+    if st in (_EWORK, _EPANIC):
         native = c.native
         if native != _NULL:  # a Python leader's exception itself
             exc, tb = _from_handle(native)

@@ -27,7 +27,7 @@ class Histogram(NamedTuple):
         """(upper bound in seconds, samples at or below it) for every bucket
         but the last; the last bound is +Inf, with ``count`` samples."""
         out, n = [], 0
-        for bound, b in zip(LATENCY_BOUNDS, self.buckets):
+        for bound, b in zip(LATENCY_BOUNDS, self.buckets, strict=False):
             n += b
             out.append((bound, n))
         return out

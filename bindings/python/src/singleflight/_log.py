@@ -25,13 +25,18 @@ def _key(kb: bytes) -> str:
 
 def handoff_seen(kb: bytes) -> None:
     if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("key %r: the leader left without an outcome (a hand-off); joining again",
-                     _key(kb))
+        logger.debug(
+            "key %r: the leader left without an outcome (a hand-off); joining again", _key(kb)
+        )
 
 
 def leader_handed_off(kb: bytes, exc: BaseException) -> None:
-    logger.info("key %r: the work raised %s, which is no outcome: the flight is handed off "
-                "to its other callers", _key(kb), type(exc).__name__)
+    logger.info(
+        "key %r: the work raised %s, which is no outcome: the flight is handed off "
+        "to its other callers",
+        _key(kb),
+        type(exc).__name__,
+    )
 
 
 class Observer:
@@ -52,15 +57,23 @@ class Observer:
             logger.warning(
                 "group %s: %d flights ran locally since the last look: the fleet server "
                 "was unreachable, slow or failing (the circuit breaker was open)",
-                self.label, fallbacks - getattr(last, "fleet_fallbacks", 0))
+                self.label,
+                fallbacks - getattr(last, "fleet_fallbacks", 0),
+            )
         held = s.live - s.in_table  # flights held by a ticket, no longer joinable
-        idle = (last is not None and held > 0 and last.live - last.in_table > 0
-                and (s.flights, s.followers) == (last.flights, last.followers))
+        idle = (
+            last is not None
+            and held > 0
+            and last.live - last.in_table > 0
+            and (s.flights, s.followers) == (last.flights, last.followers)
+        )
         if idle and not self._leak_reported:
             self._leak_reported = True
             logger.warning(
                 "group %s: %d finished flights still held by a ticket while the group "
                 "was idle: a leaked ticket (a caller that never left its flight)",
-                self.label, held)
+                self.label,
+                held,
+            )
         elif held <= 0:
             self._leak_reported = False

@@ -7,14 +7,15 @@ message that says what to do, instead of a bare loader error.
 from __future__ import annotations
 
 _HELP = (
-    "singleflight (Python binding) needs the engine library libsingleflight.so "
-    "(the singleflight C ABI). Install it, then (re)install this package with "
-    "pkg-config able to find singleflight.pc, e.g. from a clone of the "
-    "singleflight repository: run `scripts/setup` (it builds the engine and "
-    "installs it into .local), then `. scripts/env.sh` "
-    "(it sets PKG_CONFIG_PATH), then "
-    "`pip install ./bindings/python`. If the engine was moved after this "
-    "package was built, set LD_LIBRARY_PATH to its lib directory."
+    "singleflight (Python binding) could not load its engine, libsingleflight.so.0. "
+    "A package that bundles it has it beside this module (singleflight/); one built "
+    "against an installed engine finds it through the rpath recorded at build time. "
+    "Reinstall the package: from a clone of the singleflight repository, "
+    "`pip install ./bindings/python` bundles the engine when pkg-config finds none "
+    "(SINGLEFLIGHT_BUNDLED=always bundles it in any case); to link the checkout's own "
+    "engine instead, run `scripts/setup` and `. scripts/env.sh` first. If an installed "
+    "engine was moved after this package was built, set LD_LIBRARY_PATH to its lib "
+    "directory."
 )
 
 try:
@@ -31,7 +32,9 @@ if (
         f"{lib.SF_VERSION_MAJOR}.{lib.SF_VERSION_MINOR}.{lib.SF_VERSION_PATCH} "
         "but loaded libsingleflight "
         f"{ffi.string(lib.sf_version_string()).decode()}; "
-        "reinstall the package against the installed engine. " + _HELP
+        "(the process has one engine: the libsingleflight.so.0 loaded first, by this "
+        "package or by another library). Install a newer engine, or reinstall the "
+        "package against the installed one."
     )
 
 __all__ = ["ffi", "lib"]

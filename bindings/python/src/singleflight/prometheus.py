@@ -15,7 +15,7 @@ checks (fleet fallbacks, tickets leaked in an idle group: see _log.py).
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -33,29 +33,88 @@ __all__ = ["Collector", "COUNTERS", "WAIT_SECONDS", "WORK_SECONDS"]
 
 #: (metric name, Stats field, help, is a gauge), in docs/metrics.md's order.
 COUNTERS: tuple[tuple[str, str, str, bool], ...] = (
-    ("singleflight_flights_total", "flights", "Flights started (one per leader: the work ran).", False),
-    ("singleflight_followers_total", "followers", "Callers that joined a flight already running.", False),
+    (
+        "singleflight_flights_total",
+        "flights",
+        "Flights started (one per leader: the work ran).",
+        False,
+    ),
+    (
+        "singleflight_followers_total",
+        "followers",
+        "Callers that joined a flight already running.",
+        False,
+    ),
     ("singleflight_forgets_total", "forgets", "Flights forgotten while running.", False),
     ("singleflight_panics_total", "panics", "Flights whose work panicked.", False),
     ("singleflight_timeouts_total", "timeouts", "Callers that gave up at their deadline.", False),
     ("singleflight_cancellations_total", "cancellations", "Callers that were cancelled.", False),
-    ("singleflight_handoffs_total", "handoffs", "Flights whose leader left without an outcome.", False),
-    ("singleflight_abandoned_total", "abandoned", "Times a running flight was left by every caller.", False),
+    (
+        "singleflight_handoffs_total",
+        "handoffs",
+        "Flights whose leader left without an outcome.",
+        False,
+    ),
+    (
+        "singleflight_abandoned_total",
+        "abandoned",
+        "Times a running flight was left by every caller.",
+        False,
+    ),
     ("singleflight_in_table", "in_table", "Flights a new caller would join right now.", True),
-    ("singleflight_live", "live", "Flights still held by a caller (above 0 when idle: a leaked ticket).", True),
+    (
+        "singleflight_live",
+        "live",
+        "Flights still held by a caller (above 0 when idle: a leaked ticket).",
+        True,
+    ),
     ("singleflight_fleet_led_total", "fleet_led", "Fleet flights this process led.", False),
-    ("singleflight_fleet_joined_total", "fleet_joined", "Fleet flights that ended with another process's outcome.", False),
-    ("singleflight_fleet_taken_over_total", "fleet_taken_over", "Leads won from a leader whose lease had run out.", False),
-    ("singleflight_fleet_fenced_total", "fleet_fenced", "Completions the server refused: the lease was lost.", False),
+    (
+        "singleflight_fleet_joined_total",
+        "fleet_joined",
+        "Fleet flights that ended with another process's outcome.",
+        False,
+    ),
+    (
+        "singleflight_fleet_taken_over_total",
+        "fleet_taken_over",
+        "Leads won from a leader whose lease had run out.",
+        False,
+    ),
+    (
+        "singleflight_fleet_fenced_total",
+        "fleet_fenced",
+        "Completions the server refused: the lease was lost.",
+        False,
+    ),
     ("singleflight_fleet_leases_lost_total", "fleet_leases_lost", "Lease renewals refused.", False),
-    ("singleflight_fleet_fallbacks_total", "fleet_fallbacks", "Flights run locally because the server was unreachable, slow or failing.", False),
-    ("singleflight_fleet_too_large_total", "fleet_too_large", "Values over the fleet's max value size.", False),
-    ("singleflight_fleet_reconnects_total", "fleet_reconnects", "Connections to the server made again after a loss.", False),
+    (
+        "singleflight_fleet_fallbacks_total",
+        "fleet_fallbacks",
+        "Flights run locally because the server was unreachable, slow or failing.",
+        False,
+    ),
+    (
+        "singleflight_fleet_too_large_total",
+        "fleet_too_large",
+        "Values over the fleet's max value size.",
+        False,
+    ),
+    (
+        "singleflight_fleet_reconnects_total",
+        "fleet_reconnects",
+        "Connections to the server made again after a loss.",
+        False,
+    ),
 )
-WAIT_SECONDS = ("singleflight_wait_seconds",
-                "How long followers waited for a flight's outcome, from their call to the outcome.")
-WORK_SECONDS = ("singleflight_work_seconds",
-                "How long the work of the flights this process led ran, from the leader's call to its end.")
+WAIT_SECONDS = (
+    "singleflight_wait_seconds",
+    "How long followers waited for a flight's outcome, from their call to the outcome.",
+)
+WORK_SECONDS = (
+    "singleflight_work_seconds",
+    "How long the work of the flights this process led ran, from the leader's call to its end.",
+)
 
 
 class Collector(_Collector):
@@ -80,7 +139,9 @@ class Collector(_Collector):
         for label, s in stats.items():
             self._observers[label].observe(s)
         for name, field, doc, gauge in COUNTERS:
-            family = (GaugeMetricFamily if gauge else CounterMetricFamily)(name, doc, labels=["group"])
+            family = (GaugeMetricFamily if gauge else CounterMetricFamily)(
+                name, doc, labels=["group"]
+            )
             for label, s in stats.items():
                 # Python groups are never fleet groups yet: their fleet fields read 0.
                 family.add_metric([label], getattr(s, field, 0))
