@@ -286,7 +286,6 @@ class FleetGroup(Group):
     """
 
     __slots__ = ("_codec",)
-    _fast = False  # do() goes through _do: the token, the codec
 
     def __init__(
         self,
@@ -377,10 +376,32 @@ class FleetGroup(Group):
 
     # ------------------------------------------------------------------ threads
 
-    def _do(self, *request: Any) -> Any:
-        """Group._do; the value as a caller gets it (_received)."""
-        out = Group._do(self, *request)
-        if request[-1]:  # want_shared
+    def do(
+        self,
+        key: Key,
+        fn: Callable[..., R],
+        /,
+        *args: Any,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> R:
+        """:meth:`Group.do` across the fleet: the work runs once in all the
+        processes; a value from another process arrives as ``bytes`` (or
+        decoded by the codec), its error as :class:`WorkError`, its
+        :class:`PanicError` as one."""
+        return self._do(_key_bytes(key), fn, args, kwargs, timeout, False)  # type: ignore[no-any-return]
+
+    def _do(
+        self,
+        kb: bytes,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+        want_shared: bool,
+    ) -> Any:
+        out = Group._do(self, kb, fn, args, kwargs, timeout, want_shared)
+        if want_shared:
             return _received(out[0], self._codec), out[1]
         return _received(out, self._codec)
 

@@ -117,9 +117,6 @@ class Group:
     """
 
     __slots__ = ("_g", "_gid", "_name", "__weakref__")
-    # False where the work and its value go through _do's hooks (_work,
-    # _received: a fleet group's): do() then takes _do, not its fast path.
-    _fast = True
 
     def __init__(self) -> None:
         g = lib.sf_group_new()
@@ -206,7 +203,7 @@ class Group:
             kb = key
         else:
             kb = _key_bytes(key)
-        if timeout is not None or not self._fast or not callable(fn):
+        if timeout is not None or not callable(fn):
             return self._do(kb, fn, args, kwargs, timeout, False)
         # Whatever an exception from a signal handler interrupts below, the
         # handler at the end leaves the tickets this call still holds (the
