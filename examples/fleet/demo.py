@@ -33,7 +33,7 @@ def stampede(redis: fl.Redis, tmp: Path, procs: int, callers: int) -> bool:
         f.all_waiting()
         f.release()
         want = f"{leader.lang} {leader.pid}"
-        outcomes = {w: f.results(w) for w in ws}
+        outcomes = {w: w.results() for w in ws}
         seconds = time.perf_counter() - t0
         print(f"{len(ws)} processes, {sum(w.callers for w in ws)} callers stampeded key 'user:42' "
               f"of the fleet group {f.group!r}:")
@@ -76,7 +76,7 @@ def takeover(redis: fl.Redis, tmp: Path, callers: int) -> bool:
         want = f"{new.lang} {new.pid}"
         got = total = 0
         for w in rest:
-            rs, _ = f.results(w)
+            rs, _ = w.results()
             total += len(rs)
             got += sum(e["status"] == 0 and e["value"] == want for e in rs)
         execs = f.executions()

@@ -96,10 +96,10 @@ class Redis:
 class Worker:
     """One worker process; its events arrive on the fleet's queue."""
 
-    def __init__(self, fleet: "Fleet", lang: str, callers: int, lease_ms: int) -> None:
+    def __init__(self, fleet: "Fleet", lang: str, callers: int, lease_ms: int, mode: str) -> None:
         self.fleet, self.lang, self.callers, self.inbox, self.killed = fleet, lang, callers, [], False
         env = dict(os.environ, SF_FLEET_URL=fleet.redis.url, SF_FLEET_GROUP=fleet.group,
-                   SF_FLEET_KEY=fleet.key, SF_FLEET_CALLERS=str(callers), SF_FLEET_MODE="value",
+                   SF_FLEET_KEY=fleet.key, SF_FLEET_CALLERS=str(callers), SF_FLEET_MODE=mode,
                    SF_FLEET_LEASE_MS=str(lease_ms), SF_FLEET_EXEC_FILE=str(fleet.exec_file))
         self.proc = subprocess.Popen(WORKERS[lang], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      env=env, text=True, bufsize=1)
@@ -117,7 +117,7 @@ class Worker:
             self.proc.stdin.flush()
 
     def take(self, kind: str) -> dict:
-        """The next event of this kind."""
+        """The next event of this kind, in the order they came."""
         while True:
             for i, e in enumerate(self.inbox):
                 if e is None:
@@ -125,6 +125,13 @@ class Worker:
                 if e["event"] == kind:
                     return self.inbox.pop(i)
             self.fleet.pump()
+
+    def results(self, n: int | None = None) -> tuple[list[dict], dict]:
+        """n (all its) callers' outcomes, then its counters (asked for once
+        they returned)."""
+        rs = [self.take("result") for _ in range(self.callers if n is None else n)]
+        self.send("stats")
+        return rs, self.take("stats")["stats"]
 
     def kill(self) -> None:
         self.killed = True
@@ -144,10 +151,13 @@ class Fleet:
         self.events: queue.Queue = queue.Queue()
         self.workers: list[Worker] = []
 
-    def start(self, spec: dict[str, int], callers: int, lease_ms: int = 0) -> list[Worker]:
+    def start(self, spec: dict[str, int], callers: int, lease_ms: int = 0,
+              mode: str = "value") -> list[Worker]:
         """Starts {lang: processes}, waits until they are ready, tells them
-        to go and waits until each one's callers joined its local flight."""
-        ws = [Worker(self, lang, callers, lease_ms) for lang, n in spec.items() for _ in range(n)]
+        to go and waits until each one's callers joined its local flight.
+        ``mode`` is what the work does (tests/cross/fleet/README.md): return
+        its value, fail ("error") or abort ("panic")."""
+        ws = [Worker(self, lang, callers, lease_ms, mode) for lang, n in spec.items() for _ in range(n)]
         self.workers += ws
         for w in ws:
             w.take("ready")
@@ -162,31 +172,35 @@ class Fleet:
         w.inbox.append(e)
 
     def leader(self, among: list[Worker]) -> tuple[Worker, dict]:
-        """The worker of `among` that reports leading, and its event."""
+        """The one worker of `among` that reports leading, and its event."""
         while True:
-            for w in among:
-                for e in w.inbox:
-                    if e and e["event"] == "leading":
-                        return w, w.take("leading")
+            leading = [w for w in among if any(e and e["event"] == "leading" for e in w.inbox)]
+            if len(leading) > 1:
+                raise RuntimeError(f"more than one process leads: {leading}")
+            if leading:
+                return leading[0], leading[0].take("leading")
             self.pump()
 
-    def all_waiting(self) -> None:
-        """Waits until every live process asked the server."""
-        live = sum(not w.killed for w in self.workers)
+    def all_joined(self, n: int) -> None:
+        """Waits until n processes asked the server (each runs its join
+        script, EVALSHA, on its command connection; a waiter nothing else)."""
         for _ in range(100000):
-            if self.redis.waiting_processes() >= live:
+            if self.redis.waiting_processes() >= n:
                 return
             time.sleep(0.002)
-        raise RuntimeError("not every process asked the server")
+        raise RuntimeError(f"not {n} processes asked the server")
+
+    def all_waiting(self) -> None:
+        """Waits until every live worker asked the server."""
+        self.all_joined(sum(not w.killed for w in self.workers))
+
+    def send(self, line: str) -> None:
+        """One line to every live worker."""
+        for w in self.workers:
+            w.send(line)
 
     def release(self) -> None:
-        for w in self.workers:
-            w.send("release")
-
-    def results(self, w: Worker) -> tuple[list[dict], dict]:
-        rs = [w.take("result") for _ in range(w.callers)]
-        w.send("stats")
-        return rs, w.take("stats")["stats"]
+        self.send("release")
 
     def executions(self) -> list[str]:
         return self.exec_file.read_text().split("\n")[:-1] if self.exec_file.exists() else []

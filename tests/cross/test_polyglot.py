@@ -109,25 +109,15 @@ def test_python_value_without_byte_form_is_a_clear_error_elsewhere():
             assert "python" in e.text and "no byte form" in e.text, e.text
 
 
-def test_python_follower_times_out_while_the_flight_completes_for_the_rest():
-    pg.cside.sfx_db_delay(300)
-    w = pg.wave({pg.C: 1, pg.GO: 3, pg.PYTHON: 3}, leader=pg.C, python_timeout=0.05)
-    assert w.queries == 1
-    for e in w.entries:
-        if e.lang == pg.PYTHON:
-            assert e.status == pg.SF_ETIMEDOUT, e
-        else:
-            assert e.status == pg.SF_OK and e.text == "row user:42", e
-    assert singleflight.Group.open("polyglot").stats().timeouts >= 3
-
-
-def test_cpp_follower_times_out_while_the_flight_completes_for_the_rest():
+@pytest.mark.parametrize("lang,timeout", [(pg.PYTHON, "python_timeout"), (pg.CPP, "cpp_timeout")],
+                         ids=lambda x: str(x))
+def test_follower_times_out_while_the_flight_completes_for_the_rest(lang, timeout):
     before = singleflight.Group.open("polyglot").stats().timeouts
     pg.cside.sfx_db_delay(300)
-    w = pg.wave({pg.C: 1, pg.GO: 3, pg.CPP: 3}, leader=pg.C, cpp_timeout=0.05)
+    w = pg.wave({pg.C: 1, pg.GO: 3, lang: 3}, leader=pg.C, **{timeout: 0.05})
     assert w.queries == 1
     for e in w.entries:
-        if e.lang == pg.CPP:
+        if e.lang == lang:
             assert e.status == pg.SF_ETIMEDOUT, e
         else:
             assert e.status == pg.SF_OK and e.text == "row user:42", e
@@ -159,51 +149,51 @@ def _prepare(group, followers):
     return grp, base
 
 
-def test_cancelled_go_leader_the_work_goes_on_for_c_and_python():
-    group, key = "cancel-go", "k"
-    grp, base = _prepare(group, 6)
-    pg.cside.sfx_db_hold()  # the work outlives the Go caller who started it
-    assert pg.golib.GoStartCancellable(pg.ffi.new("char[]", group.encode()),
-                                       pg.ffi.new("char[]", key.encode())) == 0
+def _first_caller_gives_up(group, lang, start, cancel, followers, hold):
+    """A caller in `lang` starts the flight of `group`'s key "k" (start(group
+    bytes, key bytes) returns 0), three C and three Python callers follow,
+    then that first caller gives up (cancel()). With `hold` the work outlives
+    the caller: the query waits until the caller returned. Checks that it
+    alone is cancelled and the others get the row, queried once; returns
+    the group."""
+    key = "k"
+    grp, base = _prepare(group, followers)
+    if hold:
+        pg.cside.sfx_db_hold()
+    assert start(group.encode(), key.encode()) == 0
     pg.flight_started(grp)
     pg.cside.sfx_c_stampede(group.encode(), key.encode(), 3, pg.VALUE)
     threads = pg.start_python(group, key, 3)
     while _followers(group) < base + 6:
         time.sleep(0.001)
-    pg.golib.GoCancelAll()  # the Go caller that started the flight gives up
-    pg.cside.sfx_log_wait(1)  # it has: its DoContext returned
-    pg.cside.sfx_db_release()
+    cancel()
+    if hold:
+        pg.cside.sfx_log_wait(1)  # the caller that gave up has returned
+        pg.cside.sfx_db_release()
     pg.cside.sfx_log_wait(7)
     pg.join_all(threads)
     es = pg.entries()
-    go = [e for e in es if e.lang == pg.GO]
-    assert len(go) == 1 and go[0].status == pg.SF_ECANCELED
-    others = [e for e in es if e.lang != pg.GO]
-    assert len(others) == 6 and all(e.status == pg.SF_OK and e.text == "row k" for e in others)
+    mine = [e for e in es if e.lang == lang]
+    assert len(mine) == 1 and mine[0].status == pg.SF_ECANCELED, mine
+    others = [e for e in es if e.lang != lang]
+    assert len(others) == 6 and all(e.status == pg.SF_OK and e.text == "row k" for e in others), others
     assert pg.cside.sfx_db_queries() == 1
+    return grp
+
+
+def test_cancelled_go_leader_the_work_goes_on_for_c_and_python():
+    # The Go caller that started the flight gives up: its DoContext returns.
+    _first_caller_gives_up(
+        "cancel-go", pg.GO,
+        lambda g, k: pg.golib.GoStartCancellable(pg.ffi.new("char[]", g), pg.ffi.new("char[]", k)),
+        pg.golib.GoCancelAll, 6, hold=True)
 
 
 def test_cancelled_cpp_async_leader_the_work_goes_on_for_c_and_python():
-    group, key = "cancel-cpp", "k"
-    grp, base = _prepare(group, 6)
-    pg.cside.sfx_db_hold()  # the work outlives the C++ caller who started it
-    assert pg.cpplib.cpp_start_cancellable(group.encode(), key.encode()) == 0
-    pg.flight_started(grp)
-    pg.cside.sfx_c_stampede(group.encode(), key.encode(), 3, pg.VALUE)
-    threads = pg.start_python(group, key, 3)
-    while _followers(group) < base + 6:
-        time.sleep(0.001)
-    pg.cpplib.cpp_cancel_all()  # its stop token: the C++ caller gives up
-    pg.cside.sfx_log_wait(1)  # it has: its future holds sf::error(SF_ECANCELED)
-    pg.cside.sfx_db_release()
-    pg.cside.sfx_log_wait(7)
-    pg.join_all(threads)
-    es = pg.entries()
-    cpp = [e for e in es if e.lang == pg.CPP]
-    assert len(cpp) == 1 and cpp[0].status == pg.SF_ECANCELED
-    others = [e for e in es if e.lang != pg.CPP]
-    assert len(others) == 6 and all(e.status == pg.SF_OK and e.text == "row k" for e in others)
-    assert pg.cside.sfx_db_queries() == 1
+    # Its stop token: the C++ caller gives up, its future holds
+    # sf::error(SF_ECANCELED).
+    grp = _first_caller_gives_up("cancel-cpp", pg.CPP, pg.cpplib.cpp_start_cancellable,
+                                 pg.cpplib.cpp_cancel_all, 6, hold=True)
     assert grp.stats().cancellations >= 1
 
 
@@ -275,22 +265,8 @@ def test_python_thread_leader_interrupted_hands_off_to_c():
 
 
 def test_dropped_rust_future_hands_off_to_c_and_python():
-    group, key = "cancel-rust", "k"
-    # After the hand-off, 5 of the 6 others follow the one that leads anew.
-    grp, base = _prepare(group, 6 + 5)
-    assert pg.rustlib.rust_start_cancellable(group.encode(), key.encode()) == 0
-    pg.flight_started(grp)
-    pg.cside.sfx_c_stampede(group.encode(), key.encode(), 3, pg.VALUE)
-    threads = pg.start_python(group, key, 3)
-    while _followers(group) < base + 6:
-        time.sleep(0.001)
-    pg.rustlib.rust_cancel_all()  # the Rust caller's future is dropped
-    pg.cside.sfx_log_wait(7)
-    pg.join_all(threads)
-    es = pg.entries()
-    rust = [e for e in es if e.lang == pg.RUST]
-    assert len(rust) == 1 and rust[0].status == pg.SF_ECANCELED
-    others = [e for e in es if e.lang != pg.RUST]
-    assert len(others) == 6 and all(e.status == pg.SF_OK and e.text == "row k" for e in others), others
-    assert pg.cside.sfx_db_queries() == 1  # the dropped work never queried; one follower did
+    # The Rust caller's future is dropped: its work never queried; after the
+    # hand-off, 5 of the 6 others follow the one that leads anew.
+    grp = _first_caller_gives_up("cancel-rust", pg.RUST, pg.rustlib.rust_start_cancellable,
+                                 pg.rustlib.rust_cancel_all, 6 + 5, hold=False)
     assert grp.stats().handoffs >= 1

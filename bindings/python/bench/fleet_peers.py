@@ -5,27 +5,42 @@ starts (TCP on 127.0.0.1, a free port).
 
 Contenders, alternated stampede by stampede in one run:
 
-* ``fleet``: ``singleflight.Group.fleet(...).do(key, work)``;
+* ``fleet``: ``singleflight.Group.fleet(name, url=..., linger=TTL).do(key,
+  work)`` (the default lease, 5 s; ``linger`` keeps the outcome as long as
+  the peers keep their value);
 * ``dogpile``: ``dogpile.cache`` with its Redis backend and
-  ``distributed_lock=True`` (``region.get_or_create``; its waiters poll the
-  lock every ``lock_sleep``, 0.1 s by default);
+  ``distributed_lock=True`` and ``thread_local_lock=False`` (which dogpile
+  warns it wants with it), otherwise its defaults but ``lock_timeout`` (the
+  lease) and ``redis_expiration_time`` (TTL): ``region.get_or_create``;
+  its waiters poll redis-py's ``Lock`` every ``lock_sleep``, 0.1 s by
+  default;
 * ``redis-lock``: ``python-redis-lock`` in its cache recipe (read the value;
-  if missing, take ``redis_lock.Lock``, read again, run the work, store the
-  value; its waiters block on BLPOP until the holder releases).
+  if missing, take ``redis_lock.Lock(conn, key, expire=lease)`` blocking,
+  read again, run the work, store the value with the TTL; its waiters block
+  on BLPOP and the holder's release wakes one of them: a hand-over from
+  waiter to waiter, not polling).
 
 Per contender and P: executions of the work per stampede, the time from the
-end of the (first) execution to the last waiting process's return (p50 and
-p99 over the stampedes), and Redis commands per stampede (the delta of
-``INFO commandstats`` around it, INFO itself left out). Figures are medians
-over the stampedes. A fresh key per stampede: nothing is cached beforehand.
+end of the (first) execution, as the leader stamps it, to the last waiting
+process's return (p50 and p99 over the stampedes), and Redis commands per
+stampede: the delta of ``INFO commandstats`` from before the stampede to
+once the server is idle after it, less the driver's own INFO (and PING,
+which no contender sends here). Every worker process opens its contender
+and runs two warm-up stampedes before the measured ones, so connections and
+script loading are outside the counts, alike for all. A fresh key per
+stampede: nothing is cached beforehand.
 
 Usage (from a clone, after ``scripts/setup`` and ``bindings/python/test.sh``
 installed the binding)::
 
     . scripts/env.sh
-    $SF_VENV/bin/pip install -e 'bindings/python[bench]'   # or the four packages
+    $SF_VENV/bin/pip install redis dogpile.cache python-redis-lock matplotlib
     $SF_VENV/bin/python bindings/python/bench/fleet_peers.py [--procs 2,8,32]
         [--stampedes 30] [--work-ms 50] [--plot bindings/python/bench/fleet_peers.png]
+        [--markdown table.md]
+
+scripts/bench-fleet-peers runs it (and the Go one) and puts the table in
+bindings/python/README.md.
 
 The peers (redis, dogpile.cache, python-redis-lock) and matplotlib are
 benchmark-only dependencies: the ``bench`` extra of the package.
@@ -48,6 +63,9 @@ from pathlib import Path
 CONTENDERS = ("fleet", "dogpile", "redis-lock")
 POLLING = ("dogpile",)  # the peers whose waiters poll
 VALUE = b"v" * 100
+LEASE = 5  # seconds: the fleet's lease (its default), the peers' lock expiry
+TTL = 60  # seconds the value stays readable (the fleet's linger)
+UNCOUNTED = ("info", "ping")  # the driver's own commands; keepalives
 
 
 # ---- a worker process: one caller, one stampede per "go" line -------------------
@@ -62,7 +80,7 @@ def _worker(contender: str, url: str, work_ms: float) -> None:
     if contender == "fleet":
         import singleflight
 
-        group = singleflight.Group.fleet("bench-peers", url=url)
+        group = singleflight.Group.fleet("bench-peers", url=url, lease=LEASE, linger=TTL)
 
         def call(key: str) -> bytes:
             return group.do(key, work)
@@ -72,13 +90,12 @@ def _worker(contender: str, url: str, work_ms: float) -> None:
 
         region = make_region().configure(
             "dogpile.cache.redis",
-            expiration_time=600,
             arguments={
                 "url": url,
                 "distributed_lock": True,
-                "thread_local_lock": False,
-                "lock_timeout": 30,
-                "redis_expiration_time": 600,
+                "thread_local_lock": False,  # what dogpile asks for with distributed_lock
+                "lock_timeout": LEASE,
+                "redis_expiration_time": TTL,
             },
         )
 
@@ -94,11 +111,11 @@ def _worker(contender: str, url: str, work_ms: float) -> None:
         def call(key: str) -> bytes:
             v = conn.get(key)
             if v is None:
-                with redis_lock.Lock(conn, key, expire=30):
+                with redis_lock.Lock(conn, key, expire=LEASE):
                     v = conn.get(key)
                     if v is None:
                         v = work()
-                        conn.set(key, v, ex=600)
+                        conn.set(key, v, ex=TTL)
             return v
 
     else:
@@ -163,13 +180,15 @@ class Redis:
             n = int(f.readline()[1:])
             return f.read(n).decode()
 
-    def commands(self) -> int:
-        """Commands the server ran so far, INFO left out."""
-        total = 0
+    def commands(self) -> dict[str, int]:
+        """Calls the server ran so far per command, UNCOUNTED left out."""
+        counts = {}
         for line in self.info("commandstats").splitlines():
-            if line.startswith("cmdstat_") and not line.startswith("cmdstat_info:"):
-                total += int(line.split("calls=")[1].split(",")[0])
-        return total
+            if line.startswith("cmdstat_"):
+                name, _, rest = line[len("cmdstat_") :].partition(":")
+                if name not in UNCOUNTED:
+                    counts[name] = int(rest.split("calls=")[1].split(",")[0])
+        return counts
 
     def stop(self) -> None:
         self.proc.kill()
@@ -218,9 +237,9 @@ class Pool:
             p.wait()
 
 
-def _settled(redis: Redis) -> int:
-    """The command count once the server is idle (the last publications of a
-    stampede can trail the callers' returns)."""
+def _settled(redis: Redis) -> dict[str, int]:
+    """The command counts once the server is idle (the last publications of
+    a stampede, a lock's release, can trail the callers' returns)."""
     last = redis.commands()
     for _ in range(100):
         time.sleep(0.01)
@@ -234,7 +253,7 @@ def _settled(redis: Redis) -> int:
 def measure(redis: Redis, procs: int, stampedes: int, work_ms: float) -> dict:
     pools = {c: Pool(c, procs, redis.url, work_ms) for c in CONTENDERS}
     samples: dict[str, dict[str, list]] = {
-        c: {"exec": [], "lat": [], "cmds": []} for c in CONTENDERS
+        c: {"exec": [], "lat": [], "cmds": [], "per": []} for c in CONTENDERS
     }
     try:
         for i in range(-2, stampedes):  # two warm-up stampedes (connections, scripts)
@@ -248,8 +267,10 @@ def measure(redis: Redis, procs: int, stampedes: int, work_ms: float) -> dict:
                 waiters = [r["returned"] for r in rs if r["work_end"] is None]
                 if i < 0:
                     continue
+                per = {n: k - before.get(n, 0) for n, k in after.items() if k != before.get(n, 0)}
                 samples[c]["exec"].append(len(ends))
-                samples[c]["cmds"].append(after - before)
+                samples[c]["cmds"].append(sum(per.values()))
+                samples[c]["per"].append(per)
                 if waiters:
                     samples[c]["lat"].append((max(waiters) - min(ends)) / 1e6)
     finally:
@@ -258,7 +279,9 @@ def measure(redis: Redis, procs: int, stampedes: int, work_ms: float) -> dict:
     out = {}
     for c, s in samples.items():
         lat = sorted(s["lat"])
+        by_cmds = sorted(range(len(s["cmds"])), key=lambda i: s["cmds"][i])
         out[c] = {
+            "per_command": s["per"][by_cmds[len(by_cmds) // 2]],  # the median stampede's
             "exec": statistics.median(s["exec"]),
             "exec_max": max(s["exec"]),
             "p50": statistics.median(lat) if lat else float("nan"),
@@ -270,8 +293,8 @@ def measure(redis: Redis, procs: int, stampedes: int, work_ms: float) -> dict:
 
 def table(results: dict[int, dict]) -> str:
     rows = [
-        "| P | contender | executions per stampede (max) "
-        "| leader's end → last waiter p50 | p99 | Redis commands per stampede |",
+        "| P | contender | executions per stampede (max) | leader's end → last waiter p50 | p99 "
+        "| Redis commands per stampede |",
         "|---:|---|---:|---:|---:|---:|",
     ]
     for procs, res in results.items():
@@ -285,25 +308,67 @@ def table(results: dict[int, dict]) -> str:
 
 
 def targets(results: dict[int, dict]) -> str:
+    """The issue's targets for the fleet, per P, met or MISSED."""
     lines = []
     for procs, res in results.items():
         f = res["fleet"]
-        best_poll = min(res[c]["p50"] for c in POLLING)
-        best_cmds = min(res[c]["cmds"] for c in CONTENDERS if c != "fleet")
-        lines.append(
-            f"P={procs}: executions {f['exec']:g} (max {f['exec_max']}; target 1) "
+        poll = min(POLLING, key=lambda c: res[c]["p50"])
+        best = min((c for c in CONTENDERS if c != "fleet"), key=lambda c: res[c]["cmds"])
+        line = (
+            f"- P={procs}: executions max {f['exec_max']} (target 1): "
             f"{'met' if f['exec_max'] == 1 else 'MISSED'}; "
-            f"waiter p50 {f['p50']:.2f} ms vs best polling peer {best_poll:.2f} ms: "
-            f"{best_poll / f['p50']:.0f}x (target >= 10x) "
-            f"{'met' if f['p50'] * 10 <= best_poll else 'MISSED'}; "
-            f"commands {f['cmds']:g} vs best peer {best_cmds:g}: {best_cmds / f['cmds']:.1f}x"
-            + (
-                f" (target >= 2x at P=32) {'met' if f['cmds'] * 2 <= best_cmds else 'MISSED'}"
-                if procs == 32
-                else ""
-            )
+            f"waiter p50 {f['p50']:.2f} ms against the best polling peer's ({poll}) "
+            f"{res[poll]['p50']:.2f} ms, {res[poll]['p50'] / f['p50']:.1f}x lower (target 10x): "
+            f"{'met' if f['p50'] * 10 <= res[poll]['p50'] else 'MISSED'}; "
+            f"commands {f['cmds']:g} against the best peer's ({best}) {res[best]['cmds']:g}, "
+            f"{res[best]['cmds'] / f['cmds']:.2f}x fewer"
         )
+        if procs == 32:
+            line += f" (target 2x): {'met' if f['cmds'] * 2 <= res[best]['cmds'] else 'MISSED'}"
+        for c in CONTENDERS:
+            if c not in ("fleet", best):
+                line += f"; {res[c]['cmds'] / f['cmds']:.2f}x fewer than {c}'s {res[c]['cmds']:g}"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def per_command(results: dict[int, dict]) -> str:
+    lines = []
+    for procs, res in results.items():
+        for c in CONTENDERS:
+            per = res[c]["per_command"]
+            lines.append(f"- P={procs} {c}: " + ", ".join(f"{n} {per[n]}" for n in sorted(per)))
+    return "\n".join(lines)
+
+
+def report(results: dict[int, dict], args: argparse.Namespace) -> str:
+    """The Markdown of a run: what ran, the command, the table, the targets."""
+    import dogpile
+    import redis as redis_py
+    import redis_lock
+
+    server = args.server_version
+    return f"""\
+P processes (one caller each) stampede one key; work {args.work_ms:g} ms; {args.stampedes} \
+stampedes per contender and P, the contenders alternated; Python \
+{sys.version.split()[0]}, redis-server {server}, dogpile.cache {dogpile.__version__}, \
+python-redis-lock {redis_lock.__version__}, redis-py {redis_py.__version__}; \
+{os.cpu_count()} CPUs. Command:
+
+```sh
+{args.command}
+```
+
+{table(results)}
+
+Targets (fleet):
+
+{targets(results)}
+
+Redis commands of the median stampede:
+
+{per_command(results)}
+"""
 
 
 def plot(results: dict[int, dict], path: str, work_ms: float, stampedes: int) -> None:
@@ -314,8 +379,9 @@ def plot(results: dict[int, dict], path: str, work_ms: float, stampedes: int) ->
 
     ps = list(results)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    colors = ("tab:blue", "tab:orange", "tab:green")
-    for c, marker, color in zip(CONTENDERS, "os^", colors, strict=False):
+    for c, marker, color in zip(
+        CONTENDERS, "os^", ("tab:blue", "tab:orange", "tab:green"), strict=True
+    ):
         axes[0].plot(ps, [results[p][c]["exec"] for p in ps], marker=marker, color=color, label=c)
         axes[1].plot(
             ps, [results[p][c]["p50"] for p in ps], marker=marker, color=color, label=f"{c} p50"
@@ -335,7 +401,7 @@ def plot(results: dict[int, dict], path: str, work_ms: float, stampedes: int) ->
         "leader's end → last waiter (ms)",
         "Redis commands per stampede",
     )
-    for ax, title in zip(axes, titles, strict=False):
+    for ax, title in zip(axes, titles, strict=True):
         ax.set_title(title)
         ax.set_xlabel("processes (P)")
         ax.set_xscale("log", base=2)
@@ -347,7 +413,7 @@ def plot(results: dict[int, dict], path: str, work_ms: float, stampedes: int) ->
     axes[0].legend()
     axes[1].legend(fontsize=7)
     fig.suptitle(
-        f"P processes stampede one hot key on loopback Redis (work {work_ms:g} ms, "
+        f"Python: P processes stampede one hot key on loopback Redis (work {work_ms:g} ms, "
         f"median of {stampedes} stampedes)"
     )
     fig.tight_layout()
@@ -360,6 +426,12 @@ def main() -> None:
     ap.add_argument("--stampedes", type=int, default=30)
     ap.add_argument("--work-ms", type=float, default=50.0)
     ap.add_argument("--plot", default=None, help="write a PNG plot of the table there")
+    ap.add_argument("--markdown", default=None, help="write the report (Markdown) there too")
+    ap.add_argument(
+        "--command",
+        default=None,
+        help="the command the report names (default: this one's arguments)",
+    )
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -368,25 +440,29 @@ def main() -> None:
         return
     if not shutil.which("redis-server"):
         raise SystemExit("fleet_peers.py needs redis-server (scripts/bootstrap.sh installs it)")
+    if args.command is None:
+        args.command = "python " + " ".join(sys.argv)
     with tempfile.TemporaryDirectory() as d:
         redis = Redis(Path(d))
         try:
+            args.server_version = next(
+                line.split(":", 1)[1]
+                for line in redis.info("server").splitlines()
+                if line.startswith("redis_version:")
+            )
             results = {}
             for procs in (int(p) for p in args.procs.split(",")):
                 results[procs] = measure(redis, procs, args.stampedes, args.work_ms)
                 print(f"P={procs} done", file=sys.stderr, flush=True)
         finally:
             redis.stop()
-    print(
-        f"P processes (one caller each) stampede one key; work {args.work_ms:g} ms; "
-        f"median of {args.stampedes} stampedes per contender, alternated; {os.cpu_count()} CPUs\n"
-    )
-    print(table(results))
-    print("\nTargets (fleet):")
-    print(targets(results))
+    text = report(results, args)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
     if args.plot:
         plot(results, args.plot, args.work_ms, args.stampedes)
-        print(f"\nplot: {args.plot}")
+        print(f"plot: {args.plot}")
 
 
 if __name__ == "__main__":

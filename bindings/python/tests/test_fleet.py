@@ -4,10 +4,9 @@ test starts on a unix socket in its temporary directory.
 The other processes are Python worker processes: tests/cross/fleet/worker.py
 (threads and asyncio callers of the installed binding, the worker protocol of
 tests/cross/fleet/README.md), driven by the harness of the cross-language
-fleet tests (tests/cross/test_fleet.py: Run, Worker, and the Redis of
-examples/fleet/fleet_driver.py), loaded here
-under a name of its own. This process joins some flights itself, from
-threads and from asyncio.
+fleet tests: the Redis, Fleet and Worker of examples/fleet/fleet_driver.py,
+as tests/cross/test_fleet.py's Run (loaded here under a name of its own).
+This process joins some flights itself, from threads and from asyncio.
 
 The tests skip only where neither redis-server nor an engine with fleet
 groups is there; one without the other is a broken setup and fails.
@@ -30,9 +29,10 @@ from conftest import HANG_GUARD_S, run_threads, wait_until
 from singleflight._raw import lib
 
 ROOT = Path(__file__).resolve().parents[3]
-# The harness imports its Redis from examples/fleet/fleet_driver.py (its
-# conftest puts that directory on the path, as this does).
+# The harness is examples/fleet/fleet_driver.py's (tests/cross/conftest.py
+# puts that directory on the path, as this does).
 sys.path.insert(0, str(ROOT / "examples" / "fleet"))
+import fleet_driver  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location(
     "sf_cross_fleet_harness", ROOT / "tests" / "cross" / "test_fleet.py"
@@ -61,7 +61,7 @@ def redis(tmp_path):
             "the engine was built without fleet groups "
             "(libhiredis-dev missing, or -Dfleet=disabled)"
         )
-    r = cross.Redis(tmp_path)
+    r = fleet_driver.Redis(tmp_path)
     yield r
     r.stop()
 

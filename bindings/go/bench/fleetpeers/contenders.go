@@ -20,13 +20,17 @@ type contender interface {
 	close()
 }
 
-// contenderNames in the order the rounds alternate them.
-var contenderNames = []string{"fleet", "setnx", "rueidislock"}
+// contenderNames: the stampedes of a round take them in turn, each round
+// starting one further along.
+var contenderNames = []string{"fleet", "setnx-10ms", "setnx-100ms", "rueidislock"}
+
+// polling are the contenders whose waiters poll: the latency target is
+// against the best of them.
+var polling = map[string]bool{"setnx-10ms": true, "setnx-100ms": true}
 
 const (
 	lease     = 5 * time.Second  // lock validity / fleet lease: far above the work
 	resultTTL = 60 * time.Second // how long a computed value stays readable
-	pollEvery = 10 * time.Millisecond
 )
 
 func newContender(name, addr string) (contender, error) {
@@ -43,12 +47,16 @@ func newContender(name, addr string) (contender, error) {
 			return nil, err
 		}
 		return fleetContender{g}, nil
-	case "setnx":
+	case "setnx-10ms", "setnx-100ms":
 		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 		if err != nil {
 			return nil, err
 		}
-		return setnxContender{c}, nil
+		every := 10 * time.Millisecond
+		if name == "setnx-100ms" {
+			every = 100 * time.Millisecond
+		}
+		return setnxContender{c, every}, nil
 	case "rueidislock":
 		l, err := rueidislock.NewLocker(rueidislock.LockerOption{
 			ClientOption: rueidis.ClientOption{InitAddress: []string{addr}},
@@ -78,8 +86,13 @@ func (f fleetContender) close() { f.g.Close() }
 // setnxContender is the recipe written by hand: read the result key; if it
 // is missing, take a lock with SET NX PX, check the result again, compute,
 // store the result with a TTL and release the lock (compare and delete);
-// waiters poll every pollEvery.
-type setnxContender struct{ c rueidis.Client }
+// waiters poll every pollEvery: 100 ms is the usual default of the polling
+// locks (redis-py's Lock, dogpile.cache's lock_sleep, the linear back-off of
+// bsm/redislock's examples), 10 ms trades commands for latency.
+type setnxContender struct {
+	c         rueidis.Client
+	pollEvery time.Duration
+}
 
 var releaseLock = rueidis.NewLuaScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
@@ -113,7 +126,7 @@ func (s setnxContender) do(ctx context.Context, key string, work func() []byte) 
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(pollEvery):
+		case <-time.After(s.pollEvery):
 		}
 	}
 }

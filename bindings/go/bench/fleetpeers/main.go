@@ -1,9 +1,10 @@
 // Command fleetpeers measures a stampede of P processes on one hot key, on
 // loopback, against a private redis-server it starts: this binding's fleet
-// group (OpenFleet), a SET NX PX lock with waiters polling every 10 ms (the
-// recipe written by hand), and rueidislock. The contenders take turns, one
-// stampede each, in one run. It prints a Markdown table with the targets
-// beside the figures and writes the figures as JSON (-json) for plot.py.
+// group (OpenFleet), a SET NX PX lock with waiters polling every 10 ms and
+// every 100 ms (the recipe written by hand), and rueidislock. The
+// contenders take turns, one stampede each, in one run. It prints a Markdown
+// table with the targets beside the figures and writes the figures as JSON
+// (-json) for plot.py.
 package main
 
 import (
@@ -33,8 +34,13 @@ func main() {
 	procs := flag.String("p", "2,8,32", "comma-separated numbers of processes")
 	reps := flag.Int("reps", 21, "stampedes per contender and P (the figures are their median)")
 	jsonOut := flag.String("json", "", "also write the figures to this JSON file")
+	mdOut := flag.String("markdown", "", "also write the report (Markdown) to this file")
+	command := flag.String("command", "", "the command the report names (default: this one)")
 	flag.Parse()
-	if err := run(*procs, *reps, *jsonOut); err != nil {
+	if *command == "" {
+		*command = strings.Join(os.Args, " ")
+	}
+	if err := run(*procs, *reps, *jsonOut, *mdOut, *command); err != nil {
 		fmt.Fprintln(os.Stderr, "fleetpeers:", err)
 		os.Exit(1)
 	}
@@ -45,7 +51,7 @@ func main() {
 // completion and rueidislock releases its keys in the background.
 const settle = 100 * time.Millisecond
 
-func run(procList string, reps int, jsonOut string) error {
+func run(procList string, reps int, jsonOut, mdOut, command string) error {
 	var ps []int
 	for _, f := range strings.Split(procList, ",") {
 		p, err := strconv.Atoi(strings.TrimSpace(f))
@@ -75,11 +81,14 @@ func run(procList string, reps int, jsonOut string) error {
 			return err
 		}
 		samples := map[string][]stampede{}
-		// One warm-up stampede per contender (connections, scripts), then
-		// reps each, the contenders taking turns.
-		for r := -1; r < reps; r++ {
-			for _, name := range contenderNames {
-				key := fmt.Sprintf("p%d-r%d", p, r+1)
+		// Two warm-up stampedes per contender (connections, scripts), then
+		// reps each, the contenders taking turns, each round starting with
+		// the next one.
+		for r := -2; r < reps; r++ {
+			n := len(contenderNames)
+			for i := range contenderNames {
+				name := contenderNames[(i+r+n*2)%n]
+				key := fmt.Sprintf("%s-p%d-r%d", name, p, r+2) // fresh: nothing stored yet
 				s, err := runStampede(admin, ws, name, key)
 				if err != nil {
 					stopWorkers(ws)
@@ -95,7 +104,18 @@ func run(procList string, reps int, jsonOut string) error {
 			rows = append(rows, summarize(name, p, samples[name]))
 		}
 	}
-	printTable(os.Stdout, rows, reps)
+	version, err := serverVersion(context.Background(), admin)
+	if err != nil {
+		return err
+	}
+	var md strings.Builder
+	printReport(&md, rows, reps, command, version)
+	fmt.Print(md.String())
+	if mdOut != "" {
+		if err := os.WriteFile(mdOut, []byte(md.String()), 0o644); err != nil {
+			return err
+		}
+	}
 	if jsonOut != "" {
 		b, err := json.MarshalIndent(rows, "", "  ")
 		if err != nil {
@@ -155,7 +175,8 @@ func stopWorkers(ws []*worker) {
 // stampede is what one stampede measured.
 type stampede struct {
 	executions int
-	lastWaiter time.Duration // from the first execution's end to the last caller's return
+	lastWaiter time.Duration // from the first execution's end to the last waiter's return
+	waited     bool          // some caller waited (lastWaiter is a measure)
 	commands   int64
 	fallbacks  uint64 // fleet flights that ran locally (must be 0)
 	perCommand map[string]int64
@@ -174,7 +195,7 @@ func runStampede(admin rueidis.Client, ws []*worker, name, key string) (stampede
 		}
 	}
 	var s stampede
-	var firstEnd, lastReturn int64
+	var firstEnd, lastReturn int64 // lastReturn: of the callers that did not run the work
 	for _, w := range ws {
 		if !w.out.Scan() {
 			return stampede{}, fmt.Errorf("a worker ended: %v", w.out.Err())
@@ -192,14 +213,16 @@ func runStampede(admin rueidis.Client, ws []*worker, name, key string) (stampede
 		if ran > 0 && (firstEnd == 0 || end < firstEnd) {
 			firstEnd = end
 		}
-		if ret > lastReturn {
+		if ran == 0 && ret > lastReturn {
 			lastReturn = ret
 		}
 	}
 	if s.executions == 0 {
 		return stampede{}, fmt.Errorf("nobody ran the work")
 	}
-	s.lastWaiter = time.Duration(lastReturn - firstEnd)
+	if lastReturn != 0 { // (every caller ran the work: no waiter, no latency)
+		s.lastWaiter, s.waited = time.Duration(lastReturn-firstEnd), true
+	}
 	time.Sleep(settle)
 	after, err := commandCounts(ctx, admin)
 	if err != nil {

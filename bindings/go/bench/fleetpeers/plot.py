@@ -1,4 +1,5 @@
-"""Plots fleetpeers' JSON figures (run.sh): one panel per measure, P on the x axis."""
+"""Plots fleetpeers' JSON figures (-json; scripts/bench-fleet-peers runs both): one panel
+per measure, P on the x axis."""
 import json
 import sys
 

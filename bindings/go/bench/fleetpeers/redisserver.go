@@ -105,6 +105,20 @@ func commandCounts(ctx context.Context, c rueidis.Client) (map[string]int64, err
 	return counts, nil
 }
 
+// serverVersion is the server's redis_version.
+func serverVersion(ctx context.Context, c rueidis.Client) (string, error) {
+	s, err := c.Do(ctx, c.B().Info().Section("server").Build()).ToString()
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+			return v, nil
+		}
+	}
+	return "(unknown)", nil
+}
+
 // commandsBetween is the total and the per-command calls from before to after.
 func commandsBetween(before, after map[string]int64) (int64, map[string]int64) {
 	var total int64

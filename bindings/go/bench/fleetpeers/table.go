@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime"
+	"runtime/debug"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -29,7 +32,9 @@ func summarize(name string, p int, ss []stampede) row {
 	for _, s := range ss {
 		ex = append(ex, float64(s.executions))
 		cmds = append(cmds, float64(s.commands))
-		lat = append(lat, float64(s.lastWaiter)/float64(time.Millisecond))
+		if s.waited {
+			lat = append(lat, float64(s.lastWaiter)/float64(time.Millisecond))
+		}
 		r.ExecutionsMax = max(r.ExecutionsMax, s.executions)
 		r.Fallbacks += s.fallbacks
 	}
@@ -58,10 +63,15 @@ func quantile(xs []float64, q float64) float64 {
 	return s[i] + (pos-float64(i))*(s[i+1]-s[i])
 }
 
-func printTable(w io.Writer, rows []row, reps int) {
-	fmt.Fprintf(w, "Median of %d stampedes per cell; work %v; waiters of setnx poll every %v.\n\n", reps, workTime, pollEvery)
-	fmt.Fprintln(w, "| P | contender | executions (median · max) | last waiter after the work ends, p50 · p99 | Redis commands per stampede |")
-	fmt.Fprintln(w, "|---|---|---|---|---|")
+// printReport writes the Markdown of a run: what ran, the command, the
+// table, the targets and the commands of the median stampedes.
+func printReport(w io.Writer, rows []row, reps int, command, serverVersion string) {
+	fmt.Fprintf(w, "P processes (one caller each) stampede one key; work %v; %d stampedes per contender and P, "+
+		"the contenders alternated; %s, redis-server %s, rueidis %s; %d CPUs. Command:\n\n",
+		workTime, reps, runtime.Version(), serverVersion, rueidisVersion(), runtime.NumCPU())
+	fmt.Fprintf(w, "```sh\n%s\n```\n\n", command)
+	fmt.Fprintln(w, "| P | contender | executions (median · max) | leader's end → last waiter, p50 · p99 | Redis commands per stampede |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|")
 	byP := map[int][]row{}
 	var ps []int
 	for _, r := range rows {
@@ -75,58 +85,73 @@ func printTable(w io.Writer, rows []row, reps int) {
 			r.Executions, r.ExecutionsMax, r.LastWaiterP50, r.LastWaiterP99, r.Commands)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Commands of the median stampede:")
+	fmt.Fprintln(w, "Targets (fleet):")
+	fmt.Fprintln(w)
+	for _, p := range ps {
+		var fleet *row
+		var poll, best *row // the polling peer with the lowest p50, the peer with the fewest commands
+		for i := range byP[p] {
+			r := &byP[p][i]
+			switch {
+			case r.Contender == "fleet":
+				fleet = r
+			default:
+				if polling[r.Contender] && (poll == nil || r.LastWaiterP50 < poll.LastWaiterP50) {
+					poll = r
+				}
+				if best == nil || r.Commands < best.Commands {
+					best = r
+				}
+			}
+		}
+		if fleet == nil || poll == nil || best == nil {
+			continue
+		}
+		if fleet.Fallbacks != 0 {
+			fmt.Fprintf(w, "- P=%d: WARNING: %d fleet flights ran locally (Redis not reached)\n", p, fleet.Fallbacks)
+		}
+		fmt.Fprintf(w, "- P=%d: executions max %d (target 1): %s; waiter p50 %.2f ms against the best polling peer's (%s) "+
+			"%.2f ms, %.1fx lower (target 10x): %s; commands %g against the best peer's (%s) %g, %.2fx fewer",
+			p, fleet.ExecutionsMax, verdict(fleet.ExecutionsMax == 1), fleet.LastWaiterP50, poll.Contender,
+			poll.LastWaiterP50, poll.LastWaiterP50/fleet.LastWaiterP50, verdict(fleet.LastWaiterP50*10 <= poll.LastWaiterP50),
+			fleet.Commands, best.Contender, best.Commands, best.Commands/fleet.Commands)
+		if p == 32 {
+			fmt.Fprintf(w, " (target 2x): %s", verdict(fleet.Commands*2 <= best.Commands))
+		}
+		for _, r := range byP[p] {
+			if r.Contender != "fleet" && r.Contender != best.Contender {
+				fmt.Fprintf(w, "; %.2fx fewer than %s's %g", r.Commands/fleet.Commands, r.Contender, r.Commands)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Redis commands of the median stampede:")
+	fmt.Fprintln(w)
 	for _, r := range rows {
 		names := make([]string, 0, len(r.PerCommand))
 		for n := range r.PerCommand {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		fmt.Fprintf(w, "- P=%d %s:", r.Procs, r.Contender)
-		for _, n := range names {
-			fmt.Fprintf(w, " %s %d", n, r.PerCommand[n])
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = fmt.Sprintf("%s %d", n, r.PerCommand[n])
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "- P=%d %s: %s\n", r.Procs, r.Contender, strings.Join(parts, ", "))
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Targets (fleet against the best peer):")
-	for _, p := range ps {
-		var fleet *row
-		var peers []row
-		for i, r := range byP[p] {
-			if r.Contender == "fleet" {
-				fleet = &byP[p][i]
-			} else {
-				peers = append(peers, r)
+}
+
+// rueidisVersion is the version of rueidis this program was built with.
+func rueidisVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "github.com/redis/rueidis" {
+				return m.Version
 			}
-		}
-		if fleet == nil || len(peers) == 0 {
-			continue
-		}
-		if fleet.Fallbacks != 0 {
-			fmt.Fprintf(w, "- P=%d: WARNING: %d fleet flights ran locally (Redis not reached)\n", p, fleet.Fallbacks)
-		}
-		fmt.Fprintf(w, "- P=%d executions: target 1 in every stampede; fleet %s (max %d)\n", p,
-			verdict(fleet.ExecutionsMax == 1), fleet.ExecutionsMax)
-		for _, pr := range peers {
-			if pr.Contender == "setnx" {
-				limit := pr.LastWaiterP50 / 10
-				fmt.Fprintf(w, "- P=%d waiter latency: target p50 <= %.2f ms (1/10 of setnx's %.2f ms); fleet %.2f ms: %s (%.1fx faster)\n",
-					p, limit, pr.LastWaiterP50, fleet.LastWaiterP50, verdict(fleet.LastWaiterP50 <= limit), pr.LastWaiterP50/fleet.LastWaiterP50)
-			}
-		}
-		if p == 32 || p == ps[len(ps)-1] {
-			best := peers[0]
-			for _, pr := range peers[1:] {
-				if pr.Commands < best.Commands {
-					best = pr
-				}
-			}
-			limit := best.Commands / 2
-			fmt.Fprintf(w, "- P=%d commands: target <= %g (half of %s's %g); fleet %g: %s\n",
-				p, limit, best.Contender, best.Commands, fleet.Commands, verdict(fleet.Commands <= limit))
 		}
 	}
+	return "(unknown)"
 }
 
 func verdict(ok bool) string {

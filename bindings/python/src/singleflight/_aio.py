@@ -563,10 +563,17 @@ def _lead(
     the work did not end alone). Where no task can be made current (see
     _asyncio_shim.CURRENT_TASKS), the work runs as a task from its start."""
     tasks = _CURRENT_TASKS
-    if tasks is None:
-        return _lead_as_task(
-            f, _cast(_CALL_T, at), group, kb, fn, args, kwargs, timeout, want_shared, loop
-        )
+    if tasks is None:  # the work runs as a task of its own from its start
+        c = _cast(_CALL_T, at)
+        flight = _Flight(group._gid, kb, 0, None)
+        flight.first = False
+        runner = _spawn(c, loop, _fresh(fn, args, kwargs), None, _copy_context(), None, flight)
+        if runner is None:
+            _leave(c)
+            f.set_exception(MemoryError("singleflight: out of memory"))
+            return f
+        _keep_request(f, (group, kb, fn, args, kwargs, _copy_context(), timeout), want_shared)
+        return _wait_for_runner(f, runner, c, loop, kb, flight.rv, timeout)
     ctx = _copy_context()
     slot = _standby.get(loop)
     if slot is None or slot.busy:  # none yet, or a leader's work is in its first step
@@ -620,51 +627,38 @@ def _lead(
         _leave(c)
         f.set_exception(MemoryError("singleflight: out of memory"))
         return f
-    f._req = (group, kb, fn, args, kwargs, _copy_context(), timeout)
-    f._ws = want_shared
-    f._timer = None
-    f._w = None
+    _keep_request(f, (group, kb, fn, args, kwargs, _copy_context(), timeout), want_shared)
     if caller is not None and _awaits(flight, caller):
         # The work waits for the very task that called (it returned that
         # task, say): that caller would wait for itself.
         _leave(c)
         f.set_exception(_deadlock_error(kb, "the task this call comes from"))
         return f
-    runner.owner = f
-    _wait_on(f, _meet(c, id(loop)), loop, kb, flight.rv)
-    if timeout is not None and not f.done():
-        f._timer = loop.call_later(timeout, _expire, f)
-    return f
+    return _wait_for_runner(f, runner, c, loop, kb, flight.rv, timeout)
 
 
-def _lead_as_task(
-    f: _Call,
-    c: Any,
-    group: Any,
-    kb: bytes,
-    fn: Callable[..., Awaitable[Any]],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    timeout: float | None,
-    want_shared: bool,
-    loop: asyncio.AbstractEventLoop,
-) -> Any:
-    """The leader where no task can be made current: its work runs as a
-    task of its own from its start (in a copy of the caller's context), and
-    the leader's caller waits, like any other."""
-    flight = _Flight(group._gid, kb, 0, None)
-    flight.first = False
-    runner = _spawn(c, loop, _fresh(fn, args, kwargs), None, _copy_context(), None, flight)
-    if runner is None:
-        _leave(c)
-        f.set_exception(MemoryError("singleflight: out of memory"))
-        return f
-    f._req = (group, kb, fn, args, kwargs, _copy_context(), timeout)
+def _keep_request(f: _Call, req: tuple[Any, ...], want_shared: bool) -> None:
+    """A waiting caller keeps its request (group, key, fn, args, kwargs,
+    context, timeout): after a hand-off it joins again with it
+    (_join_again), maybe to lead a fresh run."""
+    f._req = req
     f._ws = want_shared
     f._timer = None
     f._w = None
+
+
+def _wait_for_runner(
+    f: _Call,
+    runner: Any,
+    c: Any,
+    loop: asyncio.AbstractEventLoop,
+    kb: bytes,
+    rv: Any,
+    timeout: float | None,
+) -> _Call:
+    """The leader's caller waits, like any other, for the run of its work
+    as a task (``runner``) to complete the flight."""
     runner.owner = f
-    rv = flight.rv
     _wait_on(f, _meet(c, id(loop)), loop, kb, rv)
     if timeout is not None and not f.done():
         f._timer = loop.call_later(timeout, _expire, f)
