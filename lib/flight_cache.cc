@@ -173,10 +173,30 @@ Flight *flight_take() noexcept {
     }
   }
   if (!f) {
+    // Nothing idle anywhere: a new peak of flights in use. The cache grows
+    // by half its bound at once (as far as memory allows), so a thread meets
+    // its peaks in its first calls rather than one flight at a time later.
     f = detail::make<Flight>();
     if (!f) return nullptr;
-    std::lock_guard<std::mutex> lk(g_mu);
-    track_locked(f);
+    Flight *more = nullptr;
+    int n = 0;
+    while (c && n < kThreadFlights / 2 - 1) {
+      Flight *g = detail::make<Flight>();
+      if (!g) break;
+      g->idle = true;
+      g->hnext = more;
+      more = g;
+      ++n;
+    }
+    {
+      std::lock_guard<std::mutex> lk(g_mu);
+      track_locked(f);
+      for (Flight *g = more; g; g = g->hnext) track_locked(g);
+    }
+    if (more) {  // the cache is empty here
+      c->flights = more;
+      c->nflights = n;
+    }
   }
   f->hnext = nullptr;
   f->idle = false;
@@ -226,6 +246,20 @@ sf_ticket *ticket_take() noexcept {
     sf_ticket *more = g_tickets;
     g_tickets = more->next;
     --g_ticket_count;
+    more->next = c->tickets;
+    c->tickets = more;
+    ++c->ntickets;
+  }
+  return t;
+}
+
+sf_ticket *ticket_make() noexcept {
+  auto *t = detail::make<sf_ticket>();
+  if (!t) return nullptr;
+  ThreadCache *c = my_cache();
+  while (c && c->ntickets < kThreadTickets / 4) {
+    auto *more = detail::make<sf_ticket>();
+    if (!more) break;
     more->next = c->tickets;
     c->tickets = more;
     ++c->ntickets;

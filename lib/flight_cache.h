@@ -14,7 +14,10 @@
 // the engine-wide pool (one mutex, off the fast path) and an empty cache
 // takes a share of it (an eighth, so that threads starting together each
 // find some); tickets past the bound go back to the caller (the shard's
-// ticket pool, else the heap). When a thread exits, its flights and tickets
+// ticket pool, else the heap). When nothing idle is found anywhere, the
+// thread's cache grows from the heap by a batch (half its bound of flights,
+// a quarter of its tickets), so that the peaks of objects in use are met in
+// a thread's first calls, not one object at a time. When a thread exits, its flights and tickets
 // go to the engine-wide pools (what does not fit to the heap); a thread
 // that calls the engine after that (from another thread's key destructor)
 // uses the pools directly.
@@ -45,6 +48,11 @@ void flight_give(Flight *f) noexcept;
 // An idle follower ticket of this thread's cache, else of the engine-wide
 // pool, or nullptr.
 sf_ticket *ticket_take() noexcept;
+
+// A new follower ticket from the heap, or nullptr, when no cache or pool
+// has an idle one: a new peak of tickets in use. This thread's cache gets a
+// batch more beside it (as far as memory allows), so the peaks are met early.
+sf_ticket *ticket_make() noexcept;
 
 // Keeps what fits of a chain of `n` idle tickets (linked through next) in
 // this thread's cache; returns the rest (and its length in *rest_n).

@@ -210,9 +210,8 @@ sf_status follow_locked(Shard &s, Flight *f, sf_ticket **wait, sf_ticket **work)
     s.tickets = t->next;
     --s.ticket_count;
   } else if (!t) {
-    t = detail::make<sf_ticket>();
+    t = ticket_make();
     if (!t) return SF_ENOMEM;
-    t->role = Role::kWait;
   }
   t->flight = f;
   reset_ticket(t);

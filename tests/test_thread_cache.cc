@@ -8,6 +8,8 @@
 // outcome must be its own key's (a flight reused while referenced would
 // hand a waiter another key's value), and the sanitizer builds see any use
 // after free or race. Bounded by counts, never by time.
+#include <pthread.h>
+
 #include <random>
 
 #include "helpers.h"
@@ -226,4 +228,108 @@ TEST(ThreadCache, FlightLedByAThreadThatExitedIsReadByItsFollowers) {
   }
   EXPECT_EQ(wrong, 0);
   EXPECT_EQ(stats(g).live, 0u);
+}
+
+namespace {
+
+// What a thread does with the engine while it exits: leads fresh keys of
+// `g` with sf_do, and follows `held` (led by another thread), leaving that
+// ticket behind for the test to wait for and leave.
+struct ExitCalls {
+  sf_group *g = nullptr;
+  std::string prefix, held;
+  sf_ticket *follower = nullptr;  // out
+  int wrong = 0, bad = 0;         // out
+
+  void run() {
+    for (int i = 0; i < 40; ++i) {
+      const std::string key = prefix + std::to_string(i);
+      Work w = value_work(key, nullptr);
+      Result r;
+      if (do_key(g, key, w, &r) != SF_OK) ++bad;
+      else if (str(r.value) != key) ++wrong;
+    }
+    sf_ticket *k = nullptr;
+    if (sf_join(g, held.data(), held.size(), 0, &follower, &k) != SF_OK || k) ++bad;
+  }
+};
+
+// Runs an ExitCalls from a thread_local's destructor (the engine's cache is
+// still the thread's then) ...
+ExitCalls *g_tls_calls = nullptr;
+struct TlsCaller {
+  bool armed = false;
+  ~TlsCaller() {
+    if (armed) g_tls_calls->run();
+  }
+};
+thread_local TlsCaller t_caller;
+
+// ... and from a pthread key's destructor, made after the engine's own key,
+// so that it runs after the engine handed the thread's cache back.
+pthread_key_t g_late_key;
+void late_key_exit(void *calls) { static_cast<ExitCalls *>(calls)->run(); }
+
+}  // namespace
+
+TEST(ThreadCache, ThreadsCallTheEngineWhileTheyExit) {
+  // Each round a thread leads and recycles flights and follows a key of
+  // the main thread from its exit destructors: in a thread_local's (its
+  // cache still live) and in a pthread key's that runs after the engine's
+  // (its cache gone: the engine-wide pools, directly). The main thread then
+  // completes the key and reads the outcome through the tickets the exited
+  // thread left; other threads reuse whatever the exiting ones gave back.
+  Group g;
+  {
+    Result warm;  // the engine's pthread key exists before ours
+    Work w = value_work("warm", nullptr);
+    ASSERT_EQ(do_key(g, "warm", w, &warm), SF_OK);
+  }
+  ASSERT_EQ(pthread_key_create(&g_late_key, late_key_exit), 0);
+  constexpr int kRounds = 100;
+  int wrong = 0, bad = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string held = "held" + std::to_string(round);
+    sf_ticket *lw, *lk;
+    ASSERT_EQ(sf_join(g, held.data(), held.size(), 0, &lw, &lk), SF_OK);
+    ASSERT_NE(lk, nullptr);
+    ExitCalls in_tls{g, "tls" + std::to_string(round) + ".", held};
+    ExitCalls in_key{g, "key" + std::to_string(round) + ".", held};
+    std::thread exiting([&] {
+      g_tls_calls = &in_tls;
+      t_caller.armed = true;
+      pthread_setspecific(g_late_key, &in_key);
+      Work w = value_work("alive", nullptr);  // the cache in use before the exit
+      Result r;
+      do_key(g, "alive" + std::to_string(round), w, &r);
+    });
+    exiting.join();
+    std::thread churn([&] {  // takes what the exited thread gave back
+      for (int i = 0; i < 40; ++i) {
+        const std::string key = "churn" + std::to_string(round) + "." + std::to_string(i);
+        Work w = value_work(key, nullptr);
+        Result r;
+        if (do_key(g, key, w, &r) != SF_OK || str(r.value) != key) ++wrong;
+      }
+    });
+    churn.join();
+    ASSERT_EQ(sf_complete(lk, SF_OK, bytes(held), nullptr), SF_OK);
+    sf_leave(lk);
+    sf_leave(lw);
+    for (ExitCalls *c : {&in_tls, &in_key}) {
+      wrong += c->wrong;
+      bad += c->bad;
+      if (!c->follower) continue;
+      Result r;
+      if (sf_wait(c->follower, -1, &r) != SF_OK || str(r.value) != held) ++wrong;
+      sf_leave(c->follower);
+    }
+  }
+  pthread_key_delete(g_late_key);
+  EXPECT_EQ(wrong, 0) << "a caller got another key's outcome";
+  EXPECT_EQ(bad, 0);
+  sf_stats s = stats(g);
+  EXPECT_EQ(s.live, 0u);
+  EXPECT_EQ(s.in_table, 0u);
+  EXPECT_EQ(s.followers, 2u * kRounds);
 }
