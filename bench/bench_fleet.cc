@@ -398,11 +398,16 @@ int main(int argc, char **argv) {
   const double leader_scripts = double(c.scripts) / n, leader_all = double(c.all) / n;
   std::printf("fleet overhead: %.2f round trips' time per flight (median of the runs' ratios)\n",
               median(overhead));
+  // A waiting process's share: the stampede's commands less its leaders'
+  // (a caller that arrived after the flight ended leads a new one), over
+  // the processes that did not lead.
+  const double e = fleet_row.execs_per_stampede;
+  const double waiters = procs - e;
   std::printf("commands per flight: the leading process %.2f scripts (%.1f server commands); "
               "each waiting process of the stampede %.2f scripts (%.1f server commands)\n",
               leader_scripts, leader_all,
-              procs > 1 ? (fleet_row.client_commands - leader_scripts) / (procs - 1) : 0.0,
-              procs > 1 ? (fleet_row.server_commands - leader_all) / (procs - 1) : 0.0);
+              waiters > 0 ? (fleet_row.client_commands - e * leader_scripts) / waiters : 0.0,
+              waiters > 0 ? (fleet_row.server_commands - e * leader_all) / waiters : 0.0);
   sf_group_release(fleet);
   sf_group_release(local);
   return 0;
