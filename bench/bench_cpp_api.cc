@@ -162,24 +162,26 @@ int main(int argc, char **argv) {
   if (reps < 1 || ms <= 0) return 2;
   bench::g_work = bench::Work::kShared;
   std::printf(
-      "C++ API benchmark: g.run (singleflight.hpp) against raw sf_do and a mutex + unordered_map +\n"
+      "C++ API benchmark: g.run (singleflight.hpp) against raw sf_do and a mutex + unordered_map "
+      "+\n"
       "std::shared_future group (bench/future_map_singleflight.h), libsingleflight %s\n"
       "  work (all): count the run, return a reference to a 16-byte value made in advance\n"
       "  ns/call = wall time / calls of all threads; median of %d runs each, in rotating order;\n"
       "  ratios: medians of the ratios of runs made side by side (lower is better for g.run)\n\n",
       sf_version_string(), reps);
-  std::printf("%-18s %7s | %10s | %10s | %10s | %12s | %12s\n", "scenario", "threads", "g.run", "sf_do",
-              "future map", "g.run/sf_do", "g.run/future");
+  std::printf("%-18s %7s | %10s | %10s | %10s | %12s | %12s\n", "scenario", "threads", "g.run",
+              "sf_do", "future map", "g.run/sf_do", "g.run/future");
   bool met = true;
   for (const Scenario &s : kScenarios) {
     Row r = measure(s, reps, ms);
     double to_raw = median(ratios(r.cpp, r.raw)), to_fut = median(ratios(r.cpp, r.fut));
-    std::printf("%-18s %7u | %10.1f | %10.1f | %10.1f | %12.2f | %12.2f\n", s.name, s.threads, median(r.cpp),
-                median(r.raw), median(r.fut), to_raw, to_fut);
+    std::printf("%-18s %7u | %10.1f | %10.1f | %10.1f | %12.2f | %12.2f\n", s.name, s.threads,
+                median(r.cpp), median(r.raw), median(r.fut), to_raw, to_fut);
     std::fflush(stdout);
     met = met && to_raw <= kTargetRatio;
   }
-  std::printf("\ntarget g.run / sf_do <= %.2f in every scenario: %s\n", kTargetRatio, met ? "met" : "MISSED");
+  std::printf("\ntarget g.run / sf_do <= %.2f in every scenario: %s\n", kTargetRatio,
+              met ? "met" : "MISSED");
   std::printf(
       "\nreproduce (from the source root):\n"
       "  . scripts/env.sh\n"

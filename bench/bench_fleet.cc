@@ -139,7 +139,8 @@ int child(int argc, char **argv) {
         redisContext *c = nullptr;
         if (mode == "recipe") c = redisConnectUnix(sock.c_str());
         ready.fetch_add(1);
-        while (::access(go.c_str(), F_OK) != 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        while (::access(go.c_str(), F_OK) != 0)
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
         if (g) {
           sf_result r;
           sf_do(g, key.data(), key.size(), fleet_work, &w, &r);
@@ -215,11 +216,11 @@ void reset_stats(const sftest::RedisServer &server) {
 
 struct Row {
   double execs_per_stampede;
-  double waiter_p50_ms, waiter_p90_ms;      // every caller
-  double process_p50_ms, process_p90_ms;    // the first caller of each process that ran no work
-  double client_commands;  // commands clients sent (a script is one)
-  double server_commands;  // what the server ran, inside scripts too
-  std::map<std::string, long> by_name;  // the same, by command
+  double waiter_p50_ms, waiter_p90_ms;    // every caller
+  double process_p50_ms, process_p90_ms;  // the first caller of each process that ran no work
+  double client_commands;                 // commands clients sent (a script is one)
+  double server_commands;                 // what the server ran, inside scripts too
+  std::map<std::string, long> by_name;    // the same, by command
 };
 
 Row stampede(const sftest::RedisServer &server, const std::string &mode, int procs, int threads,
@@ -231,10 +232,10 @@ Row stampede(const sftest::RedisServer &server, const std::string &mode, int pro
   for (int p = 0; p < procs; ++p) {
     int fds[2];
     if (pipe(fds) != 0) return {};
-    pid_t pid = sftest::spawn({self_path(), "--child", mode, "--dir", dir, "--url", server.url(),
-                               "--threads", std::to_string(threads), "--rounds",
-                               std::to_string(rounds)},
-                              fds[1]);
+    pid_t pid =
+        sftest::spawn({self_path(), "--child", mode, "--dir", dir, "--url", server.url(),
+                       "--threads", std::to_string(threads), "--rounds", std::to_string(rounds)},
+                      fds[1]);
     ::close(fds[1]);
     kids.emplace_back(pid, fds[0]);
   }
@@ -347,8 +348,8 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "bench_fleet: cannot start redis-server\n");
     return 1;
   }
-  std::printf("stampede: %d processes x %d threads, %d rounds, work %d ms, unix socket\n\n",
-              procs, threads, rounds, kWorkMs);
+  std::printf("stampede: %d processes x %d threads, %d rounds, work %d ms, unix socket\n\n", procs,
+              threads, rounds, kWorkMs);
   std::printf("%-24s %8s %21s %21s %12s %12s\n", "contender", "execs", "added: every caller",
               "added: 1st/process", "client cmds", "server cmds");
   std::printf("%-24s %8s %10s %10s %10s %10s %12s %12s\n", "", "/flight", "p50 ms", "p90 ms",
@@ -363,7 +364,8 @@ int main(int argc, char **argv) {
                 r.process_p90_ms, r.client_commands, r.server_commands);
   }
   std::printf("\nfleet stampede, server commands per flight by name:");
-  for (auto &c : fleet_row.by_name) std::printf(" %s %.1f", c.first.c_str(), double(c.second) / rounds);
+  for (auto &c : fleet_row.by_name)
+    std::printf(" %s %.1f", c.first.c_str(), double(c.second) / rounds);
   std::printf("\n");
   // Uncontended: one caller, fresh keys; the fleet, a local group and PING
   // alternated, 7 runs, the median of each and of the ratio.
@@ -390,9 +392,10 @@ int main(int argc, char **argv) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  std::printf("\nuncontended (1 caller, fresh keys, %d runs of %d calls, medians): local %.2f us, "
-              "fleet %.2f us, round trip (PING) %.2f us\n",
-              runs, n, median(local_us), median(fleet_us), median(rtt_us));
+  std::printf(
+      "\nuncontended (1 caller, fresh keys, %d runs of %d calls, medians): local %.2f us, "
+      "fleet %.2f us, round trip (PING) %.2f us\n",
+      runs, n, median(local_us), median(fleet_us), median(rtt_us));
   // c counts the run's commands; the completion of its last flight may
   // still be on its way, which leaves the figure short by less than 1/n.
   const double leader_scripts = double(c.scripts) / n, leader_all = double(c.all) / n;
@@ -403,11 +406,12 @@ int main(int argc, char **argv) {
   // the processes that did not lead.
   const double e = fleet_row.execs_per_stampede;
   const double waiters = procs - e;
-  std::printf("commands per flight: the leading process %.2f scripts (%.1f server commands); "
-              "each waiting process of the stampede %.2f scripts (%.1f server commands)\n",
-              leader_scripts, leader_all,
-              waiters > 0 ? (fleet_row.client_commands - e * leader_scripts) / waiters : 0.0,
-              waiters > 0 ? (fleet_row.server_commands - e * leader_all) / waiters : 0.0);
+  std::printf(
+      "commands per flight: the leading process %.2f scripts (%.1f server commands); "
+      "each waiting process of the stampede %.2f scripts (%.1f server commands)\n",
+      leader_scripts, leader_all,
+      waiters > 0 ? (fleet_row.client_commands - e * leader_scripts) / waiters : 0.0,
+      waiters > 0 ? (fleet_row.server_commands - e * leader_all) / waiters : 0.0);
   sf_group_release(fleet);
   sf_group_release(local);
   return 0;

@@ -46,9 +46,9 @@ using bench::Run;
 using bench::Scenario;
 using bench::Work;
 
-constexpr double kTargetRatio = 0.5;      // sf_do / hand-written, up to 4 threads
+constexpr double kTargetRatio = 0.5;  // sf_do / hand-written, up to 4 threads
 constexpr unsigned kRatioMaxThreads = 4;
-constexpr double kTargetScaling = 1.8;    // unique keys, 2 threads over 1
+constexpr double kTargetScaling = 1.8;  // unique keys, 2 threads over 1
 
 struct Pattern {
   const char *name;
@@ -102,8 +102,12 @@ struct Tally {
     for (size_t i = run_allocs.size() / 2; i < run_allocs.size(); ++i) n += run_allocs[i];
     return n;
   }
-  double allocs_per_call() const { return static_cast<double>(allocations) / static_cast<double>(calls); }
-  double shared_pct() const { return 100.0 * static_cast<double>(shared) / static_cast<double>(calls); }
+  double allocs_per_call() const {
+    return static_cast<double>(allocations) / static_cast<double>(calls);
+  }
+  double shared_pct() const {
+    return 100.0 * static_cast<double>(shared) / static_cast<double>(calls);
+  }
 };
 
 struct Row {
@@ -197,7 +201,8 @@ double wave_ms(C &contender, std::vector<typename C::Thread> &threads_state, int
     cv.notify_all();
     std::unique_lock<std::mutex> lk(mu);
     done_cv.wait(lk, [&] { return done == kWaveThreads; });
-    out.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    out.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   {
     std::lock_guard<std::mutex> lk(mu);
@@ -284,11 +289,14 @@ int main(int argc, char **argv) {
 
   std::printf(
       "singleflight benchmark: sf_do (libsingleflight %s), one group shared by every thread\n"
-      "  hand-written: std::mutex + unordered_map<string, shared_ptr<Call>> + a condition_variable\n"
-      "                per call, the shape of Go x/sync's Group (bench/handwritten_singleflight.h)\n"
+      "  hand-written: std::mutex + unordered_map<string, shared_ptr<Call>> + a "
+      "condition_variable\n"
+      "                per call, the shape of Go x/sync's Group "
+      "(bench/handwritten_singleflight.h)\n"
       "  floor:        std::mutex + unordered_set<string>: insert, work, erase; no dedup\n"
       "  work:         shared: return a reference to a 16-byte value made in advance;\n"
-      "                fresh: allocate the 16-byte value on every run (sf_bytes_new / make_shared)\n"
+      "                fresh: allocate the 16-byte value on every run (sf_bytes_new / "
+      "make_shared)\n"
       "  ns/call = wall time / calls of all threads, median of %d runs per contender, run\n"
       "  alternately after a warm-up; sf/hand = median of the ratios of runs side by side;\n"
       "  scaling = throughput at N threads / at 1 thread (sf_do / hand-written / floor);\n"
@@ -324,9 +332,10 @@ int main(int argc, char **argv) {
         char allocs[32];
         std::snprintf(allocs, sizeof allocs, "%.5f (%llu)", r.ours.allocs_per_call(),
                       static_cast<unsigned long long>(r.ours.late_allocations()));
-        std::printf("%-17s %-6s %3u | %7.1f %7.1f %7.1f | %7.2f | %-17s | %-18s | %4.1f%% / %4.1f%%\n",
-                    p.name, work_name(work), t, med[0], med[1], med[2], r.ratio(), scaling, allocs,
-                    r.ours.shared_pct(), r.hand.shared_pct());
+        std::printf(
+            "%-17s %-6s %3u | %7.1f %7.1f %7.1f | %7.2f | %-17s | %-18s | %4.1f%% / %4.1f%%\n",
+            p.name, work_name(work), t, med[0], med[1], med[2], r.ratio(), scaling, allocs,
+            r.ours.shared_pct(), r.hand.shared_pct());
         std::fflush(stdout);
         if (t <= kRatioMaxThreads) {
           ratio_met = ratio_met && r.ratio() <= kTargetRatio;
@@ -365,17 +374,20 @@ int main(int argc, char **argv) {
       wave_ms(ours, ours_threads, per_round, ours_ms);
       wave_ms(hand, hand_threads, per_round, hand_ms);
     }
-    std::printf("\n%u-follower wave (one key, %u threads at once), median of %zu waves: "
-                "sf_do %.2f ms, hand-written %.2f ms\n",
-                kWaveThreads, kWaveThreads, ours_ms.size(), median(ours_ms), median(hand_ms));
+    std::printf(
+        "\n%u-follower wave (one key, %u threads at once), median of %zu waves: "
+        "sf_do %.2f ms, hand-written %.2f ms\n",
+        kWaveThreads, kWaveThreads, ours_ms.size(), median(ours_ms), median(hand_ms));
   }
 
   std::printf("\ntarget unique keys, 2 threads, sf_do scaling >= %.1f: %s", kTargetScaling,
               !scaling_seen ? "not measured (needs --threads with 1 and 2)\n"
-                            : scaling_met ? "met" : "MISSED");
+              : scaling_met ? "met"
+                            : "MISSED");
   if (scaling_seen) std::printf(" (lowest %.2f)\n", unique_scaling);
-  std::printf("target sf_do / hand-written <= %.2f up to %u threads in every row: %s (highest %.2f)\n",
-              kTargetRatio, kRatioMaxThreads, ratio_met ? "met" : "MISSED", worst_ratio);
+  std::printf(
+      "target sf_do / hand-written <= %.2f up to %u threads in every row: %s (highest %.2f)\n",
+      kTargetRatio, kRatioMaxThreads, ratio_met ? "met" : "MISSED", worst_ratio);
   std::printf(
       "target 0 engine heap allocations per sf_do call in the steady state (the later half of"
       " the runs): %s\n  (%llu allocations there; %llu in all %llu timed calls)\n",

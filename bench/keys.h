@@ -17,8 +17,7 @@ namespace bench {
 // counter (14 bytes). No two calls, on any thread, share a key.
 class UniqueKeys {
  public:
-  explicit UniqueKeys(unsigned thread, std::uint64_t start = 0)
-      : next_(start), key_(14, '0') {
+  explicit UniqueKeys(unsigned thread, std::uint64_t start = 0) : next_(start), key_(14, '0') {
     key_[0] = 'u';
     key_[1] = static_cast<char>('a' + thread);
   }

@@ -97,8 +97,7 @@ SF_BEGIN_DECL
 #define SF_VERSION_MAJOR 0
 #define SF_VERSION_MINOR 1
 #define SF_VERSION_PATCH 0
-#define SF_VERSION_NUMBER \
-  (SF_VERSION_MAJOR * 10000 + SF_VERSION_MINOR * 100 + SF_VERSION_PATCH)
+#define SF_VERSION_NUMBER (SF_VERSION_MAJOR * 10000 + SF_VERSION_MINOR * 100 + SF_VERSION_PATCH)
 
 /** The library's version as SF_VERSION_NUMBER computes it. Since: 0.1 */
 SF_EXTERN(unsigned) sf_version(void);
@@ -156,8 +155,7 @@ SF_EXTERN(sf_bytes *) sf_bytes_new(const void *data, size_t len);
  * (NULL `data` with a nonzero `len`) or no memory it runs before NULL is
  * returned, so the caller never has to clean up twice.
  * @return a new reference, or NULL on bad input or no memory. */
-SF_EXTERN(sf_bytes *) sf_bytes_wrap(void *data, size_t len,
-                                    void (*release)(void *ctx), void *ctx);
+SF_EXTERN(sf_bytes *) sf_bytes_wrap(void *data, size_t len, void (*release)(void *ctx), void *ctx);
 
 /** Takes one more reference. @return `bytes` (NULL stays NULL). */
 SF_EXTERN(sf_bytes *) sf_bytes_retain(sf_bytes *bytes);
@@ -239,8 +237,7 @@ typedef struct sf_stats {
  * size from an older header gets the fields that fit).
  * @return SF_OK, or SF_EINVAL for a NULL group or stats or a size smaller
  *         than one field. */
-SF_EXTERN(sf_status) sf_group_stats(const sf_group *group, sf_stats *stats,
-                                    size_t stats_size);
+SF_EXTERN(sf_status) sf_group_stats(const sf_group *group, sf_stats *stats, size_t stats_size);
 
 /* Latency histograms. A group can record two histograms:
  *   SF_LATENCY_WAIT — how long followers waited: per wait ticket of a
@@ -284,8 +281,8 @@ typedef enum sf_latency_kind {
 /** One histogram of a group since it was created (while recording was on).
  * Fields are only ever appended. */
 typedef struct sf_histogram {
-  uint64_t count;  /**< samples: the sum of the buckets */
-  uint64_t sum_ns; /**< the samples' total, in nanoseconds */
+  uint64_t count;                       /**< samples: the sum of the buckets */
+  uint64_t sum_ns;                      /**< the samples' total, in nanoseconds */
   uint64_t buckets[SF_LATENCY_BUCKETS]; /**< samples per bucket (see above) */
 } sf_histogram;
 
@@ -305,8 +302,8 @@ SF_EXTERN(sf_status) sf_group_record_latency(sf_group *group, int on);
  * in its bucket (or the reverse). Any thread.
  * @return SF_OK, or SF_EINVAL for a NULL group or out, an unknown `which`,
  *         or a size smaller than one field. Since: 0.1 */
-SF_EXTERN(sf_status) sf_group_latency(const sf_group *group, int which,
-                                      sf_histogram *out, size_t out_size);
+SF_EXTERN(sf_status) sf_group_latency(const sf_group *group, int which, sf_histogram *out,
+                                      size_t out_size);
 
 /* ======================================================================== */
 /* 4. sf_do — the blocking call                                              */
@@ -323,8 +320,7 @@ SF_EXTERN(sf_status) sf_group_latency(const sf_group *group, int which,
  * message naming the value. A
  * C++ work function that throws ends the flight with SF_EPANIC and the
  * exception's message. */
-typedef sf_status (*sf_work_fn)(void *userdata, sf_bytes **value,
-                                sf_bytes **error);
+typedef sf_status (*sf_work_fn)(void *userdata, sf_bytes **value, sf_bytes **error);
 
 /** What a call hands over. On every status all three fields are written:
  * pointers NULL where there is nothing to hand over, so a caller can always
@@ -347,21 +343,20 @@ typedef struct sf_result {
  *         (work not run), SF_EDEADLK (this thread is running the work of this
  *         very flight; not counted as a caller of it: neither `followers`
  *         nor the leader's `shared` sees it). */
-SF_EXTERN(sf_status) sf_do(sf_group *group, const void *key, size_t key_len,
-                           sf_work_fn work, void *userdata, sf_result *result);
+SF_EXTERN(sf_status) sf_do(sf_group *group, const void *key, size_t key_len, sf_work_fn work,
+                           void *userdata, sf_result *result);
 
 /** Makes the next caller of `key` start a new flight; callers already in
  * the running flight still get its outcome. Forgetting a key with no flight
  * is SF_OK. @return SF_OK, or SF_EINVAL. */
-SF_EXTERN(sf_status) sf_forget(sf_group *group, const void *key,
-                               size_t key_len);
+SF_EXTERN(sf_status) sf_forget(sf_group *group, const void *key, size_t key_len);
 
 /** Forgets `key` only if nobody but its leader has joined the running flight
  * (Go's internal ForgetUnshared). *forgotten (which may be NULL) is set to 1
  * when the key is now free (forgotten, or no flight), 0 when followers keep
  * the flight. @return SF_OK, or SF_EINVAL. */
-SF_EXTERN(sf_status) sf_forget_unshared(sf_group *group, const void *key,
-                                        size_t key_len, int *forgotten);
+SF_EXTERN(sf_status) sf_forget_unshared(sf_group *group, const void *key, size_t key_len,
+                                        int *forgotten);
 
 /* ======================================================================== */
 /* 5. The split API                                                          */
@@ -421,7 +416,8 @@ typedef struct sf_native_kind {
 } sf_native_kind;
 
 /** Flags for sf_join(). */
-#define SF_JOIN_RUN_HERE 1u /**< if this caller leads, it runs the work on this
+#define SF_JOIN_RUN_HERE \
+  1u /**< if this caller leads, it runs the work on this
                                  thread before it waits: a blocking wait on the
                                  flight from this thread is then SF_EDEADLK, not
                                  a hang (a leader re-entering its own key) */
@@ -435,9 +431,8 @@ typedef struct sf_native_kind {
  * @return SF_OK; SF_EINVAL (NULL group, wait or work, NULL key with nonzero
  *         length, unknown flag; nothing changed); SF_ENOMEM (nothing changed).
  *         Both ticket pointers are written NULL on failure. */
-SF_EXTERN(sf_status) sf_join(sf_group *group, const void *key, size_t key_len,
-                             unsigned flags, sf_ticket **wait,
-                             sf_ticket **work);
+SF_EXTERN(sf_status) sf_join(sf_group *group, const void *key, size_t key_len, unsigned flags,
+                             sf_ticket **wait, sf_ticket **work);
 
 /** Completes the flight with its outcome and wakes every waiter (after every
  * engine lock is released). Takes ownership of `value` and `error` whatever
@@ -448,16 +443,14 @@ SF_EXTERN(sf_status) sf_join(sf_group *group, const void *key, size_t key_len,
  *               naming it.
  * @return SF_OK; SF_EINVAL for a NULL ticket, a wait ticket, or a flight
  *         already completed (the references are released, nothing changes). */
-SF_EXTERN(sf_status) sf_complete(sf_ticket *work, sf_status status,
-                                 sf_bytes *value, sf_bytes *error);
+SF_EXTERN(sf_status) sf_complete(sf_ticket *work, sf_status status, sf_bytes *value,
+                                 sf_bytes *error);
 
 /** sf_complete() with a native value of `kind` beside the bytes (see above).
  * The engine owns `native` whatever this returns: it calls kind->release on
  * it exactly once (at once on failure). A NULL kind means no native value. */
-SF_EXTERN(sf_status) sf_complete_native(sf_ticket *work, sf_status status,
-                                        sf_bytes *value, sf_bytes *error,
-                                        const sf_native_kind *kind,
-                                        void *native);
+SF_EXTERN(sf_status) sf_complete_native(sf_ticket *work, sf_status status, sf_bytes *value,
+                                        sf_bytes *error, const sf_native_kind *kind, void *native);
 
 /** Waits for the outcome. `timeout_ns` < 0 waits as long as it takes, 0 polls,
  * > 0 waits at most that many nanoseconds (steady clock). May be called again
@@ -472,16 +465,14 @@ SF_EXTERN(sf_status) sf_complete_native(sf_ticket *work, sf_status status,
  *         told so stops counting as a caller of the flight: `followers`,
  *         `shared` and sf_forget_unshared() do not see it), SF_EINVAL (NULL ticket
  *         or result, or a work ticket). */
-SF_EXTERN(sf_status) sf_wait(sf_ticket *wait, int64_t timeout_ns,
-                             sf_result *result);
+SF_EXTERN(sf_status) sf_wait(sf_ticket *wait, int64_t timeout_ns, sf_result *result);
 
 /** sf_wait() for a binding with native values of `kind`. When the outcome
  * carries a native value of that kind, *native is set to it (borrowed: valid
  * until this ticket is left) and the status is the outcome's; otherwise
  * *native is NULL and everything is as sf_wait(). `native` may not be NULL;
  * `kind` may (then it is exactly sf_wait()). */
-SF_EXTERN(sf_status) sf_wait_native(sf_ticket *wait, int64_t timeout_ns,
-                                    const sf_native_kind *kind,
+SF_EXTERN(sf_status) sf_wait_native(sf_ticket *wait, int64_t timeout_ns, const sf_native_kind *kind,
                                     sf_result *result, void **native);
 
 /** A callback for sf_subscribe() and sf_on_abandoned(). It runs once, on the
@@ -499,8 +490,7 @@ typedef void (*sf_notify_fn)(void *userdata);
  * returns, the callback has either run to its end or never will.
  * @return SF_OK; SF_EINVAL (NULL ticket or fn, a work ticket, or a ticket
  *         already subscribed). */
-SF_EXTERN(sf_status) sf_subscribe(sf_ticket *wait, sf_notify_fn fn,
-                                  void *userdata);
+SF_EXTERN(sf_status) sf_subscribe(sf_ticket *wait, sf_notify_fn fn, void *userdata);
 
 /** Makes a blocked (or the next) sf_wait() on this wait ticket return
  * SF_ECANCELED, unless the outcome is already there. Sticky; any thread
@@ -515,8 +505,7 @@ SF_EXTERN(sf_status) sf_cancel(sf_ticket *wait);
  * After the work ticket is left, the callback has either run or never will.
  * @return SF_OK; SF_EINVAL (NULL ticket or fn, a wait ticket, or a callback
  *         already set). */
-SF_EXTERN(sf_status) sf_on_abandoned(sf_ticket *work, sf_notify_fn fn,
-                                     void *userdata);
+SF_EXTERN(sf_status) sf_on_abandoned(sf_ticket *work, sf_notify_fn fn, void *userdata);
 
 /** 1 if every wait ticket of the flight has left and it has not completed
  * (abandoned right now), else 0; 0 for NULL. Any ticket of the flight. */
@@ -642,7 +631,8 @@ typedef struct sf_fleet_options {
 } sf_fleet_options;
 
 /** The defaults, for `sf_fleet_options o = SF_FLEET_OPTIONS_INIT;`. */
-#define SF_FLEET_OPTIONS_INIT { SF_FLEET_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, 0, 0 }
+#define SF_FLEET_OPTIONS_INIT \
+  { SF_FLEET_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, 0, 0 }
 
 /** The process-wide fleet group called `name` (1 or more arbitrary bytes),
  * created on first open with `options` (NULL: the defaults); later opens of

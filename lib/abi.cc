@@ -115,14 +115,9 @@ sf_status sf_group_stats(const sf_group *group, sf_stats *stats, size_t stats_si
 sf_status sf_group_count_giveup(sf_group *group, sf_status reason) {
   if (!group) return SF_EINVAL;
   switch (status_value(reason)) {
-    case SF_ETIMEDOUT:
-      sf::group_count_giveup(group, SF_ETIMEDOUT);
-      return SF_OK;
-    case SF_ECANCELED:
-      sf::group_count_giveup(group, SF_ECANCELED);
-      return SF_OK;
-    default:
-      return SF_EINVAL;
+    case SF_ETIMEDOUT: sf::group_count_giveup(group, SF_ETIMEDOUT); return SF_OK;
+    case SF_ECANCELED: sf::group_count_giveup(group, SF_ECANCELED); return SF_OK;
+    default: return SF_EINVAL;
   }
 }
 
@@ -131,8 +126,7 @@ sf_status sf_group_record_latency(sf_group *group, int on) {
   return group->latency.set(on != 0);
 }
 
-sf_status sf_group_latency(const sf_group *group, int which, sf_histogram *out,
-                           size_t out_size) {
+sf_status sf_group_latency(const sf_group *group, int which, sf_histogram *out, size_t out_size) {
   if (!group || !out || out_size < sizeof(uint64_t)) return SF_EINVAL;
   if (which != SF_LATENCY_WAIT && which != SF_LATENCY_WORK) return SF_EINVAL;
   sf_histogram all;
@@ -141,8 +135,8 @@ sf_status sf_group_latency(const sf_group *group, int which, sf_histogram *out,
   return SF_OK;
 }
 
-sf_status sf_do(sf_group *group, const void *key, size_t key_len, sf_work_fn work,
-                void *userdata, sf_result *result) {
+sf_status sf_do(sf_group *group, const void *key, size_t key_len, sf_work_fn work, void *userdata,
+                sf_result *result) {
   if (!result) return SF_EINVAL;
   clear(result);
   if (!group || !work || bad_key(key, key_len)) return SF_EINVAL;
@@ -211,17 +205,16 @@ sf_status sf_complete(sf_ticket *work, sf_status status, sf_bytes *value, sf_byt
   return complete(work, status_value(status), value, error, nullptr, nullptr);
 }
 
-sf_status sf_complete_native(sf_ticket *work, sf_status status, sf_bytes *value,
-                             sf_bytes *error, const sf_native_kind *kind, void *native) {
+sf_status sf_complete_native(sf_ticket *work, sf_status status, sf_bytes *value, sf_bytes *error,
+                             const sf_native_kind *kind, void *native) {
   return complete(work, status_value(status), value, error, kind, native);
 }
 
 sf_status sf_finish(sf_ticket *wait, sf_ticket *work, sf_status status, sf_bytes *value,
-                    sf_bytes *error, const sf_native_kind *kind, void *native,
-                    sf_result *result) {
+                    sf_bytes *error, const sf_native_kind *kind, void *native, sf_result *result) {
   if (result) clear(result);
-  if (!wait || !work || !result || wait->role != sf::Role::kWait ||
-      work->role != sf::Role::kWork || wait->flight != work->flight) {
+  if (!wait || !work || !result || wait->role != sf::Role::kWait || work->role != sf::Role::kWork ||
+      wait->flight != work->flight) {
     sf::discard_outcome(value, error, kind, native);
     return SF_EINVAL;
   }
@@ -282,8 +275,8 @@ sf_status sf_join_or_meet(sf_group *group, const void *key, size_t key_len, unsi
   if (!group || !kind || !meeting || !rendezvous || !wait || !work || bad_key(key, key_len) ||
       (flags & ~SF_JOIN_RUN_HERE))
     return SF_EINVAL;
-  sf_status st = sf::group_join_or_meet(group, key, key_len, flags, kind, meeting, rendezvous,
-                                        wait, work);
+  sf_status st =
+      sf::group_join_or_meet(group, key, key_len, flags, kind, meeting, rendezvous, wait, work);
   if (st == SF_OK && *wait) sf::latency_joined(group->latency, *wait, *work);
   return st;
 }

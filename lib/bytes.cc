@@ -6,9 +6,7 @@
 
 namespace sf {
 
-sf_bytes *bytes_from_string(const char *s) noexcept {
-  return sf_bytes_new(s, std::strlen(s));
-}
+sf_bytes *bytes_from_string(const char *s) noexcept { return sf_bytes_new(s, std::strlen(s)); }
 
 }  // namespace sf
 

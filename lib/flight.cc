@@ -50,7 +50,6 @@ sf_status read_outcome(Flight *f, const sf_native_kind *kind, sf_result *result,
   return f->status;
 }
 
-
 void fire_chain(sf_ticket *chain) noexcept {
   for (sf_ticket *t = chain; t;) {
     sf_ticket *next = t->next;

@@ -105,7 +105,7 @@ struct Flight {
   std::size_t key_len = 0;
   unsigned char *key = nullptr;  // inline_key, or a heap copy of a long key
   // ---- atomic ----
-  std::atomic<int> refs{0};         // live tickets
+  std::atomic<int> refs{0};           // live tickets
   std::atomic<bool> finished{false};  // mirrors `done` for waiters spinning without mu
   // ---- mu ----
   // A spinlock, as the shard's: the critical sections are short and call
@@ -114,11 +114,11 @@ struct Flight {
   // by the thousand). Sleeping waiters use `cv`, which works with any lock.
   detail::SpinMutex mu;
   std::condition_variable_any cv;
-  int sleepers = 0;            // threads blocked on cv
-  bool done = false;           // the outcome (or a hand-off) is there
-  bool work_held = false;      // the work ticket is not yet left
-  bool abandoned = false;      // no waiter left, not done
-  bool run_here = false;       // the leader runs the work on run_thread
+  int sleepers = 0;        // threads blocked on cv
+  bool done = false;       // the outcome (or a hand-off) is there
+  bool work_held = false;  // the work ticket is not yet left
+  bool abandoned = false;  // no waiter left, not done
+  bool run_here = false;   // the leader runs the work on run_thread
   // fleet groups (fleet/hooks.h); fixed from join until recycled
   bool fleet_held = false;     // the fleet's I/O thread holds the work ticket
   std::uint64_t fence = 0;     // the leader's fencing token; 0: a local flight

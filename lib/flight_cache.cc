@@ -13,7 +13,7 @@ namespace {
 std::mutex g_mu;
 Flight *g_pool = nullptr;  // idle flights, chained through hnext
 int g_pool_count = 0;
-Flight *g_all = nullptr;  // every flight object, chained through all_next
+Flight *g_all = nullptr;         // every flight object, chained through all_next
 sf_ticket *g_tickets = nullptr;  // idle follower tickets, chained through next
 int g_ticket_count = 0;
 
@@ -90,7 +90,7 @@ enum class CacheState : unsigned char { kUnused, kLive, kGone };
 // Trivially destructible, so that it stays usable (as kGone) while other
 // thread_local destructors run after CacheOwner's.
 struct ThreadCache {
-  Flight *flights;  // chained through hnext
+  Flight *flights;     // chained through hnext
   sf_ticket *tickets;  // chained through next
   int nflights;
   int ntickets;

@@ -33,10 +33,10 @@
 
 namespace sf {
 
-inline constexpr int kThreadFlights = 16;   // idle flights one thread keeps
-inline constexpr int kThreadTickets = 64;   // idle follower tickets one thread keeps
-inline constexpr int kPoolFlights = 4096;   // idle flights the engine-wide pool keeps
-inline constexpr int kPoolTickets = 4096;   // idle tickets the engine-wide pool keeps
+inline constexpr int kThreadFlights = 16;  // idle flights one thread keeps
+inline constexpr int kThreadTickets = 64;  // idle follower tickets one thread keeps
+inline constexpr int kPoolFlights = 4096;  // idle flights the engine-wide pool keeps
+inline constexpr int kPoolTickets = 4096;  // idle tickets the engine-wide pool keeps
 
 // An idle flight (key inline, no outcome, no ticket), marked not idle, or
 // nullptr when out of memory.

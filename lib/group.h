@@ -40,7 +40,7 @@ struct Fleet;
 
 struct sf_group {
   std::atomic<long> refs{1};
-  bool named = false;  // in the registry: its refs go 1→0 under the registry lock
+  bool named = false;          // in the registry: its refs go 1→0 under the registry lock
   sf::Fleet *fleet = nullptr;  // a fleet group's link to Redis (fleet/hooks.h); else null
   sf::Latency latency;         // the latency histograms (latency.h)
   // Shards still holding live flights when the group began dying, plus one
@@ -65,8 +65,8 @@ void group_dying(Group *g) noexcept;
 // A shard of a dying group has no flight left; the last frees the group.
 void shard_idle_while_dying(Group *g) noexcept;
 
-sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
-                     sf_ticket **wait, sf_ticket **work) noexcept;
+sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags, sf_ticket **wait,
+                     sf_ticket **work) noexcept;
 // sf_join_or_meet: a meeting on the running flight's rendezvous of `kind`
 // (a flight reference, no lock held on return), or else a join as sf_join.
 sf_status group_join_or_meet(Group *g, const void *key, std::size_t len, unsigned flags,
@@ -89,9 +89,9 @@ void group_count_giveup(Group *g, sf_status reason) noexcept;
 // The leader's whole ending (sf_finish, and sf_do's): completes the flight,
 // fills `result` with the leader's own outcome and leaves both tickets.
 // When nobody else holds a ticket, takes one shard lock and no flight lock.
-sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int status,
-                              sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
-                              void *native, sf_result *result) noexcept;
+sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int status, sf_bytes *value,
+                              sf_bytes *error, const sf_native_kind *kind, void *native,
+                              sf_result *result) noexcept;
 
 // sf_finish_alone: when the leader's two tickets are the flight's only ones,
 // ends it with no outcome (nobody would read one) and returns true; else

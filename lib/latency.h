@@ -39,9 +39,7 @@ class Latency {
   // sf_group_latency (which is SF_LATENCY_WAIT or SF_LATENCY_WORK).
   void read(int which, sf_histogram *out) const noexcept;
   // The table while recording is on, else null.
-  LatencyTable *recording() const noexcept {
-    return recording_.load(std::memory_order_acquire);
-  }
+  LatencyTable *recording() const noexcept { return recording_.load(std::memory_order_acquire); }
   // The table, once recording was ever on (a stamped ticket's flight has one).
   LatencyTable *table() const noexcept { return table_.load(std::memory_order_acquire); }
 

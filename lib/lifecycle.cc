@@ -26,7 +26,7 @@ struct Leftovers {
   unsigned char *long_key = nullptr;
   sf_ticket *tickets = nullptr;  // the thread's cache and the shard's ticket pool were full
   Group *last_of_dying = nullptr;
-  bool any = false;              // anything at all to do
+  bool any = false;  // anything at all to do
 
   void release() noexcept {
     if (!any) return;
@@ -226,8 +226,8 @@ sf_status follow_locked(Shard &s, Flight *f, sf_ticket **wait, sf_ticket **work)
 }
 
 // The leader starts a flight for `key`, which has none (the shard's mutex held).
-sf_status lead_locked(Shard &s, std::uint64_t h, const void *key, std::size_t len,
-                      unsigned flags, sf_ticket **wait, sf_ticket **work) noexcept {
+sf_status lead_locked(Shard &s, std::uint64_t h, const void *key, std::size_t len, unsigned flags,
+                      sf_ticket **wait, sf_ticket **work) noexcept {
   Flight *f = flight_take();
   if (!f) return SF_ENOMEM;
   f->shard = &s;
@@ -278,8 +278,8 @@ void hand_to_fleet(Group *g, sf_ticket *wait, sf_ticket *work) noexcept {
 }
 
 // sf_join under the shard's mutex.
-sf_status join_locked(Shard &s, std::uint64_t h, const void *key, std::size_t len,
-                      unsigned flags, sf_ticket **wait, sf_ticket **work) noexcept {
+sf_status join_locked(Shard &s, std::uint64_t h, const void *key, std::size_t len, unsigned flags,
+                      sf_ticket **wait, sf_ticket **work) noexcept {
   if (Flight *f = find(s, h, key, len)) {
     std::lock_guard<detail::SpinMutex> fl(f->mu);
     return follow_locked(s, f, wait, work);
@@ -298,8 +298,8 @@ void **attachment_locked(Flight *f, const sf_native_kind *kind) noexcept {
 
 }  // namespace
 
-sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags,
-                     sf_ticket **wait, sf_ticket **work) noexcept {
+sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags, sf_ticket **wait,
+                     sf_ticket **work) noexcept {
   const std::uint64_t h = detail::hash_bytes(key, len);
   Shard &s = g->shards[h & (kShards - 1)];
   sf_status st;
@@ -488,9 +488,9 @@ bool group_finish_alone(sf_ticket *wait, sf_ticket *work, int status, int *share
   return true;
 }
 
-sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status,
-                              sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,
-                              void *native, sf_result *result) noexcept {
+sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status, sf_bytes *value,
+                              sf_bytes *error, const sf_native_kind *kind, void *native,
+                              sf_result *result) noexcept {
   Flight *f = work->flight;
   if (wait != &f->lead_wait) {  // not the leader's own pair of tickets
     discard_outcome(value, error, kind, native);
@@ -593,7 +593,8 @@ void flight_after_fork_locked(Flight *f) noexcept {
   if (!f->done) {
     // Its leader is a thread of the parent. The subscriptions belong to
     // the parent's threads too and are dropped, never called.
-    for (sf_ticket *t = f->subs; t; t = t->next) t->notify.store(Notify::kFired, std::memory_order_relaxed);
+    for (sf_ticket *t = f->subs; t; t = t->next)
+      t->notify.store(Notify::kFired, std::memory_order_relaxed);
     f->subs = nullptr;
     f->status = SF_EHANDOFF;
     f->done = true;

@@ -28,5 +28,4 @@ void grow(Shard &s) noexcept {
   if (old != s.inline_buckets) detail::deallocate(old);
 }
 
-
 }  // namespace sf

@@ -22,7 +22,7 @@ using Group = sf_group;
 
 inline constexpr unsigned kShardBits = 6;
 inline constexpr unsigned kShards = 1u << kShardBits;
-inline constexpr int kTicketPoolMax = 1024;  // idle follower tickets kept per shard
+inline constexpr int kTicketPoolMax = 1024;         // idle follower tickets kept per shard
 inline constexpr std::uint32_t kInlineBuckets = 4;  // buckets inside the shard's first line
 
 // The first cache line holds everything a fresh key's call touches (the
@@ -32,19 +32,19 @@ inline constexpr std::uint32_t kInlineBuckets = 4;  // buckets inside the shard'
 struct alignas(64) Shard {
   detail::SpinMutex mu;
   // ---- mu ----
-  bool dying = false;           // the group has no user reference left
-  std::uint32_t count = 0;      // linked flights
+  bool dying = false;                       // the group has no user reference left
+  std::uint32_t count = 0;                  // linked flights
   std::uint32_t nbuckets = kInlineBuckets;  // a power of two
-  std::uint32_t live = 0;       // flights bound to the shard, not yet recycled
-  Flight **buckets = inline_buckets;  // chains through Flight::hnext
-  std::uint64_t flights = 0;    // counter: flights led
+  std::uint32_t live = 0;                   // flights bound to the shard, not yet recycled
+  Flight **buckets = inline_buckets;        // chains through Flight::hnext
+  std::uint64_t flights = 0;                // counter: flights led
   Flight *inline_buckets[kInlineBuckets] = {};
   // ---- fixed ----
   alignas(64) Group *group = nullptr;
   // ---- mu ----
   sf_ticket *tickets = nullptr;  // idle follower tickets (chained through next)
   int ticket_count = 0;
-  std::uint32_t orphans = 0;     // flights a fork() child inherited (fork.h), not in `live`
+  std::uint32_t orphans = 0;  // flights a fork() child inherited (fork.h), not in `live`
   std::uint64_t followers = 0, forgets = 0;  // counters
   // counters bumped outside the shard's mutex (`attached_followers`:
   // callers that joined through a rendezvous, sf_meeting_end)

@@ -18,9 +18,8 @@ sf_status sft_complete_native(sf_ticket *work, int status, sf_bytes *value, sf_b
   return sf_complete_native(work, (sf_status)status, value, error, kind, native);
 }
 
-sf_status sft_finish(sf_ticket *wait, sf_ticket *work, int status, sf_bytes *value,
-                     sf_bytes *error, const sf_native_kind *kind, void *native,
-                     sf_result *result) {
+sf_status sft_finish(sf_ticket *wait, sf_ticket *work, int status, sf_bytes *value, sf_bytes *error,
+                     const sf_native_kind *kind, void *native, sf_result *result) {
   return sf_finish(wait, work, (sf_status)status, value, error, kind, native, result);
 }
 

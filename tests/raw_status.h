@@ -13,9 +13,8 @@ sf_status sft_group_count_giveup(sf_group *group, int reason);
 sf_status sft_complete(sf_ticket *work, int status, sf_bytes *value, sf_bytes *error);
 sf_status sft_complete_native(sf_ticket *work, int status, sf_bytes *value, sf_bytes *error,
                               const sf_native_kind *kind, void *native);
-sf_status sft_finish(sf_ticket *wait, sf_ticket *work, int status, sf_bytes *value,
-                     sf_bytes *error, const sf_native_kind *kind, void *native,
-                     sf_result *result);
+sf_status sft_finish(sf_ticket *wait, sf_ticket *work, int status, sf_bytes *value, sf_bytes *error,
+                     const sf_native_kind *kind, void *native, sf_result *result);
 int sft_finish_alone(sf_ticket *wait, sf_ticket *work, int status, int *shared);
 // A work function (sf_work_fn) that returns *(const int *)userdata as its status.
 sf_status sft_raw_status_work(void *userdata, sf_bytes **value, sf_bytes **error);

@@ -66,13 +66,10 @@ struct Call {
 sf_status work(void *ud, sf_bytes **value, sf_bytes **error) {
   auto *c = static_cast<Call *>(ud);
   switch ((*c->rng)() % 8) {
-    case 0:
-      *error = wrapped("error of " + c->key);
-      return SF_EWORK;
-    case 1:
-      return SF_EPANIC;  // no message: the engine gives one
-    case 2: {  // re-enters its own key: SF_EDEADLK, not a hang (or, if another
-               // thread forgot the key meanwhile, a new flight's outcome)
+    case 0: *error = wrapped("error of " + c->key); return SF_EWORK;
+    case 1: return SF_EPANIC;  // no message: the engine gives one
+    case 2: {                  // re-enters its own key: SF_EDEADLK, not a hang (or, if another
+                               // thread forgot the key meanwhile, a new flight's outcome)
       sf_result r;
       sf_status st = sf_do(c->group, c->key.data(), c->key.size(), work, ud, &r);
       if (st != SF_EDEADLK) check_outcome(st, r, c->key);
@@ -99,8 +96,7 @@ void check_outcome(sf_status st, const sf_result &r, const std::string &key) {
     case SF_EPANIC:
       if (sf_bytes_len(r.error) == 0) fail("a panic without a message");
       break;
-    default:
-      fail("unexpected status", st);
+    default: fail("unexpected status", st);
   }
 }
 
@@ -130,11 +126,8 @@ void split_call(sf_group *g, const std::string &key, std::mt19937 &rng) {
     switch (rng() % 5) {
       case 0:  // hand off: the followers join again
         break;
-      case 1:
-        sf_complete(lead, SF_EWORK, nullptr, wrapped("error of " + key));
-        break;
-      default:
-        sf_complete(lead, SF_OK, wrapped("split " + key), nullptr);
+      case 1: sf_complete(lead, SF_EWORK, nullptr, wrapped("error of " + key)); break;
+      default: sf_complete(lead, SF_OK, wrapped("split " + key), nullptr);
     }
     sf_leave(lead);
   }
@@ -159,16 +152,12 @@ void one_call(sf_group *g, std::mt19937 &rng) {
   switch (rng() % 10) {
     case 0:
     case 1:
-    case 2:
-      return do_call(g, key, rng);
+    case 2: return do_call(g, key, rng);
     case 3:
     case 4:
     case 5:
-    case 6:
-      return split_call(g, key, rng);
-    case 7:
-      sf_forget(g, key.data(), key.size());
-      return;
+    case 6: return split_call(g, key, rng);
+    case 7: sf_forget(g, key.data(), key.size()); return;
     case 8: {
       int forgotten;
       sf_forget_unshared(g, key.data(), key.size(), &forgotten);
@@ -214,13 +203,13 @@ void run(sf_group *g, long iterations, std::chrono::steady_clock::time_point unt
 bool idle(sf_group *g, const char *name) {
   sf_stats s{};
   sf_group_stats(g, &s, sizeof s);
-  std::printf("%s: flights %llu followers %llu forgets %llu panics %llu timeouts %llu "
-              "cancellations %llu handoffs %llu abandoned %llu in_table %llu live %llu\n",
-              name, (unsigned long long)s.flights, (unsigned long long)s.followers,
-              (unsigned long long)s.forgets, (unsigned long long)s.panics,
-              (unsigned long long)s.timeouts, (unsigned long long)s.cancellations,
-              (unsigned long long)s.handoffs, (unsigned long long)s.abandoned,
-              (unsigned long long)s.in_table, (unsigned long long)s.live);
+  std::printf(
+      "%s: flights %llu followers %llu forgets %llu panics %llu timeouts %llu "
+      "cancellations %llu handoffs %llu abandoned %llu in_table %llu live %llu\n",
+      name, (unsigned long long)s.flights, (unsigned long long)s.followers,
+      (unsigned long long)s.forgets, (unsigned long long)s.panics, (unsigned long long)s.timeouts,
+      (unsigned long long)s.cancellations, (unsigned long long)s.handoffs,
+      (unsigned long long)s.abandoned, (unsigned long long)s.in_table, (unsigned long long)s.live);
   return s.live == 0 && s.in_table == 0;
 }
 
@@ -243,7 +232,8 @@ int main(int argc, char **argv) {
   const bool timed = seconds > 0;
   // Warm-up: pools, tables and allocator arenas reach their working size.
   const long warm_iterations = timed ? 0 : iterations / 5 + 1;
-  const auto warm_until = std::chrono::steady_clock::now() + std::chrono::seconds(timed ? seconds / 10 + 1 : 0);
+  const auto warm_until =
+      std::chrono::steady_clock::now() + std::chrono::seconds(timed ? seconds / 10 + 1 : 0);
   run(g, warm_iterations, warm_until, timed, 1, calls);
   const long warm_rss = rss_kib();
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(timed ? seconds : 0);

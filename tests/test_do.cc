@@ -20,7 +20,9 @@ TEST(Do, RunsTheWorkAndHandsOverItsValue) {
 TEST(Do, NullValueIsAllowed) {
   Group g;
   Result r;
-  EXPECT_EQ(do_key(g, "k", [](sf_bytes **, sf_bytes **) { return SF_OK; }, &r), SF_OK);
+  EXPECT_EQ(do_key(
+                g, "k", [](sf_bytes **, sf_bytes **) { return SF_OK; }, &r),
+            SF_OK);
   EXPECT_EQ(r.value, nullptr);
   EXPECT_EQ(r.error, nullptr);
 }
@@ -28,12 +30,13 @@ TEST(Do, NullValueIsAllowed) {
 TEST(Do, WorkErrorReachesTheCaller) {
   Group g;
   Result r;
-  EXPECT_EQ(do_key(g, "k",
-                   [](sf_bytes **, sf_bytes **e) {
-                     *e = bytes("db down");
-                     return SF_EWORK;
-                   },
-                   &r),
+  EXPECT_EQ(do_key(
+                g, "k",
+                [](sf_bytes **, sf_bytes **e) {
+                  *e = bytes("db down");
+                  return SF_EWORK;
+                },
+                &r),
             SF_EWORK);
   EXPECT_EQ(r.value, nullptr);
   EXPECT_EQ(str(r.error), "db down");
@@ -128,10 +131,20 @@ TEST(Do, LongKeysAreComparedInFull) {
     *v = bytes("long");
     return SF_OK;
   };
-  std::thread t1([&] { Result r; EXPECT_EQ(do_key(g, k1, slow, &r), SF_OK); });
-  std::thread t2([&] { Result r; EXPECT_EQ(do_key(g, k2, slow, &r), SF_OK); });
+  std::thread t1([&] {
+    Result r;
+    EXPECT_EQ(do_key(g, k1, slow, &r), SF_OK);
+  });
+  std::thread t2([&] {
+    Result r;
+    EXPECT_EQ(do_key(g, k2, slow, &r), SF_OK);
+  });
   wait_until([&] { return stats(g).in_table == 2; });
-  std::thread t3([&] { Result r; EXPECT_EQ(do_key(g, k1, slow, &r), SF_OK); EXPECT_EQ(str(r.value), "long"); });
+  std::thread t3([&] {
+    Result r;
+    EXPECT_EQ(do_key(g, k1, slow, &r), SF_OK);
+    EXPECT_EQ(str(r.value), "long");
+  });
   wait_until([&] { return stats(g).followers == 1; });
   gate.open();
   t1.join();

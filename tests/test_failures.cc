@@ -27,45 +27,54 @@ void expect_everyone_sees(sf_group *g, Work work, sf_status want, const std::str
 
 TEST(Failures, StdExceptionBecomesPanicWithItsMessage) {
   Group g;
-  expect_everyone_sees(g, [](sf_bytes **, sf_bytes **) -> sf_status {
-    throw std::runtime_error("boom in the work");
-  }, SF_EPANIC, "boom in the work");
+  expect_everyone_sees(
+      g,
+      [](sf_bytes **, sf_bytes **) -> sf_status { throw std::runtime_error("boom in the work"); },
+      SF_EPANIC, "boom in the work");
   EXPECT_EQ(stats(g).panics, 1u);
 }
 
 TEST(Failures, NonStandardThrowBecomesPanic) {
   Group g;
-  expect_everyone_sees(g, [](sf_bytes **, sf_bytes **) -> sf_status { throw 42; }, SF_EPANIC,
-                       "not a std::exception");
+  expect_everyone_sees(
+      g, [](sf_bytes **, sf_bytes **) -> sf_status { throw 42; }, SF_EPANIC,
+      "not a std::exception");
 }
 
 TEST(Failures, ValueSetBeforeAThrowIsNotLeaked) {
   Group g;
   Result r;
-  EXPECT_EQ(do_key(g, "k",
-                   [](sf_bytes **v, sf_bytes **) -> sf_status {
-                     *v = bytes("half-built");
-                     throw std::logic_error("late");
-                   },
-                   &r),
+  EXPECT_EQ(do_key(
+                g, "k",
+                [](sf_bytes **v, sf_bytes **) -> sf_status {
+                  *v = bytes("half-built");
+                  throw std::logic_error("late");
+                },
+                &r),
             SF_EPANIC);
   EXPECT_EQ(r.value, nullptr);  // LeakSanitizer checks the buffer was freed
 }
 
 TEST(Failures, BadWorkStatusIsAPanicSayingSo) {
   Group g;
-  expect_everyone_sees(g, [](sf_bytes **v, sf_bytes **) {
-    *v = bytes("dropped");
-    return SF_ETIMEDOUT;
-  }, SF_EPANIC, "returned status 6");
+  expect_everyone_sees(
+      g,
+      [](sf_bytes **v, sf_bytes **) {
+        *v = bytes("dropped");
+        return SF_ETIMEDOUT;
+      },
+      SF_EPANIC, "returned status 6");
 }
 
 TEST(Failures, WorkMayReportAPanicItself) {
   Group g;
-  expect_everyone_sees(g, [](sf_bytes **, sf_bytes **e) {
-    *e = bytes("rust panic: index out of bounds");
-    return SF_EPANIC;
-  }, SF_EPANIC, "index out of bounds");
+  expect_everyone_sees(
+      g,
+      [](sf_bytes **, sf_bytes **e) {
+        *e = bytes("rust panic: index out of bounds");
+        return SF_EPANIC;
+      },
+      SF_EPANIC, "index out of bounds");
 }
 
 TEST(Failures, LeaderReenteringItsOwnKeyIsDeadlockNotAHang) {
@@ -129,7 +138,10 @@ TEST(Failures, AnotherThreadWaitingOnALeaderIsNotDeadlock) {
     *v = bytes("done");
     return SF_OK;
   };
-  std::thread leader([&] { Result r; EXPECT_EQ(do_key(g, "k", slow, &r), SF_OK); });
+  std::thread leader([&] {
+    Result r;
+    EXPECT_EQ(do_key(g, "k", slow, &r), SF_OK);
+  });
   wait_until([&] { return stats(g).in_table == 1; });
   std::thread follower([&] {
     Result r;
@@ -145,10 +157,14 @@ TEST(Failures, AnotherThreadWaitingOnALeaderIsNotDeadlock) {
 TEST(Failures, NoFailurePoisonsTheKey) {
   Group g;
   Result p;
-  EXPECT_EQ(do_key(g, "k", [](sf_bytes **, sf_bytes **) -> sf_status { throw std::runtime_error("x"); }, &p),
-            SF_EPANIC);
+  EXPECT_EQ(
+      do_key(
+          g, "k", [](sf_bytes **, sf_bytes **) -> sf_status { throw std::runtime_error("x"); }, &p),
+      SF_EPANIC);
   Result e;
-  EXPECT_EQ(do_key(g, "k", [](sf_bytes **, sf_bytes **) { return SF_EWORK; }, &e), SF_EWORK);
+  EXPECT_EQ(do_key(
+                g, "k", [](sf_bytes **, sf_bytes **) { return SF_EWORK; }, &e),
+            SF_EWORK);
   Result ok;
   EXPECT_EQ(do_key(g, "k", value_work("fine"), &ok), SF_OK);
   EXPECT_EQ(str(ok.value), "fine");
@@ -157,16 +173,19 @@ TEST(Failures, NoFailurePoisonsTheKey) {
 
 TEST(Failures, PanicWithoutAMessageGetsADefaultOne) {
   Group g;
-  expect_everyone_sees(g, [](sf_bytes **, sf_bytes **) { return SF_EPANIC; }, SF_EPANIC,
-                       "the work panicked");
+  expect_everyone_sees(
+      g, [](sf_bytes **, sf_bytes **) { return SF_EPANIC; }, SF_EPANIC, "the work panicked");
 }
 
 TEST(Failures, PanicWithAnEmptyMessageGetsADefaultOne) {
   Group g;
-  expect_everyone_sees(g, [](sf_bytes **, sf_bytes **e) {
-    *e = sf_bytes_new(nullptr, 0);
-    return SF_EPANIC;
-  }, SF_EPANIC, "the work panicked");
+  expect_everyone_sees(
+      g,
+      [](sf_bytes **, sf_bytes **e) {
+        *e = sf_bytes_new(nullptr, 0);
+        return SF_EPANIC;
+      },
+      SF_EPANIC, "the work panicked");
 }
 
 TEST(Failures, SplitPanicWithoutAMessageGetsADefaultOne) {

@@ -13,9 +13,17 @@ TEST(Forget, NewCallerStartsANewFlightOldCallersKeepTheirs) {
     *v = bytes("first");
     return SF_OK;
   };
-  std::thread leader([&] { Result r; EXPECT_EQ(do_key(g, "k", first, &r), SF_OK); EXPECT_EQ(str(r.value), "first"); });
+  std::thread leader([&] {
+    Result r;
+    EXPECT_EQ(do_key(g, "k", first, &r), SF_OK);
+    EXPECT_EQ(str(r.value), "first");
+  });
   wait_until([&] { return stats(g).in_table == 1; });
-  std::thread follower([&] { Result r; EXPECT_EQ(do_key(g, "k", value_work("never"), &r), SF_OK); EXPECT_EQ(str(r.value), "first"); });
+  std::thread follower([&] {
+    Result r;
+    EXPECT_EQ(do_key(g, "k", value_work("never"), &r), SF_OK);
+    EXPECT_EQ(str(r.value), "first");
+  });
   wait_until([&] { return stats(g).followers == 1; });
 
   EXPECT_EQ(sf_forget(g, "k", 1), SF_OK);

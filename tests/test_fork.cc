@@ -97,7 +97,8 @@ TEST(Fork, ChildOfABusyProcessFinishesEveryCall) {
         } else {
           sf_ticket *w, *lead;
           ASSERT_EQ(sf_join(grp, key.data(), key.size(), 0, &w, &lead), SF_OK);
-          sf_subscribe(w, [](void *) {}, nullptr);
+          sf_subscribe(
+              w, [](void *) {}, nullptr);
           if (lead) {
             sf_complete(lead, SF_OK, bytes("v"), nullptr);
             sf_leave(lead);
@@ -162,8 +163,12 @@ TEST(Fork, LeaderThatForksInItsWorkKeepsItsOutcomeInTheChild) {
   if (pid == 0) {
     sf_stats s{};
     sf_group_stats(g, &s, sizeof s);
-    int code = st != SF_OK ? 2 : str(r.value) != "child" ? 3 : r.shared ? 4
-             : s.live != 0 || s.in_table != 0 ? 5 : !child_do(g, "k") ? 6 : 0;
+    int code = st != SF_OK                      ? 2
+               : str(r.value) != "child"        ? 3
+               : r.shared                       ? 4
+               : s.live != 0 || s.in_table != 0 ? 5
+               : !child_do(g, "k")              ? 6
+                                                : 0;
     _exit(code);
   }
   ASSERT_GT(pid, 0);

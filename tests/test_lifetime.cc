@@ -23,7 +23,11 @@ TEST(Lifetime, GroupReleasedDuringAFlightStillDeliversToEveryone) {
     *v = bytes("delivered");
     return SF_OK;
   };
-  std::thread leader([&] { Result r; EXPECT_EQ(do_key(g, "k", slow, &r), SF_OK); EXPECT_EQ(str(r.value), "delivered"); });
+  std::thread leader([&] {
+    Result r;
+    EXPECT_EQ(do_key(g, "k", slow, &r), SF_OK);
+    EXPECT_EQ(str(r.value), "delivered");
+  });
   wait_until([&] { return in_flight.load() == 1; });
   std::thread follower([&] {
     Result r;
@@ -65,9 +69,16 @@ TEST(Named, SameNameSameGroup) {
     *v = bytes("named");
     return SF_OK;
   };
-  std::thread t([&] { Result r; EXPECT_EQ(do_key(a, "k", slow, &r), SF_OK); });
+  std::thread t([&] {
+    Result r;
+    EXPECT_EQ(do_key(a, "k", slow, &r), SF_OK);
+  });
   wait_until([&] { return stats(a).in_table == 1; });
-  std::thread u([&] { Result r; EXPECT_EQ(do_key(b, "k", slow, &r), SF_OK); EXPECT_EQ(str(r.value), "named"); });
+  std::thread u([&] {
+    Result r;
+    EXPECT_EQ(do_key(b, "k", slow, &r), SF_OK);
+    EXPECT_EQ(str(r.value), "named");
+  });
   wait_until([&] { return stats(b).followers == 1; });
   gate.open();
   t.join();
@@ -120,7 +131,8 @@ TEST(Stats, BadInputAndShortStructs) {
   Result r;
   EXPECT_EQ(do_key(g, "k", value_work("v"), &r), SF_OK);
   uint64_t only_flights = 0;
-  EXPECT_EQ(sf_group_stats(g, reinterpret_cast<sf_stats *>(&only_flights), sizeof only_flights), SF_OK);
+  EXPECT_EQ(sf_group_stats(g, reinterpret_cast<sf_stats *>(&only_flights), sizeof only_flights),
+            SF_OK);
   EXPECT_EQ(only_flights, 1u);
 }
 

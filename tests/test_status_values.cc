@@ -20,9 +20,8 @@ bool names_the_status(const sf_bytes *error, int status) {
   return str(error).find("status " + std::to_string(status)) != std::string::npos;
 }
 
-const sf_native_kind kCountedKind = {"counted", [](void *v) {
-  static_cast<std::atomic<int> *>(v)->fetch_add(1);
-}};
+const sf_native_kind kCountedKind = {
+    "counted", [](void *v) { static_cast<std::atomic<int> *>(v)->fetch_add(1); }};
 
 }  // namespace
 

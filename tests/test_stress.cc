@@ -9,7 +9,8 @@ using namespace sftest;
 
 namespace {
 
-const sf_native_kind kStressKind = {"stress", [](void *v) { delete static_cast<std::string *>(v); }};
+const sf_native_kind kStressKind = {"stress",
+                                    [](void *v) { delete static_cast<std::string *>(v); }};
 
 std::string key_of(int k) { return "key-" + std::to_string(k); }
 
@@ -55,13 +56,15 @@ TEST(Stress, RandomCallersAlwaysGetTheirOwnKeysOutcome) {
             if (rng() % 3 == 0) {
               sf_leave(lead);  // hand-off
             } else {
-              sf_complete_native(lead, SF_OK, bytes(want), nullptr, &kStressKind, new std::string(want));
+              sf_complete_native(lead, SF_OK, bytes(want), nullptr, &kStressKind,
+                                 new std::string(want));
               sf_leave(lead);
             }
           }
           Result r;
           void *native = nullptr;
-          sf_status st = sf_wait_native(w, static_cast<int64_t>(rng() % 3) * 100000, &kStressKind, &r, &native);
+          sf_status st = sf_wait_native(w, static_cast<int64_t>(rng() % 3) * 100000, &kStressKind,
+                                        &r, &native);
           if (st == SF_OK) {
             EXPECT_EQ(str(r.value), want);
             if (native) {
@@ -79,7 +82,8 @@ TEST(Stress, RandomCallersAlwaysGetTheirOwnKeysOutcome) {
           sf_ticket *w, *lead;
           ASSERT_EQ(sf_join(g, key.data(), key.size(), 0, &w, &lead), SF_OK);
           std::atomic<int> fired{0};
-          sf_subscribe(w, [](void *ud) { static_cast<std::atomic<int> *>(ud)->fetch_add(1); }, &fired);
+          sf_subscribe(
+              w, [](void *ud) { static_cast<std::atomic<int> *>(ud)->fetch_add(1); }, &fired);
           if (lead) {
             runs.fetch_add(1);
             sf_complete(lead, SF_OK, bytes(want), nullptr);
@@ -93,9 +97,7 @@ TEST(Stress, RandomCallersAlwaysGetTheirOwnKeysOutcome) {
           EXPECT_LE(fired.load(), 1);
           break;
         }
-        case 4:
-          sf_forget(g, key.data(), key.size());
-          break;
+        case 4: sf_forget(g, key.data(), key.size()); break;
         case 5: {
           int forgotten;
           sf_forget_unshared(g, key.data(), key.size(), &forgotten);

@@ -85,8 +85,7 @@ static void rv_give(uint64_t v) {
     }
     free_ids[free_n++] = tl_free[--tl_n];
   }
-  if (tl_n < GOSF_TL_CAP)
-    tl_free[tl_n++] = v;
+  if (tl_n < GOSF_TL_CAP) tl_free[tl_n++] = v;
   /* else: out of memory; the id is lost, a fresh one replaces it */
   pthread_mutex_unlock(&free_ids_mu);
 }
@@ -113,8 +112,8 @@ int gosf_test_no_attach;
 #endif
 
 /* ---- join / finish ----------------------------------------------------- */
-void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
-               unsigned flags, gosf_joined *j) {
+void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64, unsigned flags,
+               gosf_joined *j) {
   sf_ticket *wait, *work;
   void *attached_id = NULL;
   uintptr_t r;
@@ -135,8 +134,7 @@ void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
        one only if others hold tickets when its work is over (gosf_end). */
     if (flags & GOSF_ATTACH) {
       j->own = (uintptr_t)rv_take();
-      if (!NO_ATTACH &&
-          sf_attach(wait, &gosf_kind, (void *)j->own, &attached_id) == SF_OK)
+      if (!NO_ATTACH && sf_attach(wait, &gosf_kind, (void *)j->own, &attached_id) == SF_OK)
         j->attached = (uintptr_t)attached_id;
       if ((flags & GOSF_ON_ABANDONED) &&
           sf_on_abandoned(work, abandoned_tramp, (void *)j->own) != SF_OK) {
@@ -151,10 +149,8 @@ void gosf_join(uintptr_t group, const char *key, size_t key_len, uint64_t u64,
   if (NO_ATTACH) return;
   r = (uintptr_t)rv_take();
   if (sf_attach(wait, &gosf_kind, (void *)r, &attached_id) != SF_OK) attached_id = NULL;
-  if ((uintptr_t)attached_id == r)
-    j->own = r; /* made here: the engine now holds it */
-  else
-    rv_give((uint64_t)r); /* never handed to the engine */
+  if ((uintptr_t)attached_id == r) j->own = r; /* made here: the engine now holds it */
+  else rv_give((uint64_t)r);                   /* never handed to the engine */
   j->attached = (uintptr_t)attached_id;
 }
 
@@ -165,17 +161,16 @@ uintptr_t gosf_end(uintptr_t wait, uintptr_t work, int status) {
   return (uintptr_t)rv_take();
 }
 
-int gosf_finish(uintptr_t wait_, uintptr_t work_, int status,
-                const char *val, size_t val_len, int has_val,
-                const char *err, size_t err_len, int has_err,
-                uintptr_t native, uintptr_t give_back) {
+int gosf_finish(uintptr_t wait_, uintptr_t work_, int status, const char *val, size_t val_len,
+                int has_val, const char *err, size_t err_len, int has_err, uintptr_t native,
+                uintptr_t give_back) {
   sf_ticket *wait = (sf_ticket *)wait_, *work = (sf_ticket *)work_;
   sf_bytes *v = has_val ? sf_bytes_new(val, val_len) : NULL;
   sf_bytes *e = has_err ? sf_bytes_new(err, err_len) : NULL;
   sf_result r;
   if (give_back) rv_give((uint64_t)give_back);
-  sf_status st = sf_finish(wait, work, (sf_status)status, v, e,
-                           native ? &gosf_kind : NULL, (void *)native, &r);
+  sf_status st = sf_finish(wait, work, (sf_status)status, v, e, native ? &gosf_kind : NULL,
+                           (void *)native, &r);
   if (st == SF_EINVAL) {
     /* cannot happen with the tickets of a fresh join; nothing was left */
     sf_leave(work);
@@ -187,15 +182,14 @@ int gosf_finish(uintptr_t wait_, uintptr_t work_, int status,
   return r.shared != 0;
 }
 
-int gosf_complete(uintptr_t work_, int status,
-                  const char *val, size_t val_len, int has_val,
-                  const char *err, size_t err_len, int has_err,
-                  uintptr_t native, int leave_work, uintptr_t give_back) {
+int gosf_complete(uintptr_t work_, int status, const char *val, size_t val_len, int has_val,
+                  const char *err, size_t err_len, int has_err, uintptr_t native, int leave_work,
+                  uintptr_t give_back) {
   sf_ticket *work = (sf_ticket *)work_;
   sf_bytes *v = has_val ? sf_bytes_new(val, val_len) : NULL;
   sf_bytes *e = has_err ? sf_bytes_new(err, err_len) : NULL;
-  sf_status st = sf_complete_native(work, (sf_status)status, v, e,
-                                    native ? &gosf_kind : NULL, (void *)native);
+  sf_status st =
+      sf_complete_native(work, (sf_status)status, v, e, native ? &gosf_kind : NULL, (void *)native);
   if (leave_work) {
     sf_leave(work); /* an abandonment callback has run or never will */
     if (give_back) rv_give((uint64_t)give_back);

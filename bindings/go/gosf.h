@@ -45,19 +45,19 @@ extern const sf_native_kind gosf_kind;
 /* Engine objects cross as integers (uintptr_t): cgo then has no pointer to
  * check on each call of the fast path. */
 typedef struct gosf_joined {
-  uintptr_t wait;  /* sf_ticket * */
-  uintptr_t work;  /* sf_ticket *: non-zero when this caller leads */
+  uintptr_t wait;     /* sf_ticket * */
+  uintptr_t work;     /* sf_ticket *: non-zero when this caller leads */
   uintptr_t attached; /* the id of the flight's attached Go rendezvous, or 0 */
   uintptr_t own;      /* a DoContext leader's own rendezvous id (0 for Do's: see
                          gosf_end); for a follower, its
                          own when it attached it (attached == own), else 0 */
-  uintptr_t status; /* sf_status of the join */
+  uintptr_t status;   /* sf_status of the join */
 } gosf_joined;
 
 /* Joins key (len bytes at key, or with key == NULL and len == 8 the 8
  * little-endian bytes of u64) and fills *j. */
-void gosf_join(uintptr_t g, const char *key, size_t key_len, uint64_t u64,
-               unsigned flags, gosf_joined *j);
+void gosf_join(uintptr_t g, const char *key, size_t key_len, uint64_t u64, unsigned flags,
+               gosf_joined *j);
 
 /* A Go leader's ending when its two tickets are the flight's only ones
  * (sf_finish_alone, with the outcome's status): no outcome is handed over,
@@ -76,19 +76,17 @@ uintptr_t gosf_end(uintptr_t wait, uintptr_t work, int status);
  * not need it), here where no Go follower can be reading it any more.
  * Returns shared (0/1), or -1 if the completion was refused (the tickets
  * are left all the same). */
-int gosf_finish(uintptr_t wait, uintptr_t work, int status,
-                const char *val, size_t val_len, int has_val,
-                const char *err, size_t err_len, int has_err,
-                uintptr_t native, uintptr_t give_back);
+int gosf_finish(uintptr_t wait, uintptr_t work, int status, const char *val, size_t val_len,
+                int has_val, const char *err, size_t err_len, int has_err, uintptr_t native,
+                uintptr_t give_back);
 
 /* Completes with the outcome (as gosf_finish) holding the work ticket
  * alone (DoContext's work goroutine), and leaves it if leave_work; then
  * gives back give_back (if not 0 and leave_work).
  * Returns 0, or -1 if the completion was refused. */
-int gosf_complete(uintptr_t work, int status,
-                  const char *val, size_t val_len, int has_val,
-                  const char *err, size_t err_len, int has_err,
-                  uintptr_t native, int leave_work, uintptr_t give_back);
+int gosf_complete(uintptr_t work, int status, const char *val, size_t val_len, int has_val,
+                  const char *err, size_t err_len, int has_err, uintptr_t native, int leave_work,
+                  uintptr_t give_back);
 
 /* Reads whether the outcome was shared (0 when not completed) and leaves the
  * ticket. */
@@ -110,8 +108,8 @@ int gosf_subscribe_rendezvous(uintptr_t wait, uintptr_t id);
 typedef struct gosf_outcome {
   int status;
   int shared;
-  uintptr_t native;          /* a Go leader's rendezvous id, or 0 */
-  sf_bytes *value, *error;   /* new references: gosf_outcome_release */
+  uintptr_t native;        /* a Go leader's rendezvous id, or 0 */
+  sf_bytes *value, *error; /* new references: gosf_outcome_release */
   const char *val_data, *err_data;
   size_t val_len, err_len;
 } gosf_outcome;

@@ -40,25 +40,20 @@ static void *complete_main(void *arg) {
   if (p->status == -1) { /* a native value with no byte form */
     sf_bytes_release(b);
     sf_complete_native(p->work, SF_OK, NULL, NULL, &foreign_kind, malloc(1));
-  } else if (p->status == SF_OK)
-    sf_complete(p->work, SF_OK, b, NULL);
-  else
-    sf_complete(p->work, (sf_status)p->status, NULL, b);
+  } else if (p->status == SF_OK) sf_complete(p->work, SF_OK, b, NULL);
+  else sf_complete(p->work, (sf_status)p->status, NULL, b);
   sf_leave(p->work);
   p->work = NULL;
   return NULL;
 }
 
-void gosf_cpeer_complete_async(gosf_cpeer *p, int status, const char *data,
-                               size_t len) {
+void gosf_cpeer_complete_async(gosf_cpeer *p, int status, const char *data, size_t len) {
   p->status = status;
   p->data = malloc(len ? len : 1);
   if (len) memcpy(p->data, data, len);
   p->len = len;
-  if (pthread_create(&p->thread, NULL, complete_main, p) == 0)
-    p->has_thread = 1;
-  else
-    complete_main(p);
+  if (pthread_create(&p->thread, NULL, complete_main, p) == 0) p->has_thread = 1;
+  else complete_main(p);
 }
 
 void gosf_cpeer_handoff(gosf_cpeer *p) {
@@ -82,10 +77,8 @@ static void *wait_main(void *arg) {
 }
 
 void gosf_cpeer_wait_async(gosf_cpeer *p) {
-  if (pthread_create(&p->thread, NULL, wait_main, p) == 0)
-    p->has_thread = 1;
-  else
-    wait_main(p);
+  if (pthread_create(&p->thread, NULL, wait_main, p) == 0) p->has_thread = 1;
+  else wait_main(p);
 }
 
 gosf_outcome gosf_cpeer_finish(gosf_cpeer *p) {

@@ -21,8 +21,7 @@ gosf_cpeer *gosf_cpeer_join(sf_group *g, const char *key, size_t key_len);
 int gosf_cpeer_leads(const gosf_cpeer *p);
 /* Leader: completes and leaves from a new C thread (status, message/value);
  * status -1 completes with a native value of another kind and no bytes. */
-void gosf_cpeer_complete_async(gosf_cpeer *p, int status, const char *data,
-                               size_t len);
+void gosf_cpeer_complete_async(gosf_cpeer *p, int status, const char *data, size_t len);
 /* Leader: leaves the work ticket without completing (a hand-off). */
 void gosf_cpeer_handoff(gosf_cpeer *p);
 /* Follower: a new C thread blocks in sf_wait until the outcome. */

@@ -46,4 +46,3 @@ void destroy(T *p) noexcept {
 }
 
 }  // namespace sf::detail
-

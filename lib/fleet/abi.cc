@@ -32,8 +32,7 @@ bool attach(Group *g, void *ctx) {
 
 extern "C" {
 
-sf_group *sf_group_open_fleet(const void *name, size_t name_len,
-                              const sf_fleet_options *options) {
+sf_group *sf_group_open_fleet(const void *name, size_t name_len, const sf_fleet_options *options) {
   if (!name || !name_len) return nullptr;
   try {
     sf::FleetConfig config;

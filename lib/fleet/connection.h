@@ -100,7 +100,6 @@ class Connection {
   bool read_notices(std::vector<std::string> *notices, std::string *why);
 
  private:
-
   const FleetConfig &config_;
   redisContext *cmd_ = nullptr;
   redisContext *sub_ = nullptr;

@@ -15,8 +15,8 @@ FleetRole fleet_new_flight(Fleet *, const void *, std::size_t, std::uint64_t *) 
 
 void fleet_hold(Fleet *, sf_ticket *) noexcept {}
 
-void fleet_leader_done(Fleet *, const void *, std::size_t, std::uint64_t, std::uint32_t,
-                       sf_status, sf_bytes *, sf_bytes *, const sf_native_kind *) noexcept {}
+void fleet_leader_done(Fleet *, const void *, std::size_t, std::uint64_t, std::uint32_t, sf_status,
+                       sf_bytes *, sf_bytes *, const sf_native_kind *) noexcept {}
 
 void fleet_leader_left(Fleet *, const void *, std::size_t, std::uint64_t) noexcept {}
 

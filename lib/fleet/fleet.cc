@@ -91,8 +91,8 @@ void note_stragglers(Fleet *f, const std::string &key, std::uint64_t token,
   const int late = take_local_run(f, key.data(), key.size(), token) - static_cast<int>(callers);
   if (late <= 0) return;
   try {
-    f->stragglers.push_back(Stragglers{key, token, late,
-                                       Clock::now() + std::chrono::milliseconds(f->config.lease_ms)});
+    f->stragglers.push_back(
+        Stragglers{key, token, late, Clock::now() + std::chrono::milliseconds(f->config.lease_ms)});
   } catch (...) {
     // No memory: the late callers lead a new run.
   }
@@ -203,19 +203,19 @@ Command complete_command(const Fleet &f, const std::string *sha, const Post &p) 
   }
   const std::uint64_t ttl = std::max<std::uint64_t>(2ull * f.config.lease_ms, 2000);
   const bool inline_outcome = notice_inline(value.size(), error.size());
-  return eval_command(sha[kComplete], {keys.lease, keys.latest, keys.linger},
-                      {std::to_string(p.token),
-                       encode_outcome(p.token, status, has_value ? &value : nullptr,
-                                      has_error ? &error : nullptr),
-                       std::to_string(ttl), std::to_string(f.config.linger_ms), f.channel,
-                       keys.hex_key, inline_outcome ? "1" : "0"});
+  return eval_command(
+      sha[kComplete], {keys.lease, keys.latest, keys.linger},
+      {std::to_string(p.token),
+       encode_outcome(p.token, status, has_value ? &value : nullptr, has_error ? &error : nullptr),
+       std::to_string(ttl), std::to_string(f.config.linger_ms), f.channel, keys.hex_key,
+       inline_outcome ? "1" : "0"});
 }
 
 Command join_command(const Fleet &f, const std::string *sha, const FlightKeys &keys,
                      std::uint64_t waited) {
-  return eval_command(sha[kJoin], {keys.lease, keys.counter, keys.latest, keys.linger},
-                      {std::to_string(f.config.lease_ms), std::to_string(waited),
-                       f.config.linger_ms ? "1" : "0"});
+  return eval_command(
+      sha[kJoin], {keys.lease, keys.counter, keys.latest, keys.linger},
+      {std::to_string(f.config.lease_ms), std::to_string(waited), f.config.linger_ms ? "1" : "0"});
 }
 
 }  // namespace
@@ -392,10 +392,10 @@ struct Loop {
 
   void release_lease(const FlightKeys &keys, std::uint64_t token) {
     if (!f.conn.is_open()) return;
-    queue_out(f.conn.eval(kRelease, {keys.lease},
-                          {std::to_string(token), f.channel,
-                           keys.hex_key + ":" + std::to_string(token)}),
-              Fleet::kOutRelease);
+    queue_out(
+        f.conn.eval(kRelease, {keys.lease},
+                    {std::to_string(token), f.channel, keys.hex_key + ":" + std::to_string(token)}),
+        Fleet::kOutRelease);
   }
 
   // Drains the inbox; true if the fleet is stopping.
@@ -549,8 +549,8 @@ struct Loop {
     }
     if (verb == "wait" && r->elements == 3) {
       p.waited = to_u64(str(r->element[1]));
-      p.retry_at = retry_time(
-          now, r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0);
+      p.retry_at =
+          retry_time(now, r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0);
       p.state = Pending::kWaiting;
       return;
     }
@@ -611,7 +611,7 @@ struct Loop {
       for (int i = 0; i < kScripts; ++i) f.sha[i] = f.conn.sha(static_cast<FleetScript>(i));
     f.ever_connected = true;
     f.breaker.close();
-    for (auto &p : f.pendings) p->state = Pending::kQueued;  // every pending flight joins again
+    for (auto &p : f.pendings) p->state = Pending::kQueued;     // every pending flight joins again
     f.live_epoch.store(++f.epochs, std::memory_order_release);  // direct joins may run
     return true;
   }
@@ -759,8 +759,13 @@ void local_grant_done(Fleet *f, const void *key, std::size_t len, std::uint32_t 
   const int late = take_local_run(f, key, len, 0) - static_cast<int>(callers);
   if (late <= 0) return;
   try {
-    LocalOutcome o{std::string(static_cast<const char *>(key), len), late, 0, status, nullptr,
-                   nullptr, Clock::now() + std::chrono::milliseconds(f->config.lease_ms)};
+    LocalOutcome o{std::string(static_cast<const char *>(key), len),
+                   late,
+                   0,
+                   status,
+                   nullptr,
+                   nullptr,
+                   Clock::now() + std::chrono::milliseconds(f->config.lease_ms)};
     if (status == SF_OK && kind && !value) {
       std::string why = std::string("the leader's value is a native ") +
                         (kind->name ? kind->name : "(unnamed)") +
@@ -896,14 +901,14 @@ bool join_here(Fleet *f, sf_ticket *work) {
   }
   give_link(f, std::move(link));
   const redisReply *rr = r.get();
-  const std::string verb =
-      rr->type == REDIS_REPLY_ARRAY && rr->elements >= 2 ? str(rr->element[0]) : "";
+  const std::string verb = rr->type == REDIS_REPLY_ARRAY && rr->elements >= 2 ? str(rr->element[0])
+                                                                              : "";
   Notice n;
   if (verb == "done" && parse_outcome(str(rr->element[1]), &n) && complete_remote(f, work, n))
     return true;
   if (verb == "wait" && rr->elements == 3) {
-    const long long pttl =
-        rr->element[2]->type == REDIS_REPLY_INTEGER ? rr->element[2]->integer : 0;
+    const long long pttl = rr->element[2]->type == REDIS_REPLY_INTEGER ? rr->element[2]->integer
+                                                                       : 0;
     post_hold(f, work, to_u64(str(rr->element[1])), true, retry_time(Clock::now(), pttl), epoch);
     return true;
   }
@@ -925,7 +930,7 @@ bool join_here(Fleet *f, sf_ticket *work) {
   if (waited) f->taken_over.fetch_add(1, std::memory_order_relaxed);
   grant(f, key, token, local_callers(work));
   post_lease(f, Post::kLed, key, token);  // before the leader's completion
-  group_leave(work);  // SF_EHANDOFF: this caller joins again and leads
+  group_leave(work);                      // SF_EHANDOFF: this caller joins again and leads
   return true;
 }
 
@@ -1041,8 +1046,8 @@ void fleet_hold(Fleet *f, sf_ticket *work) noexcept {
 }
 
 void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t token,
-                       std::uint32_t callers, sf_status status, sf_bytes *value,
-                       sf_bytes *error, const sf_native_kind *kind) noexcept {
+                       std::uint32_t callers, sf_status status, sf_bytes *value, sf_bytes *error,
+                       const sf_native_kind *kind) noexcept {
   if (fleet_forked(f)) return;  // the parent's lease: the parent's to publish
   if (!token) {
     local_grant_done(f, key, len, callers, status, value, error, kind);

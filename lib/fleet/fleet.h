@@ -102,17 +102,17 @@ struct Post {
   std::uint64_t waited = 0;   // kHold: the token waited on (0: none)
   bool waiting = false;       // kHold: a direct join's wait, until retry_at
   Clock::time_point retry_at{};
-  std::uint64_t epoch = 0;    // kHold: the live_epoch the direct join ran in
+  std::uint64_t epoch = 0;       // kHold: the live_epoch the direct join ran in
   Clock::time_point taken_at{};  // kLed: when the lease was taken
-  std::string key;            // kDone, kLeft, kLed, kRelease
-  std::uint64_t token = 0;    // kDone, kLeft, kLed, kRelease
-  DirectLink *link = nullptr;  // kDone: sent on it; the I/O thread reads the reply
-  sf_status status = SF_OK;   // kDone
-  sf_bytes *value = nullptr;  // kDone: owned references
+  std::string key;               // kDone, kLeft, kLed, kRelease
+  std::uint64_t token = 0;       // kDone, kLeft, kLed, kRelease
+  DirectLink *link = nullptr;    // kDone: sent on it; the I/O thread reads the reply
+  sf_status status = SF_OK;      // kDone
+  sf_bytes *value = nullptr;     // kDone: owned references
   sf_bytes *error = nullptr;
-  std::string native_name;    // kDone: a native-only value of this binding
+  std::string native_name;  // kDone: a native-only value of this binding
   bool native_only = false;
-  bool too_large = false;     // kDone: over max_value_bytes, not published
+  bool too_large = false;  // kDone: over max_value_bytes, not published
 };
 
 // A held flight (I/O thread).
@@ -156,7 +156,7 @@ struct Fleet {
       fallbacks{0}, too_large{0}, reconnects{0};
 
   std::mutex grant_mu;
-  std::vector<Grant> grants;  // grant_mu
+  std::vector<Grant> grants;                 // grant_mu
   std::vector<LocalRun> local_runs;          // grant_mu
   std::vector<LocalOutcome> local_outcomes;  // grant_mu
   std::vector<Stragglers> stragglers;        // grant_mu

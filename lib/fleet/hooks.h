@@ -37,11 +37,11 @@ bool fleet_attach(sf_group *g, const FleetConfig &config, const void *name,
                   std::size_t len) noexcept;
 
 enum class FleetRole : std::uint8_t {
-  kLocal,  // lead a plain local flight (token 0)
+  kLocal,       // lead a plain local flight (token 0)
   kLocalGrant,  // lead a local flight the I/O thread handed off (token 0): its
                 // completion and its leaving are told as a token leader's are
-  kLead,   // lead the fleet flight: *token is the fencing token
-  kHold,   // wait: the I/O thread takes the work ticket (fleet_hold)
+  kLead,        // lead the fleet flight: *token is the fencing token
+  kHold,        // wait: the I/O thread takes the work ticket (fleet_hold)
 };
 
 // Under the shard lock of `key`; takes only the fleet's own short lock.
@@ -55,8 +55,8 @@ void fleet_hold(Fleet *fleet, sf_ticket *work) noexcept;
 // the outcome is still the caller's); `callers` joined its flight so far.
 // The fleet takes its own references.
 void fleet_leader_done(Fleet *fleet, const void *key, std::size_t len, std::uint64_t token,
-                       std::uint32_t callers, sf_status status, sf_bytes *value,
-                       sf_bytes *error, const sf_native_kind *kind) noexcept;
+                       std::uint32_t callers, sf_status status, sf_bytes *value, sf_bytes *error,
+                       const sf_native_kind *kind) noexcept;
 
 // A leader with a fencing token (or of a local grant: token 0) left without
 // completing (a hand-off).

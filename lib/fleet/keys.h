@@ -26,8 +26,8 @@ struct FlightKeys {
   std::string tag;  // "{prefix:group:key}"
 };
 
-FlightKeys flight_keys(const std::string &prefix, const std::string &hex_group,
-                       const void *key, std::size_t len);
+FlightKeys flight_keys(const std::string &prefix, const std::string &hex_group, const void *key,
+                       std::size_t len);
 
 std::string done_channel(const std::string &prefix, const std::string &hex_group);
 

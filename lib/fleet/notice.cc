@@ -27,8 +27,8 @@ bool parse_len(const std::string &s, std::size_t *at, bool *present, std::uint64
 
 }  // namespace
 
-std::string encode_outcome(std::uint64_t token, const std::string &status,
-                           const std::string *value, const std::string *error) {
+std::string encode_outcome(std::uint64_t token, const std::string &status, const std::string *value,
+                           const std::string *error) {
   std::string n = std::to_string(token) + "|" + status + "|" +
                   (value ? std::to_string(value->size()) : "-") + "|" +
                   (error ? std::to_string(error->size()) : "-") + "|";

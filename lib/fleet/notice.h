@@ -38,8 +38,8 @@ struct Notice {
 };
 
 // An outcome, as stored and as a notice carries it.
-std::string encode_outcome(std::uint64_t token, const std::string &status,
-                           const std::string *value, const std::string *error);
+std::string encode_outcome(std::uint64_t token, const std::string &status, const std::string *value,
+                           const std::string *error);
 
 // Whether a notice carries an outcome of these sizes (else it is a hint).
 inline bool notice_inline(std::size_t value_bytes, std::size_t error_bytes) {

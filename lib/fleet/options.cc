@@ -121,8 +121,7 @@ bool parse_fleet_options(const sf_fleet_options *o, FleetConfig *out) {
   if (!o) return true;
   if (o->key_prefix) {
     out->prefix = o->key_prefix;
-    if (out->prefix.empty() || out->prefix.find_first_of("{}:") != std::string::npos)
-      return false;
+    if (out->prefix.empty() || out->prefix.find_first_of("{}:") != std::string::npos) return false;
   }
   if (o->lease_ms) out->lease_ms = o->lease_ms;
   if (o->max_value_bytes) out->max_value_bytes = o->max_value_bytes;

@@ -25,10 +25,13 @@ TEST(CppAsync, TheWorkRunsOnTheExecutor) {
   sf::group g;
   Pool pool(2);
   std::thread::id ran_on;
-  auto fut = g.run_async("k", [&] {
-    ran_on = std::this_thread::get_id();
-    return std::string("v");
-  }, pool.exec());
+  auto fut = g.run_async(
+      "k",
+      [&] {
+        ran_on = std::this_thread::get_id();
+        return std::string("v");
+      },
+      pool.exec());
   auto out = fut.get();
   EXPECT_EQ(*out, "v");
   EXPECT_NE(ran_on, std::this_thread::get_id());
@@ -52,13 +55,14 @@ TEST(CppAsync, FuturesFollowABlockingLeaderAndShareItsObject) {
     leader_value = g.run("k", [&] {
                       gate.wait();
                       return std::string("v");
-                    })
-                       .value.get();
+                    }).value.get();
   });
   wait_until([&] { return stats(g.get()).in_table == 1; });
   constexpr int n = 10;
   std::vector<std::future<sf::outcome<std::string>>> futs;
-  for (int i = 0; i < n; ++i) futs.push_back(g.run_async("k", [] { return std::string("never"); }, pool.exec()));
+  for (int i = 0; i < n; ++i)
+    futs.push_back(g.run_async(
+        "k", [] { return std::string("never"); }, pool.exec()));
   wait_until([&] { return stats(g.get()).followers == n; });
   gate.open();
   leader.join();
@@ -74,12 +78,16 @@ TEST(CppAsync, AFutureRethrowsTheSameException) {
   sf::group g;
   Pool pool(2);
   Gate gate;
-  auto lead = g.run_async("k", [&]() -> int {
-    gate.wait();
-    throw Custom("async boom");
-  }, pool.exec());
+  auto lead = g.run_async(
+      "k",
+      [&]() -> int {
+        gate.wait();
+        throw Custom("async boom");
+      },
+      pool.exec());
   wait_until([&] { return stats(g.get()).in_table == 1; });
-  auto follow = g.run_async("k", [] { return 0; }, pool.exec());
+  auto follow = g.run_async(
+      "k", [] { return 0; }, pool.exec());
   wait_until([&] { return stats(g.get()).followers == 1; });
   gate.open();
   const void *a = nullptr, *b = nullptr;
@@ -103,11 +111,14 @@ TEST(CppAsync, ACallerWhoDropsItsFutureLeavesTheFlightRunning) {
   Gate gate;
   std::atomic<int> runs{0};
   {
-    auto dropped = g.run_async("k", [&] {
-      runs.fetch_add(1);
-      gate.wait();
-      return 1;
-    }, pool.exec());
+    auto dropped = g.run_async(
+        "k",
+        [&] {
+          runs.fetch_add(1);
+          gate.wait();
+          return 1;
+        },
+        pool.exec());
   }
   wait_until([&] { return stats(g.get()).in_table == 1; });
   std::thread follower([&] { EXPECT_EQ(*g.run("k", [] { return 2; }), 1); });
@@ -131,7 +142,8 @@ TEST(CppAsync, AStopTokenEndsAFuturesWait) {
   });
   wait_until([&] { return stats(g.get()).in_table == 1; });
   std::stop_source stop;
-  auto fut = g.run_async("k", [] { return 0; }, pool.exec(), stop.get_token());
+  auto fut = g.run_async(
+      "k", [] { return 0; }, pool.exec(), stop.get_token());
   wait_until([&] { return stats(g.get()).followers == 1; });
   stop.request_stop();
   try {
@@ -240,7 +252,10 @@ TEST(CppCoroutine, ExceptionsKeepTheirIdentity) {
 
 detached await_stoppable(sf::group &g, Pool &pool, std::stop_token stop, std::promise<seen> &done) {
   seen s;
-  auto r = co_await g.async("k", [] { return std::string("never"); }, pool.exec(), stop).try_result();
+  auto r = co_await g
+               .async(
+                   "k", [] { return std::string("never"); }, pool.exec(), stop)
+               .try_result();
   s.status = r.status();
   done.set_value(s);
 }
@@ -273,8 +288,10 @@ TEST(CppCoroutine, AStopTokenResumesTheCoroutineAndTheFlightGoesOn) {
   wait_until([&] { return stats(g.get()).live == 0; });
 }
 
-detached await_keyed(sf::keyed_group<int, int> &kg, sf::single<int> &one, Pool &pool, std::promise<int> &done) {
-  auto a = co_await kg.async(7, [] { return 40; }, pool.exec());
+detached await_keyed(sf::keyed_group<int, int> &kg, sf::single<int> &one, Pool &pool,
+                     std::promise<int> &done) {
+  auto a = co_await kg.async(
+      7, [] { return 40; }, pool.exec());
   auto b = co_await one.async([] { return 2; }, pool.exec());
   done.set_value(*a + *b);
 }

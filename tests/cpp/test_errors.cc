@@ -186,9 +186,9 @@ TEST(CppErrors, BadInput) {
   }
   EXPECT_FALSE(ran);
   EXPECT_EQ(g.try_run("k", [] { return 0; }).status(), SF_EINVAL);  // NOLINT
-  EXPECT_THROW(g.forget("k"), sf::error);                          // NOLINT
-  EXPECT_THROW(g.stats(), sf::error);                              // NOLINT
-  auto fut = g.run_async("k", [] { return 0; });                   // NOLINT
+  EXPECT_THROW(g.forget("k"), sf::error);                           // NOLINT
+  EXPECT_THROW(g.stats(), sf::error);                               // NOLINT
+  auto fut = g.run_async("k", [] { return 0; });                    // NOLINT
   EXPECT_THROW(fut.get(), sf::error);
 
   // An empty group name is refused.

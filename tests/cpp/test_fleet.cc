@@ -60,17 +60,18 @@ TEST_F(CppFleet, StampedeOfThreadsRunsOnceSharesOneObjectAndReadsItsToken) {
   for (int i = 0; i < kThreads; ++i) {
     ts.emplace_back([&, i] {
       arrived.fetch_add(1);
-      got[i] = g.run("hot", [&] {
-                  runs.fetch_add(1);
-                  token = sf::fence_token();
-                  // The process's first flight waited for the server and was
-                  // handed off to this one: every caller has arrived, and
-                  // the first flight is gone once its waiters all rejoined.
-                  for (int n = 0; n < 20000 && (arrived.load() < kThreads || g.stats().live > 1); ++n)
-                    pause_ms(1);
-                  pause_ms(50);  // a grace for the last rejoin
-                  return std::string("the row");
-                }).value;
+      got[i] =
+          g.run("hot", [&] {
+             runs.fetch_add(1);
+             token = sf::fence_token();
+             // The process's first flight waited for the server and was
+             // handed off to this one: every caller has arrived, and
+             // the first flight is gone once its waiters all rejoined.
+             for (int n = 0; n < 20000 && (arrived.load() < kThreads || g.stats().live > 1); ++n)
+               pause_ms(1);
+             pause_ms(50);  // a grace for the last rejoin
+             return std::string("the row");
+           }).value;
     });
   }
   for (auto &t : ts) t.join();
@@ -104,10 +105,11 @@ TEST_F(CppFleet, EveryNewLeadHasALargerTokenAndNoneOutsideTheWork) {
 TEST_F(CppFleet, ACppFollowerOfAnotherProcessDecodesItsBytes) {
   // A process of the C API leads key "k" and holds it until released.
   std::string dir = sftest::round_dir(server, "follow");
-  sftest::Worker leader({"--url", server.url(), "--dir", dir, "--mode", "hang", "--group", "cpp-follow",
-                         "--key", "s:k", "--lease", "2000", "--cooldown", "100"});
+  sftest::Worker leader({"--url", server.url(), "--dir", dir, "--mode", "hang", "--group",
+                         "cpp-follow", "--key", "s:k", "--lease", "2000", "--cooldown", "100"});
   ASSERT_TRUE(sftest::await_file(dir + "/leader"));
-  sf::keyed_group<std::string, std::string> g(sf::group::open_fleet("cpp-follow", options_for(server)));
+  sf::keyed_group<std::string, std::string> g(
+      sf::group::open_fleet("cpp-follow", options_for(server)));
   constexpr int kThreads = 4;
   std::atomic<int> runs{0};
   std::vector<sf::outcome<std::string>> got(kThreads);
@@ -142,8 +144,8 @@ TEST_F(CppFleet, ACppLeadersValueReachesAnotherProcessAsItsByteForm) {
   auto out = g.run("k", [&] {
     // The C process joins while this work runs, then waits on the server.
     follower = std::make_unique<sftest::Worker>(std::vector<std::string>{
-        "--url", server.url(), "--dir", dir, "--mode", "value", "--group", "cpp-lead", "--key", "s:k",
-        "--threads", "3", "--lease", "2000", "--cooldown", "100"});
+        "--url", server.url(), "--dir", dir, "--mode", "value", "--group", "cpp-lead", "--key",
+        "s:k", "--threads", "3", "--lease", "2000", "--cooldown", "100"});
     // Its three callers arrive and its process asks the server, plus the
     // grace of the fleet tests for the last arrival to join its flight.
     for (int i = 0; i < 12000 && sftest::count_records(dir + "/arrived", 1) < 3; ++i) pause_ms(5);
@@ -172,8 +174,8 @@ TEST_F(CppFleet, AValueWithoutByteFormIsNoBytesInAnotherProcess) {
   std::unique_ptr<sftest::Worker> follower;
   auto out = g.run("k", [&] {
     follower = std::make_unique<sftest::Worker>(std::vector<std::string>{
-        "--url", server.url(), "--dir", dir, "--mode", "value", "--group", "cpp-native", "--key", "s:k",
-        "--lease", "2000", "--cooldown", "100"});
+        "--url", server.url(), "--dir", dir, "--mode", "value", "--group", "cpp-native", "--key",
+        "s:k", "--lease", "2000", "--cooldown", "100"});
     EXPECT_TRUE(processes_asked(server, 2));
     return Row{7};
   });

@@ -18,7 +18,9 @@ struct Celsius {
   int degrees;
 };
 inline std::string to_bytes(const Celsius &c) { return std::to_string(c.degrees) + "C"; }
-inline Celsius from_bytes(sf::tag<Celsius>, const sf::bytes &b) { return Celsius{std::stoi(b.str())}; }
+inline Celsius from_bytes(sf::tag<Celsius>, const sf::bytes &b) {
+  return Celsius{std::stoi(b.str())};
+}
 
 struct Opaque {
   int x;
@@ -38,16 +40,19 @@ struct CLeader {
   CLeader(const std::string &name, const std::string &key, sf_status status, std::string payload) {
     sf_group *g = sf_group_open(name.data(), name.size());
     t = std::thread([this, g, key, status, payload] {
-      got = sftest::do_key(g, key, [&, status, payload](sf_bytes **v, sf_bytes **e) {
-        gate.wait();
-        if (status == SF_OK) {
-          *v = sftest::bytes(payload);
-          made = *v;
-        } else {
-          *e = sftest::bytes(payload);
-        }
-        return status;
-      }, &r);
+      got = sftest::do_key(
+          g, key,
+          [&, status, payload](sf_bytes **v, sf_bytes **e) {
+            gate.wait();
+            if (status == SF_OK) {
+              *v = sftest::bytes(payload);
+              made = *v;
+            } else {
+              *e = sftest::bytes(payload);
+            }
+            return status;
+          },
+          &r);
       sf_group_release(g);
     });
     wait_until([&] { return sftest::stats(g).in_table == 1; });
@@ -72,7 +77,6 @@ struct CFollower {
   }
   void join() { t.join(); }
 };
-
 
 TEST(CppInterop, ACppFollowerOfACLeaderGetsTheBytes) {
   sf::group g = sf::group::open("cpp-interop-c-leads");
@@ -110,8 +114,7 @@ TEST(CppInterop, ACFollowerOfACppLeaderGetsTheBytesWithoutACopy) {
     value = g.run("k", [&] {
                gate.wait();
                return std::string(100, 'v');
-             })
-                .value.get();
+             }).value.get();
   });
   wait_until([&] { return stats(g.get()).in_table == 1; });
   CFollower c("cpp-interop-cpp-leads", "k");
@@ -148,7 +151,8 @@ TEST(CppInterop, CustomCodecsBothWays) {
   }
   {
     CLeader c("cpp-interop-codec", "2", SF_OK, "-4C");
-    std::thread follower([&] { EXPECT_EQ(temps.run(2, [] { return demo::Celsius{0}; })->degrees, -4); });
+    std::thread follower(
+        [&] { EXPECT_EQ(temps.run(2, [] { return demo::Celsius{0}; })->degrees, -4); });
     wait_until([&] { return stats(g.get()).followers == 2; });  // one from the first block
     c.finish();
     follower.join();

@@ -187,11 +187,12 @@ TEST(CppSingle, OneKeylessFlight) {
   std::atomic<int> runs{0};
   std::vector<const std::string *> seen(n);
   auto ts = callers(config.untyped(), n, gate, [&](int i) {
-    seen[i] = config.run([&] {
-                      runs.fetch_add(1);
-                      gate.wait();
-                      return std::string("cfg");
-                    })
+    seen[i] = config
+                  .run([&] {
+                    runs.fetch_add(1);
+                    gate.wait();
+                    return std::string("cfg");
+                  })
                   .value.get();
   });
   for (auto &t : ts) t.join();

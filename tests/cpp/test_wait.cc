@@ -23,10 +23,12 @@ struct Held {
   std::shared_ptr<const std::string> got;
   Held(sf::group &g, const char *key) : g(g) {
     leader = std::thread([this, key] {
-      got = this->g.run(key, [this] {
-                    gate.wait();
-                    return std::string("done");
-                  })
+      got = this->g
+                .run(key,
+                     [this] {
+                       gate.wait();
+                       return std::string("done");
+                     })
                 .value;
     });
     wait_until([&] { return stats(g.get()).in_table == 1; });
@@ -49,8 +51,13 @@ sf_status status_of(const std::function<void()> &call) {
 TEST(CppWait, AFollowerTimesOutAndTheFlightGoesOn) {
   sf::group g;
   Held held(g, "k");
-  EXPECT_EQ(status_of([&] { g.run("k", [] { return std::string("never"); }, 20ms); }), SF_ETIMEDOUT);
-  auto r = g.try_run("k", [] { return std::string("never"); }, std::chrono::microseconds(500));
+  EXPECT_EQ(status_of([&] {
+              g.run(
+                  "k", [] { return std::string("never"); }, 20ms);
+            }),
+            SF_ETIMEDOUT);
+  auto r = g.try_run(
+      "k", [] { return std::string("never"); }, std::chrono::microseconds(500));
   EXPECT_EQ(r.status(), SF_ETIMEDOUT);
   // Counted by the engine's own wait, once per caller.
   EXPECT_EQ(stats(g.get()).timeouts, 2u);
@@ -62,9 +69,15 @@ TEST(CppWait, AFollowerTimesOutAndTheFlightGoesOn) {
 TEST(CppWait, ATimePointOfAnyClock) {
   sf::group g;
   Held held(g, "k");
-  EXPECT_EQ(status_of([&] { g.run("k", [] { return std::string(); }, std::chrono::system_clock::now() + 10ms); }),
+  EXPECT_EQ(status_of([&] {
+              g.run(
+                  "k", [] { return std::string(); }, std::chrono::system_clock::now() + 10ms);
+            }),
             SF_ETIMEDOUT);
-  EXPECT_EQ(status_of([&] { g.run("k", [] { return std::string(); }, std::chrono::steady_clock::now() + 10ms); }),
+  EXPECT_EQ(status_of([&] {
+              g.run(
+                  "k", [] { return std::string(); }, std::chrono::steady_clock::now() + 10ms);
+            }),
             SF_ETIMEDOUT);
   held.finish();
   EXPECT_EQ(stats(g.get()).timeouts, 2u);
@@ -74,8 +87,16 @@ TEST(CppWait, ADeadlineAlreadyPastIsCountedOnce) {
   sf::group g;
   Held held(g, "k");
   // The wait is a poll, which the engine does not count: the binding does.
-  EXPECT_EQ(status_of([&] { g.run("k", [] { return std::string(); }, -1s); }), SF_ETIMEDOUT);
-  EXPECT_EQ(status_of([&] { g.run("k", [] { return std::string(); }, 0ns); }), SF_ETIMEDOUT);
+  EXPECT_EQ(status_of([&] {
+              g.run(
+                  "k", [] { return std::string(); }, -1s);
+            }),
+            SF_ETIMEDOUT);
+  EXPECT_EQ(status_of([&] {
+              g.run(
+                  "k", [] { return std::string(); }, 0ns);
+            }),
+            SF_ETIMEDOUT);
   EXPECT_EQ(stats(g.get()).timeouts, 2u);
   held.finish();
 }
@@ -83,10 +104,13 @@ TEST(CppWait, ADeadlineAlreadyPastIsCountedOnce) {
 TEST(CppWait, ADeadlineDoesNotStopTheLeader) {
   sf::group g;
   // The leader runs its work to the end whatever the deadline.
-  auto out = g.run("k", [] {
-    std::this_thread::sleep_for(5ms);
-    return 1;
-  }, 1ns);
+  auto out = g.run(
+      "k",
+      [] {
+        std::this_thread::sleep_for(5ms);
+        return 1;
+      },
+      1ns);
   EXPECT_EQ(*out, 1);
   EXPECT_EQ(stats(g.get()).timeouts, 0u);
 }
@@ -95,7 +119,8 @@ TEST(CppWait, AFollowerWithinItsDeadlineGetsTheValue) {
   sf::group g;
   Held held(g, "k");
   std::thread follower([&] {
-    auto out = g.run("k", [] { return std::string("never"); }, 1h);
+    auto out = g.run(
+        "k", [] { return std::string("never"); }, 1h);
     EXPECT_EQ(*out, "done");
   });
   wait_until([&] { return stats(g.get()).followers == 1; });
@@ -110,7 +135,12 @@ TEST(CppWait, AStopTokenEndsAFollowersWait) {
   Held held(g, "k");
   std::stop_source stop;
   sf_status got = SF_OK;
-  std::thread follower([&] { got = status_of([&] { g.run("k", [] { return std::string(); }, stop.get_token()); }); });
+  std::thread follower([&] {
+    got = status_of([&] {
+      g.run(
+          "k", [] { return std::string(); }, stop.get_token());
+    });
+  });
   wait_until([&] { return stats(g.get()).followers == 1; });
   stop.request_stop();
   follower.join();
@@ -125,7 +155,11 @@ TEST(CppWait, AStopTokenAlreadyStopped) {
   Held held(g, "k");
   std::stop_source stop;
   stop.request_stop();
-  EXPECT_EQ(status_of([&] { g.run("k", [] { return std::string(); }, stop.get_token()); }), SF_ECANCELED);
+  EXPECT_EQ(status_of([&] {
+              g.run(
+                  "k", [] { return std::string(); }, stop.get_token());
+            }),
+            SF_ECANCELED);
   EXPECT_EQ(stats(g.get()).cancellations, 1u);
   held.finish();
 }
@@ -134,7 +168,10 @@ TEST(CppWait, ADeadlineAndAStopToken) {
   sf::group g;
   Held held(g, "k");
   std::stop_source stop;
-  EXPECT_EQ(status_of([&] { g.run("k", [] { return std::string(); }, sf::options(5ms, stop.get_token())); }),
+  EXPECT_EQ(status_of([&] {
+              g.run(
+                  "k", [] { return std::string(); }, sf::options(5ms, stop.get_token()));
+            }),
             SF_ETIMEDOUT);
   held.finish();
 }

@@ -107,7 +107,16 @@ class Worker {
   int out_fd_ = -1;
 };
 
-enum StatField { kLed, kJoined, kTakenOver, kFenced, kLeasesLost, kFallbacks, kTooLarge, kReconnects };
+enum StatField {
+  kLed,
+  kJoined,
+  kTakenOver,
+  kFenced,
+  kLeasesLost,
+  kFallbacks,
+  kTooLarge,
+  kReconnects
+};
 
 inline std::uint64_t sum(const std::vector<WorkerOutput> &outs, StatField f) {
   std::uint64_t s = 0;

@@ -76,8 +76,8 @@ class RedisServer {
     std::string prog = find_redis_server();
     if (prog.empty() || dir_.empty()) return false;
     pid_ = spawn({prog, "--port", "0", "--unixsocket", sock_, "--unixsocketperm", "700", "--save",
-                  "", "--appendonly", "no", "--dir", dir_, "--loglevel", "warning", "--logfile", dir_ + "/redis.log",
-                  "--daemonize", "no"});
+                  "", "--appendonly", "no", "--dir", dir_, "--loglevel", "warning", "--logfile",
+                  dir_ + "/redis.log", "--daemonize", "no"});
     if (pid_ < 0) return false;
     for (int i = 0; i < 3000; ++i) {
       if (redisContext *c = connect()) {

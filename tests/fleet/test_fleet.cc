@@ -32,8 +32,8 @@ sf_group *open_fleet(const std::string &url, const char *name = "fleet-test",
 }
 
 // Runs sf_do with a lambda.
-sf_status do_fn(sf_group *g, const std::string &key, std::function<sf_status(sf_bytes **, sf_bytes **)> fn,
-                sf_result *r) {
+sf_status do_fn(sf_group *g, const std::string &key,
+                std::function<sf_status(sf_bytes **, sf_bytes **)> fn, sf_result *r) {
   auto tramp = [](void *ud, sf_bytes **v, sf_bytes **e) -> sf_status {
     return (*static_cast<std::function<sf_status(sf_bytes **, sf_bytes **)> *>(ud))(v, e);
   };
@@ -55,16 +55,19 @@ TEST_F(Fleet, StampedeOfThreadsRunsOnceWithATokenAndSharesTheBytes) {
     ts.emplace_back([&, i] {
       arrived.fetch_add(1);
       Result r;
-      status[i] = do_fn(g, "hot", [&](sf_bytes **v, sf_bytes **) {
-        runs.fetch_add(1);
-        uint64_t t = 0;
-        EXPECT_EQ(sf_fence_token(nullptr, &t), SF_OK);
-        token = t;
-        while (arrived.load() < kThreads) std::this_thread::yield();
-        pause_ms(300);  // a grace for the last arrivals to join
-        *v = bytes("shared-value");
-        return SF_OK;
-      }, &r);
+      status[i] = do_fn(
+          g, "hot",
+          [&](sf_bytes **v, sf_bytes **) {
+            runs.fetch_add(1);
+            uint64_t t = 0;
+            EXPECT_EQ(sf_fence_token(nullptr, &t), SF_OK);
+            token = t;
+            while (arrived.load() < kThreads) std::this_thread::yield();
+            pause_ms(300);  // a grace for the last arrivals to join
+            *v = bytes("shared-value");
+            return SF_OK;
+          },
+          &r);
       got[i] = str(r.value);
       shared[i] = r.shared;
     });
@@ -82,7 +85,9 @@ TEST_F(Fleet, StampedeOfThreadsRunsOnceWithATokenAndSharesTheBytes) {
   EXPECT_EQ(s.fleet_fallbacks, 0u);
   EXPECT_EQ(s.live, 0u);
   // The server keeps no lease and no lock behind.
-  EXPECT_EQ(server.command({"EXISTS", "{sf:" + hex_of("fleet-test") + ":" + hex_of("hot") + "}:lease"}), "0");
+  EXPECT_EQ(
+      server.command({"EXISTS", "{sf:" + hex_of("fleet-test") + ":" + hex_of("hot") + "}:lease"}),
+      "0");
   sf_group_release(g);
 }
 
@@ -108,18 +113,33 @@ TEST_F(Fleet, AnUncontendedFlightIsOneJoinAndOneCompletion) {
   const long scripts_before = command_calls(server)["evalsha"];
   sf_group *g = open_fleet(server.url(), "uncontended");
   Result warm;
-  ASSERT_EQ(do_fn(g, "warm", [](sf_bytes **v, sf_bytes **) { *v = bytes("w"); return SF_OK; }, &warm), SF_OK);
+  ASSERT_EQ(do_fn(
+                g, "warm",
+                [](sf_bytes **v, sf_bytes **) {
+                  *v = bytes("w");
+                  return SF_OK;
+                },
+                &warm),
+            SF_OK);
   const int n = 20;
   for (int i = 0; i < 200000 && command_calls(server)["evalsha"] < scripts_before + 2; ++i)
     pause_ms(1);
   const std::map<std::string, long> before = command_calls(server);
   for (int i = 0; i < n; ++i) {
     Result r;
-    EXPECT_EQ(do_fn(g, "k" + std::to_string(i), [](sf_bytes **v, sf_bytes **) { *v = bytes("v"); return SF_OK; }, &r), SF_OK);
+    EXPECT_EQ(do_fn(
+                  g, "k" + std::to_string(i),
+                  [](sf_bytes **v, sf_bytes **) {
+                    *v = bytes("v");
+                    return SF_OK;
+                  },
+                  &r),
+              SF_OK);
     EXPECT_EQ(str(r.value), "v");
   }
   // The last completion is on its way: wait for it by count.
-  for (int i = 0; i < 200000 && command_calls(server)["evalsha"] < before.at("evalsha") + 2 * n; ++i)
+  for (int i = 0; i < 200000 && command_calls(server)["evalsha"] < before.at("evalsha") + 2 * n;
+       ++i)
     pause_ms(1);
   std::map<std::string, long> after = command_calls(server);
   std::map<std::string, long> ran;
@@ -143,8 +163,24 @@ TEST_F(Fleet, SequentialCallsRunFreshUnlessLingerAsks) {
   int runs_plain = 0, runs_linger = 0;
   for (int i = 0; i < 3; ++i) {
     Result a, b;
-    EXPECT_EQ(do_fn(plain, "k", [&](sf_bytes **v, sf_bytes **) { ++runs_plain; *v = bytes("p"); return SF_OK; }, &a), SF_OK);
-    EXPECT_EQ(do_fn(linger, "k", [&](sf_bytes **v, sf_bytes **) { ++runs_linger; *v = bytes("l"); return SF_OK; }, &b), SF_OK);
+    EXPECT_EQ(do_fn(
+                  plain, "k",
+                  [&](sf_bytes **v, sf_bytes **) {
+                    ++runs_plain;
+                    *v = bytes("p");
+                    return SF_OK;
+                  },
+                  &a),
+              SF_OK);
+    EXPECT_EQ(do_fn(
+                  linger, "k",
+                  [&](sf_bytes **v, sf_bytes **) {
+                    ++runs_linger;
+                    *v = bytes("l");
+                    return SF_OK;
+                  },
+                  &b),
+              SF_OK);
     EXPECT_EQ(str(a.value), "p");
     EXPECT_EQ(str(b.value), "l");
   }
@@ -162,7 +198,15 @@ TEST(FleetUnreachable, CallsRunLocallyThenFleetFlightsResumeWhenTheServerComes) 
   int runs = 0;
   for (int i = 0; i < 3; ++i) {
     Result r;
-    EXPECT_EQ(do_fn(g, "k", [&](sf_bytes **v, sf_bytes **) { ++runs; *v = bytes("local"); return SF_OK; }, &r), SF_OK);
+    EXPECT_EQ(do_fn(
+                  g, "k",
+                  [&](sf_bytes **v, sf_bytes **) {
+                    ++runs;
+                    *v = bytes("local");
+                    return SF_OK;
+                  },
+                  &r),
+              SF_OK);
     EXPECT_EQ(str(r.value), "local");
   }
   EXPECT_EQ(runs, 3);
@@ -171,7 +215,14 @@ TEST(FleetUnreachable, CallsRunLocallyThenFleetFlightsResumeWhenTheServerComes) 
   ASSERT_TRUE(server.start());
   for (int i = 0; i < 3000 && fleet_stats(g).fleet_led == 0; ++i) {
     Result r;
-    EXPECT_EQ(do_fn(g, "k", [&](sf_bytes **v, sf_bytes **) { *v = bytes("fleet"); return SF_OK; }, &r), SF_OK);
+    EXPECT_EQ(do_fn(
+                  g, "k",
+                  [&](sf_bytes **v, sf_bytes **) {
+                    *v = bytes("fleet");
+                    return SF_OK;
+                  },
+                  &r),
+              SF_OK);
     pause_ms(10);
   }
   EXPECT_GE(fleet_stats(g).fleet_led, 1u);  // fleet-wide again
@@ -185,9 +236,9 @@ struct RemoteLeader {
   RemoteLeader(const RedisServer &server, const std::string &name, const char *group,
                const char *lease = "2000") {
     dir = round_dir(server, name);
-    worker = std::make_unique<Worker>(std::vector<std::string>{
-        "--url", server.url(), "--dir", dir, "--mode", "hang", "--group", group, "--key", "s:k",
-        "--lease", lease, "--cooldown", "100"});
+    worker = std::make_unique<Worker>(
+        std::vector<std::string>{"--url", server.url(), "--dir", dir, "--mode", "hang", "--group",
+                                 group, "--key", "s:k", "--lease", lease, "--cooldown", "100"});
     EXPECT_TRUE(await_file(dir + "/leader"));
   }
   WorkerOutput release() {
@@ -219,7 +270,14 @@ TEST_F(Fleet, WaitersOfAnotherProcessTimeOutAreCancelledAndLeave) {
   EXPECT_EQ(out.exit_status, 0);
   // The next caller here runs fresh (the remote flight is over).
   Result again;
-  EXPECT_EQ(do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("fresh"); return SF_OK; }, &again), SF_OK);
+  EXPECT_EQ(do_fn(
+                g, "k",
+                [](sf_bytes **v, sf_bytes **) {
+                  *v = bytes("fresh");
+                  return SF_OK;
+                },
+                &again),
+            SF_OK);
   EXPECT_EQ(str(again.value), "fresh");
   sf_group_release(g);
 }
@@ -231,7 +289,8 @@ TEST_F(Fleet, RemoteOutcomeReachesSubscribersWithoutABlockedThread) {
   ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
   ASSERT_EQ(k, nullptr);
   std::atomic<int> fired{0};
-  ASSERT_EQ(sf_subscribe(w, [](void *ud) { static_cast<std::atomic<int> *>(ud)->fetch_add(1); }, &fired),
+  ASSERT_EQ(sf_subscribe(
+                w, [](void *ud) { static_cast<std::atomic<int> *>(ud)->fetch_add(1); }, &fired),
             SF_OK);
   WorkerOutput out = leader.release();
   for (int i = 0; i < 6000 && fired.load() == 0; ++i) pause_ms(5);
@@ -252,7 +311,13 @@ TEST_F(Fleet, KilledPubSubConnectionReconnectsAndTheWaitersStillGetTheOutcome) {
   std::string got;
   std::thread t([&] {
     Result r;
-    do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("ran-here"); return SF_OK; }, &r);
+    do_fn(
+        g, "k",
+        [](sf_bytes **v, sf_bytes **) {
+          *v = bytes("ran-here");
+          return SF_OK;
+        },
+        &r);
     got = str(r.value);
     done = 1;
   });
@@ -275,7 +340,13 @@ TEST_F(Fleet, ServerKilledMidFlightEveryCallerReturnsAndLaterFlightsAreFleetWide
   for (int i = 0; i < kThreads; ++i)
     ts.emplace_back([&, i] {
       Result r;
-      do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("local"); return SF_OK; }, &r);
+      do_fn(
+          g, "k",
+          [](sf_bytes **v, sf_bytes **) {
+            *v = bytes("local");
+            return SF_OK;
+          },
+          &r);
       got[i] = str(r.value);
     });
   pause_ms(300);  // the callers wait for the remote leader
@@ -288,7 +359,13 @@ TEST_F(Fleet, ServerKilledMidFlightEveryCallerReturnsAndLaterFlightsAreFleetWide
   uint64_t led = fleet_stats(g).fleet_led;
   for (int i = 0; i < 3000 && fleet_stats(g).fleet_led == led; ++i) {
     Result r;
-    do_fn(g, "k2", [](sf_bytes **v, sf_bytes **) { *v = bytes("again"); return SF_OK; }, &r);
+    do_fn(
+        g, "k2",
+        [](sf_bytes **v, sf_bytes **) {
+          *v = bytes("again");
+          return SF_OK;
+        },
+        &r);
     pause_ms(10);
   }
   EXPECT_GT(fleet_stats(g).fleet_led, led);
@@ -300,7 +377,14 @@ TEST_F(Fleet, AForkedChildRunsItsFlightsLocallyAndTheParentStaysAFleetMember) {
   sf_group *g = open_fleet(server.url(), "forked");
   {
     Result r;
-    ASSERT_EQ(do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("parent"); return SF_OK; }, &r), SF_OK);
+    ASSERT_EQ(do_fn(
+                  g, "k",
+                  [](sf_bytes **v, sf_bytes **) {
+                    *v = bytes("parent");
+                    return SF_OK;
+                  },
+                  &r),
+              SF_OK);
   }
   ASSERT_EQ(fleet_stats(g).fleet_led, 1u);
   pid_t child = fork();
@@ -313,7 +397,8 @@ TEST_F(Fleet, AForkedChildRunsItsFlightsLocallyAndTheParentStaysAFleetMember) {
     sf_status st = sf_do(g, "k", 1, work, nullptr, &r);
     sf_stats s{};
     sf_group_stats(g, &s, sizeof s);
-    bool ok = st == SF_OK && sf_bytes_len(r.value) == 5 && s.fleet_fallbacks == 1 && s.fleet_led == 1;
+    bool ok = st == SF_OK && sf_bytes_len(r.value) == 5 && s.fleet_fallbacks == 1 &&
+              s.fleet_led == 1;
     sf_group_release(g);  // leaves the parent's fleet alone
     _exit(ok ? 0 : 1);
   }
@@ -331,7 +416,14 @@ TEST_F(Fleet, AForkedChildRunsItsFlightsLocallyAndTheParentStaysAFleetMember) {
   }
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   Result r;  // the parent is still a fleet member
-  EXPECT_EQ(do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("again"); return SF_OK; }, &r), SF_OK);
+  EXPECT_EQ(do_fn(
+                g, "k",
+                [](sf_bytes **v, sf_bytes **) {
+                  *v = bytes("again");
+                  return SF_OK;
+                },
+                &r),
+            SF_OK);
   EXPECT_EQ(fleet_stats(g).fleet_led, 2u);
   sf_group_release(g);
 }
@@ -345,12 +437,26 @@ TEST_F(Fleet, PausedServerTripsTheBreakerWithinTheCommandTimeout) {
   sf_group *g = sf_group_open_fleet("paused", 6, &o);
   {
     Result r;  // connected, fleet flights
-    EXPECT_EQ(do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("a"); return SF_OK; }, &r), SF_OK);
+    EXPECT_EQ(do_fn(
+                  g, "k",
+                  [](sf_bytes **v, sf_bytes **) {
+                    *v = bytes("a");
+                    return SF_OK;
+                  },
+                  &r),
+              SF_OK);
   }
   EXPECT_EQ(fleet_stats(g).fleet_led, 1u);
   server.pause();
   Result r;
-  EXPECT_EQ(do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("b"); return SF_OK; }, &r), SF_OK);
+  EXPECT_EQ(do_fn(
+                g, "k",
+                [](sf_bytes **v, sf_bytes **) {
+                  *v = bytes("b");
+                  return SF_OK;
+                },
+                &r),
+            SF_OK);
   EXPECT_EQ(str(r.value), "b");
   EXPECT_GE(fleet_stats(g).fleet_fallbacks, 1u);
   server.resume();
@@ -369,7 +475,14 @@ TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
   sf_group *g = sf_group_open_fleet("breaker-race", 12, &o);
   {
     Result r;  // connected, fleet flights
-    EXPECT_EQ(do_fn(g, "warm", [](sf_bytes **v, sf_bytes **) { *v = bytes("w"); return SF_OK; }, &r), SF_OK);
+    EXPECT_EQ(do_fn(
+                  g, "warm",
+                  [](sf_bytes **v, sf_bytes **) {
+                    *v = bytes("w");
+                    return SF_OK;
+                  },
+                  &r),
+              SF_OK);
   }
   server.pause();
   sf_ticket *wa, *ka, *wb, *kb;
@@ -400,7 +513,14 @@ TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
   sf_leave(wb);
   // Later callers run fresh (locally while the breaker is open).
   Result later;
-  EXPECT_EQ(do_fn(g, "k", [](sf_bytes **v, sf_bytes **) { *v = bytes("later"); return SF_OK; }, &later), SF_OK);
+  EXPECT_EQ(do_fn(
+                g, "k",
+                [](sf_bytes **v, sf_bytes **) {
+                  *v = bytes("later");
+                  return SF_OK;
+                },
+                &later),
+            SF_OK);
   EXPECT_EQ(str(later.value), "later");
   server.resume();
   sf_group_release(g);

@@ -29,8 +29,8 @@ TEST(FleetApi, BadInputIsRejected) {
     bad.key_prefix = prefix;
     EXPECT_EQ(sf_group_open_fleet("x", 1, &bad), nullptr) << prefix;
   }
-  for (const char *url : {"redis://127.0.0.1", "redis://:pw@localhost:1/2", "redis://u:p@[::1]:6380/0",
-                          "unix:///tmp/x.sock?db=3", "/tmp/x.sock"}) {
+  for (const char *url : {"redis://127.0.0.1", "redis://:pw@localhost:1/2",
+                          "redis://u:p@[::1]:6380/0", "unix:///tmp/x.sock?db=3", "/tmp/x.sock"}) {
     bad = o;
     bad.url = url;
     sf_group *g = sf_group_open_fleet(url, std::strlen(url), &bad);

@@ -11,9 +11,11 @@ class FleetProcesses : public FleetTest {
  protected:
   std::vector<std::string> args(const std::string &dir, const std::string &mode, int threads,
                                 long expect, std::vector<std::string> more = {}) {
-    std::vector<std::string> a{"--url",    server.url(),          "--dir",    dir,
-                               "--mode",   mode,                  "--threads", std::to_string(threads),
-                               "--expect", std::to_string(expect)};
+    std::vector<std::string> a{"--url",     server.url(),
+                               "--dir",     dir,
+                               "--mode",    mode,
+                               "--threads", std::to_string(threads),
+                               "--expect",  std::to_string(expect)};
     a.insert(a.end(), more.begin(), more.end());
     return a;
   }
@@ -33,7 +35,8 @@ class FleetProcesses : public FleetTest {
     return outs;
   }
 
-  static void expect_all(const std::vector<WorkerOutput> &outs, int status, const std::string &hex) {
+  static void expect_all(const std::vector<WorkerOutput> &outs, int status,
+                         const std::string &hex) {
     for (auto &o : outs)
       for (auto &c : o.calls) {
         EXPECT_EQ(c.status, status);
@@ -123,7 +126,8 @@ TEST_F(FleetProcesses, StalledLeaderIsFencedAndItsStaleOutcomeIsNeverRead) {
   std::string dir = round_dir(server, "stall");
   std::vector<std::unique_ptr<Worker>> ws;
   for (int i = 0; i < 3; ++i)
-    ws.push_back(std::make_unique<Worker>(args(dir, "hang", 3, 9, {"--lease", "1000", "--await-fenced", "1"})));
+    ws.push_back(std::make_unique<Worker>(
+        args(dir, "hang", 3, 9, {"--lease", "1000", "--await-fenced", "1"})));
   ASSERT_TRUE(await_file(dir + "/leader"));
   pid_t leader = std::atoi(read_file(dir + "/leader").c_str());
   ::kill(leader, SIGSTOP);  // past its lease: another process takes over

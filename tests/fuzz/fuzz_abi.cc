@@ -31,12 +31,12 @@
 
 namespace {
 
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
+#define CHECK(cond)                                                                     \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
       std::fprintf(stderr, "fuzz_abi: check failed at line %d: %s\n", __LINE__, #cond); \
-      std::abort();                                                              \
-    }                                                                            \
+      std::abort();                                                                     \
+    }                                                                                   \
   } while (0)
 
 constexpr int kGroups = 3;  // split-API groups; group kGroups is sf_do's
@@ -77,13 +77,13 @@ sf_bytes *wrapped(const char *s) {
 }
 
 const sf_native_kind kKind = {"fuzz", [](void *v) {
-  ++g_native_released;
-  std::free(v);
-}};
+                                ++g_native_released;
+                                std::free(v);
+                              }};
 const sf_native_kind kOtherKind = {"other", [](void *v) {
-  ++g_native_released;
-  std::free(v);
-}};
+                                     ++g_native_released;
+                                     std::free(v);
+                                   }};
 
 void *native() {
   ++g_natives;
@@ -95,7 +95,7 @@ struct Slot {
   bool work = false;
   int partner = -1;  // the other ticket of the leader's pair
   bool completed = false;
-  int fired = 0;     // subscription or abandonment callback runs
+  int fired = 0;  // subscription or abandonment callback runs
   bool subscribed = false;
 };
 
@@ -327,10 +327,11 @@ void op_subscribe(State &st) {
   Slot *s = held_slot(st);
   uint8_t how = st.in.u8();
   bool null_fn = how % 8 == 0;
-  bool wrong_role = how % 8 == 1;  // sf_subscribe on a work ticket, sf_on_abandoned on a wait ticket
+  bool wrong_role = how % 8 ==
+                    1;  // sf_subscribe on a work ticket, sf_on_abandoned on a wait ticket
   Snapshot before(st);
   sf_notify_fn fn = null_fn ? nullptr : count_fired;
-  sf_status got = !s ? sf_subscribe(nullptr, count_fired, nullptr)
+  sf_status got = !s                      ? sf_subscribe(nullptr, count_fired, nullptr)
                   : s->work != wrong_role ? sf_on_abandoned(s->t, fn, s)
                                           : sf_subscribe(s->t, fn, s);
   if (!s || null_fn || wrong_role || s->subscribed) {
@@ -398,21 +399,14 @@ sf_status do_work(void *ud, sf_bytes **value, sf_bytes **error) {
   auto *c = static_cast<DoCall *>(ud);
   Input &in = c->st->in;
   switch (in.u8() % 7) {
-    case 0:
-      *value = wrapped("value");
-      return SF_OK;
-    case 1:
-      *error = wrapped("error");
-      return SF_EWORK;
-    case 2:
-      return SF_EPANIC;  // no message
-    case 3: {  // any int, through C
+    case 0: *value = wrapped("value"); return SF_OK;
+    case 1: *error = wrapped("error"); return SF_EWORK;
+    case 2: return SF_EPANIC;  // no message
+    case 3: {                  // any int, through C
       int raw = in.i32();
       return sft_raw_status_work(&raw, value, error);
     }
-    case 4:
-      *value = wrapped("before the throw");
-      throw std::runtime_error("thrown by the work");
+    case 4: *value = wrapped("before the throw"); throw std::runtime_error("thrown by the work");
     case 5:  // re-enters its own key
       CHECK(run_do(*c->st, *c->key, c->depth + 1) == SF_EDEADLK);
       return SF_OK;
@@ -451,16 +445,17 @@ void op_bytes(State &st) {
       long before = g_wrap_released;
       ++g_wrapped;
       void *mem = std::malloc(1);
-      CHECK(sf_bytes_wrap(nullptr, 1 + how, [](void *m) {
-        ++g_wrap_released;
-        std::free(m);
-      }, mem) == nullptr);
+      CHECK(sf_bytes_wrap(
+                nullptr, 1 + how,
+                [](void *m) {
+                  ++g_wrap_released;
+                  std::free(m);
+                },
+                mem) == nullptr);
       CHECK(g_wrap_released == before + 1);
       break;
     }
-    case 1:
-      CHECK(sf_bytes_new(nullptr, 1 + how) == nullptr);
-      break;
+    case 1: CHECK(sf_bytes_new(nullptr, 1 + how) == nullptr); break;
     case 2: {
       sf_bytes *b = wrapped("shared");
       CHECK(sf_bytes_retain(b) == b);
@@ -480,16 +475,13 @@ void op_misc(State &st) {
   sf_group *g = st.groups[how % kGroups];
   Snapshot before(st);
   switch (how / 4 % 6) {
-    case 0:
-      CHECK(sft_status_str(st.in.i32()) != nullptr);
-      break;
+    case 0: CHECK(sft_status_str(st.in.i32()) != nullptr); break;
     case 1: {
       int reason = any_status(st.in);
       sf_status got = sft_group_count_giveup(how & 0x80 ? nullptr : g, reason);
       if ((how & 0x80) || (reason != SF_ETIMEDOUT && reason != SF_ECANCELED))
         CHECK(got == SF_EINVAL && before.same(st));
-      else
-        CHECK(got == SF_OK);
+      else CHECK(got == SF_OK);
       break;
     }
     case 2: {
@@ -547,7 +539,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (sf_group *g : st.groups) CHECK(g);
   while (!st.in.empty()) {
     switch (st.in.u8() % 15) {
-      case 0: case 1: op_join(st); break;
+      case 0:
+      case 1: op_join(st); break;
       case 2: op_join_or_meet(st); break;
       case 3: op_attach(st); break;
       case 4: op_complete(st); break;

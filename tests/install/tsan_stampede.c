@@ -39,7 +39,7 @@ static pthread_barrier_t start_line;
 static struct record produced[ROUNDS]; /* written by each round's leader, plainly */
 static int runs[ROUNDS];               /* likewise: the work ran once per round */
 static const struct timespec pause_1ms = {0, 1000000L};
-static int bad;                        /* only main() writes it */
+static int bad; /* only main() writes it */
 
 static sf_status produce(void *userdata, sf_bytes **value, sf_bytes **error) {
   struct record *r = userdata;
@@ -99,7 +99,7 @@ int main(void) {
   for (i = 0; i < ROUNDS; i++) flights += runs[i];
   sf_group_release(group);
   pthread_barrier_destroy(&start_line);
-  printf("tsan_stampede: %d threads x %d rounds, %d runs of the work, %d wrong results\n",
-         THREADS, ROUNDS, flights, bad);
+  printf("tsan_stampede: %d threads x %d rounds, %d runs of the work, %d wrong results\n", THREADS,
+         ROUNDS, flights, bad);
   return bad != 0 || flights < ROUNDS;
 }

@@ -111,11 +111,15 @@ TEST(SplitAbandon, AbandonmentCallbackMayLeaveItsWorkTicket) {
     sf_ticket *work;
     int calls = 0;
   } self{k, 0};
-  ASSERT_EQ(sf_on_abandoned(k, [](void *ud) {
-    auto *p = static_cast<Self *>(ud);
-    ++p->calls;
-    sf_leave(p->work);  // the work stops: a hand-off, from inside the callback
-  }, &self), SF_OK);
+  ASSERT_EQ(sf_on_abandoned(
+                k,
+                [](void *ud) {
+                  auto *p = static_cast<Self *>(ud);
+                  ++p->calls;
+                  sf_leave(p->work);  // the work stops: a hand-off, from inside the callback
+                },
+                &self),
+            SF_OK);
   sf_leave(w);  // the last waiter leaves: abandoned
   EXPECT_EQ(self.calls, 1);
   EXPECT_EQ(stats(g).handoffs, 1u);

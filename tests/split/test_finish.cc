@@ -7,7 +7,8 @@ TEST(SplitFinish, FinishAloneHandsTheLeaderItsOutcomeAndLeaves) {
   sf_ticket *w, *k;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
   Result r;
-  EXPECT_EQ(sf_finish(w, k, SF_OK, bytes("mine"), nullptr, &kAlpha, new std::string("n"), &r), SF_OK);
+  EXPECT_EQ(sf_finish(w, k, SF_OK, bytes("mine"), nullptr, &kAlpha, new std::string("n"), &r),
+            SF_OK);
   EXPECT_EQ(str(r.value), "mine");
   EXPECT_EQ(r.shared, 0);
   EXPECT_EQ(g_alpha_released.load(), 1);  // nobody else could read it
@@ -92,7 +93,7 @@ TEST(SplitFinish, FinishAloneRejectsBadInput) {
   follower.leave();
   ASSERT_EQ(sf_complete(a.work, SF_OK, nullptr, nullptr), SF_OK);
   EXPECT_EQ(sf_finish_alone(a.wait, a.work, SF_OK, nullptr), 0);  // completed already
-  EXPECT_EQ(stats(g).in_table, 1u);  // b untouched
+  EXPECT_EQ(stats(g).in_table, 1u);                               // b untouched
 }
 
 TEST(SplitFinish, FinishWithFollowersDeliversToThem) {
@@ -104,7 +105,8 @@ TEST(SplitFinish, FinishWithFollowersDeliversToThem) {
   Counter fired;
   sf_subscribe(other.wait, Counter::bump, &fired);
   Result r;
-  EXPECT_EQ(sf_finish(w, k, SF_OK, bytes("shared"), nullptr, &kAlpha, new std::string("n"), &r), SF_OK);
+  EXPECT_EQ(sf_finish(w, k, SF_OK, bytes("shared"), nullptr, &kAlpha, new std::string("n"), &r),
+            SF_OK);
   EXPECT_EQ(r.shared, 1);
   EXPECT_EQ(fired.n.load(), 1);
   void *native = nullptr;
@@ -126,20 +128,21 @@ TEST(SplitFinish, FinishRejectsBadInputAndASecondCompletion) {
   ReleaseCounter rc;
   static char data[] = "x";
   Result r;
-  EXPECT_EQ(sf_finish(a.wait, b.work, SF_OK, sf_bytes_wrap(data, 1, ReleaseCounter::release, &rc), nullptr,
-                      nullptr, nullptr, &r),
+  EXPECT_EQ(sf_finish(a.wait, b.work, SF_OK, sf_bytes_wrap(data, 1, ReleaseCounter::release, &rc),
+                      nullptr, nullptr, nullptr, &r),
             SF_EINVAL);  // tickets of two flights
   EXPECT_EQ(rc.count.load(), 1);
   EXPECT_EQ(sf_finish(a.work, a.wait, SF_OK, nullptr, nullptr, nullptr, nullptr, &r), SF_EINVAL);
   Join follower(g, "a");
   EXPECT_EQ(sf_finish(follower.wait, a.work, SF_OK, nullptr, nullptr, nullptr, nullptr, &r),
             SF_EINVAL);  // a follower's wait ticket with the leader's work ticket
-  EXPECT_EQ(sf_finish(a.wait, a.work, SF_OK, nullptr, nullptr, nullptr, nullptr, nullptr), SF_EINVAL);
+  EXPECT_EQ(sf_finish(a.wait, a.work, SF_OK, nullptr, nullptr, nullptr, nullptr, nullptr),
+            SF_EINVAL);
   EXPECT_EQ(sf_finish(nullptr, a.work, SF_OK, nullptr, nullptr, nullptr, nullptr, &r), SF_EINVAL);
   EXPECT_EQ(stats(g).in_table, 2u);  // nothing completed
   ASSERT_EQ(sf_complete(a.work, SF_OK, nullptr, nullptr), SF_OK);
-  EXPECT_EQ(sf_finish(a.wait, a.work, SF_OK, sf_bytes_wrap(data, 1, ReleaseCounter::release, &rc), nullptr,
-                      nullptr, nullptr, &r),
+  EXPECT_EQ(sf_finish(a.wait, a.work, SF_OK, sf_bytes_wrap(data, 1, ReleaseCounter::release, &rc),
+                      nullptr, nullptr, nullptr, &r),
             SF_EINVAL);  // completed already: the Join still leaves both
   EXPECT_EQ(rc.count.load(), 2);
 }

@@ -104,12 +104,14 @@ TEST(SplitWait, CompleteTwiceOrAsFollowerIsInvalidAndReleases) {
   Join leader(g, "k"), follower(g, "k");
   ReleaseCounter rc;
   static char data[] = "x";
-  EXPECT_EQ(sf_complete(follower.wait, SF_OK, sf_bytes_wrap(data, 1, ReleaseCounter::release, &rc), nullptr),
+  EXPECT_EQ(sf_complete(follower.wait, SF_OK, sf_bytes_wrap(data, 1, ReleaseCounter::release, &rc),
+                        nullptr),
             SF_EINVAL);
   EXPECT_EQ(rc.count.load(), 1);
   EXPECT_EQ(stats(g).in_table, 1u);  // nothing changed
   EXPECT_EQ(sf_complete(leader.work, SF_OK, bytes("first"), nullptr), SF_OK);
-  EXPECT_EQ(sf_complete(leader.work, SF_OK, sf_bytes_wrap(data, 1, ReleaseCounter::release, &rc), nullptr),
+  EXPECT_EQ(sf_complete(leader.work, SF_OK, sf_bytes_wrap(data, 1, ReleaseCounter::release, &rc),
+                        nullptr),
             SF_EINVAL);
   EXPECT_EQ(rc.count.load(), 2);
   Result r;

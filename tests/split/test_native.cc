@@ -5,8 +5,9 @@ TEST(SplitNative, NativeValueGoesToItsOwnKindOthersGetBytesOrNoBytes) {
   g_alpha_released = 0;
   Group g;
   Join leader(g, "k"), same(g, "k"), other(g, "k"), plain(g, "k");
-  ASSERT_EQ(sf_complete_native(leader.work, SF_OK, nullptr, nullptr, &kAlpha, new std::string("native!")),
-            SF_OK);
+  ASSERT_EQ(
+      sf_complete_native(leader.work, SF_OK, nullptr, nullptr, &kAlpha, new std::string("native!")),
+      SF_OK);
   void *native = nullptr;
   Result r1, r2, r3;
   EXPECT_EQ(sf_wait_native(same.wait, 0, &kAlpha, &r1, &native), SF_OK);
@@ -29,7 +30,8 @@ TEST(SplitNative, NativeValueWithBytesGivesForeignersTheBytes) {
   {
     Group g;
     Join leader(g, "k"), other(g, "k");
-    sf_complete_native(leader.work, SF_OK, bytes("as bytes"), nullptr, &kAlpha, new std::string("n"));
+    sf_complete_native(leader.work, SF_OK, bytes("as bytes"), nullptr, &kAlpha,
+                       new std::string("n"));
     void *native = nullptr;
     Result r;
     EXPECT_EQ(sf_wait_native(other.wait, 0, &kBeta, &r, &native), SF_OK);
@@ -41,6 +43,7 @@ TEST(SplitNative, NativeValueWithBytesGivesForeignersTheBytes) {
 
 TEST(SplitNative, NativeOnAFailedCompleteIsReleasedAtOnce) {
   g_alpha_released = 0;
-  EXPECT_EQ(sf_complete_native(nullptr, SF_OK, nullptr, nullptr, &kAlpha, new std::string("x")), SF_EINVAL);
+  EXPECT_EQ(sf_complete_native(nullptr, SF_OK, nullptr, nullptr, &kAlpha, new std::string("x")),
+            SF_EINVAL);
   EXPECT_EQ(g_alpha_released.load(), 1);
 }

@@ -26,10 +26,11 @@ TEST(SplitRendezvous, AttachRendezvousPerKind) {
 
 TEST(SplitRendezvous, AttachSlotsRunOutAfterMaxKinds) {
   static std::atomic<int> released{0};
-  static const sf_native_kind kinds[SF_ATTACH_MAX + 1] = {
-      {"k0", [](void *) { released++; }}, {"k1", [](void *) { released++; }},
-      {"k2", [](void *) { released++; }}, {"k3", [](void *) { released++; }},
-      {"k4", [](void *) { released++; }}};
+  static const sf_native_kind kinds[SF_ATTACH_MAX + 1] = {{"k0", [](void *) { released++; }},
+                                                          {"k1", [](void *) { released++; }},
+                                                          {"k2", [](void *) { released++; }},
+                                                          {"k3", [](void *) { released++; }},
+                                                          {"k4", [](void *) { released++; }}};
   static_assert(SF_ATTACH_MAX == 4, "the table above has SF_ATTACH_MAX + 1 kinds");
   released = 0;
   {
@@ -123,7 +124,8 @@ TEST(SplitRendezvous, JoinOrMeetIsTakenInByTheRendezvous) {
   EXPECT_EQ(stats(g).followers, 1u);
   EXPECT_EQ(stats(g).live, 1u);  // no ticket of its own
   Result r;
-  ASSERT_EQ(sf_finish(leader.wait, leader.work, SF_OK, bytes("v"), nullptr, nullptr, nullptr, &r), SF_OK);
+  ASSERT_EQ(sf_finish(leader.wait, leader.work, SF_OK, bytes("v"), nullptr, nullptr, nullptr, &r),
+            SF_OK);
   leader.wait = leader.work = nullptr;
   EXPECT_TRUE(r.shared);
 }
@@ -214,13 +216,14 @@ TEST(SplitRendezvous, MeetingKeepsTheFlightAndItsRendezvousUntilItEnds) {
   // Not alone while someone meets on the flight: it ends the ordinary way.
   EXPECT_EQ(sf_finish_alone(leader.wait, leader.work, SF_OK, &shared), 0);
   Result r;
-  ASSERT_EQ(sf_finish(leader.wait, leader.work, SF_OK, bytes("v"), nullptr, nullptr, nullptr, &r), SF_OK);
+  ASSERT_EQ(sf_finish(leader.wait, leader.work, SF_OK, bytes("v"), nullptr, nullptr, nullptr, &r),
+            SF_OK);
   leader.wait = leader.work = nullptr;
   EXPECT_FALSE(r.shared);
   EXPECT_EQ(stats(g).live, 1u);  // held by the meeting alone
   EXPECT_EQ(*static_cast<std::string *>(rv), "rv");
   EXPECT_EQ(g_alpha_released.load(), 0);
-  sf_meeting_end(m, 0);  // declined: counted as nobody
+  sf_meeting_end(m, 0);                   // declined: counted as nobody
   EXPECT_EQ(g_alpha_released.load(), 1);  // the last hold released it
   EXPECT_EQ(stats(g).live, 0u);
   EXPECT_EQ(stats(g).followers, 0u);
@@ -232,8 +235,9 @@ TEST(SplitRendezvous, JoinOrMeetRejectsBadInput) {
   sf_meeting *m = reinterpret_cast<sf_meeting *>(1);
   void *rv = reinterpret_cast<void *>(1);
   sf_ticket *w = reinterpret_cast<sf_ticket *>(1), *k = reinterpret_cast<sf_ticket *>(1);
-  auto call = [&](sf_group *gr, const void *key, size_t len, unsigned flags, const sf_native_kind *kind,
-                  sf_meeting **mp, void **rp, sf_ticket **wait, sf_ticket **work) {
+  auto call = [&](sf_group *gr, const void *key, size_t len, unsigned flags,
+                  const sf_native_kind *kind, sf_meeting **mp, void **rp, sf_ticket **wait,
+                  sf_ticket **work) {
     return sf_join_or_meet(gr, key, len, flags, kind, mp, rp, wait, work);
   };
   EXPECT_EQ(call(nullptr, "k", 1, 0, &kAlpha, &m, &rv, &w, &k), SF_EINVAL);
@@ -248,7 +252,7 @@ TEST(SplitRendezvous, JoinOrMeetRejectsBadInput) {
   EXPECT_EQ(call(g, "k", 1, 0, &kAlpha, &m, nullptr, &w, &k), SF_EINVAL);
   EXPECT_EQ(call(g, "k", 1, 0, &kAlpha, &m, &rv, nullptr, &k), SF_EINVAL);
   EXPECT_EQ(call(g, "k", 1, 0, &kAlpha, &m, &rv, &w, nullptr), SF_EINVAL);
-  EXPECT_EQ(stats(g).flights, 0u);  // nothing changed
+  EXPECT_EQ(stats(g).flights, 0u);                                     // nothing changed
   ASSERT_EQ(call(g, nullptr, 0, 0, &kAlpha, &m, &rv, &w, &k), SF_OK);  // the empty key
   EXPECT_EQ(m, nullptr);
   EXPECT_NE(k, nullptr);

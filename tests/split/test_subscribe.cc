@@ -53,13 +53,16 @@ TEST(SplitSubscribe, LeaveWaitsForItsCallbackRunningElsewhere) {
   struct Slow {
     std::atomic<bool> entered{false}, leaving{false}, finished{false};
   } s;
-  sf_subscribe(w, [](void *ud) {
-    auto *p = static_cast<Slow *>(ud);
-    p->entered = true;
-    wait_until([&] { return p->leaving.load(); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    p->finished = true;
-  }, &s);
+  sf_subscribe(
+      w,
+      [](void *ud) {
+        auto *p = static_cast<Slow *>(ud);
+        p->entered = true;
+        wait_until([&] { return p->leaving.load(); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        p->finished = true;
+      },
+      &s);
   std::thread completer([&] { sf_complete(leader.work, SF_OK, nullptr, nullptr); });
   wait_until([&] { return s.entered.load(); });
   s.leaving = true;
@@ -77,11 +80,14 @@ TEST(SplitSubscribe, CallbackMayLeaveItsOwnTicket) {
     sf_ticket *t;
     int calls = 0;
   } self{w, 0};
-  sf_subscribe(w, [](void *ud) {
-    auto *p = static_cast<Self *>(ud);
-    ++p->calls;
-    sf_leave(p->t);
-  }, &self);
+  sf_subscribe(
+      w,
+      [](void *ud) {
+        auto *p = static_cast<Self *>(ud);
+        ++p->calls;
+        sf_leave(p->t);
+      },
+      &self);
   sf_complete(leader.work, SF_OK, nullptr, nullptr);
   EXPECT_EQ(self.calls, 1);
   leader.leave();

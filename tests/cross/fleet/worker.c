@@ -181,12 +181,13 @@ int main(void) {
   wait_for(&stats_asked);
   sf_group_stats(group, &s, sizeof s);
   pthread_mutex_lock(&out_mu);
-  printf("{\"event\":\"stats\",\"pid\":%d,\"lang\":\"c\",\"stats\":{\"flights\":%llu,"
-         "\"followers\":%llu,\"fleet_led\":%llu,\"fleet_joined\":%llu,\"fleet_taken_over\":%llu,"
-         "\"fleet_fallbacks\":%llu}}\n",
-         (int)getpid(), (unsigned long long)s.flights, (unsigned long long)s.followers,
-         (unsigned long long)s.fleet_led, (unsigned long long)s.fleet_joined,
-         (unsigned long long)s.fleet_taken_over, (unsigned long long)s.fleet_fallbacks);
+  printf(
+      "{\"event\":\"stats\",\"pid\":%d,\"lang\":\"c\",\"stats\":{\"flights\":%llu,"
+      "\"followers\":%llu,\"fleet_led\":%llu,\"fleet_joined\":%llu,\"fleet_taken_over\":%llu,"
+      "\"fleet_fallbacks\":%llu}}\n",
+      (int)getpid(), (unsigned long long)s.flights, (unsigned long long)s.followers,
+      (unsigned long long)s.fleet_led, (unsigned long long)s.fleet_joined,
+      (unsigned long long)s.fleet_taken_over, (unsigned long long)s.fleet_fallbacks);
   fflush(stdout);
   pthread_mutex_unlock(&out_mu);
   wait_for(&exiting);

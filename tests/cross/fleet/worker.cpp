@@ -55,8 +55,8 @@ std::string json_string(std::string_view s) {
 // Prints one event: `more` is the JSON of its other fields (",..." or "").
 void emit(const char *event, const std::string &more = "") {
   std::lock_guard<std::mutex> lk(out_mu);
-  std::cout << "{\"event\":\"" << event << "\",\"pid\":" << pid << ",\"lang\":\"cpp\"" << more << "}"
-            << std::endl;
+  std::cout << "{\"event\":\"" << event << "\",\"pid\":" << pid << ",\"lang\":\"cpp\"" << more
+            << "}" << std::endl;
 }
 
 // A flag the command reader raises once and the callers wait for.
@@ -97,7 +97,8 @@ void read_commands() {
 
 int main() {
   const std::string name = env("SF_FLEET_GROUP", "cross"), key = env("SF_FLEET_KEY", "hot key");
-  const std::string mode = env("SF_FLEET_MODE", "value"), exec_file = env("SF_FLEET_EXEC_FILE", "/dev/null");
+  const std::string mode = env("SF_FLEET_MODE", "value"),
+                    exec_file = env("SF_FLEET_EXEC_FILE", "/dev/null");
   const int callers = std::atoi(env("SF_FLEET_CALLERS", "4").c_str());
   sf::fleet_options o;
   o.url = env("SF_FLEET_URL", "");
@@ -128,7 +129,8 @@ int main() {
 
   std::atomic<int> entered{0};
   std::thread watcher([&] {  // "joined": every caller has entered and joined the flight
-    for (int i = 0; entered.load() < callers || g.stats().followers + 1 < static_cast<std::uint64_t>(callers);
+    for (int i = 0;
+         entered.load() < callers || g.stats().followers + 1 < static_cast<std::uint64_t>(callers);
          ++i) {
       if (i == 100000) {
         std::cerr << "cpp worker: the callers never joined\n";
@@ -145,8 +147,9 @@ int main() {
       sf::result<sf::bytes> r = g.try_run(key, work);
       std::string value = r.ok() ? json_string(r->view()) : "null";
       std::string error = r.ok() ? "null" : json_string(r.error_bytes().view());
-      emit("result", ",\"status\":" + std::to_string(r.status()) + ",\"shared\":" +
-                         (r.shared() ? "true" : "false") + ",\"value\":" + value + ",\"error\":" + error);
+      emit("result", ",\"status\":" + std::to_string(r.status()) +
+                         ",\"shared\":" + (r.shared() ? "true" : "false") + ",\"value\":" + value +
+                         ",\"error\":" + error);
     });
   }
   for (auto &t : threads) t.join();
@@ -155,9 +158,9 @@ int main() {
   sf_stats s = g.stats();
   emit("stats", ",\"stats\":{\"flights\":" + std::to_string(s.flights) + ",\"followers\":" +
                     std::to_string(s.followers) + ",\"fleet_led\":" + std::to_string(s.fleet_led) +
-                    ",\"fleet_joined\":" + std::to_string(s.fleet_joined) + ",\"fleet_taken_over\":" +
-                    std::to_string(s.fleet_taken_over) + ",\"fleet_fallbacks\":" +
-                    std::to_string(s.fleet_fallbacks) + "}");
+                    ",\"fleet_joined\":" + std::to_string(s.fleet_joined) +
+                    ",\"fleet_taken_over\":" + std::to_string(s.fleet_taken_over) +
+                    ",\"fleet_fallbacks\":" + std::to_string(s.fleet_fallbacks) + "}");
   exiting.wait();
   reader.join();
   // The last reference: the I/O thread publishes what is queued, then stops.

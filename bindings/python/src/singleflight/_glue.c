@@ -25,12 +25,20 @@ static int sfpy_keeps_gil(const char *wrapper)
 #undef Py_BEGIN_ALLOW_THREADS
 #undef Py_END_ALLOW_THREADS
 #define Py_BEGIN_ALLOW_THREADS \
-    { PyThreadState *_save = sfpy_keeps_gil(__func__) ? NULL : PyEval_SaveThread();
-#define Py_END_ALLOW_THREADS \
-    if (_save != NULL) PyEval_RestoreThread(_save); }
+    {                          \
+        PyThreadState *_save = \
+            sfpy_keeps_gil(__func__) ? NULL : PyEval_SaveThread();
+#define Py_END_ALLOW_THREADS         \
+    if (_save != NULL)               \
+        PyEval_RestoreThread(_save); \
+    }
 
-#define SFPY_NOGIL_BEGIN { PyThreadState *sfpy_ts_ = PyEval_SaveThread();
-#define SFPY_NOGIL_END PyEval_RestoreThread(sfpy_ts_); }
+#define SFPY_NOGIL_BEGIN \
+    {                    \
+        PyThreadState *sfpy_ts_ = PyEval_SaveThread();
+#define SFPY_NOGIL_END              \
+    PyEval_RestoreThread(sfpy_ts_); \
+    }
 
 #if SF_VERSION_MAJOR != 0 || SF_VERSION_MINOR < 1
 #error "singleflight (Python binding) needs singleflight.h 0.x with x >= 1"
@@ -48,10 +56,10 @@ typedef struct sfpy_call {
     sf_ticket *work;
     sf_result result;
     void *native;
-    int run_here;  /* counted in sfpy_run_here_depth */
-    int callback;  /* a subscription or abandon callback is set on a ticket */
+    int run_here; /* counted in sfpy_run_here_depth */
+    int callback; /* a subscription or abandon callback is set on a ticket */
     struct sfpy_rv *rv; /* the flight's rendezvous, once met (sfpy_meet) */
-    int slot;      /* 1 + the rendezvous slot this call registered, or 0 */
+    int slot; /* 1 + the rendezvous slot this call registered, or 0 */
     struct sfpy_call *below; /* the blocking call under it on this thread */
     intptr_t depth;          /* its place on this thread's stack, 1 up; 0:
                                 not a blocking call (see sfpy_mark) */
@@ -127,22 +135,22 @@ static void sfpy_keep_drop(void *handle)
    every flight, whatever the order of interpreter shutdown. */
 static const sf_native_kind sfpy_kind = { "python", sfpy_release_c };
 
-#define SFPY_ENTER(n, b)                                          \
-    sfpy_sink sink_ = { (n), (b), 0 };                            \
-    sfpy_sink *prev_ = sfpy_current_sink;                         \
+#define SFPY_ENTER(n, b)                  \
+    sfpy_sink sink_ = { (n), (b), 0 };    \
+    sfpy_sink *prev_ = sfpy_current_sink; \
     sfpy_current_sink = &sink_
 #define SFPY_EXIT() sfpy_current_sink = prev_
 /* Drops from the keep set what the engine released during the call (the
    GIL held again). */
-#define SFPY_DROP_RELEASED()                                      \
-    do {                                                          \
-        if (sink_.released & SFPY_REL_NATIVE)                     \
-            sfpy_keep_drop(sink_.native);                         \
-        if (sink_.released & SFPY_REL_BYTES)                      \
-            sfpy_keep_drop(sink_.bytes);                          \
+#define SFPY_DROP_RELEASED()                  \
+    do {                                      \
+        if (sink_.released & SFPY_REL_NATIVE) \
+            sfpy_keep_drop(sink_.native);     \
+        if (sink_.released & SFPY_REL_BYTES)  \
+            sfpy_keep_drop(sink_.bytes);      \
     } while (0)
 
-static long sfpy_live;  /* calls allocated and not freed (leak checks) */
+static long sfpy_live; /* calls allocated and not freed (leak checks) */
 
 /* How many blocking leaders (SF_JOIN_RUN_HERE) this thread is running the
    work of: only then can a poll of this thread be a deadlock. */
@@ -368,7 +376,7 @@ static int sfpy_complete(sfpy_call *w, sf_status status, void *native,
         sf_complete_native(w->work, status, NULL, b,
                            native != NULL ? &sfpy_kind : NULL, native);
     SFPY_NOGIL_BEGIN /* the abandon callback may be firing on another thread */
-    sf_leave(w->work);
+        sf_leave(w->work);
     SFPY_NOGIL_END
     sfpy_free_call(w);
     SFPY_EXIT();
@@ -525,7 +533,8 @@ static sfpy_call *sfpy_meet(sfpy_call *c, intptr_t loop)
     int i;
     if (mine == NULL)
         return c;
-    if (sf_attach(c->wait, &sfpy_rv_kind, mine, &cur) != SF_OK || cur == NULL) {
+    if (sf_attach(c->wait, &sfpy_rv_kind, mine, &cur) != SF_OK ||
+        cur == NULL) {
         sfpy_rv_keep(mine);
         return c;
     }
