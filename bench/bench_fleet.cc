@@ -8,8 +8,7 @@
 // in each process that did not run the work: the fleet's own latency,
 // without the time the process takes to wake all of its callers), Redis commands per stampede (INFO
 // commandstats), and for one caller with no contention the time per flight
-// over a local group's, in server round trips (PING), with its commands: the
-// leading process's, and from them each waiting process's in the stampede.
+// over a local group's, in server round trips (PING).
 //
 //   ./build/bench/bench_fleet [--procs 8] [--threads 20] [--rounds 10]
 #include <fcntl.h>
@@ -175,7 +174,6 @@ std::string self_path() {
 // scripts call included), and the EVALSHA calls alone.
 struct Commands {
   long all = 0, scripts = 0;
-  std::map<std::string, long> by_name;
 };
 
 Commands total_commands(const sftest::RedisServer &server) {
@@ -189,7 +187,6 @@ Commands total_commands(const sftest::RedisServer &server) {
     while (std::getline(in, line)) {
       if (line.compare(0, 8, "cmdstat_") != 0) continue;
       std::string name = line.substr(8, line.find(':') - 8);
-      name = name.substr(0, name.find('|'));  // "script|load": Redis 7 names subcommands
       if (name == "info" || name == "config" || name == "ping" || name == "script" ||
           name == "subscribe" || name == "select" || name == "flushall")
         continue;
@@ -197,7 +194,6 @@ Commands total_commands(const sftest::RedisServer &server) {
       if (p == std::string::npos) continue;
       long calls = std::atol(line.c_str() + p + 6);
       total.all += calls;
-      total.by_name[name] = calls;
       if (name == "evalsha" || name == "eval") total.scripts += calls;
     }
   }
@@ -220,7 +216,6 @@ struct Row {
   double process_p50_ms, process_p90_ms;  // the first caller of each process that ran no work
   double client_commands;                 // commands clients sent (a script is one)
   double server_commands;                 // what the server ran, inside scripts too
-  std::map<std::string, long> by_name;    // the same, by command
 };
 
 Row stampede(const sftest::RedisServer &server, const std::string &mode, int procs, int threads,
@@ -305,7 +300,6 @@ Row stampede(const sftest::RedisServer &server, const std::string &mode, int pro
   Commands c = total_commands(server);
   row.server_commands = double(c.all) / rounds;
   row.client_commands = double(c.scripts ? c.scripts : c.all) / rounds;
-  row.by_name = c.by_name;
   return row;
 }
 
@@ -354,64 +348,34 @@ int main(int argc, char **argv) {
               "added: 1st/process", "client cmds", "server cmds");
   std::printf("%-24s %8s %10s %10s %10s %10s %12s %12s\n", "", "/flight", "p50 ms", "p90 ms",
               "p50 ms", "p90 ms", "/flight", "/flight");
-  Row fleet_row{};
   for (const char *mode : {"fleet", "recipe"}) {
     Row r = stampede(server, mode, procs, threads, rounds);
-    if (std::strcmp(mode, "fleet") == 0) fleet_row = r;
     std::printf("%-24s %8.2f %10.3f %10.3f %10.3f %10.3f %12.1f %12.1f\n",
                 std::strcmp(mode, "fleet") == 0 ? "sf fleet group" : "SET NX PX + 10 ms poll",
                 r.execs_per_stampede, r.waiter_p50_ms, r.waiter_p90_ms, r.process_p50_ms,
                 r.process_p90_ms, r.client_commands, r.server_commands);
   }
-  std::printf("\nfleet stampede, server commands per flight by name:");
-  for (auto &c : fleet_row.by_name)
-    std::printf(" %s %.1f", c.first.c_str(), double(c.second) / rounds);
-  std::printf("\n");
-  // Uncontended: one caller, fresh keys; the fleet, a local group and PING
-  // alternated, 7 runs, the median of each and of the ratio.
-  const int n = 500, runs = 7;
+  // Uncontended: one caller, fresh keys.
+  const int n = 2000;
   sf_group *local = sf_group_new();
   sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
   std::string url = server.url();
   o.url = url.c_str();
   sf_group *fleet = sf_group_open_fleet("bench-uncontended", 17, &o);
   uncontended_us(fleet, 50, "warm");  // connected
-  std::vector<double> fleet_us, local_us, rtt_us, overhead;
-  Commands c;
-  for (int run = 0; run < runs; ++run) {
-    const std::string prefix = "u" + std::to_string(run) + ":";
-    reset_stats(server);
-    fleet_us.push_back(uncontended_us(fleet, n, prefix));
-    Commands got = total_commands(server);
-    if (run == 0) c = got;
-    local_us.push_back(uncontended_us(local, n, prefix));
-    rtt_us.push_back(ping_us(server, n));
-    overhead.push_back((fleet_us.back() - local_us.back()) / rtt_us.back());
-  }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
+  reset_stats(server);
+  double fleet_us = uncontended_us(fleet, n, "u");
+  Commands c = total_commands(server);
+  double local_us = uncontended_us(local, n, "u");
+  double rtt = ping_us(server, n);
   std::printf(
-      "\nuncontended (1 caller, fresh keys, %d runs of %d calls, medians): local %.2f us, "
-      "fleet %.2f us, round trip (PING) %.2f us\n",
-      runs, n, median(local_us), median(fleet_us), median(rtt_us));
-  // c counts the run's commands; the completion of its last flight may
-  // still be on its way, which leaves the figure short by less than 1/n.
-  const double leader_scripts = double(c.scripts) / n, leader_all = double(c.all) / n;
-  std::printf("fleet overhead: %.2f round trips' time per flight (median of the runs' ratios)\n",
-              median(overhead));
-  // A waiting process's share: the stampede's commands less its leaders'
-  // (a caller that arrived after the flight ended leads a new one), over
-  // the processes that did not lead.
-  const double e = fleet_row.execs_per_stampede;
-  const double waiters = procs - e;
+      "\nuncontended (1 caller, fresh keys, %d calls): local %.2f us, fleet %.2f us, "
+      "round trip (PING) %.2f us\n",
+      n, local_us, fleet_us, rtt);
   std::printf(
-      "commands per flight: the leading process %.2f scripts (%.1f server commands); "
-      "each waiting process of the stampede %.2f scripts (%.1f server commands)\n",
-      leader_scripts, leader_all,
-      waiters > 0 ? (fleet_row.client_commands - e * leader_scripts) / waiters : 0.0,
-      waiters > 0 ? (fleet_row.server_commands - e * leader_all) / waiters : 0.0);
+      "fleet overhead: %.2f round trips' time per flight; %.2f scripts (%.1f server "
+      "commands) per flight\n",
+      (fleet_us - local_us) / rtt, double(c.scripts) / n, double(c.all) / n);
   sf_group_release(fleet);
   sf_group_release(local);
   return 0;

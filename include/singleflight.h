@@ -538,33 +538,21 @@ SF_EXTERN(void) sf_leave(sf_ticket *ticket);
  *     that flight talks to the server, so the server sees one conversation
  *     per process and key however many callers wait.
  *   - The engine owns the network: one I/O thread per fleet group and
- *     process speaks to the server (hiredis), subscribed to the group's
- *     completion notices. The first caller of a key does not lead at once:
- *     the flight first asks the server (one script: done, lead or wait).
- *     The first caller of an sf_do(), a thread that blocks anyway, sends
- *     that script itself on a connection from the group's small pool (one
- *     round trip, no thread between); a split-API caller waits, as every
- *     caller after it, through the ordinary sf_wait()/sf_subscribe(),
- *     while the I/O thread asks. If the fleet has an outcome for the
- *     flight, every local caller gets it. If this process is to lead, the
- *     flight is handed off (SF_EHANDOFF, which sf_do() and every binding's
- *     Do retry by themselves) and the caller who joins again first leads
- *     it, holding a *lease* and a *fencing token*; the I/O thread renews
- *     the lease once the work has run for a third of it, and the outcome
- *     is published when the work completes. If another process leads, the
- *     I/O thread completes the local flight from that leader's completion
- *     notice (which carries outcomes up to 16 KiB; a larger one is read
- *     from the server), or joins again when its lease runs out (a crashed
- *     leader: then exactly one process takes over). A split-API user sees
- *     SF_EHANDOFF as section 5 says and joins again.
- *   - No caller thread blocks on the network except the one that leads an
- *     sf_do(): it sends its join script and, when its work completes, its
- *     completion script, without waiting for the completion's reply (the
- *     I/O thread reads it); every other leader's completion is published
- *     by the I/O thread, and the leader does not wait for it.
- *   - Commands per flight and process: a leading process runs two scripts
- *     (join, completion; a renewal more per third of the lease the work
- *     runs), a waiting process one (join), however many callers each has.
+ *     process speaks to the server (hiredis). The first caller of a key
+ *     does not lead at once: it waits, as every caller after it, through
+ *     the ordinary sf_wait()/sf_subscribe(), while the I/O thread asks the
+ *     server. If the fleet has an outcome for the flight, every local
+ *     caller gets it. If this process is to lead, the flight is handed off
+ *     (SF_EHANDOFF, which sf_do() and every binding's Do retry by
+ *     themselves) and the caller who joins again first leads it, holding a
+ *     *lease* and a *fencing token*; the I/O thread renews the lease while
+ *     the work runs and publishes the outcome when it completes. If another
+ *     process leads, the I/O thread waits for its completion notice, or for
+ *     its lease to run out (a crashed leader: then exactly one process
+ *     takes over). A split-API user sees SF_EHANDOFF as section 5 says and
+ *     joins again.
+ *   - No caller thread blocks on the network: the I/O thread publishes a
+ *     leader's completion; the leader does not wait for it.
  *   - Fencing: a leader whose lease ran out (it stalled; another process
  *     took over) still hands its outcome to its own local callers, but the
  *     server refuses its completion: no other process ever reads it. The

@@ -142,11 +142,7 @@ sf_status sf_do(sf_group *group, const void *key, size_t key_len, sf_work_fn wor
   if (!group || !work || bad_key(key, key_len)) return SF_EINVAL;
   for (;;) {
     sf_ticket *wait, *lead;
-    sf_status st;
-    {
-      sf::BlockingJoin blocking;  // a fleet group's first caller may join the fleet itself
-      st = sf::group_join(group, key, key_len, SF_JOIN_RUN_HERE, &wait, &lead);
-    }
+    sf_status st = sf::group_join(group, key, key_len, SF_JOIN_RUN_HERE, &wait, &lead);
     if (st != SF_OK) return st;
     sf::latency_joined(group->latency, wait, lead);
     if (lead) {

@@ -12,7 +12,6 @@
 namespace sf {
 
 thread_local sf_ticket *tls_current_work = nullptr;
-thread_local bool tls_join_may_block = false;
 
 namespace {
 

@@ -33,9 +33,34 @@ std::string context_error(redisContext *c) {
 
 void ReplyFree::operator()(redisReply *r) const noexcept { freeReplyObject(r); }
 
-namespace {
+redisContext *Connection::connect_one(std::string *why) {
+  const timeval tv = to_timeval(config_.connect_timeout_ms);
+  redisContext *c = config_.unix_path.empty()
+                        ? redisConnectWithTimeout(config_.host.c_str(), config_.port, tv)
+                        : redisConnectUnixWithTimeout(config_.unix_path.c_str(), tv);
+  if (!c || c->err) {
+    *why = "connect: " + context_error(c);
+    if (c) redisFree(c);
+    return nullptr;
+  }
+  if (redisSetTimeout(c, to_timeval(config_.command_timeout_ms)) != REDIS_OK) {
+    *why = "set timeout: " + context_error(c);
+    redisFree(c);
+    return nullptr;
+  }
+  Reply r;
+  if (!config_.password.empty()) {
+    Command auth = config_.user.empty() ? Command{"AUTH", config_.password}
+                                        : Command{"AUTH", config_.user, config_.password};
+    if (!command(c, auth, &r, why)) {
+      redisFree(c);
+      return nullptr;
+    }
+  }
+  return c;
+}
 
-bool command(redisContext *c, const Command &args, Reply *reply, std::string *why) {
+bool Connection::command(redisContext *c, const Command &args, Reply *reply, std::string *why) {
   void *raw = nullptr;
   if (!append(c, args) || redisGetReply(c, &raw) != REDIS_OK) {
     *why = args[0] + ": " + context_error(c);
@@ -49,121 +74,20 @@ bool command(redisContext *c, const Command &args, Reply *reply, std::string *wh
   return true;
 }
 
-// Connected and authenticated, with the command timeout set.
-redisContext *connect_one(const FleetConfig &config, std::string *why) {
-  const timeval tv = to_timeval(config.connect_timeout_ms);
-  redisContext *c = config.unix_path.empty()
-                        ? redisConnectWithTimeout(config.host.c_str(), config.port, tv)
-                        : redisConnectUnixWithTimeout(config.unix_path.c_str(), tv);
-  if (!c || c->err) {
-    *why = "connect: " + context_error(c);
-    if (c) redisFree(c);
-    return nullptr;
-  }
-  if (redisSetTimeout(c, to_timeval(config.command_timeout_ms)) != REDIS_OK) {
-    *why = "set timeout: " + context_error(c);
-    redisFree(c);
-    return nullptr;
-  }
-  Reply r;
-  if (!config.password.empty()) {
-    Command auth = config.user.empty() ? Command{"AUTH", config.password}
-                                       : Command{"AUTH", config.user, config.password};
-    if (!command(c, auth, &r, why)) {
-      redisFree(c);
-      return nullptr;
-    }
-  }
-  return c;
-}
-
-}  // namespace
-
-redisContext *connect_command(const FleetConfig &config, std::string *why) {
-  redisContext *c = connect_one(config, why);
-  Reply r;
-  if (c && config.db != 0 && !command(c, {"SELECT", std::to_string(config.db)}, &r, why)) {
-    redisFree(c);
-    return nullptr;
-  }
-  return c;
-}
-
-Command eval_command(const std::string &sha, std::initializer_list<std::string> keys,
-                     std::initializer_list<std::string> args) {
-  Command c;
-  c.reserve(3 + keys.size() + args.size());
-  c.push_back("EVALSHA");
-  c.push_back(sha);
-  c.push_back(std::to_string(keys.size()));
-  for (auto &k : keys) c.push_back(k);
-  for (auto &a : args) c.push_back(a);
-  return c;
-}
-
-DirectLink::~DirectLink() { redisFree(c_); }
-
-int DirectLink::fd() const noexcept { return c_->fd; }
-
-// One owed reply read: false if it is an error.
-bool DirectLink::take(void *raw, int *refused) {
-  Reply r(static_cast<redisReply *>(raw));
-  --owed_;
-  if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) ++*refused;
-  return r->type != REDIS_REPLY_ERROR;
-}
-
-bool DirectLink::call(const Command &cmd, Reply *reply, int *refused, std::string *why) {
-  while (owed_ > 0) {
-    void *raw = nullptr;
-    if (redisGetReply(c_, &raw) != REDIS_OK) {
-      *why = "reply: " + context_error(c_);
-      return false;
-    }
-    if (!take(raw, refused)) {
-      *why = "error reply to a completion";
-      return false;
-    }
-  }
-  return command(c_, cmd, reply, why);
-}
-
-bool DirectLink::send(const Command &cmd, std::string *why) {
-  int done = 0;
-  if (!append(c_, cmd)) {
-    *why = "append: " + context_error(c_);
-    return false;
-  }
-  ++owed_;
-  do {
-    if (redisBufferWrite(c_, &done) != REDIS_OK) {
-      *why = "write: " + context_error(c_);
-      return false;
-    }
-  } while (!done);
-  return true;
-}
-
-bool DirectLink::drain(int *refused) {
-  if (redisBufferRead(c_) != REDIS_OK) return false;
-  for (;;) {
-    void *raw = nullptr;
-    if (redisGetReplyFromReader(c_, &raw) != REDIS_OK) return false;
-    if (!raw) return true;
-    if (!take(raw, refused)) return false;
-  }
-}
-
 bool Connection::open(const std::string &channel, std::string *why) {
   close();
-  cmd_ = connect_command(config_, why);
+  cmd_ = connect_one(why);
   if (!cmd_) return false;
-  sub_ = connect_one(config_, why);
+  sub_ = connect_one(why);
   if (!sub_) {
     close();
     return false;
   }
   Reply r;
+  if (config_.db != 0 && !command(cmd_, {"SELECT", std::to_string(config_.db)}, &r, why)) {
+    close();
+    return false;
+  }
   for (int i = 0; i < kScripts; ++i) {
     if (!command(cmd_, {"SCRIPT", "LOAD", fleet_script(static_cast<FleetScript>(i))}, &r, why) ||
         r->type != REDIS_REPLY_STRING) {
@@ -184,6 +108,18 @@ void Connection::close() noexcept {
   if (cmd_) redisFree(cmd_);
   if (sub_) redisFree(sub_);
   cmd_ = sub_ = nullptr;
+}
+
+Command Connection::eval(FleetScript script, std::initializer_list<std::string> keys,
+                         std::initializer_list<std::string> args) const {
+  Command c;
+  c.reserve(3 + keys.size() + args.size());
+  c.push_back("EVALSHA");
+  c.push_back(sha_[script]);
+  c.push_back(std::to_string(keys.size()));
+  for (auto &k : keys) c.push_back(k);
+  for (auto &a : args) c.push_back(a);
+  return c;
 }
 
 bool Connection::run(const std::vector<Command> &commands, std::vector<Reply> *replies,

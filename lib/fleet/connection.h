@@ -1,10 +1,8 @@
-// fleet/connection.h — connections to the server, through hiredis: the I/O
-// thread's two (one for commands: pipelined scripts; one subscribed to the
-// group's completion channel), and the direct links of the callers that
-// run their own join and completion scripts (fleet.h). Blocking sockets
-// with the configured timeouts: a reply later than command_timeout_ms is an
-// error, and any error closes the connection (the I/O thread then trips
-// the breaker; a direct link is dropped and the I/O thread takes over).
+// fleet/connection.h — the I/O thread's two connections to the server,
+// through hiredis: one for commands (pipelined scripts), one subscribed to
+// the group's completion channel. Blocking sockets with the configured
+// timeouts: a reply later than command_timeout_ms is an error, and any
+// error closes both connections (the caller trips the breaker).
 #pragma once
 
 #include <memory>
@@ -27,43 +25,6 @@ using Reply = std::unique_ptr<redisReply, ReplyFree>;
 // One command: its arguments, binary-safe.
 using Command = std::vector<std::string>;
 
-// EVALSHA of the script `sha` with `keys` and `args`.
-Command eval_command(const std::string &sha, std::initializer_list<std::string> keys,
-                     std::initializer_list<std::string> args);
-
-// A connection for commands: connected, authenticated, its db selected.
-// Null, with *why, on any failure.
-redisContext *connect_command(const FleetConfig &config, std::string *why);
-
-// A caller's command connection (fleet.h, the direct path): one thread at
-// a time. Replies to commands sent without waiting are owed: the next call
-// reads them first, or drain() does when the socket is readable.
-class DirectLink {
- public:
-  explicit DirectLink(redisContext *c) noexcept : c_(c) {}
-  ~DirectLink();
-  DirectLink(const DirectLink &) = delete;
-  DirectLink &operator=(const DirectLink &) = delete;
-
-  // Reads the owed replies, then sends `cmd` and reads its reply. False on
-  // an I/O error, a timeout or an error reply (the link is then unusable).
-  // *refused counts the owed replies that were integer 0 (a completion the
-  // server refused).
-  bool call(const Command &cmd, Reply *reply, int *refused, std::string *why);
-  // Sends `cmd`; its reply is owed. False on an I/O error.
-  bool send(const Command &cmd, std::string *why);
-  // Reads what the socket has: false on an error or EOF; *refused as in
-  // call(). owed() is 0 once every reply came.
-  bool drain(int *refused);
-  int owed() const noexcept { return owed_; }
-  int fd() const noexcept;
-
- private:
-  bool take(void *raw, int *refused);
-  redisContext *c_;
-  int owed_ = 0;
-};
-
 class Connection {
  public:
   explicit Connection(const FleetConfig &config) : config_(config) {}
@@ -81,11 +42,7 @@ class Connection {
 
   // EVALSHA of `script` with `keys` and `args`.
   Command eval(FleetScript script, std::initializer_list<std::string> keys,
-               std::initializer_list<std::string> args) const {
-    return eval_command(sha_[script], keys, args);
-  }
-  // The server's name of `script` (known once open() succeeded).
-  const std::string &sha(FleetScript script) const noexcept { return sha_[script]; }
+               std::initializer_list<std::string> args) const;
 
   // Sends every command at once, then reads one reply for each into
   // *replies. False (and the connection closed) on an I/O error, a timeout,
@@ -100,6 +57,9 @@ class Connection {
   bool read_notices(std::vector<std::string> *notices, std::string *why);
 
  private:
+  redisContext *connect_one(std::string *why);
+  bool command(redisContext *c, const Command &args, Reply *reply, std::string *why);
+
   const FleetConfig &config_;
   redisContext *cmd_ = nullptr;
   redisContext *sub_ = nullptr;

@@ -11,7 +11,6 @@
 #include <cstring>
 
 #include "bytes.h"
-#include "fleet/current_work.h"
 #include "fleet/hooks.h"
 #include "fleet/notice.h"
 #include "flight.h"
@@ -53,171 +52,6 @@ void on_abandoned(void *ud) {
   p->fleet->wake();
 }
 
-bool same_key(const std::string &k, const void *key, std::size_t len) noexcept {
-  return k.size() == len && (len == 0 || std::memcmp(k.data(), key, len) == 0);
-}
-
-// How many completion notices the I/O thread remembers (RecentNotice).
-constexpr std::size_t kRecentNotices = 256;
-
-// The retry time of a waiter told the lease has `pttl` ms left: its end,
-// plus a little for the clocks' tick (a leader that died is taken over then).
-Clock::time_point retry_time(Clock::time_point now, long long pttl) {
-  if (pttl < 0) pttl = 0;
-  return now + std::chrono::milliseconds(pttl + 2 + pttl / 50);
-}
-
-// The leader of `token` for `key` (or of a local grant: 0) finished: the
-// callers its hand-off woke who have not joined its flight are stragglers
-// (grant_mu held). Returns the run's record, erased.
-int take_local_run(Fleet *f, const void *key, std::size_t len, std::uint64_t token) noexcept {
-  for (auto it = f->local_runs.begin(); it != f->local_runs.end(); ++it) {
-    if (it->token == token && same_key(it->key, key, len)) {
-      const int handed = it->handed;
-      f->local_runs.erase(it);
-      return handed;
-    }
-  }
-  return 0;
-}
-
-// A leader of `token` finished with `callers` local callers: the callers its
-// hand-off woke who joined again only after that read its outcome (as
-// stragglers). Before its completion is sent: a straggler's join must find
-// it registered or the lease still held.
-void note_stragglers(Fleet *f, const std::string &key, std::uint64_t token,
-                     std::uint32_t callers) noexcept {
-  std::lock_guard<std::mutex> lk(f->grant_mu);
-  const int late = take_local_run(f, key.data(), key.size(), token) - static_cast<int>(callers);
-  if (late <= 0) return;
-  try {
-    f->stragglers.push_back(
-        Stragglers{key, token, late, Clock::now() + std::chrono::milliseconds(f->config.lease_ms)});
-  } catch (...) {
-    // No memory: the late callers lead a new run.
-  }
-}
-
-// The token a new flight of `key` reads the outcome of (a straggler's), or
-// 0 (grant_mu held).
-std::uint64_t take_straggler_locked(Fleet *f, const std::string &key) noexcept {
-  const Clock::time_point now = Clock::now();
-  for (auto it = f->stragglers.begin(); it != f->stragglers.end();) {
-    if (now >= it->until) {
-      it = f->stragglers.erase(it);
-      continue;
-    }
-    if (it->key == key) {
-      const std::uint64_t token = it->token;
-      if (--it->left == 0) f->stragglers.erase(it);
-      return token;
-    }
-    ++it;
-  }
-  return 0;
-}
-
-std::uint64_t take_straggler(Fleet *f, const std::string &key) noexcept {
-  std::lock_guard<std::mutex> lk(f->grant_mu);
-  return take_straggler_locked(f, key);
-}
-
-// A flight held for a late caller of a local grant's leader
-// (fleet_new_flight): completed with that leader's outcome. False if
-// there is none (it expired): the flight goes on as any other.
-bool complete_late(Fleet *f, sf_ticket *work, const std::string &key) noexcept {
-  sf_status status = SF_OK;
-  sf_bytes *value = nullptr, *error = nullptr;
-  bool found = false;
-  {
-    std::lock_guard<std::mutex> lk(f->grant_mu);
-    for (auto it = f->local_outcomes.begin(); it != f->local_outcomes.end(); ++it) {
-      if (it->holds == 0 || it->key != key) continue;
-      found = true;
-      status = it->status;
-      value = sf_bytes_retain(it->value);
-      error = sf_bytes_retain(it->error);
-      if (--it->holds == 0 && it->left == 0) {
-        sf_bytes_release(it->value);
-        sf_bytes_release(it->error);
-        f->local_outcomes.erase(it);
-      }
-      break;
-    }
-  }
-  if (!found) return false;
-  group_complete_remote(work, status, value, error);
-  group_leave(work);
-  return true;
-}
-
-void grant(Fleet *f, const std::string &key, std::uint64_t token, int handed) {
-  std::lock_guard<std::mutex> lk(f->grant_mu);
-  f->grants.push_back(Grant{key, token, handed});
-}
-
-// The local callers of the held flight of `work` (the leader among them).
-int local_callers(sf_ticket *work) noexcept {
-  Flight *fl = work->flight;
-  std::lock_guard<detail::SpinMutex> lk(fl->mu);
-  return fl->waiters;
-}
-
-// The fleet's outcome of a held flight: its local callers get it (or the
-// flight is handed to a local leader when it was too large to publish:
-// false, the caller hands it over).
-bool complete_remote(Fleet *f, sf_ticket *work, const Notice &n) noexcept {
-  if (n.status == "L") return false;
-  int st = std::atoi(n.status.c_str());
-  if (st != SF_OK && st != SF_EWORK && st != SF_EPANIC && st != SF_ENOBYTES) st = SF_EPANIC;
-  sf_bytes *v = n.has_value ? sf_bytes_new(n.value.data(), n.value.size()) : nullptr;
-  sf_bytes *e = n.has_error ? sf_bytes_new(n.error.data(), n.error.size()) : nullptr;
-  // Counted before the callers wake: what they read next includes it.
-  f->joined.fetch_add(1, std::memory_order_relaxed);
-  group_complete_remote(work, static_cast<sf_status>(st), v, e);
-  group_leave(work);
-  return true;
-}
-
-// The completion script of the leader of `token`.
-Command complete_command(const Fleet &f, const std::string *sha, const Post &p) {
-  const FlightKeys keys = flight_keys(f.config.prefix, f.hex_group, p.key.data(), p.key.size());
-  std::string status = std::to_string(static_cast<int>(p.status));
-  std::string value, error;
-  bool has_value = p.value != nullptr, has_error = p.error != nullptr;
-  if (p.native_only) {
-    status = std::to_string(static_cast<int>(SF_ENOBYTES));
-    has_value = false;
-    has_error = true;
-    error = "the leader's value is a native " + p.native_name +
-            " value with no byte form: a caller in another process cannot receive it";
-  } else {
-    if (has_value) value = bytes_str(p.value);
-    if (has_error) error = bytes_str(p.error);
-  }
-  if (p.too_large) {  // counted by fleet_leader_done
-    status = "L";
-    has_value = has_error = false;
-    value.clear();
-    error.clear();
-  }
-  const std::uint64_t ttl = std::max<std::uint64_t>(2ull * f.config.lease_ms, 2000);
-  const bool inline_outcome = notice_inline(value.size(), error.size());
-  return eval_command(
-      sha[kComplete], {keys.lease, keys.latest, keys.linger},
-      {std::to_string(p.token),
-       encode_outcome(p.token, status, has_value ? &value : nullptr, has_error ? &error : nullptr),
-       std::to_string(ttl), std::to_string(f.config.linger_ms), f.channel, keys.hex_key,
-       inline_outcome ? "1" : "0"});
-}
-
-Command join_command(const Fleet &f, const std::string *sha, const FlightKeys &keys,
-                     std::uint64_t waited) {
-  return eval_command(
-      sha[kJoin], {keys.lease, keys.counter, keys.latest, keys.linger},
-      {std::to_string(f.config.lease_ms), std::to_string(waited), f.config.linger_ms ? "1" : "0"});
-}
-
 }  // namespace
 
 Fleet::Fleet(const FleetConfig &c, const void *name, std::size_t len)
@@ -242,12 +76,12 @@ void Fleet::wake() noexcept {
   (void)n;
 }
 
-void Fleet::post(Post &&p, bool wake_thread) noexcept {
+void Fleet::post(Post &&p) noexcept {
   {
     std::lock_guard<std::mutex> lk(inbox_mu);
     inbox.push_back(std::move(p));
   }
-  if (wake_thread) wake();
+  wake();
 }
 
 namespace {
@@ -258,10 +92,13 @@ struct Loop {
   Fleet &f;
   std::vector<Command> cmds;
   std::vector<std::pair<Fleet::Out, void *>> what;
-  std::vector<pollfd> fds;
 
   Clock::duration lease() const { return std::chrono::milliseconds(f.config.lease_ms); }
 
+  void grant(const std::string &key, std::uint64_t token, int handed) {
+    std::lock_guard<std::mutex> lk(f.grant_mu);
+    f.grants.push_back(Grant{key, token, handed});
+  }
   // True if the grant was still unclaimed (and is gone now).
   bool revoke(const std::string &key, std::uint64_t token) {
     std::lock_guard<std::mutex> lk(f.grant_mu);
@@ -277,22 +114,29 @@ struct Loop {
   // Hands a held flight to a local leader: with a token (a fleet leader)
   // or without (a local flight).
   void hand_over(Pending &p, std::uint64_t token) {
-    grant(&f, p.key, token, local_callers(p.work));
-    add_lease(p.key, p.keys, token, Clock::now());
+    int handed;
+    {
+      Flight *fl = p.work->flight;
+      std::lock_guard<detail::SpinMutex> lk(fl->mu);
+      handed = fl->waiters;
+    }
+    grant(p.key, token, handed);
+    if (token) {
+      Lease l;
+      l.key = p.key;
+      l.keys = p.keys;
+      l.token = token;
+      l.handed_waiters = handed;
+      l.renew_at = Clock::now() + lease() / 3;
+      l.claim_by = Clock::now() + lease();
+      f.leases.push_back(std::move(l));
+    } else {
+      Lease l;  // a local grant, forgotten if nobody claims it
+      l.key = p.key;
+      l.claim_by = Clock::now() + lease();
+      f.leases.push_back(std::move(l));
+    }
     group_leave(p.work);  // SF_EHANDOFF: the local callers join again
-  }
-
-  // A lease to renew (token), or a local grant (0) forgotten if nobody
-  // claims it.
-  void add_lease(const std::string &key, const FlightKeys &keys, std::uint64_t token,
-                 Clock::time_point taken_at) {
-    Lease l;
-    l.key = key;
-    l.keys = keys;
-    l.token = token;
-    l.renew_at = taken_at + lease() / 3;
-    l.claim_by = taken_at + lease();
-    f.leases.push_back(std::move(l));
   }
 
   void fall_back(Pending &p) {
@@ -305,24 +149,27 @@ struct Loop {
     f.pendings.clear();
   }
 
-  void hold(Post &post) {
+  void hold(sf_ticket *work) {
     auto p = std::make_unique<Pending>();
     p->fleet = &f;
-    p->work = post.work;
-    Flight *fl = post.work->flight;
+    p->work = work;
+    Flight *fl = work->flight;
     p->key.assign(reinterpret_cast<const char *>(fl->key), fl->key_len);
     p->keys = flight_keys(f.config.prefix, f.hex_group, fl->key, fl->key_len);
-    if (post.epoch) {  // a direct join's outcome
-      p->waited = post.waited;
-      if (post.waiting && post.epoch == f.live_epoch.load(std::memory_order_relaxed) &&
-          !noticed(p->keys.hex_key, p->waited)) {
-        p->state = Pending::kWaiting;
-        p->retry_at = post.retry_at;
+    const Clock::time_point now = Clock::now();
+    for (auto it = f.stragglers.begin(); it != f.stragglers.end();) {
+      if (now >= it->until) {
+        it = f.stragglers.erase(it);
+        continue;
       }
-    } else {
-      p->waited = take_straggler(&f, p->key);  // the join reads the outcome of that token
-      if (complete_late(&f, p->work, p->key)) return;
+      if (it->key == p->key) {
+        p->waited = it->token;  // the join reads the outcome of that token
+        if (--it->left == 0) f.stragglers.erase(it);
+        break;
+      }
+      ++it;
     }
+    if (complete_late(*p)) return;
     Pending &ref = *p;
     f.pendings.push_back(std::move(p));
     if (!f.conn.is_open() && f.ever_connected) {  // the breaker opened meanwhile
@@ -330,26 +177,36 @@ struct Loop {
       f.pendings.pop_back();
       return;
     }
-    sf_on_abandoned(ref.work, on_abandoned, &ref);
+    sf_on_abandoned(work, on_abandoned, &ref);
   }
 
-  // Whether a notice of `hex_key`'s flight of `token` (or a later one) was
-  // read lately: the flight waited on ended.
-  bool noticed(const std::string &hex_key, std::uint64_t token) const {
-    const std::size_t h = std::hash<std::string>()(hex_key);
-    for (auto &r : f.recent)
-      if (r.key_hash == h && r.token >= token) return true;
-    return false;
-  }
-
-  void remember(const Notice &n) {
-    RecentNotice r{std::hash<std::string>()(n.hex_key), n.token};
-    if (f.recent.size() < kRecentNotices) {
-      f.recent.push_back(r);
-    } else {
-      f.recent[f.recent_next] = r;
-      f.recent_next = (f.recent_next + 1) % kRecentNotices;
+  // A flight held for a late caller of a local grant's leader
+  // (fleet_new_flight): completed with that leader's outcome. False if
+  // there is none (it expired): the flight goes on as any other.
+  bool complete_late(Pending &p) {
+    sf_status status = SF_OK;
+    sf_bytes *value = nullptr, *error = nullptr;
+    bool found = false;
+    {
+      std::lock_guard<std::mutex> lk(f.grant_mu);
+      for (auto it = f.local_outcomes.begin(); it != f.local_outcomes.end(); ++it) {
+        if (it->holds == 0 || it->key != p.key) continue;
+        found = true;
+        status = it->status;
+        value = sf_bytes_retain(it->value);
+        error = sf_bytes_retain(it->error);
+        if (--it->holds == 0 && it->left == 0) {
+          sf_bytes_release(it->value);
+          sf_bytes_release(it->error);
+          f.local_outcomes.erase(it);
+        }
+        break;
+      }
     }
+    if (!found) return false;
+    group_complete_remote(p.work, status, value, error);
+    group_leave(p.work);
+    return true;
   }
 
   void queue_out(Command c, Fleet::Out kind) {
@@ -357,23 +214,52 @@ struct Loop {
     f.outgoing_what.emplace_back(kind, nullptr);
   }
 
-  void drop_lease(const std::string &key, std::uint64_t token) {
+  // Forgets a lease; the number of local callers its hand-off woke.
+  int drop_lease(const std::string &key, std::uint64_t token) {
     for (auto it = f.leases.begin(); it != f.leases.end(); ++it) {
       if (it->token == token && it->key == key) {
+        int handed = it->handed_waiters;
         f.leases.erase(it);
-        return;
+        return handed;
       }
     }
+    return 0;
   }
 
   void done(Post &p) {
-    drop_lease(p.key, p.token);
-    if (p.link) {  // sent by the leader: its reply is owed
-      f.draining.emplace_back(p.link);
-      f.draining_since.push_back(Clock::now());
-      p.link = nullptr;
-    } else if (f.conn.is_open()) {
-      queue_out(complete_command(f, f.sha, p), Fleet::kOutComplete);
+    FlightKeys keys = flight_keys(f.config.prefix, f.hex_group, p.key.data(), p.key.size());
+    const int late = drop_lease(p.key, p.token) - static_cast<int>(p.callers);
+    if (late > 0 && f.conn.is_open())
+      f.stragglers.push_back(Stragglers{p.key, p.token, late, Clock::now() + lease()});
+    if (f.conn.is_open()) {
+      std::string status = std::to_string(static_cast<int>(p.status));
+      std::string value, error;
+      bool has_value = p.value != nullptr, has_error = p.error != nullptr;
+      if (p.native_only) {
+        status = std::to_string(static_cast<int>(SF_ENOBYTES));
+        has_value = false;
+        has_error = true;
+        error = "the leader's value is a native " + p.native_name +
+                " value with no byte form: a caller in another process cannot receive it";
+      } else {
+        if (has_value) value = bytes_str(p.value);
+        if (has_error) error = bytes_str(p.error);
+      }
+      if (p.too_large) {  // counted by fleet_leader_done
+        status = "L";
+        has_value = has_error = false;
+        value.clear();
+        error.clear();
+      }
+      std::uint64_t ttl = std::max<std::uint64_t>(2ull * f.config.lease_ms, 2000);
+      queue_out(
+          f.conn.eval(
+              kComplete, {keys.lease, keys.outcome(p.token), keys.linger, keys.latest},
+              {std::to_string(p.token), status, has_value ? "1" : "0", value, has_error ? "1" : "0",
+               error, std::to_string(ttl), std::to_string(f.config.linger_ms), f.channel,
+               encode_notice(keys.hex_key, p.token, status, has_value ? &value : nullptr,
+                             has_error ? &error : nullptr)}),
+          Fleet::kOutComplete);
     }
     sf_bytes_release(p.value);
     sf_bytes_release(p.error);
@@ -409,17 +295,9 @@ struct Loop {
     }
     for (auto &p : posts) {
       switch (p.kind) {
-        case Post::kHold: hold(p); break;
+        case Post::kHold: hold(p.work); break;
         case Post::kDone: done(p); break;
         case Post::kLeft: left(p); break;
-        case Post::kLed:
-          add_lease(p.key, flight_keys(f.config.prefix, f.hex_group, p.key.data(), p.key.size()),
-                    p.token, p.taken_at);
-          break;
-        case Post::kRelease:
-          release_lease(flight_keys(f.config.prefix, f.hex_group, p.key.data(), p.key.size()),
-                        p.token);
-          break;
       }
     }
     return stop;
@@ -476,11 +354,11 @@ struct Loop {
     Notice n;
     for (auto &text : got) {
       if (!parse_notice(text, &n)) continue;
-      remember(n);
       for (auto &p : f.pendings) {
         if (p->state != Pending::kWaiting || p->keys.hex_key != n.hex_key) continue;
         if (n.has_outcome && n.token >= p->waited) {
-          apply_outcome(*p, n);
+          apply_outcome(*p, n.status, n.has_value ? &n.value : nullptr,
+                        n.has_error ? &n.error : nullptr);
           p->state = Pending::kSent;  // dropped below, as after a reply
         } else {
           p->state = Pending::kQueued;
@@ -492,11 +370,22 @@ struct Loop {
 
   // The fleet's outcome of a held flight: its local callers get it, or run
   // the work here when it was too large to publish. p.work is null after.
-  void apply_outcome(Pending &p, const Notice &n) {
-    if (!complete_remote(&f, p.work, n)) {  // too large to publish: run it here
+  void apply_outcome(Pending &p, const std::string &status, const std::string *value,
+                     const std::string *error) {
+    if (status == "L") {  // too large to publish: run it here
       f.too_large.fetch_add(1, std::memory_order_relaxed);
       hand_over(p, 0);
+      p.work = nullptr;
+      return;
     }
+    int st = std::atoi(status.c_str());
+    if (st != SF_OK && st != SF_EWORK && st != SF_EPANIC && st != SF_ENOBYTES) st = SF_EPANIC;
+    sf_bytes *v = value ? sf_bytes_new(value->data(), value->size()) : nullptr;
+    sf_bytes *e = error ? sf_bytes_new(error->data(), error->size()) : nullptr;
+    // Counted before the callers wake: what they read next includes it.
+    f.joined.fetch_add(1, std::memory_order_relaxed);
+    group_complete_remote(p.work, static_cast<sf_status>(st), v, e);
+    group_leave(p.work);
     p.work = nullptr;
   }
 
@@ -506,6 +395,7 @@ struct Loop {
     cmds.clear();
     what.clear();
     const std::string lease_ms = std::to_string(f.config.lease_ms);
+    const char *linger = f.config.linger_ms ? "1" : "0";
     // Completions first: a join in the same batch then reads them.
     for (std::size_t i = 0; i < f.outgoing.size(); ++i) {
       cmds.push_back(std::move(f.outgoing[i]));
@@ -516,7 +406,10 @@ struct Loop {
     for (auto &p : f.pendings) {
       if (p->state != Pending::kQueued) continue;
       p->state = Pending::kSent;
-      cmds.push_back(join_command(f, f.sha, p->keys, p->waited));
+      cmds.push_back(f.conn.eval(kJoin,
+                                 {p->keys.lease, p->keys.counter, p->keys.outcome(p->waited),
+                                  p->keys.linger, p->keys.latest},
+                                 {lease_ms, std::to_string(p->waited), linger}));
       what.emplace_back(Fleet::kOutJoin, p.get());
     }
     for (auto &l : f.leases) {
@@ -529,9 +422,14 @@ struct Loop {
 
   void on_join(Pending &p, const redisReply *r, Clock::time_point now) {
     std::string verb = r->type == REDIS_REPLY_ARRAY && r->elements >= 2 ? str(r->element[0]) : "";
-    Notice n;
-    if (verb == "done" && parse_outcome(str(r->element[1]), &n)) {
-      apply_outcome(p, n);
+    if (verb == "done" && r->elements == 5) {
+      std::string value, error;
+      const bool has_value = r->element[3]->type == REDIS_REPLY_STRING;
+      const bool has_error = r->element[4]->type == REDIS_REPLY_STRING;
+      if (has_value) value = str(r->element[3]);
+      if (has_error) error = str(r->element[4]);
+      apply_outcome(p, str(r->element[2]), has_value ? &value : nullptr,
+                    has_error ? &error : nullptr);
       return;
     }
     if (verb == "lead") {
@@ -549,8 +447,11 @@ struct Loop {
     }
     if (verb == "wait" && r->elements == 3) {
       p.waited = to_u64(str(r->element[1]));
-      p.retry_at =
-          retry_time(now, r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0);
+      long long pttl = r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0;
+      if (pttl < 0) pttl = 0;
+      // The lease's end, plus a little for the clocks' tick: a leader that
+      // died is taken over then.
+      p.retry_at = now + std::chrono::milliseconds(pttl + 2 + pttl / 50);
       p.state = Pending::kWaiting;
       return;
     }
@@ -578,9 +479,8 @@ struct Loop {
         case Fleet::kOutRenew:
           if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
             auto *l = static_cast<Lease *>(what[i].second);
+            f.leases_lost.fetch_add(1, std::memory_order_relaxed);
             l->renew_at = Clock::time_point::max();  // lost: no more renewals
-            // Unless its leader completed it on a direct link meanwhile.
-            if (!completion_posted(*l)) f.leases_lost.fetch_add(1, std::memory_order_relaxed);
           }
           break;
         case Fleet::kOutComplete:
@@ -594,38 +494,21 @@ struct Loop {
     return true;
   }
 
-  // Whether the completion of lease `l` is in the inbox (its leader posted
-  // it before sending it on a direct link).
-  bool completion_posted(const Lease &l) {
-    std::lock_guard<std::mutex> lk(f.inbox_mu);
-    for (auto &p : f.inbox)
-      if (p.kind == Post::kDone && p.token == l.token && p.key == l.key) return true;
-    return false;
-  }
-
   bool connect() {
     std::string why;
     if (!f.conn.open(f.channel, &why)) return false;
     if (f.ever_connected) f.reconnects.fetch_add(1, std::memory_order_relaxed);
-    if (!f.ever_connected)
-      for (int i = 0; i < kScripts; ++i) f.sha[i] = f.conn.sha(static_cast<FleetScript>(i));
     f.ever_connected = true;
     f.breaker.close();
-    for (auto &p : f.pendings) p->state = Pending::kQueued;     // every pending flight joins again
-    f.live_epoch.store(++f.epochs, std::memory_order_release);  // direct joins may run
+    for (auto &p : f.pendings) p->state = Pending::kQueued;  // every pending flight joins again
     return true;
-  }
-
-  void close() {
-    f.live_epoch.store(0, std::memory_order_release);
-    f.conn.close();
   }
 
   // After a failure: one immediate reconnect (a restarted server, a killed
   // connection); if that fails too, the breaker opens and every held flight
   // runs locally.
   void failed(Clock::time_point now) {
-    close();
+    f.conn.close();
     if (connect()) return;
     f.breaker.trip(now);
     fall_back_all();
@@ -634,10 +517,7 @@ struct Loop {
   }
 
   int poll_timeout(Clock::time_point now) const {
-    // Quiet posts (a direct join's lease, a direct completion) wait for
-    // the next wake-up: at the latest a sixth of the lease from now, so a
-    // lease is renewed in time.
-    Clock::time_point next = now + std::min<Clock::duration>(std::chrono::seconds(1), lease() / 6);
+    Clock::time_point next = now + std::chrono::seconds(1);
     for (auto &p : f.pendings) {
       if (p->state == Pending::kQueued) return 0;
       if (p->state == Pending::kWaiting) next = std::min(next, p->retry_at);
@@ -647,7 +527,6 @@ struct Loop {
       if (!l.claimed) next = std::min(next, l.claim_by);
     }
     if (!f.conn.is_open()) next = std::min(next, f.breaker.retry_at());
-    for (auto &since : f.draining_since) next = std::min(next, since + command_timeout());
     if (!f.outgoing.empty()) return 0;
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count();
     return ms <= 0 ? 0 : static_cast<int>(ms) + 1;
@@ -658,7 +537,6 @@ struct Loop {
       Clock::time_point now = Clock::now();
       if (!f.conn.is_open() && f.breaker.may_retry(now)) {
         if (!connect()) {
-          close();
           f.breaker.trip(now);
           fall_back_all();
         }
@@ -675,11 +553,9 @@ struct Loop {
         f.outgoing_what.clear();
         fall_back_all();
       }
-      if (stop && f.pendings.empty() && f.outgoing.empty() && f.draining.empty()) break;
-      fds.assign({{f.wake_fd[0], POLLIN, 0}, {f.conn.notice_fd(), POLLIN, 0}});
-      for (auto &l : f.draining) fds.push_back({l->fd(), POLLIN, 0});
-      const int timeout = stop ? (f.draining.empty() ? 0 : 1) : poll_timeout(Clock::now());
-      int n = ::poll(fds.data(), fds.size(), timeout);
+      if (stop && f.pendings.empty() && f.outgoing.empty()) break;
+      pollfd fds[2] = {{f.wake_fd[0], POLLIN, 0}, {f.conn.notice_fd(), POLLIN, 0}};
+      int n = ::poll(fds, fds[1].fd >= 0 ? 2 : 1, stop ? 0 : poll_timeout(Clock::now()));
       if (n > 0 && (fds[0].revents & POLLIN)) drain_wake();
       if (n > 0 && fds[1].fd >= 0 && fds[1].revents) {
         std::vector<std::string> got;
@@ -687,34 +563,8 @@ struct Loop {
         if (f.conn.read_notices(&got, &why)) notices(got);
         else failed(Clock::now());
       }
-      drain_links(fds, n > 0);
     }
-    close();
-  }
-
-  Clock::duration command_timeout() const {
-    return std::chrono::milliseconds(f.config.command_timeout_ms);
-  }
-
-  // Reads the owed completion replies of the direct links; a link whose
-  // replies all came goes back to the pool, one that failed or is late
-  // (past the command timeout) is closed.
-  void drain_links(const std::vector<pollfd> &fds, bool polled) {
-    const Clock::time_point now = Clock::now();
-    for (std::size_t i = f.draining.size(); i-- > 0;) {
-      DirectLink &l = *f.draining[i];
-      bool ok = true;
-      if (polled && fds[2 + i].revents) {
-        int refused = 0;
-        ok = l.drain(&refused);
-        if (refused) f.fenced.fetch_add(refused, std::memory_order_relaxed);
-      }
-      if (ok && l.owed() > 0 && now < f.draining_since[i] + command_timeout()) continue;
-      std::unique_ptr<DirectLink> link = std::move(f.draining[i]);
-      f.draining.erase(f.draining.begin() + static_cast<std::ptrdiff_t>(i));
-      f.draining_since.erase(f.draining_since.begin() + static_cast<std::ptrdiff_t>(i));
-      if (ok && l.owed() == 0) give_link(&f, std::move(link));
-    }
+    f.conn.close();
   }
 };
 
@@ -729,11 +579,10 @@ void Fleet::run() noexcept {
   sigaddset(&pipe, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   try {
-    Loop{*this, {}, {}, {}}.run();
+    Loop{*this, {}, {}}.run();
   } catch (...) {
     // Out of memory in the I/O thread: every held flight runs locally from
     // now on, and nothing waits for this thread.
-    live_epoch.store(0, std::memory_order_release);
     breaker.trip(Clock::now());
     for (auto &p : pendings)
       if (p->work) group_leave(p->work);
@@ -749,6 +598,19 @@ void Fleet::run() noexcept {
 
 namespace {
 
+// The callers the hand-off to this local grant's leader woke; the run is
+// forgotten (grant_mu held). 0 if there is none.
+int take_local_run(Fleet *f, const void *key, std::size_t len) noexcept {
+  for (auto it = f->local_runs.begin(); it != f->local_runs.end(); ++it) {
+    if (it->key.size() == len && (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
+      const int handed = it->handed;
+      f->local_runs.erase(it);
+      return handed;
+    }
+  }
+  return 0;
+}
+
 // A local grant's leader completed (before its callers wake): its outcome
 // is kept for the callers its hand-off woke who have not joined its flight
 // yet, so that they do not run the work again.
@@ -756,7 +618,7 @@ void local_grant_done(Fleet *f, const void *key, std::size_t len, std::uint32_t 
                       sf_status status, sf_bytes *value, sf_bytes *error,
                       const sf_native_kind *kind) noexcept {
   std::lock_guard<std::mutex> lk(f->grant_mu);
-  const int late = take_local_run(f, key, len, 0) - static_cast<int>(callers);
+  const int late = take_local_run(f, key, len) - static_cast<int>(callers);
   if (late <= 0) return;
   try {
     LocalOutcome o{std::string(static_cast<const char *>(key), len),
@@ -783,198 +645,7 @@ void local_grant_done(Fleet *f, const void *key, std::size_t len, std::uint32_t 
   }
 }
 
-// Blocks SIGPIPE on this thread while a direct link writes (hiredis writes
-// with write(2)): a server gone mid-write is an EPIPE error, not the end of
-// the process. A SIGPIPE the write raised is taken before the mask is put back.
-class NoSigpipe {
- public:
-  NoSigpipe() noexcept {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_, &saved_);
-  }
-  ~NoSigpipe() {
-    if (!was_pending_) {
-      sigset_t pending;
-      sigpending(&pending);
-      if (sigismember(&pending, SIGPIPE) == 1) {
-        timespec zero{0, 0};
-        sigtimedwait(&pipe_, nullptr, &zero);
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
-  }
-  NoSigpipe(const NoSigpipe &) = delete;
-  NoSigpipe &operator=(const NoSigpipe &) = delete;
-
- private:
-  sigset_t pipe_, saved_;
-  bool was_pending_ = false;
-};
-
-// The most direct links the pool keeps (more are closed when given back).
-constexpr std::size_t kDirectLinks = 8;
-
-std::unique_ptr<DirectLink> take_link(Fleet *f) noexcept {
-  {
-    std::lock_guard<std::mutex> lk(f->direct_mu);
-    if (!f->direct_free.empty()) {
-      std::unique_ptr<DirectLink> l = std::move(f->direct_free.back());
-      f->direct_free.pop_back();
-      return l;
-    }
-  }
-  try {
-    std::string why;
-    redisContext *c = connect_command(f->config, &why);
-    if (!c) return nullptr;
-    return std::unique_ptr<DirectLink>(new DirectLink(c));
-  } catch (...) {
-    return nullptr;
-  }
-}
-
-// A link that failed: the others may be to the same lost server.
-void drop_links(Fleet *f) noexcept {
-  std::vector<std::unique_ptr<DirectLink>> gone;
-  std::lock_guard<std::mutex> lk(f->direct_mu);
-  gone.swap(f->direct_free);
-}
-
-// The direct path's held flight handed to the I/O thread: to join (waited:
-// the token whose outcome it reads), or to wait for a notice (waiting).
-void post_hold(Fleet *f, sf_ticket *work, std::uint64_t waited, bool waiting,
-               Clock::time_point retry_at, std::uint64_t epoch) {
-  Post p;
-  p.kind = Post::kHold;
-  p.work = work;
-  p.waited = waited;
-  p.waiting = waiting;
-  p.retry_at = retry_at;
-  p.epoch = epoch;
-  f->post(std::move(p));
-}
-
-// kLed is quiet (fleet.h): the lease is renewed only after a third of it.
-void post_lease(Fleet *f, Post::Kind kind, const std::string &key, std::uint64_t token) {
-  Post p;
-  p.kind = kind;
-  p.key = key;
-  p.token = token;
-  p.taken_at = Clock::now();
-  f->post(std::move(p), kind != Post::kLed);
-}
-
-// The join script, run by the first caller of an sf_do() itself while the
-// I/O thread is subscribed (fleet.h). False if it cannot run here: the I/O
-// thread takes the flight as any other.
-bool join_here(Fleet *f, sf_ticket *work) {
-  const std::uint64_t epoch = f->live_epoch.load(std::memory_order_acquire);
-  if (!epoch) return false;
-  Flight *fl = work->flight;
-  const std::string key(reinterpret_cast<const char *>(fl->key), fl->key_len);
-  if (complete_late(f, work, key)) return true;
-  std::uint64_t waited = take_straggler(f, key);
-  std::unique_ptr<DirectLink> link = take_link(f);
-  if (!link) {
-    post_hold(f, work, waited, false, {}, epoch);
-    return true;
-  }
-  const FlightKeys keys = flight_keys(f->config.prefix, f->hex_group, key.data(), key.size());
-  Reply r;
-  std::string why;
-  int refused = 0;
-  bool ok;
-  {
-    NoSigpipe quiet;
-    ok = link->call(join_command(*f, f->sha, keys, waited), &r, &refused, &why);
-  }
-  if (refused) f->fenced.fetch_add(refused, std::memory_order_relaxed);
-  if (!ok) {  // the I/O thread joins it, and trips the breaker if the server is gone
-    link.reset();
-    drop_links(f);
-    post_hold(f, work, waited, false, {}, epoch);
-    return true;
-  }
-  give_link(f, std::move(link));
-  const redisReply *rr = r.get();
-  const std::string verb = rr->type == REDIS_REPLY_ARRAY && rr->elements >= 2 ? str(rr->element[0])
-                                                                              : "";
-  Notice n;
-  if (verb == "done" && parse_outcome(str(rr->element[1]), &n) && complete_remote(f, work, n))
-    return true;
-  if (verb == "wait" && rr->elements == 3) {
-    const long long pttl = rr->element[2]->type == REDIS_REPLY_INTEGER ? rr->element[2]->integer
-                                                                       : 0;
-    post_hold(f, work, to_u64(str(rr->element[1])), true, retry_time(Clock::now(), pttl), epoch);
-    return true;
-  }
-  if (verb != "lead") {  // too large to publish, or an answer the protocol does not know
-    post_hold(f, work, waited, false, {}, epoch);
-    return true;
-  }
-  const std::uint64_t token = to_u64(str(rr->element[1]));
-  if (!waited) {
-    // A straggler registered after the check above: its leader's completion
-    // ran before this join, which read it as a free key. It reads that
-    // outcome, and the lease just taken goes back.
-    if (const std::uint64_t late = take_straggler(f, key)) {
-      post_lease(f, Post::kRelease, key, token);
-      post_hold(f, work, late, false, {}, epoch);
-      return true;
-    }
-  }
-  if (waited) f->taken_over.fetch_add(1, std::memory_order_relaxed);
-  grant(f, key, token, local_callers(work));
-  post_lease(f, Post::kLed, key, token);  // before the leader's completion
-  group_leave(work);                      // SF_EHANDOFF: this caller joins again and leads
-  return true;
-}
-
-// Sends the completion of the leader running on this thread in sf_do() on
-// a direct link, without waiting for its reply (the I/O thread reads it).
-// False if it cannot: the I/O thread sends it.
-bool complete_here(Fleet *f, Post *p) {
-  if (!f->live_epoch.load(std::memory_order_acquire)) return false;
-  std::unique_ptr<DirectLink> link = take_link(f);
-  if (!link) return false;
-  bool ok;
-  {
-    NoSigpipe quiet;
-    std::string why;
-    ok = link->send(complete_command(*f, f->sha, *p), &why);
-  }
-  if (!ok) {
-    link.reset();
-    drop_links(f);
-    return false;
-  }
-  p->link = link.release();
-  return true;
-}
-
-// Whether the leader of (key, token) is the work this thread runs in sf_do.
-bool running_here(const void *key, std::size_t len, std::uint64_t token) noexcept {
-  sf_ticket *t = tls_current_work;
-  if (!t) return false;
-  Flight *fl = t->flight;
-  return fl->fence == token && fl->key_len == len &&
-         (len == 0 || std::memcmp(fl->key, key, len) == 0);
-}
-
 }  // namespace
-
-void give_link(Fleet *f, std::unique_ptr<DirectLink> link) noexcept {
-  std::lock_guard<std::mutex> lk(f->direct_mu);
-  if (f->direct_free.size() >= kDirectLinks) return;  // closed
-  try {
-    f->direct_free.push_back(std::move(link));
-  } catch (...) {
-  }
-}
 
 FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len,
                            std::uint64_t *token) noexcept {
@@ -985,21 +656,21 @@ FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len,
   {
     std::lock_guard<std::mutex> lk(f->grant_mu);
     for (auto it = f->grants.begin(); it != f->grants.end(); ++it) {
-      if (same_key(it->key, key, len)) {
+      if (it->key.size() == len && (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
         std::uint64_t t = it->token;
         const int handed = it->handed;
         if (it != f->grants.end() - 1) std::swap(*it, f->grants.back());
         f->grants.pop_back();
-        if (!t && handed <= 1) return FleetRole::kLocal;  // nobody else to come back late
-        if (handed > 1) {
+        if (!t) {
+          if (handed <= 1) return FleetRole::kLocal;  // nobody else to come back late
           try {
             f->local_runs.push_back(
-                LocalRun{std::string(static_cast<const char *>(key), len), t, handed});
+                LocalRun{std::string(static_cast<const char *>(key), len), handed});
           } catch (...) {
-            if (!t) return FleetRole::kLocal;  // no memory: late callers run it again
+            return FleetRole::kLocal;  // no memory: late callers run it again
           }
+          return FleetRole::kLocalGrant;
         }
-        if (!t) return FleetRole::kLocalGrant;
         f->led.fetch_add(1, std::memory_order_relaxed);
         *token = t;
         return FleetRole::kLead;
@@ -1015,7 +686,8 @@ FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len,
         it = f->local_outcomes.erase(it);
         continue;
       }
-      if (it->left > 0 && now < it->until && same_key(it->key, key, len)) {
+      if (it->left > 0 && now < it->until && it->key.size() == len &&
+          (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
         --it->left;
         ++it->holds;
         return FleetRole::kHold;
@@ -1035,8 +707,10 @@ FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len,
 
 void fleet_hold(Fleet *f, sf_ticket *work) noexcept {
   try {
-    if (tls_join_may_block && join_here(f, work)) return;
-    post_hold(f, work, 0, false, {}, 0);
+    Post p;
+    p.kind = Post::kHold;
+    p.work = work;
+    f->post(std::move(p));
   } catch (...) {
     // No memory for the post: the flight runs locally (its callers join
     // again, and the next flight of the fleet is local).
@@ -1058,6 +732,7 @@ void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t
     p.kind = Post::kDone;
     p.key.assign(static_cast<const char *>(key), len);
     p.token = token;
+    p.callers = callers;
     // Counted here, before the leader's callers return.
     if (sf_bytes_len(value) > f->config.max_value_bytes ||
         sf_bytes_len(error) > f->config.max_value_bytes) {
@@ -1072,19 +747,7 @@ void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t
       p.value = sf_bytes_retain(value);
       p.error = sf_bytes_retain(error);
     }
-    // Before the completion reaches the server: a late caller's join then
-    // finds the stragglers, or the lease still held.
-    note_stragglers(f, p.key, token, callers);
-    // An sf_do() leader sends it itself; the post tells the I/O thread to
-    // stop renewing the lease and to read the reply.
-    // Quiet then: the notice of the completion wakes the I/O thread.
-    const bool sent = running_here(key, len, token) && complete_here(f, &p);
-    if (sent) {
-      sf_bytes_release(p.value);
-      sf_bytes_release(p.error);
-      p.value = p.error = nullptr;
-    }
-    f->post(std::move(p), !sent);
+    f->post(std::move(p));
   } catch (...) {
     // Not published: the lease runs out and another process takes over.
   }
@@ -1092,13 +755,17 @@ void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t
 
 void fleet_leader_left(Fleet *f, const void *key, std::size_t len, std::uint64_t token) noexcept {
   if (fleet_forked(f)) return;
-  {  // its callers join again, as after any hand-off
+  if (!token) {  // a local grant's leader: its callers join again, as after any hand-off
     std::lock_guard<std::mutex> lk(f->grant_mu);
-    take_local_run(f, key, len, token);
+    take_local_run(f, key, len);
+    return;
   }
-  if (!token) return;
   try {
-    post_lease(f, Post::kLeft, std::string(static_cast<const char *>(key), len), token);
+    Post p;
+    p.kind = Post::kLeft;
+    p.key.assign(static_cast<const char *>(key), len);
+    p.token = token;
+    f->post(std::move(p));
   } catch (...) {
   }
 }

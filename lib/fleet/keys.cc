@@ -13,6 +13,10 @@ std::string to_hex(const void *data, std::size_t len) {
   return out;
 }
 
+std::string FlightKeys::outcome(std::uint64_t token) const {
+  return tag + ":out:" + std::to_string(token);
+}
+
 FlightKeys flight_keys(const std::string &prefix, const std::string &hex_group, const void *key,
                        std::size_t len) {
   FlightKeys k;

@@ -5,9 +5,9 @@
 // cannot break the tag), so a cluster keeps them in one slot:
 //   {tag}:lease        the leader's fencing token, with the lease as expiry
 //   {tag}:token        the per-key token counter
-//   {tag}:latest       the last outcome with its token (fleet/notice.h),
-//                      read only by waiters of that token or an older one
-//                      (a takeover finished first)
+//   {tag}:out:<token>  the outcome of the flight led with <token>
+//   {tag}:latest       the last outcome with its token, read only by waiters
+//                      of an older token (a takeover finished first)
 //   {tag}:linger       the last outcome, kept only with linger_ms
 // The completion notices of a group go to one channel, prefix:group:done.
 #pragma once
@@ -23,6 +23,7 @@ std::string to_hex(const void *data, std::size_t len);
 struct FlightKeys {
   std::string hex_key;  // the key in hex: the notices name it
   std::string lease, counter, linger, latest;
+  std::string outcome(std::uint64_t token) const;
   std::string tag;  // "{prefix:group:key}"
 };
 

@@ -27,24 +27,28 @@ bool parse_len(const std::string &s, std::size_t *at, bool *present, std::uint64
 
 }  // namespace
 
-std::string encode_outcome(std::uint64_t token, const std::string &status, const std::string *value,
-                           const std::string *error) {
-  std::string n = std::to_string(token) + "|" + status + "|" +
-                  (value ? std::to_string(value->size()) : "-") + "|" +
-                  (error ? std::to_string(error->size()) : "-") + "|";
-  n.reserve(n.size() + (value ? value->size() : 0) + (error ? error->size() : 0));
+std::string encode_notice(const std::string &hex_key, std::uint64_t token,
+                          const std::string &status, const std::string *value,
+                          const std::string *error) {
+  std::string n = hex_key + ":" + std::to_string(token);
+  const std::size_t bytes = (value ? value->size() : 0) + (error ? error->size() : 0);
+  if (bytes > kNoticeInlineBytes) return n;
+  n += "|" + status + "|" + (value ? std::to_string(value->size()) : "-") + "|" +
+       (error ? std::to_string(error->size()) : "-") + "|";
   if (value) n += *value;
   if (error) n += *error;
   return n;
 }
 
-namespace {
-
-// The outcome starting at `from` (its token included).
-bool parse_from(const std::string &text, std::size_t from, Notice *out) {
-  std::size_t bar = text.find('|', from);
+bool parse_notice(const std::string &text, Notice *out) {
+  *out = Notice{};
+  // The hex key and the token hold neither ':' nor '|'.
+  const std::size_t colon = text.find(':');
+  if (colon == std::string::npos) return false;
+  std::size_t bar = text.find('|', colon);
   const std::size_t token_end = bar == std::string::npos ? text.size() : bar;
-  if (!parse_u64(text, from, token_end, &out->token)) return false;
+  if (!parse_u64(text, colon + 1, token_end, &out->token)) return false;
+  out->hex_key.assign(text, 0, colon);
   if (bar == std::string::npos) return true;  // a hint
   std::size_t at = bar + 1;
   bar = text.find('|', at);
@@ -60,22 +64,6 @@ bool parse_from(const std::string &text, std::size_t from, Notice *out) {
   out->error.assign(text, at + vlen, elen);
   out->has_outcome = true;
   return true;
-}
-
-}  // namespace
-
-bool parse_notice(const std::string &text, Notice *out) {
-  *out = Notice{};
-  // The hex key and the token hold neither ':' nor '|'.
-  const std::size_t colon = text.find(':');
-  if (colon == std::string::npos) return false;
-  out->hex_key.assign(text, 0, colon);
-  return parse_from(text, colon + 1, out);
-}
-
-bool parse_outcome(const std::string &text, Notice *out) {
-  *out = Notice{};
-  return parse_from(text, 0, out) && out->has_outcome;
 }
 
 }  // namespace sf

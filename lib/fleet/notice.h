@@ -1,13 +1,11 @@
-// fleet/notice.h — a flight's outcome as the server keeps it, and the
-// completion notice a leader's completion script publishes on the group's
-// channel.
+// fleet/notice.h — the completion notice a leader's completion script
+// publishes on the group's channel, and how a waiter reads it.
 //
-//   <token>|<status>|<vlen>|<elen>|<value><error>      an outcome ({tag}:latest,
-//                                                      {tag}:linger)
 //   <hex key>:<token>                                  a hint: the flight of
 //                                                      <token> ended (or its
 //                                                      lease was released)
-//   <hex key>:<outcome>                                the outcome itself
+//   <hex key>:<token>|<status>|<vlen>|<elen>|<value><error>
+//                                                      the outcome itself
 //
 // <status> is as in fleet/scripts.h ("0", "1", "2", "9" or "L"); <vlen> and
 // <elen> are byte counts, or "-" for no value / no error. A waiter of that
@@ -37,20 +35,12 @@ struct Notice {
   std::string value, error;
 };
 
-// An outcome, as stored and as a notice carries it.
-std::string encode_outcome(std::uint64_t token, const std::string &status, const std::string *value,
-                           const std::string *error);
-
-// Whether a notice carries an outcome of these sizes (else it is a hint).
-inline bool notice_inline(std::size_t value_bytes, std::size_t error_bytes) {
-  return value_bytes + error_bytes <= kNoticeInlineBytes;
-}
+// The notice of a completion: with the outcome when it fits.
+std::string encode_notice(const std::string &hex_key, std::uint64_t token,
+                          const std::string &status, const std::string *value,
+                          const std::string *error);
 
 // False if `text` is no notice.
 bool parse_notice(const std::string &text, Notice *out);
-
-// An outcome alone (the join script's "done"): out->hex_key stays empty.
-// False if `text` is no outcome.
-bool parse_outcome(const std::string &text, Notice *out);
 
 }  // namespace sf

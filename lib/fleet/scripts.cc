@@ -5,12 +5,17 @@ namespace {
 
 const char kJoinLua[] = R"lua(
 if ARGV[2] ~= '0' then
-  local o = redis.call('GET', KEYS[3])
-  if o and tonumber(string.match(o, '^%d+')) >= tonumber(ARGV[2]) then return {'done', o} end
+  local o = redis.call('HMGET', KEYS[3], 's', 'v', 'e')
+  if o[1] then return {'done', ARGV[2], o[1], o[2], o[3]} end
+  -- a flight that took over after the one waited on is as fresh
+  o = redis.call('HMGET', KEYS[5], 's', 'v', 'e', 't')
+  if o[1] and tonumber(o[4]) > tonumber(ARGV[2]) then
+    return {'done', o[4], o[1], o[2], o[3]}
+  end
 end
 if ARGV[3] == '1' then
-  local o = redis.call('GET', KEYS[4])
-  if o then return {'done', o} end
+  local o = redis.call('HMGET', KEYS[4], 's', 'v', 'e', 't')
+  if o[1] then return {'done', o[4], o[1], o[2], o[3]} end
 end
 local holder = redis.call('GET', KEYS[1])
 if holder then return {'wait', holder, redis.call('PTTL', KEYS[1])} end
@@ -31,13 +36,21 @@ return 0
 const char kCompleteLua[] = R"lua(
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4]) end
-if ARGV[7] == '1' then
-  redis.call('PUBLISH', ARGV[5], ARGV[6] .. ':' .. ARGV[2])
-else
-  redis.call('PUBLISH', ARGV[5], ARGV[6] .. ':' .. ARGV[1])
+local f = {'s', ARGV[2]}
+if ARGV[3] == '1' then f[#f + 1] = 'v'; f[#f + 1] = ARGV[4] end
+if ARGV[5] == '1' then f[#f + 1] = 'e'; f[#f + 1] = ARGV[6] end
+redis.call('HSET', KEYS[2], unpack(f))
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+f[#f + 1] = 't'; f[#f + 1] = ARGV[1]
+redis.call('DEL', KEYS[4])
+redis.call('HSET', KEYS[4], unpack(f))
+redis.call('PEXPIRE', KEYS[4], ARGV[7])
+if tonumber(ARGV[8]) > 0 then
+  redis.call('DEL', KEYS[3])
+  redis.call('HSET', KEYS[3], unpack(f))
+  redis.call('PEXPIRE', KEYS[3], ARGV[8])
 end
+redis.call('PUBLISH', ARGV[9], ARGV[10])
 return 1
 )lua";
 

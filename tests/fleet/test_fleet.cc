@@ -3,9 +3,7 @@
 // restarted, its pub/sub connection killed, deadlines and cancellation of
 // waiters whose leader is another process, linger.
 #include <atomic>
-#include <map>
 #include <memory>
-#include <sstream>
 
 #include "fleet_helpers.h"
 #include "helpers.h"
@@ -88,72 +86,6 @@ TEST_F(Fleet, StampedeOfThreadsRunsOnceWithATokenAndSharesTheBytes) {
   EXPECT_EQ(
       server.command({"EXISTS", "{sf:" + hex_of("fleet-test") + ":" + hex_of("hot") + "}:lease"}),
       "0");
-  sf_group_release(g);
-}
-
-// Commands the server ran, by name (INFO commandstats), the scripts' own
-// calls included.
-std::map<std::string, long> command_calls(const RedisServer &server) {
-  std::map<std::string, long> calls;
-  std::istringstream in(server.command({"INFO", "commandstats"}));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.compare(0, 8, "cmdstat_") != 0) continue;
-    const std::size_t colon = line.find(':'), at = line.find("calls=");
-    if (colon == std::string::npos || at == std::string::npos) continue;
-    calls[line.substr(8, colon - 8)] = std::atol(line.c_str() + at + 6);
-  }
-  return calls;
-}
-
-// An uncontended sf_do() flight: one join script (which leads) and one
-// completion script, with the commands they run inside and nothing else,
-// whoever sends them (the caller's thread or the I/O thread).
-TEST_F(Fleet, AnUncontendedFlightIsOneJoinAndOneCompletion) {
-  const long scripts_before = command_calls(server)["evalsha"];
-  sf_group *g = open_fleet(server.url(), "uncontended");
-  Result warm;
-  ASSERT_EQ(do_fn(
-                g, "warm",
-                [](sf_bytes **v, sf_bytes **) {
-                  *v = bytes("w");
-                  return SF_OK;
-                },
-                &warm),
-            SF_OK);
-  const int n = 20;
-  for (int i = 0; i < 200000 && command_calls(server)["evalsha"] < scripts_before + 2; ++i)
-    pause_ms(1);
-  const std::map<std::string, long> before = command_calls(server);
-  for (int i = 0; i < n; ++i) {
-    Result r;
-    EXPECT_EQ(do_fn(
-                  g, "k" + std::to_string(i),
-                  [](sf_bytes **v, sf_bytes **) {
-                    *v = bytes("v");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
-    EXPECT_EQ(str(r.value), "v");
-  }
-  // The last completion is on its way: wait for it by count.
-  for (int i = 0; i < 200000 && command_calls(server)["evalsha"] < before.at("evalsha") + 2 * n;
-       ++i)
-    pause_ms(1);
-  std::map<std::string, long> after = command_calls(server);
-  std::map<std::string, long> ran;
-  for (auto &c : after) {
-    auto b = before.find(c.first);
-    const long d = c.second - (b == before.end() ? 0 : b->second);
-    if (d && c.first != "info" && c.first != "ping") ran[c.first] = d;  // the test's own
-  }
-  // join: GET, INCR, PEXPIRE, SET; completion: GET, DEL, SET, PUBLISH
-  const std::map<std::string, long> want{{"evalsha", 2 * n}, {"get", 2 * n}, {"incr", n},
-                                         {"pexpire", n},     {"set", 2 * n}, {"del", n},
-                                         {"publish", n}};
-  EXPECT_EQ(ran, want);
-  EXPECT_EQ(fleet_stats(g).fleet_led, static_cast<uint64_t>(n + 1));
   sf_group_release(g);
 }
 
