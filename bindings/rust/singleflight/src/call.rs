@@ -33,8 +33,8 @@ use crate::fence;
 use crate::group::Ticket;
 use crate::key::Key;
 use crate::native::{self, Finished, Outcome, Produced};
-use crate::recycle::{self, Slot};
-use crate::rendezvous::{drop_quietly, drop_quietly_in, Drove, Joining, Look, Rendezvous, WorkFuture};
+use crate::recycle::{self, Pool};
+use crate::rendezvous::{self, drop_quietly, drop_quietly_in, Joining, Look, Rendezvous, WorkFuture};
 use crate::spans::PollSpan;
 use crate::timer::{self, TimerKey};
 use crate::{Error, Group, Shared};
@@ -65,7 +65,7 @@ struct Joined {
     /// The flight's rendezvous and this waiter's index in it (`None` only
     /// when the engine had no room to attach it; [`LEADER`] for the leader,
     /// which registers no waker there).
-    flight: Option<(Arc<Rendezvous>, usize)>,
+    rv: Option<(Arc<Rendezvous>, usize)>,
     /// What `enter` said to do first (it looked already).
     entered: Option<Look>,
     /// Subscribed to the engine's completion.
@@ -104,38 +104,24 @@ impl Joined {
     {
         // Whether the engine's flight is complete already.
         let mut complete = false;
-        if let Some((flight, me)) = &self.flight {
+        if let Some((rv, me)) = &self.rv {
             let look = match self.entered.take() {
                 Some(look) => look,
                 None if self.drives.is_some_and(|id| id == waker_id(cx.waker())) => Look::Drive,
-                None => flight.look(*me, cx.waker()),
+                None => rv.look(*me, cx.waker()),
             };
             // The waker `enter` or `look` registered is this poll's.
             self.drives = matches!(look, Look::Drive).then(|| waker_id(cx.waker()));
             match look {
-                Look::Done => {
-                    if let Some(o) = flight.outcome().and_then(native::shared_outcome) {
+                Look::Wait => return Step::Wait,
+                Look::Drive if rv.drive(*me, cx).is_pending() => return Step::Wait,
+                Look::Done | Look::Drive => {
+                    if let Some(o) = rv.read() {
                         return Step::Ready(o);
                     }
                     // Other types than ours: the engine's byte forms may fit.
                     complete = true;
                 }
-                Look::Drive => {
-                    match flight.drive(*me, cx) {
-                        Drove::Completed => {}
-                        Drove::Pending => return Step::Wait,
-                        // The work's runtime is gone: join again.
-                        Drove::HandedOff => return Step::Ready(Outcome::HandOff),
-                    }
-                    // We completed it: our own outcome (shared: we joined
-                    // someone).
-                    if let Some(o) = flight.outcome().and_then(native::shared_outcome::<T, E>) {
-                        return Step::Ready(o);
-                    }
-                    complete = true;
-                }
-                Look::Wait => return Step::Wait,
-                Look::HandOff => return Step::Ready(Outcome::HandOff),
                 Look::Engine => {}
             }
         }
@@ -256,13 +242,13 @@ where
         let group = self.group.as_raw();
         let key = self.key.as_slice();
         let (wait, lead) = match Rendezvous::join(group, key, types::<T, E>(), cx.waker()) {
-            Ok(Joining::Met(flight, me, look)) => {
+            Ok(Joining::Met(rv, me, look)) => {
                 self.span.role(false);
                 // Our types' work runs in the flight's rendezvous: we wait
                 // there, without a ticket.
                 self.joined = Some(Joined {
                     wait: None,
-                    flight: Some((flight, me)),
+                    rv: Some((rv, me)),
                     entered: Some(look),
                     subscribed: false,
                     drives: None,
@@ -280,13 +266,13 @@ where
                 return Some(Outcome::Done(Err(Error::Deadlock)));
             }
             let mut entered = None;
-            let flight = Rendezvous::attach(&wait).map(|f| {
+            let rv = Rendezvous::attach(&wait).map(|f| {
                 let (me, look) = f.enter(cx.waker());
                 entered = Some(look);
                 (f, me)
             });
-            let deadlock = flight.as_ref().is_some_and(|(f, _)| driving::has_flight(f.id()));
-            self.joined = Some(Joined { wait: Some(wait), flight, entered, subscribed: false, drives: None });
+            let deadlock = rv.as_ref().is_some_and(|(f, _)| driving::has_rendezvous(f.id()));
+            self.joined = Some(Joined { wait: Some(wait), rv, entered, subscribed: false, drives: None });
             // The work of this very flight is asking for it.
             return deadlock.then_some(Outcome::Done(Err(Error::Deadlock)));
         };
@@ -297,7 +283,7 @@ where
             drop(wait);
             return Some(Outcome::Done(Err(Error::HandedOff)));
         };
-        let mut work = Box::into_pin(recycle::new_box(Slot::Work, Work(work)));
+        let mut work = Box::into_pin(recycle::new_box(Pool::Work, Work(work)));
         let polled = driving::driving(Driven::Key(group, key.as_ptr(), key.len()), || {
             fence::running(lead.as_ptr(), || catch_unwind(AssertUnwindSafe(|| work.as_mut().poll_result(cx))))
         });
@@ -320,7 +306,7 @@ where
     /// flight's rendezvous (`Held`), where the followers of its types wait
     /// without a ticket and which the work moves into should the leader go.
     fn hold(&mut self, wait: Ticket, lead: Ticket, fut: Pin<Box<Work<F>>>) -> Option<Outcome<T, E>> {
-        let Some(flight) = Rendezvous::attach_held(&wait, types::<T, E>()) else {
+        let Some(rv) = Rendezvous::attach_held(&wait, types::<T, E>()) else {
             // No rendezvous (out of memory): hand off at once.
             drop_quietly(fut);
             drop(lead);
@@ -328,13 +314,8 @@ where
             return Some(Outcome::Done(Err(Error::OutOfMemory)));
         };
         // The work was polled with our task's waker: its wakes reach us.
-        self.joined = Some(Joined {
-            wait: Some(wait),
-            flight: Some((flight, LEADER)),
-            entered: None,
-            subscribed: false,
-            drives: None,
-        });
+        self.joined =
+            Some(Joined { wait: Some(wait), rv: Some((rv, LEADER)), entered: None, subscribed: false, drives: None });
         self.held = Some(Held { work: fut, lead, erase: |w| w });
         None
     }
@@ -343,12 +324,11 @@ where
     /// flight (with its pair of tickets, in one engine call, building no
     /// shared outcome if nobody else receives it): its outcome.
     fn drive_held(&mut self, cx: &mut Context<'_>) -> Option<Outcome<T, E>> {
-        let (Some(Held { work, lead, .. }), Some(Joined { flight: Some((flight, _)), .. })) =
-            (&mut self.held, &self.joined)
+        let (Some(Held { work, lead, .. }), Some(Joined { rv: Some((rv, _)), .. })) = (&mut self.held, &self.joined)
         else {
             unreachable!("a leader holds its work with its rendezvous");
         };
-        let polled = driving::driving(Driven::Flight(flight.id()), || {
+        let polled = driving::driving(Driven::Rendezvous(rv.id()), || {
             fence::running(lead.as_ptr(), || catch_unwind(AssertUnwindSafe(|| work.as_mut().poll_result(cx))))
         });
         let produced = match polled {
@@ -361,9 +341,9 @@ where
         drop_quietly_in(unsafe { Pin::into_inner_unchecked(work) });
         let j = self.joined.as_mut().expect("joined above");
         let wait = j.wait.take().expect("a leader holds its wait ticket");
-        let flight = &j.flight.as_ref().expect("attached above").0;
+        let rv = &j.rv.as_ref().expect("attached above").0;
         // Safety: the pair of our join, both consumed here.
-        Some(unsafe { native::finish_leader(wait.into_raw(), lead.into_raw(), produced, Some(&**flight)) })
+        Some(unsafe { native::finish_leader(wait.into_raw(), lead.into_raw(), produced, Some(&**rv)) })
     }
 }
 
@@ -372,7 +352,7 @@ impl<T, E, F> Call<T, E, F> {
     /// work if this was its last Rust waiter.
     fn leave(&mut self) {
         let Some(mut j) = self.joined.take() else { return };
-        let orphan = match (self.held.take(), &j.flight) {
+        let orphan = match (self.held.take(), &j.rv) {
             // A leader leaving before its work finished: its wait ticket
             // goes with the work, held for the waiters left (unless it is
             // subscribed, with our `subscription`, which goes with us: never so
@@ -389,8 +369,8 @@ impl<T, E, F> Call<T, E, F> {
         if let Some(o) = orphan {
             o.abandon();
         }
-        if let Some((f, _)) = j.flight {
-            crate::rendezvous::release(f);
+        if let Some((f, _)) = j.rv {
+            rendezvous::release(f);
         }
     }
 
@@ -530,13 +510,8 @@ where
             };
             if engine {
                 let sub = this.subscription.get_or_insert_with(|| Box::new(Subscription { waker: Mutex::new(None) }));
-                {
-                    let mut w = sub.waker.lock().unwrap_or_else(|e| e.into_inner());
-                    match &*w {
-                        Some(old) if old.will_wake(cx.waker()) => {}
-                        _ => *w = Some(cx.waker().clone()),
-                    }
-                }
+                let old = rendezvous::refresh(&mut sub.waker.lock().unwrap_or_else(|e| e.into_inner()), cx.waker());
+                drop(old);
                 let sub: *const Subscription = &**sub;
                 let j = this.joined.as_mut().expect("joined above");
                 if !j.subscribed {
@@ -558,12 +533,7 @@ where
         this.leave();
         this.stop_timer();
         this.done = true;
-        match outcome {
-            Outcome::Done(r) => Poll::Ready(r),
-            Outcome::Panic(m) => native::resume_panic(m),
-            Outcome::HandOff => Poll::Ready(Err(Error::HandedOff)),
-            Outcome::Pending => Poll::Ready(Err(Error::Timeout)),
-        }
+        Poll::Ready(outcome.into_result())
     }
 }
 

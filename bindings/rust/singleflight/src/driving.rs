@@ -18,11 +18,11 @@ use std::ptr;
 
 use singleflight_sys as sys;
 
-/// A flight whose work is being polled: by its Rust rendezvous (any address
-/// unique to the flight), or, on a leader's first poll, by group and key.
+/// A flight whose work is being polled: by its Rust rendezvous (its
+/// address), or, on a leader's first poll, by group and key.
 #[derive(Clone, Copy)]
 pub(crate) enum Driven {
-    Flight(*const ()),
+    Rendezvous(*const ()),
     Key(*mut sys::sf_group, *const u8, usize),
 }
 
@@ -66,9 +66,9 @@ fn any(matches: impl Fn(Driven) -> bool) -> bool {
     false
 }
 
-/// True if this thread is polling the work of the flight `flight`.
-pub(crate) fn has_flight(flight: *const ()) -> bool {
-    any(|d| matches!(d, Driven::Flight(f) if f == flight))
+/// True if this thread is polling the work of the flight of `rendezvous`.
+pub(crate) fn has_rendezvous(rendezvous: *const ()) -> bool {
+    any(|d| matches!(d, Driven::Rendezvous(r) if r == rendezvous))
 }
 
 /// True if this thread is polling the first poll of a leader of `key`.
@@ -77,6 +77,6 @@ pub(crate) fn has_key(group: *mut sys::sf_group, key: &[u8]) -> bool {
         // Safety: a Key marker points at the key of a Call that is being
         // polled further up this thread's stack: still alive.
         Driven::Key(g, p, n) => g == group && unsafe { std::slice::from_raw_parts(p, n) } == key,
-        Driven::Flight(_) => false,
+        Driven::Rendezvous(_) => false,
     })
 }

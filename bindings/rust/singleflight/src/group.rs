@@ -166,18 +166,36 @@ impl Drop for Ticket {
     }
 }
 
-/// Joins the flight of `key`: the wait ticket, and the work ticket if this
-/// caller leads.
-pub(crate) fn join<E>(group: *mut sys::sf_group, key: &[u8], flags: u32) -> Result<(Ticket, Option<Ticket>), Error<E>> {
+/// Joins the flight of `key` (`sf_join`): the wait ticket, and the work
+/// ticket if this caller leads.
+pub(crate) fn join_tickets(
+    group: *mut sys::sf_group,
+    key: &[u8],
+    flags: u32,
+) -> Result<(Ticket, Option<Ticket>), sys::sf_status> {
     let mut wait = std::ptr::null_mut();
     let mut work = std::ptr::null_mut();
     // Safety: `group` is a live reference, `key` a valid slice, outputs valid.
     let st = unsafe { sys::sf_join(group, key.as_ptr().cast(), key.len(), flags, &mut wait, &mut work) };
+    tickets(st, wait, work)
+}
+
+/// The tickets a join gave with status `st`.
+pub(crate) fn tickets(
+    st: sys::sf_status,
+    wait: *mut sys::sf_ticket,
+    work: *mut sys::sf_ticket,
+) -> Result<(Ticket, Option<Ticket>), sys::sf_status> {
     if st != sys::SF_OK {
-        return Err(Error::from_status(st));
+        return Err(st);
     }
-    let wait = NonNull::new(wait).map(Ticket).ok_or(Error::Status(st))?;
+    let wait = NonNull::new(wait).map(Ticket).ok_or(sys::SF_EINVAL)?;
     Ok((wait, NonNull::new(work).map(Ticket)))
+}
+
+/// [`join_tickets`] with the crate's error.
+fn join<E>(group: *mut sys::sf_group, key: &[u8], flags: u32) -> Result<(Ticket, Option<Ticket>), Error<E>> {
+    join_tickets(group, key, flags).map_err(Error::from_status)
 }
 
 /// A timeout as the engine's nanoseconds (negative: no deadline).
@@ -210,15 +228,6 @@ where
         group.count_giveup(sys::SF_ETIMEDOUT);
     }
     outcome
-}
-
-fn finish<T, E>(o: Outcome<T, E>) -> Result<Shared<T>, Error<E>> {
-    match o {
-        Outcome::Done(r) => r,
-        Outcome::Panic(m) => native::resume_panic(m),
-        Outcome::HandOff => Err(Error::HandedOff),
-        Outcome::Pending => Err(Error::Timeout),
-    }
 }
 
 impl Group {
@@ -340,14 +349,14 @@ impl Group {
                 if let Some(payload) = payload {
                     std::panic::resume_unwind(payload);
                 }
-                return finish(outcome);
+                return outcome.into_result();
             }
             // Safety: our wait ticket, still held, of this group.
             let outcome = unsafe { wait_until::<T, E>(self, &wait, deadline) };
             drop(wait);
             match outcome {
                 Outcome::HandOff => continue,
-                other => return finish(other),
+                other => return other.into_result(),
             }
         }
     }
@@ -499,7 +508,7 @@ where
         // Safety: the pair of our join; both consumed here (forgotten, so
         // `Drop` leaves neither).
         let outcome = unsafe { native::finish_leader(wait.into_raw(), work.into_raw(), produced, None) };
-        finish(outcome)
+        outcome.into_result()
     }
 }
 
@@ -538,7 +547,7 @@ where
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         // Safety: our wait ticket of this group, held until `self` drops.
         let outcome = unsafe { wait_until::<T, E>(&self.group, &self.wait, deadline) };
-        finish(outcome)
+        outcome.into_result()
     }
 }
 

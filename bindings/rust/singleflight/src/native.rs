@@ -7,8 +7,8 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::recycle::{self, Slot};
-use crate::rendezvous::Rendezvous;
+use crate::recycle::{self, Pool};
+use crate::rendezvous::{Ending, Rendezvous};
 use crate::{Bytes, Error, Shared};
 use singleflight_sys as sys;
 
@@ -31,7 +31,7 @@ unsafe extern "C" fn release_completion(value: *mut c_void) {
     // with VALUE_KIND, which is always a Box<Completion>. Dropping user values
     // must not unwind into C.
     let boxed = unsafe { Box::from_raw(value.cast::<Completion>()) };
-    let _ = catch_unwind(AssertUnwindSafe(move || recycle::drop_box(Slot::Outcome, boxed)));
+    let _ = catch_unwind(AssertUnwindSafe(move || recycle::drop_box(Pool::Outcome, boxed)));
 }
 
 /// The readable message of a panic payload.
@@ -198,7 +198,7 @@ impl Finished {
     fn into_raw(self) -> (sys::sf_status, *mut sys::sf_bytes, *mut sys::sf_bytes, *mut c_void) {
         let value = self.value.map_or(std::ptr::null_mut(), Bytes::into_raw);
         let error = self.error.map_or(std::ptr::null_mut(), Bytes::into_raw);
-        (self.status, value, error, Box::into_raw(recycle::new_box(Slot::Outcome, self.native)).cast())
+        (self.status, value, error, Box::into_raw(recycle::new_box(Pool::Outcome, self.native)).cast())
     }
 }
 
@@ -233,8 +233,9 @@ pub(crate) unsafe fn complete_and_leave(work: *mut sys::sf_ticket, f: Finished) 
 /// ticket, else `sf_finish`, which completes the flight of `work` with `p`,
 /// and leaves both tickets. The leader's own outcome is `p` itself, with the
 /// engine's `shared` flag. Followers without a ticket in `rendezvous` (the
-/// flight's, when the leader held its work there) get the outcome there. When nobody else receives it, no outcome is built (no
-/// `Arc`, no byte form, no boxed native value).
+/// flight's, when the leader held its work) get the outcome there. When
+/// nobody else receives it, no outcome is built (no `Arc`, no byte form, no
+/// boxed native value).
 ///
 /// # Safety
 /// `wait` and `work` must be the two tickets one `sf_join` gave this caller
@@ -259,7 +260,7 @@ where
             Some(rv) if !rv.close_if_alone() => {
                 // Only followers without a ticket receive it.
                 let (finished, own) = p.share();
-                rv.publish(finished.native);
+                rv.end(Ending::Completed(finished.native), None);
                 return own;
             }
             _ => return p.into_own(shared != 0),
@@ -270,7 +271,7 @@ where
     // Safety: as above, both still ours.
     let shared = unsafe { finish_shared(wait, work, finished) };
     if let (Some(rv), Some(kept)) = (rendezvous, kept) {
-        rv.publish(kept);
+        rv.end(Ending::Completed(kept), None);
     }
     match shared {
         Ok(shared) => {
@@ -339,8 +340,8 @@ where
 }
 
 /// The outcome of a flight for a Rust waiter that is not its producer, from
-/// the native value the flight's Rust driver left: `None` when it holds other
-/// types than this waiter's (the engine's byte forms may still fit).
+/// the native value a Rust caller completed it with: `None` when it holds
+/// other types than this waiter's (the engine's byte forms may still fit).
 pub(crate) fn shared_outcome<T, E>(c: &Completion) -> Option<Outcome<T, E>>
 where
     T: Send + Sync + 'static,
@@ -462,6 +463,18 @@ where
     // Safety: result and native come straight from the engine and our
     // ticket is still held.
     unsafe { read_outcome(status, result, native) }
+}
+
+impl<T, E> Outcome<T, E> {
+    /// What a call returns for this outcome; a panic is re-raised here.
+    pub(crate) fn into_result(self) -> Result<Shared<T>, Error<E>> {
+        match self {
+            Outcome::Done(r) => r,
+            Outcome::Panic(m) => resume_panic(m),
+            Outcome::HandOff => Err(Error::HandedOff),
+            Outcome::Pending => Err(Error::Timeout),
+        }
+    }
 }
 
 /// Re-raises a flight's panic in this caller, message preserved.

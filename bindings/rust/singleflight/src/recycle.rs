@@ -11,9 +11,9 @@ use std::alloc::Layout;
 use std::cell::Cell;
 use std::ptr::{self, NonNull};
 
-/// Which of a thread's kept blocks.
+/// Which of a thread's pools of kept blocks.
 #[derive(Clone, Copy)]
-pub(crate) enum Slot {
+pub(crate) enum Pool {
     Work,
     Outcome,
 }
@@ -32,10 +32,10 @@ impl Drop for Block {
     }
 }
 
-/// How many freed blocks of each slot a thread keeps.
+/// How many freed blocks of each pool a thread keeps.
 const KEEP: usize = 32;
 
-/// A thread's kept blocks of one slot: one apart, so that calls one after
+/// A thread's kept blocks of one pool: one apart, so that calls one after
 /// another (a block taken, then given back) touch nothing else.
 struct Kept {
     newest: Cell<Option<Block>>,
@@ -86,19 +86,19 @@ thread_local! {
     static OUTCOME: Kept = const { Kept::new() };
 }
 
-/// Runs `f` on this thread's slot; `None` once the thread is being torn down.
-fn with<R>(slot: Slot, f: impl FnOnce(&Kept) -> R) -> Option<R> {
-    match slot {
-        Slot::Work => WORK.try_with(f).ok(),
-        Slot::Outcome => OUTCOME.try_with(f).ok(),
+/// Runs `f` on this thread's pool; `None` once the thread is being torn down.
+fn with<R>(pool: Pool, f: impl FnOnce(&Kept) -> R) -> Option<R> {
+    match pool {
+        Pool::Work => WORK.try_with(f).ok(),
+        Pool::Outcome => OUTCOME.try_with(f).ok(),
     }
 }
 
 /// `Box::new(x)`, in the kept block when it has the layout of `X`.
-pub(crate) fn new_box<X>(slot: Slot, x: X) -> Box<X> {
+pub(crate) fn new_box<X>(pool: Pool, x: X) -> Box<X> {
     let layout = Layout::new::<X>();
     if layout.size() != 0 {
-        let kept = with(slot, |k| k.take(layout));
+        let kept = with(pool, |k| k.take(layout));
         if let Some(block) = kept.flatten() {
             let p = block.ptr.cast::<X>().as_ptr();
             std::mem::forget(block);
@@ -117,9 +117,9 @@ pub(crate) fn new_box<X>(slot: Slot, x: X) -> Box<X> {
 /// Drops the value of `b` in place and keeps its block (or frees it, if the
 /// thread keeps [`KEEP`] already). `X` may be unsized (a `dyn Future`, whose
 /// block the next box of its concrete type takes).
-pub(crate) fn drop_box<X: ?Sized>(slot: Slot, b: Box<X>) {
+pub(crate) fn drop_box<X: ?Sized>(pool: Pool, b: Box<X>) {
     /// Keeps the block, also when the value's `Drop` unwinds.
-    struct Keep(Slot, Option<Block>);
+    struct Keep(Pool, Option<Block>);
     impl Drop for Keep {
         fn drop(&mut self) {
             let Some(block) = self.1.take() else { return };
@@ -135,7 +135,7 @@ pub(crate) fn drop_box<X: ?Sized>(slot: Slot, b: Box<X>) {
     let p = Box::into_raw(b);
     // Safety: `p` is non-null (from a Box); the box allocated it with the
     // layout of its value from the global allocator.
-    let _keep = Keep(slot, Some(Block { ptr: unsafe { NonNull::new_unchecked(p.cast::<u8>()) }, layout }));
+    let _keep = Keep(pool, Some(Block { ptr: unsafe { NonNull::new_unchecked(p.cast::<u8>()) }, layout }));
     // Safety: `p` holds a valid `X` that nothing else owns; dropped once, in
     // place (so a pinned value is never moved), before its block is kept.
     unsafe { ptr::drop_in_place(p) };

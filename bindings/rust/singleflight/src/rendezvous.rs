@@ -1,51 +1,31 @@
 //! [`Rendezvous`]: the Rust binding's rendezvous (`singleflight_binding.h`,
-//! docs/binding-contract.md): where the Rust async callers of one flight
-//! meet, share the leader's Rust value and are woken through their
-//! `Waker`s.
+//! docs/binding-contract.md), attached to the engine's flight
+//! (`sf_attach`): where the Rust async callers of one flight share the
+//! leader's Rust value and are woken through their `Waker`s.
 //!
-//! It is attached to the engine's flight (`sf_attach`), so every Rust caller
-//! of the flight finds the same one. What it keeps beyond the engine's own
-//! flight is where the Rust work future is ([`Mode`]), since a future runs
-//! only while someone polls it. A Rust leader whose work is still pending
-//! after its first poll attaches it and goes on polling the work in its own
-//! task (`Held`): when the work finishes, the leader completes the engine's
-//! flight, keeps the outcome here and wakes the other Rust callers, who
-//! neither subscribe to the engine nor cross into it to read the outcome. A
-//! leader that leaves first (dropped, or timed out) moves the work here with
-//! its two tickets (`Running`): the wait ticket stays held for the callers
-//! left, most of whom hold none, so the engine does not count the flight
-//! abandoned while they wait; whichever of them is polled drives the work
-//! (one at a time, the *driver*, whose waker the work's wakes reach), and
-//! whoever sees it finish completes the flight the same way.
+//! What it keeps that the engine cannot is where the Rust work future is
+//! ([`Mode`]): a future runs only while someone polls it. A leader whose
+//! work is pending after its first poll drives it in its own task (`Held`);
+//! should it leave first, the work moves here with its two tickets
+//! (`Running`) and whichever Rust waiter is polled drives it. Whoever
+//! finishes the work completes the engine's flight and ends the rendezvous
+//! ([`Ending`]): its outcome, read here by the waiters it wakes.
 //!
-//! A flight whose work is not with a Rust async caller (led by another
-//! language, by a blocking Rust caller, or not yet attached) is waited for
-//! through the engine: each caller subscribes to the completion on its own
-//! ticket.
+//! A follower of work of its own types is taken in here at its meeting
+//! (`sf_join_or_meet`) and holds no ticket, so it reads its ending only
+//! here; every other caller holds a wait ticket and, with no Rust work here
+//! (`Away`), waits through the engine (`sf_subscribe`).
 //!
-//! Every async call joins through [`Rendezvous::join`] (`sf_join_or_meet`):
-//! one engine call. A follower of a flight whose work is here, of the work's
-//! own types, meets the rendezvous: with no engine lock held, it is taken in
-//! here and ends the meeting as joined, so the engine counts it as a caller
-//! of the flight, and it holds no wait ticket at all: it keeps a reference
-//! to the `Rendezvous` and reads the outcome here. Any other caller gets its
-//! tickets from the same call (or from `sf_join` after a meeting that did
-//! not take it in).
-//!
-//! When the last Rust caller leaves while the work is unfinished, the work
-//! is dropped and its ticket left: the engine's flight is abandoned, or
-//! handed off to the callers of other languages.
-//!
-//! Work driven here that panics because the runtime it needs is gone (shut
-//! down, or not where it is polled now: `executor_gone.rs`) is dropped too,
-//! and its ticket left: the flight is handed off, and every caller, here or
-//! in the engine, joins again (`HandedOff`).
+//! When the last Rust waiter leaves unfinished work, the work is dropped and
+//! its tickets left: the engine abandons the flight or hands it to the
+//! callers of other languages. Work that panics because the runtime it needs
+//! is gone (`executor_gone.rs`) is dropped and the flight handed off: every
+//! waiter joins again.
 
 use std::any::TypeId;
 use std::ffi::{c_int, c_void};
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr::NonNull;
 use std::sync::atomic::fence;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -53,9 +33,9 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::driving::{self, Driven};
 use crate::executor_gone::says_executor_gone;
-use crate::group::Ticket;
-use crate::native::{self, Completion, Finished};
-use crate::recycle::{self, Slot};
+use crate::group::{join_tickets, tickets, Ticket};
+use crate::native::{self, Completion, Finished, Outcome};
+use crate::recycle::{self, Pool};
 use crate::set_once::SetOnce;
 use singleflight_sys as sys;
 
@@ -74,7 +54,7 @@ pub(crate) fn drop_quietly<X>(x: X) {
 /// Drops a finished work's box like [`drop_quietly`], keeping its block for
 /// the next work of this thread ([`recycle`]).
 pub(crate) fn drop_quietly_in<X: ?Sized>(b: Box<X>) {
-    let _ = catch_unwind(AssertUnwindSafe(move || recycle::drop_box(Slot::Work, b)));
+    let _ = catch_unwind(AssertUnwindSafe(move || recycle::drop_box(Pool::Work, b)));
 }
 
 /// The tag of the rendezvous objects of this copy of the binding: an
@@ -90,13 +70,12 @@ unsafe extern "C" fn release_rendezvous(value: *mut c_void) {
 }
 
 /// The work and its tickets, once a leader handed them over.
-struct HandedWork {
+pub(crate) struct HandedWork {
     fut: Option<WorkFuture>,
-    /// The flight's work ticket.
+    /// The flight's work ticket (or null).
     ticket: *mut sys::sf_ticket,
-    /// The leader's wait ticket (or null), held on behalf of the Rust
-    /// waiters left: the engine sees the flight waited for until the work
-    /// finishes or the last of them leaves.
+    /// The leader's wait ticket (or null), held for the Rust waiters left:
+    /// the engine sees the flight waited for while they wait.
     wait: *mut sys::sf_ticket,
 }
 
@@ -104,35 +83,75 @@ struct HandedWork {
 // which the mutex around it ensures; the future is Send.
 unsafe impl Send for HandedWork {}
 
+impl HandedWork {
+    const NONE: HandedWork = HandedWork { fut: None, ticket: std::ptr::null_mut(), wait: std::ptr::null_mut() };
+
+    /// Moves the work and its tickets out (under the lock of `work`), for
+    /// the caller alone.
+    fn take(&mut self) -> HandedWork {
+        std::mem::replace(self, HandedWork::NONE)
+    }
+
+    /// Work no Rust waiter is left for: leaves the wait ticket, drops the
+    /// work and leaves its ticket uncompleted (the flight is abandoned, or
+    /// handed off to the waiters of other languages).
+    pub(crate) fn abandon(self) {
+        // Safety (both): tickets taken out of `work`: ours alone, left once.
+        if !self.wait.is_null() {
+            unsafe { sys::sf_leave(self.wait) };
+        }
+        drop_quietly(self.fut);
+        if !self.ticket.is_null() {
+            unsafe { sys::sf_leave(self.ticket) };
+        }
+    }
+
+    /// Work that cannot go on: leaves its ticket uncompleted while the wait
+    /// ticket is still held (a hand-off: every waiter with a ticket gets
+    /// `SF_EHANDOFF`, the flight is not counted abandoned), then the rest.
+    fn hand_off(self) {
+        // Safety (both): as in `abandon`.
+        if !self.ticket.is_null() {
+            unsafe { sys::sf_leave(self.ticket) };
+        }
+        if !self.wait.is_null() {
+            unsafe { sys::sf_leave(self.wait) };
+        }
+        drop_quietly(self.fut);
+    }
+}
+
 /// Where the flight's Rust work is: the one thing a Rust rendezvous keeps
 /// that the engine cannot, since a Rust future runs only while someone
-/// polls it. (Whether the flight is complete is the engine's, and `done`
-/// holds the outcome a Rust caller completed it with.)
+/// polls it.
 enum Mode {
-    /// No Rust work here (the flight is led by another language or a
-    /// blocking caller, is complete, or lost its last Rust waiter and its
-    /// work with it): a waiter with a ticket waits through the engine.
+    /// No Rust work here (led by another language or a blocking caller,
+    /// ended, or abandoned): a waiter with a ticket waits through the engine.
     Away,
-    /// The leader holds the work in its own `Call` and drives it while that
-    /// lives: it completes the flight here. Dropped unfinished, it moves the
-    /// work here (`Running`) if a Rust waiter is left.
+    /// The leader drives the work in its own `Call` and completes the
+    /// flight; dropped unfinished, it hands the work over (`Running`).
     Held,
-    /// The leader handed the work over: it runs here, driven by a waiter.
+    /// The work runs here, driven by a waiter.
     Running,
-    /// The work, driven here after its leader left, found the runtime it
-    /// needs gone ([`says_executor_gone`]): it was dropped and the engine's
-    /// flight handed off. Every waiter joins again.
+}
+
+/// How the rendezvous ended for its Rust waiters: set once, by whoever
+/// finished the Rust work.
+pub(crate) enum Ending {
+    /// The work completed the flight with this outcome.
+    Completed(Completion),
+    /// The work's runtime is gone: the flight was handed off; join again.
     HandedOff,
 }
 
 /// The waiters' bookkeeping.
 struct Book {
     mode: Mode,
-    /// The value and error types of the work (`Held`, `Running` and after).
+    /// The value and error types of the work (`Held` and `Running`).
     types: Option<(TypeId, TypeId)>,
     /// Rust waiters in the flight.
     waiters: usize,
-    /// Their wakers, by index (until the outcome is kept).
+    /// Their wakers, by index (until the ending).
     wakers: Vec<Option<Waker>>,
     free: Vec<usize>,
     /// The waiter that drives the work: the work's wakes go to it alone.
@@ -141,9 +160,8 @@ struct Book {
 
 /// The Rust waiters' shared state of one flight.
 pub(crate) struct Rendezvous {
-    /// The outcome, once a Rust driver completed the flight: read without a
-    /// lock by the waiters it wakes.
-    done: SetOnce<Completion>,
+    /// The ending: read without a lock by the waiters it wakes.
+    done: SetOnce<Ending>,
     book: Mutex<Book>,
     /// Locked by the driver while it polls (never together with `book`
     /// taken first, so a wake from inside the poll can take `book`).
@@ -155,7 +173,7 @@ pub(crate) struct Rendezvous {
 /// What a waiter does next.
 #[derive(Clone, Copy)]
 pub(crate) enum Look {
-    /// The flight is done: its outcome is [`Rendezvous::outcome`].
+    /// The rendezvous ended: [`Rendezvous::read`].
     Done,
     /// This waiter drives the work.
     Drive,
@@ -163,42 +181,6 @@ pub(crate) enum Look {
     Wait,
     /// The outcome comes through the engine.
     Engine,
-    /// The flight was handed off: leave and join again.
-    HandOff,
-}
-
-/// What [`Rendezvous::drive`] did.
-pub(crate) enum Drove {
-    /// The work is still pending.
-    Pending,
-    /// The driver completed the flight.
-    Completed,
-    /// The work could not go on: the driver handed the flight off.
-    HandedOff,
-}
-
-/// Work left without any Rust waiter: dropped, its tickets left.
-pub(crate) struct Orphan {
-    fut: Option<WorkFuture>,
-    work: *mut sys::sf_ticket,
-    wait: *mut sys::sf_ticket,
-}
-
-impl Orphan {
-    /// Leaves the wait ticket held for the waiters, drops the work and
-    /// leaves its ticket uncompleted: the flight is abandoned, or handed off
-    /// to the waiters of other languages.
-    pub(crate) fn abandon(self) {
-        // Safety (both): tickets moved out of `work` under its lock: ours
-        // alone, each left once.
-        if !self.wait.is_null() {
-            unsafe { sys::sf_leave(self.wait) };
-        }
-        drop_quietly(self.fut);
-        if !self.work.is_null() {
-            unsafe { sys::sf_leave(self.work) };
-        }
-    }
 }
 
 thread_local! {
@@ -282,13 +264,13 @@ impl Rendezvous {
                 free: Vec::new(),
                 driver: None,
             }),
-            work: Mutex::new(HandedWork { fut: None, ticket: std::ptr::null_mut(), wait: std::ptr::null_mut() }),
+            work: Mutex::new(HandedWork::NONE),
             notified: AtomicBool::new(false),
         }
     }
 
     /// Makes this Rendezvous, which nothing else references, as new: true if
-    /// it can serve another flight. Its outcome is dropped here (and a panic
+    /// it can serve another flight. Its ending is dropped here (and a panic
     /// in a value's `Drop` stays here).
     fn reset(&mut self) -> bool {
         if self.book.is_poisoned() || self.work.is_poisoned() {
@@ -307,7 +289,7 @@ impl Rendezvous {
         b.waiters = 0;
         b.driver = None;
         b.free.clear();
-        // Complete or orphaned, a flight has no waker left; its list's room stays
+        // Ended or abandoned, a flight has no waker left; its list's room stays
         // (up to the size a thread keeps spare lists of).
         let wakers = std::mem::take(&mut b.wakers);
         b.wakers = if wakers.is_empty() && wakers.capacity() > 0 && wakers.capacity() <= SPARE_LIST_MAX {
@@ -411,7 +393,6 @@ impl Rendezvous {
         types: (TypeId, TypeId),
         waker: &Waker,
     ) -> Result<Joining, sys::sf_status> {
-        let mut a = Meet { types, waker, joined: None };
         let mut meeting: *mut sys::sf_meeting = std::ptr::null_mut();
         let mut rendezvous: *mut c_void = std::ptr::null_mut();
         let (mut wait, mut work) = (std::ptr::null_mut(), std::ptr::null_mut());
@@ -429,36 +410,40 @@ impl Rendezvous {
                 &mut work,
             )
         };
-        if st != sys::SF_OK {
-            return Err(st);
-        }
-        if !meeting.is_null() {
+        if st == sys::SF_OK && !meeting.is_null() {
             // No engine lock is held here: the meeting keeps the flight's
             // rendezvous (an Arc<Rendezvous> of our kind) alive until it ends.
-            // Safety: `rendezvous` is that live attachment, `a` ours.
-            let joined = unsafe { meet(rendezvous, &mut a) };
+            let rv = rendezvous.cast_const().cast::<Rendezvous>();
+            // Safety: that live attachment.
+            let taken = catch_unwind(AssertUnwindSafe(|| unsafe { &*rv }.take_in(types, waker))).ok().flatten();
+            let joined = taken.map(|(me, look)| {
+                // Safety: as above; the waiter just counted takes a reference
+                // of its own before the meeting ends (the engine keeps its own).
+                let rv = unsafe {
+                    Arc::increment_strong_count(rv);
+                    Arc::from_raw(rv)
+                };
+                Joining::Met(rv, me, look)
+            });
             // Safety: the meeting sf_join_or_meet gave, ended once.
-            unsafe { sys::sf_meeting_end(meeting, joined) };
-            if let Some((flight, me, look)) = a.joined {
-                return Ok(Joining::Met(flight, me, look));
+            unsafe { sys::sf_meeting_end(meeting, c_int::from(joined.is_some())) };
+            if let Some(joined) = joined {
+                return Ok(joined);
             }
-            // Safety: as above.
-            let st = unsafe { sys::sf_join(group, key.as_ptr().cast(), key.len(), 0, &mut wait, &mut work) };
-            if st != sys::SF_OK {
-                return Err(st);
-            }
+            let (wait, lead) = join_tickets(group, key, 0)?;
+            return Ok(Joining::Tickets(wait, lead));
         }
-        let wait = NonNull::new(wait).map(Ticket).ok_or(sys::SF_EINVAL)?;
-        Ok(Joining::Tickets(wait, NonNull::new(work).map(Ticket)))
+        let (wait, lead) = tickets(st, wait, work)?;
+        Ok(Joining::Tickets(wait, lead))
     }
 
     /// Counts a ticketless waiter in if the work runs here, of `types`, and
     /// this thread is not polling it: its index and what it does next.
     /// Runs with no engine lock held, while a meeting keeps the flight's
-    /// rendezvous alive (from `meet`): takes `book` only, and
-    /// cannot panic once it changed anything.
+    /// rendezvous alive: takes `book` only, and cannot panic once it changed
+    /// anything.
     fn take_in(&self, types: (TypeId, TypeId), waker: &Waker) -> Option<(usize, Look)> {
-        if driving::has_flight(self.id()) {
+        if driving::has_rendezvous(self.id()) {
             // The work of this very flight asks for it: the engine path
             // reports the deadlock.
             return None;
@@ -479,7 +464,7 @@ impl Rendezvous {
     /// still holds it) move here for the Rust waiters left, the first of
     /// them polled to drive it. Returns them instead if no Rust waiter is
     /// left: the caller abandons them.
-    pub(crate) fn hand_over(&self, fut: WorkFuture, lead: Ticket, wait: Option<Ticket>) -> Option<Orphan> {
+    pub(crate) fn hand_over(&self, fut: WorkFuture, lead: Ticket, wait: Option<Ticket>) -> Option<HandedWork> {
         {
             // Nobody else touches `work` while the leader holds the work.
             let mut handed = lock(&self.work);
@@ -500,9 +485,18 @@ impl Rendezvous {
         None
     }
 
-    /// The outcome a Rust driver completed the flight with.
-    pub(crate) fn outcome(&self) -> Option<&Completion> {
-        self.done.get()
+    /// The ending, for a waiter of value and error types `T` and `E`: `None`
+    /// before it, or if it holds other types (the engine's byte forms may
+    /// still fit).
+    pub(crate) fn read<T, E>(&self) -> Option<Outcome<T, E>>
+    where
+        T: Send + Sync + 'static,
+        E: Send + Sync + 'static,
+    {
+        match self.done.get()? {
+            Ending::Completed(c) => native::shared_outcome(c),
+            Ending::HandedOff => Some(Outcome::HandOff),
+        }
     }
 
     /// What waiter `me` does next; refreshes its waker.
@@ -512,7 +506,7 @@ impl Rendezvous {
         }
         let mut b = lock(&self.book);
         if self.done.get().is_some() {
-            // Completed since we looked: the wakers are gone.
+            // Ended since we looked: the wakers are gone.
             return Look::Done;
         }
         let old = refresh(&mut b.wakers[me], waker);
@@ -526,7 +520,6 @@ impl Rendezvous {
     fn next(&self, b: &mut Book, me: usize) -> Look {
         match b.mode {
             Mode::Away => Look::Engine,
-            Mode::HandedOff => Look::HandOff,
             // The leader drives the work in its own task.
             Mode::Held => Look::Wait,
             Mode::Running => match b.driver {
@@ -540,15 +533,15 @@ impl Rendezvous {
     }
 
     /// Polls the work once (this waiter is the driver, after the leader
-    /// handed it over); on completion, completes the engine's flight, keeps
-    /// the outcome for the Rust waiters and wakes them.
-    pub(crate) fn drive(self: &Arc<Self>, me: usize, cx: &mut Context<'_>) -> Drove {
+    /// handed it over). Ready once the rendezvous ended: the work completed
+    /// the engine's flight, or found its runtime gone and handed it off.
+    pub(crate) fn drive(self: &Arc<Self>, me: usize, cx: &mut Context<'_>) -> Poll<()> {
         let mut handed = lock(&self.work);
         let ticket = handed.ticket;
-        let Some(fut) = handed.fut.as_mut() else { return Drove::Pending };
+        let Some(fut) = handed.fut.as_mut() else { return Poll::Pending };
         self.notified.store(false, Ordering::SeqCst);
         let waker = self.work_waker();
-        let polled = driving::driving(Driven::Flight(self.id()), || {
+        let polled = driving::driving(Driven::Rendezvous(self.id()), || {
             crate::fence::running(ticket, || {
                 catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut Context::from_waker(&waker))))
             })
@@ -560,75 +553,47 @@ impl Rendezvous {
                     // Woken while we polled: come back soon, through the executor.
                     cx.waker().wake_by_ref();
                 }
-                return Drove::Pending;
+                return Poll::Pending;
             }
             Ok(Poll::Ready(f)) => f,
             Err(payload) => {
                 let message = native::panic_message(&*payload);
                 drop_quietly(payload);
                 if says_executor_gone(&message) {
-                    return self.hand_off(handed);
+                    let gone = handed.take();
+                    drop(handed);
+                    gone.hand_off();
+                    self.end(Ending::HandedOff, Some(me));
+                    return Poll::Ready(());
                 }
                 Finished::panic(message)
             }
         };
-        let fut = handed.fut.take();
-        let ticket = std::mem::replace(&mut handed.ticket, std::ptr::null_mut());
-        let wait = std::mem::replace(&mut handed.wait, std::ptr::null_mut());
+        let done = handed.take();
         drop(handed);
-        if let Some(fut) = fut {
+        if let Some(fut) = done.fut {
             // Safety: the work is dropped in place, never moved out of its box.
             let fut = unsafe { std::pin::Pin::into_inner_unchecked(fut) };
             drop_quietly_in(fut);
         }
         let outcome = finished.native.share();
-        // Safety: the work ticket, moved out of `work` under its lock, so
-        // we alone hold it; consumed here.
-        unsafe { native::complete_and_leave(ticket, finished) };
-        if !wait.is_null() {
-            // Safety: the leader's wait ticket, moved out of `work` with
-            // the work ticket: ours alone, left once, now that the flight
-            // is complete.
-            unsafe { sys::sf_leave(wait) };
+        // Safety: the work ticket, taken out of `work`: ours alone; consumed here.
+        unsafe { native::complete_and_leave(done.ticket, finished) };
+        if !done.wait.is_null() {
+            // Safety: the leader's wait ticket, taken with the work ticket:
+            // ours alone, left once, now that the flight is complete.
+            unsafe { sys::sf_leave(done.wait) };
         }
-        self.keep(outcome, Some(me));
-        Drove::Completed
+        self.end(Ending::Completed(outcome), Some(me));
+        Poll::Ready(())
     }
 
-    /// The work cannot go on where it is (the runtime it needs is gone): it is
-    /// dropped and the engine's flight handed off, its work ticket left
-    /// uncompleted (the flight leaves the table and every waiter with a
-    /// ticket gets `SF_EHANDOFF`), then the leader's wait ticket (after the
-    /// hand-off, so the flight is not counted abandoned). The Rust waiters
-    /// here are woken to join again; one of them runs its own work.
-    fn hand_off(&self, mut handed: MutexGuard<'_, HandedWork>) -> Drove {
-        let fut = handed.fut.take();
-        let ticket = std::mem::replace(&mut handed.ticket, std::ptr::null_mut());
-        let wait = std::mem::replace(&mut handed.wait, std::ptr::null_mut());
-        drop(handed);
-        // Safety (both): moved out of `work` under its lock, so ours
-        // alone; each left once.
-        unsafe { sys::sf_leave(ticket) };
-        if !wait.is_null() {
-            unsafe { sys::sf_leave(wait) };
-        }
-        {
-            let mut b = lock(&self.book);
-            b.mode = Mode::HandedOff;
-            b.driver = None;
-            b.wakers.iter().flatten().for_each(Waker::wake_by_ref);
-        }
-        drop_quietly(fut);
-        Drove::HandedOff
-    }
-
-    /// Keeps the outcome of the completed flight for its Rust waiters and
-    /// wakes them (but `me`, who completed it). Called once per flight, by
-    /// whoever completed it: the leader that held the work, or the driver
-    /// that took it out of `work`.
-    fn keep(&self, outcome: Completion, me: Option<usize>) {
+    /// Ends the rendezvous and wakes its Rust waiters (but `me`, who ended
+    /// it). Called once per flight, by whoever finished the work: the
+    /// leader that held it, or the driver that took it out of `work`.
+    pub(crate) fn end(&self, ending: Ending, me: Option<usize>) {
         // Safety: the only writer, as above (the work is gone now).
-        unsafe { self.done.set(outcome) };
+        unsafe { self.done.set(ending) };
         let mut wakers = {
             let mut b = lock(&self.book);
             b.mode = Mode::Away;
@@ -646,23 +611,18 @@ impl Rendezvous {
 
     /// The last Rust waiter left the unfinished work (`b` is the locked
     /// book): the work and its tickets, taken out for the caller to abandon.
-    fn orphan(&self, mut b: MutexGuard<'_, Book>) -> Orphan {
+    fn orphan(&self, mut b: MutexGuard<'_, Book>) -> HandedWork {
         b.mode = Mode::Away;
         drop(b);
-        let mut handed = lock(&self.work);
-        Orphan {
-            fut: handed.fut.take(),
-            work: std::mem::replace(&mut handed.ticket, std::ptr::null_mut()),
-            wait: std::mem::replace(&mut handed.wait, std::ptr::null_mut()),
-        }
+        lock(&self.work).take()
     }
 
     /// Waiter `me` leaves. Returns the work if it was the last Rust waiter
     /// of an unfinished flight: the caller abandons it after leaving its own
     /// wait ticket.
-    pub(crate) fn leave(&self, me: usize) -> Option<Orphan> {
+    pub(crate) fn leave(&self, me: usize) -> Option<HandedWork> {
         if self.done.get().is_some() {
-            // Done for good: nothing to orphan or hand over, nobody to wake.
+            // Ended for good: nothing to abandon, nobody to wake.
             return None;
         }
         // Our waker, dropped after `book` is unlocked (declared first).
@@ -670,7 +630,7 @@ impl Rendezvous {
         let mut b = lock(&self.book);
         b.waiters -= 1;
         if self.done.get().is_some() {
-            // Completed since we looked: the wakers are gone.
+            // Ended since we looked: the wakers are gone.
             return None;
         }
         let was_driver = b.driver == Some(me);
@@ -709,16 +669,11 @@ impl Rendezvous {
         b.mode = Mode::Away;
         true
     }
-
-    /// Keeps the outcome for the followers waiting here and wakes them.
-    pub(crate) fn publish(&self, outcome: Completion) {
-        self.keep(outcome, None);
-    }
 }
 
 /// Stores `waker` in `cell` unless the one there wakes the same task; the
 /// waker it replaced, to drop outside the lock.
-fn refresh(cell: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
+pub(crate) fn refresh(cell: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
     match cell {
         Some(w) if w.will_wake(waker) => None,
         s => s.replace(waker.clone()),
@@ -773,13 +728,6 @@ fn register(b: &mut Book, w: Waker) -> usize {
     }
 }
 
-/// What `meet` decides.
-struct Meet<'a> {
-    types: (TypeId, TypeId),
-    waker: &'a Waker,
-    joined: Option<(Arc<Rendezvous>, usize, Look)>,
-}
-
 /// How a call joined its flight ([`Rendezvous::join`]).
 pub(crate) enum Joining {
     /// Taken in by the flight's rendezvous, where work of its types runs: no
@@ -788,32 +736,6 @@ pub(crate) enum Joining {
     /// With tickets, as `sf_join`: the wait ticket, and the work ticket if
     /// it leads.
     Tickets(Ticket, Option<Ticket>),
-}
-
-/// The decision of [`Rendezvous::join`] on a flight's rendezvous met through
-/// `sf_join_or_meet`: 1 if the waiter joined through it (`a.joined` set).
-///
-/// # Safety
-/// `attachment` is an attachment of RENDEZVOUS_KIND (an Arc<Rendezvous>) kept
-/// alive by a meeting for the whole call.
-unsafe fn meet(attachment: *mut c_void, a: &mut Meet<'_>) -> c_int {
-    let flight = attachment.cast_const().cast::<Rendezvous>();
-    // Safety: an attachment of RENDEZVOUS_KIND is an Arc<Rendezvous>, kept alive
-    // by the meeting for the duration of this call.
-    let entered = catch_unwind(AssertUnwindSafe(|| unsafe { &*flight }.take_in(a.types, a.waker)));
-    match entered {
-        Ok(Some((me, look))) => {
-            // Safety: as above: a live Arc<Rendezvous>; the waiter we just
-            // counted takes a reference of its own (the engine keeps its own).
-            let f = unsafe {
-                Arc::increment_strong_count(flight);
-                Arc::from_raw(flight)
-            };
-            a.joined = Some((f, me, look));
-            1
-        }
-        Ok(None) | Err(_) => 0,
-    }
 }
 
 impl Rendezvous {
