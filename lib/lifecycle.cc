@@ -112,14 +112,6 @@ void release_ref(Flight *f, int n = 1) noexcept {
   left.release();
 }
 
-// Keeps a left follower ticket on its flight's spare list (under mu).
-void keep_spare(Flight *f, sf_ticket *t) noexcept {
-  t->next = f->spare;
-  if (!f->spare) f->spare_tail = t;
-  f->spare = t;
-  ++f->spare_count;
-}
-
 void reset_ticket(sf_ticket *t) noexcept {
   t->canceled = false;
   t->reentered = false;
