@@ -1,3 +1,9 @@
+// flight.cc — what a ticket's holder does with a joined flight: wait for the
+// outcome and read it, subscribe, cancel, watch for abandonment, attach a
+// rendezvous; and the running of subscription callbacks. The flight's
+// transitions (join, ending, leaving, recycling) are in lifecycle.cc, but
+// for a wait that leaves its ticket in the critical section that read the
+// outcome (sf_do's followers).
 #include "flight.h"
 
 #include <chrono>
@@ -119,12 +125,7 @@ sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kin
         t->notify.store(Notify::kFired, std::memory_order_relaxed);
       }
       --f->waiters;
-      if (t != &f->lead_wait) {
-        t->next = f->spare;
-        if (!f->spare) f->spare_tail = t;
-        f->spare = t;
-        ++f->spare_count;
-      }
+      if (t != &f->lead_wait) keep_spare(f, t);
       lk.unlock();
       latency_wait_ended(s, began_ns);  // before the group may go with its last flight
       flight_release(f, 1);

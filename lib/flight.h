@@ -12,9 +12,13 @@
 //      │                                           lifts it)
 //      └──work ticket left undone──▶ done (SF_EHANDOFF): waiters join again
 //
+// The transitions are in lifecycle.cc (but for a wait that leaves its
+// ticket as it reads the outcome, flight_wait): a flight with an outcome
+// ends in one function there (end_flight), a leader alone recycles it with
+// no outcome, and a fork() child ends it as a hand-off (see Ending there).
+//
 // Independently of that, the flight is *linked* into its shard's table from
-// join until it completes, hands off or is forgotten; only a linked flight
-// can be joined.
+// join until it ends or is forgotten; only a linked flight can be joined.
 //
 // Tickets. The leader's two tickets (wait and work) are embedded in the
 // flight; followers' wait tickets come from the joining thread's cache, else
@@ -177,6 +181,14 @@ sf_status flight_cancel(sf_ticket *t) noexcept;
 int flight_abandoned(const sf_ticket *t) noexcept;
 sf_status flight_attach(sf_ticket *t, const sf_native_kind *kind, void *value,
                         void **current) noexcept;
+
+// Keeps a left follower ticket on its flight's spare list (under mu).
+inline void keep_spare(Flight *f, sf_ticket *t) noexcept {
+  t->next = f->spare;
+  if (!f->spare) f->spare_tail = t;
+  f->spare = t;
+  ++f->spare_count;
+}
 
 // Runs the callbacks of a detached chain of subscriptions (state kFiring),
 // with no lock held, and marks each kFired.

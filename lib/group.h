@@ -1,6 +1,6 @@
 // group.h — sf_group: a namespace of flights, sharded by key hash, and the
-// engine's operations on it (lifecycle.cc: flights; group.cc: lifetime and
-// counters; messages.cc: texts).
+// engine's operations on it (group.cc: lifetime and counters; lifecycle.cc:
+// flights; messages.cc: texts; the shards' tables in table.h).
 //
 // A group holds kShards shards (table.h). A call touches one shard, so callers of
 // different keys rarely meet on a lock, and the steady-state fast path (a
@@ -58,12 +58,19 @@ struct sf_group {
 
 namespace sf {
 
+// ---- the group's lifetime and counters (group.cc) ----
+
 Group *group_new() noexcept;
 
 // Called once, when the user's last reference is gone.
 void group_dying(Group *g) noexcept;
 // A shard of a dying group has no flight left; the last frees the group.
 void shard_idle_while_dying(Group *g) noexcept;
+void group_stats(const Group *g, sf_stats *out) noexcept;
+// sf_group_count_giveup: a binding's caller gave up (SF_ETIMEDOUT or SF_ECANCELED).
+void group_count_giveup(Group *g, sf_status reason) noexcept;
+
+// ---- the flight lifecycle (lifecycle.cc) ----
 
 sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags, sf_ticket **wait,
                      sf_ticket **work) noexcept;
@@ -79,12 +86,11 @@ void meeting_end(sf_meeting *m, bool joined) noexcept;
 // flight with SF_EPANIC and a message naming the number.
 sf_status group_complete(sf_ticket *work, int status, sf_bytes *value, sf_bytes *error,
                          const sf_native_kind *kind, void *native) noexcept;
+// sf_leave: a wait ticket leaves (the last one left makes a running flight
+// abandoned); a work ticket left before the flight ended hands it off.
 void group_leave(sf_ticket *t) noexcept;
 sf_status group_forget(Group *g, const void *key, std::size_t len, bool only_unshared,
                        int *forgotten) noexcept;
-void group_stats(const Group *g, sf_stats *out) noexcept;
-// sf_group_count_giveup: a binding's caller gave up (SF_ETIMEDOUT or SF_ECANCELED).
-void group_count_giveup(Group *g, sf_status reason) noexcept;
 
 // The leader's whole ending (sf_finish, and sf_do's): completes the flight,
 // fills `result` with the leader's own outcome and leaves both tickets.
@@ -115,6 +121,8 @@ void discard_outcome(sf_bytes *value, sf_bytes *error, const sf_native_kind *kin
 // subscriptions dropped); it becomes an orphan, out of `live`; no lock or
 // condition variable of it is left to a thread of the parent.
 void flight_after_fork_locked(Flight *f) noexcept;
+
+// ---- messages (messages.cc) ----
 
 // Makes the message of a work function that returned a bad status.
 sf_bytes *bad_status_message(int status) noexcept;

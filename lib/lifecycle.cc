@@ -1,8 +1,8 @@
 // lifecycle.cc — a flight's whole life: a leader starts it, followers join
-// it (with tickets, or through a binding's rendezvous), it ends once
-// (end_locked: completed, completed by the fleet, or handed off; a leader
-// alone recycles it with no outcome), waiters are woken after the locks
-// are released (deliver), and its last reference recycles it.
+// it (with tickets, or through a binding's rendezvous), it ends once (see
+// Ending: with an outcome through end_flight, the one way for that; alone
+// with no outcome; in a fork() child), its waiters are woken after the locks
+// are released, and its last reference recycles it.
 #include <cstring>
 
 #include "bytes.h"
@@ -112,14 +112,6 @@ void release_ref(Flight *f, int n = 1) noexcept {
   left.release();
 }
 
-// Keeps a left follower ticket on its flight's spare list (under mu).
-void keep_spare(Flight *f, sf_ticket *t) noexcept {
-  t->next = f->spare;
-  if (!f->spare) f->spare_tail = t;
-  f->spare = t;
-  ++f->spare_count;
-}
-
 void reset_ticket(sf_ticket *t) noexcept {
   t->canceled = false;
   t->reentered = false;
@@ -157,20 +149,40 @@ sf_status normalize(int raw, sf_bytes *&value, sf_bytes *&error) noexcept {
   return SF_EPANIC;
 }
 
-// Ends a flight under its mutex: records the outcome (or a hand-off) and
-// detaches what must be woken once the mutex is released (deliver()).
+// How a flight ends. A flight ends once, in one of these ways:
+//
+//  - with an outcome, through end_flight() below, the one way for that:
+//    sf_complete (Ending::kComplete), another process's outcome given by the
+//    fleet (kByFleet), the work ticket left undone (kHandoff: SF_EHANDOFF,
+//    the waiters join again), and the leader's finish (kLeader: sf_finish,
+//    sf_do's leader);
+//  - recycled with no outcome, when the leader's two tickets are the
+//    flight's only ones (end_alone_locked: sf_finish_alone, and the leader's
+//    finish when nobody else holds a ticket);
+//  - in a fork() child, as a hand-off with nobody to wake
+//    (flight_after_fork_locked).
+enum class Ending : std::uint8_t { kComplete, kByFleet, kHandoff, kLeader };
+
+struct Outcome {
+  sf_status status;
+  sf_bytes *value, *error;
+  const sf_native_kind *kind;
+  void *native;
+};
+
+// Records the outcome under the flight's mutex and detaches what must be
+// woken once the mutex is released (deliver()).
 struct Wakeup {
   sf_ticket *chain;
   bool wake;
 };
 
-Wakeup end_locked(Flight *f, sf_status status, sf_bytes *value, sf_bytes *error,
-                  const sf_native_kind *kind, void *native) noexcept {
-  f->status = status;
-  f->value = value;
-  f->error = error;
-  f->native_kind = kind;
-  f->native = kind ? native : nullptr;
+Wakeup end_locked(Flight *f, const Outcome &o) noexcept {
+  f->status = o.status;
+  f->value = o.value;
+  f->error = o.error;
+  f->native_kind = o.kind;
+  f->native = o.kind ? o.native : nullptr;
   f->done = true;
   f->finished.store(true, std::memory_order_release);
   f->abandoned = false;
@@ -183,25 +195,139 @@ void deliver(Flight *f, Wakeup w) noexcept {
   fire_chain(w.chain);
 }
 
-}  // namespace
-
-namespace {
-
 // A fleet leader's outcome goes to the fleet too (fleet/hooks.h). Read
 // without the flight's lock: only the work ticket's holder completes, and
 // it checks `done` again under the lock (a second completion publishes
 // nothing the fleet accepts: its lease is gone).
-void tell_fleet_done(Flight *f, sf_status status, sf_bytes *value, sf_bytes *error,
-                     const sf_native_kind *kind) noexcept {
+void tell_fleet_done(Flight *f, const Outcome &o) noexcept {
   std::uint32_t callers;
   {
     std::lock_guard<detail::SpinMutex> fl(f->mu);
     if (f->done) return;
     callers = f->joined;
   }
-  fleet_leader_done(f->shard->group->fleet, f->key, f->key_len, f->fence, callers, status, value,
-                    error, kind);
+  fleet_leader_done(f->shard->group->fleet, f->key, f->key_len, f->fence, callers, o.status,
+                    o.value, o.error, o.kind);
 }
+
+// The ending with no outcome: if only the leader's two tickets are left
+// (shard lock held), unlinks the flight, so it takes no newcomer, and
+// recycles it, since nobody would read an outcome. True if it did. A meeting
+// holds a reference, so a flight someone is meeting on is never alone.
+bool end_alone_locked(Shard &s, Flight *f, bool panicked, int *shared, Leftovers &left) noexcept {
+  if (f->refs.load(std::memory_order_acquire) != 2 || f->done) return false;
+  if (shared) *shared = f->joined > 1;
+  if (f->linked) unlink(s, f);
+  if (panicked) s.panics.fetch_add(1, std::memory_order_relaxed);
+  f->refs.store(0, std::memory_order_relaxed);
+  recycle_locked(s, f, left);
+  return true;
+}
+
+// The leader's own outcome, which nobody else reads: to `own` as it is.
+sf_status keep_own(const Outcome &o, int shared, sf_result *own) noexcept {
+  own->value = o.value;
+  own->error = o.error;
+  own->shared = shared;
+  if (o.kind && o.kind->release) o.kind->release(o.native);
+  return o.status;
+}
+
+// Ends `f` with outcome `o`, the one way (see Ending), in this order:
+//  1. a fleet leader's outcome goes to the fleet (kComplete, kLeader);
+//  2. under the shard's mutex: out of the table, so its key is free for a
+//     new run (for kLeader, the ending with no outcome instead if the
+//     leader is alone: `o` goes to `own` and the flight is recycled);
+//  3. under the flight's mutex: unless the flight ended already, `o` is
+//     recorded and a panic or a hand-off counted (before any waiter can see
+//     it); the work ticket goes with a hand-off and the leader's finish, and
+//     the leader's finish takes its own outcome and leaves its wait ticket;
+//  4. a fleet leader's hand-off is told to the fleet, before its waiters
+//     join again; the work's time is recorded;
+//  5. with no lock held, the waiters are woken and the subscriptions run
+//     (deliver), and the leader's finish drops both tickets.
+// Returns SF_OK (kLeader: the leader's own status), or SF_EINVAL with `o`
+// discarded if the flight ended already (sf_complete twice, sf_finish after
+// sf_complete). A template so that each caller's fast path is its own code.
+template <Ending how>
+sf_status end_flight(Flight *f, Outcome o, sf_result *own = nullptr) noexcept {
+  Shard &s = *f->shard;
+  const bool fleet_leader = f->fence || f->fleet_granted;
+  constexpr bool outcome_of_work = how == Ending::kComplete || how == Ending::kLeader;
+  if (outcome_of_work && fleet_leader) tell_fleet_done(f, o);
+  // The work ticket's stamp, read now: the leader's finish recycles it.
+  const std::int64_t began_ns = outcome_of_work ? f->work.began_ns : 0;
+  Leftovers left;
+  bool alone = false;
+  int shared = 0;
+  {
+    std::lock_guard<detail::SpinMutex> lk(s.mu);
+    if constexpr (how == Ending::kLeader)
+      alone = end_alone_locked(s, f, o.status == SF_EPANIC, &shared, left);
+    if (!alone && f->linked) unlink(s, f);
+  }
+  if (alone) {
+    const sf_status st = keep_own(o, shared, own);
+    latency_work_ended(s, began_ns);  // before the group may go with its last flight
+    left.release();
+    return st;
+  }
+  Wakeup w{nullptr, false};
+  bool ended = false;
+  sf_status st = SF_OK;
+  {
+    std::unique_lock<detail::SpinMutex> fl(f->mu);
+    if (!f->done) {
+      if constexpr (how == Ending::kByFleet)
+        ++f->joined;  // the fleet shared it: `shared` for every caller
+      w = end_locked(f, o);
+      ended = true;
+      if (o.status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
+      // The fleet handing its held flight to a local leader is no leader
+      // leaving: not counted.
+      if constexpr (how == Ending::kHandoff)
+        if (!f->fleet_held) s.handoffs.fetch_add(1, std::memory_order_relaxed);
+    }
+    if constexpr (how == Ending::kHandoff) {
+      f->work_held = false;  // the work ticket goes, whoever ended the flight
+      f->run_here = false;
+    }
+    if constexpr (how == Ending::kLeader) {
+      // Ended by fork() while this leader ran its work, in this child (a
+      // hand-off needs the work ticket, which the leader still holds): the
+      // leader keeps its own outcome, as if alone, and leaves both tickets.
+      const bool forked = !ended && f->status == SF_EHANDOFF && f->work_held;
+      if (ended || forked) {
+        f->work_held = false;
+        f->run_here = false;
+        --f->waiters;  // the leader's own wait ticket
+      }
+      if (ended) {
+        void *unused = nullptr;
+        st = read_outcome(f, o.kind, own, &unused);
+      } else if (forked) {
+        fl.unlock();
+        st = keep_own(o, 0, own);
+        release_ref(f, 2);
+        return st;
+      }
+    }
+  }
+  if constexpr (how == Ending::kHandoff)
+    if (fleet_leader) fleet_leader_left(s.group->fleet, f->key, f->key_len, f->fence);
+  if (!ended) {
+    discard_outcome(o.value, o.error, o.kind, o.native);
+    return SF_EINVAL;  // a hand-off's caller ignores it
+  }
+  latency_work_ended(s, began_ns);
+  deliver(f, w);  // the leader's finish: on this thread, done before its tickets go
+  if constexpr (how == Ending::kLeader) release_ref(f, 2);
+  return st;
+}
+
+}  // namespace
+
+namespace {
 
 // A follower joins `f` with a wait ticket (the shard's and f's mutex held).
 sf_status follow_locked(Shard &s, Flight *f, sf_ticket **wait, sf_ticket **work) noexcept {
@@ -352,29 +478,12 @@ void meeting_end(sf_meeting *m, bool joined) noexcept {
 
 sf_status group_complete(sf_ticket *t, int raw_status, sf_bytes *value, sf_bytes *error,
                          const sf_native_kind *kind, void *native) noexcept {
-  Flight *f = t->flight;
-  auto reject = [&] {
+  if (t->role != Role::kWork) {
     discard_outcome(value, error, kind, native);
     return SF_EINVAL;
-  };
-  if (t->role != Role::kWork) return reject();
+  }
   const sf_status status = normalize(raw_status, value, error);
-  Shard &s = *f->shard;
-  if (f->fence || f->fleet_granted) tell_fleet_done(f, status, value, error, kind);
-  {
-    std::lock_guard<detail::SpinMutex> lk(s.mu);
-    if (f->linked) unlink(s, f);  // the key is free again
-  }
-  Wakeup w;
-  {
-    std::lock_guard<detail::SpinMutex> fl(f->mu);
-    if (f->done) return reject();
-    w = end_locked(f, status, value, error, kind, native);
-  }
-  if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
-  latency_work_ended(s, t->began_ns);
-  deliver(f, w);
-  return SF_OK;
+  return end_flight<Ending::kComplete>(t->flight, Outcome{status, value, error, kind, native});
 }
 
 void group_leave(sf_ticket *t) noexcept {
@@ -390,27 +499,8 @@ void group_leave(sf_ticket *t) noexcept {
         f->run_here = false;
       }
     }
-    if (!done) {
-      {  // a hand-off: the key is free for a new run
-        std::lock_guard<detail::SpinMutex> lk(s.mu);
-        if (f->linked) unlink(s, f);
-      }
-      Wakeup w{nullptr, false};
-      {
-        std::lock_guard<detail::SpinMutex> fl(f->mu);
-        f->work_held = false;
-        f->run_here = false;
-        if (!f->done) {
-          w = end_locked(f, SF_EHANDOFF, nullptr, nullptr, nullptr, nullptr);
-          // The fleet handing its held flight to a local leader is no
-          // leader leaving: not counted.
-          if (!f->fleet_held) s.handoffs.fetch_add(1, std::memory_order_relaxed);
-        }
-      }
-      if (f->fence || f->fleet_granted)
-        fleet_leader_left(s.group->fleet, f->key, f->key_len, f->fence);
-      deliver(f, w);
-    }
+    if (!done)
+      end_flight<Ending::kHandoff>(f, Outcome{SF_EHANDOFF, nullptr, nullptr, nullptr, nullptr});
     await_not_firing(t);  // an abandonment callback on another thread
     release_ref(f);
     return;
@@ -455,21 +545,6 @@ void group_leave(sf_ticket *t) noexcept {
   release_ref(f);
 }
 
-// Ends the flight for its leader alone if only the leader's two tickets are
-// left (shard lock held): unlinked, it takes no newcomer; recycled, it needs
-// no outcome. True if it did. A meeting holds a reference, so a flight
-// someone is meeting on is never alone.
-static bool end_alone_locked(Shard &s, Flight *f, bool panicked, int *shared,
-                             Leftovers &left) noexcept {
-  if (f->refs.load(std::memory_order_acquire) != 2 || f->done) return false;
-  if (shared) *shared = f->joined > 1;
-  if (f->linked) unlink(s, f);
-  if (panicked) s.panics.fetch_add(1, std::memory_order_relaxed);
-  f->refs.store(0, std::memory_order_relaxed);
-  recycle_locked(s, f, left);
-  return true;
-}
-
 bool group_finish_alone(sf_ticket *wait, sf_ticket *work, int status, int *shared) noexcept {
   Flight *f = work->flight;
   if (wait != &f->lead_wait) return false;  // not the leader's own pair of tickets
@@ -496,93 +571,22 @@ sf_status group_finish_leader(sf_ticket *wait, sf_ticket *work, int raw_status, 
     discard_outcome(value, error, kind, native);
     return SF_EINVAL;
   }
-  Shard &s = *f->shard;
   const sf_status status = normalize(raw_status, value, error);
-  if (f->fence || f->fleet_granted) tell_fleet_done(f, status, value, error, kind);
-  const std::int64_t began_ns = work->began_ns;  // the ticket may be recycled below
-  Leftovers left;
-  bool alone;
-  int shared = 0;
-  {
-    std::lock_guard<detail::SpinMutex> lk(s.mu);
-    // If only the leader's two tickets are left, nobody waits: hand the
-    // outcome over directly.
-    alone = end_alone_locked(s, f, status == SF_EPANIC, &shared, left);
-    if (!alone && f->linked) unlink(s, f);
-  }
-  if (alone) {
-    result->value = value;
-    result->error = error;
-    result->shared = shared;
-    if (kind && kind->release) kind->release(native);  // nobody else will read it
-    latency_work_ended(s, began_ns);  // before the group may go with its last flight
-    left.release();
-    return status;
-  }
-  // Others hold tickets: complete, take the leader's own outcome and leave
-  // both tickets in one critical section of the flight.
-  Wakeup w;
-  sf_status st;
-  {
-    std::unique_lock<detail::SpinMutex> fl(f->mu);
-    if (f->done && f->status == SF_EHANDOFF && f->work_held) {
-      // Ended by fork() while this leader ran its work, in this child (a
-      // hand-off needs the work ticket, which the leader still holds): the
-      // leader keeps its own outcome and leaves both tickets.
-      f->work_held = false;
-      f->run_here = false;
-      --f->waiters;
-      fl.unlock();
-      result->value = value;
-      result->error = error;
-      result->shared = 0;
-      if (kind && kind->release) kind->release(native);
-      release_ref(f, 2);
-      return status;
-    }
-    if (f->done) {  // completed before (sf_finish after sf_complete): nothing left
-      discard_outcome(value, error, kind, native);
-      return SF_EINVAL;
-    }
-    w = end_locked(f, status, value, error, kind, native);
-    f->work_held = false;
-    f->run_here = false;
-    void *own = nullptr;
-    st = read_outcome(f, kind, result, &own);
-    --f->waiters;  // the leader's own wait ticket
-  }
-  if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
-  latency_work_ended(s, began_ns);
-  deliver(f, w);  // on this thread: done before the tickets go
-  release_ref(f, 2);
-  return st;
+  return end_flight<Ending::kLeader>(f, Outcome{status, value, error, kind, native}, result);
 }
 
 sf_status group_complete_remote(sf_ticket *t, sf_status status, sf_bytes *value,
                                 sf_bytes *error) noexcept {
-  Flight *f = t->flight;
-  Shard &s = *f->shard;
-  {
-    std::lock_guard<detail::SpinMutex> lk(s.mu);
-    if (f->linked) unlink(s, f);
-  }
-  Wakeup w;
-  {
-    std::lock_guard<detail::SpinMutex> fl(f->mu);
-    if (f->done) {
-      discard_outcome(value, error, nullptr, nullptr);
-      return SF_EINVAL;
-    }
-    ++f->joined;  // the fleet shared it: `shared` for every local caller
-    w = end_locked(f, status, value, error, nullptr, nullptr);
-  }
-  if (status == SF_EPANIC) s.panics.fetch_add(1, std::memory_order_relaxed);
-  deliver(f, w);
-  return SF_OK;
+  return end_flight<Ending::kByFleet>(t->flight, Outcome{status, value, error, nullptr, nullptr});
 }
 
 void flight_release(Flight *f, int n) noexcept { release_ref(f, n); }
 
+// The fork() ending (see Ending): in the child, with every lock held, a
+// running flight's leader is a thread of the parent, so it ends as a
+// hand-off recorded as end_flight records it, with nothing to deliver: no
+// thread of this process sleeps on it, and its subscriptions belong to the
+// parent's threads (dropped, never called).
 void flight_after_fork_locked(Flight *f) noexcept {
   Shard &s = *f->shard;
   // Threads of the parent may have been inside the condition variable
@@ -591,15 +595,9 @@ void flight_after_fork_locked(Flight *f) noexcept {
   f->sleepers = 0;
   if (f->linked) unlink(s, f);  // a new caller of its key leads a new run
   if (!f->done) {
-    // Its leader is a thread of the parent. The subscriptions belong to
-    // the parent's threads too and are dropped, never called.
-    for (sf_ticket *t = f->subs; t; t = t->next)
+    const Wakeup dropped = end_locked(f, Outcome{SF_EHANDOFF, nullptr, nullptr, nullptr, nullptr});
+    for (sf_ticket *t = dropped.chain; t; t = t->next)
       t->notify.store(Notify::kFired, std::memory_order_relaxed);
-    f->subs = nullptr;
-    f->status = SF_EHANDOFF;
-    f->done = true;
-    f->finished.store(true, std::memory_order_relaxed);
-    f->abandoned = false;
   }
   if (!f->orphan) {  // tickets of threads that are not here hold it for ever
     f->orphan = true;

@@ -2,8 +2,8 @@
 // its pool of idle follower tickets and its counters (summed on read).
 //
 // A shard sits on its own cache lines with its own mutex. The table links a
-// flight from its leader's join until it completes, hands off or is
-// forgotten (Flight::hnext, Flight::linked, under the shard's mutex).
+// flight from its leader's join until it ends or is forgotten
+// (Flight::hnext, Flight::linked, under the shard's mutex).
 #pragma once
 
 #include <atomic>
