@@ -403,7 +403,8 @@ struct Loop {
       if (!parse_notice(text, &n)) continue;
       if (n.abandoned) {  // ask the server again now: a process may have joined since
         for (auto &l : f.leases)
-          if (l.alone && l.token == n.token && l.keys.hex_key == n.hex_key) l.renew_at = Clock::now();
+          if (l.alone && l.token == n.token && l.keys.hex_key == n.hex_key)
+            l.renew_at = Clock::now();
         continue;
       }
       for (auto &p : f.pendings) {
@@ -467,8 +468,8 @@ struct Loop {
     for (auto &l : f.leases) {
       if (!l.token || now < l.renew_at) continue;
       l.renew_at = now + lease() / 3;
-      cmds.push_back(f.conn.eval(kRenew, {l.keys.lease, l.keys.waiters},
-                                 {std::to_string(l.token), lease_ms}));
+      cmds.push_back(
+          f.conn.eval(kRenew, {l.keys.lease, l.keys.waiters}, {std::to_string(l.token), lease_ms}));
       what.emplace_back(Fleet::kOutRenew, &l);
     }
   }

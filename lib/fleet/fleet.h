@@ -152,8 +152,8 @@ struct Fleet {
   std::vector<Grant> grants;                 // grant_mu
   std::vector<LocalRun> local_runs;          // grant_mu
   std::vector<LocalOutcome> local_outcomes;  // grant_mu
-  std::string member_prefix;  // this process's fleet in the waiters hashes (pid and address)
-  std::uint64_t members = 0;  // I/O thread: held flights so far
+  std::string member_prefix;       // this process's fleet in the waiters hashes (pid and address)
+  std::uint64_t members = 0;       // I/O thread: held flights so far
   std::atomic<int> local_debt{0};  // flights to run locally (a post that could not be made)
 
   std::mutex inbox_mu;
