@@ -574,10 +574,13 @@ SF_EXTERN(void) sf_leave(sf_ticket *ticket);
  *     fleet groups it inherited run local flights only (stats.fleet_fallbacks
  *     counts them) and never touch the parent's connections; their names
  *     stay taken in the child.
- *   - Abandonment stays local: when every caller of this process left, the
- *     process drops its interest in the key, and the local leader's
- *     sf_on_abandoned() fires as for any group; callers of other processes
- *     waiting on this leader are not counted.
+ *   - Abandonment is fleet-wide: when every local caller of a leader's
+ *     flight left before it completed, sf_on_abandoned() fires (and
+ *     sf_abandoned() reads 1) only once no caller of any process waits for
+ *     that leader either; the leader's process asks the server, and the
+ *     last waiting process to leave tells it. A caller who joins meanwhile
+ *     keeps the flight going. With the server unreachable (or the lease
+ *     lost) the flight is abandoned as a local one.
  *
  * The server: Redis 5 or later (or Valkey). Every key of one flight lives
  * in one cluster hash slot ({prefix:group:key} hash tags, group name and

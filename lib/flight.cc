@@ -38,6 +38,14 @@ sf_bytes *no_bytes_message(const sf_native_kind *kind) noexcept {
   return bytes_from_string(buf);
 }
 
+// Whether no caller waits for the running flight (under mu). A fleet
+// leader's flight (fence) is abandoned only once the fleet found no waiter
+// in any process either (group_fleet_abandon).
+bool abandoned_locked(const Flight *f) noexcept {
+  if (f->done) return false;
+  return f->fence ? f->abandoned : f->waiters == 0;
+}
+
 }  // namespace
 
 // Hands the outcome of a done flight to one waiter (under mu).
@@ -199,7 +207,7 @@ sf_status flight_on_abandoned(sf_ticket *t, sf_notify_fn fn, void *ud) noexcept 
     if (t->notify.load(std::memory_order_relaxed) != Notify::kNone) return SF_EINVAL;
     t->fn = fn;
     t->ud = ud;
-    if (!(f->waiters == 0 && !f->done)) {
+    if (!abandoned_locked(f)) {
       t->notify.store(Notify::kArmed, std::memory_order_relaxed);
       return SF_OK;
     }
@@ -226,7 +234,7 @@ sf_status flight_cancel(sf_ticket *t) noexcept {
 int flight_abandoned(const sf_ticket *t) noexcept {
   Flight *f = t->flight;
   std::lock_guard<detail::SpinMutex> lk(f->mu);
-  return f->waiters == 0 && !f->done;
+  return abandoned_locked(f);
 }
 
 sf_status flight_attach(sf_ticket *t, const sf_native_kind *kind, void *value,

@@ -127,6 +127,9 @@ struct Flight {
   bool fleet_held = false;     // the fleet's I/O thread holds the work ticket
   std::uint64_t fence = 0;     // the leader's fencing token; 0: a local flight
   bool fleet_granted = false;  // led through the fleet's local grant (FleetRole::kLocalGrant)
+  // mu: every local waiter of a fleet leader (fence) left, and the fleet is
+  // asking whether callers of other processes still wait (fleet_leader_alone)
+  bool fleet_asking = false;
   std::thread::id run_thread;  // see SF_JOIN_RUN_HERE
   int waiters = 0;             // live wait tickets
   std::uint32_t joined = 0;    // wait tickets ever handed out

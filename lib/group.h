@@ -110,6 +110,13 @@ bool group_finish_alone(sf_ticket *wait, sf_ticket *work, int status, int *share
 sf_status group_complete_remote(sf_ticket *work, sf_status status, sf_bytes *value,
                                 sf_bytes *error) noexcept;
 
+// A fleet leader's flight that every local waiter left (fleet_leader_alone):
+// the fleet's answer. With `abandon` (no caller of any process waits, or
+// the server is lost), the flight is abandoned as a local one would be,
+// unless a local caller joined meanwhile, it completed or it was handed
+// off. Drops the reference fleet_leader_alone was given. No lock held.
+void group_fleet_abandon(Flight *f, bool abandon) noexcept;
+
 // Releases an outcome that was handed over but rejected (bad input): the
 // engine owns what it is given, whatever the call returns.
 void discard_outcome(sf_bytes *value, sf_bytes *error, const sf_native_kind *kind,

@@ -70,6 +70,7 @@ void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
   f->done = f->work_held = f->abandoned = f->run_here = f->fleet_held = false;
   f->fence = 0;
   f->fleet_granted = false;
+  f->fleet_asking = false;
   f->finished.store(false, std::memory_order_relaxed);
   f->subs = nullptr;
   // Left follower tickets go to this thread's cache, and what does not fit
@@ -422,6 +423,18 @@ void **attachment_locked(Flight *f, const sf_native_kind *kind) noexcept {
   return nullptr;
 }
 
+// Marks a running flight that no caller waits for abandoned (f's mutex
+// held): the work ticket's armed callback, to fire once the lock is
+// released, or null.
+sf_ticket *abandon_locked(Shard &s, Flight *f) noexcept {
+  f->abandoned = true;
+  s.abandoned.fetch_add(1, std::memory_order_relaxed);
+  if (f->work.notify.load(std::memory_order_relaxed) != Notify::kArmed) return nullptr;
+  set_firing(&f->work);
+  f->work.next = nullptr;
+  return &f->work;
+}
+
 }  // namespace
 
 sf_status group_join(Group *g, const void *key, std::size_t len, unsigned flags, sf_ticket **wait,
@@ -506,6 +519,7 @@ void group_leave(sf_ticket *t) noexcept {
     return;
   }
   sf_ticket *abandon = nullptr;
+  bool ask_fleet = false;
   const bool spare = t != &f->lead_wait;  // a follower's ticket goes to the spare list
   bool kept = false;
   std::int64_t waited_since = 0;
@@ -518,13 +532,13 @@ void group_leave(sf_ticket *t) noexcept {
       if (t->next) t->next->prev = t->prev;
       t->notify.store(Notify::kFired, std::memory_order_relaxed);
     }
-    if (--f->waiters == 0 && !f->done && f->work_held && !f->abandoned) {
-      f->abandoned = true;
-      s.abandoned.fetch_add(1, std::memory_order_relaxed);
-      if (f->work.notify.load(std::memory_order_relaxed) == Notify::kArmed) {
-        set_firing(&f->work);
-        f->work.next = nullptr;
-        abandon = &f->work;
+    if (--f->waiters == 0 && !f->done && f->work_held && !f->abandoned && !f->fleet_asking) {
+      if (f->fence) {  // a fleet leader: callers of other processes may wait for it
+        f->fleet_asking = true;
+        f->refs.fetch_add(1, std::memory_order_relaxed);
+        ask_fleet = true;
+      } else {
+        abandon = abandon_locked(s, f);
       }
     }
     // Unless its subscription is firing (waited for below, outside the
@@ -536,12 +550,25 @@ void group_leave(sf_ticket *t) noexcept {
     }
   }
   fire_chain(abandon);
+  if (ask_fleet && !fleet_leader_alone(s.group->fleet, f)) group_fleet_abandon(f, true);
   latency_wait_ended(s, waited_since);
   if (!kept) await_not_firing(t);  // its subscription firing: on this thread, or another
   if (spare && !kept) {
     std::lock_guard<detail::SpinMutex> fl(f->mu);
     keep_spare(f, t);
   }
+  release_ref(f);
+}
+
+void group_fleet_abandon(Flight *f, bool abandon) noexcept {
+  sf_ticket *fire = nullptr;
+  {
+    std::lock_guard<detail::SpinMutex> fl(f->mu);
+    f->fleet_asking = false;
+    if (abandon && f->waiters == 0 && !f->done && f->work_held && !f->abandoned)
+      fire = abandon_locked(*f->shard, f);
+  }
+  fire_chain(fire);
   release_ref(f);
 }
 

@@ -20,6 +20,8 @@ void fleet_leader_done(Fleet *, const void *, std::size_t, std::uint64_t, std::u
 
 void fleet_leader_left(Fleet *, const void *, std::size_t, std::uint64_t) noexcept {}
 
+bool fleet_leader_alone(Fleet *, Flight *) noexcept { return false; }
+
 void fleet_stats(const Fleet *, sf_stats *) noexcept {}
 
 void fleet_free(Fleet *) noexcept {}

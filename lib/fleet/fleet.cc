@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #include "bytes.h"
 #include "fleet/hooks.h"
@@ -59,7 +60,12 @@ Fleet::Fleet(const FleetConfig &c, const void *name, std::size_t len)
       hex_group(to_hex(name, len)),
       channel(done_channel(c.prefix, hex_group)),
       breaker(c.cooldown_ms),
-      conn(config) {}
+      conn(config) {
+  // Unique among the processes of every host: a random part and the pid.
+  std::random_device rd;
+  const std::uint32_t r[2] = {rd(), rd()};
+  member_prefix = to_hex(r, sizeof r) + "." + std::to_string(::getpid()) + ".";
+}
 
 Fleet::~Fleet() {
   for (auto &o : local_outcomes) {
@@ -144,9 +150,12 @@ struct Loop {
     hand_over(p, 0);
   }
 
+  // The server is lost: every held flight runs locally, and a leader
+  // here that no local caller waits for is abandoned, as a local flight.
   void fall_back_all() {
     for (auto &p : f.pendings) fall_back(*p);
     f.pendings.clear();
+    abandon_all();
   }
 
   void hold(sf_ticket *work) {
@@ -156,6 +165,7 @@ struct Loop {
     Flight *fl = work->flight;
     p->key.assign(reinterpret_cast<const char *>(fl->key), fl->key_len);
     p->keys = flight_keys(f.config.prefix, f.hex_group, fl->key, fl->key_len);
+    p->member = f.member_prefix + std::to_string(++f.members);
     const Clock::time_point now = Clock::now();
     for (auto it = f.stragglers.begin(); it != f.stragglers.end();) {
       if (now >= it->until) {
@@ -219,6 +229,7 @@ struct Loop {
     for (auto it = f.leases.begin(); it != f.leases.end(); ++it) {
       if (it->token == token && it->key == key) {
         int handed = it->handed_waiters;
+        if (it->alone) group_fleet_abandon(it->alone, false);  // it ended: nobody to tell
         f.leases.erase(it);
         return handed;
       }
@@ -254,7 +265,8 @@ struct Loop {
       std::uint64_t ttl = std::max<std::uint64_t>(2ull * f.config.lease_ms, 2000);
       queue_out(
           f.conn.eval(
-              kComplete, {keys.lease, keys.outcome(p.token), keys.linger, keys.latest},
+              kComplete,
+              {keys.lease, keys.outcome(p.token), keys.linger, keys.latest, keys.waiters},
               {std::to_string(p.token), status, has_value ? "1" : "0", value, has_error ? "1" : "0",
                error, std::to_string(ttl), std::to_string(f.config.linger_ms), f.channel,
                encode_notice(keys.hex_key, p.token, status, has_value ? &value : nullptr,
@@ -274,6 +286,37 @@ struct Loop {
                           {std::to_string(p.token), f.channel,
                            keys.hex_key + ":" + std::to_string(p.token)}),
               Fleet::kOutRelease);
+  }
+
+  Lease *find_lease(const std::string &key, std::uint64_t token) {
+    for (auto &l : f.leases)
+      if (l.token == token && l.key == key) return &l;
+    return nullptr;
+  }
+
+  // Every local waiter of this process's leader left: it is abandoned once
+  // the server says no process waits for its token (its renewal, sent now).
+  void alone(Post &p) {
+    Lease *l = find_lease(p.key, p.token);
+    if (!l || l->lost || l->alone || !f.conn.is_open()) {
+      group_fleet_abandon(p.flight, true);  // nobody elsewhere can be told its outcome
+      return;
+    }
+    l->alone = p.flight;
+    l->renew_at = Clock::now();
+  }
+
+  // The server said no process waits for this lease's token, or cannot be
+  // asked any more.
+  void abandon(Lease &l) {
+    if (!l.alone) return;
+    Flight *fl = l.alone;
+    l.alone = nullptr;
+    group_fleet_abandon(fl, true);
+  }
+
+  void abandon_all() {
+    for (auto &l : f.leases) abandon(l);
   }
 
   void release_lease(const FlightKeys &keys, std::uint64_t token) {
@@ -298,6 +341,7 @@ struct Loop {
         case Post::kHold: hold(p.work); break;
         case Post::kDone: done(p); break;
         case Post::kLeft: left(p); break;
+        case Post::kAlone: alone(p); break;
       }
     }
     return stop;
@@ -316,6 +360,9 @@ struct Loop {
       Pending &p = **it;
       if (p.state != Pending::kSent && p.abandoned.load(std::memory_order_acquire) &&
           sf_abandoned(p.work)) {
+        if (p.registered && f.conn.is_open())  // the server counts it a waiter
+          queue_out(f.conn.eval(kLeave, {p.keys.waiters}, {p.member, f.channel, p.keys.hex_key}),
+                    Fleet::kOutLeave);
         group_leave(p.work);
         it = f.pendings.erase(it);
       } else {
@@ -354,6 +401,12 @@ struct Loop {
     Notice n;
     for (auto &text : got) {
       if (!parse_notice(text, &n)) continue;
+      if (n.abandoned) {  // ask the server again now: a process may have joined since
+        for (auto &l : f.leases)
+          if (l.alone && l.token == n.token && l.keys.hex_key == n.hex_key)
+            l.renew_at = Clock::now();
+        continue;
+      }
       for (auto &p : f.pendings) {
         if (p->state != Pending::kWaiting || p->keys.hex_key != n.hex_key) continue;
         if (n.has_outcome && n.token >= p->waited) {
@@ -408,14 +461,15 @@ struct Loop {
       p->state = Pending::kSent;
       cmds.push_back(f.conn.eval(kJoin,
                                  {p->keys.lease, p->keys.counter, p->keys.outcome(p->waited),
-                                  p->keys.linger, p->keys.latest},
-                                 {lease_ms, std::to_string(p->waited), linger}));
+                                  p->keys.linger, p->keys.latest, p->keys.waiters},
+                                 {lease_ms, std::to_string(p->waited), linger, p->member}));
       what.emplace_back(Fleet::kOutJoin, p.get());
     }
     for (auto &l : f.leases) {
       if (!l.token || now < l.renew_at) continue;
       l.renew_at = now + lease() / 3;
-      cmds.push_back(f.conn.eval(kRenew, {l.keys.lease}, {std::to_string(l.token), lease_ms}));
+      cmds.push_back(
+          f.conn.eval(kRenew, {l.keys.lease, l.keys.waiters}, {std::to_string(l.token), lease_ms}));
       what.emplace_back(Fleet::kOutRenew, &l);
     }
   }
@@ -447,6 +501,7 @@ struct Loop {
     }
     if (verb == "wait" && r->elements == 3) {
       p.waited = to_u64(str(r->element[1]));
+      p.registered = true;
       long long pttl = r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0;
       if (pttl < 0) pttl = 0;
       // The lease's end, plus a little for the clocks' tick: a leader that
@@ -476,18 +531,24 @@ struct Loop {
       const redisReply *r = replies[i].get();
       switch (what[i].first) {
         case Fleet::kOutJoin: on_join(*static_cast<Pending *>(what[i].second), r, now); break;
-        case Fleet::kOutRenew:
+        case Fleet::kOutRenew: {
+          auto *l = static_cast<Lease *>(what[i].second);
           if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
-            auto *l = static_cast<Lease *>(what[i].second);
             f.leases_lost.fetch_add(1, std::memory_order_relaxed);
             l->renew_at = Clock::time_point::max();  // lost: no more renewals
+            l->lost = true;
+            abandon(*l);  // its outcome reaches no other process
+          } else if (r->type == REDIS_REPLY_INTEGER && r->integer == 2) {
+            abandon(*l);  // no process waits for it
           }
           break;
+        }
         case Fleet::kOutComplete:
           if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
             f.fenced.fetch_add(1, std::memory_order_relaxed);
           break;
-        case Fleet::kOutRelease: break;
+        case Fleet::kOutRelease:
+        case Fleet::kOutLeave: break;
       }
     }
     f.pendings.remove_if([](const std::unique_ptr<Pending> &p) { return p->work == nullptr; });
@@ -564,6 +625,7 @@ struct Loop {
         else failed(Clock::now());
       }
     }
+    abandon_all();
     f.conn.close();
   }
 };
@@ -587,6 +649,10 @@ void Fleet::run() noexcept {
     for (auto &p : pendings)
       if (p->work) group_leave(p->work);
     pendings.clear();
+    for (auto &l : leases) {
+      if (l.alone) group_fleet_abandon(l.alone, true);
+      l.alone = nullptr;
+    }
   }
   bool self_free;
   {
@@ -768,6 +834,21 @@ void fleet_leader_left(Fleet *f, const void *key, std::size_t len, std::uint64_t
     f->post(std::move(p));
   } catch (...) {
   }
+}
+
+bool fleet_leader_alone(Fleet *f, Flight *fl) noexcept {
+  if (fleet_forked(f)) return false;
+  try {
+    Post p;
+    p.kind = Post::kAlone;
+    p.flight = fl;
+    p.key.assign(reinterpret_cast<const char *>(fl->key), fl->key_len);
+    p.token = fl->fence;
+    f->post(std::move(p));
+  } catch (...) {
+    return false;  // no memory: abandoned as a local flight
+  }
+  return true;
 }
 
 void fleet_stats(const Fleet *f, sf_stats *out) noexcept {

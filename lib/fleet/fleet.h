@@ -13,7 +13,16 @@
 //                         ▶ wait: until the notice of the leader's
 //                           completion, or its lease's end; join again
 //     held ──server lost──▶ grant "local", hand off: a plain local flight
-//     held ──every caller left──▶ dropped (the work ticket left)
+//     held ──every caller left──▶ dropped (the work ticket left); if the
+//                           join answered wait, the leave script unregisters
+//                           it, and the last waiter of a token tells that
+//                           token's leader (an abandonment notice)
+//
+// A leader here whose local waiters all left before it completed
+// (fleet_leader_alone) is abandoned only when no process waits for its
+// token: its lease's renewal, sent at once, answers that; if some process
+// does, the next renewal or that token's abandonment notice asks again.
+// The lease lost, or the server lost: abandoned at once, as a local flight.
 //
 // Threads. The engine's threads touch only `grants` (under grant_mu, taken
 // under a shard lock: the I/O thread calls nothing under grant_mu) and the
@@ -40,6 +49,8 @@
 struct sf_group;
 
 namespace sf {
+
+struct Flight;
 
 using Clock = std::chrono::steady_clock;
 
@@ -72,10 +83,11 @@ struct LocalOutcome {
 
 // What the engine's threads tell the I/O thread.
 struct Post {
-  enum Kind { kHold, kDone, kLeft } kind;
+  enum Kind { kHold, kDone, kLeft, kAlone } kind;
   sf_ticket *work = nullptr;  // kHold
-  std::string key;            // kDone, kLeft
-  std::uint64_t token = 0;    // kDone, kLeft
+  Flight *flight = nullptr;   // kAlone: a reference, for group_fleet_abandon
+  std::string key;            // kDone, kLeft, kAlone
+  std::uint64_t token = 0;    // kDone, kLeft, kAlone
   std::uint32_t callers = 0;  // kDone: callers of the leader's local flight
   sf_status status = SF_OK;   // kDone
   sf_bytes *value = nullptr;  // kDone: owned references
@@ -93,6 +105,8 @@ struct Pending {
   std::string key;
   FlightKeys keys;
   std::uint64_t waited = 0;  // the token of the leader waited on
+  std::string member;        // its field in the flight's waiters hash
+  bool registered = false;   // a join answered wait: the server counts it a waiter
   Clock::time_point retry_at{};
   std::atomic<bool> abandoned{false};  // set by the sf_on_abandoned callback
 };
@@ -106,6 +120,11 @@ struct Lease {
   Clock::time_point claim_by{};  // unclaimed grant: given up after this
   bool claimed = false;
   int handed_waiters = 0;  // local callers woken by the hand-off to this leader
+  bool lost = false;       // a renewal was refused
+  // The leader's flight while every local waiter of it is gone and processes
+  // may still wait for it (fleet_leader_alone): a reference, given back
+  // through group_fleet_abandon.
+  Flight *alone = nullptr;
 };
 
 // Local callers woken by a hand-off who joined again only after the local
@@ -133,6 +152,8 @@ struct Fleet {
   std::vector<Grant> grants;                 // grant_mu
   std::vector<LocalRun> local_runs;          // grant_mu
   std::vector<LocalOutcome> local_outcomes;  // grant_mu
+  std::string member_prefix;       // this process's fleet in the waiters hashes (pid and address)
+  std::uint64_t members = 0;       // I/O thread: held flights so far
   std::atomic<int> local_debt{0};  // flights to run locally (a post that could not be made)
 
   std::mutex inbox_mu;
@@ -153,7 +174,7 @@ struct Fleet {
   std::list<Lease> leases;
   std::vector<Stragglers> stragglers;
   std::vector<Command> outgoing;  // completions and releases to send
-  enum Out { kOutJoin, kOutRenew, kOutComplete, kOutRelease };
+  enum Out { kOutJoin, kOutRenew, kOutComplete, kOutRelease, kOutLeave };
   std::vector<std::pair<Out, void *>> outgoing_what;
 
   void post(Post &&p) noexcept;

@@ -11,7 +11,11 @@
 //     the fleet's I/O thread holds (fleet_hold, after the lock is released);
 //   a leader holding a fencing token, or one of a local grant (kLocalGrant),
 //   completes → fleet_leader_done;
-//   such a leader leaves without completing → fleet_leader_left.
+//   such a leader leaves without completing → fleet_leader_left;
+//   every local waiter of a leader holding a fencing token left before it
+//   completed → fleet_leader_alone: the fleet asks the server whether callers
+//   of other processes still wait, and abandons the flight
+//   (group_fleet_abandon) only when none does.
 //
 // None of them blocks on the network: they queue for the I/O thread.
 // Built without hiredis (fleet/disabled.cc), fleet_attach attaches nothing,
@@ -29,6 +33,7 @@ namespace sf {
 
 struct Fleet;
 struct FleetConfig;
+struct Flight;
 
 // Creates the fleet of a fleet group just created (under the registry
 // lock) and starts its I/O thread; false when out of resources. Built
@@ -62,6 +67,12 @@ void fleet_leader_done(Fleet *fleet, const void *key, std::size_t len, std::uint
 // completing (a hand-off).
 void fleet_leader_left(Fleet *fleet, const void *key, std::size_t len,
                        std::uint64_t token) noexcept;
+
+// Every local waiter of the flight `f`, led with fencing token f->fence,
+// left before it completed (no lock held; f->fleet_asking set). The fleet
+// takes one reference to `f`, given back through group_fleet_abandon. False
+// if it cannot ask (a forked child, no memory): the caller abandons at once.
+bool fleet_leader_alone(Fleet *fleet, Flight *f) noexcept;
 
 // Adds the fleet's counters to `out` (the fleet_* fields).
 void fleet_stats(const Fleet *fleet, sf_stats *out) noexcept;

@@ -26,6 +26,7 @@ FlightKeys flight_keys(const std::string &prefix, const std::string &hex_group, 
   k.counter = k.tag + ":token";
   k.linger = k.tag + ":linger";
   k.latest = k.tag + ":latest";
+  k.waiters = k.tag + ":waiters";
   return k;
 }
 

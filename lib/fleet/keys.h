@@ -9,6 +9,9 @@
 //   {tag}:latest       the last outcome with its token, read only by waiters
 //                      of an older token (a takeover finished first)
 //   {tag}:linger       the last outcome, kept only with linger_ms
+//   {tag}:waiters      the processes waiting for a leader: one field per held
+//                      flight, its value the token waited on; expires 2
+//                      leases after the last registration (a killed waiter)
 // The completion notices of a group go to one channel, prefix:group:done.
 #pragma once
 
@@ -22,7 +25,7 @@ std::string to_hex(const void *data, std::size_t len);
 
 struct FlightKeys {
   std::string hex_key;  // the key in hex: the notices name it
-  std::string lease, counter, linger, latest;
+  std::string lease, counter, linger, latest, waiters;
   std::string outcome(std::uint64_t token) const;
   std::string tag;  // "{prefix:group:key}"
 };

@@ -51,6 +51,10 @@ bool parse_notice(const std::string &text, Notice *out) {
   out->hex_key.assign(text, 0, colon);
   if (bar == std::string::npos) return true;  // a hint
   std::size_t at = bar + 1;
+  if (text.compare(at, std::string::npos, "A") == 0) {
+    out->abandoned = true;
+    return true;
+  }
   bar = text.find('|', at);
   if (bar == std::string::npos || bar == at) return false;
   out->status.assign(text, at, bar - at);

@@ -6,6 +6,11 @@
 //                                                      lease was released)
 //   <hex key>:<token>|<status>|<vlen>|<elen>|<value><error>
 //                                                      the outcome itself
+//   <hex key>:<token>|A                                abandonment: the last
+//                                                      process waiting for
+//                                                      <token> left (the leave
+//                                                      script); only that
+//                                                      token's leader reads it
 //
 // <status> is as in fleet/scripts.h ("0", "1", "2", "9" or "L"); <vlen> and
 // <elen> are byte counts, or "-" for no value / no error. A waiter of that
@@ -30,6 +35,7 @@ struct Notice {
   std::string hex_key;
   std::uint64_t token = 0;
   bool has_outcome = false;
+  bool abandoned = false;  // an abandonment notice (no outcome)
   std::string status;
   bool has_value = false, has_error = false;
   std::string value, error;

@@ -458,5 +458,140 @@ TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
   sf_group_release(g);
 }
 
+// A worker process leads "orphan" with the split API: once `go` exists its
+// own (only) caller leaves while the work goes on, until `release` exists
+// or the flight is abandoned (then it writes `abandoned`).
+struct OrphanLeader {
+  std::string dir;
+  std::unique_ptr<Worker> worker;
+  OrphanLeader(const RedisServer &server, const std::string &name, const char *group) {
+    dir = round_dir(server, name);
+    worker = std::make_unique<Worker>(
+        std::vector<std::string>{"--url", server.url(), "--dir", dir, "--mode", "orphan", "--group",
+                                 group, "--key", "s:k", "--lease", "600", "--cooldown", "100"});
+    EXPECT_TRUE(await_file(dir + "/leader"));
+  }
+};
+
+std::string waiters_key(const char *group) {
+  return "{sf:" + hex_of(group) + ":" + hex_of("k") + "}:waiters";
+}
+
+// Joins "k" of `g` as a waiter of the remote leader, and waits (by count)
+// until the server counts this process a waiter.
+void join_remote(const RedisServer &server, sf_group *g, const char *group, sf_ticket **wait) {
+  sf_ticket *work;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, wait, &work), SF_OK);
+  ASSERT_EQ(work, nullptr);  // the fleet holds the work: a waiter
+  for (int i = 0; i < 12000 && server.command({"HLEN", waiters_key(group)}) != "1"; ++i)
+    pause_ms(5);
+  ASSERT_EQ(server.command({"HLEN", waiters_key(group)}), "1");
+}
+
+TEST_F(Fleet, ALeaderWhoseOwnCallerLeftGoesOnForTheCallersOfAnotherProcess) {
+  sf_group *g = open_fleet(server.url(), "orphan", 600);
+  OrphanLeader leader(server, "orphan", "orphan");
+  sf_ticket *w;
+  join_remote(server, g, "orphan", &w);
+  touch(leader.dir + "/go");  // the leader's own caller leaves
+  // Several renewals of its 600 ms lease later, it is still not abandoned:
+  // this process waits for it.
+  pause_ms(2000);
+  EXPECT_FALSE(file_exists(leader.dir + "/abandoned"));
+  touch(leader.dir + "/release");
+  Result r;
+  EXPECT_EQ(sf_wait(w, -1, &r), SF_OK);
+  EXPECT_EQ(str(r.value), "real");  // the leader's own outcome
+  EXPECT_EQ(r.shared, 1);
+  sf_leave(w);
+  WorkerOutput out = leader.worker->finish();
+  EXPECT_EQ(out.exit_status, 0);
+  ASSERT_EQ(out.calls.size(), 1u);
+  EXPECT_EQ(out.calls[0].status, SF_OK);
+  EXPECT_FALSE(file_exists(leader.dir + "/abandoned"));
+  EXPECT_EQ(server.command({"EXISTS", waiters_key("orphan")}), "0");  // nothing left behind
+  sf_group_release(g);
+}
+
+TEST_F(Fleet, EveryCallerOfTheFleetLeavingAbandonsTheLeader) {
+  sf_group *g = open_fleet(server.url(), "orphan-left", 600);
+  OrphanLeader leader(server, "orphan-left", "orphan-left");
+  sf_ticket *w1, *w2;
+  join_remote(server, g, "orphan-left", &w1);
+  sf_ticket *k2;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w2, &k2), SF_OK);
+  ASSERT_EQ(k2, nullptr);
+  touch(leader.dir + "/go");
+  Result r;
+  EXPECT_EQ(sf_wait(w1, 50 * 1000 * 1000, &r), SF_ETIMEDOUT);
+  sf_leave(w1);
+  EXPECT_EQ(sf_cancel(w2), SF_OK);
+  EXPECT_EQ(sf_wait(w2, -1, &r), SF_ECANCELED);
+  sf_leave(w2);  // the last caller of the fleet
+  EXPECT_TRUE(await_file(leader.dir + "/abandoned"));
+  WorkerOutput out = leader.worker->finish();
+  EXPECT_EQ(out.exit_status, 0);
+  ASSERT_EQ(out.calls.size(), 1u);
+  EXPECT_EQ(out.calls[0].status, SF_EHANDOFF);  // it stopped without completing
+  EXPECT_EQ(server.command({"HLEN", waiters_key("orphan-left")}), "0");
+  // The key is free: the next caller leads a fresh run.
+  Result again;
+  EXPECT_EQ(do_fn(
+                g, "k",
+                [](sf_bytes **v, sf_bytes **) {
+                  *v = bytes("fresh");
+                  return SF_OK;
+                },
+                &again),
+            SF_OK);
+  EXPECT_EQ(str(again.value), "fresh");
+  sf_group_release(g);
+}
+
+TEST_F(Fleet, ServerLostWhileOnlyAnotherProcessWaitsAbandonsTheLeaderAsLocally) {
+  sf_group *g = open_fleet(server.url(), "orphan-lost", 600);
+  OrphanLeader leader(server, "orphan-lost", "orphan-lost");
+  sf_ticket *w;
+  join_remote(server, g, "orphan-lost", &w);
+  touch(leader.dir + "/go");
+  pause_ms(300);  // the leader's own caller left; it asks the server
+  EXPECT_FALSE(file_exists(leader.dir + "/abandoned"));
+  server.kill9();
+  EXPECT_TRUE(await_file(leader.dir + "/abandoned"));  // its breaker opened: local rules
+  Result r;
+  EXPECT_EQ(sf_wait(w, -1, &r), SF_EHANDOFF);  // here too: run it locally
+  sf_leave(w);
+  WorkerOutput out = leader.worker->finish();
+  EXPECT_EQ(out.exit_status, 0);
+  sf_group_release(g);
+}
+
+TEST(FleetUnreachable, ALeaderWhoseCallersLeftIsAbandonedAtOnce) {
+  if (find_redis_server().empty()) GTEST_SKIP() << "redis-server is not installed";
+  RedisServer server;  // never started
+  sf_group *g = open_fleet(server.url(), "unreachable-abandon");
+  sf_ticket *w = nullptr, *k = nullptr;
+  for (int i = 0; i < 100 && !k; ++i) {  // held until the connection fails, then local
+    ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+    if (k) break;
+    Result r;
+    EXPECT_EQ(sf_wait(w, -1, &r), SF_EHANDOFF);
+    sf_leave(w);
+  }
+  ASSERT_NE(k, nullptr);
+  uint64_t token = 1;
+  EXPECT_EQ(sf_fence_token(k, &token), SF_OK);
+  EXPECT_EQ(token, 0u);  // a local flight
+  std::atomic<int> fired{0};
+  ASSERT_EQ(sf_on_abandoned(
+                k, [](void *ud) { static_cast<std::atomic<int> *>(ud)->store(1); }, &fired),
+            SF_OK);
+  sf_leave(w);
+  EXPECT_EQ(fired.load(), 1);  // on this thread, as the caller left
+  EXPECT_EQ(sf_abandoned(k), 1);
+  sf_leave(k);
+  sf_group_release(g);
+}
+
 }  // namespace
 }  // namespace sftest

@@ -14,7 +14,11 @@
 // execution waits until every caller arrived, writes `leader`, waits for
 // `release` and returns "old"; later ones return "new"), native
 // (the split API, as a binding uses it: join, and on SF_EHANDOFF join
-// again; the leader completes with a native value that has no bytes).
+// again; the leader completes with a native value that has no bytes),
+// orphan (the split API; the leader arms sf_on_abandoned, writes `leader`,
+// waits for `go`, leaves its own wait ticket, then waits for `release`
+// (completes with "real") or its abandonment (writes `abandoned`, leaves
+// the work ticket without completing; its caller line is "R 8 0 -")).
 // Keys: "s:TEXT", "bin" (bytes 0..255 twice), "big" (64 KiB of binary).
 // --await-fenced 1: a worker whose callers got "old" waits (by count) until
 // the server refused its completion before it prints its counters.
@@ -26,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -162,6 +167,55 @@ sf_status split_call(sf_group *g, const std::string &key, Ctx *c, sf_result *r) 
   }
 }
 
+void write_file(const std::string &path, const std::string &text) {
+  std::string tmp = path + ".tmp";
+  if (FILE *f = std::fopen(tmp.c_str(), "w")) {
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    std::rename(tmp.c_str(), path.c_str());
+  }
+}
+
+// The orphan mode's caller: a leader that leaves its own wait ticket while
+// the work goes on for callers of other processes.
+sf_status orphan_call(sf_group *g, const std::string &key, Ctx *c, sf_result *r) {
+  for (;;) {
+    sf_ticket *wait, *lead;
+    sf_status st = sf_join(g, key.data(), key.size(), 0, &wait, &lead);
+    if (st != SF_OK) return st;
+    if (!lead) {
+      st = sf_wait(wait, -1, r);
+      sf_leave(wait);
+      if (st != SF_EHANDOFF) return st;
+      continue;
+    }
+    record_execution(*c);
+    uint64_t token = 0;
+    sf_fence_token(lead, &token);
+    {
+      std::lock_guard<std::mutex> lk(c->mu);
+      c->lines.push_back("T " + std::to_string(token));
+    }
+    static std::atomic<int> abandoned{0};
+    sf_on_abandoned(
+        lead, [](void *ud) { static_cast<std::atomic<int> *>(ud)->store(1); }, &abandoned);
+    write_file(c->dir + "/leader", std::to_string(::getpid()));
+    for (int i = 0; i < 200000 && !exists(c->dir + "/go"); ++i) pause_ms(5);
+    sf_leave(wait);  // this process's only caller gives up; the work goes on
+    while (!exists(c->dir + "/release") && abandoned.load() == 0) pause_ms(5);
+    *r = sf_result{};
+    if (abandoned.load()) {
+      write_file(c->dir + "/abandoned", "1");
+      sf_leave(lead);  // stops without completing: a hand-off
+      return SF_EHANDOFF;
+    }
+    sf_complete(lead, SF_OK, sf_bytes_new("real", 4), nullptr);
+    sf_leave(lead);
+    r->value = sf_bytes_new("real", 4);
+    return SF_OK;
+  }
+}
+
 std::string make_key(const std::string &spec) {
   if (spec.compare(0, 2, "s:") == 0) return spec.substr(2);
   std::string k;
@@ -206,8 +260,9 @@ int main(int argc, char **argv) {
         ::close(fd);
       }
       sf_result r;
-      sf_status st = c.mode == "native" ? split_call(g, key, &c, &r)
-                                        : sf_do(g, key.data(), key.size(), work, &c, &r);
+      sf_status st = c.mode == "native"   ? split_call(g, key, &c, &r)
+                     : c.mode == "orphan" ? orphan_call(g, key, &c, &r)
+                                          : sf_do(g, key.data(), key.size(), work, &c, &r);
       const sf_bytes *b = r.value ? r.value : r.error;
       std::string line = "R " + std::to_string(st) + " " + std::to_string(r.shared) + " " +
                          hex(sf_bytes_data(b), sf_bytes_len(b));
