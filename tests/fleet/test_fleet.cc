@@ -38,6 +38,21 @@ sf_status do_fn(sf_group *g, const std::string &key,
   return sf_do(g, key.data(), key.size(), tramp, &fn, r);
 }
 
+// A caller of `key` runs the work itself (no flight, here or elsewhere,
+// holds the key).
+void expect_runs_fresh(sf_group *g, const std::string &key) {
+  Result again;
+  EXPECT_EQ(do_fn(
+                g, key,
+                [](sf_bytes **v, sf_bytes **) {
+                  *v = bytes("fresh");
+                  return SF_OK;
+                },
+                &again),
+            SF_OK);
+  EXPECT_EQ(str(again.value), "fresh");
+}
+
 class Fleet : public FleetTest {};
 
 TEST_F(Fleet, StampedeOfThreadsRunsOnceWithATokenAndSharesTheBytes) {
@@ -201,16 +216,7 @@ TEST_F(Fleet, WaitersOfAnotherProcessTimeOutAreCancelledAndLeave) {
   WorkerOutput out = leader.release();
   EXPECT_EQ(out.exit_status, 0);
   // The next caller here runs fresh (the remote flight is over).
-  Result again;
-  EXPECT_EQ(do_fn(
-                g, "k",
-                [](sf_bytes **v, sf_bytes **) {
-                  *v = bytes("fresh");
-                  return SF_OK;
-                },
-                &again),
-            SF_OK);
-  EXPECT_EQ(str(again.value), "fresh");
+  expect_runs_fresh(g, "k");
   sf_group_release(g);
 }
 
@@ -535,16 +541,7 @@ TEST_F(Fleet, EveryCallerOfTheFleetLeavingAbandonsTheLeader) {
   EXPECT_EQ(out.calls[0].status, SF_EHANDOFF);  // it stopped without completing
   EXPECT_EQ(server.command({"HLEN", waiters_key("orphan-left")}), "0");
   // The key is free: the next caller leads a fresh run.
-  Result again;
-  EXPECT_EQ(do_fn(
-                g, "k",
-                [](sf_bytes **v, sf_bytes **) {
-                  *v = bytes("fresh");
-                  return SF_OK;
-                },
-                &again),
-            SF_OK);
-  EXPECT_EQ(str(again.value), "fresh");
+  expect_runs_fresh(g, "k");
   sf_group_release(g);
 }
 
