@@ -11,6 +11,7 @@
 
 #include "bytes.h"
 #include "detail/spin_mutex.h"
+#include "fleet/hooks.h"
 #include "fork.h"
 #include "group.h"
 #include "latency.h"
@@ -134,7 +135,9 @@ sf_status flight_wait(sf_ticket *t, std::int64_t timeout_ns, const sf_native_kin
       }
       --f->waiters;
       if (t != &f->lead_wait) keep_spare(f, t);
+      const std::uint64_t rejoins = rejoining_handoff(f);
       lk.unlock();
+      if (rejoins) fleet_rejoined(s.group->fleet, rejoins);
       latency_wait_ended(s, began_ns);  // before the group may go with its last flight
       flight_release(f, 1);
       return st;

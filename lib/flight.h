@@ -127,6 +127,9 @@ struct Flight {
   bool fleet_held = false;     // the fleet's I/O thread holds the work ticket
   std::uint64_t fence = 0;     // the leader's fencing token; 0: a local flight
   bool fleet_granted = false;  // led through the fleet's local grant (FleetRole::kLocalGrant)
+  // The I/O thread's hand-off of a held flight to a local leader: the held
+  // flight's (set under mu before it ends) and its leader's; 0: none
+  std::uint64_t fleet_handoff = 0;
   // mu: every local waiter of a fleet leader (fence) left, and the fleet is
   // asking whether callers of other processes still wait (fleet_leader_alone)
   bool fleet_asking = false;
@@ -204,5 +207,11 @@ void set_firing(sf_ticket *t) noexcept;
 // returns at once if this thread is the one running it, or if the callback
 // was firing in the parent of a fork() (no thread of this process runs it).
 void await_not_firing(sf_ticket *t) noexcept;
+
+// For a wait ticket leaving `f` (mu held): the fleet's hand-off of a held
+// flight whose caller joins again now (fleet_rejoined), or 0.
+inline std::uint64_t rejoining_handoff(const Flight *f) noexcept {
+  return f->fleet_held && f->done && f->status == SF_EHANDOFF ? f->fleet_handoff : 0;
+}
 
 }  // namespace sf

@@ -70,6 +70,7 @@ void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
   f->done = f->work_held = f->abandoned = f->run_here = f->fleet_held = false;
   f->fence = 0;
   f->fleet_granted = false;
+  f->fleet_handoff = 0;
   f->fleet_asking = false;
   f->finished.store(false, std::memory_order_relaxed);
   f->subs = nullptr;
@@ -207,8 +208,8 @@ void tell_fleet_done(Flight *f, const Outcome &o) noexcept {
     if (f->done) return;
     callers = f->joined;
   }
-  fleet_leader_done(f->shard->group->fleet, f->key, f->key_len, f->fence, callers, o.status,
-                    o.value, o.error, o.kind);
+  fleet_leader_done(f->shard->group->fleet, f->key, f->key_len, f->fence, f->fleet_handoff, callers,
+                    o.status, o.value, o.error, o.kind);
 }
 
 // The ending with no outcome: if only the leader's two tickets are left
@@ -244,7 +245,8 @@ sf_status keep_own(const Outcome &o, int shared, sf_result *own) noexcept {
 //     it); the work ticket goes with a hand-off and the leader's finish, and
 //     the leader's finish takes its own outcome and leaves its wait ticket;
 //  4. a fleet leader's hand-off is told to the fleet, before its waiters
-//     join again; the work's time is recorded;
+//     join again (the I/O thread's hand-off of a held flight is told in
+//     step 2, with the waiters it wakes); the work's time is recorded;
 //  5. with no lock held, the waiters are woken and the subscriptions run
 //     (deliver), and the leader's finish drops both tickets.
 // Returns SF_OK (kLeader: the leader's own status), or SF_EINVAL with `o`
@@ -266,6 +268,19 @@ sf_status end_flight(Flight *f, Outcome o, sf_result *own = nullptr) noexcept {
     if constexpr (how == Ending::kLeader)
       alone = end_alone_locked(s, f, o.status == SF_EPANIC, &shared, left);
     if (!alone && f->linked) unlink(s, f);
+    // The I/O thread's hand-off of a held flight: its waiters are counted
+    // before a new flight of the key can exist (the next leader's
+    // completion reads the count).
+    if constexpr (how == Ending::kHandoff) {
+      if (f->fleet_held && f->fleet_handoff) {
+        int waiters;
+        {
+          std::lock_guard<detail::SpinMutex> fl(f->mu);
+          waiters = f->done ? 0 : f->waiters;
+        }
+        fleet_handed_off(s.group->fleet, f->fleet_handoff, waiters);
+      }
+    }
   }
   if (alone) {
     const sf_status st = keep_own(o, shared, own);
@@ -314,8 +329,10 @@ sf_status end_flight(Flight *f, Outcome o, sf_result *own = nullptr) noexcept {
       }
     }
   }
-  if constexpr (how == Ending::kHandoff)
-    if (fleet_leader) fleet_leader_left(s.group->fleet, f->key, f->key_len, f->fence);
+  if constexpr (how == Ending::kHandoff) {
+    if (fleet_leader)
+      fleet_leader_left(s.group->fleet, f->key, f->key_len, f->fence, f->fleet_handoff);
+  }
   if (!ended) {
     discard_outcome(o.value, o.error, o.kind, o.native);
     return SF_EINVAL;  // a hand-off's caller ignores it
@@ -384,7 +401,7 @@ sf_status lead_locked(Shard &s, std::uint64_t h, const void *key, std::size_t le
   // A fleet group's first caller may wait for the fleet instead of leading:
   // the caller that joined returns the work ticket to fleet_hold().
   if (s.group->fleet) {
-    const FleetRole role = fleet_new_flight(s.group->fleet, key, len, &f->fence);
+    const FleetRole role = fleet_new_flight(s.group->fleet, key, len, &f->fence, &f->fleet_handoff);
     if (role == FleetRole::kHold) {
       f->fleet_held = true;
       f->run_here = false;
@@ -523,9 +540,11 @@ void group_leave(sf_ticket *t) noexcept {
   const bool spare = t != &f->lead_wait;  // a follower's ticket goes to the spare list
   bool kept = false;
   std::int64_t waited_since = 0;
+  std::uint64_t rejoins = 0;  // woken by this fleet hand-off of a held flight: joins again
   {
     std::lock_guard<detail::SpinMutex> fl(f->mu);
     waited_since = latency_take_wait(f, t);
+    rejoins = rejoining_handoff(f);
     if (t->notify.load(std::memory_order_relaxed) == Notify::kArmed) {
       if (t->prev) t->prev->next = t->next;
       else f->subs = t->next;
@@ -551,6 +570,7 @@ void group_leave(sf_ticket *t) noexcept {
   }
   fire_chain(abandon);
   if (ask_fleet && !fleet_leader_alone(s.group->fleet, f)) group_fleet_abandon(f, true);
+  if (rejoins) fleet_rejoined(s.group->fleet, rejoins);
   latency_wait_ended(s, waited_since);
   if (!kept) await_not_firing(t);  // its subscription firing: on this thread, or another
   if (spare && !kept) {

@@ -39,6 +39,21 @@ std::string bytes_str(const sf_bytes *b) {
 
 // Bumped in every child process fork() makes (pthread_atfork).
 std::atomic<unsigned> g_fork_generation{0};
+// Forgets the hand-off `id` (grant_mu held), whose leader's flight had
+// `callers`: the callers it woke who are late (Handoff::late). 0 if there
+// is none.
+int take_handoff(Fleet *f, std::uint64_t id, std::uint32_t callers = 0) noexcept {
+  for (auto it = f->handoffs.begin(); it != f->handoffs.end(); ++it) {
+    if (it->id == id) {
+      const int late = it->late(callers);
+      if (it != f->handoffs.end() - 1) std::swap(*it, f->handoffs.back());
+      f->handoffs.pop_back();
+      return late;
+    }
+  }
+  return 0;
+}
+
 void count_fork() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
 
 // True in a process forked from the one that made `f`: its I/O thread and
@@ -101,15 +116,18 @@ struct Loop {
 
   Clock::duration lease() const { return std::chrono::milliseconds(f.config.lease_ms); }
 
-  void grant(const std::string &key, std::uint64_t token, int handed) {
+  void grant(const std::string &key, std::uint64_t token, int handed, std::uint64_t handoff) {
     std::lock_guard<std::mutex> lk(f.grant_mu);
-    f.grants.push_back(Grant{key, token, handed});
+    f.handoffs.push_back(Handoff{handoff, 0, 0});
+    f.grants.push_back(Grant{key, token, handed, handoff});
   }
-  // True if the grant was still unclaimed (and is gone now).
+  // True if the grant was still unclaimed (and is gone now, with its
+  // hand-off).
   bool revoke(const std::string &key, std::uint64_t token) {
     std::lock_guard<std::mutex> lk(f.grant_mu);
     for (auto it = f.grants.begin(); it != f.grants.end(); ++it) {
       if (it->token == token && it->key == key) {
+        take_handoff(&f, it->handoff);
         f.grants.erase(it);
         return true;
       }
@@ -120,28 +138,25 @@ struct Loop {
   // Hands a held flight to a local leader: with a token (a fleet leader)
   // or without (a local flight).
   void hand_over(Pending &p, std::uint64_t token) {
+    const std::uint64_t handoff = ++f.handoffs_made;
     int handed;
     {
       Flight *fl = p.work->flight;
       std::lock_guard<detail::SpinMutex> lk(fl->mu);
       handed = fl->waiters;
+      fl->fleet_handoff = handoff;  // its ending counts the waiters it wakes
     }
-    grant(p.key, token, handed);
+    grant(p.key, token, handed, handoff);
+    Lease l;
+    l.key = p.key;
+    l.handoff = handoff;
+    l.claim_by = Clock::now() + lease();
     if (token) {
-      Lease l;
-      l.key = p.key;
       l.keys = p.keys;
       l.token = token;
-      l.handed_waiters = handed;
       l.renew_at = Clock::now() + lease() / 3;
-      l.claim_by = Clock::now() + lease();
-      f.leases.push_back(std::move(l));
-    } else {
-      Lease l;  // a local grant, forgotten if nobody claims it
-      l.key = p.key;
-      l.claim_by = Clock::now() + lease();
-      f.leases.push_back(std::move(l));
-    }
+    }  // else a local grant, forgotten if nobody claims it
+    f.leases.push_back(std::move(l));
     group_leave(p.work);  // SF_EHANDOFF: the local callers join again
   }
 
@@ -224,24 +239,21 @@ struct Loop {
     f.outgoing_what.emplace_back(kind, nullptr);
   }
 
-  // Forgets a lease; the number of local callers its hand-off woke.
-  int drop_lease(const std::string &key, std::uint64_t token) {
+  void drop_lease(const std::string &key, std::uint64_t token) {
     for (auto it = f.leases.begin(); it != f.leases.end(); ++it) {
       if (it->token == token && it->key == key) {
-        int handed = it->handed_waiters;
         if (it->alone) group_fleet_abandon(it->alone, false);  // it ended: nobody to tell
         f.leases.erase(it);
-        return handed;
+        return;
       }
     }
-    return 0;
   }
 
   void done(Post &p) {
     FlightKeys keys = flight_keys(f.config.prefix, f.hex_group, p.key.data(), p.key.size());
-    const int late = drop_lease(p.key, p.token) - static_cast<int>(p.callers);
-    if (late > 0 && f.conn.is_open())
-      f.stragglers.push_back(Stragglers{p.key, p.token, late, Clock::now() + lease()});
+    drop_lease(p.key, p.token);
+    if (p.late > 0 && f.conn.is_open())
+      f.stragglers.push_back(Stragglers{p.key, p.token, p.late, Clock::now() + lease()});
     if (f.conn.is_open()) {
       std::string status = std::to_string(static_cast<int>(p.status));
       std::string value, error;
@@ -664,27 +676,14 @@ void Fleet::run() noexcept {
 
 namespace {
 
-// The callers the hand-off to this local grant's leader woke; the run is
-// forgotten (grant_mu held). 0 if there is none.
-int take_local_run(Fleet *f, const void *key, std::size_t len) noexcept {
-  for (auto it = f->local_runs.begin(); it != f->local_runs.end(); ++it) {
-    if (it->key.size() == len && (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
-      const int handed = it->handed;
-      f->local_runs.erase(it);
-      return handed;
-    }
-  }
-  return 0;
-}
-
 // A local grant's leader completed (before its callers wake): its outcome
 // is kept for the callers its hand-off woke who have not joined its flight
 // yet, so that they do not run the work again.
-void local_grant_done(Fleet *f, const void *key, std::size_t len, std::uint32_t callers,
-                      sf_status status, sf_bytes *value, sf_bytes *error,
+void local_grant_done(Fleet *f, const void *key, std::size_t len, std::uint64_t handoff,
+                      std::uint32_t callers, sf_status status, sf_bytes *value, sf_bytes *error,
                       const sf_native_kind *kind) noexcept {
   std::lock_guard<std::mutex> lk(f->grant_mu);
-  const int late = take_local_run(f, key, len) - static_cast<int>(callers);
+  const int late = take_handoff(f, handoff, callers);
   if (late <= 0) return;
   try {
     LocalOutcome o{std::string(static_cast<const char *>(key), len),
@@ -713,8 +712,8 @@ void local_grant_done(Fleet *f, const void *key, std::size_t len, std::uint32_t 
 
 }  // namespace
 
-FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len,
-                           std::uint64_t *token) noexcept {
+FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len, std::uint64_t *token,
+                           std::uint64_t *handoff) noexcept {
   if (fleet_forked(f)) {  // a forked child: no I/O thread here
     f->fallbacks.fetch_add(1, std::memory_order_relaxed);
     return FleetRole::kLocal;
@@ -723,20 +722,17 @@ FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len,
     std::lock_guard<std::mutex> lk(f->grant_mu);
     for (auto it = f->grants.begin(); it != f->grants.end(); ++it) {
       if (it->key.size() == len && (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
-        std::uint64_t t = it->token;
+        const std::uint64_t t = it->token;
         const int handed = it->handed;
+        const std::uint64_t id = it->handoff;
         if (it != f->grants.end() - 1) std::swap(*it, f->grants.back());
         f->grants.pop_back();
-        if (!t) {
-          if (handed <= 1) return FleetRole::kLocal;  // nobody else to come back late
-          try {
-            f->local_runs.push_back(
-                LocalRun{std::string(static_cast<const char *>(key), len), handed});
-          } catch (...) {
-            return FleetRole::kLocal;  // no memory: late callers run it again
-          }
-          return FleetRole::kLocalGrant;
+        if (!t && handed <= 1) {  // nobody else to come back late
+          take_handoff(f, id);
+          return FleetRole::kLocal;
         }
+        *handoff = id;
+        if (!t) return FleetRole::kLocalGrant;
         f->led.fetch_add(1, std::memory_order_relaxed);
         *token = t;
         return FleetRole::kLead;
@@ -786,19 +782,24 @@ void fleet_hold(Fleet *f, sf_ticket *work) noexcept {
 }
 
 void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t token,
-                       std::uint32_t callers, sf_status status, sf_bytes *value, sf_bytes *error,
-                       const sf_native_kind *kind) noexcept {
+                       std::uint64_t handoff, std::uint32_t callers, sf_status status,
+                       sf_bytes *value, sf_bytes *error, const sf_native_kind *kind) noexcept {
   if (fleet_forked(f)) return;  // the parent's lease: the parent's to publish
   if (!token) {
-    local_grant_done(f, key, len, callers, status, value, error, kind);
+    local_grant_done(f, key, len, handoff, callers, status, value, error, kind);
     return;
+  }
+  int late;
+  {
+    std::lock_guard<std::mutex> lk(f->grant_mu);
+    late = take_handoff(f, handoff, callers);
   }
   try {
     Post p;
     p.kind = Post::kDone;
     p.key.assign(static_cast<const char *>(key), len);
     p.token = token;
-    p.callers = callers;
+    p.late = late;
     // Counted here, before the leader's callers return.
     if (sf_bytes_len(value) > f->config.max_value_bytes ||
         sf_bytes_len(error) > f->config.max_value_bytes) {
@@ -819,13 +820,14 @@ void fleet_leader_done(Fleet *f, const void *key, std::size_t len, std::uint64_t
   }
 }
 
-void fleet_leader_left(Fleet *f, const void *key, std::size_t len, std::uint64_t token) noexcept {
+void fleet_leader_left(Fleet *f, const void *key, std::size_t len, std::uint64_t token,
+                       std::uint64_t handoff) noexcept {
   if (fleet_forked(f)) return;
-  if (!token) {  // a local grant's leader: its callers join again, as after any hand-off
+  {  // its callers join again, as after any hand-off
     std::lock_guard<std::mutex> lk(f->grant_mu);
-    take_local_run(f, key, len);
-    return;
+    take_handoff(f, handoff);
   }
+  if (!token) return;  // a local grant's leader
   try {
     Post p;
     p.kind = Post::kLeft;
@@ -834,6 +836,23 @@ void fleet_leader_left(Fleet *f, const void *key, std::size_t len, std::uint64_t
     f->post(std::move(p));
   } catch (...) {
   }
+}
+
+void fleet_handed_off(Fleet *f, std::uint64_t handoff, int waiters) noexcept {
+  if (fleet_forked(f)) return;
+  std::lock_guard<std::mutex> lk(f->grant_mu);
+  for (auto &h : f->handoffs)
+    if (h.id == handoff) {
+      h.handed += waiters;
+      h.unjoined += waiters;
+    }
+}
+
+void fleet_rejoined(Fleet *f, std::uint64_t handoff) noexcept {
+  if (fleet_forked(f)) return;
+  std::lock_guard<std::mutex> lk(f->grant_mu);
+  for (auto &h : f->handoffs)
+    if (h.id == handoff) --h.unjoined;
 }
 
 bool fleet_leader_alone(Fleet *f, Flight *fl) noexcept {

@@ -24,9 +24,9 @@
 // does, the next renewal or that token's abandonment notice asks again.
 // The lease lost, or the server lost: abandoned at once, as a local flight.
 //
-// Threads. The engine's threads touch only `grants` (under grant_mu, taken
-// under a shard lock: the I/O thread calls nothing under grant_mu) and the
-// inbox (under inbox_mu). Everything else belongs to the I/O thread, which
+// Threads. The engine's threads touch only what grant_mu guards (taken
+// under a shard lock or none: the I/O thread calls nothing under grant_mu)
+// and the inbox (under inbox_mu). Everything else belongs to the I/O thread, which
 // calls the engine (complete, leave) with none of the fleet's locks held.
 #pragma once
 
@@ -57,15 +57,24 @@ using Clock = std::chrono::steady_clock;
 // The next local leader of a key, decided by the I/O thread.
 struct Grant {
   std::string key;
-  std::uint64_t token;  // 0: a plain local flight
-  int handed = 0;       // local callers the hand-off woke (the leader among them)
+  std::uint64_t token;    // 0: a plain local flight
+  int handed = 0;         // local callers the hand-off woke (the leader among them)
+  std::uint64_t handoff;  // the hand-off (Handoff::id)
 };
 
-// A local leader that claimed a grant without a token, while it runs: the
-// callers its hand-off woke (grant_mu).
-struct LocalRun {
-  std::string key;
-  int handed;
+// The I/O thread's hand-off of a held flight to a local leader, until that
+// leader completes or leaves (grant_mu). When it completes, its hand-off's
+// callers who have not joined its flight are late (Stragglers,
+// LocalOutcome): at least those still holding their woken ticket, and at
+// least `handed` less the callers the leader's flight had (late()).
+struct Handoff {
+  std::uint64_t id;
+  int handed;    // the wait tickets the hand-off woke
+  int unjoined;  // ... whose callers have not left them yet to join again
+  int late(std::uint32_t callers) const {
+    const int fewer = handed - static_cast<int>(callers);
+    return fewer > unjoined ? fewer : unjoined;
+  }
 };
 
 // The outcome of such a leader, kept for the callers its hand-off woke who
@@ -88,7 +97,7 @@ struct Post {
   Flight *flight = nullptr;   // kAlone: a reference, for group_fleet_abandon
   std::string key;            // kDone, kLeft, kAlone
   std::uint64_t token = 0;    // kDone, kLeft, kAlone
-  std::uint32_t callers = 0;  // kDone: callers of the leader's local flight
+  int late = 0;               // kDone: callers of the leader's hand-off who did not join it
   sf_status status = SF_OK;   // kDone
   sf_bytes *value = nullptr;  // kDone: owned references
   sf_bytes *error = nullptr;
@@ -115,12 +124,12 @@ struct Pending {
 struct Lease {
   std::string key;
   FlightKeys keys;
-  std::uint64_t token = 0;  // 0: a local grant, no lease
+  std::uint64_t token = 0;    // 0: a local grant, no lease
+  std::uint64_t handoff = 0;  // the grant's hand-off
   Clock::time_point renew_at{};
   Clock::time_point claim_by{};  // unclaimed grant: given up after this
   bool claimed = false;
-  int handed_waiters = 0;  // local callers woken by the hand-off to this leader
-  bool lost = false;       // a renewal was refused
+  bool lost = false;  // a renewal was refused
   // The leader's flight while every local waiter of it is gone and processes
   // may still wait for it (fleet_leader_alone): a reference, given back
   // through group_fleet_abandon.
@@ -150,11 +159,12 @@ struct Fleet {
 
   std::mutex grant_mu;
   std::vector<Grant> grants;                 // grant_mu
-  std::vector<LocalRun> local_runs;          // grant_mu
+  std::vector<Handoff> handoffs;             // grant_mu
   std::vector<LocalOutcome> local_outcomes;  // grant_mu
-  std::string member_prefix;       // this process's fleet in the waiters hashes (pid and address)
-  std::uint64_t members = 0;       // I/O thread: held flights so far
-  std::atomic<int> local_debt{0};  // flights to run locally (a post that could not be made)
+  std::string member_prefix;        // this process's fleet in the waiters hashes (pid and address)
+  std::uint64_t members = 0;        // I/O thread: held flights so far
+  std::uint64_t handoffs_made = 0;  // I/O thread: Handoff::id of the last one
+  std::atomic<int> local_debt{0};   // flights to run locally (a post that could not be made)
 
   std::mutex inbox_mu;
   std::vector<Post> inbox;  // inbox_mu

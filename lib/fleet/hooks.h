@@ -2,7 +2,7 @@
 //
 // A fleet group is a named group with a Fleet attached (sf_group::fleet);
 // for every other group the pointer is null and none of these is called.
-// The engine calls them at four points of a flight's life:
+// The engine calls them at these points of a flight's life:
 //
 //   a new flight of a fleet group starts (shard lock held) → fleet_new_flight
 //     says who the first caller is: a plain local leader (the breaker is
@@ -12,6 +12,8 @@
 //   a leader holding a fencing token, or one of a local grant (kLocalGrant),
 //   completes → fleet_leader_done;
 //   such a leader leaves without completing → fleet_leader_left;
+//   a held flight handed to a local leader wakes its waiters →
+//     fleet_handed_off, and each of them leaves its ticket → fleet_rejoined;
 //   every local waiter of a leader holding a fencing token left before it
 //   completed → fleet_leader_alone: the fleet asks the server whether callers
 //   of other processes still wait, and abandons the flight
@@ -50,23 +52,32 @@ enum class FleetRole : std::uint8_t {
 };
 
 // Under the shard lock of `key`; takes only the fleet's own short lock.
-FleetRole fleet_new_flight(Fleet *fleet, const void *key, std::size_t len,
-                           std::uint64_t *token) noexcept;
+// A leader (kLead, kLocalGrant) gets the hand-off it leads for in *handoff.
+FleetRole fleet_new_flight(Fleet *fleet, const void *key, std::size_t len, std::uint64_t *token,
+                           std::uint64_t *handoff) noexcept;
 
 // After the shard lock is released: the I/O thread owns `work` from now on.
 void fleet_hold(Fleet *fleet, sf_ticket *work) noexcept;
 
-// A leader with a fencing token (or of a local grant: token 0) completed (before its waiters are woken;
-// the outcome is still the caller's); `callers` joined its flight so far.
-// The fleet takes its own references.
+// A leader with a fencing token (or of a local grant: token 0), leading for
+// the hand-off `handoff`, completed (before its flight leaves the table and
+// its waiters are woken; the outcome is still the caller's); `callers`
+// joined its flight so far. The fleet takes its own references.
 void fleet_leader_done(Fleet *fleet, const void *key, std::size_t len, std::uint64_t token,
-                       std::uint32_t callers, sf_status status, sf_bytes *value, sf_bytes *error,
-                       const sf_native_kind *kind) noexcept;
+                       std::uint64_t handoff, std::uint32_t callers, sf_status status,
+                       sf_bytes *value, sf_bytes *error, const sf_native_kind *kind) noexcept;
 
-// A leader with a fencing token (or of a local grant: token 0) left without
-// completing (a hand-off).
-void fleet_leader_left(Fleet *fleet, const void *key, std::size_t len,
-                       std::uint64_t token) noexcept;
+// Such a leader left without completing (a hand-off of its own).
+void fleet_leader_left(Fleet *fleet, const void *key, std::size_t len, std::uint64_t token,
+                       std::uint64_t handoff) noexcept;
+
+// The I/O thread's hand-off `handoff` of a held flight woke `waiters` wait
+// tickets (no lock held, before they are woken); each of their callers
+// joins again, and fleet_rejoined() counts its ticket's leaving. The ones
+// still to leave when the hand-off's leader completes are late: their new
+// flights take that leader's outcome instead of running the work again.
+void fleet_handed_off(Fleet *fleet, std::uint64_t handoff, int waiters) noexcept;
+void fleet_rejoined(Fleet *fleet, std::uint64_t handoff) noexcept;
 
 // Every local waiter of the flight `f`, led with fencing token f->fence,
 // left before it completed (no lock held; f->fleet_asking set). The fleet

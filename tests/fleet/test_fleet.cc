@@ -464,6 +464,62 @@ TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
   sf_group_release(g);
 }
 
+// The same hand-off, with a new caller joining the local leader's flight
+// while a caller the hand-off woke still holds its woken ticket: that
+// caller, joining again after the leader finished, reads its outcome too
+// (the new caller does not stand in for it).
+TEST_F(Fleet, AWokenCallerJoiningAfterTheLeaderFinishedReadsItsOutcomeDespiteANewCaller) {
+  sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
+  std::string url = server.url();
+  o.url = url.c_str();
+  o.command_timeout_ms = 200;
+  o.cooldown_ms = 60000;  // stays open for the test
+  sf_group *g = sf_group_open_fleet("late-rejoin", 11, &o);
+  {
+    Result r;  // connected, fleet flights
+    EXPECT_EQ(do_fn(
+                  g, "warm",
+                  [](sf_bytes **v, sf_bytes **) {
+                    *v = bytes("w");
+                    return SF_OK;
+                  },
+                  &r),
+              SF_OK);
+  }
+  server.pause();
+  sf_ticket *wa, *ka, *wb, *kb, *wc, *kc;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &wa, &ka), SF_OK);
+  ASSERT_EQ(ka, nullptr);  // held by the fleet
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &wb, &kb), SF_OK);
+  ASSERT_EQ(kb, nullptr);
+  Result ra, rb;
+  EXPECT_EQ(sf_wait(wa, -1, &ra), SF_EHANDOFF);  // the breaker opened: run it here
+  EXPECT_EQ(sf_wait(wb, -1, &rb), SF_EHANDOFF);
+  sf_leave(wa);  // B keeps its woken ticket for now
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &wa, &ka), SF_OK);
+  ASSERT_NE(ka, nullptr);
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &wc, &kc), SF_OK);  // a new caller
+  ASSERT_EQ(kc, nullptr);
+  EXPECT_EQ(sf_finish(wa, ka, SF_OK, bytes("once"), nullptr, nullptr, nullptr, &ra), SF_OK);
+  Result rc;
+  EXPECT_EQ(sf_wait(wc, -1, &rc), SF_OK);
+  EXPECT_EQ(str(rc.value), "once");
+  sf_leave(wc);
+  sf_leave(wb);
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &wb, &kb), SF_OK);
+  EXPECT_EQ(kb, nullptr);  // no second run
+  if (kb) {
+    sf_complete(kb, SF_OK, bytes("twice"), nullptr);
+    sf_leave(kb);
+  }
+  EXPECT_EQ(sf_wait(wb, -1, &rb), SF_OK);
+  EXPECT_EQ(str(rb.value), "once");
+  sf_leave(wb);
+  expect_runs_fresh(g, "k");
+  server.resume();
+  sf_group_release(g);
+}
+
 // A worker process leads "orphan" with the split API: once `go` exists its
 // own (only) caller leaves while the work goes on, until `release` exists
 // or the flight is abandoned (then it writes `abandoned`).
