@@ -248,6 +248,9 @@ class FleetGroup(Group):
     :meth:`do_async`, ``dedup``, deadlines (``timeout=``), cancellation and
     :meth:`stats` (with the ``fleet_*`` counters) work as for
     :meth:`Group.open`. Fleet names are apart from :meth:`Group.open`'s.
+    The work runs once in all the processes; a value from another process
+    arrives as ``bytes`` (or decoded by the codec), its error as
+    :class:`WorkError`, its :class:`PanicError` as one.
 
     :param name: the group's name, a non-empty ``str`` or ``bytes``.
     :param url: the server: ``"redis://[[user]:password@]host[:port][/db]"``,
@@ -286,6 +289,7 @@ class FleetGroup(Group):
     """
 
     __slots__ = ("_codec",)
+    _fast_do = False  # every value goes out to the other processes (_work)
 
     def __init__(
         self,
@@ -375,21 +379,6 @@ class FleetGroup(Group):
         return f"{getattr(func, '__module__', '')}.{name}"
 
     # ------------------------------------------------------------------ threads
-
-    def do(
-        self,
-        key: Key,
-        fn: Callable[..., R],
-        /,
-        *args: Any,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> R:
-        """:meth:`Group.do` across the fleet: the work runs once in all the
-        processes; a value from another process arrives as ``bytes`` (or
-        decoded by the codec), its error as :class:`WorkError`, its
-        :class:`PanicError` as one."""
-        return self._do(_key_bytes(key), fn, args, kwargs, timeout, False)  # type: ignore[no-any-return]
 
     def _do(
         self,

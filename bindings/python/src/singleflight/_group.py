@@ -118,6 +118,12 @@ class Group:
 
     __slots__ = ("_g", "_gid", "_name", "__weakref__")
 
+    #: Whether :meth:`do` may take its fast path, where the leader calls
+    #: ``fn`` directly (not :meth:`_work`) and, when nobody joined,
+    #: finishes the flight without a byte form of the value. False in a
+    #: fleet group, whose every value goes out to the other processes.
+    _fast_do = True
+
     def __init__(self) -> None:
         g = lib.sf_group_new()
         if g == _NULL:
@@ -203,7 +209,7 @@ class Group:
             kb = key
         else:
             kb = _key_bytes(key)
-        if timeout is not None or not callable(fn):
+        if timeout is not None or not callable(fn) or not self._fast_do:
             return self._do(kb, fn, args, kwargs, timeout, False)
         # Whatever an exception from a signal handler interrupts below, the
         # handler at the end leaves the tickets this call still holds (the
