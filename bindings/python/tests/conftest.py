@@ -62,10 +62,10 @@ def group() -> singleflight.Group:
 
 @pytest.fixture(autouse=True)
 def no_leaks():
-    """After every test: no call state and no handle left in the binding."""
+    """After every test: no sfpy_tickets and no handle left in the binding."""
     yield
     gc.collect()
-    wait_until(lambda: lib.sfpy_live_calls() == 0, "every sfpy_call freed")
+    wait_until(lambda: lib.sfpy_live_tickets() == 0, "every sfpy_tickets freed")
     wait_until(lambda: len(_engine._keep) == 0, "every native handle released")
     assert not _aio._runners
     assert not _aio._waiting
