@@ -20,6 +20,17 @@ Contenders, alternated stampede by stampede in one run:
   on BLPOP and the holder's release wakes one of them: a hand-over from
   waiter to waiter, not polling).
 
+Arrivals: a stampede starts 10 ms after the driver begins to send it to
+the workers (CLOCK_MONOTONIC, one machine), which is time for each of them
+to read it. The first process arrives at the start and the others each at their own
+offset after it, uniform in [0, 20) ms (``--arrival-ms``); the work lasts
+50 ms (``--work-ms``) plus a jitter uniform in [0, 10) ms
+(``--work-jitter-ms``), the same length whichever process runs it. So the
+end of the work falls at no fixed phase of a polling waiter's interval. The
+draws come from a generator seeded with ``--seed``, P and the stampede's
+index, so every contender gets the same work length and offsets in its
+stampede of that index.
+
 Per contender and P: executions of the work per stampede, the time from the
 end of the (first) execution, as the leader stamps it, to the last waiting
 process's return (p50 and p99 over the stampedes), and Redis commands per
@@ -36,8 +47,8 @@ installed the binding)::
     . scripts/env.sh
     $SF_VENV/bin/pip install redis dogpile.cache python-redis-lock matplotlib
     $SF_VENV/bin/python bindings/python/bench/fleet_peers.py [--procs 2,8,32]
-        [--stampedes 30] [--work-ms 50] [--plot bindings/python/bench/fleet_peers.png]
-        [--markdown table.md]
+        [--stampedes 30] [--work-ms 50] [--work-jitter-ms 10] [--arrival-ms 20]
+        [--seed 1] [--plot bindings/python/bench/fleet_peers.png] [--markdown table.md]
 
 scripts/bench-fleet-peers runs it (and the Go one) and puts the table in
 bindings/python/README.md.
@@ -51,6 +62,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -66,14 +78,15 @@ VALUE = b"v" * 100
 LEASE = 5  # seconds: the fleet's lease (its default), the peers' lock expiry
 TTL = 60  # seconds the value stays readable (the fleet's linger)
 UNCOUNTED = ("info", "ping")  # the driver's own commands; keepalives
+START_MS = 10  # from the driver's sending a stampede to its start: every worker reads it before
 
 
 # ---- a worker process: one caller, one stampede per "go" line -------------------
 
 
-def _worker(contender: str, url: str, work_ms: float) -> None:
+def _worker(contender: str, url: str) -> None:
     def work() -> bytes:
-        time.sleep(work_ms / 1000)
+        time.sleep(state["work_ms"] / 1000)
         state["work_end"] = time.monotonic_ns()
         return VALUE
 
@@ -122,10 +135,12 @@ def _worker(contender: str, url: str, work_ms: float) -> None:
         raise SystemExit(f"unknown contender {contender!r}")
     print("ready", flush=True)
     for line in sys.stdin:
-        cmd, _, key = line.strip().partition(" ")
+        cmd, *fields = line.split()
         if cmd != "go":
             break
-        state = {"work_end": None}
+        key, work_ms, arrival_ns = fields[0], float(fields[1]), int(fields[2])
+        state = {"work_end": None, "work_ms": work_ms}
+        time.sleep(max(0, arrival_ns - time.monotonic_ns()) / 1e9)
         ok = bytes(call(key)) == VALUE
         returned = time.monotonic_ns()
         print(
@@ -198,7 +213,7 @@ class Redis:
 class Pool:
     """P worker processes of one contender."""
 
-    def __init__(self, contender: str, procs: int, url: str, work_ms: float) -> None:
+    def __init__(self, contender: str, procs: int, url: str) -> None:
         self.contender = contender
         self.procs = [
             subprocess.Popen(
@@ -209,8 +224,6 @@ class Pool:
                     contender,
                     "--url",
                     url,
-                    "--work-ms",
-                    str(work_ms),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -224,9 +237,11 @@ class Pool:
             if line.strip() != "ready":
                 raise RuntimeError(f"a {contender} worker did not start: {line!r}")
 
-    def stampede(self, key: str) -> list[dict]:
-        for p in self.procs:
-            p.stdin.write(f"go {key}\n")
+    def stampede(self, key: str, work_ms: float, offsets_ms: list[float]) -> list[dict]:
+        """One stampede: process i arrives offsets_ms[i] after its start."""
+        start = time.monotonic_ns() + START_MS * 1_000_000
+        for p, offset in zip(self.procs, offsets_ms, strict=True):
+            p.stdin.write(f"go {key} {work_ms!r} {start + round(offset * 1e6)}\n")
             p.stdin.flush()
         return [json.loads(p.stdout.readline()) for p in self.procs]
 
@@ -250,17 +265,26 @@ def _settled(redis: Redis) -> dict[str, int]:
     return last
 
 
-def measure(redis: Redis, procs: int, stampedes: int, work_ms: float) -> dict:
-    pools = {c: Pool(c, procs, redis.url, work_ms) for c in CONTENDERS}
+def arrivals(args: argparse.Namespace, procs: int, index: int) -> tuple[float, list[float]]:
+    """Stampede `index`'s work length and each process's arrival offset, in
+    ms: the same for every contender. The first process arrives at 0."""
+    rng = random.Random(f"{args.seed}:{procs}:{index}")
+    work_ms = args.work_ms + args.work_jitter_ms * rng.random()
+    return work_ms, [0.0] + [args.arrival_ms * rng.random() for _ in range(procs - 1)]
+
+
+def measure(redis: Redis, procs: int, args: argparse.Namespace) -> dict:
+    pools = {c: Pool(c, procs, redis.url) for c in CONTENDERS}
     samples: dict[str, dict[str, list]] = {
         c: {"exec": [], "lat": [], "cmds": [], "per": []} for c in CONTENDERS
     }
     try:
-        for i in range(-2, stampedes):  # two warm-up stampedes (connections, scripts)
+        for i in range(-2, args.stampedes):  # two warm-up stampedes (connections, scripts)
             order = CONTENDERS[i % len(CONTENDERS) :] + CONTENDERS[: i % len(CONTENDERS)]
+            work_ms, offsets_ms = arrivals(args, procs, i)
             for c in order:
                 before = _settled(redis)
-                rs = pools[c].stampede(f"{c}:{procs}:{i}")
+                rs = pools[c].stampede(f"{c}:{procs}:{i}", work_ms, offsets_ms)
                 after = _settled(redis)
                 assert all(r["ok"] for r in rs), (c, rs)
                 ends = [r["work_end"] for r in rs if r["work_end"] is not None]
@@ -349,8 +373,10 @@ def report(results: dict[int, dict], args: argparse.Namespace) -> str:
 
     server = args.server_version
     return f"""\
-P processes (one caller each) stampede one key; work {args.work_ms:g} ms; {args.stampedes} \
-stampedes per contender and P, the contenders alternated; Python \
+P processes (one caller each) stampede one key; work {args.work_ms:g} ms + U[0, \
+{args.work_jitter_ms:g}) ms; the first process arrives at 0, the others at U[0, \
+{args.arrival_ms:g}) ms (seed {args.seed}); {args.stampedes} stampedes per contender and P, \
+the contenders alternated; Python \
 {sys.version.split()[0]}, redis-server {server}, dogpile.cache {dogpile.__version__}, \
 python-redis-lock {redis_lock.__version__}, redis-py {redis_py.__version__}; \
 {os.cpu_count()} CPUs. Command:
@@ -371,7 +397,7 @@ Redis commands of the median stampede:
 """
 
 
-def plot(results: dict[int, dict], path: str, work_ms: float, stampedes: int) -> None:
+def plot(results: dict[int, dict], path: str, args: argparse.Namespace) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -413,8 +439,9 @@ def plot(results: dict[int, dict], path: str, work_ms: float, stampedes: int) ->
     axes[0].legend()
     axes[1].legend(fontsize=7)
     fig.suptitle(
-        f"Python: P processes stampede one hot key on loopback Redis (work {work_ms:g} ms, "
-        f"median of {stampedes} stampedes)"
+        f"Python: P processes stampede one hot key on loopback Redis (work {args.work_ms:g} ms "
+        f"+ U[0, {args.work_jitter_ms:g}) ms, arrivals U[0, {args.arrival_ms:g}) ms, "
+        f"median of {args.stampedes} stampedes)"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -424,7 +451,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--procs", default="2,8,32")
     ap.add_argument("--stampedes", type=int, default=30)
-    ap.add_argument("--work-ms", type=float, default=50.0)
+    ap.add_argument("--work-ms", type=float, default=50.0, help="the work's length, before jitter")
+    ap.add_argument(
+        "--work-jitter-ms",
+        type=float,
+        default=10.0,
+        help="each stampede's work lasts --work-ms plus U[0, this) ms",
+    )
+    ap.add_argument(
+        "--arrival-ms",
+        type=float,
+        default=20.0,
+        help="each process but the first arrives U[0, this) ms after a stampede's start",
+    )
+    ap.add_argument("--seed", type=int, default=1, help="seeds the work lengths and arrivals")
     ap.add_argument("--plot", default=None, help="write a PNG plot of the table there")
     ap.add_argument("--markdown", default=None, help="write the report (Markdown) there too")
     ap.add_argument(
@@ -436,7 +476,7 @@ def main() -> None:
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        _worker(args.worker, args.url, args.work_ms)
+        _worker(args.worker, args.url)
         return
     if not shutil.which("redis-server"):
         raise SystemExit("fleet_peers.py needs redis-server (scripts/bootstrap.sh installs it)")
@@ -452,7 +492,7 @@ def main() -> None:
             )
             results = {}
             for procs in (int(p) for p in args.procs.split(",")):
-                results[procs] = measure(redis, procs, args.stampedes, args.work_ms)
+                results[procs] = measure(redis, procs, args)
                 print(f"P={procs} done", file=sys.stderr, flush=True)
         finally:
             redis.stop()
@@ -461,7 +501,7 @@ def main() -> None:
     if args.markdown:
         Path(args.markdown).write_text(text)
     if args.plot:
-        plot(results, args.plot, args.work_ms, args.stampedes)
+        plot(results, args.plot, args)
         print(f"plot: {args.plot}")
 
 

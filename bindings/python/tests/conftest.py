@@ -6,6 +6,7 @@ import gc
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -62,13 +63,38 @@ def group() -> singleflight.Group:
 
 @pytest.fixture(autouse=True)
 def no_leaks():
-    """After every test: no call state and no handle left in the binding."""
+    """After every test: no sfpy_tickets and no handle left in the binding."""
     yield
     gc.collect()
-    wait_until(lambda: lib.sfpy_live_calls() == 0, "every sfpy_call freed")
+    wait_until(lambda: lib.sfpy_live_tickets() == 0, "every sfpy_tickets freed")
     wait_until(lambda: len(_engine._keep) == 0, "every native handle released")
     assert not _aio._runners
     assert not _aio._waiting
+
+
+def in_thread(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Starts fn() on a daemon thread; returns join(), which waits for the
+    thread and returns what fn returned, or raises what it raised (the
+    outcome is handed over, not kept here)."""
+    out: list[tuple[bool, Any]] = []
+
+    def body() -> None:
+        try:
+            out.append((True, fn()))
+        except BaseException as exc:  # noqa: BLE001 - raised by join()
+            out.append((False, exc))
+
+    t = threading.Thread(daemon=True, target=body)
+    t.start()
+
+    def join() -> Any:
+        t.join()
+        ok, value = out.pop()
+        if not ok:
+            raise value
+        return value
+
+    return join
 
 
 def run_threads(n: int, target: Callable[[int], None]) -> None:

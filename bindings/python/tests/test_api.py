@@ -217,4 +217,4 @@ def test_a_join_the_engine_rejects_is_reported(group):
     c = lib.sfpy_join(ffi.NULL, b"k", 1, 0)  # a NULL group: SF_EINVAL
     assert c.role == -lib.SF_EINVAL
     assert isinstance(_engine._status_error(-c.role), ValueError)
-    assert lib.sfpy_live_calls() == 0
+    assert lib.sfpy_live_tickets() == 0

@@ -17,7 +17,7 @@ import threading
 import pytest
 
 import singleflight
-from conftest import wait_until
+from conftest import in_thread, wait_until
 from singleflight._raw import ffi, lib
 
 SF_OK, SF_EWORK, SF_EPANIC, SF_ENOBYTES = 0, 1, 2, 9
@@ -101,6 +101,12 @@ class CCaller:
         self.thread.start()
         return self
 
+    def follow(self, g: singleflight.Group) -> None:
+        """Starts it in the work of a flight of ``g``: returns once it joined."""
+        followers = g.stats().followers
+        self.start()
+        wait_until(lambda: g.stats().followers == followers + 1, "the C caller joined")
+
     def join(self):
         self.thread.join()
         return self
@@ -123,13 +129,7 @@ def test_python_bytes_reach_c_without_a_copy(named):
     payload = b"zero-copy payload " * 10
     addr = int(ffi.cast("uintptr_t", ffi.from_buffer(payload)))
     c = CCaller(name, b"k")
-
-    def work():
-        c.start()
-        wait_until(lambda: g.stats().followers == 1, "the C caller joined")
-        return payload
-
-    value, shared = g.do_shared("k", work)
+    value, shared = g.do_shared("k", lambda: c.follow(g) or payload)
     c.join()
     assert value is payload and shared
     assert (c.status, c.value, c.ran) == (SF_OK, payload, False)
@@ -139,13 +139,7 @@ def test_python_bytes_reach_c_without_a_copy(named):
 def test_python_str_reaches_c_as_utf8(named):
     name, g = named
     c = CCaller(name, b"k")
-
-    def work():
-        c.start()
-        wait_until(lambda: g.stats().followers == 1)
-        return "héllo"
-
-    assert g.do("k", work) == "héllo"
+    assert g.do("k", lambda: c.follow(g) or "héllo") == "héllo"
     c.join()
     assert (c.status, c.value) == (SF_OK, "héllo".encode())
 
@@ -154,13 +148,7 @@ def test_python_object_without_bytes_is_enobytes_for_c(named):
     name, g = named
     c = CCaller(name, b"k")
     obj = {"not": "bytes"}
-
-    def work():
-        c.start()
-        wait_until(lambda: g.stats().followers == 1)
-        return obj
-
-    assert g.do("k", work) is obj
+    assert g.do("k", lambda: c.follow(g) or obj) is obj
     c.join()
     assert c.status == SF_ENOBYTES
     assert b"python" in c.error
@@ -171,8 +159,7 @@ def test_python_exception_reaches_c_as_work_error(named):
     c = CCaller(name, b"k")
 
     def work():
-        c.start()
-        wait_until(lambda: g.stats().followers == 1)
+        c.follow(g)
         raise ValueError("bad thing")
 
     with pytest.raises(ValueError, match="bad thing"):
@@ -206,33 +193,18 @@ def _c_leader(
     return caller, go
 
 
-def _follow_in_thread(fn):
-    out = []
-    t = threading.Thread(daemon=True, target=lambda: out.append(_catch(fn)))
-    t.start()
-    return t, out
-
-
-def _catch(fn):
-    try:
-        return fn()
-    except Exception as exc:  # noqa: BLE001
-        return exc
-
-
 def test_c_leader_bytes_reach_python_as_a_readonly_memoryview(named):
     name, g = named
     caller, go = _c_leader(name, g, SF_OK, b"from C", None)
-    t, out = _follow_in_thread(lambda: g.do_shared("k", lambda: "never"))
+    follower = in_thread(lambda: g.do_shared("k", lambda: "never"))
     wait_until(lambda: g.stats().followers == 1)
     go.set()
-    t.join()
+    value, shared = follower()
     caller.join()
-    value, shared = out[0]
     assert isinstance(value, memoryview) and value.readonly and shared
     assert value == b"from C"
     assert caller.value == b"from C"
-    del value, out  # drops the engine reference
+    del value  # drops the engine reference
 
 
 def test_c_leader_errors_reach_python(named):
@@ -244,17 +216,16 @@ def test_c_leader_errors_reach_python(named):
     ):
         followers = g.stats().followers
         caller, go = _c_leader(name, g, status, None, error)
-        t, out = _follow_in_thread(lambda: g.do("k", lambda: "never"))
+        follower = in_thread(lambda: g.do("k", lambda: "never"))
         try:
             wait_until(lambda: g.stats().followers == followers + 1)
         finally:
             go.set()
-        t.join()
+        with pytest.raises(exc_type) as info:
+            follower()
         caller.join()
-        exc = out[0]
-        assert isinstance(exc, exc_type), exc
         if status == SF_EWORK:
-            assert exc.error == error
+            assert info.value.error == error
         wait_until(lambda: g.stats().live == 0)
 
 
@@ -288,14 +259,13 @@ def test_raw_split_api_leader_and_python_follower(named):
     wait_t, work_t = ffi.new("sf_ticket **"), ffi.new("sf_ticket **")
     assert lib.sf_join(raw, b"k", 1, 0, wait_t, work_t) == SF_OK
     assert work_t[0] != ffi.NULL
-    t, out = _follow_in_thread(lambda: g.do("k", lambda: "never"))
+    follower = in_thread(lambda: g.do("k", lambda: "never"))
     wait_until(lambda: g.stats().followers == 1)
     value = lib.sf_bytes_new(b"raw", 3)
     assert lib.sf_complete(work_t[0], SF_OK, value, ffi.NULL) == SF_OK
     lib.sf_leave(work_t[0])
     lib.sf_leave(wait_t[0])
-    t.join()
-    assert bytes(out[0]) == b"raw"
+    assert bytes(follower()) == b"raw"
     lib.sf_group_release(raw)
 
 

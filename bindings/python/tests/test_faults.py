@@ -100,7 +100,7 @@ def _interrupt_every_step(group, make_value):
     for n in range(1, 10_000):
         fired, out = _leader_interrupted_at(group, n, make_value)
         wait_until(lambda: idle(group), f"group idle after an interrupt at step {n}")
-        assert lib.sfpy_live_calls() == 0, n
+        assert lib.sfpy_live_tickets() == 0, n
         assert len(_engine._keep) == 0, n
         outcomes.add("handoff" if out == "handed off" else type(out).__name__)
         if not fired:

@@ -436,7 +436,7 @@ def test_dedup_takes_a_fleet_group(run):
     assert asyncio.run(both()) == (want, want) and ran == []
     leader.results(4)
     run.close()
-    assert lib.sfpy_live_calls() == 0
+    assert lib.sfpy_live_tickets() == 0
 
 
 def test_dedup_default_keys_of_a_fleet_group_cross_processes(tmp_path):

@@ -1,5 +1,5 @@
 """No leak after 100,000 calls: Python memory (tracemalloc), the binding's
-call states and handles, and the engine's own counters."""
+sfpy_tickets and handles, and the engine's own counters."""
 
 from __future__ import annotations
 
@@ -81,5 +81,5 @@ def test_no_leak_after_100000_calls(group):
     s = group.stats()
     assert s.live == 0 and s.in_table == 0
     assert s.flights + s.followers >= CALLS
-    assert lib.sfpy_live_calls() == 0
+    assert lib.sfpy_live_tickets() == 0
     assert len(_engine._keep) == 0

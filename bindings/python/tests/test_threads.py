@@ -9,7 +9,18 @@ import traceback
 import pytest
 
 import singleflight
-from conftest import run_threads, wait_until
+from conftest import in_thread, run_threads, wait_until
+
+
+def held(group, key, value):
+    """A thread leads the flight of ``key`` and holds it until the returned
+    event is set: returns the event and the thread's join(), which returns
+    ``value``."""
+    gate = threading.Event()
+    flights = group.stats().flights
+    join = in_thread(lambda: group.do(key, lambda: gate.wait() and value))
+    wait_until(lambda: group.stats().flights == flights + 1, "the thread leads")
+    return gate, join
 
 
 def test_value_and_args(group):
@@ -66,37 +77,23 @@ def test_keys_are_bytes_with_nuls(group):
         return tag
 
     # "a\0b" and "a\0c" are different keys: both run while the other waits.
-    t = threading.Thread(daemon=True, target=lambda: group.do(b"a\0b", work, "b"))
-    t.start()
+    b = in_thread(lambda: group.do(b"a\0b", work, "b"))
     wait_until(lambda: runs == ["b"])
-    u = threading.Thread(daemon=True, target=lambda: group.do("a\0c", work, "c"))
-    u.start()
+    c = in_thread(lambda: group.do("a\0c", work, "c"))
     wait_until(lambda: sorted(runs) == ["b", "c"], "both keys ran")
     gate.set()
-    t.join()
-    u.join()
+    assert (b(), c()) == ("b", "c")
     # str keys are their UTF-8 bytes: "é" and b"\xc3\xa9" are one key.
     assert group.do("é", lambda: 1) == 1
     assert group.do(b"", lambda: "empty key") == "empty key"
 
 
 def test_str_and_bytes_key_share_a_flight(group):
-    gate = threading.Event()
-    out = []
-    t = threading.Thread(
-        daemon=True, target=lambda: out.append(group.do("é", lambda: gate.wait() and "x"))
-    )
-    t.start()
-    wait_until(lambda: group.stats().flights == 1)
-    u = threading.Thread(
-        daemon=True, target=lambda: out.append(group.do("\u00e9".encode(), lambda: "never"))
-    )
-    u.start()
+    gate, leader = held(group, "é", "x")
+    follower = in_thread(lambda: group.do("\u00e9".encode(), lambda: "never"))
     wait_until(lambda: group.stats().followers == 1)
     gate.set()
-    t.join()
-    u.join()
-    assert out == ["x", "x"]
+    assert (leader(), follower()) == ("x", "x")
 
 
 class Boom(Exception):
@@ -129,29 +126,17 @@ def test_exception_is_the_same_object_with_leaders_traceback(group):
 
 
 def test_timeout_raises_while_flight_goes_on(group):
-    gate = threading.Event()
-    leader_out = []
-    t = threading.Thread(
-        daemon=True, target=lambda: leader_out.append(group.do("k", lambda: gate.wait() and "late"))
-    )
-    t.start()
-    wait_until(lambda: group.stats().flights == 1)
+    gate, leader = held(group, "k", "late")
     with pytest.raises(TimeoutError):
         group.do("k", lambda: "never", timeout=0.01)
     with pytest.raises(TimeoutError):
         group.do("k", lambda: "never", timeout=0)
     assert group.stats().timeouts >= 1
     # A patient follower still gets the outcome.
-    out = []
-    u = threading.Thread(
-        daemon=True, target=lambda: out.append(group.do("k", lambda: "never", timeout=3600))
-    )
-    u.start()
+    patient = in_thread(lambda: group.do("k", lambda: "never", timeout=3600))
     wait_until(lambda: group.stats().followers == 3)
     gate.set()
-    t.join()
-    u.join()
-    assert leader_out == ["late"] and out == ["late"]
+    assert (leader(), patient()) == ("late", "late")
 
 
 def test_reentering_own_key_is_deadlock_error(group):
@@ -171,86 +156,50 @@ class Interrupt(BaseException):
 
 def test_base_exception_hands_off_to_a_waiter(group):
     runs = []
-    follower_out = []
 
     def interrupted():
         runs.append("first")
         wait_until(lambda: group.stats().followers == 1)
         raise Interrupt()
 
-    def follower():
-        follower_out.append(group.do("k", lambda: runs.append("second") or "second"))
-
-    t = threading.Thread(daemon=True, target=follower)
-
-    def leader():
-        with pytest.raises(Interrupt):
-            group.do("k", interrupted)
-
-    lt = threading.Thread(daemon=True, target=leader)
-    lt.start()
+    leader = in_thread(lambda: group.do("k", interrupted))
     wait_until(lambda: runs == ["first"])
-    t.start()
-    lt.join()
-    t.join()
+    follower = in_thread(lambda: group.do("k", lambda: runs.append("second") or "second"))
+    with pytest.raises(Interrupt):
+        leader()
+    assert follower() == "second"
     assert runs == ["first", "second"]
-    assert follower_out == ["second"]
     assert group.stats().handoffs == 1
 
 
 def test_forget_starts_a_new_flight(group):
-    gate = threading.Event()
-    out = []
-    t = threading.Thread(
-        daemon=True, target=lambda: out.append(group.do("k", lambda: gate.wait() and "old"))
-    )
-    t.start()
-    wait_until(lambda: group.stats().flights == 1)
+    gate, leader = held(group, "k", "old")
     assert group.forget_unshared("k") is True  # nobody joined: forgotten
     assert group.do("k", lambda: "new") == "new"
     group.forget("k")
     group.forget("nothing")
     gate.set()
-    t.join()
-    assert out == ["old"]
+    assert leader() == "old"
 
 
 def test_forget_unshared_keeps_a_shared_flight(group):
-    gate = threading.Event()
-    out = []
-    t = threading.Thread(
-        daemon=True, target=lambda: out.append(group.do("k", lambda: gate.wait() and 1))
-    )
-    t.start()
-    wait_until(lambda: group.stats().flights == 1)
-    u = threading.Thread(daemon=True, target=lambda: out.append(group.do("k", lambda: 2)))
-    u.start()
+    gate, leader = held(group, "k", 1)
+    follower = in_thread(lambda: group.do("k", lambda: 2))
     wait_until(lambda: group.stats().followers == 1)
     assert group.forget_unshared("k") is False
     gate.set()
-    t.join()
-    u.join()
-    assert out == [1, 1]
+    assert (leader(), follower()) == (1, 1)
 
 
 def test_named_groups_are_shared(group):
     a = singleflight.Group.open("test-named-shared")
     b = singleflight.Group.open(b"test-named-shared")
     assert a.name == b"test-named-shared"
-    gate = threading.Event()
-    out = []
-    t = threading.Thread(
-        daemon=True, target=lambda: out.append(a.do("k", lambda: gate.wait() and "a"))
-    )
-    t.start()
-    wait_until(lambda: a.stats().flights == 1)
-    u = threading.Thread(daemon=True, target=lambda: out.append(b.do("k", lambda: "b")))
-    u.start()
+    gate, leader = held(a, "k", "a")
+    follower = in_thread(lambda: b.do("k", lambda: "b"))
     wait_until(lambda: b.stats().followers == 1)
     gate.set()
-    t.join()
-    u.join()
-    assert out == ["a", "a"]
+    assert (leader(), follower()) == ("a", "a")
     # A private group is a different namespace.
     assert group.do("k", lambda: "private") == "private"
 

@@ -3,7 +3,7 @@
 How a call maps onto the engine (see include/singleflight.h):
 
 * ``do_async`` is a plain function: it joins the flight at once (``sf_join``
-  without flags) and returns the caller's own future, a :class:`_Call`. The
+  without flags) and returns the caller's own future, a :class:`_Future`. The
   call is *eager*: the work starts at the call, not at the ``await``; asyncio
   takes the future as it is (``gather``, ``wait_for``, ``ensure_future``: no
   task per caller).
@@ -15,7 +15,7 @@ How a call maps onto the engine (see include/singleflight.h):
   other. The first step already runs as that task
   (``asyncio.current_task()``), so that an ``asyncio.timeout()`` or a
   ``TaskGroup`` entered before the first await binds to the work's task,
-  never to a caller's: see :class:`_Slot`.
+  never to a caller's: see :class:`_Standby`.
 * The callers of one event loop that wait on one flight share one wait
   ticket and one completion subscription: a :class:`_Waiters`. Later callers
   find it through the flight's rendezvous (``sf_attach``): they join
@@ -70,7 +70,6 @@ from ._engine import (
     _key_text,
     _lead_error,
     _leave,
-    _leave_call,
     _new_handle,
     _outcome,
     _prepare,
@@ -97,7 +96,7 @@ _CancelledError = asyncio.CancelledError
 _join_async = lib.sfpy_join_async
 _finish_alone_at = lib.sfpy_finish_alone_at
 _cast = ffi.cast
-_CALL_T = ffi.typeof("sfpy_call *")
+_TICKETS_T = ffi.typeof("sfpy_tickets *")
 _meet = lib.sfpy_meet
 _flight_of_at = lib.sfpy_flight_of_at
 _Task = asyncio.Task
@@ -110,8 +109,8 @@ _runners: set[_Runner] = set()
 _waiting: dict[int, _Waiters] = {}  # by id(): the rendezvous names them so
 
 # Per running loop, the standby task for the next leader's first step (see
-# _Slot). Entries go when their task takes its first step, or takes a work.
-_standby: dict[Any, _Slot] = {}
+# _Standby). Entries go when their task takes its first step, or takes a work.
+_standby: dict[Any, _Standby] = {}
 
 
 @ffi.def_extern()
@@ -149,8 +148,8 @@ def _sfpy_abandoned(userdata: Any) -> None:
 
 
 def _awaits(flight: _Flight, task: Any) -> bool:
-    """Whether the work of ``flight`` waits, through tasks and other
-    flights' calls, for ``task`` (or is ``task``): a call of ``task`` that
+    """Whether the work of ``flight`` waits, through tasks and the callers'
+    futures of other flights, for ``task`` (or is ``task``): a call of ``task`` that
     joins the flight would then wait for itself."""
     if task is None:
         return False
@@ -165,7 +164,7 @@ def _awaits(flight: _Flight, task: Any) -> bool:
             return False
         if fw is task:
             return True
-        if isinstance(fw, _Call):
+        if isinstance(fw, _Future):
             w = fw._w
             other = w.flight if w is not None else None
             if other is None:
@@ -186,7 +185,7 @@ def _joins_own_work(gid: int, kb: bytes, rv: int, loop: Any) -> bool:
     for flight in _first_steps.get():
         if flight.first and flight.gid == gid and flight.kb == kb:
             if not flight.rv:
-                flight.rv = _flight_of_at(flight.call)
+                flight.rv = _flight_of_at(flight.tickets_at)
             if not rv or not flight.rv or flight.rv == rv:
                 return True
     flight = _flights.get(rv) if rv else None
@@ -219,9 +218,10 @@ def _guard(loop: Any) -> None:
 _shutting_down = _shim.shutdown_started
 
 
-def _drop_at_shutdown(loop: Any, kb: bytes, calls: list[_Call]) -> None:
-    """Cancels calls the loop's shutdown leaves pending, and says so."""
-    pending = [f for f in calls if not f.done()]
+def _drop_at_shutdown(loop: Any, kb: bytes, futures: list[_Future]) -> None:
+    """Cancels the callers' futures the loop's shutdown leaves pending, and
+    says so."""
+    pending = [f for f in futures if not f.done()]
     if not pending:
         return
     msg = (
@@ -245,7 +245,7 @@ async def _shutdown_watch(loop: Any) -> Any:
         # The tasks are cancelled and done; what waits now would wait for
         # good: the callers still pending, the runs a hand-off started.
         for w in [w for w in list(_waiting.values()) if w.loop is loop]:
-            _drop_at_shutdown(loop, w.kb, [f for f in w.calls if f._w is w])
+            _drop_at_shutdown(loop, w.kb, [f for f in w.futures if f._w is w])
         tasks = [
             r.task
             for r in list(_runners)
@@ -257,7 +257,7 @@ async def _shutdown_watch(loop: Any) -> Any:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class _Call(asyncio.Future):  # type: ignore[type-arg]
+class _Future(asyncio.Future):  # type: ignore[type-arg]
     """One caller's future. Cancelling it (directly, or by cancelling the
     task that awaits it) or its ``timeout=`` drops this caller alone.
 
@@ -265,12 +265,12 @@ class _Call(asyncio.Future):  # type: ignore[type-arg]
     ``asyncio.create_task()`` and ``TaskGroup.create_task()`` take it as they
     take a coroutine: the task then waits on it."""
 
-    # Per-call state (slots: no dictionary per call), set by start() for
-    # a caller that waits; a call resolved at once has none (cancel() is then
-    # refused before _drop() reads them).
+    # Per-caller state (slots: no dictionary per future), set by do_async
+    # (or _keep_request) for a caller that waits; a future resolved at once
+    # has none (cancel() is then refused before _drop() reads them).
     __slots__ = (
         "_w",  # the waiters it waits with, or None
-        "_timer",  # its timeout= handle, or None
+        "_timer",  # its timeout= timer (a TimerHandle), or None
         "_ws",  # do_async_shared: resolves to (value, shared)
         # (group, key, fn, args, kwargs, context, timeout): to join again
         # after a hand-off, where it may lead, and to word its TimeoutError
@@ -301,7 +301,7 @@ class _Call(asyncio.Future):  # type: ignore[type-arg]
         if not self.done():
             self.set_exception(exc)
 
-    # The coroutine protocol, for a task that drives this call.
+    # The coroutine protocol, for a task that drives this future.
     def send(self, value: Any) -> Any:
         # What awaiting a future does: yields it (marked as waited on) until
         # it is done, then raises StopIteration with its result.
@@ -317,14 +317,14 @@ class _Call(asyncio.Future):  # type: ignore[type-arg]
         self.cancel()
 
 
-def _expire(call: _Call) -> None:
+def _expire(f: _Future) -> None:
     """A caller's ``timeout=`` ran out: it alone stops waiting."""
-    call._timer = None
-    if call.done():
+    f._timer = None
+    if f.done():
         return
-    group, kb, _, _, _, _, timeout = call._req  # type: ignore[misc]
+    group, kb, _, _, _, _, timeout = f._req  # type: ignore[misc]
     _count_giveup(group._g, _ETIMEDOUT)
-    call._fail(
+    f._fail(
         TimeoutError(
             f"singleflight: no outcome for key {_key_text(kb)} within {timeout:g}s; "
             "the flight goes on for the others"
@@ -336,23 +336,23 @@ class _Waiters:
     """The callers of one event loop waiting on one flight: one wait ticket
     and one subscription for all of them (see the module's docstring)."""
 
-    __slots__ = ("call", "loop", "tid", "handle", "calls", "n", "kb", "rv", "flight")
+    __slots__ = ("tickets", "loop", "tid", "handle", "futures", "n", "kb", "rv", "flight")
 
-    def __init__(self, call: Any, loop: asyncio.AbstractEventLoop, kb: bytes, rv: int) -> None:
-        self.call = call
+    def __init__(self, tickets: Any, loop: asyncio.AbstractEventLoop, kb: bytes, rv: int) -> None:
+        self.tickets = tickets  # its sfpy_tickets: the wait ticket, None once left
         self.loop = loop
         self.tid = _get_ident()
         self.kb = kb
-        self.calls: list[_Call] = []
+        self.futures: list[_Future] = []
         self.n = 0
         self.handle = _new_handle(self)
         self.rv = rv  # the flight's identity (sfpy_flight_of)
         # Its asyncio leader's work, if one runs it: for the cycle check.
         self.flight: _Flight | None = _flights.get(rv) if rv else None
 
-    def add(self, f: _Call) -> None:
+    def add(self, f: _Future) -> None:
         f._w = self
-        self.calls.append(f)
+        self.futures.append(f)
         self.n += 1
 
     def drop(self) -> None:
@@ -362,17 +362,17 @@ class _Waiters:
             self.leave()
 
     def leave(self) -> None:
-        c = self.call
+        c = self.tickets
         if c is not None:
-            self.call = None
+            self.tickets = None
             del _waiting[id(self)]
-            _leave_call(c)  # after this, the subscription never fires
+            _leave(c)  # after this, the subscription never fires
             self.handle = None  # (a cycle less for the collector)
 
     def resolve(self, st: int | None = None) -> None:
         """On the loop's thread: reads the outcome once and resolves every
         caller still waiting (or, after a hand-off, has them join again)."""
-        c = self.call
+        c = self.tickets
         if c is None:  # every caller left
             return
         ok = False
@@ -389,14 +389,14 @@ class _Waiters:
                 shared = (value, bool(c.result.shared)) if ok else None
         finally:
             self.leave()
-        calls, self.calls = self.calls, []
+        futures, self.futures = self.futures, []
         if st == _EHANDOFF:
-            for f in calls:
+            for f in futures:
                 if f._w is self:  # (else it left, or went on elsewhere)
                     f._w = None
                     _join_again(f)
             return
-        for f in calls:
+        for f in futures:
             if f._w is not self:
                 continue
             f._w = None
@@ -413,7 +413,7 @@ class _Waiters:
 
 
 def _wait_on(
-    f: _Call, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes, rv: int | None = None
+    f: _Future, c: Any, loop: asyncio.AbstractEventLoop, kb: bytes, rv: int | None = None
 ) -> None:
     """``f`` waits on the flight ``c`` joined: with its loop's waiters if
     ``c`` met them (role > 1: their id()), else as the first (role 0)."""
@@ -434,10 +434,10 @@ def _wait_on(
         w.resolve(st)
 
 
-def _entry(want_shared: bool, call: type[_Call] = _Call) -> Callable[..., Any]:
+def _entry(want_shared: bool, future: type[_Future] = _Future) -> Callable[..., Any]:
     """``Group.do_async`` (``want_shared`` False) or ``do_async_shared``:
     one body for both, each its own function, so that a call is one Python
-    call (the followers' hot path). ``call`` is the class of the callers'
+    call (the followers' hot path). ``future`` is the class of the callers'
     futures (a fleet group's decode the other processes' values)."""
 
     def do_async(
@@ -463,7 +463,7 @@ def _entry(want_shared: bool, call: type[_Call] = _Call) -> Callable[..., Any]:
                 "flight at once and returns a future to await; call it from a "
                 "coroutine (or use do() from a thread)"
             )
-        f = call(loop=loop)
+        f = future(loop=loop)
         r = _join_async(group._g, kb, len(kb), id(loop))  # see sfpy_join_async
         if r < 0:
             f.set_exception(_status_error(-r))
@@ -472,13 +472,13 @@ def _entry(want_shared: bool, call: type[_Call] = _Call) -> Callable[..., Any]:
         if r & 1:
             if not r & 2:
                 return _lead(f, r - 1, group, kb, fn, args, kwargs, timeout, want_shared, loop)
-            c = _cast(_CALL_T, r - 3)
+            c = _cast(_TICKETS_T, r - 3)
             rv = _flight_of(c)
-            rec = _flights.get(rv) if rv else None
+            flight = _flights.get(rv) if rv else None
         else:
             rv = 0
-            rec = _waiting[r].flight
-        if (rec is not None and _awaits(rec, _current_task(loop))) or (
+            flight = _waiting[r].flight
+        if (flight is not None and _awaits(flight, _current_task(loop))) or (
             _first_steps.get()
             and _joins_own_work(group._gid, kb, rv if c is not None else _waiting[r].rv, loop)
         ):
@@ -492,7 +492,7 @@ def _entry(want_shared: bool, call: type[_Call] = _Call) -> Callable[..., Any]:
         if c is None:  # the common follower: it met its loop's waiters (r)
             w = _waiting[r]
             f._w = w  # w.add(f), inline: the hot path
-            w.calls.append(f)
+            w.futures.append(f)
             w.n += 1
         else:
             _wait_on(f, c, loop, kb, rv)
@@ -545,7 +545,7 @@ do_async_shared.__doc__ = """Like :meth:`do_async`; the future's value is ``(val
 
 
 def _lead(
-    f: _Call,
+    f: _Future,
     at: int,
     group: Any,
     kb: bytes,
@@ -557,14 +557,14 @@ def _lead(
     loop: asyncio.AbstractEventLoop,
 ) -> Any:
     """The leader: the work runs at once up to its first suspension, as the
-    loop's standby task (see _Slot); work that completes without suspending
+    loop's standby task (see _Standby); work that completes without suspending
     (a cache hit, say) resolves ``f`` at once, with no turn of the loop.
-    ``at`` is the address of the leader's call (a cdata is made only when
+    ``at`` is the address of the leader's sfpy_tickets (a cdata is made only when
     the work did not end alone). Where no task can be made current (see
     _asyncio_shim.CURRENT_TASKS), the work runs as a task from its start."""
     tasks = _CURRENT_TASKS
     if tasks is None:  # the work runs as a task of its own from its start
-        c = _cast(_CALL_T, at)
+        c = _cast(_TICKETS_T, at)
         flight = _Flight(group._gid, kb, 0, None)
         flight.first = False
         runner = _spawn(c, loop, _fresh(fn, args, kwargs), None, _copy_context(), None, flight)
@@ -575,29 +575,29 @@ def _lead(
         _keep_request(f, (group, kb, fn, args, kwargs, _copy_context(), timeout), want_shared)
         return _wait_for_runner(f, runner, c, loop, kb, flight.rv, timeout)
     ctx = _copy_context()
-    slot = _standby.get(loop)
-    if slot is None or slot.busy:  # none yet, or a leader's work is in its first step
-        slot = _new_standby(loop)
-    slot.busy = True
+    standby = _standby.get(loop)
+    if standby is None or standby.busy:  # none yet, or a leader's work is in its first step
+        standby = _new_standby(loop)
+    standby.busy = True
     # (No local names the task: a frame kept by a traceback would hold it,
     # and this count would move when that frame goes.)
     flight = _Flight(group._gid, kb, at, None)  # (its task: set if it suspends)
-    refs = _refcount(slot.task)
+    refs = _refcount(standby.task)
     caller = tasks.get(loop)  # the first step runs as the standby task
-    tasks[loop] = slot.task
+    tasks[loop] = standby.task
     aw = None
     try:
         aw, out = ctx.run(_first_step, fn, args, kwargs, flight)
     except Exception as exc:
-        _lead_error(_cast(_CALL_T, at), exc, 0)
+        _lead_error(_cast(_TICKETS_T, at), exc, 0)
         f.set_exception(exc)
         return f
     except _CancelledError:
-        _leave(_cast(_CALL_T, at))  # not an outcome: hand off to a waiting caller
+        _leave(_cast(_TICKETS_T, at))  # not an outcome: hand off to a waiting caller
         asyncio.Future.cancel(f)  # (it waits on nothing to drop)
         return f
     except BaseException:
-        _leave(_cast(_CALL_T, at))
+        _leave(_cast(_TICKETS_T, at))
         raise
     finally:
         flight.first = False
@@ -606,23 +606,23 @@ def _lead(
         else:
             tasks[loop] = caller
         if aw is None:  # the work did not suspend (it ended, or it failed)
-            if refs is not None and _refcount(slot.task) == refs:
-                slot.busy = False  # unused: the next leader's
+            if refs is not None and _refcount(standby.task) == refs:
+                standby.busy = False  # unused: the next leader's
             else:  # the work kept a reference to its task: not for another
-                slot.retire()
+                standby.retire()
     if aw is None:  # done without suspending: one sf_finish(_alone)
         r = _finish_alone_at(at, _OK)
         if not r:
-            r = _share(_cast(_CALL_T, at), out, want_shared)
+            r = _share(_cast(_TICKETS_T, at), out, want_shared)
         f.set_result((out, bool(r & _SHARED)) if want_shared else out)
         return f
-    c = _cast(_CALL_T, at)
+    c = _cast(_TICKETS_T, at)
     # The work suspended: the rest runs as a task of its own, with the work
     # ticket; this caller only waits, like any other.
     flight.yielded = out
-    runner = _spawn(c, loop, aw, out, ctx, slot, flight)
+    runner = _spawn(c, loop, aw, out, ctx, standby, flight)
     if runner is None:
-        slot.retire()
+        standby.retire()
         aw.close()
         _leave(c)
         f.set_exception(MemoryError("singleflight: out of memory"))
@@ -637,7 +637,7 @@ def _lead(
     return _wait_for_runner(f, runner, c, loop, kb, flight.rv, timeout)
 
 
-def _keep_request(f: _Call, req: tuple[Any, ...], want_shared: bool) -> None:
+def _keep_request(f: _Future, req: tuple[Any, ...], want_shared: bool) -> None:
     """A waiting caller keeps its request (group, key, fn, args, kwargs,
     context, timeout): after a hand-off it joins again with it
     (_join_again), maybe to lead a fresh run."""
@@ -648,24 +648,24 @@ def _keep_request(f: _Call, req: tuple[Any, ...], want_shared: bool) -> None:
 
 
 def _wait_for_runner(
-    f: _Call,
+    f: _Future,
     runner: Any,
     c: Any,
     loop: asyncio.AbstractEventLoop,
     kb: bytes,
     rv: Any,
     timeout: float | None,
-) -> _Call:
+) -> _Future:
     """The leader's caller waits, like any other, for the run of its work
     as a task (``runner``) to complete the flight."""
-    runner.owner = f
+    runner.starter = f
     _wait_on(f, _meet(c, id(loop)), loop, kb, rv)
     if timeout is not None and not f.done():
         f._timer = loop.call_later(timeout, _expire, f)
     return f
 
 
-def _join_again(f: _Call) -> None:
+def _join_again(f: _Future) -> None:
     """After a hand-off (the leader left without completing), a caller joins
     again, maybe to lead: the work then runs as a task from its start (this
     runs in a callback of the loop, not in the caller's task)."""
@@ -678,7 +678,7 @@ def _join_again(f: _Call) -> None:
     if not r & 1:  # it met its loop's waiters
         _waiting[r].add(f)
         return
-    c = _cast(_CALL_T, r & ~3)
+    c = _cast(_TICKETS_T, r & ~3)
     rv = None
     if not r & 2:  # it leads
         if _shutting_down(loop):  # no fresh run in a loop that goes away
@@ -693,7 +693,7 @@ def _join_again(f: _Call) -> None:
             _leave(c)
             f._fail(MemoryError("singleflight: out of memory"))
             return
-        runner.owner = f
+        runner.starter = f
         rv = flight.rv
         c = _meet(c, id(loop))
     _wait_on(f, c, loop, kb, rv)
@@ -703,25 +703,25 @@ class _Runner:
     """The work ticket of a flight whose work goes on as a task of its own."""
 
     __slots__ = (
-        "call",
+        "tickets",
         "task",
         "loop",
         "tid",
         "handle",
         "flight",
-        "owner",
+        "starter",
         "closing",
         "__weakref__",
     )
 
-    def __init__(self, call: Any, loop: asyncio.AbstractEventLoop, flight: _Flight) -> None:
-        self.call = call
+    def __init__(self, tickets: Any, loop: asyncio.AbstractEventLoop, flight: _Flight) -> None:
+        self.tickets = tickets  # its sfpy_tickets: the work ticket alone
         self.loop = loop
         self.tid = _get_ident()
         self.task: asyncio.Task[None] | None = None
         self.handle: Any = None
         self.flight: _Flight | None = flight  # in _flights while the work runs
-        self.owner: _Call | None = None  # the caller whose call started the run
+        self.starter: _Future | None = None  # of the caller whose call started the run
         self.closing = False  # its coroutine is being closed (not thrown into)
 
     def unregister(self) -> None:
@@ -740,39 +740,39 @@ def _spawn(
     aw: Any,
     yielded: Any,
     ctx: contextvars.Context,
-    slot: _Slot | None,
+    standby: _Standby | None,
     flight: _Flight,
 ) -> _Runner | None:
     """Moves the work ticket of ``c`` to a runner whose task goes on with
     ``aw`` (suspended at ``yielded``, or not started if that is None) in the
-    context ``ctx``: the standby task of ``slot`` (the task the first step
+    context ``ctx``: the task of ``standby`` (the task the first step
     ran in), or a new one; registers ``flight`` (see _Flight). None when out
     of memory (nothing changed)."""
     rv = _flight_of(c)
-    w = lib.sfpy_split_work(c)
-    if w == _NULL:
+    work = lib.sfpy_split_work(c)
+    if work == _NULL:
         return None
-    runner = _Runner(w, loop, flight)
+    runner = _Runner(work, loop, flight)
     runner.handle = _new_handle(runner)
     _runners.add(runner)
-    lib.sfpy_on_abandoned(w, runner.handle)
+    lib.sfpy_on_abandoned(work, runner.handle)
 
     def unstarted() -> None:
         """The task never ran a step: hand off and end the work here."""
         if runner in _runners:
             runner.unregister()
-            _handoff(runner.call)
+            _handoff(runner.tickets)
             _runners.discard(runner)
             runner.handle = None
             runner.task = None
         aw.close()
 
     coro = _OnceStarted(_run(runner, aw, yielded), unstarted, runner)
-    if slot is not None:
-        slot.retire()
-        slot.target = coro
-        slot.ctx = ctx
-        runner.task = slot.task
+    if standby is not None:
+        standby.retire()
+        standby.target = coro
+        standby.ctx = ctx
+        runner.task = standby.task
         _shim.log_destroy_pending(runner.task, True)  # a work: worth a warning
     else:
         runner.task = loop.create_task(coro, context=ctx)
@@ -911,7 +911,7 @@ class _OnceStarted(collections.abc.Coroutine):  # type: ignore[type-arg]
             unstarted()
 
 
-class _Slot(collections.abc.Coroutine):  # type: ignore[type-arg]
+class _Standby(collections.abc.Coroutine):  # type: ignore[type-arg]
     """The coroutine of a standby task: a task made ahead for a leader's
     work, current while the work's first step runs inline. If the work
     suspends, the task goes on with it (``target``, each step in the work's
@@ -961,22 +961,22 @@ class _Slot(collections.abc.Coroutine):  # type: ignore[type-arg]
             del _standby[self.loop]
 
 
-def _new_standby(loop: asyncio.AbstractEventLoop) -> _Slot:
+def _new_standby(loop: asyncio.AbstractEventLoop) -> _Standby:
     """A standby task for the loop: the loop's own, unless it has one."""
     for closed in [other for other in _standby if other.is_closed()]:
         del _standby[closed]  # stopped before its standby's turn: gone
-    slot = _Slot(loop)
-    slot.task = loop.create_task(slot)
+    standby = _Standby(loop)
+    standby.task = loop.create_task(standby)
     # Unused, it is no loss if the loop closes before it runs (no warning).
-    _shim.log_destroy_pending(slot.task, False)
-    _standby.setdefault(loop, slot)
-    return slot
+    _shim.log_destroy_pending(standby.task, False)
+    _standby.setdefault(loop, standby)
+    return standby
 
 
 async def _run(runner: _Runner, aw: Any, yielded: Any) -> None:
     """The task that runs the rest of a leader's work and completes its
     flight."""
-    w = runner.call
+    tickets = runner.tickets
     flight = runner.flight
     if flight is not None:
         flight.yielded = None  # the task waits on it itself from here
@@ -1001,11 +1001,11 @@ async def _run(runner: _Runner, aw: Any, yielded: Any) -> None:
                 raise
             runner.unregister()
             settled = True
-            _handoff(w)
-            owner = runner.owner
-            if owner is not None and not owner.done():
-                owner._drop()
-                owner.set_exception(exc)
+            _handoff(tickets)
+            starter = runner.starter
+            if starter is not None and not starter.done():
+                starter._drop()
+                starter.set_exception(exc)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise  # the loop stops, as asyncio does for a task's
             return
@@ -1014,11 +1014,11 @@ async def _run(runner: _Runner, aw: Any, yielded: Any) -> None:
             status = _OK
         runner.unregister()
         settled = True
-        _complete(w, status, h, data, len(data) if data != _NULL else 0, hb)
+        _complete(tickets, status, h, data, len(data) if data != _NULL else 0, hb)
     finally:
         if not settled:
             runner.unregister()
-            _handoff(w)
+            _handoff(tickets)
         _runners.discard(runner)
         runner.handle = None
         runner.task = None

@@ -179,10 +179,11 @@ void sf_leave(sf_ticket *ticket);
 
 /* ---- the binding's own C glue (defined in _glue.c) ---------------------- */
 
-/* One Python caller's hold on a flight. Allocated by sfpy_join(), freed by
-   the call that leaves its last ticket (sfpy_finish*, sfpy_leave,
+/* One Python caller's tickets of a flight, and what it read through them.
+   Allocated by sfpy_join() (or sfpy_join_async(), sfpy_split_work()), freed
+   by the glue call that leaves its last ticket (sfpy_finish*, sfpy_leave,
    sfpy_complete, sfpy_handoff). */
-typedef struct sfpy_call {
+typedef struct sfpy_tickets {
     intptr_t role;       /* 1 leader, 0 follower, < 0: join failed (-status);
                             > 1: sfpy_meet found its loop's waiters: their id() */
     sf_ticket *wait;
@@ -190,39 +191,39 @@ typedef struct sfpy_call {
     sf_result result;
     void *native;        /* borrowed native value read by sfpy_wait() */
     ...;
-} sfpy_call;
+} sfpy_tickets;
 
 #define SFPY_REL_NATIVE ...
 #define SFPY_REL_BYTES ...
 #define SFPY_SHARED ...
 
-sfpy_call *sfpy_join(sf_group *group, const char *key, size_t key_len,
+sfpy_tickets *sfpy_join(sf_group *group, const char *key, size_t key_len,
                      unsigned flags);
-sfpy_call *sfpy_split_work(sfpy_call *call);
-int sfpy_finish_alone(sfpy_call *call, sf_status status);
-int sfpy_finish_alone_at(intptr_t call, sf_status status);
-int sfpy_finish(sfpy_call *call, void *native, int want_shared);
-int sfpy_finish_bytes(sfpy_call *call, sf_status status, void *native,
+sfpy_tickets *sfpy_split_work(sfpy_tickets *tickets);
+int sfpy_finish_alone(sfpy_tickets *tickets, sf_status status);
+int sfpy_finish_alone_at(intptr_t tickets, sf_status status);
+int sfpy_finish(sfpy_tickets *tickets, void *native, int want_shared);
+int sfpy_finish_bytes(sfpy_tickets *tickets, sf_status status, void *native,
                       const char *data, size_t len, void *bytes_ctx,
                       int want_shared);
-int sfpy_complete(sfpy_call *work, sf_status status, void *native,
+int sfpy_complete(sfpy_tickets *work, sf_status status, void *native,
                   const char *data, size_t len, void *bytes_ctx);
-void sfpy_handoff(sfpy_call *work);
-sf_status sfpy_wait(sfpy_call *call, int64_t timeout_ns);
-sf_status sfpy_poll(sfpy_call *call);
-int sfpy_leave(sfpy_call *call);
-sf_status sfpy_poll_subscribe(sfpy_call *call, void *userdata);
-int sfpy_on_abandoned(sfpy_call *work, void *userdata);
+void sfpy_handoff(sfpy_tickets *work);
+sf_status sfpy_wait(sfpy_tickets *tickets, int64_t timeout_ns);
+sf_status sfpy_poll(sfpy_tickets *tickets);
+int sfpy_leave(sfpy_tickets *tickets);
+sf_status sfpy_poll_subscribe(sfpy_tickets *tickets, void *userdata);
+int sfpy_on_abandoned(sfpy_tickets *work, void *userdata);
 intptr_t sfpy_join_async(sf_group *group, const char *key, size_t key_len,
                          intptr_t loop);
-sfpy_call *sfpy_meet(sfpy_call *call, intptr_t loop);
-int sfpy_register(sfpy_call *call, intptr_t loop, intptr_t waiters);
-intptr_t sfpy_flight_of(sfpy_call *call);
-intptr_t sfpy_flight_of_at(intptr_t call);
+sfpy_tickets *sfpy_meet(sfpy_tickets *tickets, intptr_t loop);
+int sfpy_register(sfpy_tickets *tickets, intptr_t loop, intptr_t waiters);
+intptr_t sfpy_flight_of(sfpy_tickets *tickets);
+intptr_t sfpy_flight_of_at(intptr_t tickets);
 void sfpy_init(intptr_t keep);
 intptr_t sfpy_mark(void);
 int sfpy_unwind(intptr_t mark);
-long sfpy_live_calls(void);
+long sfpy_live_tickets(void);
 
 /* Callbacks into Python. */
 extern "Python" void _sfpy_release(void *handle);

@@ -38,7 +38,7 @@ _finish_bytes = lib.sfpy_finish_bytes
 _complete = lib.sfpy_complete
 _handoff = lib.sfpy_handoff
 _wait = lib.sfpy_wait
-_leave = lib.sfpy_leave
+_leave = lib.sfpy_leave  # every ticket of a caller's sfpy_tickets (frees them)
 _mark = lib.sfpy_mark
 _unwind = lib.sfpy_unwind
 _flight_of = lib.sfpy_flight_of
@@ -96,12 +96,12 @@ class _Flight:
     tasks and flights, for the very task that joins) from a mere
     descendant of the work."""
 
-    __slots__ = ("gid", "kb", "call", "rv", "task", "yielded", "first")
+    __slots__ = ("gid", "kb", "tickets_at", "rv", "task", "yielded", "first")
 
-    def __init__(self, gid: int, kb: bytes, call: int, task: Any) -> None:
+    def __init__(self, gid: int, kb: bytes, tickets_at: int, task: Any) -> None:
         self.gid = gid
         self.kb = kb
-        self.call = call  # address of the leader's sfpy_call (first step)
+        self.tickets_at = tickets_at  # address of the leader's sfpy_tickets (first step)
         self.rv = 0  # the flight's identity (sfpy_flight_of), once known
         self.task = task  # the task that runs the work
         self.yielded: Any = None  # what the first step waits on, until the task steps
@@ -288,14 +288,8 @@ def _lead_error(c: Any, exc: BaseException, want_shared: int) -> int:
     )
 
 
-def _leave_call(c: Any) -> None:
-    """Leaves every ticket ``c`` holds (frees it); the glue drops the native
-    value it read if this was the flight's last ticket."""
-    _leave(c)
-
-
 def _take_bytes(c: Any, which: str) -> memoryview:
-    """Takes the call's value (or error) bytes as a read-only memoryview over
+    """Takes the value (or error) bytes ``c`` read as a read-only memoryview over
     the engine's buffer; the reference is released when the view goes."""
     res = c.result
     b = getattr(res, which)

@@ -39,7 +39,7 @@ _CoroutineType = types.CoroutineType
 # memoryview over a cffi buffer. A value of that form is another process's
 # (or another language's) value, never a Python leader's own object.
 _BUFFER = type(ffi.buffer(ffi.new("char[1]")))
-_CALL_T = ffi.typeof("sfpy_call *")
+_TICKETS_T = ffi.typeof("sfpy_tickets *")
 
 _UINT32_MAX = 2**32 - 1
 
@@ -120,17 +120,17 @@ def _token_of(work: Any) -> int:
 
 def _async_work_ticket(gid: int, kb: bytes) -> Any:
     """The work ticket of the asyncio leader's work that runs here (in its
-    first step, the leader's call holds it; later, its runner's), or NULL."""
+    first step, the leader's sfpy_tickets hold it; later, its runner's), or NULL."""
     steps = _first_steps.get()
     if steps:
         flight = steps[-1]
-        if flight.first and flight.call and flight.gid == gid and flight.kb == kb:
-            return ffi.cast(_CALL_T, flight.call).work
+        if flight.first and flight.tickets_at and flight.gid == gid and flight.kb == kb:
+            return ffi.cast(_TICKETS_T, flight.tickets_at).work
     task = asyncio.current_task()
     if task is not None:
         for runner in list(_aio._runners):  # (a copy: other loops' threads add theirs)
             if runner.task is task:
-                return runner.call.work
+                return runner.tickets.work
     return _NULL
 
 
@@ -171,7 +171,7 @@ def _received(value: Any, codec: Codec | None) -> Any:
     return value
 
 
-class _FleetCall(_aio._Call):
+class _FleetFuture(_aio._Future):
     """An asyncio caller's future of a fleet group: its value is what
     :func:`_received` makes of the outcome's."""
 
@@ -192,13 +192,13 @@ class _FleetCall(_aio._Call):
         super().set_result((value, result[1]) if self._pair else value)
 
 
-class _FleetCallShared(_FleetCall):
+class _FleetFutureShared(_FleetFuture):
     __slots__ = ()
     _pair = True
 
 
-_do_async = _aio._entry(False, _FleetCall)
-_do_async_shared = _aio._entry(True, _FleetCallShared)
+_do_async = _aio._entry(False, _FleetFuture)
+_do_async_shared = _aio._entry(True, _FleetFutureShared)
 
 
 # ---- options ----------------------------------------------------------------
@@ -248,6 +248,9 @@ class FleetGroup(Group):
     :meth:`do_async`, ``dedup``, deadlines (``timeout=``), cancellation and
     :meth:`stats` (with the ``fleet_*`` counters) work as for
     :meth:`Group.open`. Fleet names are apart from :meth:`Group.open`'s.
+    The work runs once in all the processes; a value from another process
+    arrives as ``bytes`` (or decoded by the codec), its error as
+    :class:`WorkError`, its :class:`PanicError` as one.
 
     :param name: the group's name, a non-empty ``str`` or ``bytes``.
     :param url: the server: ``"redis://[[user]:password@]host[:port][/db]"``,
@@ -286,6 +289,7 @@ class FleetGroup(Group):
     """
 
     __slots__ = ("_codec",)
+    _fast_do = False  # every value goes out to the other processes (_work)
 
     def __init__(
         self,
@@ -375,21 +379,6 @@ class FleetGroup(Group):
         return f"{getattr(func, '__module__', '')}.{name}"
 
     # ------------------------------------------------------------------ threads
-
-    def do(
-        self,
-        key: Key,
-        fn: Callable[..., R],
-        /,
-        *args: Any,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> R:
-        """:meth:`Group.do` across the fleet: the work runs once in all the
-        processes; a value from another process arrives as ``bytes`` (or
-        decoded by the codec), its error as :class:`WorkError`, its
-        :class:`PanicError` as one."""
-        return self._do(_key_bytes(key), fn, args, kwargs, timeout, False)  # type: ignore[no-any-return]
 
     def _do(
         self,

@@ -50,7 +50,9 @@ static void _sfpy_release(void *handle);
 static void _sfpy_notify(void *userdata);
 static void _sfpy_abandoned(void *userdata);
 
-typedef struct sfpy_call {
+/* One caller's tickets of a flight and what it read through them (see
+   _build.py's cdef). */
+typedef struct sfpy_tickets {
     intptr_t role;
     sf_ticket *wait;
     sf_ticket *work;
@@ -59,11 +61,12 @@ typedef struct sfpy_call {
     int run_here; /* counted in sfpy_run_here_depth */
     int callback; /* a subscription or abandon callback is set on a ticket */
     struct sfpy_rv *rv; /* the flight's rendezvous, once met (sfpy_meet) */
-    int slot; /* 1 + the rendezvous slot this call registered, or 0 */
-    struct sfpy_call *below; /* the blocking call under it on this thread */
-    intptr_t depth;          /* its place on this thread's stack, 1 up; 0:
+    int slot; /* 1 + the rendezvous slot its waiters registered, or 0 */
+    struct sfpy_tickets *below; /* those of the blocking call under it on
+                                   this thread */
+    intptr_t depth;             /* its place on this thread's stack, 1 up; 0:
                                 not a blocking call (see sfpy_mark) */
-} sfpy_call;
+} sfpy_tickets;
 
 /* Bits of what the sfpy_finish*, sfpy_complete and sfpy_leave calls return. */
 #define SFPY_REL_NATIVE 1 /* the native handle passed (or read) was released */
@@ -150,7 +153,7 @@ static const sf_native_kind sfpy_kind = { "python", sfpy_release_c };
             sfpy_keep_drop(sink_.bytes);      \
     } while (0)
 
-static long sfpy_live; /* calls allocated and not freed (leak checks) */
+static long sfpy_live; /* sfpy_tickets allocated and not freed (leak checks) */
 
 /* How many blocking leaders (SF_JOIN_RUN_HERE) this thread is running the
    work of: only then can a poll of this thread be a deadlock. */
@@ -159,20 +162,21 @@ static __thread int sfpy_run_here_depth;
 /* The blocking calls (sfpy_join) of this thread that hold tickets, the
    latest on top: they nest, as the Python frames that made them do. A
    Python exception that lands anywhere in a blocking call's path (a signal
-   handler's, at any bytecode) goes up through do(), which leaves every call
-   above its mark (sfpy_unwind): no ticket is ever lost between bytecodes. */
-static __thread sfpy_call *sfpy_top;
+   handler's, at any bytecode) goes up through do(), which leaves the tickets
+   of every call above its mark (sfpy_unwind): no ticket is ever lost
+   between bytecodes. */
+static __thread sfpy_tickets *sfpy_top;
 
-static void sfpy_push(sfpy_call *c)
+static void sfpy_push(sfpy_tickets *c)
 {
     c->below = sfpy_top;
     c->depth = sfpy_top != NULL ? sfpy_top->depth + 1 : 1;
     sfpy_top = c;
 }
 
-static void sfpy_pop(sfpy_call *c)
+static void sfpy_pop(sfpy_tickets *c)
 {
-    sfpy_call **p = &sfpy_top;
+    sfpy_tickets **p = &sfpy_top;
     while (*p != NULL && *p != c)
         p = &(*p)->below;
     if (*p == c)
@@ -180,17 +184,17 @@ static void sfpy_pop(sfpy_call *c)
 }
 
 /* What a failed join returns: per thread, so that no two threads write one. */
-static __thread sfpy_call sfpy_failed[SF_ENOBYTES + 2];
+static __thread sfpy_tickets sfpy_failed[SF_ENOBYTES + 2];
 
-static sfpy_call *sfpy_new_call(void)
+static sfpy_tickets *sfpy_tickets_new(void)
 {
-    sfpy_call *c = (sfpy_call *)calloc(1, sizeof *c);
+    sfpy_tickets *c = (sfpy_tickets *)calloc(1, sizeof *c);
     if (c != NULL)
         __atomic_add_fetch(&sfpy_live, 1, __ATOMIC_RELAXED);
     return c;
 }
 
-static void sfpy_free_call(sfpy_call *c)
+static void sfpy_tickets_free(sfpy_tickets *c)
 {
     if (c == NULL || c->role < 0)
         return;
@@ -202,18 +206,18 @@ static void sfpy_free_call(sfpy_call *c)
     free(c);
 }
 
-static long sfpy_live_calls(void)
+static long sfpy_live_tickets(void)
 {
     return __atomic_load_n(&sfpy_live, __ATOMIC_RELAXED);
 }
 
-/* Joins; never returns NULL: a failed join returns a shared read-only call
-   whose role is -status. */
-static sfpy_call *sfpy_join(sf_group *group, const char *key, size_t key_len,
-                            unsigned flags)
+/* Joins; never returns NULL: a failed join returns shared read-only
+   sfpy_tickets whose role is -status. */
+static sfpy_tickets *sfpy_join(sf_group *group, const char *key,
+                               size_t key_len, unsigned flags)
 {
     sf_status st;
-    sfpy_call *c = sfpy_new_call();
+    sfpy_tickets *c = sfpy_tickets_new();
     if (c == NULL) {
         c = &sfpy_failed[SF_ENOMEM];
         c->role = -(intptr_t)SF_ENOMEM;
@@ -221,7 +225,7 @@ static sfpy_call *sfpy_join(sf_group *group, const char *key, size_t key_len,
     }
     st = sf_join(group, key, key_len, flags, &c->wait, &c->work);
     if (st != SF_OK) {
-        sfpy_free_call(c);
+        sfpy_tickets_free(c);
         c = &sfpy_failed[st <= SF_ENOBYTES ? st : SF_ENOBYTES + 1];
         c->role = -(intptr_t)st;
         return c;
@@ -241,11 +245,11 @@ static intptr_t sfpy_mark(void)
     return sfpy_top != NULL ? sfpy_top->depth : 0;
 }
 
-static int sfpy_leave(sfpy_call *c);
+static int sfpy_leave(sfpy_tickets *c);
 
-/* Leaves every blocking call of this thread above `mark` (a leader's work
-   ticket left uncompleted hands the flight off) and frees them. Returns how
-   many there were. */
+/* Leaves the tickets of every blocking call of this thread above `mark` (a
+   leader's work ticket left uncompleted hands the flight off) and frees
+   them. Returns how many calls there were. */
 static int sfpy_unwind(intptr_t mark)
 {
     int n = 0;
@@ -256,10 +260,10 @@ static int sfpy_unwind(intptr_t mark)
     return n;
 }
 
-/* Moves the work ticket to a call of its own (the asyncio runner's). */
-static sfpy_call *sfpy_split_work(sfpy_call *c)
+/* Moves the work ticket to sfpy_tickets of its own (the asyncio runner's). */
+static sfpy_tickets *sfpy_split_work(sfpy_tickets *c)
 {
-    sfpy_call *w = sfpy_new_call();
+    sfpy_tickets *w = sfpy_tickets_new();
     if (w == NULL)
         return NULL;
     w->role = 1;
@@ -280,8 +284,8 @@ static sf_bytes *sfpy_bytes(const char *data, size_t len, void *ctx)
 
 /* A leader's whole ending (complete, its own outcome for the shared flag,
    leave both tickets) in one engine call: sf_finish, one short critical
-   section when nobody else holds a ticket of the flight. Frees the call. */
-static int sfpy_finish_in(sfpy_call *c, sf_status status, void *native,
+   section when nobody else holds a ticket of the flight. Frees `c`. */
+static int sfpy_finish_in(sfpy_tickets *c, sf_status status, void *native,
                           const char *data, size_t len, void *ctx)
 {
     sf_result r = { NULL, NULL, 0 };
@@ -290,8 +294,8 @@ static int sfpy_finish_in(sfpy_call *c, sf_status status, void *native,
                              status == SF_OK ? b : NULL,
                              status == SF_OK ? NULL : b,
                              native != NULL ? &sfpy_kind : NULL, native, &r);
-    if (st == SF_EINVAL) { /* nothing completed or left (cannot happen for a
-                              call from sfpy_join: both tickets match) */
+    if (st == SF_EINVAL) { /* nothing completed or left (cannot happen for
+                              tickets from sfpy_join: both match) */
         sf_leave(c->work);
         sf_leave(c->wait);
     }
@@ -299,39 +303,40 @@ static int sfpy_finish_in(sfpy_call *c, sf_status status, void *native,
     sf_bytes_release(r.error);
     c->work = NULL;
     c->wait = NULL;
-    sfpy_free_call(c);
+    sfpy_tickets_free(c);
     return r.shared ? SFPY_SHARED : 0;
 }
 
 /* A leader's end when nobody else holds a ticket of its flight
    (sf_finish_alone): nobody to hand the outcome to, so the binding builds
-   nothing (no handle, no bytes). Returns 1 and frees the call if so, |
+   nothing (no handle, no bytes). Returns 1 and frees `c` if so, |
    SFPY_SHARED if a caller joined through the leader's own ticket
    (sf_join_or_meet); else 0, nothing changed, and the leader ends with
    sfpy_finish*. */
-static int sfpy_finish_alone(sfpy_call *c, sf_status status)
+static int sfpy_finish_alone(sfpy_tickets *c, sf_status status)
 {
     int shared = 0;
     if (!sf_finish_alone(c->wait, c->work, status, &shared))
         return 0;
     c->work = NULL;
     c->wait = NULL;
-    sfpy_free_call(c);
+    sfpy_tickets_free(c);
     return 1 | (shared ? SFPY_SHARED : 0);
 }
 
-/* sfpy_finish_alone for the call at an address (what sfpy_join_async
-   returns): no cdata for an asyncio leader whose work completed at once. */
-static int sfpy_finish_alone_at(intptr_t call, sf_status status)
+/* sfpy_finish_alone for the sfpy_tickets at an address (what
+   sfpy_join_async returns): no cdata for an asyncio leader whose work
+   completed at once. */
+static int sfpy_finish_alone_at(intptr_t tickets, sf_status status)
 {
-    return sfpy_finish_alone((sfpy_call *)call, status);
+    return sfpy_finish_alone((sfpy_tickets *)tickets, status);
 }
 
 /* A leader's end (a blocking leader's, or an asyncio leader whose work
    completed without suspending), for a value with no byte form (or None: a
    NULL native). One crossing, one engine call. want_shared is kept for the
    interface: sf_finish reports the shared flag anyway. */
-static int sfpy_finish(sfpy_call *c, void *native, int want_shared)
+static int sfpy_finish(sfpy_tickets *c, void *native, int want_shared)
 {
     int shared;
     (void)want_shared;
@@ -345,7 +350,7 @@ static int sfpy_finish(sfpy_call *c, void *native, int want_shared)
 
 /* The same with value bytes (status SF_OK) or error bytes (SF_EWORK); a
    non-NULL bytes_ctx adopts `data` without a copy. */
-static int sfpy_finish_bytes(sfpy_call *c, sf_status status, void *native,
+static int sfpy_finish_bytes(sfpy_tickets *c, sf_status status, void *native,
                              const char *data, size_t len, void *bytes_ctx,
                              int want_shared)
 {
@@ -360,8 +365,8 @@ static int sfpy_finish_bytes(sfpy_call *c, sf_status status, void *native,
     return sink_.released | shared;
 }
 
-/* Completes with a work-only call (the asyncio runner) and frees it. */
-static int sfpy_complete(sfpy_call *w, sf_status status, void *native,
+/* Completes with work-only tickets (the asyncio runner's) and frees them. */
+static int sfpy_complete(sfpy_tickets *w, sf_status status, void *native,
                          const char *data, size_t len, void *bytes_ctx)
 {
     sf_bytes *b;
@@ -378,22 +383,22 @@ static int sfpy_complete(sfpy_call *w, sf_status status, void *native,
     SFPY_NOGIL_BEGIN /* the abandon callback may be firing on another thread */
         sf_leave(w->work);
     SFPY_NOGIL_END
-    sfpy_free_call(w);
+    sfpy_tickets_free(w);
     SFPY_EXIT();
     SFPY_DROP_RELEASED();
     return sink_.released;
 }
 
-/* Leaves a work-only call without completing (a hand-off) and frees it. */
-static void sfpy_handoff(sfpy_call *w)
+/* Leaves work-only tickets without completing (a hand-off) and frees them. */
+static void sfpy_handoff(sfpy_tickets *w)
 {
     SFPY_NOGIL_BEGIN
     sf_leave(w->work);
     SFPY_NOGIL_END
-    sfpy_free_call(w);
+    sfpy_tickets_free(w);
 }
 
-static sf_status sfpy_wait(sfpy_call *c, int64_t timeout_ns)
+static sf_status sfpy_wait(sfpy_tickets *c, int64_t timeout_ns)
 {
     sf_status st;
     sf_bytes_release(c->result.value);
@@ -419,17 +424,17 @@ static sf_status sfpy_wait(sfpy_call *c, int64_t timeout_ns)
    SF_ETIMEDOUT even when this thread runs the flight's work (SF_JOIN_RUN_HERE),
    so where this thread runs some blocking leader's work, a 1 ns timeout lets
    the engine say SF_EDEADLK instead. */
-static sf_status sfpy_poll(sfpy_call *c)
+static sf_status sfpy_poll(sfpy_tickets *c)
 {
     return sfpy_wait(c, sfpy_run_here_depth > 0 ? 1 : 0);
 }
 
 /* Drops what the caller did not take from its outcome, leaves the tickets it
-   still holds (a work ticket: a hand-off) and frees the call. Reports
+   still holds (a work ticket: a hand-off) and frees `c`. Reports
    SFPY_REL_NATIVE if the native value it read was released here. */
-static void sfpy_unregister(sfpy_call *c);
+static void sfpy_unregister(sfpy_tickets *c);
 
-static int sfpy_leave(sfpy_call *c)
+static int sfpy_leave(sfpy_tickets *c)
 {
     SFPY_ENTER(c->native, NULL);
     sfpy_unregister(c); /* before the GIL may go: nobody meets it any more */
@@ -444,7 +449,7 @@ static int sfpy_leave(sfpy_call *c)
         sf_leave(c->work);
         sf_leave(c->wait);
     }
-    sfpy_free_call(c);
+    sfpy_tickets_free(c);
     SFPY_EXIT();
     SFPY_DROP_RELEASED();
     return sink_.released;
@@ -452,7 +457,7 @@ static int sfpy_leave(sfpy_call *c)
 
 /* sfpy_poll(), and if the outcome is not there yet, subscribes `userdata`
    to it (SF_ETIMEDOUT is returned then). */
-static sf_status sfpy_poll_subscribe(sfpy_call *c, void *userdata)
+static sf_status sfpy_poll_subscribe(sfpy_tickets *c, void *userdata)
 {
     sf_status st = sfpy_poll(c);
     if (st != SF_ETIMEDOUT)
@@ -463,7 +468,7 @@ static sf_status sfpy_poll_subscribe(sfpy_call *c, void *userdata)
     return SF_ETIMEDOUT;
 }
 
-static int sfpy_on_abandoned(sfpy_call *w, void *userdata)
+static int sfpy_on_abandoned(sfpy_tickets *w, void *userdata)
 {
     w->callback = 1;
     return sf_on_abandoned(w->work, _sfpy_abandoned, userdata);
@@ -494,13 +499,8 @@ static const sf_native_kind sfpy_rv_kind = { "python", sfpy_rv_release };
 
 /* What sfpy_meet returns to a caller who found its loop's waiters: their
    id() as its role; its own ticket is left already. Per thread. */
-static __thread sfpy_call sfpy_merged;
+static __thread sfpy_tickets sfpy_merged;
 
-/* Meets the flight's rendezvous with the wait ticket of `c`. If the waiters
-   of `loop` are registered there, leaves the ticket, frees `c` and returns
-   call naming them (role > 1); else returns `c` (role 0), ready for
-   sfpy_register. Without a rendezvous (no memory, or every attach slot of
-   the flight taken by other kinds) `c` simply makes waiters of its own. */
 /* A rendezvous ready for this thread's next sf_attach: most attaches find
    the flight's own, so one allocation serves many. Freed at thread exit. */
 static __thread sfpy_rv *sfpy_rv_spare;
@@ -526,7 +526,12 @@ static void sfpy_rv_keep(sfpy_rv *rv)
     pthread_setspecific(sfpy_rv_key, rv); /* for the thread exit */
 }
 
-static sfpy_call *sfpy_meet(sfpy_call *c, intptr_t loop)
+/* Meets the flight's rendezvous with the wait ticket of `c`. If the waiters
+   of `loop` are registered there, leaves the ticket, frees `c` and returns
+   sfpy_merged naming them (role > 1); else returns `c` (role 0), ready for
+   sfpy_register. Without a rendezvous (no memory, or every attach slot of
+   the flight taken by other kinds) `c` simply makes waiters of its own. */
+static sfpy_tickets *sfpy_meet(sfpy_tickets *c, intptr_t loop)
 {
     sfpy_rv *mine = sfpy_rv_take();
     void *cur = NULL;
@@ -550,7 +555,7 @@ static sfpy_call *sfpy_meet(sfpy_call *c, intptr_t loop)
                and a ticket without subscription is left without waiting. */
             sf_leave(c->wait);
             c->wait = NULL;
-            sfpy_free_call(c);
+            sfpy_tickets_free(c);
             return &sfpy_merged;
         }
     }
@@ -579,8 +584,9 @@ static intptr_t sfpy_rv_waiters_of(const sfpy_rv *rv, intptr_t loop)
    read in Python:
      > 0 and even   it met its loop's waiters: their id() (objects are at
                     least 8-byte aligned); it holds no ticket;
-     odd            the call's address (calloc'ed: 16-byte aligned) + 1 when
-                    it leads, + 3 when it is the loop's first follower;
+     odd            the address of its sfpy_tickets (calloc'ed: 16-byte
+                    aligned) + 1 when it leads, + 3 when it is the loop's
+                    first follower;
      < 0            -status: the join failed. */
 static intptr_t sfpy_join_async(sf_group *group, const char *key,
                                 size_t key_len, intptr_t loop)
@@ -588,7 +594,7 @@ static intptr_t sfpy_join_async(sf_group *group, const char *key,
     sf_meeting *meeting = NULL;
     void *rv = NULL;
     sf_ticket *wait = NULL, *work = NULL;
-    sfpy_call *c;
+    sfpy_tickets *c;
     sf_status st = sf_join_or_meet(group, key, key_len, 0, &sfpy_rv_kind,
                                    &meeting, &rv, &wait, &work);
     if (st != SF_OK)
@@ -602,7 +608,7 @@ static intptr_t sfpy_join_async(sf_group *group, const char *key,
         if (st != SF_OK)
             return -(intptr_t)st;
     }
-    c = sfpy_new_call();
+    c = sfpy_tickets_new();
     if (c == NULL) { /* a leader's work ticket left uncompleted hands off */
         sf_leave(work);
         sf_leave(wait);
@@ -622,7 +628,7 @@ static intptr_t sfpy_join_async(sf_group *group, const char *key,
 /* Registers `waiters` (the id() of the _Waiters whose ticket is c's) as the
    waiters of `loop` on the flight. Returns 0 when there is no rendezvous or
    no free slot: they then wait on their own. */
-static int sfpy_register(sfpy_call *c, intptr_t loop, intptr_t waiters)
+static int sfpy_register(sfpy_tickets *c, intptr_t loop, intptr_t waiters)
 {
     int i;
     if (c->rv == NULL || c->slot != 0)
@@ -642,7 +648,7 @@ static int sfpy_register(sfpy_call *c, intptr_t loop, intptr_t waiters)
    rendezvous, attached now if it has none (valid while a ticket of the
    flight is held; two flights held at once never share one). 0 if it
    cannot have one (no memory, or every attach slot taken by other kinds). */
-static intptr_t sfpy_flight_of(sfpy_call *c)
+static intptr_t sfpy_flight_of(sfpy_tickets *c)
 {
     sf_ticket *t = c->wait != NULL ? c->wait : c->work;
     sfpy_rv *mine;
@@ -663,12 +669,12 @@ static intptr_t sfpy_flight_of(sfpy_call *c)
     return (intptr_t)cur;
 }
 
-static intptr_t sfpy_flight_of_at(intptr_t call)
+static intptr_t sfpy_flight_of_at(intptr_t tickets)
 {
-    return sfpy_flight_of((sfpy_call *)call);
+    return sfpy_flight_of((sfpy_tickets *)tickets);
 }
 
-static void sfpy_unregister(sfpy_call *c)
+static void sfpy_unregister(sfpy_tickets *c)
 {
     if (c->slot != 0) {
         c->rv->loop[c->slot - 1] = 0;

@@ -47,7 +47,6 @@ from ._engine import (
     _lead_error,
     _lead_value,
     _leave,
-    _leave_call,
     _mark,
     _outcome,
     _status_error,
@@ -117,6 +116,12 @@ class Group:
     """
 
     __slots__ = ("_g", "_gid", "_name", "__weakref__")
+
+    #: Whether :meth:`do` may take its fast path, where the leader calls
+    #: ``fn`` directly (not :meth:`_work`) and, when nobody joined,
+    #: finishes the flight without a byte form of the value. False in a
+    #: fleet group, whose every value goes out to the other processes.
+    _fast_do = True
 
     def __init__(self) -> None:
         g = lib.sf_group_new()
@@ -203,7 +208,7 @@ class Group:
             kb = key
         else:
             kb = _key_bytes(key)
-        if timeout is not None or not callable(fn):
+        if timeout is not None or not callable(fn) or not self._fast_do:
             return self._do(kb, fn, args, kwargs, timeout, False)
         # Whatever an exception from a signal handler interrupts below, the
         # handler at the end leaves the tickets this call still holds (the
@@ -313,7 +318,7 @@ class Group:
                 if st != _EHANDOFF:
                     return _outcome(c, st, kb, want_shared)
             finally:
-                _leave_call(c)
+                _leave(c)
             # The leader left without completing: join again, maybe to lead.
             _log.handoff_seen(kb)
             c = _join(self._g, kb, len(kb), _RUN_HERE)
@@ -453,19 +458,19 @@ class Group:
         def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
             if not callable(func):
                 raise TypeError("singleflight: dedup() decorates a callable")
-            call = (
+            routine = (
                 func
                 if inspect.isroutine(func) or isinstance(func, functools.partial)
                 else getattr(type(func), "__call__", func)  # noqa: B004 (the method itself)
             )
-            if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
+            if inspect.isgeneratorfunction(routine) or inspect.isasyncgenfunction(routine):
                 raise TypeError(
                     f"singleflight: dedup() cannot decorate the generator function {func!r}: "
                     "every caller would get one generator object; decorate a function "
                     "that returns a list (or a coroutine function) instead"
                 )
             prefix = self._dedup_prefix(func)
-            if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(call):
+            if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(routine):
                 # A coroutine function still: the call starts when awaited.
                 @functools.wraps(func)
                 async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
