@@ -21,7 +21,7 @@
  *    others hold tickets (gosf_end), so its fast path costs no flight lock
  *    and no rendezvous;
  *  - attached to the flight (sf_attach): the first Go follower attaches its
- *    rendezvous, parks its Go peers there and subscribes one wait ticket
+ *    rendezvous, parks the later Go followers there and subscribes one wait ticket
  *    (gosfRendezvous); DoContext's leader attaches its own, so that the
  *    caller who started the flight and its work goroutine meet.
  */

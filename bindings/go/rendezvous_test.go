@@ -118,9 +118,9 @@ func TestBindingRendezvousResubscribes(t *testing.T) {
 // follower gets the outcome (here from a leader in another language).
 func TestBindingRendezvousSubscribesAfterOutcome(t *testing.T) {
 	g := openT(t)
-	p := cPeerJoin(g.testHandle(), "k")
+	p := cCallerJoin(g.testHandle(), "k")
 	if !p.leads() {
-		t.Fatal("the C peer does not lead a fresh key")
+		t.Fatal("the C caller does not lead a fresh key")
 	}
 	testHookSubscribe = func() {
 		p.completeAsync(StatusOK, "from C")
