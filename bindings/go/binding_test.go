@@ -229,10 +229,13 @@ func TestBindingDoContextAllLeave(t *testing.T) {
 	idle(t, g.Stats)
 }
 
-// A caller who joins an abandoned flight whose work was already cancelled
-// gets a fresh run, never the cancelled run's context.Canceled.
-func TestBindingDoContextNewcomerAfterAbandon(t *testing.T) {
-	var g Group
+// newcomerOfAbandoned starts a DoContext flight on g whose first run waits
+// for its context to end, abandons it (its only caller gives up), joins it
+// with a newcomer once the run was told to stop, and then lets the first
+// run return last(ctx). It returns what the newcomer got; a later run
+// returns "second run".
+func newcomerOfAbandoned(t *testing.T, g *Group, last func(ctx context.Context) (any, error)) Result {
+	t.Helper()
 	var runs atomic.Int32
 	cancelled := make(chan struct{})
 	finishFirst := make(chan struct{})
@@ -241,7 +244,7 @@ func TestBindingDoContextNewcomerAfterAbandon(t *testing.T) {
 			<-ctx.Done()
 			close(cancelled)
 			<-finishFirst
-			return "stale", ctx.Err()
+			return last(ctx)
 		}
 		return "second run", nil
 	}
@@ -250,7 +253,9 @@ func TestBindingDoContextNewcomerAfterAbandon(t *testing.T) {
 	go func() { _, err, _ := g.DoContext(ctx1, "k", fn); errs <- err }()
 	until(func() bool { return runs.Load() == 1 })
 	cancel1()
-	<-errs
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the first caller got %v; want context.Canceled", err)
+	}
 	<-cancelled // the flight is abandoned and its work told to stop
 	res := make(chan Result, 1)
 	go func() {
@@ -259,53 +264,34 @@ func TestBindingDoContextNewcomerAfterAbandon(t *testing.T) {
 	}()
 	until(func() bool { return g.Stats().Followers == 1 }) // joined the old flight
 	close(finishFirst)
-	r := <-res
-	if r.Val != "second run" || r.Err != nil {
-		t.Fatalf("newcomer got %+v; want the second run's value", r)
-	}
-	if s := g.Stats(); s.Handoffs != 1 || s.Flights != 2 {
-		t.Fatalf("stats %+v; want 1 hand-off, 2 flights", s)
-	}
-	idle(t, g.Stats)
+	return <-res
 }
 
-// A run that succeeds although every caller had left delivers its value to
-// a caller who joined meanwhile: the newcomer kept the flight alive.
-func TestBindingDoContextNewcomerKeepsFlight(t *testing.T) {
-	var g Group
-	var runs atomic.Int32
-	cancelled := make(chan struct{})
-	finishFirst := make(chan struct{})
-	fn := func(ctx context.Context) (any, error) {
-		if runs.Add(1) == 1 {
-			<-ctx.Done()
-			close(cancelled)
-			<-finishFirst
-			return "kept", nil // ignores the cancellation
-		}
-		return "second run", nil
+// A caller who joins an abandoned flight whose work was already cancelled
+// gets a fresh run, never the cancelled run's context.Canceled; a run that
+// succeeds although every caller had left delivers its value to him: the
+// newcomer kept the flight alive.
+func TestBindingDoContextNewcomerOfAbandoned(t *testing.T) {
+	for _, c := range []struct {
+		name              string
+		last              func(ctx context.Context) (any, error) // the first run's return
+		want              string
+		flights, handoffs uint64
+	}{
+		{"AfterCancelledRun", func(ctx context.Context) (any, error) { return "stale", ctx.Err() }, "second run", 2, 1},
+		{"KeepsFlight", func(context.Context) (any, error) { return "kept", nil }, "kept", 1, 0}, // ignores the cancellation
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var g Group
+			if r := newcomerOfAbandoned(t, &g, c.last); r.Val != c.want || r.Err != nil {
+				t.Fatalf("newcomer got %+v; want %q", r, c.want)
+			}
+			if s := g.Stats(); s.Flights != c.flights || s.Handoffs != c.handoffs {
+				t.Fatalf("stats %+v; want %d flights, %d hand-offs", s, c.flights, c.handoffs)
+			}
+			idle(t, g.Stats)
+		})
 	}
-	ctx1, cancel1 := context.WithCancel(context.Background())
-	errs := make(chan error, 1)
-	go func() { _, err, _ := g.DoContext(ctx1, "k", fn); errs <- err }()
-	until(func() bool { return runs.Load() == 1 })
-	cancel1()
-	<-errs
-	<-cancelled
-	res := make(chan Result, 1)
-	go func() {
-		v, err, sh := g.DoContext(context.Background(), "k", fn)
-		res <- Result{v, err, sh}
-	}()
-	until(func() bool { return g.Stats().Followers == 1 })
-	close(finishFirst)
-	if r := <-res; r.Val != "kept" || r.Err != nil {
-		t.Fatalf("newcomer got %+v; want the first run's value", r)
-	}
-	if s := g.Stats(); s.Flights != 1 || s.Handoffs != 0 {
-		t.Fatalf("stats %+v; want 1 flight, no hand-off", s)
-	}
-	idle(t, g.Stats)
 }
 
 // A Do caller may join a DoContext flight and the other way round.

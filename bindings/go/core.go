@@ -30,7 +30,7 @@ type handle struct {
 	// and no call is in progress (see enter), so that the engine publishes
 	// the completions still queued before a short-lived process exits.
 	fleet bool
-	users atomic.Int64 // calls in progress, plus one until Close
+	calls atomic.Int64 // the group's calls in progress (Do, DoChan, DoContext, Forget), plus one until Close
 }
 
 // engineRef drops an engine reference once, from Close or from the cleanup
@@ -49,7 +49,7 @@ func (r *engineRef) release() {
 func newHandle(g *C.sf_group, named bool) *handle {
 	ref := &engineRef{g: g}
 	h := &handle{g: g, gi: C.uintptr_t(uintptr(unsafe.Pointer(g))), named: named, ref: ref}
-	h.users.Store(1)
+	h.calls.Store(1)
 	runtime.AddCleanup(h, func(r *engineRef) { r.release() }, ref)
 	return h
 }
@@ -60,11 +60,11 @@ func newHandle(g *C.sf_group, named bool) *handle {
 // needed there.
 func (h *handle) enter() bool {
 	for {
-		n := h.users.Load()
+		n := h.calls.Load()
 		if n == 0 {
 			return false
 		}
-		if h.users.CompareAndSwap(n, n+1) {
+		if h.calls.CompareAndSwap(n, n+1) {
 			return true
 		}
 	}
@@ -74,7 +74,7 @@ func (h *handle) enter() bool {
 // reference (the engine then publishes what is queued, within
 // CommandTimeout, before sf_group_release returns).
 func (h *handle) exit() {
-	if h.users.Add(-1) == 0 {
+	if h.calls.Add(-1) == 0 {
 		h.ref.release()
 	}
 }
@@ -99,7 +99,7 @@ type fkey struct {
 // the C glue writes it in place, with no copy of the struct on the way; it
 // keeps no pointer (noescape) and never calls into Go (nocallback: a fresh
 // work ticket's flight cannot be abandoned yet, its leader's wait ticket is
-// held), so j stays on the caller's stack).
+// held), so j stays on the stack of the goroutine that joins).
 func (h *handle) join(k fkey, flags C.uint, j *C.gosf_joined) {
 	if k.isU {
 		C.gosf_join(h.gi, nil, 8, C.uint64_t(k.u), flags, j)
@@ -430,9 +430,9 @@ func follow[V any](h *handle, j *C.gosf_joined, ctx context.Context) (o outcome[
 // could not be attached.
 func followEngine[V any](h *handle, wait C.uintptr_t, ctx context.Context) (o outcome[V], ok bool) {
 	ch := make(notifyCh)
-	hd := cgo.NewHandle(ch)
-	defer hd.Delete()
-	if st := C.gosf_subscribe(wait, C.uintptr_t(hd)); st != C.SF_OK {
+	notify := cgo.NewHandle(ch)
+	defer notify.Delete()
+	if st := C.gosf_subscribe(wait, C.uintptr_t(notify)); st != C.SF_OK {
 		C.gosf_leave(wait)
 		o.err = statusError(st, "subscribe")
 		return o, true
@@ -525,7 +525,7 @@ func fromBytes[V any](b []byte) (V, error) {
 	return v, nil
 }
 
-// ---- the calls ------------------------------------------------------------
+// ---- Do, DoChan, DoContext ----------------------------------------------
 
 // do is Group.Do for any value type.
 func do[V any](h *handle, k fkey, fn func() (V, error)) (v V, err error, shared bool) {
@@ -634,7 +634,7 @@ func doChan[V any, R any](h *handle, k fkey, fn func() (V, error), mk func(V, er
 // A caller whose context ends gives up: it returns ctx.Err(), counted once
 // in the group's stats (giveUp), and shared reports whether the flight it
 // was waiting on is another caller's. Such a flight's outcome, if it comes,
-// goes to its starter and this caller: the engine's flag for it (more than
+// goes to the caller who started it and to this one: the engine's flag for it (more than
 // one caller joined) is already true. For a caller who started the flight
 // itself, or had joined none, shared is false: the outcome is not there
 // when it leaves, and nothing tells whether one will ever be given to
@@ -667,7 +667,7 @@ func doContext[V any](h *handle, ctx context.Context, k fkey, fn func(context.Co
 			rv.publish(gen, false)
 			wctx, cancel := context.WithCancel(withFenceToken(h, context.WithoutCancel(ctx), j.work))
 			rv.setCancel(cancel)
-			go work(h, j.work, id, rendezvous, rv, wctx, cancel, fn)
+			go runWork(h, j.work, id, rendezvous, rv, wctx, cancel, fn)
 			if rendezvous {
 				if ok = rv.wait(ctx, gen); ok {
 					o = readRendezvous[V](rv)
@@ -697,11 +697,11 @@ func doContext[V any](h *handle, ctx context.Context, k fkey, fn func(context.Co
 	}
 }
 
-// work runs fn for a DoContext flight in a goroutine of its own, holding the
-// work ticket. Its context is cancelled when every caller has left; a
+// runWork runs fn, the work of a DoContext flight, in a goroutine of its
+// own, holding the work ticket. Its context is cancelled when every caller has left; a
 // cancelled run that fails hands the flight off instead of completing it, so
 // that nobody who joined since gets a cancelled run's error.
-func work[V any](h *handle, wt C.uintptr_t, id uintptr, rendezvous bool, rv *rendezvous,
+func runWork[V any](h *handle, wt C.uintptr_t, id uintptr, rendezvous bool, rv *rendezvous,
 	ctx context.Context, cancel context.CancelFunc, fn func(context.Context) (V, error)) {
 	var v V
 	var err error

@@ -11,12 +11,12 @@ import "runtime/cgo"
 
 // gosfNotify runs when the outcome of a flight that a Go caller subscribed
 // to is ready, on the thread that completed it (which may belong to another
-// language). It only closes a channel.
+// language). It only closes the channel notify is the runtime/cgo handle of.
 //
 //export gosfNotify
-func gosfNotify(h C.uintptr_t) {
+func gosfNotify(notify C.uintptr_t) {
 	defer func() { _ = recover() }()
-	if ch, ok := cgo.Handle(h).Value().(notifyCh); ok {
+	if ch, ok := cgo.Handle(notify).Value().(notifyCh); ok {
 		close(ch)
 	}
 }

@@ -370,12 +370,26 @@ func TestFleetStampedeRunsOnce(t *testing.T) {
 	r.close()
 }
 
+// failingStampede runs a stampede of fleetProcesses processes whose work
+// fails (mode "error" or "panic"), hands every caller's result to check,
+// with the process that led, and checks that the work ran once in the
+// fleet. The run is closed on return.
+func failingStampede(t *testing.T, redis *testRedis, mode string, check func(leader, w *worker, e workerEvent)) *fleetRun {
+	t.Helper()
+	r := newFleetRun(t, redis, fleetProcesses, workerConfig{Mode: mode, Callers: fleetCallers})
+	leader := r.stampede()
+	r.eachResult(fleetCallers, func(w *worker, e workerEvent) { check(leader, w, e) })
+	if got := r.executions(); len(got) != 1 {
+		t.Fatalf("the work ran %d times (%v), want once", len(got), got)
+	}
+	r.close()
+	return r
+}
+
 func TestFleetRemoteErrorReachesEveryProcess(t *testing.T) {
 	redis := startRedis(t)
-	r := newFleetRun(t, redis, fleetProcesses, workerConfig{Mode: "error", Callers: fleetCallers})
-	leader := r.stampede()
-	want := fmt.Sprintf("work failed in %d", leader.pid)
-	r.eachResult(fleetCallers, func(w *worker, e workerEvent) {
+	r := failingStampede(t, redis, "error", func(leader, w *worker, e workerEvent) {
+		want := fmt.Sprintf("work failed in %d", leader.pid)
 		if !strings.Contains(e.Err, want) || e.Val != "" || e.Panic != "" {
 			t.Errorf("worker %d caller %d: %+v, want the error %q", w.pid, e.Caller, e, want)
 		}
@@ -383,10 +397,6 @@ func TestFleetRemoteErrorReachesEveryProcess(t *testing.T) {
 			t.Errorf("worker %d caller %d: %q does not match ErrWork", w.pid, e.Caller, e.Err)
 		}
 	})
-	if got := r.executions(); len(got) != 1 {
-		t.Fatalf("the work ran %d times (%v), want once", len(got), got)
-	}
-	r.close()
 
 	// The error poisoned nothing: the next stampede runs the work afresh.
 	r2 := newFleetRun(t, redis, 2, workerConfig{Group: r.workers[0].group, Mode: "value", Callers: 2})
@@ -401,10 +411,8 @@ func TestFleetRemoteErrorReachesEveryProcess(t *testing.T) {
 
 func TestFleetRemotePanicReachesEveryProcess(t *testing.T) {
 	redis := startRedis(t)
-	r := newFleetRun(t, redis, fleetProcesses, workerConfig{Mode: "panic", Callers: fleetCallers})
-	leader := r.stampede()
-	want := fmt.Sprintf("boom in %d", leader.pid)
-	r.eachResult(fleetCallers, func(w *worker, e workerEvent) {
+	failingStampede(t, redis, "panic", func(leader, w *worker, e workerEvent) {
+		want := fmt.Sprintf("boom in %d", leader.pid)
 		if !strings.Contains(e.Panic, want) || e.Val != "" || e.Err != "" {
 			t.Errorf("worker %d caller %d: %+v, want a panic with %q", w.pid, e.Caller, e, want)
 		}
@@ -416,10 +424,6 @@ func TestFleetRemotePanicReachesEveryProcess(t *testing.T) {
 				w.pid, e.Caller, e.Panic, leader.pid)
 		}
 	})
-	if got := r.executions(); len(got) != 1 {
-		t.Fatalf("the work ran %d times (%v), want once", len(got), got)
-	}
-	r.close()
 }
 
 func TestFleetWaiterDeadline(t *testing.T) {

@@ -2,7 +2,7 @@
 
 package singleflight
 
-// Callers of other languages, played by C threads (gosf_testpeer.c), in a
+// Callers of other languages, played by C threads (gosf_testcaller.c), in a
 // named group with Go callers.
 
 import (
@@ -23,9 +23,9 @@ func TestBindingGoLeaderBytesToForeign(t *testing.T) {
 			release := make(chan struct{})
 			res := g.DoChan("k", func() (any, error) { <-release; return val, nil })
 			until(func() bool { return g.Stats().InTable == 1 })
-			p1, p2 := cPeerJoin(h, "k"), cPeerJoin(h, "k")
+			p1, p2 := cCallerJoin(h, "k"), cCallerJoin(h, "k")
 			if p1.leads() || p2.leads() {
-				t.Fatal("a C peer leads a running flight")
+				t.Fatal("a C caller leads a running flight")
 			}
 			p1.waitAsync()
 			p2.waitAsync()
@@ -73,7 +73,7 @@ func TestBindingGoLeaderOutcomesToForeign(t *testing.T) {
 				g.Do("k", func() (any, error) { <-release; return tc.fn() })
 			}()
 			until(func() bool { return g.Stats().InTable == 1 })
-			p := cPeerJoin(g.testHandle(), "k")
+			p := cCallerJoin(g.testHandle(), "k")
 			p.waitAsync()
 			close(release)
 			<-done
@@ -116,9 +116,9 @@ func TestBindingForeignLeaderToGo(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer kg.Close()
-			p := cPeerJoin(g.testHandle(), "k")
+			p := cCallerJoin(g.testHandle(), "k")
 			if !p.leads() {
-				t.Fatal("the C peer does not lead a fresh key")
+				t.Fatal("the C caller does not lead a fresh key")
 			}
 			type out struct {
 				v        any
@@ -186,7 +186,7 @@ func TestBindingForeignBytesTyped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer kg.Close()
-	p := cPeerJoin(kg.h.p.Load(), "k")
+	p := cCallerJoin(kg.h.p.Load(), "k")
 	res := kg.DoChan("k", func() ([]byte, error) { return nil, nil })
 	until(func() bool { return kg.Stats().Followers == 1 })
 	p.completeAsync(StatusOK, "raw")

@@ -14,18 +14,18 @@ import (
 	"time"
 )
 
-// ctxCaller is one form of DoContext and Do on one fixed key, with the
-// stats of its group.
-type ctxCaller struct {
+// groupForm is one form of group (Group, KeyedGroup, Single): its
+// DoContext and Do on one fixed key, and its stats.
+type groupForm struct {
 	doContext func(ctx context.Context, fn func(context.Context) (string, error)) (string, error, bool)
 	do        func(fn func() (string, error)) (string, error, bool)
 	stats     func() Stats
 }
 
-// ctxCallers makes a fresh group of each form (Group, KeyedGroup, Single).
-func ctxCallers() map[string]func() ctxCaller {
-	return map[string]func() ctxCaller{
-		"Group": func() ctxCaller {
+// groupForms makes a fresh group of each form (Group, KeyedGroup, Single).
+func groupForms() map[string]func() groupForm {
+	return map[string]func() groupForm{
+		"Group": func() groupForm {
 			g := new(Group)
 			asAny := func(fn func() (string, error)) func() (any, error) {
 				return func() (any, error) { return fn() }
@@ -34,7 +34,7 @@ func ctxCallers() map[string]func() ctxCaller {
 				s, _ := v.(string)
 				return s, err, shared
 			}
-			return ctxCaller{
+			return groupForm{
 				doContext: func(ctx context.Context, fn func(context.Context) (string, error)) (string, error, bool) {
 					return str(g.DoContext(ctx, "k", func(ctx context.Context) (any, error) { return fn(ctx) }))
 				},
@@ -42,9 +42,9 @@ func ctxCallers() map[string]func() ctxCaller {
 				stats: g.Stats,
 			}
 		},
-		"KeyedGroup": func() ctxCaller {
+		"KeyedGroup": func() groupForm {
 			g := new(KeyedGroup[int, string])
-			return ctxCaller{
+			return groupForm{
 				doContext: func(ctx context.Context, fn func(context.Context) (string, error)) (string, error, bool) {
 					return g.DoContext(ctx, 7, fn)
 				},
@@ -52,9 +52,9 @@ func ctxCallers() map[string]func() ctxCaller {
 				stats: g.Stats,
 			}
 		},
-		"Single": func() ctxCaller {
+		"Single": func() groupForm {
 			g := new(Single[string])
-			return ctxCaller{
+			return groupForm{
 				doContext: g.DoContext,
 				do:        g.Do,
 				stats:     g.Stats,
@@ -94,7 +94,7 @@ func checkGiveUps(t *testing.T, s Stats, timeouts, cancellations uint64) {
 }
 
 func TestBindingGiveUpsCounted(t *testing.T) {
-	for form, mk := range ctxCallers() {
+	for form, mk := range groupForms() {
 		t.Run(form, func(t *testing.T) {
 			// The caller who started the flight gives up: nobody else
 			// joined, so its outcome is given to nobody else.

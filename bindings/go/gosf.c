@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Implemented in Go (export.go). */
-extern void gosfNotify(uintptr_t handle);
+extern void gosfNotify(uintptr_t notify);
 extern void gosfAbandoned(uintptr_t id);
 extern void gosfRendezvous(uintptr_t id);
 
@@ -221,8 +221,8 @@ void gosf_leave_all(const uintptr_t *tickets, size_t n) {
   for (i = 0; i < n; i++) sf_leave((sf_ticket *)tickets[i]);
 }
 
-int gosf_subscribe(uintptr_t wait, uintptr_t handle) {
-  return sf_subscribe((sf_ticket *)wait, notify_tramp, (void *)handle);
+int gosf_subscribe(uintptr_t wait, uintptr_t notify) {
+  return sf_subscribe((sf_ticket *)wait, notify_tramp, (void *)notify);
 }
 
 int gosf_subscribe_rendezvous(uintptr_t wait, uintptr_t id) {

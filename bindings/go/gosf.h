@@ -21,7 +21,7 @@
  *    others hold tickets (gosf_end), so its fast path costs no flight lock
  *    and no rendezvous;
  *  - attached to the flight (sf_attach): the first Go follower attaches its
- *    rendezvous, parks its Go peers there and subscribes one wait ticket
+ *    rendezvous, parks the later Go followers there and subscribes one wait ticket
  *    (gosfRendezvous); DoContext's leader attaches its own, so that the
  *    caller who started the flight and its work goroutine meet.
  */
@@ -98,8 +98,9 @@ void gosf_leave(uintptr_t ticket);
 /* Leaves n tickets. */
 void gosf_leave_all(const uintptr_t *tickets, size_t n);
 
-/* Subscribes gosfNotify(handle) on a wait ticket. */
-int gosf_subscribe(uintptr_t wait, uintptr_t handle);
+/* Subscribes gosfNotify(notify) on a wait ticket: notify is the runtime/cgo
+ * handle of the channel gosfNotify closes. */
+int gosf_subscribe(uintptr_t wait, uintptr_t notify);
 
 /* Subscribes gosfRendezvous(id) on a wait ticket parked in that rendezvous. */
 int gosf_subscribe_rendezvous(uintptr_t wait, uintptr_t id);

@@ -36,7 +36,7 @@ func (a *atomicHandle) init() (*handle, error) {
 	}
 	h := newHandle(g, false)
 	if !a.p.CompareAndSwap(nil, h) {
-		// Another caller made it first; ours goes with the garbage.
+		// Another goroutine made it first; ours goes with the garbage.
 		return a.get()
 	}
 	return h, nil

@@ -96,7 +96,7 @@ func (b *valBox[V]) anyValue() any { return b.v }
 
 // publish makes rv the fresh rendezvous of the flight of generation
 // gen; engine tells who signals it (a subscription, or the DoContext leader).
-// Its previous users are gone (the engine gave its id back), but followers
+// Its previous participants are gone (the engine gave its id back), but followers
 // of the new flight may already look at it: they wait for gen.
 func (rv *rendezvous) publish(gen uint32, engine bool) {
 	rv.finished = false
@@ -144,8 +144,8 @@ func loadValue[V any](rv *rendezvous) (V, error) {
 }
 
 // signal publishes the outcome stored in rv to the Go waiters of a
-// DoContext leader's rendezvous. Its caller holds the work ticket (the rendezvous
-// cannot be reused under it). Parked followers are readers until they have
+// DoContext leader's rendezvous. The goroutine that signals holds the work
+// ticket (the rendezvous cannot be reused under it). Parked followers are readers until they have
 // read, so no ticket is left to leave here.
 func (rv *rendezvous) signal() {
 	rv.mu.Lock()

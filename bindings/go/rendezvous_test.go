@@ -26,6 +26,36 @@ func startLeader(g *Group, key string, release <-chan struct{}) <-chan Result {
 	return done
 }
 
+// goFollowContext runs g.DoContext(ctx, key) in a goroutine; the channel
+// receives its error. Its fn ("a ran") only runs if it leads.
+func goFollowContext(g *Group, ctx context.Context, key string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err, _ := g.DoContext(ctx, key, func(context.Context) (any, error) { return "a ran", nil })
+		done <- err
+	}()
+	return done
+}
+
+// goFollow runs g.Do(key) in a goroutine; the channel receives its result.
+// Its fn ("b ran") only runs if it leads.
+func goFollow(g *Group, key string) <-chan Result {
+	done := make(chan Result, 1)
+	go func() {
+		v, err, shared := g.Do(key, func() (any, error) { return "b ran", nil })
+		done <- Result{v, err, shared}
+	}()
+	return done
+}
+
+// checkShared fails unless r is the leader's value "v", shared.
+func checkShared(t *testing.T, who string, r Result) {
+	t.Helper()
+	if r.Val != "v" || r.Err != nil || !r.Shared {
+		t.Fatalf("%s: got %+v; want the leader's value, shared", who, r)
+	}
+}
+
 // The follower whose ticket is subscribed gives up while another follower
 // waits: the subscription stays (its ticket is left later), and the other
 // follower still gets the value.
@@ -38,29 +68,17 @@ func TestBindingRendezvousSubscriberLeaves(t *testing.T) {
 	leader := startLeader(&g, "k", release)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	aDone := make(chan error, 1)
-	go func() {
-		_, err, _ := g.DoContext(ctx, "k", func(context.Context) (any, error) { return "a ran", nil })
-		aDone <- err
-	}()
+	aDone := goFollowContext(&g, ctx, "k")
 	<-subscribed // A made the rendezvous and subscribes its ticket
-	bDone := make(chan Result, 1)
-	go func() {
-		v, err, shared := g.Do("k", func() (any, error) { return "b ran", nil })
-		bDone <- Result{v, err, shared}
-	}()
+	bDone := goFollow(&g, "k")
 	until(func() bool { return g.Stats().Followers == 2 })
 	cancel()
 	if err := <-aDone; !errors.Is(err, context.Canceled) {
 		t.Fatalf("A: got %v; want context.Canceled", err)
 	}
 	close(release)
-	if r := <-bDone; r.Val != "v" || r.Err != nil || !r.Shared {
-		t.Fatalf("B: got %+v; want the leader's value, shared", r)
-	}
-	if r := <-leader; r.Val != "v" || r.Err != nil || !r.Shared {
-		t.Fatalf("leader: got %+v; want its value, shared", r)
-	}
+	checkShared(t, "B", <-bDone)
+	checkShared(t, "leader", <-leader)
 	if n := len(subscribed); n != 0 {
 		t.Fatalf("%d more subscriptions; want A's only", n)
 	}
@@ -79,11 +97,7 @@ func TestBindingRendezvousResubscribes(t *testing.T) {
 	leader := startLeader(&g, "k", release)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	aDone := make(chan error, 1)
-	go func() {
-		_, err, _ := g.DoContext(ctx, "k", func(context.Context) (any, error) { return "a ran", nil })
-		aDone <- err
-	}()
+	aDone := goFollowContext(&g, ctx, "k")
 	until(func() bool { return subs.Load() == 1 })
 	cancel()
 	if err := <-aDone; !errors.Is(err, context.Canceled) {
@@ -91,19 +105,11 @@ func TestBindingRendezvousResubscribes(t *testing.T) {
 	}
 	// A's ticket is left (before its DoContext returned) with the
 	// subscription: only the leader's tickets hold the flight.
-	bDone := make(chan Result, 1)
-	go func() {
-		v, err, shared := g.Do("k", func() (any, error) { return "b ran", nil })
-		bDone <- Result{v, err, shared}
-	}()
+	bDone := goFollow(&g, "k")
 	until(func() bool { return subs.Load() == 2 })
 	close(release)
-	if r := <-bDone; r.Val != "v" || r.Err != nil || !r.Shared {
-		t.Fatalf("B: got %+v; want the leader's value, shared", r)
-	}
-	if r := <-leader; r.Val != "v" || !r.Shared {
-		t.Fatalf("leader: got %+v; want its value, shared", r)
-	}
+	checkShared(t, "B", <-bDone)
+	checkShared(t, "leader", <-leader)
 	idle(t, g.Stats)
 }
 
@@ -112,9 +118,9 @@ func TestBindingRendezvousResubscribes(t *testing.T) {
 // follower gets the outcome (here from a leader in another language).
 func TestBindingRendezvousSubscribesAfterOutcome(t *testing.T) {
 	g := openT(t)
-	p := cPeerJoin(g.testHandle(), "k")
+	p := cCallerJoin(g.testHandle(), "k")
 	if !p.leads() {
-		t.Fatal("the C peer does not lead a fresh key")
+		t.Fatal("the C caller does not lead a fresh key")
 	}
 	testHookSubscribe = func() {
 		p.completeAsync(StatusOK, "from C")

@@ -3,7 +3,7 @@
 # over every Go module of the repository (this binding, its benchmark
 # modules, the examples, the cross-language workers), that a build without
 # cgo stops at its one readable error, then runs go test -race with the
-# sftesthooks tag (the C test peers and hooks) and x/sync's own
+# sftesthooks tag (the C test callers and hooks) and x/sync's own
 # singleflight_test.go added to the package through an -overlay. Nothing is
 # written into the source tree: the overlay and every build output go to a
 # temporary directory, the caches to the go command's own (GOCACHE,
@@ -62,9 +62,9 @@ for m in "${modules[@]}"; do
 	(cd "$m" && CGO_CFLAGS="-I$polyglot ${CGO_CFLAGS:-}" go vet ./...) || fail "go vet failed in $m"
 done
 
-# The test hooks (C peers, switches) are in no production build.
+# The test hooks (C callers, switches) are in no production build.
 prod=$(go list -f '{{join .GoFiles " "}} {{join .CgoFiles " "}} {{join .CFiles " "}}' .)
-for f in testhooks.go gosf_testpeer.c; do
+for f in testhooks.go gosf_testcaller.c; do
 	if grep -qw "$f" <<<"$prod"; then
 		fail "$f is part of the production build; it must build only with -tags sftesthooks"
 	fi

@@ -4,7 +4,7 @@ package singleflight
 
 /*
 #cgo CFLAGS: -DGOSF_TESTHOOKS
-#include "gosf_testpeer.h"
+#include "gosf_testcaller.h"
 */
 import "C"
 
@@ -19,8 +19,8 @@ import (
 // sends Go followers down the engine path, and a hook before a rendezvous
 // subscribes. The tag's CFLAGS turn the C glue's switch on (GOSF_TESTHOOKS).
 
-type cPeer struct {
-	p *C.gosf_cpeer
+type cCaller struct {
+	p *C.gosf_ccaller
 	h *handle
 }
 
@@ -34,31 +34,31 @@ type cOutcome struct {
 	raw    C.gosf_outcome
 }
 
-// release drops the peer's references to the outcome's bytes.
+// release drops the C caller's references to the outcome's bytes.
 func (o *cOutcome) release() { C.gosf_outcome_release(&o.raw) }
 
-func cPeerJoin(h *handle, key string) *cPeer {
-	p := C.gosf_cpeer_join(h.g, strPtr(key), C.size_t(len(key)))
+func cCallerJoin(h *handle, key string) *cCaller {
+	p := C.gosf_ccaller_join(h.g, strPtr(key), C.size_t(len(key)))
 	if p == nil {
 		return nil
 	}
-	return &cPeer{p: p, h: h}
+	return &cCaller{p: p, h: h}
 }
 
-func (p *cPeer) leads() bool { return C.gosf_cpeer_leads(p.p) != 0 }
+func (p *cCaller) leads() bool { return C.gosf_ccaller_leads(p.p) != 0 }
 
-func (p *cPeer) completeAsync(st Status, data string) {
-	C.gosf_cpeer_complete_async(p.p, C.int(st), strPtr(data), C.size_t(len(data)))
+func (p *cCaller) completeAsync(st Status, data string) {
+	C.gosf_ccaller_complete_async(p.p, C.int(st), strPtr(data), C.size_t(len(data)))
 }
 
-func (p *cPeer) handoff() { C.gosf_cpeer_handoff(p.p) }
+func (p *cCaller) handoff() { C.gosf_ccaller_handoff(p.p) }
 
-func (p *cPeer) waitAsync() { C.gosf_cpeer_wait_async(p.p) }
+func (p *cCaller) waitAsync() { C.gosf_ccaller_wait_async(p.p) }
 
-// finish joins the peer's thread and leaves its tickets; the outcome keeps
+// finish joins the C caller's thread and leaves its tickets; the outcome keeps
 // its bytes until release.
-func (p *cPeer) finish() cOutcome {
-	o := C.gosf_cpeer_finish(p.p)
+func (p *cCaller) finish() cOutcome {
+	o := C.gosf_ccaller_finish(p.p)
 	out := cOutcome{
 		status: Status(o.status),
 		valPtr: uintptr(unsafe.Pointer(o.val_data)),

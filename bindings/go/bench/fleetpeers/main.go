@@ -5,6 +5,17 @@
 // contenders take turns, one stampede each, in one run. It prints a Markdown
 // table with the targets beside the figures and writes the figures as JSON
 // (-json) for plot.py.
+//
+// The arrival model: in a stampede the first process (the leader) arrives
+// at its start, each of the P-1 others at an offset drawn uniformly from
+// [0, 20) ms after it, and the work lasts 50 ms plus a jitter drawn
+// uniformly from [0, 10) ms. So the work's end is not in phase with the
+// waiters' polls, and the waiters arrive while the work runs. The draws
+// come from a PCG generator seeded with -seed and the stampede's index (P
+// and the round): the work length first, then the offsets of processes 1
+// to P-1 in order. Every contender of a round gets the same draws, so the
+// contenders meet the same stampedes. A caller that starts more than 1 ms
+// past its arrival time is named in the report (a busy machine).
 package main
 
 import (
@@ -14,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strconv"
@@ -36,11 +48,12 @@ func main() {
 	jsonOut := flag.String("json", "", "also write the figures to this JSON file")
 	mdOut := flag.String("markdown", "", "also write the report (Markdown) to this file")
 	command := flag.String("command", "", "the command the report names (default: this one)")
+	seed := flag.Uint64("seed", 1, "the seed of the work lengths and arrival offsets")
 	flag.Parse()
 	if *command == "" {
 		*command = strings.Join(os.Args, " ")
 	}
-	if err := run(*procs, *reps, *jsonOut, *mdOut, *command); err != nil {
+	if err := run(*procs, *reps, *seed, *jsonOut, *mdOut, *command); err != nil {
 		fmt.Fprintln(os.Stderr, "fleetpeers:", err)
 		os.Exit(1)
 	}
@@ -51,7 +64,36 @@ func main() {
 // completion and rueidislock releases its keys in the background.
 const settle = 100 * time.Millisecond
 
-func run(procList string, reps int, jsonOut, mdOut, command string) error {
+// The arrival model (see the package comment).
+const (
+	workBase    = 50 * time.Millisecond // the work's length, before its jitter
+	workJitter  = 10 * time.Millisecond // the jitter's range: [0, workJitter)
+	arrivalSpan = 20 * time.Millisecond // the offsets' range: [0, arrivalSpan)
+	// startLead is how far ahead of its start the driver sends a stampede
+	// to the workers, so that each can be waiting for its arrival time.
+	startLead = 10 * time.Millisecond
+)
+
+// plan is a stampede's draws: the work's length and each process's
+// arrival offset from the stampede's start (the leader's, 0, first).
+type plan struct {
+	work    time.Duration
+	offsets []time.Duration
+}
+
+// drawPlan makes the plan of the stampede of round r (warm-ups included,
+// from 0) with p processes. It depends on nothing else, so every
+// contender of the round gets the same one.
+func drawPlan(seed uint64, p, r int) plan {
+	g := rand.New(rand.NewPCG(seed, uint64(p)<<32|uint64(r)))
+	pl := plan{work: workBase + time.Duration(g.Int64N(int64(workJitter))), offsets: make([]time.Duration, p)}
+	for i := 1; i < p; i++ {
+		pl.offsets[i] = time.Duration(g.Int64N(int64(arrivalSpan)))
+	}
+	return pl
+}
+
+func run(procList string, reps int, seed uint64, jsonOut, mdOut, command string) error {
 	var ps []int
 	for _, f := range strings.Split(procList, ",") {
 		p, err := strconv.Atoi(strings.TrimSpace(f))
@@ -86,10 +128,11 @@ func run(procList string, reps int, jsonOut, mdOut, command string) error {
 		// the next one.
 		for r := -2; r < reps; r++ {
 			n := len(contenderNames)
+			pl := drawPlan(seed, p, r+2)
 			for i := range contenderNames {
 				name := contenderNames[(i+r+n*2)%n]
 				key := fmt.Sprintf("%s-p%d-r%d", name, p, r+2) // fresh: nothing stored yet
-				s, err := runStampede(admin, ws, name, key)
+				s, err := runStampede(admin, ws, name, key, pl)
 				if err != nil {
 					stopWorkers(ws)
 					return fmt.Errorf("P=%d %s: %w", p, name, err)
@@ -109,7 +152,7 @@ func run(procList string, reps int, jsonOut, mdOut, command string) error {
 		return err
 	}
 	var md strings.Builder
-	printReport(&md, rows, reps, command, version)
+	printReport(&md, rows, reps, seed, command, version)
 	fmt.Print(md.String())
 	if mdOut != "" {
 		if err := os.WriteFile(mdOut, []byte(md.String()), 0o644); err != nil {
@@ -178,18 +221,23 @@ type stampede struct {
 	lastWaiter time.Duration // from the first execution's end to the last waiter's return
 	waited     bool          // some caller waited (lastWaiter is a measure)
 	commands   int64
-	fallbacks  uint64 // fleet flights that ran locally (must be 0)
+	fallbacks  uint64        // fleet flights that ran locally (must be 0)
+	late       time.Duration // the latest caller's delay past its arrival time
 	perCommand map[string]int64
 }
 
-func runStampede(admin rueidis.Client, ws []*worker, name, key string) (stampede, error) {
+// runStampede sends worker i "<contender> <key> <arrivalNs> <workNs>": it
+// calls at the stampede's start plus pl.offsets[i], with work of length
+// pl.work.
+func runStampede(admin rueidis.Client, ws []*worker, name, key string, pl plan) (stampede, error) {
 	ctx := context.Background()
 	before, err := commandCounts(ctx, admin)
 	if err != nil {
 		return stampede{}, err
 	}
-	req := name + " " + key + "\n"
-	for _, w := range ws {
+	start := time.Now().Add(startLead).UnixNano()
+	for i, w := range ws {
+		req := fmt.Sprintf("%s %s %d %d\n", name, key, start+int64(pl.offsets[i]), int64(pl.work))
 		if _, err := io.WriteString(w.in, req); err != nil {
 			return stampede{}, err
 		}
@@ -201,15 +249,17 @@ func runStampede(admin rueidis.Client, ws []*worker, name, key string) (stampede
 			return stampede{}, fmt.Errorf("a worker ended: %v", w.out.Err())
 		}
 		f := strings.Fields(w.out.Text())
-		if len(f) != 5 || f[0] != "ok" {
+		if len(f) != 6 || f[0] != "ok" {
 			return stampede{}, fmt.Errorf("worker: %s", w.out.Text())
 		}
 		ran, _ := strconv.Atoi(f[1])
 		end, _ := strconv.ParseInt(f[2], 10, 64)
 		ret, _ := strconv.ParseInt(f[3], 10, 64)
 		fb, _ := strconv.ParseUint(f[4], 10, 64)
+		late, _ := strconv.ParseInt(f[5], 10, 64)
 		s.executions += ran
 		s.fallbacks += fb
+		s.late = max(s.late, time.Duration(late))
 		if ran > 0 && (firstEnd == 0 || end < firstEnd) {
 			firstEnd = end
 		}

@@ -22,6 +22,8 @@ type row struct {
 	LastWaiterP99 float64 `json:"last_waiter_p99_ms"`
 	Commands      float64 `json:"commands_median"`
 	Fallbacks     uint64  `json:"fleet_fallbacks"`
+	// LateMax: the largest delay of a caller past its arrival time.
+	LateMax float64 `json:"arrival_late_max_ms"`
 	// PerCommand: the median stampede's calls per command.
 	PerCommand map[string]int64 `json:"per_command"`
 }
@@ -37,6 +39,7 @@ func summarize(name string, p int, ss []stampede) row {
 		}
 		r.ExecutionsMax = max(r.ExecutionsMax, s.executions)
 		r.Fallbacks += s.fallbacks
+		r.LateMax = max(r.LateMax, float64(s.late)/float64(time.Millisecond))
 	}
 	r.Executions = quantile(ex, 0.5)
 	r.Commands = quantile(cmds, 0.5)
@@ -63,12 +66,17 @@ func quantile(xs []float64, q float64) float64 {
 	return s[i] + (pos-float64(i))*(s[i+1]-s[i])
 }
 
+// lateWarning: a caller that starts later than this past its arrival time
+// is named in the report, as the stampede was not the one drawn.
+const lateWarning = 1.0 // ms
+
 // printReport writes the Markdown of a run: what ran, the command, the
 // table, the targets and the commands of the median stampedes.
-func printReport(w io.Writer, rows []row, reps int, command, serverVersion string) {
-	fmt.Fprintf(w, "P processes (one caller each) stampede one key; work %v; %d stampedes per contender and P, "+
+func printReport(w io.Writer, rows []row, reps int, seed uint64, command, serverVersion string) {
+	fmt.Fprintf(w, "P processes (one caller each) stampede one key; work %v + U[0, %v); the leader arrives at 0, "+
+		"the others at U[0, %v); seed %d; %d stampedes per contender and P, "+
 		"the contenders alternated; %s, redis-server %s, rueidis %s; %d CPUs. Command:\n\n",
-		workTime, reps, runtime.Version(), serverVersion, rueidisVersion(), runtime.NumCPU())
+		workBase, workJitter, arrivalSpan, seed, reps, runtime.Version(), serverVersion, rueidisVersion(), runtime.NumCPU())
 	fmt.Fprintf(w, "```sh\n%s\n```\n\n", command)
 	fmt.Fprintln(w, "| P | contender | executions (median · max) | leader's end → last waiter, p50 · p99 | Redis commands per stampede |")
 	fmt.Fprintln(w, "|---:|---|---:|---:|---:|")
@@ -106,6 +114,16 @@ func printReport(w io.Writer, rows []row, reps int, command, serverVersion strin
 		}
 		if fleet == nil || poll == nil || best == nil {
 			continue
+		}
+		var late []string
+		for _, r := range byP[p] {
+			if r.LateMax > lateWarning {
+				late = append(late, fmt.Sprintf("%.2f ms (%s)", r.LateMax, r.Contender))
+			}
+		}
+		if len(late) > 0 {
+			fmt.Fprintf(w, "- P=%d: WARNING: callers started up to %s past their arrival time (a busy machine)\n",
+				p, strings.Join(late, ", "))
 		}
 		if fleet.Fallbacks != 0 {
 			fmt.Fprintf(w, "- P=%d: WARNING: %d fleet flights ran locally (Redis not reached)\n", p, fleet.Fallbacks)

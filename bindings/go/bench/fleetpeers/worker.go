@@ -6,18 +6,19 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // workerEnv, when set to the server's address, makes the program a worker
 // process: it opens every contender, then runs one call per line of its
-// standard input, "<contender> <key>", and answers each with one line:
-// "ok <ran> <workEndNs> <returnNs> <fallbacks>" or "err <message>".
+// standard input, "<contender> <key> <arrivalNs> <workNs>": at the wall
+// clock's arrivalNs (Unix time) it calls, with work that sleeps workNs (a
+// database query). It answers each with one line:
+// "ok <ran> <workEndNs> <returnNs> <fallbacks> <lateNs>" (lateNs: how long
+// after arrivalNs the call started) or "err <message>".
 const workerEnv = "FLEETPEERS_WORKER"
-
-// workTime is how long the work of a stampede takes (a database query).
-const workTime = 50 * time.Millisecond
 
 var value = bytes.Repeat([]byte("v"), 64)
 
@@ -34,16 +35,23 @@ func runWorker(addr string) error {
 	in := bufio.NewScanner(os.Stdin)
 	out := bufio.NewWriter(os.Stdout)
 	for in.Scan() {
-		name, key, ok := strings.Cut(in.Text(), " ")
-		c := cs[name]
-		if !ok || c == nil {
+		f := strings.Fields(in.Text())
+		if len(f) != 4 || cs[f[0]] == nil {
+			return fmt.Errorf("bad request %q", in.Text())
+		}
+		name, key, c := f[0], f[1], cs[f[0]]
+		arrival, err1 := strconv.ParseInt(f[2], 10, 64)
+		workNs, err2 := strconv.ParseInt(f[3], 10, 64)
+		if err1 != nil || err2 != nil {
 			return fmt.Errorf("bad request %q", in.Text())
 		}
 		fallbacks := fleetFallbacks(cs)
+		time.Sleep(time.Until(time.Unix(0, arrival)))
+		late := max(time.Now().UnixNano()-arrival, 0)
 		ran, workEnd := 0, int64(0)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		v, err := c.do(ctx, key, func() []byte {
-			time.Sleep(workTime)
+			time.Sleep(time.Duration(workNs))
 			ran++
 			workEnd = time.Now().UnixNano()
 			return value
@@ -56,7 +64,7 @@ func runWorker(addr string) error {
 		if err != nil {
 			fmt.Fprintf(out, "err %s: %s\n", name, strings.ReplaceAll(err.Error(), "\n", " "))
 		} else {
-			fmt.Fprintf(out, "ok %d %d %d %d\n", ran, workEnd, ret, fleetFallbacks(cs)-fallbacks)
+			fmt.Fprintf(out, "ok %d %d %d %d %d\n", ran, workEnd, ret, fleetFallbacks(cs)-fallbacks, late)
 		}
 		if err := out.Flush(); err != nil {
 			return err

@@ -1,14 +1,14 @@
 //go:build sftesthooks
 
-/* gosf_testpeer.c — see gosf_testpeer.h. Compiled only with the
+/* gosf_testcaller.c — see gosf_testcaller.h. Compiled only with the
  * sftesthooks build tag (the Go tests). */
-#include "gosf_testpeer.h"
+#include "gosf_testcaller.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct gosf_cpeer {
+struct gosf_ccaller {
   sf_ticket *wait, *work;
   pthread_t thread;
   int has_thread;
@@ -18,8 +18,8 @@ struct gosf_cpeer {
   gosf_outcome out;
 };
 
-gosf_cpeer *gosf_cpeer_join(sf_group *g, const char *key, size_t key_len) {
-  gosf_cpeer *p = calloc(1, sizeof *p);
+gosf_ccaller *gosf_ccaller_join(sf_group *g, const char *key, size_t key_len) {
+  gosf_ccaller *p = calloc(1, sizeof *p);
   if (!p) return NULL;
   if (sf_join(g, key, key_len, 0, &p->wait, &p->work) != SF_OK) {
     free(p);
@@ -28,14 +28,14 @@ gosf_cpeer *gosf_cpeer_join(sf_group *g, const char *key, size_t key_len) {
   return p;
 }
 
-int gosf_cpeer_leads(const gosf_cpeer *p) { return p && p->work != NULL; }
+int gosf_ccaller_leads(const gosf_ccaller *p) { return p && p->work != NULL; }
 
 static void foreign_release(void *v) { free(v); }
 /* Another binding's native values, as the Rust or Python binding has. */
 static const sf_native_kind foreign_kind = {"c-test", foreign_release};
 
 static void *complete_main(void *arg) {
-  gosf_cpeer *p = arg;
+  gosf_ccaller *p = arg;
   sf_bytes *b = sf_bytes_new(p->data, p->len);
   if (p->status == -1) { /* a native value with no byte form */
     sf_bytes_release(b);
@@ -47,7 +47,7 @@ static void *complete_main(void *arg) {
   return NULL;
 }
 
-void gosf_cpeer_complete_async(gosf_cpeer *p, int status, const char *data, size_t len) {
+void gosf_ccaller_complete_async(gosf_ccaller *p, int status, const char *data, size_t len) {
   p->status = status;
   p->data = malloc(len ? len : 1);
   if (len) memcpy(p->data, data, len);
@@ -56,13 +56,13 @@ void gosf_cpeer_complete_async(gosf_cpeer *p, int status, const char *data, size
   else complete_main(p);
 }
 
-void gosf_cpeer_handoff(gosf_cpeer *p) {
+void gosf_ccaller_handoff(gosf_ccaller *p) {
   sf_leave(p->work);
   p->work = NULL;
 }
 
 static void *wait_main(void *arg) {
-  gosf_cpeer *p = arg;
+  gosf_ccaller *p = arg;
   sf_result r;
   memset(&p->out, 0, sizeof p->out);
   p->out.status = sf_wait(p->wait, -1, &r);
@@ -76,12 +76,12 @@ static void *wait_main(void *arg) {
   return NULL;
 }
 
-void gosf_cpeer_wait_async(gosf_cpeer *p) {
+void gosf_ccaller_wait_async(gosf_ccaller *p) {
   if (pthread_create(&p->thread, NULL, wait_main, p) == 0) p->has_thread = 1;
   else wait_main(p);
 }
 
-gosf_outcome gosf_cpeer_finish(gosf_cpeer *p) {
+gosf_outcome gosf_ccaller_finish(gosf_ccaller *p) {
   gosf_outcome o;
   if (p->has_thread) pthread_join(p->thread, NULL);
   o = p->out;
