@@ -471,10 +471,11 @@ struct Loop {
     for (auto &p : f.pendings) {
       if (p->state != Pending::kQueued) continue;
       p->state = Pending::kSent;
-      cmds.push_back(f.conn.eval(kJoin,
-                                 {p->keys.lease, p->keys.counter, p->keys.outcome(p->waited),
-                                  p->keys.linger, p->keys.latest, p->keys.waiters},
-                                 {lease_ms, std::to_string(p->waited), linger, p->member}));
+      cmds.push_back(f.conn.eval(
+          kJoin,
+          {p->keys.lease, p->keys.counter, p->keys.outcome(p->waited), p->keys.linger,
+           p->keys.latest, p->keys.waiters},
+          {lease_ms, std::to_string(p->waited), linger, p->member, p->registered ? "1" : "0"}));
       what.emplace_back(Fleet::kOutJoin, p.get());
     }
     for (auto &l : f.leases) {
@@ -534,9 +535,13 @@ struct Loop {
     std::string why;
     if (!f.conn.run(cmds, &replies, &why)) {
       // The joins sent get no answer: queue them again (after a reconnect,
-      // or to fall back).
-      for (auto &w : what)
-        if (w.first == Fleet::kOutJoin) static_cast<Pending *>(w.second)->state = Pending::kQueued;
+      // or to fall back). The server may have registered them as waiters.
+      for (auto &w : what) {
+        if (w.first != Fleet::kOutJoin) continue;
+        auto *p = static_cast<Pending *>(w.second);
+        p->state = Pending::kQueued;
+        p->registered = true;
+      }
       return false;
     }
     for (std::size_t i = 0; i < replies.size(); ++i) {

@@ -7,20 +7,20 @@ const char kJoinLua[] = R"lua(
 if ARGV[2] ~= '0' then
   local o = redis.call('HMGET', KEYS[3], 's', 'v', 'e')
   if o[1] then
-    redis.call('HDEL', KEYS[6], ARGV[4])
+    if ARGV[5] == '1' then redis.call('HDEL', KEYS[6], ARGV[4]) end
     return {'done', ARGV[2], o[1], o[2], o[3]}
   end
   -- a flight that took over after the one waited on is as fresh
   o = redis.call('HMGET', KEYS[5], 's', 'v', 'e', 't')
   if o[1] and tonumber(o[4]) > tonumber(ARGV[2]) then
-    redis.call('HDEL', KEYS[6], ARGV[4])
+    if ARGV[5] == '1' then redis.call('HDEL', KEYS[6], ARGV[4]) end
     return {'done', o[4], o[1], o[2], o[3]}
   end
 end
 if ARGV[3] == '1' then
   local o = redis.call('HMGET', KEYS[4], 's', 'v', 'e', 't')
   if o[1] then
-    redis.call('HDEL', KEYS[6], ARGV[4])
+    if ARGV[5] == '1' then redis.call('HDEL', KEYS[6], ARGV[4]) end
     return {'done', o[4], o[1], o[2], o[3]}
   end
 end
@@ -30,7 +30,7 @@ if holder then
   redis.call('PEXPIRE', KEYS[6], 2 * tonumber(ARGV[1]))
   return {'wait', holder, redis.call('PTTL', KEYS[1])}
 end
-redis.call('HDEL', KEYS[6], ARGV[4])
+if ARGV[5] == '1' then redis.call('HDEL', KEYS[6], ARGV[4]) end
 local t = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], 86400000)
 redis.call('SET', KEYS[1], t, 'PX', ARGV[1])
@@ -64,9 +64,11 @@ if tonumber(ARGV[8]) > 0 then
   redis.call('PEXPIRE', KEYS[3], ARGV[8])
 end
 local w = redis.call('HGETALL', KEYS[5])
+local gone = {}
 for i = 1, #w, 2 do
-  if w[i + 1] == ARGV[1] then redis.call('HDEL', KEYS[5], w[i]) end
+  if w[i + 1] == ARGV[1] then gone[#gone + 1] = w[i] end
 end
+if #gone > 0 then redis.call('HDEL', KEYS[5], unpack(gone)) end
 redis.call('PUBLISH', ARGV[9], ARGV[10])
 return 1
 )lua";

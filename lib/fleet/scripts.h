@@ -3,7 +3,8 @@
 // leases are key expiries (PX), remaining time is PTTL.
 //
 // join     KEYS lease, counter, outcome(waited), linger, latest, waiters
-//          ARGV lease_ms, waited token (0: none), linger on (0/1), member
+//          ARGV lease_ms, waited token (0: none), linger on (0/1), member,
+//               member registered by an earlier join (0/1)
 //   → {"done", token, status, value|nil, error|nil}  the outcome of the flight
 //                                    waited on, or of one that took over
 //                                    after it (latest, token > waited), or
@@ -13,7 +14,7 @@
 //                                    (this held flight) is registered in
 //                                    waiters as a waiter of that token, for
 //                                    2 × lease_ms from now
-//          (done and lead unregister `member`)
+//          (done and lead unregister a registered `member`)
 // renew    KEYS lease, waiters; ARGV token, lease_ms → 0 the lease is lost;
 //          1 renewed, and a process waits for this token; 2 renewed, and no
 //          process waits for it
