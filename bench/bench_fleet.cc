@@ -8,7 +8,8 @@
 // in each process that did not run the work: the fleet's own latency,
 // without the time the process takes to wake all of its callers), Redis commands per stampede (INFO
 // commandstats), and for one caller with no contention the time per flight
-// over a local group's, in server round trips (PING).
+// over a local group's, in server round trips (PING), beside the protocol's
+// floor: the same two scripts sent by one blocking client, with no engine.
 //
 //   ./build/bench/bench_fleet [--procs 8] [--threads 20] [--rounds 10]
 #include <fcntl.h>
@@ -29,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include "fleet/keys.h"
+#include "fleet/scripts.h"
 #include "redis_server.h"
 
 namespace {
@@ -321,6 +324,40 @@ double uncontended_us(sf_group *g, int n, const std::string &prefix) {
   return (now_ns() - t0) / 1e3 / n;
 }
 
+// The protocol's floor: the two scripts of an uncontended flight (join,
+// answered "lead"; complete), sent by one blocking client on fresh keys,
+// with no engine and no I/O thread: µs per flight.
+double scripts_us(const sftest::RedisServer &server, int n) {
+  redisContext *c = server.connect();
+  std::string sha[2];
+  const sf::FleetScript which[2] = {sf::kJoin, sf::kComplete};
+  for (int i = 0; i < 2; ++i) {
+    redisReply *r = cmd(c, {"SCRIPT", "LOAD", sf::fleet_script(which[i])});
+    if (r && r->type == REDIS_REPLY_STRING) sha[i].assign(r->str, r->len);
+    if (r) freeReplyObject(r);
+  }
+  const std::string group = sf::to_hex("bench-floor", 11);
+  const std::string channel = sf::done_channel("sf", group);
+  int64_t t0 = now_ns();
+  for (int i = 0; i < n; ++i) {
+    const std::string key = "f" + std::to_string(i);
+    const sf::FlightKeys k = sf::flight_keys("sf", group, key.data(), key.size());
+    redisReply *r = cmd(c, {"EVALSHA", sha[0], "6", k.lease, k.counter, k.outcome(0), k.linger,
+                            k.latest, k.waiters, "5000", "0", "0", "m", "0"});
+    std::string token = "1";
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
+      token.assign(r->element[1]->str, r->element[1]->len);
+    if (r) freeReplyObject(r);
+    r = cmd(c, {"EVALSHA", sha[1], "5", k.lease, k.outcome(std::stoull(token)), k.linger, k.latest,
+                k.waiters, token, "0", "1", "v", "0", "", "10000", "0", channel,
+                k.hex_key + ":" + token});
+    if (r) freeReplyObject(r);
+  }
+  double us = (now_ns() - t0) / 1e3 / n;
+  redisFree(c);
+  return us;
+}
+
 double ping_us(const sftest::RedisServer &server, int n) {
   redisContext *c = server.connect();
   int64_t t0 = now_ns();
@@ -368,6 +405,7 @@ int main(int argc, char **argv) {
   Commands c = total_commands(server);
   double local_us = uncontended_us(local, n, "u");
   double rtt = ping_us(server, n);
+  double floor_us = scripts_us(server, n);
   std::printf(
       "\nuncontended (1 caller, fresh keys, %d calls): local %.2f us, fleet %.2f us, "
       "round trip (PING) %.2f us\n",
@@ -376,6 +414,10 @@ int main(int argc, char **argv) {
       "fleet overhead: %.2f round trips' time per flight; %.2f scripts (%.1f server "
       "commands) per flight\n",
       (fleet_us - local_us) / rtt, double(c.scripts) / n, double(c.all) / n);
+  std::printf(
+      "the same two scripts from one blocking client, no engine: %.2f us per flight, %.2f round "
+      "trips' time\n",
+      floor_us, floor_us / rtt);
   sf_group_release(fleet);
   sf_group_release(local);
   return 0;
