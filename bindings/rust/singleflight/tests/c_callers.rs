@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 use singleflight::sys;
-use singleflight::{Bytes, Error, Group, Join};
+use singleflight::{Bytes, Error, Group};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -112,7 +112,7 @@ fn rust_follows_a_c_leader_with_the_same_bytes() {
 fn c_follows_a_rust_leader() {
     let group = Group::open("c-callers-2").unwrap();
     // A byte-typed value crosses zero-copy.
-    let Join::Leader(leader) = group.join::<Vec<u8>, ()>("bytes").unwrap() else { unreachable!() };
+    let leader = lead::<Vec<u8>, ()>(&group, "bytes");
     let c = {
         let w = cwork(&group, 0, b"C ran");
         thread::spawn(move || c_call("c-callers-2", "bytes", w))
@@ -129,7 +129,7 @@ fn c_follows_a_rust_leader() {
     assert!(mine.is_shared());
 
     // A value with no byte form is a clear error for the C caller.
-    let Join::Leader(leader) = group.join::<std::time::Duration, ()>("typed").unwrap() else { unreachable!() };
+    let leader = lead::<std::time::Duration, ()>(&group, "typed");
     let c = {
         let w = cwork(&group, 0, b"C ran");
         thread::spawn(move || c_call("c-callers-2", "typed", w))
@@ -318,7 +318,7 @@ fn unshared_leader_finish_releases_once_and_frees_the_key() {
     assert_eq!(drops.load(Ordering::SeqCst), 2);
 
     // The split API's Leader::complete too; and the key runs again.
-    let Join::Leader(leader) = group.join::<u32, ()>("k").unwrap() else { panic!("the key must be free") };
+    let leader = lead::<u32, ()>(&group, "k");
     let mine = leader.complete(Ok(3)).unwrap();
     assert_eq!(*mine, 3);
     assert!(!mine.is_shared());
