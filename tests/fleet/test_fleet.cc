@@ -483,16 +483,37 @@ std::string waiters_key(const char *group) {
   return "{sf:" + hex_of(group) + ":" + hex_of("k") + "}:waiters";
 }
 
+// Waits (by count) until the server counts one process a waiter of "k".
+void await_one_waiter(const RedisServer &server, const char *group) {
+  for (int i = 0; i < 12000 && server.command({"HLEN", waiters_key(group)}) != "1"; ++i)
+    pause_ms(5);
+  ASSERT_EQ(server.command({"HLEN", waiters_key(group)}), "1");
+}
+
 // Joins "k" of `g` as a waiter of the remote leader, and waits (by count)
 // until the server counts this process a waiter.
 void join_remote(const RedisServer &server, sf_group *g, const char *group, sf_ticket **wait) {
   sf_ticket *work;
   ASSERT_EQ(sf_join(g, "k", 1, 0, wait, &work), SF_OK);
   ASSERT_EQ(work, nullptr);  // the fleet holds the work: a waiter
-  for (int i = 0; i < 12000 && server.command({"HLEN", waiters_key(group)}) != "1"; ++i)
-    pause_ms(5);
-  ASSERT_EQ(server.command({"HLEN", waiters_key(group)}), "1");
+  await_one_waiter(server, group);
 }
+
+// Joins "k" of `g` until this process leads it: a join is held while the
+// I/O thread asks the server (or, unreachable, until the connection fails)
+// and handed off to lead. *work stays NULL if it never leads.
+void lead_here(sf_group *g, sf_ticket **wait, sf_ticket **work) {
+  *work = nullptr;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(sf_join(g, "k", 1, 0, wait, work), SF_OK);
+    if (*work) return;
+    Result r;
+    EXPECT_EQ(sf_wait(*wait, -1, &r), SF_EHANDOFF);
+    sf_leave(*wait);
+  }
+}
+
+void store_one(void *ud) { static_cast<std::atomic<int> *>(ud)->store(1); }
 
 TEST_F(Fleet, ALeaderWhoseOwnCallerLeftGoesOnForTheCallersOfAnotherProcess) {
   sf_group *g = open_fleet(server.url(), "orphan", 600);
@@ -563,26 +584,69 @@ TEST_F(Fleet, ServerLostWhileOnlyAnotherProcessWaitsAbandonsTheLeaderAsLocally) 
   sf_group_release(g);
 }
 
+// The only other caller of this process's leader waits in a worker
+// process, which is killed with SIGKILL: it never leaves, and its record
+// in the flight's waiters hash stays until the hash expires (2 × the lease
+// after the worker's last registration). Once this process's own callers
+// left (a deadline, a cancellation), the leader is abandoned only after
+// that record is gone; the next caller runs fresh.
+TEST_F(Fleet, AWaiterKilledWithSigkillHoldsTheLeaderOnlyUntilItsRecordExpires) {
+  const char *group = "dead-waiter";
+  sf_group *g = open_fleet(server.url(), group, 300);
+  sf_ticket *w1, *k;
+  lead_here(g, &w1, &k);
+  ASSERT_NE(k, nullptr);
+  uint64_t token = 0;
+  EXPECT_EQ(sf_fence_token(k, &token), SF_OK);
+  ASSERT_GT(token, 0u);  // a fleet lead: processes can wait for it
+  std::atomic<int> fired{0};
+  ASSERT_EQ(sf_on_abandoned(k, store_one, &fired), SF_OK);
+  sf_ticket *w2, *k2;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w2, &k2), SF_OK);  // a second caller here
+  ASSERT_EQ(k2, nullptr);
+  // The worker's sf_do() of "k" waits for this leader.
+  Worker waiter({"--url", server.url(), "--dir", round_dir(server, group), "--mode", "value",
+                 "--group", group, "--key", "s:k", "--lease", "300", "--cooldown", "100"});
+  ASSERT_NO_FATAL_FAILURE(await_one_waiter(server, group));
+  EXPECT_EQ(
+      server.command({"EVAL", "return redis.call('HVALS', KEYS[1])[1]", "1", waiters_key(group)}),
+      std::to_string(token));  // the worker waits for this token
+  ::kill(waiter.pid(), SIGKILL);
+  EXPECT_EQ(waiter.finish().exit_status, 128 + SIGKILL);
+  Result r;
+  EXPECT_EQ(sf_wait(w1, 50 * 1000 * 1000, &r), SF_ETIMEDOUT);
+  sf_leave(w1);
+  EXPECT_EQ(sf_cancel(w2), SF_OK);
+  EXPECT_EQ(sf_wait(w2, -1, &r), SF_ECANCELED);
+  sf_leave(w2);  // every caller here left; the dead worker's record remains
+  // Waits (by count) for the abandonment. Each round reads the callback's
+  // mark before the record: abandoned while the record is there is wrong.
+  bool abandoned = false;
+  for (int i = 0; i < 6000 && !abandoned; ++i) {
+    abandoned = fired.load() == 1;
+    std::string record = server.command({"EXISTS", waiters_key(group)});
+    if (abandoned) EXPECT_EQ(record, "0") << "abandoned while the dead worker's record was there";
+    else pause_ms(5);
+  }
+  EXPECT_TRUE(abandoned);
+  EXPECT_EQ(sf_abandoned(k), 1);
+  sf_leave(k);  // stops without completing
+  expect_runs_fresh(g, "k");
+  sf_group_release(g);
+}
+
 TEST(FleetUnreachable, ALeaderWhoseCallersLeftIsAbandonedAtOnce) {
   if (find_redis_server().empty()) GTEST_SKIP() << "redis-server is not installed";
   RedisServer server;  // never started
   sf_group *g = open_fleet(server.url(), "unreachable-abandon");
-  sf_ticket *w = nullptr, *k = nullptr;
-  for (int i = 0; i < 100 && !k; ++i) {  // held until the connection fails, then local
-    ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
-    if (k) break;
-    Result r;
-    EXPECT_EQ(sf_wait(w, -1, &r), SF_EHANDOFF);
-    sf_leave(w);
-  }
+  sf_ticket *w, *k;
+  lead_here(g, &w, &k);  // held until the connection fails, then local
   ASSERT_NE(k, nullptr);
   uint64_t token = 1;
   EXPECT_EQ(sf_fence_token(k, &token), SF_OK);
   EXPECT_EQ(token, 0u);  // a local flight
   std::atomic<int> fired{0};
-  ASSERT_EQ(sf_on_abandoned(
-                k, [](void *ud) { static_cast<std::atomic<int> *>(ud)->store(1); }, &fired),
-            SF_OK);
+  ASSERT_EQ(sf_on_abandoned(k, store_one, &fired), SF_OK);
   sf_leave(w);
   EXPECT_EQ(fired.load(), 1);  // on this thread, as the caller left
   EXPECT_EQ(sf_abandoned(k), 1);
