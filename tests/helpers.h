@@ -98,6 +98,49 @@ class Gate {
   bool open_ = false;
 };
 
+// A work that waits until `gate` opens, then returns `s` as its value.
+inline Work gated_work(Gate &gate, std::string s, std::atomic<int> *runs = nullptr) {
+  return [&gate, s, runs](sf_bytes **v, sf_bytes **) {
+    if (runs) runs->fetch_add(1);
+    gate.wait();
+    *v = bytes(s);
+    return SF_OK;
+  };
+}
+
+// A thread that leads `key` of `g` (a group of the C++ API: run(key, fn)
+// and get()) with a work that returns `value` once release() opens its
+// gate. The constructor returns once the flight is in the table; the
+// destructor releases it.
+template <class G>
+class HeldLeader {
+ public:
+  template <class T>
+  HeldLeader(G &g, const std::string &key, T value)
+      : thread_([this, &g, key, value] {
+          g.run(key, [&] {
+            gate_.wait();
+            return value;
+          });
+        }) {
+    wait_until([&] { return stats(g.get()).in_table == 1; });
+  }
+  ~HeldLeader() { release(); }
+  HeldLeader(const HeldLeader &) = delete;
+  HeldLeader &operator=(const HeldLeader &) = delete;
+
+  // Lets the work return, and waits until the leader's call returned.
+  void release() {
+    if (!thread_.joinable()) return;
+    gate_.open();
+    thread_.join();
+  }
+
+ private:
+  Gate gate_;
+  std::thread thread_;
+};
+
 // Runs `n` threads of `fn(i)` and joins them.
 inline void run_threads(int n, const std::function<void(int)> &fn) {
   std::vector<std::thread> ts;

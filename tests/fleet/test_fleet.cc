@@ -11,12 +11,6 @@
 namespace sftest {
 namespace {
 
-sf_stats fleet_stats(sf_group *g) {
-  sf_stats s{};
-  EXPECT_EQ(sf_group_stats(g, &s, sizeof s), SF_OK);
-  return s;
-}
-
 sf_group *open_fleet(const std::string &url, const char *name = "fleet-test",
                      uint32_t lease_ms = 2000, uint32_t linger_ms = 0) {
   sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
@@ -29,27 +23,11 @@ sf_group *open_fleet(const std::string &url, const char *name = "fleet-test",
   return sf_group_open_fleet(name, std::strlen(name), &o);
 }
 
-// Runs sf_do with a lambda.
-sf_status do_fn(sf_group *g, const std::string &key,
-                std::function<sf_status(sf_bytes **, sf_bytes **)> fn, sf_result *r) {
-  auto tramp = [](void *ud, sf_bytes **v, sf_bytes **e) -> sf_status {
-    return (*static_cast<std::function<sf_status(sf_bytes **, sf_bytes **)> *>(ud))(v, e);
-  };
-  return sf_do(g, key.data(), key.size(), tramp, &fn, r);
-}
-
 // A caller of `key` runs the work itself (no flight, here or elsewhere,
 // holds the key).
 void expect_runs_fresh(sf_group *g, const std::string &key) {
   Result again;
-  EXPECT_EQ(do_fn(
-                g, key,
-                [](sf_bytes **v, sf_bytes **) {
-                  *v = bytes("fresh");
-                  return SF_OK;
-                },
-                &again),
-            SF_OK);
+  EXPECT_EQ(do_key(g, key, value_work("fresh"), &again), SF_OK);
   EXPECT_EQ(str(again.value), "fresh");
 }
 
@@ -68,7 +46,7 @@ TEST_F(Fleet, StampedeOfThreadsRunsOnceWithATokenAndSharesTheBytes) {
     ts.emplace_back([&, i] {
       arrived.fetch_add(1);
       Result r;
-      status[i] = do_fn(
+      status[i] = do_key(
           g, "hot",
           [&](sf_bytes **v, sf_bytes **) {
             runs.fetch_add(1);
@@ -93,7 +71,7 @@ TEST_F(Fleet, StampedeOfThreadsRunsOnceWithATokenAndSharesTheBytes) {
     EXPECT_EQ(got[i], "shared-value");
     EXPECT_EQ(shared[i], 1);
   }
-  sf_stats s = fleet_stats(g);
+  sf_stats s = stats(g);
   EXPECT_EQ(s.fleet_led, 1u);
   EXPECT_EQ(s.fleet_fallbacks, 0u);
   EXPECT_EQ(s.live, 0u);
@@ -107,32 +85,16 @@ TEST_F(Fleet, StampedeOfThreadsRunsOnceWithATokenAndSharesTheBytes) {
 TEST_F(Fleet, SequentialCallsRunFreshUnlessLingerAsks) {
   sf_group *plain = open_fleet(server.url(), "plain");
   sf_group *linger = open_fleet(server.url(), "linger", 2000, 60000);
-  int runs_plain = 0, runs_linger = 0;
+  std::atomic<int> runs_plain{0}, runs_linger{0};
   for (int i = 0; i < 3; ++i) {
     Result a, b;
-    EXPECT_EQ(do_fn(
-                  plain, "k",
-                  [&](sf_bytes **v, sf_bytes **) {
-                    ++runs_plain;
-                    *v = bytes("p");
-                    return SF_OK;
-                  },
-                  &a),
-              SF_OK);
-    EXPECT_EQ(do_fn(
-                  linger, "k",
-                  [&](sf_bytes **v, sf_bytes **) {
-                    ++runs_linger;
-                    *v = bytes("l");
-                    return SF_OK;
-                  },
-                  &b),
-              SF_OK);
+    EXPECT_EQ(do_key(plain, "k", value_work("p", &runs_plain), &a), SF_OK);
+    EXPECT_EQ(do_key(linger, "k", value_work("l", &runs_linger), &b), SF_OK);
     EXPECT_EQ(str(a.value), "p");
     EXPECT_EQ(str(b.value), "l");
   }
-  EXPECT_EQ(runs_plain, 3);   // nothing cached
-  EXPECT_EQ(runs_linger, 1);  // the lingering outcome serves the next two
+  EXPECT_EQ(runs_plain.load(), 3);   // nothing cached
+  EXPECT_EQ(runs_linger.load(), 1);  // the lingering outcome serves the next two
   sf_group_release(plain);
   sf_group_release(linger);
 }
@@ -142,37 +104,22 @@ TEST(FleetUnreachable, CallsRunLocallyThenFleetFlightsResumeWhenTheServerComes) 
   RedisServer server;  // not started yet: nothing listens on its socket
   sf_group *g = open_fleet(server.url(), "unreachable");
   ASSERT_NE(g, nullptr);
-  int runs = 0;
+  std::atomic<int> runs{0};
   for (int i = 0; i < 3; ++i) {
     Result r;
-    EXPECT_EQ(do_fn(
-                  g, "k",
-                  [&](sf_bytes **v, sf_bytes **) {
-                    ++runs;
-                    *v = bytes("local");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
+    EXPECT_EQ(do_key(g, "k", value_work("local", &runs), &r), SF_OK);
     EXPECT_EQ(str(r.value), "local");
   }
-  EXPECT_EQ(runs, 3);
-  EXPECT_GE(fleet_stats(g).fleet_fallbacks, 1u);
-  EXPECT_EQ(fleet_stats(g).fleet_led, 0u);
+  EXPECT_EQ(runs.load(), 3);
+  EXPECT_GE(stats(g).fleet_fallbacks, 1u);
+  EXPECT_EQ(stats(g).fleet_led, 0u);
   ASSERT_TRUE(server.start());
-  for (int i = 0; i < 3000 && fleet_stats(g).fleet_led == 0; ++i) {
+  for (int i = 0; i < 3000 && stats(g).fleet_led == 0; ++i) {
     Result r;
-    EXPECT_EQ(do_fn(
-                  g, "k",
-                  [&](sf_bytes **v, sf_bytes **) {
-                    *v = bytes("fleet");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
+    EXPECT_EQ(do_key(g, "k", value_work("fleet"), &r), SF_OK);
     pause_ms(10);
   }
-  EXPECT_GE(fleet_stats(g).fleet_led, 1u);  // fleet-wide again
+  EXPECT_GE(stats(g).fleet_led, 1u);  // fleet-wide again
   sf_group_release(g);
 }
 
@@ -208,9 +155,9 @@ TEST_F(Fleet, WaitersOfAnotherProcessTimeOutAreCancelledAndLeave) {
   EXPECT_EQ(sf_wait(w2, -1, &r), SF_ECANCELED);
   sf_leave(w1);
   sf_leave(w2);  // every local caller left: the process drops its interest
-  for (int i = 0; i < 3000 && fleet_stats(g).live != 0; ++i) pause_ms(5);
-  EXPECT_EQ(fleet_stats(g).live, 0u);
-  sf_stats s = fleet_stats(g);
+  for (int i = 0; i < 3000 && stats(g).live != 0; ++i) pause_ms(5);
+  EXPECT_EQ(stats(g).live, 0u);
+  sf_stats s = stats(g);
   EXPECT_GE(s.timeouts, 1u);
   EXPECT_GE(s.cancellations, 1u);
   WorkerOutput out = leader.release();
@@ -238,7 +185,7 @@ TEST_F(Fleet, RemoteOutcomeReachesSubscribersWithoutABlockedThread) {
   EXPECT_EQ(str(r.value), "old");
   EXPECT_EQ(r.shared, 1);
   sf_leave(w);
-  EXPECT_EQ(fleet_stats(g).fleet_joined, 1u);
+  EXPECT_EQ(stats(g).fleet_joined, 1u);
   sf_group_release(g);
 }
 
@@ -249,20 +196,14 @@ TEST_F(Fleet, KilledPubSubConnectionReconnectsAndTheWaitersStillGetTheOutcome) {
   std::string got;
   std::thread t([&] {
     Result r;
-    do_fn(
-        g, "k",
-        [](sf_bytes **v, sf_bytes **) {
-          *v = bytes("ran-here");
-          return SF_OK;
-        },
-        &r);
+    do_key(g, "k", value_work("ran-here"), &r);
     got = str(r.value);
     done = 1;
   });
   pause_ms(300);  // the caller is waiting for the remote leader
   EXPECT_NE(server.command({"CLIENT", "KILL", "TYPE", "pubsub"}), "");
-  for (int i = 0; i < 3000 && fleet_stats(g).fleet_reconnects == 0; ++i) pause_ms(5);
-  EXPECT_GE(fleet_stats(g).fleet_reconnects, 1u);
+  for (int i = 0; i < 3000 && stats(g).fleet_reconnects == 0; ++i) pause_ms(5);
+  EXPECT_GE(stats(g).fleet_reconnects, 1u);
   leader.release();
   t.join();
   EXPECT_EQ(got, "old");  // the remote outcome, after the reconnect
@@ -278,36 +219,24 @@ TEST_F(Fleet, ServerKilledMidFlightEveryCallerReturnsAndLaterFlightsAreFleetWide
   for (int i = 0; i < kThreads; ++i)
     ts.emplace_back([&, i] {
       Result r;
-      do_fn(
-          g, "k",
-          [](sf_bytes **v, sf_bytes **) {
-            *v = bytes("local");
-            return SF_OK;
-          },
-          &r);
+      do_key(g, "k", value_work("local"), &r);
       got[i] = str(r.value);
     });
   pause_ms(300);  // the callers wait for the remote leader
   server.kill9();
   for (auto &t : ts) t.join();  // the breaker ran them here
   for (auto &s : got) EXPECT_EQ(s, "local");
-  EXPECT_GE(fleet_stats(g).fleet_fallbacks, 1u);
+  EXPECT_GE(stats(g).fleet_fallbacks, 1u);
   leader.release();  // its completion cannot be published; it returns anyway
   ASSERT_TRUE(server.start());
-  uint64_t led = fleet_stats(g).fleet_led;
-  for (int i = 0; i < 3000 && fleet_stats(g).fleet_led == led; ++i) {
+  uint64_t led = stats(g).fleet_led;
+  for (int i = 0; i < 3000 && stats(g).fleet_led == led; ++i) {
     Result r;
-    do_fn(
-        g, "k2",
-        [](sf_bytes **v, sf_bytes **) {
-          *v = bytes("again");
-          return SF_OK;
-        },
-        &r);
+    do_key(g, "k2", value_work("again"), &r);
     pause_ms(10);
   }
-  EXPECT_GT(fleet_stats(g).fleet_led, led);
-  EXPECT_GE(fleet_stats(g).fleet_reconnects, 1u);
+  EXPECT_GT(stats(g).fleet_led, led);
+  EXPECT_GE(stats(g).fleet_reconnects, 1u);
   sf_group_release(g);
 }
 
@@ -315,16 +244,9 @@ TEST_F(Fleet, AForkedChildRunsItsFlightsLocallyAndTheParentStaysAFleetMember) {
   sf_group *g = open_fleet(server.url(), "forked");
   {
     Result r;
-    ASSERT_EQ(do_fn(
-                  g, "k",
-                  [](sf_bytes **v, sf_bytes **) {
-                    *v = bytes("parent");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
+    ASSERT_EQ(do_key(g, "k", value_work("parent"), &r), SF_OK);
   }
-  ASSERT_EQ(fleet_stats(g).fleet_led, 1u);
+  ASSERT_EQ(stats(g).fleet_led, 1u);
   pid_t child = fork();
   if (child == 0) {  // no gtest here: the exit status says it
     sf_result r;
@@ -354,49 +276,34 @@ TEST_F(Fleet, AForkedChildRunsItsFlightsLocallyAndTheParentStaysAFleetMember) {
   }
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   Result r;  // the parent is still a fleet member
-  EXPECT_EQ(do_fn(
-                g, "k",
-                [](sf_bytes **v, sf_bytes **) {
-                  *v = bytes("again");
-                  return SF_OK;
-                },
-                &r),
-            SF_OK);
-  EXPECT_EQ(fleet_stats(g).fleet_led, 2u);
+  EXPECT_EQ(do_key(g, "k", value_work("again"), &r), SF_OK);
+  EXPECT_EQ(stats(g).fleet_led, 2u);
   sf_group_release(g);
 }
 
-TEST_F(Fleet, PausedServerTripsTheBreakerWithinTheCommandTimeout) {
+// A fleet group whose breaker opens on a reply later than 200 ms and stays
+// open `cooldown_ms`, after one fleet flight (of "warm") showed it connected.
+sf_group *open_connected_quick_breaker(const RedisServer &server, const char *name,
+                                       uint32_t cooldown_ms) {
   sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
   std::string url = server.url();
   o.url = url.c_str();
   o.command_timeout_ms = 200;
-  o.cooldown_ms = 100;
-  sf_group *g = sf_group_open_fleet("paused", 6, &o);
-  {
-    Result r;  // connected, fleet flights
-    EXPECT_EQ(do_fn(
-                  g, "k",
-                  [](sf_bytes **v, sf_bytes **) {
-                    *v = bytes("a");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
-  }
-  EXPECT_EQ(fleet_stats(g).fleet_led, 1u);
+  o.cooldown_ms = cooldown_ms;
+  sf_group *g = sf_group_open_fleet(name, std::strlen(name), &o);
+  Result r;
+  EXPECT_EQ(do_key(g, "warm", value_work("w"), &r), SF_OK);
+  EXPECT_EQ(stats(g).fleet_led, 1u);
+  return g;
+}
+
+TEST_F(Fleet, PausedServerTripsTheBreakerWithinTheCommandTimeout) {
+  sf_group *g = open_connected_quick_breaker(server, "paused", 100);
   server.pause();
   Result r;
-  EXPECT_EQ(do_fn(
-                g, "k",
-                [](sf_bytes **v, sf_bytes **) {
-                  *v = bytes("b");
-                  return SF_OK;
-                },
-                &r),
-            SF_OK);
+  EXPECT_EQ(do_key(g, "k", value_work("b"), &r), SF_OK);
   EXPECT_EQ(str(r.value), "b");
-  EXPECT_GE(fleet_stats(g).fleet_fallbacks, 1u);
+  EXPECT_GE(stats(g).fleet_fallbacks, 1u);
   server.resume();
   sf_group_release(g);
 }
@@ -405,23 +312,7 @@ TEST_F(Fleet, PausedServerTripsTheBreakerWithinTheCommandTimeout) {
 // a local leader. A caller who joins again only after that leader finished
 // reads its outcome; the work runs once in this process.
 TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
-  sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
-  std::string url = server.url();
-  o.url = url.c_str();
-  o.command_timeout_ms = 200;
-  o.cooldown_ms = 60000;  // stays open for the test
-  sf_group *g = sf_group_open_fleet("breaker-race", 12, &o);
-  {
-    Result r;  // connected, fleet flights
-    EXPECT_EQ(do_fn(
-                  g, "warm",
-                  [](sf_bytes **v, sf_bytes **) {
-                    *v = bytes("w");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
-  }
+  sf_group *g = open_connected_quick_breaker(server, "breaker-race", 60000);  // open for the test
   server.pause();
   sf_ticket *wa, *ka, *wb, *kb;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &wa, &ka), SF_OK);
@@ -451,14 +342,7 @@ TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
   sf_leave(wb);
   // Later callers run fresh (locally while the breaker is open).
   Result later;
-  EXPECT_EQ(do_fn(
-                g, "k",
-                [](sf_bytes **v, sf_bytes **) {
-                  *v = bytes("later");
-                  return SF_OK;
-                },
-                &later),
-            SF_OK);
+  EXPECT_EQ(do_key(g, "k", value_work("later"), &later), SF_OK);
   EXPECT_EQ(str(later.value), "later");
   server.resume();
   sf_group_release(g);
