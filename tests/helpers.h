@@ -8,6 +8,7 @@
 #include <cstring>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -108,37 +109,39 @@ inline Work gated_work(Gate &gate, std::string s, std::atomic<int> *runs = nullp
   };
 }
 
-// A thread that leads `key` of `g` (a group of the C++ API: run(key, fn)
-// and get()) with a work that returns `value` once release() opens its
-// gate. The constructor returns once the flight is in the table; the
-// destructor releases it.
-template <class G>
+// A flight of `key` of `g` (a group of the C++ API) whose leader, on a
+// thread of its own, runs a work that returns `value` once finish() opens
+// its gate. The constructor returns once the flight is in the table; after
+// finish(), `got` holds what the leader's call returned. The destructor
+// finishes.
+template <class G, class T>
 class HeldLeader {
  public:
-  template <class T>
   HeldLeader(G &g, const std::string &key, T value)
-      : thread_([this, &g, key, value] {
-          g.run(key, [&] {
-            gate_.wait();
-            return value;
-          });
+      : leader_([this, &g, key, value] {
+          got = g.run(key, [&] {
+                   gate_.wait();
+                   return value;
+                 }).value;
         }) {
     wait_until([&] { return stats(g.get()).in_table == 1; });
   }
-  ~HeldLeader() { release(); }
+  ~HeldLeader() { finish(); }
   HeldLeader(const HeldLeader &) = delete;
   HeldLeader &operator=(const HeldLeader &) = delete;
 
   // Lets the work return, and waits until the leader's call returned.
-  void release() {
-    if (!thread_.joinable()) return;
+  void finish() {
+    if (!leader_.joinable()) return;
     gate_.open();
-    thread_.join();
+    leader_.join();
   }
+
+  std::shared_ptr<const T> got;
 
  private:
   Gate gate_;
-  std::thread thread_;
+  std::thread leader_;
 };
 
 // Runs `n` threads of `fn(i)` and joins them.

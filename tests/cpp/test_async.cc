@@ -134,7 +134,7 @@ TEST(CppAsync, ACallerWhoDropsItsFutureLeavesTheFlightRunning) {
 TEST(CppAsync, AStopTokenEndsAFuturesWait) {
   sf::group g;
   Pool pool(2);
-  HeldLeader<sf::group> leader(g, "k", 1);
+  HeldLeader<sf::group, int> leader(g, "k", 1);
   std::stop_source stop;
   auto fut = g.run_async(
       "k", [] { return 0; }, pool.exec(), stop.get_token());
@@ -148,7 +148,7 @@ TEST(CppAsync, AStopTokenEndsAFuturesWait) {
   }
   // The binding ended this wait itself: counted once, through the engine.
   EXPECT_EQ(stats(g.get()).cancellations, 1u);
-  leader.release();
+  leader.finish();
 }
 #endif
 
@@ -256,7 +256,7 @@ detached await_stoppable(sf::group &g, Pool &pool, std::stop_token stop, std::pr
 TEST(CppCoroutine, AStopTokenResumesTheCoroutineAndTheFlightGoesOn) {
   sf::group g;
   Pool pool(2);
-  HeldLeader<sf::group> leader(g, "k", std::string("v"));
+  HeldLeader<sf::group, std::string> leader(g, "k", "v");
   std::stop_source stop;
   std::promise<seen> done;
   await_stoppable(g, pool, stop.get_token(), done);
@@ -269,7 +269,7 @@ TEST(CppCoroutine, AStopTokenResumesTheCoroutineAndTheFlightGoesOn) {
   await_stoppable(g, pool, stop.get_token(), again);
   EXPECT_EQ(again.get_future().get().status, SF_ECANCELED);
   EXPECT_EQ(stats(g.get()).cancellations, 2u);
-  leader.release();
+  leader.finish();
   wait_until([&] { return stats(g.get()).live == 0; });
 }
 

@@ -205,10 +205,10 @@ TEST(CppGroup, CopiesShareFlightsMovesTransfer) {
   sf::group a;
   sf::group b = a;  // one more reference to the same group
   EXPECT_EQ(a.get(), b.get());
-  sftest::HeldLeader<sf::group> leader(a, "k", 1);
+  sftest::HeldLeader<sf::group, int> leader(a, "k", 1);
   std::thread follower([&] { EXPECT_TRUE(b.run("k", [] { return 2; }).shared); });
   wait_until([&] { return stats(a.get()).followers == 1; });
-  leader.release();
+  leader.finish();
   follower.join();
 
   sf::group c = std::move(b);
