@@ -367,11 +367,10 @@ std::string waiters_key(const char *group) {
   return "{sf:" + hex_of(group) + ":" + hex_of("k") + "}:waiters";
 }
 
-// Waits (by count) until the server counts one process a waiter of "k".
-void await_one_waiter(const RedisServer &server, const char *group) {
-  for (int i = 0; i < 12000 && server.command({"HLEN", waiters_key(group)}) != "1"; ++i)
-    pause_ms(5);
-  ASSERT_EQ(server.command({"HLEN", waiters_key(group)}), "1");
+// Waits (by count) until the server counts `n` processes waiters of "k".
+void await_waiters(const RedisServer &server, const char *group, const char *n) {
+  for (int i = 0; i < 12000 && server.command({"HLEN", waiters_key(group)}) != n; ++i) pause_ms(5);
+  ASSERT_EQ(server.command({"HLEN", waiters_key(group)}), n);
 }
 
 // Joins "k" of `g` as a waiter of the remote leader, and waits (by count)
@@ -380,7 +379,7 @@ void join_remote(const RedisServer &server, sf_group *g, const char *group, sf_t
   sf_ticket *work;
   ASSERT_EQ(sf_join(g, "k", 1, 0, wait, &work), SF_OK);
   ASSERT_EQ(work, nullptr);  // the fleet holds the work: a waiter
-  await_one_waiter(server, group);
+  await_waiters(server, group, "1");
 }
 
 // Joins "k" of `g` until this process leads it: a join is held while the
@@ -398,6 +397,30 @@ void lead_here(sf_group *g, sf_ticket **wait, sf_ticket **work) {
 }
 
 void store_one(void *ud) { static_cast<std::atomic<int> *>(ud)->store(1); }
+
+// A worker process with one caller of "k" of `group` (a 300 ms lease) in
+// `mode`, which waits for this process's leader.
+std::unique_ptr<Worker> waiter_process(const RedisServer &server, const std::string &dir,
+                                       const char *group, const char *mode) {
+  return std::make_unique<Worker>(
+      std::vector<std::string>{"--url", server.url(), "--dir", dir, "--mode", mode, "--group",
+                               group, "--key", "s:k", "--lease", "300", "--cooldown", "100"});
+}
+
+// Waits (by count) until `fired` (the leader's sf_on_abandoned mark). Each
+// round reads the mark before the flight's waiters record: a leader
+// abandoned while the server still counted a process its waiter fails.
+void await_abandoned_without_waiters(const RedisServer &server, const char *group,
+                                     const std::atomic<int> &fired) {
+  bool abandoned = false;
+  for (int i = 0; i < 6000 && !abandoned; ++i) {
+    abandoned = fired.load() == 1;
+    std::string record = server.command({"EXISTS", waiters_key(group)});
+    if (abandoned) EXPECT_EQ(record, "0") << "abandoned while a process was counted a waiter";
+    else pause_ms(5);
+  }
+  EXPECT_TRUE(abandoned);
+}
 
 TEST_F(Fleet, ALeaderWhoseOwnCallerLeftGoesOnForTheCallersOfAnotherProcess) {
   sf_group *g = open_fleet(server.url(), "orphan", 600);
@@ -489,32 +512,58 @@ TEST_F(Fleet, AWaiterKilledWithSigkillHoldsTheLeaderOnlyUntilItsRecordExpires) {
   ASSERT_EQ(sf_join(g, "k", 1, 0, &w2, &k2), SF_OK);  // a second caller here
   ASSERT_EQ(k2, nullptr);
   // The worker's sf_do() of "k" waits for this leader.
-  Worker waiter({"--url", server.url(), "--dir", round_dir(server, group), "--mode", "value",
-                 "--group", group, "--key", "s:k", "--lease", "300", "--cooldown", "100"});
-  ASSERT_NO_FATAL_FAILURE(await_one_waiter(server, group));
+  auto waiter = waiter_process(server, round_dir(server, group), group, "value");
+  ASSERT_NO_FATAL_FAILURE(await_waiters(server, group, "1"));
   EXPECT_EQ(
       server.command({"EVAL", "return redis.call('HVALS', KEYS[1])[1]", "1", waiters_key(group)}),
       std::to_string(token));  // the worker waits for this token
-  ::kill(waiter.pid(), SIGKILL);
-  EXPECT_EQ(waiter.finish().exit_status, 128 + SIGKILL);
+  ::kill(waiter->pid(), SIGKILL);
+  EXPECT_EQ(waiter->finish().exit_status, 128 + SIGKILL);
   Result r;
   EXPECT_EQ(sf_wait(w1, 50 * 1000 * 1000, &r), SF_ETIMEDOUT);
   sf_leave(w1);
   EXPECT_EQ(sf_cancel(w2), SF_OK);
   EXPECT_EQ(sf_wait(w2, -1, &r), SF_ECANCELED);
   sf_leave(w2);  // every caller here left; the dead worker's record remains
-  // Waits (by count) for the abandonment. Each round reads the callback's
-  // mark before the record: abandoned while the record is there is wrong.
-  bool abandoned = false;
-  for (int i = 0; i < 6000 && !abandoned; ++i) {
-    abandoned = fired.load() == 1;
-    std::string record = server.command({"EXISTS", waiters_key(group)});
-    if (abandoned) EXPECT_EQ(record, "0") << "abandoned while the dead worker's record was there";
-    else pause_ms(5);
-  }
-  EXPECT_TRUE(abandoned);
+  await_abandoned_without_waiters(server, group, fired);
   EXPECT_EQ(sf_abandoned(k), 1);
   sf_leave(k);  // stops without completing
+  expect_runs_fresh(g, "k");
+  sf_group_release(g);
+}
+
+// Two processes wait for this process's leader: one is killed with
+// SIGKILL, then, soon after, the other gives up; its leave finds the dead
+// one's record still there, so it tells the leader nothing. The leader is
+// abandoned once that record expired; the next caller runs fresh.
+TEST_F(Fleet, AWaiterKilledWithSigkillHoldsTheLeaderPastTheLastWaiterWhoLeaves) {
+  const char *group = "dead-and-gone";
+  sf_group *g = open_fleet(server.url(), group, 300);
+  sf_ticket *w, *k;
+  lead_here(g, &w, &k);
+  ASSERT_NE(k, nullptr);
+  std::atomic<int> fired{0};
+  ASSERT_EQ(sf_on_abandoned(k, store_one, &fired), SF_OK);
+  std::string dir = round_dir(server, group);
+  auto dead = waiter_process(server, dir, group, "value");
+  ASSERT_NO_FATAL_FAILURE(await_waiters(server, group, "1"));
+  auto leaving = waiter_process(server, dir, group, "leave");
+  ASSERT_NO_FATAL_FAILURE(await_waiters(server, group, "2"));
+  ::kill(dead->pid(), SIGKILL);
+  EXPECT_EQ(dead->finish().exit_status, 128 + SIGKILL);
+  EXPECT_EQ(sf_cancel(w), SF_OK);
+  Result r;
+  EXPECT_EQ(sf_wait(w, -1, &r), SF_ECANCELED);
+  sf_leave(w);            // the caller here left
+  touch(dir + "/leave");  // the last live waiter of the fleet leaves
+  await_abandoned_without_waiters(server, group, fired);
+  EXPECT_EQ(sf_abandoned(k), 1);
+  touch(dir + "/exit");
+  WorkerOutput out = leaving->finish();
+  EXPECT_EQ(out.exit_status, 0);
+  ASSERT_EQ(out.calls.size(), 1u);
+  EXPECT_EQ(out.calls[0].status, SF_ETIMEDOUT);  // it gave up, no outcome
+  sf_leave(k);                                   // stops without completing
   expect_runs_fresh(g, "k");
   sf_group_release(g);
 }
