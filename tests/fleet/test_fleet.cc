@@ -491,23 +491,47 @@ TEST_F(Fleet, ServerLostWhileOnlyAnotherProcessWaitsAbandonsTheLeaderAsLocally) 
   sf_group_release(g);
 }
 
-// The only other caller of this process's leader waits in a worker
-// process, which is killed with SIGKILL: it never leaves, and its record
-// in the flight's waiters hash stays until the hash expires (2 × the lease
-// after the worker's last registration). Once this process's own callers
-// left (a deadline, a cancellation), the leader is abandoned only after
-// that record is gone; the next caller runs fresh.
-TEST_F(Fleet, AWaiterKilledWithSigkillHoldsTheLeaderOnlyUntilItsRecordExpires) {
-  const char *group = "dead-waiter";
-  sf_group *g = open_fleet(server.url(), group, 300);
-  sf_ticket *w1, *k;
-  lead_here(g, &w1, &k);
-  ASSERT_NE(k, nullptr);
+// This process leads "k" of a fleet group (a 300 ms lease) for callers of
+// other processes, one of which is killed with SIGKILL while it waits: it
+// never leaves, and its record in the flight's waiters hash stays until
+// the hash expires (2 × the lease after the last registration).
+class FleetKilledWaiter : public FleetTest {
+ protected:
+  // Opens `name` and leads "k" here: a fleet lead (`token`) whose
+  // sf_on_abandoned callback sets `fired`.
+  void lead(const char *name) {
+    group = name;
+    g = open_fleet(server.url(), name, 300);
+    ASSERT_NO_FATAL_FAILURE(lead_here(g, &w, &k));
+    ASSERT_NE(k, nullptr);
+    ASSERT_EQ(sf_fence_token(k, &token), SF_OK);
+    ASSERT_GT(token, 0u);
+    ASSERT_EQ(sf_on_abandoned(k, store_one, &fired), SF_OK);
+  }
+  // Every caller left: the leader is abandoned once no process is counted
+  // its waiter, it stops without completing, and the next caller runs
+  // fresh.
+  void expect_abandoned_then_fresh() {
+    await_abandoned_without_waiters(server, group, fired);
+    EXPECT_EQ(sf_abandoned(k), 1);
+    sf_leave(k);
+    k = nullptr;
+    expect_runs_fresh(g, "k");
+  }
+  void TearDown() override { sf_group_release(g); }
+
+  const char *group = nullptr;
+  sf_group *g = nullptr;
+  sf_ticket *w = nullptr, *k = nullptr;
   uint64_t token = 0;
-  EXPECT_EQ(sf_fence_token(k, &token), SF_OK);
-  ASSERT_GT(token, 0u);  // a fleet lead: processes can wait for it
   std::atomic<int> fired{0};
-  ASSERT_EQ(sf_on_abandoned(k, store_one, &fired), SF_OK);
+};
+
+// The only other caller waits in the killed worker. Once this process's
+// own callers left (a deadline, a cancellation), the leader is abandoned
+// only after the dead worker's record is gone.
+TEST_F(FleetKilledWaiter, HoldsTheLeaderOnlyUntilItsRecordExpires) {
+  ASSERT_NO_FATAL_FAILURE(lead("dead-waiter"));
   sf_ticket *w2, *k2;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &w2, &k2), SF_OK);  // a second caller here
   ASSERT_EQ(k2, nullptr);
@@ -517,55 +541,38 @@ TEST_F(Fleet, AWaiterKilledWithSigkillHoldsTheLeaderOnlyUntilItsRecordExpires) {
   EXPECT_EQ(
       server.command({"EVAL", "return redis.call('HVALS', KEYS[1])[1]", "1", waiters_key(group)}),
       std::to_string(token));  // the worker waits for this token
-  ::kill(waiter->pid(), SIGKILL);
-  EXPECT_EQ(waiter->finish().exit_status, 128 + SIGKILL);
+  EXPECT_EQ(waiter->kill9().exit_status, 128 + SIGKILL);
   Result r;
-  EXPECT_EQ(sf_wait(w1, 50 * 1000 * 1000, &r), SF_ETIMEDOUT);
-  sf_leave(w1);
+  EXPECT_EQ(sf_wait(w, 50 * 1000 * 1000, &r), SF_ETIMEDOUT);
+  sf_leave(w);
   EXPECT_EQ(sf_cancel(w2), SF_OK);
   EXPECT_EQ(sf_wait(w2, -1, &r), SF_ECANCELED);
   sf_leave(w2);  // every caller here left; the dead worker's record remains
-  await_abandoned_without_waiters(server, group, fired);
-  EXPECT_EQ(sf_abandoned(k), 1);
-  sf_leave(k);  // stops without completing
-  expect_runs_fresh(g, "k");
-  sf_group_release(g);
+  expect_abandoned_then_fresh();
 }
 
-// Two processes wait for this process's leader: one is killed with
-// SIGKILL, then, soon after, the other gives up; its leave finds the dead
-// one's record still there, so it tells the leader nothing. The leader is
-// abandoned once that record expired; the next caller runs fresh.
-TEST_F(Fleet, AWaiterKilledWithSigkillHoldsTheLeaderPastTheLastWaiterWhoLeaves) {
-  const char *group = "dead-and-gone";
-  sf_group *g = open_fleet(server.url(), group, 300);
-  sf_ticket *w, *k;
-  lead_here(g, &w, &k);
-  ASSERT_NE(k, nullptr);
-  std::atomic<int> fired{0};
-  ASSERT_EQ(sf_on_abandoned(k, store_one, &fired), SF_OK);
+// Two processes wait: one is killed, then, soon after, the other gives up;
+// its leave finds the dead one's record still there, so it tells the
+// leader nothing. The leader is abandoned once that record expired.
+TEST_F(FleetKilledWaiter, HoldsTheLeaderPastTheLastWaiterWhoLeaves) {
+  ASSERT_NO_FATAL_FAILURE(lead("dead-and-gone"));
   std::string dir = round_dir(server, group);
   auto dead = waiter_process(server, dir, group, "value");
   ASSERT_NO_FATAL_FAILURE(await_waiters(server, group, "1"));
   auto leaving = waiter_process(server, dir, group, "leave");
   ASSERT_NO_FATAL_FAILURE(await_waiters(server, group, "2"));
-  ::kill(dead->pid(), SIGKILL);
-  EXPECT_EQ(dead->finish().exit_status, 128 + SIGKILL);
+  EXPECT_EQ(dead->kill9().exit_status, 128 + SIGKILL);
   EXPECT_EQ(sf_cancel(w), SF_OK);
   Result r;
   EXPECT_EQ(sf_wait(w, -1, &r), SF_ECANCELED);
   sf_leave(w);            // the caller here left
   touch(dir + "/leave");  // the last live waiter of the fleet leaves
-  await_abandoned_without_waiters(server, group, fired);
-  EXPECT_EQ(sf_abandoned(k), 1);
+  expect_abandoned_then_fresh();
   touch(dir + "/exit");
   WorkerOutput out = leaving->finish();
   EXPECT_EQ(out.exit_status, 0);
   ASSERT_EQ(out.calls.size(), 1u);
   EXPECT_EQ(out.calls[0].status, SF_ETIMEDOUT);  // it gave up, no outcome
-  sf_leave(k);                                   // stops without completing
-  expect_runs_fresh(g, "k");
-  sf_group_release(g);
 }
 
 TEST(FleetUnreachable, ALeaderWhoseCallersLeftIsAbandonedAtOnce) {
