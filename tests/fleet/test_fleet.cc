@@ -353,23 +353,7 @@ TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
 // caller, joining again after the leader finished, reads its outcome too
 // (the new caller does not stand in for it).
 TEST_F(Fleet, AWokenCallerJoiningAfterTheLeaderFinishedReadsItsOutcomeDespiteANewCaller) {
-  sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
-  std::string url = server.url();
-  o.url = url.c_str();
-  o.command_timeout_ms = 200;
-  o.cooldown_ms = 60000;  // stays open for the test
-  sf_group *g = sf_group_open_fleet("late-rejoin", 11, &o);
-  {
-    Result r;  // connected, fleet flights
-    EXPECT_EQ(do_fn(
-                  g, "warm",
-                  [](sf_bytes **v, sf_bytes **) {
-                    *v = bytes("w");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
-  }
+  sf_group *g = open_connected_quick_breaker(server, "late-rejoin", 60000);  // open for the test
   server.pause();
   sf_ticket *wa, *ka, *wb, *kb, *wc, *kc;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &wa, &ka), SF_OK);
