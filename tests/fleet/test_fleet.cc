@@ -394,11 +394,12 @@ TEST_F(Fleet, AWokenCallerJoiningAfterTheLeaderFinishedReadsItsOutcomeDespiteANe
 struct OrphanLeader {
   std::string dir;
   std::unique_ptr<Worker> worker;
-  OrphanLeader(const RedisServer &server, const std::string &name, const char *group) {
+  OrphanLeader(const RedisServer &server, const std::string &name, const char *group,
+               const char *lease_ms = "600") {
     dir = round_dir(server, name);
     worker = std::make_unique<Worker>(
         std::vector<std::string>{"--url", server.url(), "--dir", dir, "--mode", "orphan", "--group",
-                                 group, "--key", "s:k", "--lease", "600", "--cooldown", "100"});
+                                 group, "--key", "s:k", "--lease", lease_ms, "--cooldown", "100"});
     EXPECT_TRUE(await_file(dir + "/leader"));
   }
 };
@@ -463,14 +464,16 @@ void await_abandoned_without_waiters(const RedisServer &server, const char *grou
 }
 
 TEST_F(Fleet, ALeaderWhoseOwnCallerLeftGoesOnForTheCallersOfAnotherProcess) {
-  sf_group *g = open_fleet(server.url(), "orphan", 600);
-  OrphanLeader leader(server, "orphan", "orphan");
+  // A 1.5 s lease: a renewal delayed by a loaded machine (sanitizers, a
+  // shared CI host) does not lose it.
+  sf_group *g = open_fleet(server.url(), "orphan", 1500);
+  OrphanLeader leader(server, "orphan", "orphan", "1500");
   sf_ticket *w;
   join_remote(server, g, "orphan", &w);
   touch(leader.dir + "/go");  // the leader's own caller leaves
-  // Several renewals of its 600 ms lease later, it is still not abandoned:
-  // this process waits for it.
-  pause_ms(2000);
+  // Several renewals of its lease later (two leases), it is still not
+  // abandoned: this process waits for it.
+  pause_ms(3000);
   EXPECT_FALSE(file_exists(leader.dir + "/abandoned"));
   touch(leader.dir + "/release");
   Result r;
