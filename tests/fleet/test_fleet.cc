@@ -308,38 +308,53 @@ TEST_F(Fleet, PausedServerTripsTheBreakerWithinTheCommandTimeout) {
   sf_group_release(g);
 }
 
+// Two callers of "k" held by the fleet while the server is paused: the
+// breaker opens and hands both off; *wa and *wb are their woken tickets.
+void both_handed_off(sf_group *g, sf_ticket **wa, sf_ticket **wb) {
+  sf_ticket *ka, *kb;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, wa, &ka), SF_OK);
+  ASSERT_EQ(ka, nullptr);  // held by the fleet
+  ASSERT_EQ(sf_join(g, "k", 1, 0, wb, &kb), SF_OK);
+  ASSERT_EQ(kb, nullptr);
+  Result ra, rb;
+  EXPECT_EQ(sf_wait(*wa, -1, &ra), SF_EHANDOFF);  // the breaker opened: run it here
+  EXPECT_EQ(sf_wait(*wb, -1, &rb), SF_EHANDOFF);
+}
+
+// A woken caller joining "k" again after the local leader finished with
+// `value`: it reads that outcome instead of running the work again.
+void joins_late_and_reads(sf_group *g, const char *value) {
+  sf_ticket *w, *k;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  EXPECT_EQ(k, nullptr);  // no second run
+  if (k) {
+    sf_complete(k, SF_OK, bytes("twice"), nullptr);
+    sf_leave(k);
+  }
+  Result again;
+  EXPECT_EQ(sf_wait(w, -1, &again), SF_OK);
+  EXPECT_EQ(str(again.value), value);
+  EXPECT_EQ(again.shared, 1);
+  sf_leave(w);
+}
+
 // The breaker opens while a flight is held: its callers are handed off to
 // a local leader. A caller who joins again only after that leader finished
 // reads its outcome; the work runs once in this process.
 TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
   sf_group *g = open_connected_quick_breaker(server, "breaker-race", 60000);  // open for the test
   server.pause();
-  sf_ticket *wa, *ka, *wb, *kb;
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &wa, &ka), SF_OK);
-  ASSERT_EQ(ka, nullptr);  // held by the fleet
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &wb, &kb), SF_OK);
-  ASSERT_EQ(kb, nullptr);
-  Result ra, rb;
-  EXPECT_EQ(sf_wait(wa, -1, &ra), SF_EHANDOFF);  // the breaker opened: run it here
-  EXPECT_EQ(sf_wait(wb, -1, &rb), SF_EHANDOFF);
+  sf_ticket *wa, *ka, *wb;
+  both_handed_off(g, &wa, &wb);
   sf_leave(wa);
   sf_leave(wb);
   // A joins again first and runs the work; B joins again after it finished.
+  Result ra;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &wa, &ka), SF_OK);
   ASSERT_NE(ka, nullptr);
   EXPECT_EQ(sf_finish(wa, ka, SF_OK, bytes("once"), nullptr, nullptr, nullptr, &ra), SF_OK);
   EXPECT_EQ(str(ra.value), "once");
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &wb, &kb), SF_OK);
-  EXPECT_EQ(kb, nullptr);  // no second run
-  if (kb) {
-    sf_complete(kb, SF_OK, bytes("twice"), nullptr);
-    sf_leave(kb);
-  }
-  Result again;
-  EXPECT_EQ(sf_wait(wb, -1, &again), SF_OK);
-  EXPECT_EQ(str(again.value), "once");
-  EXPECT_EQ(again.shared, 1);
-  sf_leave(wb);
+  joins_late_and_reads(g, "once");
   // Later callers run fresh (locally while the breaker is open).
   Result later;
   EXPECT_EQ(do_key(g, "k", value_work("later"), &later), SF_OK);
@@ -355,15 +370,10 @@ TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
 TEST_F(Fleet, AWokenCallerJoiningAfterTheLeaderFinishedReadsItsOutcomeDespiteANewCaller) {
   sf_group *g = open_connected_quick_breaker(server, "late-rejoin", 60000);  // open for the test
   server.pause();
-  sf_ticket *wa, *ka, *wb, *kb, *wc, *kc;
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &wa, &ka), SF_OK);
-  ASSERT_EQ(ka, nullptr);  // held by the fleet
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &wb, &kb), SF_OK);
-  ASSERT_EQ(kb, nullptr);
-  Result ra, rb;
-  EXPECT_EQ(sf_wait(wa, -1, &ra), SF_EHANDOFF);  // the breaker opened: run it here
-  EXPECT_EQ(sf_wait(wb, -1, &rb), SF_EHANDOFF);
+  sf_ticket *wa, *ka, *wb, *wc, *kc;
+  both_handed_off(g, &wa, &wb);
   sf_leave(wa);  // B keeps its woken ticket for now
+  Result ra;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &wa, &ka), SF_OK);
   ASSERT_NE(ka, nullptr);
   ASSERT_EQ(sf_join(g, "k", 1, 0, &wc, &kc), SF_OK);  // a new caller
@@ -374,15 +384,7 @@ TEST_F(Fleet, AWokenCallerJoiningAfterTheLeaderFinishedReadsItsOutcomeDespiteANe
   EXPECT_EQ(str(rc.value), "once");
   sf_leave(wc);
   sf_leave(wb);
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &wb, &kb), SF_OK);
-  EXPECT_EQ(kb, nullptr);  // no second run
-  if (kb) {
-    sf_complete(kb, SF_OK, bytes("twice"), nullptr);
-    sf_leave(kb);
-  }
-  EXPECT_EQ(sf_wait(wb, -1, &rb), SF_OK);
-  EXPECT_EQ(str(rb.value), "once");
-  sf_leave(wb);
+  joins_late_and_reads(g, "once");
   expect_runs_fresh(g, "k");
   server.resume();
   sf_group_release(g);
