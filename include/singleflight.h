@@ -537,8 +537,10 @@ SF_EXTERN(void) sf_leave(sf_ticket *ticket);
  *   - Local first: the callers of one process join one local flight; only
  *     that flight talks to the server, so the server sees one conversation
  *     per process and key however many callers wait.
- *   - The engine owns the network: one I/O thread per fleet group and
- *     process speaks to the server (hiredis). The first caller of a key
+ *   - The engine owns the network: one I/O thread per process, shared by
+ *     all its fleet groups (each with its own connections to its server),
+ *     speaks to the servers (hiredis); it runs while the process has a
+ *     fleet group. The first caller of a key
  *     does not lead at once: it waits, as every caller after it, through
  *     the ordinary sf_wait()/sf_subscribe(), while the I/O thread asks the
  *     server. If the fleet has an outcome for the flight, every local
@@ -633,9 +635,10 @@ typedef struct sf_fleet_options {
  * connection is made in the background: an unreachable server is no error
  * (flights wait at most connect_timeout_ms for it, then run locally until
  * it answers).
- * Release with sf_group_release(); the I/O thread stops when the last
- * reference and the last flight are gone, after publishing the completions
- * still queued (within command_timeout_ms).
+ * Release with sf_group_release(); once the last reference and the last
+ * flight are gone, the group leaves the I/O thread after publishing the
+ * completions still queued (within command_timeout_ms), and the thread
+ * stops with the process's last fleet group.
  * @return a new reference, or NULL on bad input (NULL or empty name, an
  *         unknown options version, a URL that does not parse, a bad prefix)
  *         or no memory. Since: 0.1 */

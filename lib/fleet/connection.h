@@ -1,6 +1,6 @@
-// fleet/connection.h — the I/O thread's two connections to the server,
-// through hiredis: one for commands (pipelined scripts), one subscribed to
-// the group's completion channel. Blocking sockets with the configured
+// fleet/connection.h — a fleet group's two connections to its server, which
+// the I/O thread uses through hiredis: one for commands (pipelined
+// scripts), one subscribed to the group's completion channel. Blocking sockets with the configured
 // timeouts: a reply later than command_timeout_ms is an error, and any
 // error closes both connections (the caller trips the breaker).
 #pragma once
