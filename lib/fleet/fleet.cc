@@ -334,15 +334,17 @@ struct Loop {
         Fleet::kOutRelease);
   }
 
+  // Moves the inbox to *posts; true if the fleet is stopping.
+  bool take_inbox(std::vector<Post> *posts) noexcept {
+    std::lock_guard<std::mutex> lk(f.inbox_mu);
+    posts->swap(f.inbox);
+    return f.stopping;
+  }
+
   // Drains the inbox; true if the fleet is stopping.
   bool take_posts() {
     std::vector<Post> posts;
-    bool stop;
-    {
-      std::lock_guard<std::mutex> lk(f.inbox_mu);
-      posts.swap(f.inbox);
-      stop = f.stopping;
-    }
+    const bool stop = take_inbox(&posts);
     for (auto &p : posts) {
       switch (p.kind) {
         case Post::kHold: hold(p.work); break;
@@ -657,12 +659,7 @@ struct Loop {
   // once (a held flight runs locally); true once it is stopping.
   bool drain_broken() noexcept {
     std::vector<Post> posts;
-    bool stop;
-    {
-      std::lock_guard<std::mutex> lk(f.inbox_mu);
-      posts.swap(f.inbox);
-      stop = f.stopping;
-    }
+    const bool stop = take_inbox(&posts);
     for (auto &p : posts) {
       switch (p.kind) {
         case Post::kHold: group_leave(p.work); break;
