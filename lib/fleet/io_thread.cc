@@ -57,7 +57,7 @@ bool IoThread::attach(Fleet *f) noexcept {
     return true;
   }
   // The thread that finished the last group ended (or is ending: it takes
-  // mu_ no more).
+  // mu_ no more), unless it detached itself.
   if (thread_.joinable()) thread_.join();
   try {
     thread_ = std::thread([this] { loop(); });
@@ -91,7 +91,9 @@ void IoThread::drain_wake() noexcept {
 
 // Forgets the groups the thread finished: a group freed from the I/O
 // thread itself (Fleet::detached) is freed here, any other one is its
-// fleet_free's to free. True when no group is left: the thread ends.
+// fleet_free's to free. True when no group is left: the thread ends,
+// joined by the fleet_free of the last group, or detached when that
+// fleet_free ran on this thread (nobody is left to join it).
 bool IoThread::forget(std::vector<Fleet *> &finished) noexcept {
   std::size_t freed = 0;  // finished[0, freed): the ones to free here
   bool last;
@@ -108,7 +110,10 @@ bool IoThread::forget(std::vector<Fleet *> &finished) noexcept {
       else f->finished = true;
     }
     last = groups_.empty();
-    if (last) running_ = false;
+    if (last) {
+      running_ = false;
+      if (freed == finished.size()) thread_.detach();  // no fleet_free waits to join it
+    }
   }
   finished_cv_.notify_all();
   for (std::size_t i = 0; i < freed; ++i) delete finished[i];

@@ -47,8 +47,8 @@ class IoThread {
 
   // Not on the I/O thread, after f->stopping was set and `f` woken: waits
   // until the thread finished `f` (its last completions sent) and forgot
-  // it, and joins the thread if that was its last group. The caller frees
-  // `f`.
+  // it, and joins the thread if that was its last group (so the thread is
+  // gone when this returns). The caller frees `f`.
   void await_finished(Fleet *f) noexcept;
 
  private:
