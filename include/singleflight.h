@@ -540,7 +540,10 @@ SF_EXTERN(void) sf_leave(sf_ticket *ticket);
  *   - The engine owns the network: one I/O thread per process, shared by
  *     all its fleet groups (each with its own connections to its server),
  *     speaks to the servers (hiredis); it runs while the process has a
- *     fleet group. The first caller of a key
+ *     fleet group. It speaks to one server at a time: a server that does
+ *     not answer holds up the other fleet groups of the process for up to
+ *     its group's connect_timeout_ms or command_timeout_ms each time it is
+ *     tried. The first caller of a key
  *     does not lead at once: it waits, as every caller after it, through
  *     the ordinary sf_wait()/sf_subscribe(), while the I/O thread asks the
  *     server. If the fleet has an outcome for the flight, every local
