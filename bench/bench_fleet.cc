@@ -8,7 +8,8 @@
 // in each process that did not run the work: the fleet's own latency,
 // without the time the process takes to wake all of its callers), Redis commands per stampede (INFO
 // commandstats), and for one caller with no contention the time per flight
-// over a local group's, in server round trips (PING).
+// over a local group's, in server round trips (PING), beside the protocol's
+// floor: the same two scripts sent by one blocking client, with no engine.
 //
 //   ./build/bench/bench_fleet [--procs 8] [--threads 20] [--rounds 10]
 #include <fcntl.h>
@@ -29,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include "fleet/keys.h"
+#include "fleet/scripts.h"
 #include "redis_server.h"
 
 namespace {
@@ -321,13 +324,62 @@ double uncontended_us(sf_group *g, int n, const std::string &prefix) {
   return (now_ns() - t0) / 1e3 / n;
 }
 
-double ping_us(const sftest::RedisServer &server, int n) {
-  redisContext *c = server.connect();
+// One call of `key`: ns.
+int64_t one_call_ns(sf_group *g, const std::string &key) {
   int64_t t0 = now_ns();
-  for (int i = 0; i < n; ++i) freeReplyObject(cmd(c, {"PING"}));
-  double us = (now_ns() - t0) / 1e3 / n;
-  redisFree(c);
-  return us;
+  sf_result r;
+  sf_do(g, key.data(), key.size(), quick_work, nullptr, &r);
+  int64_t t = now_ns() - t0;
+  sf_bytes_release(r.value);
+  sf_bytes_release(r.error);
+  return t;
+}
+
+// The protocol's floor: the two scripts of an uncontended flight (join,
+// answered "lead"; complete), sent by one blocking client on a fresh key,
+// with no engine and no I/O thread.
+struct Floor {
+  redisContext *c;
+  std::string sha[2];
+  std::string group = sf::to_hex("bench-floor", 11);
+  std::string channel = sf::done_channel("sf", group);
+
+  explicit Floor(const sftest::RedisServer &server) : c(server.connect()) {
+    const sf::FleetScript which[2] = {sf::kJoin, sf::kComplete};
+    for (int i = 0; i < 2; ++i) {
+      redisReply *r = cmd(c, {"SCRIPT", "LOAD", sf::fleet_script(which[i])});
+      if (r && r->type == REDIS_REPLY_STRING) sha[i].assign(r->str, r->len);
+      if (r) freeReplyObject(r);
+    }
+  }
+  ~Floor() { redisFree(c); }
+
+  int64_t flight_ns(const std::string &key) {
+    const sf::FlightKeys k = sf::flight_keys("sf", group, key.data(), key.size());
+    int64_t t0 = now_ns();
+    redisReply *r = cmd(c, {"EVALSHA", sha[0], "6", k.lease, k.counter, k.outcome(0), k.linger,
+                            k.latest, k.waiters, "5000", "0", "0", "m", "0"});
+    std::string token = "1";
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
+      token.assign(r->element[1]->str, r->element[1]->len);
+    if (r) freeReplyObject(r);
+    r = cmd(c, {"EVALSHA", sha[1], "5", k.lease, k.outcome(std::stoull(token)), k.linger, k.latest,
+                k.waiters, token, "0", "1", "v", "0", "", "10000", "0", channel,
+                k.hex_key + ":" + token});
+    if (r) freeReplyObject(r);
+    return now_ns() - t0;
+  }
+
+  int64_t ping_ns() {
+    int64_t t0 = now_ns();
+    freeReplyObject(cmd(c, {"PING"}));
+    return now_ns() - t0;
+  }
+};
+
+double median_us(std::vector<int64_t> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2] / 1e3;
 }
 
 }  // namespace
@@ -355,7 +407,11 @@ int main(int argc, char **argv) {
                 r.execs_per_stampede, r.waiter_p50_ms, r.waiter_p90_ms, r.process_p50_ms,
                 r.process_p90_ms, r.client_commands, r.server_commands);
   }
-  // Uncontended: one caller, fresh keys.
+  // Uncontended: one caller, fresh keys. First the commands of n fleet
+  // flights; then, call by call in turn, a local flight, a fleet flight, a
+  // PING and the protocol's floor, so that each sees the machine in the
+  // same state (how fast a thread on the other core wakes varies a lot on
+  // a virtual machine); medians.
   const int n = 2000;
   sf_group *local = sf_group_new();
   sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
@@ -364,18 +420,31 @@ int main(int argc, char **argv) {
   sf_group *fleet = sf_group_open_fleet("bench-uncontended", 17, &o);
   uncontended_us(fleet, 50, "warm");  // connected
   reset_stats(server);
-  double fleet_us = uncontended_us(fleet, n, "u");
+  uncontended_us(fleet, n, "c");
   Commands c = total_commands(server);
-  double local_us = uncontended_us(local, n, "u");
-  double rtt = ping_us(server, n);
+  Floor floor(server);
+  std::vector<int64_t> local_ns, fleet_ns, ping_ns, floor_ns;
+  for (int i = 0; i < n; ++i) {
+    const std::string key = "u" + std::to_string(i);
+    local_ns.push_back(one_call_ns(local, key));
+    fleet_ns.push_back(one_call_ns(fleet, key));
+    ping_ns.push_back(floor.ping_ns());
+    floor_ns.push_back(floor.flight_ns(key));
+  }
+  const double local_us = median_us(local_ns), fleet_us = median_us(fleet_ns);
+  const double rtt = median_us(ping_ns), floor_us = median_us(floor_ns);
   std::printf(
-      "\nuncontended (1 caller, fresh keys, %d calls): local %.2f us, fleet %.2f us, "
-      "round trip (PING) %.2f us\n",
+      "\nuncontended (1 caller, fresh keys, %d calls each, in turn, medians): local %.2f us, "
+      "fleet %.2f us, round trip (PING) %.2f us\n",
       n, local_us, fleet_us, rtt);
   std::printf(
       "fleet overhead: %.2f round trips' time per flight; %.2f scripts (%.1f server "
       "commands) per flight\n",
       (fleet_us - local_us) / rtt, double(c.scripts) / n, double(c.all) / n);
+  std::printf(
+      "the same two scripts from one blocking client, no engine: %.2f us per flight, %.2f round "
+      "trips' time\n",
+      floor_us, floor_us / rtt);
   sf_group_release(fleet);
   sf_group_release(local);
   return 0;

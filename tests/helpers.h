@@ -8,6 +8,7 @@
 #include <cstring>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -96,6 +97,51 @@ class Gate {
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = false;
+};
+
+// A work that waits until `gate` opens, then returns `s` as its value.
+inline Work gated_work(Gate &gate, std::string s, std::atomic<int> *runs = nullptr) {
+  return [&gate, s, runs](sf_bytes **v, sf_bytes **) {
+    if (runs) runs->fetch_add(1);
+    gate.wait();
+    *v = bytes(s);
+    return SF_OK;
+  };
+}
+
+// A flight of `key` of `g` (a group of the C++ API) whose leader, on a
+// thread of its own, runs a work that returns `value` once finish() opens
+// its gate. The constructor returns once the flight is in the table; after
+// finish(), `got` holds what the leader's call returned. The destructor
+// finishes.
+template <class G, class T>
+class HeldLeader {
+ public:
+  HeldLeader(G &g, const std::string &key, T value)
+      : leader_([this, &g, key, value] {
+          got = g.run(key, [&] {
+                   gate_.wait();
+                   return value;
+                 }).value;
+        }) {
+    wait_until([&] { return stats(g.get()).in_table == 1; });
+  }
+  ~HeldLeader() { finish(); }
+  HeldLeader(const HeldLeader &) = delete;
+  HeldLeader &operator=(const HeldLeader &) = delete;
+
+  // Lets the work return, and waits until the leader's call returned.
+  void finish() {
+    if (!leader_.joinable()) return;
+    gate_.open();
+    leader_.join();
+  }
+
+  std::shared_ptr<const T> got;
+
+ private:
+  Gate gate_;
+  std::thread leader_;
 };
 
 // Runs `n` threads of `fn(i)` and joins them.

@@ -4,27 +4,31 @@
 
 using sftest::Group;
 
+namespace {
+
+// The group counts `timeouts` timeouts and `cancellations` cancellations.
+void expect_giveups(const sf_group *g, uint64_t timeouts, uint64_t cancellations) {
+  sf_stats s = sftest::stats(g);
+  EXPECT_EQ(s.timeouts, timeouts);
+  EXPECT_EQ(s.cancellations, cancellations);
+}
+
+}  // namespace
+
 TEST(Counters, GiveupsReportedByBindingsCount) {
   Group g;
   EXPECT_EQ(sf_group_count_giveup(g, SF_ETIMEDOUT), SF_OK);
   EXPECT_EQ(sf_group_count_giveup(g, SF_ETIMEDOUT), SF_OK);
   EXPECT_EQ(sf_group_count_giveup(g, SF_ECANCELED), SF_OK);
-  sf_stats s = sftest::stats(g);
-  EXPECT_EQ(s.timeouts, 2u);
-  EXPECT_EQ(s.cancellations, 1u);
+  expect_giveups(g, 2, 1);
 }
 
 TEST(Counters, GiveupFromManyThreadsSums) {
   Group g;
-  std::vector<std::thread> ts;
-  for (int i = 0; i < 8; ++i)
-    ts.emplace_back([&] {
-      for (int j = 0; j < 1000; ++j) sf_group_count_giveup(g, j % 2 ? SF_ECANCELED : SF_ETIMEDOUT);
-    });
-  for (auto &t : ts) t.join();
-  sf_stats s = sftest::stats(g);
-  EXPECT_EQ(s.timeouts, 4000u);
-  EXPECT_EQ(s.cancellations, 4000u);
+  sftest::run_threads(8, [&](int) {
+    for (int j = 0; j < 1000; ++j) sf_group_count_giveup(g, j % 2 ? SF_ECANCELED : SF_ETIMEDOUT);
+  });
+  expect_giveups(g, 4000, 4000);
 }
 
 TEST(Counters, GiveupRejectsBadInput) {
@@ -33,7 +37,5 @@ TEST(Counters, GiveupRejectsBadInput) {
   EXPECT_EQ(sf_group_count_giveup(g, SF_OK), SF_EINVAL);
   EXPECT_EQ(sf_group_count_giveup(g, SF_EWORK), SF_EINVAL);
   // Integers outside the enum: test_status_values.cc.
-  sf_stats s = sftest::stats(g);
-  EXPECT_EQ(s.timeouts, 0u);
-  EXPECT_EQ(s.cancellations, 0u);
+  expect_giveups(g, 0, 0);
 }

@@ -86,12 +86,7 @@ TEST(Do, KeysDifferingAfterANulByteAreDifferentFlights) {
   Group g;
   Gate gate;
   std::atomic<int> runs{0};
-  Work slow = [&](sf_bytes **v, sf_bytes **) {
-    runs.fetch_add(1);
-    gate.wait();
-    *v = bytes("x");
-    return SF_OK;
-  };
+  Work slow = gated_work(gate, "x", &runs);
   std::thread t1([&] {
     Result r;
     EXPECT_EQ(sf_do(g, "a\0b", 3, run_work, &slow, &r), SF_OK);
@@ -125,12 +120,7 @@ TEST(Do, LongKeysAreComparedInFull) {
   std::string k1(1000, 'x'), k2(1000, 'x');
   k2[999] = 'y';
   std::atomic<int> runs{0};
-  Work slow = [&](sf_bytes **v, sf_bytes **) {
-    runs.fetch_add(1);
-    gate.wait();
-    *v = bytes("long");
-    return SF_OK;
-  };
+  Work slow = gated_work(gate, "long", &runs);
   std::thread t1([&] {
     Result r;
     EXPECT_EQ(do_key(g, k1, slow, &r), SF_OK);

@@ -133,11 +133,7 @@ TEST(Failures, NestedFlightsOnOtherKeysAndGroupsWork) {
 TEST(Failures, AnotherThreadWaitingOnALeaderIsNotDeadlock) {
   Group g;
   Gate gate;
-  Work slow = [&](sf_bytes **v, sf_bytes **) {
-    gate.wait();
-    *v = bytes("done");
-    return SF_OK;
-  };
+  Work slow = gated_work(gate, "done");
   std::thread leader([&] {
     Result r;
     EXPECT_EQ(do_key(g, "k", slow, &r), SF_OK);

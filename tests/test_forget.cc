@@ -7,12 +7,7 @@ TEST(Forget, NewCallerStartsANewFlightOldCallersKeepTheirs) {
   Group g;
   Gate first_gate;
   std::atomic<int> runs{0};
-  Work first = [&](sf_bytes **v, sf_bytes **) {
-    runs.fetch_add(1);
-    first_gate.wait();
-    *v = bytes("first");
-    return SF_OK;
-  };
+  Work first = gated_work(first_gate, "first", &runs);
   std::thread leader([&] {
     Result r;
     EXPECT_EQ(do_key(g, "k", first, &r), SF_OK);

@@ -23,6 +23,20 @@ int bucket_for(uint64_t d) {
   return SF_LATENCY_BUCKETS - 1;
 }
 
+// A new group that records latency from the start.
+struct RecordingGroup : Group {
+  RecordingGroup() { EXPECT_EQ(sf_group_record_latency(g, 1), SF_OK); }
+};
+
+// Joins `key` of `g` as its leader (*w, *k), then as a follower (*fw).
+void lead_and_follow(sf_group *g, const char *key, sf_ticket **w, sf_ticket **k, sf_ticket **fw) {
+  sf_ticket *none;
+  ASSERT_EQ(sf_join(g, key, 1, 0, w, k), SF_OK);
+  ASSERT_NE(*k, nullptr);
+  ASSERT_EQ(sf_join(g, key, 1, 0, fw, &none), SF_OK);
+  ASSERT_EQ(none, nullptr);
+}
+
 uint64_t bucket_sum(const sf_histogram &h) {
   uint64_t n = 0;
   for (uint64_t b : h.buckets) n += b;
@@ -55,8 +69,7 @@ TEST(Latency, OffUntilTurnedOn) {
 }
 
 TEST(Latency, WorkOfSfDoIsRecordedInItsBucket) {
-  Group g;
-  ASSERT_EQ(sf_group_record_latency(g, 1), SF_OK);
+  RecordingGroup g;
   Result r;
   ASSERT_EQ(sftest::do_key(g, "k", sleeping_work(), &r), SF_OK);
   sf_histogram work = hist(g, SF_LATENCY_WORK);
@@ -78,8 +91,7 @@ TEST(Latency, BucketBoundsArePowersOfTwoOfNanoseconds) {
 }
 
 TEST(Latency, FollowersWaitsAreRecordedOncePerTicket) {
-  Group g;
-  ASSERT_EQ(sf_group_record_latency(g, 1), SF_OK);
+  RecordingGroup g;
   sf_ticket *lw, *work;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &lw, &work), SF_OK);
   ASSERT_NE(work, nullptr);
@@ -118,9 +130,8 @@ TEST(Latency, FollowersWaitsAreRecordedOncePerTicket) {
 }
 
 TEST(Latency, EveryWayOfEndingTheWorkIsRecordedOnce) {
-  Group g;
-  ASSERT_EQ(sf_group_record_latency(g, 1), SF_OK);
-  sf_ticket *w, *k, *fw, *none;
+  RecordingGroup g;
+  sf_ticket *w, *k, *fw;
   // sf_finish_alone
   ASSERT_EQ(sf_join(g, "a", 1, 0, &w, &k), SF_OK);
   ASSERT_EQ(sf_finish_alone(w, k, SF_OK, nullptr), 1);
@@ -133,8 +144,7 @@ TEST(Latency, EveryWayOfEndingTheWorkIsRecordedOnce) {
   }
   EXPECT_EQ(hist(g, SF_LATENCY_WORK).count, 2u);
   // sf_finish with a follower
-  ASSERT_EQ(sf_join(g, "c", 1, 0, &w, &k), SF_OK);
-  ASSERT_EQ(sf_join(g, "c", 1, 0, &fw, &none), SF_OK);
+  ASSERT_NO_FATAL_FAILURE(lead_and_follow(g, "c", &w, &k, &fw));
   {
     Result r;
     ASSERT_EQ(sf_finish(w, k, SF_EWORK, nullptr, nullptr, nullptr, nullptr, &r), SF_EWORK);
@@ -165,11 +175,9 @@ TEST(Latency, EveryWayOfEndingTheWorkIsRecordedOnce) {
 }
 
 TEST(Latency, HandoffsTimeoutsAndCancellationsAreNotSamples) {
-  Group g;
-  ASSERT_EQ(sf_group_record_latency(g, 1), SF_OK);
-  sf_ticket *w, *k, *fw, *none;
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &fw, &none), SF_OK);
+  RecordingGroup g;
+  sf_ticket *w, *k, *fw;
+  ASSERT_NO_FATAL_FAILURE(lead_and_follow(g, "k", &w, &k, &fw));
   {
     Result r;
     EXPECT_EQ(sf_wait(fw, 0, &r), SF_ETIMEDOUT);
@@ -189,11 +197,9 @@ TEST(Latency, HandoffsTimeoutsAndCancellationsAreNotSamples) {
 }
 
 TEST(Latency, AWaitThatTimedOutCountsWhenItGetsTheOutcome) {
-  Group g;
-  ASSERT_EQ(sf_group_record_latency(g, 1), SF_OK);
-  sf_ticket *w, *k, *fw, *none;
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &fw, &none), SF_OK);
+  RecordingGroup g;
+  sf_ticket *w, *k, *fw;
+  ASSERT_NO_FATAL_FAILURE(lead_and_follow(g, "k", &w, &k, &fw));
   Result r1, r2;
   EXPECT_EQ(sf_wait(fw, 0, &r1), SF_ETIMEDOUT);
   ASSERT_EQ(sf_finish(w, k, SF_OK, nullptr, nullptr, nullptr, nullptr, &r1), SF_OK);
@@ -203,8 +209,7 @@ TEST(Latency, AWaitThatTimedOutCountsWhenItGetsTheOutcome) {
 }
 
 TEST(Latency, TurningOffStopsNewFlightsOnly) {
-  Group g;
-  ASSERT_EQ(sf_group_record_latency(g, 1), SF_OK);
+  RecordingGroup g;
   sf_ticket *w, *k, *w2, *k2;
   ASSERT_EQ(sf_join(g, "began-on", 8, 0, &w, &k), SF_OK);
   ASSERT_EQ(sf_group_record_latency(g, 0), SF_OK);
@@ -244,8 +249,7 @@ TEST(Latency, BadInputIsRejected) {
 }
 
 TEST(Latency, AnOlderSmallerStructGetsTheFieldsThatFit) {
-  Group g;
-  ASSERT_EQ(sf_group_record_latency(g, 1), SF_OK);
+  RecordingGroup g;
   Result r;
   ASSERT_EQ(sftest::do_key(g, "k", sftest::value_work("v"), &r), SF_OK);
   sf_histogram h;
@@ -260,8 +264,7 @@ TEST(Latency, AnOlderSmallerStructGetsTheFieldsThatFit) {
 // With recording on throughout, every flight is one work sample and every
 // follower of sf_do one wait sample: the histograms agree with the counters.
 TEST(Latency, StampedeAgreesWithTheCounters) {
-  Group g;
-  ASSERT_EQ(sf_group_record_latency(g, 1), SF_OK);
+  RecordingGroup g;
   sftest::run_threads(4, [&](int) {
     for (int i = 0; i < 3000; ++i) {
       Result r;
@@ -317,8 +320,7 @@ TEST(Latency, GroupReleasedInsideTheWork) {
 // their tickets once the outcome is there, without reading it: their waits
 // end then. A ticket left before the outcome is no sample.
 TEST(Latency, AFollowerLeavingAfterTheOutcomeIsASample) {
-  Group g;
-  ASSERT_EQ(sf_group_record_latency(g, 1), SF_OK);
+  RecordingGroup g;
   sf_ticket *w, *k, *early, *late, *none;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
   ASSERT_EQ(sf_join(g, "k", 1, 0, &early, &none), SF_OK);

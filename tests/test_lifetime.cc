@@ -63,12 +63,7 @@ TEST(Named, SameNameSameGroup) {
   EXPECT_NE(a.g, c.g);
   Gate gate;
   std::atomic<int> runs{0};
-  Work slow = [&](sf_bytes **v, sf_bytes **) {
-    runs.fetch_add(1);
-    gate.wait();
-    *v = bytes("named");
-    return SF_OK;
-  };
+  Work slow = gated_work(gate, "named", &runs);
   std::thread t([&] {
     Result r;
     EXPECT_EQ(do_key(a, "k", slow, &r), SF_OK);

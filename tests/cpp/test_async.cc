@@ -11,6 +11,7 @@
 #include "pool.h"
 
 using sftest::Gate;
+using sftest::HeldLeader;
 using sftest::Pool;
 using sftest::stats;
 using sftest::wait_until;
@@ -133,14 +134,7 @@ TEST(CppAsync, ACallerWhoDropsItsFutureLeavesTheFlightRunning) {
 TEST(CppAsync, AStopTokenEndsAFuturesWait) {
   sf::group g;
   Pool pool(2);
-  Gate gate;
-  std::thread leader([&] {
-    g.run("k", [&] {
-      gate.wait();
-      return 1;
-    });
-  });
-  wait_until([&] { return stats(g.get()).in_table == 1; });
+  HeldLeader<sf::group, int> leader(g, "k", 1);
   std::stop_source stop;
   auto fut = g.run_async(
       "k", [] { return 0; }, pool.exec(), stop.get_token());
@@ -154,8 +148,7 @@ TEST(CppAsync, AStopTokenEndsAFuturesWait) {
   }
   // The binding ended this wait itself: counted once, through the engine.
   EXPECT_EQ(stats(g.get()).cancellations, 1u);
-  gate.open();
-  leader.join();
+  leader.finish();
 }
 #endif
 
@@ -263,14 +256,7 @@ detached await_stoppable(sf::group &g, Pool &pool, std::stop_token stop, std::pr
 TEST(CppCoroutine, AStopTokenResumesTheCoroutineAndTheFlightGoesOn) {
   sf::group g;
   Pool pool(2);
-  Gate gate;
-  std::thread leader([&] {
-    g.run("k", [&] {
-      gate.wait();
-      return std::string("v");
-    });
-  });
-  wait_until([&] { return stats(g.get()).in_table == 1; });
+  HeldLeader<sf::group, std::string> leader(g, "k", "v");
   std::stop_source stop;
   std::promise<seen> done;
   await_stoppable(g, pool, stop.get_token(), done);
@@ -283,8 +269,7 @@ TEST(CppCoroutine, AStopTokenResumesTheCoroutineAndTheFlightGoesOn) {
   await_stoppable(g, pool, stop.get_token(), again);
   EXPECT_EQ(again.get_future().get().status, SF_ECANCELED);
   EXPECT_EQ(stats(g.get()).cancellations, 2u);
-  gate.open();
-  leader.join();
+  leader.finish();
   wait_until([&] { return stats(g.get()).live == 0; });
 }
 

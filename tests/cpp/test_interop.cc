@@ -108,25 +108,16 @@ TEST(CppInterop, ACppFollowerOfACLeaderGetsTheBytes) {
 
 TEST(CppInterop, ACFollowerOfACppLeaderGetsTheBytesWithoutACopy) {
   sf::group g = sf::group::open("cpp-interop-cpp-leads");
-  Gate gate;
-  const std::string *value = nullptr;
-  std::thread leader([&] {
-    value = g.run("k", [&] {
-               gate.wait();
-               return std::string(100, 'v');
-             }).value.get();
-  });
-  wait_until([&] { return stats(g.get()).in_table == 1; });
+  sftest::HeldLeader<sf::group, std::string> leader(g, "k", std::string(100, 'v'));
   CFollower c("cpp-interop-cpp-leads", "k");
   wait_until([&] { return stats(g.get()).followers == 1; });
-  gate.open();
-  leader.join();
+  leader.finish();
   c.join();
   ASSERT_EQ(c.got, SF_OK);
   EXPECT_EQ(sftest::str(c.r.value), std::string(100, 'v'));
   EXPECT_TRUE(c.r.shared);
   // The bytes are the C++ string's own memory.
-  EXPECT_EQ(sf_bytes_data(c.r.value), static_cast<const void *>(value->data()));
+  EXPECT_EQ(sf_bytes_data(c.r.value), static_cast<const void *>(leader.got->data()));
 }
 
 TEST(CppInterop, CustomCodecsBothWays) {
@@ -161,21 +152,13 @@ TEST(CppInterop, CustomCodecsBothWays) {
 
 TEST(CppInterop, AValueWithNoByteFormIsENOBYTESForOthers) {
   sf::group g = sf::group::open("cpp-interop-nobytes");
-  Gate gate;
-  std::thread leader([&] {
-    g.run("k", [&] {
-      gate.wait();
-      return demo::Opaque{1};
-    });
-  });
-  wait_until([&] { return stats(g.get()).in_table == 1; });
+  sftest::HeldLeader<sf::group, demo::Opaque> leader(g, "k", demo::Opaque{1});
   CFollower c("cpp-interop-nobytes", "k");
   // A C++ follower asking for another type gets SF_ENOBYTES as well.
   sf_status other = SF_OK;
   std::thread cpp_other([&] { other = g.try_run("k", [] { return std::string(); }).status(); });
   wait_until([&] { return stats(g.get()).followers == 2; });
-  gate.open();
-  leader.join();
+  leader.finish();
   c.join();
   cpp_other.join();
   EXPECT_EQ(c.got, SF_ENOBYTES);

@@ -205,18 +205,10 @@ TEST(CppGroup, CopiesShareFlightsMovesTransfer) {
   sf::group a;
   sf::group b = a;  // one more reference to the same group
   EXPECT_EQ(a.get(), b.get());
-  Gate gate;
-  std::thread leader([&] {
-    a.run("k", [&] {
-      gate.wait();
-      return 1;
-    });
-  });
-  wait_until([&] { return stats(a.get()).in_table == 1; });
+  sftest::HeldLeader<sf::group, int> leader(a, "k", 1);
   std::thread follower([&] { EXPECT_TRUE(b.run("k", [] { return 2; }).shared); });
   wait_until([&] { return stats(a.get()).followers == 1; });
-  gate.open();
-  leader.join();
+  leader.finish();
   follower.join();
 
   sf::group c = std::move(b);

@@ -15,28 +15,10 @@ using sftest::wait_until;
 
 namespace {
 
-// A flight of `key` whose leader (on its own thread) waits on `gate`.
-struct Held {
-  sf::group &g;
-  Gate gate;
-  std::thread leader;
-  std::shared_ptr<const std::string> got;
-  Held(sf::group &g, const char *key) : g(g) {
-    leader = std::thread([this, key] {
-      got = this->g
-                .run(key,
-                     [this] {
-                       gate.wait();
-                       return std::string("done");
-                     })
-                .value;
-    });
-    wait_until([&] { return stats(g.get()).in_table == 1; });
-  }
-  void finish() {
-    gate.open();
-    leader.join();
-  }
+// A flight of `key` whose leader (on its own thread) returns "done" once
+// finish() is called.
+struct Held : sftest::HeldLeader<sf::group, std::string> {
+  Held(sf::group &g, const char *key) : HeldLeader(g, key, "done") {}
 };
 
 sf_status status_of(const std::function<void()> &call) {

@@ -67,6 +67,12 @@ class Worker {
 
   pid_t pid() const { return pid_; }
 
+  // Kills it with SIGKILL; what it printed until then.
+  WorkerOutput kill9() {
+    if (pid_ > 0) ::kill(pid_, SIGKILL);
+    return finish();
+  }
+
   // Reads everything it prints until it exits.
   WorkerOutput finish() {
     WorkerOutput out;

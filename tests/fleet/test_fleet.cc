@@ -11,12 +11,6 @@
 namespace sftest {
 namespace {
 
-sf_stats fleet_stats(sf_group *g) {
-  sf_stats s{};
-  EXPECT_EQ(sf_group_stats(g, &s, sizeof s), SF_OK);
-  return s;
-}
-
 sf_group *open_fleet(const std::string &url, const char *name = "fleet-test",
                      uint32_t lease_ms = 2000, uint32_t linger_ms = 0) {
   sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
@@ -29,27 +23,11 @@ sf_group *open_fleet(const std::string &url, const char *name = "fleet-test",
   return sf_group_open_fleet(name, std::strlen(name), &o);
 }
 
-// Runs sf_do with a lambda.
-sf_status do_fn(sf_group *g, const std::string &key,
-                std::function<sf_status(sf_bytes **, sf_bytes **)> fn, sf_result *r) {
-  auto tramp = [](void *ud, sf_bytes **v, sf_bytes **e) -> sf_status {
-    return (*static_cast<std::function<sf_status(sf_bytes **, sf_bytes **)> *>(ud))(v, e);
-  };
-  return sf_do(g, key.data(), key.size(), tramp, &fn, r);
-}
-
 // A caller of `key` runs the work itself (no flight, here or elsewhere,
 // holds the key).
 void expect_runs_fresh(sf_group *g, const std::string &key) {
   Result again;
-  EXPECT_EQ(do_fn(
-                g, key,
-                [](sf_bytes **v, sf_bytes **) {
-                  *v = bytes("fresh");
-                  return SF_OK;
-                },
-                &again),
-            SF_OK);
+  EXPECT_EQ(do_key(g, key, value_work("fresh"), &again), SF_OK);
   EXPECT_EQ(str(again.value), "fresh");
 }
 
@@ -68,7 +46,7 @@ TEST_F(Fleet, StampedeOfThreadsRunsOnceWithATokenAndSharesTheBytes) {
     ts.emplace_back([&, i] {
       arrived.fetch_add(1);
       Result r;
-      status[i] = do_fn(
+      status[i] = do_key(
           g, "hot",
           [&](sf_bytes **v, sf_bytes **) {
             runs.fetch_add(1);
@@ -93,7 +71,7 @@ TEST_F(Fleet, StampedeOfThreadsRunsOnceWithATokenAndSharesTheBytes) {
     EXPECT_EQ(got[i], "shared-value");
     EXPECT_EQ(shared[i], 1);
   }
-  sf_stats s = fleet_stats(g);
+  sf_stats s = stats(g);
   EXPECT_EQ(s.fleet_led, 1u);
   EXPECT_EQ(s.fleet_fallbacks, 0u);
   EXPECT_EQ(s.live, 0u);
@@ -107,32 +85,16 @@ TEST_F(Fleet, StampedeOfThreadsRunsOnceWithATokenAndSharesTheBytes) {
 TEST_F(Fleet, SequentialCallsRunFreshUnlessLingerAsks) {
   sf_group *plain = open_fleet(server.url(), "plain");
   sf_group *linger = open_fleet(server.url(), "linger", 2000, 60000);
-  int runs_plain = 0, runs_linger = 0;
+  std::atomic<int> runs_plain{0}, runs_linger{0};
   for (int i = 0; i < 3; ++i) {
     Result a, b;
-    EXPECT_EQ(do_fn(
-                  plain, "k",
-                  [&](sf_bytes **v, sf_bytes **) {
-                    ++runs_plain;
-                    *v = bytes("p");
-                    return SF_OK;
-                  },
-                  &a),
-              SF_OK);
-    EXPECT_EQ(do_fn(
-                  linger, "k",
-                  [&](sf_bytes **v, sf_bytes **) {
-                    ++runs_linger;
-                    *v = bytes("l");
-                    return SF_OK;
-                  },
-                  &b),
-              SF_OK);
+    EXPECT_EQ(do_key(plain, "k", value_work("p", &runs_plain), &a), SF_OK);
+    EXPECT_EQ(do_key(linger, "k", value_work("l", &runs_linger), &b), SF_OK);
     EXPECT_EQ(str(a.value), "p");
     EXPECT_EQ(str(b.value), "l");
   }
-  EXPECT_EQ(runs_plain, 3);   // nothing cached
-  EXPECT_EQ(runs_linger, 1);  // the lingering outcome serves the next two
+  EXPECT_EQ(runs_plain.load(), 3);   // nothing cached
+  EXPECT_EQ(runs_linger.load(), 1);  // the lingering outcome serves the next two
   sf_group_release(plain);
   sf_group_release(linger);
 }
@@ -142,37 +104,22 @@ TEST(FleetUnreachable, CallsRunLocallyThenFleetFlightsResumeWhenTheServerComes) 
   RedisServer server;  // not started yet: nothing listens on its socket
   sf_group *g = open_fleet(server.url(), "unreachable");
   ASSERT_NE(g, nullptr);
-  int runs = 0;
+  std::atomic<int> runs{0};
   for (int i = 0; i < 3; ++i) {
     Result r;
-    EXPECT_EQ(do_fn(
-                  g, "k",
-                  [&](sf_bytes **v, sf_bytes **) {
-                    ++runs;
-                    *v = bytes("local");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
+    EXPECT_EQ(do_key(g, "k", value_work("local", &runs), &r), SF_OK);
     EXPECT_EQ(str(r.value), "local");
   }
-  EXPECT_EQ(runs, 3);
-  EXPECT_GE(fleet_stats(g).fleet_fallbacks, 1u);
-  EXPECT_EQ(fleet_stats(g).fleet_led, 0u);
+  EXPECT_EQ(runs.load(), 3);
+  EXPECT_GE(stats(g).fleet_fallbacks, 1u);
+  EXPECT_EQ(stats(g).fleet_led, 0u);
   ASSERT_TRUE(server.start());
-  for (int i = 0; i < 3000 && fleet_stats(g).fleet_led == 0; ++i) {
+  for (int i = 0; i < 3000 && stats(g).fleet_led == 0; ++i) {
     Result r;
-    EXPECT_EQ(do_fn(
-                  g, "k",
-                  [&](sf_bytes **v, sf_bytes **) {
-                    *v = bytes("fleet");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
+    EXPECT_EQ(do_key(g, "k", value_work("fleet"), &r), SF_OK);
     pause_ms(10);
   }
-  EXPECT_GE(fleet_stats(g).fleet_led, 1u);  // fleet-wide again
+  EXPECT_GE(stats(g).fleet_led, 1u);  // fleet-wide again
   sf_group_release(g);
 }
 
@@ -208,9 +155,9 @@ TEST_F(Fleet, WaitersOfAnotherProcessTimeOutAreCancelledAndLeave) {
   EXPECT_EQ(sf_wait(w2, -1, &r), SF_ECANCELED);
   sf_leave(w1);
   sf_leave(w2);  // every local caller left: the process drops its interest
-  for (int i = 0; i < 3000 && fleet_stats(g).live != 0; ++i) pause_ms(5);
-  EXPECT_EQ(fleet_stats(g).live, 0u);
-  sf_stats s = fleet_stats(g);
+  for (int i = 0; i < 3000 && stats(g).live != 0; ++i) pause_ms(5);
+  EXPECT_EQ(stats(g).live, 0u);
+  sf_stats s = stats(g);
   EXPECT_GE(s.timeouts, 1u);
   EXPECT_GE(s.cancellations, 1u);
   WorkerOutput out = leader.release();
@@ -238,7 +185,7 @@ TEST_F(Fleet, RemoteOutcomeReachesSubscribersWithoutABlockedThread) {
   EXPECT_EQ(str(r.value), "old");
   EXPECT_EQ(r.shared, 1);
   sf_leave(w);
-  EXPECT_EQ(fleet_stats(g).fleet_joined, 1u);
+  EXPECT_EQ(stats(g).fleet_joined, 1u);
   sf_group_release(g);
 }
 
@@ -249,20 +196,14 @@ TEST_F(Fleet, KilledPubSubConnectionReconnectsAndTheWaitersStillGetTheOutcome) {
   std::string got;
   std::thread t([&] {
     Result r;
-    do_fn(
-        g, "k",
-        [](sf_bytes **v, sf_bytes **) {
-          *v = bytes("ran-here");
-          return SF_OK;
-        },
-        &r);
+    do_key(g, "k", value_work("ran-here"), &r);
     got = str(r.value);
     done = 1;
   });
   pause_ms(300);  // the caller is waiting for the remote leader
   EXPECT_NE(server.command({"CLIENT", "KILL", "TYPE", "pubsub"}), "");
-  for (int i = 0; i < 3000 && fleet_stats(g).fleet_reconnects == 0; ++i) pause_ms(5);
-  EXPECT_GE(fleet_stats(g).fleet_reconnects, 1u);
+  for (int i = 0; i < 3000 && stats(g).fleet_reconnects == 0; ++i) pause_ms(5);
+  EXPECT_GE(stats(g).fleet_reconnects, 1u);
   leader.release();
   t.join();
   EXPECT_EQ(got, "old");  // the remote outcome, after the reconnect
@@ -278,36 +219,24 @@ TEST_F(Fleet, ServerKilledMidFlightEveryCallerReturnsAndLaterFlightsAreFleetWide
   for (int i = 0; i < kThreads; ++i)
     ts.emplace_back([&, i] {
       Result r;
-      do_fn(
-          g, "k",
-          [](sf_bytes **v, sf_bytes **) {
-            *v = bytes("local");
-            return SF_OK;
-          },
-          &r);
+      do_key(g, "k", value_work("local"), &r);
       got[i] = str(r.value);
     });
   pause_ms(300);  // the callers wait for the remote leader
   server.kill9();
   for (auto &t : ts) t.join();  // the breaker ran them here
   for (auto &s : got) EXPECT_EQ(s, "local");
-  EXPECT_GE(fleet_stats(g).fleet_fallbacks, 1u);
+  EXPECT_GE(stats(g).fleet_fallbacks, 1u);
   leader.release();  // its completion cannot be published; it returns anyway
   ASSERT_TRUE(server.start());
-  uint64_t led = fleet_stats(g).fleet_led;
-  for (int i = 0; i < 3000 && fleet_stats(g).fleet_led == led; ++i) {
+  uint64_t led = stats(g).fleet_led;
+  for (int i = 0; i < 3000 && stats(g).fleet_led == led; ++i) {
     Result r;
-    do_fn(
-        g, "k2",
-        [](sf_bytes **v, sf_bytes **) {
-          *v = bytes("again");
-          return SF_OK;
-        },
-        &r);
+    do_key(g, "k2", value_work("again"), &r);
     pause_ms(10);
   }
-  EXPECT_GT(fleet_stats(g).fleet_led, led);
-  EXPECT_GE(fleet_stats(g).fleet_reconnects, 1u);
+  EXPECT_GT(stats(g).fleet_led, led);
+  EXPECT_GE(stats(g).fleet_reconnects, 1u);
   sf_group_release(g);
 }
 
@@ -315,16 +244,9 @@ TEST_F(Fleet, AForkedChildRunsItsFlightsLocallyAndTheParentStaysAFleetMember) {
   sf_group *g = open_fleet(server.url(), "forked");
   {
     Result r;
-    ASSERT_EQ(do_fn(
-                  g, "k",
-                  [](sf_bytes **v, sf_bytes **) {
-                    *v = bytes("parent");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
+    ASSERT_EQ(do_key(g, "k", value_work("parent"), &r), SF_OK);
   }
-  ASSERT_EQ(fleet_stats(g).fleet_led, 1u);
+  ASSERT_EQ(stats(g).fleet_led, 1u);
   pid_t child = fork();
   if (child == 0) {  // no gtest here: the exit status says it
     sf_result r;
@@ -354,49 +276,34 @@ TEST_F(Fleet, AForkedChildRunsItsFlightsLocallyAndTheParentStaysAFleetMember) {
   }
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   Result r;  // the parent is still a fleet member
-  EXPECT_EQ(do_fn(
-                g, "k",
-                [](sf_bytes **v, sf_bytes **) {
-                  *v = bytes("again");
-                  return SF_OK;
-                },
-                &r),
-            SF_OK);
-  EXPECT_EQ(fleet_stats(g).fleet_led, 2u);
+  EXPECT_EQ(do_key(g, "k", value_work("again"), &r), SF_OK);
+  EXPECT_EQ(stats(g).fleet_led, 2u);
   sf_group_release(g);
 }
 
-TEST_F(Fleet, PausedServerTripsTheBreakerWithinTheCommandTimeout) {
+// A fleet group whose breaker opens on a reply later than 200 ms and stays
+// open `cooldown_ms`, after one fleet flight (of "warm") showed it connected.
+sf_group *open_connected_quick_breaker(const RedisServer &server, const char *name,
+                                       uint32_t cooldown_ms) {
   sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
   std::string url = server.url();
   o.url = url.c_str();
   o.command_timeout_ms = 200;
-  o.cooldown_ms = 100;
-  sf_group *g = sf_group_open_fleet("paused", 6, &o);
-  {
-    Result r;  // connected, fleet flights
-    EXPECT_EQ(do_fn(
-                  g, "k",
-                  [](sf_bytes **v, sf_bytes **) {
-                    *v = bytes("a");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
-  }
-  EXPECT_EQ(fleet_stats(g).fleet_led, 1u);
+  o.cooldown_ms = cooldown_ms;
+  sf_group *g = sf_group_open_fleet(name, std::strlen(name), &o);
+  Result r;
+  EXPECT_EQ(do_key(g, "warm", value_work("w"), &r), SF_OK);
+  EXPECT_EQ(stats(g).fleet_led, 1u);
+  return g;
+}
+
+TEST_F(Fleet, PausedServerTripsTheBreakerWithinTheCommandTimeout) {
+  sf_group *g = open_connected_quick_breaker(server, "paused", 100);
   server.pause();
   Result r;
-  EXPECT_EQ(do_fn(
-                g, "k",
-                [](sf_bytes **v, sf_bytes **) {
-                  *v = bytes("b");
-                  return SF_OK;
-                },
-                &r),
-            SF_OK);
+  EXPECT_EQ(do_key(g, "k", value_work("b"), &r), SF_OK);
   EXPECT_EQ(str(r.value), "b");
-  EXPECT_GE(fleet_stats(g).fleet_fallbacks, 1u);
+  EXPECT_GE(stats(g).fleet_fallbacks, 1u);
   server.resume();
   sf_group_release(g);
 }
@@ -405,23 +312,7 @@ TEST_F(Fleet, PausedServerTripsTheBreakerWithinTheCommandTimeout) {
 // a local leader. A caller who joins again only after that leader finished
 // reads its outcome; the work runs once in this process.
 TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
-  sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
-  std::string url = server.url();
-  o.url = url.c_str();
-  o.command_timeout_ms = 200;
-  o.cooldown_ms = 60000;  // stays open for the test
-  sf_group *g = sf_group_open_fleet("breaker-race", 12, &o);
-  {
-    Result r;  // connected, fleet flights
-    EXPECT_EQ(do_fn(
-                  g, "warm",
-                  [](sf_bytes **v, sf_bytes **) {
-                    *v = bytes("w");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
-  }
+  sf_group *g = open_connected_quick_breaker(server, "breaker-race", 60000);  // open for the test
   server.pause();
   sf_ticket *wa, *ka, *wb, *kb;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &wa, &ka), SF_OK);
@@ -451,14 +342,7 @@ TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
   sf_leave(wb);
   // Later callers run fresh (locally while the breaker is open).
   Result later;
-  EXPECT_EQ(do_fn(
-                g, "k",
-                [](sf_bytes **v, sf_bytes **) {
-                  *v = bytes("later");
-                  return SF_OK;
-                },
-                &later),
-            SF_OK);
+  EXPECT_EQ(do_key(g, "k", value_work("later"), &later), SF_OK);
   EXPECT_EQ(str(later.value), "later");
   server.resume();
   sf_group_release(g);
@@ -469,23 +353,7 @@ TEST_F(Fleet, BreakerOpeningMidFlightRunsTheWorkOnceInTheProcess) {
 // caller, joining again after the leader finished, reads its outcome too
 // (the new caller does not stand in for it).
 TEST_F(Fleet, AWokenCallerJoiningAfterTheLeaderFinishedReadsItsOutcomeDespiteANewCaller) {
-  sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
-  std::string url = server.url();
-  o.url = url.c_str();
-  o.command_timeout_ms = 200;
-  o.cooldown_ms = 60000;  // stays open for the test
-  sf_group *g = sf_group_open_fleet("late-rejoin", 11, &o);
-  {
-    Result r;  // connected, fleet flights
-    EXPECT_EQ(do_fn(
-                  g, "warm",
-                  [](sf_bytes **v, sf_bytes **) {
-                    *v = bytes("w");
-                    return SF_OK;
-                  },
-                  &r),
-              SF_OK);
-  }
+  sf_group *g = open_connected_quick_breaker(server, "late-rejoin", 60000);  // open for the test
   server.pause();
   sf_ticket *wa, *ka, *wb, *kb, *wc, *kc;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &wa, &ka), SF_OK);
@@ -526,11 +394,12 @@ TEST_F(Fleet, AWokenCallerJoiningAfterTheLeaderFinishedReadsItsOutcomeDespiteANe
 struct OrphanLeader {
   std::string dir;
   std::unique_ptr<Worker> worker;
-  OrphanLeader(const RedisServer &server, const std::string &name, const char *group) {
+  OrphanLeader(const RedisServer &server, const std::string &name, const char *group,
+               const char *lease_ms = "600") {
     dir = round_dir(server, name);
     worker = std::make_unique<Worker>(
         std::vector<std::string>{"--url", server.url(), "--dir", dir, "--mode", "orphan", "--group",
-                                 group, "--key", "s:k", "--lease", "600", "--cooldown", "100"});
+                                 group, "--key", "s:k", "--lease", lease_ms, "--cooldown", "100"});
     EXPECT_TRUE(await_file(dir + "/leader"));
   }
 };
@@ -539,26 +408,72 @@ std::string waiters_key(const char *group) {
   return "{sf:" + hex_of(group) + ":" + hex_of("k") + "}:waiters";
 }
 
+// Waits (by count) until the server counts `n` processes waiters of "k".
+void await_waiters(const RedisServer &server, const char *group, const char *n) {
+  for (int i = 0; i < 12000 && server.command({"HLEN", waiters_key(group)}) != n; ++i) pause_ms(5);
+  ASSERT_EQ(server.command({"HLEN", waiters_key(group)}), n);
+}
+
 // Joins "k" of `g` as a waiter of the remote leader, and waits (by count)
 // until the server counts this process a waiter.
 void join_remote(const RedisServer &server, sf_group *g, const char *group, sf_ticket **wait) {
   sf_ticket *work;
   ASSERT_EQ(sf_join(g, "k", 1, 0, wait, &work), SF_OK);
   ASSERT_EQ(work, nullptr);  // the fleet holds the work: a waiter
-  for (int i = 0; i < 12000 && server.command({"HLEN", waiters_key(group)}) != "1"; ++i)
-    pause_ms(5);
-  ASSERT_EQ(server.command({"HLEN", waiters_key(group)}), "1");
+  await_waiters(server, group, "1");
+}
+
+// Joins "k" of `g` until this process leads it: a join is held while the
+// I/O thread asks the server (or, unreachable, until the connection fails)
+// and handed off to lead. *work stays NULL if it never leads.
+void lead_here(sf_group *g, sf_ticket **wait, sf_ticket **work) {
+  *work = nullptr;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(sf_join(g, "k", 1, 0, wait, work), SF_OK);
+    if (*work) return;
+    Result r;
+    EXPECT_EQ(sf_wait(*wait, -1, &r), SF_EHANDOFF);
+    sf_leave(*wait);
+  }
+}
+
+void store_one(void *ud) { static_cast<std::atomic<int> *>(ud)->store(1); }
+
+// A worker process with one caller of "k" of `group` (a 300 ms lease) in
+// `mode`, which waits for this process's leader.
+std::unique_ptr<Worker> waiter_process(const RedisServer &server, const std::string &dir,
+                                       const char *group, const char *mode) {
+  return std::make_unique<Worker>(
+      std::vector<std::string>{"--url", server.url(), "--dir", dir, "--mode", mode, "--group",
+                               group, "--key", "s:k", "--lease", "300", "--cooldown", "100"});
+}
+
+// Waits (by count) until `fired` (the leader's sf_on_abandoned mark). Each
+// round reads the mark before the flight's waiters record: a leader
+// abandoned while the server still counted a process its waiter fails.
+void await_abandoned_without_waiters(const RedisServer &server, const char *group,
+                                     const std::atomic<int> &fired) {
+  bool abandoned = false;
+  for (int i = 0; i < 6000 && !abandoned; ++i) {
+    abandoned = fired.load() == 1;
+    std::string record = server.command({"EXISTS", waiters_key(group)});
+    if (abandoned) EXPECT_EQ(record, "0") << "abandoned while a process was counted a waiter";
+    else pause_ms(5);
+  }
+  EXPECT_TRUE(abandoned);
 }
 
 TEST_F(Fleet, ALeaderWhoseOwnCallerLeftGoesOnForTheCallersOfAnotherProcess) {
-  sf_group *g = open_fleet(server.url(), "orphan", 600);
-  OrphanLeader leader(server, "orphan", "orphan");
+  // A 1.5 s lease: a renewal delayed by a loaded machine (sanitizers, a
+  // shared CI host) does not lose it.
+  sf_group *g = open_fleet(server.url(), "orphan", 1500);
+  OrphanLeader leader(server, "orphan", "orphan", "1500");
   sf_ticket *w;
   join_remote(server, g, "orphan", &w);
   touch(leader.dir + "/go");  // the leader's own caller leaves
-  // Several renewals of its 600 ms lease later, it is still not abandoned:
-  // this process waits for it.
-  pause_ms(2000);
+  // Several renewals of its lease later (two leases), it is still not
+  // abandoned: this process waits for it.
+  pause_ms(3000);
   EXPECT_FALSE(file_exists(leader.dir + "/abandoned"));
   touch(leader.dir + "/release");
   Result r;
@@ -619,26 +534,102 @@ TEST_F(Fleet, ServerLostWhileOnlyAnotherProcessWaitsAbandonsTheLeaderAsLocally) 
   sf_group_release(g);
 }
 
+// This process leads "k" of a fleet group (a 300 ms lease) for callers of
+// other processes, one of which is killed with SIGKILL while it waits: it
+// never leaves, and its record in the flight's waiters hash stays until
+// the hash expires (2 × the lease after the last registration).
+class FleetKilledWaiter : public FleetTest {
+ protected:
+  // Opens `name` and leads "k" here: a fleet lead (`token`) whose
+  // sf_on_abandoned callback sets `fired`.
+  void lead(const char *name) {
+    group = name;
+    g = open_fleet(server.url(), name, 300);
+    ASSERT_NO_FATAL_FAILURE(lead_here(g, &w, &k));
+    ASSERT_NE(k, nullptr);
+    ASSERT_EQ(sf_fence_token(k, &token), SF_OK);
+    ASSERT_GT(token, 0u);
+    ASSERT_EQ(sf_on_abandoned(k, store_one, &fired), SF_OK);
+  }
+  // Every caller left: the leader is abandoned once no process is counted
+  // its waiter, it stops without completing, and the next caller runs
+  // fresh.
+  void expect_abandoned_then_fresh() {
+    await_abandoned_without_waiters(server, group, fired);
+    EXPECT_EQ(sf_abandoned(k), 1);
+    sf_leave(k);
+    k = nullptr;
+    expect_runs_fresh(g, "k");
+  }
+  void TearDown() override { sf_group_release(g); }
+
+  const char *group = nullptr;
+  sf_group *g = nullptr;
+  sf_ticket *w = nullptr, *k = nullptr;
+  uint64_t token = 0;
+  std::atomic<int> fired{0};
+};
+
+// The only other caller waits in the killed worker. Once this process's
+// own callers left (a deadline, a cancellation), the leader is abandoned
+// only after the dead worker's record is gone.
+TEST_F(FleetKilledWaiter, HoldsTheLeaderOnlyUntilItsRecordExpires) {
+  ASSERT_NO_FATAL_FAILURE(lead("dead-waiter"));
+  sf_ticket *w2, *k2;
+  ASSERT_EQ(sf_join(g, "k", 1, 0, &w2, &k2), SF_OK);  // a second caller here
+  ASSERT_EQ(k2, nullptr);
+  // The worker's sf_do() of "k" waits for this leader.
+  auto waiter = waiter_process(server, round_dir(server, group), group, "value");
+  ASSERT_NO_FATAL_FAILURE(await_waiters(server, group, "1"));
+  EXPECT_EQ(
+      server.command({"EVAL", "return redis.call('HVALS', KEYS[1])[1]", "1", waiters_key(group)}),
+      std::to_string(token));  // the worker waits for this token
+  EXPECT_EQ(waiter->kill9().exit_status, 128 + SIGKILL);
+  Result r;
+  EXPECT_EQ(sf_wait(w, 50 * 1000 * 1000, &r), SF_ETIMEDOUT);
+  sf_leave(w);
+  EXPECT_EQ(sf_cancel(w2), SF_OK);
+  EXPECT_EQ(sf_wait(w2, -1, &r), SF_ECANCELED);
+  sf_leave(w2);  // every caller here left; the dead worker's record remains
+  expect_abandoned_then_fresh();
+}
+
+// Two processes wait: one is killed, then, soon after, the other gives up;
+// its leave finds the dead one's record still there, so it tells the
+// leader nothing. The leader is abandoned once that record expired.
+TEST_F(FleetKilledWaiter, HoldsTheLeaderPastTheLastWaiterWhoLeaves) {
+  ASSERT_NO_FATAL_FAILURE(lead("dead-and-gone"));
+  std::string dir = round_dir(server, group);
+  auto dead = waiter_process(server, dir, group, "value");
+  ASSERT_NO_FATAL_FAILURE(await_waiters(server, group, "1"));
+  auto leaving = waiter_process(server, dir, group, "leave");
+  ASSERT_NO_FATAL_FAILURE(await_waiters(server, group, "2"));
+  EXPECT_EQ(dead->kill9().exit_status, 128 + SIGKILL);
+  EXPECT_EQ(sf_cancel(w), SF_OK);
+  Result r;
+  EXPECT_EQ(sf_wait(w, -1, &r), SF_ECANCELED);
+  sf_leave(w);            // the caller here left
+  touch(dir + "/leave");  // the last live waiter of the fleet leaves
+  expect_abandoned_then_fresh();
+  touch(dir + "/exit");
+  WorkerOutput out = leaving->finish();
+  EXPECT_EQ(out.exit_status, 0);
+  ASSERT_EQ(out.calls.size(), 1u);
+  EXPECT_EQ(out.calls[0].status, SF_ETIMEDOUT);  // it gave up, no outcome
+}
+
 TEST(FleetUnreachable, ALeaderWhoseCallersLeftIsAbandonedAtOnce) {
   if (find_redis_server().empty()) GTEST_SKIP() << "redis-server is not installed";
   RedisServer server;  // never started
   sf_group *g = open_fleet(server.url(), "unreachable-abandon");
-  sf_ticket *w = nullptr, *k = nullptr;
-  for (int i = 0; i < 100 && !k; ++i) {  // held until the connection fails, then local
-    ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
-    if (k) break;
-    Result r;
-    EXPECT_EQ(sf_wait(w, -1, &r), SF_EHANDOFF);
-    sf_leave(w);
-  }
+  sf_ticket *w, *k;
+  lead_here(g, &w, &k);  // held until the connection fails, then local
   ASSERT_NE(k, nullptr);
   uint64_t token = 1;
   EXPECT_EQ(sf_fence_token(k, &token), SF_OK);
   EXPECT_EQ(token, 0u);  // a local flight
   std::atomic<int> fired{0};
-  ASSERT_EQ(sf_on_abandoned(
-                k, [](void *ud) { static_cast<std::atomic<int> *>(ud)->store(1); }, &fired),
-            SF_OK);
+  ASSERT_EQ(sf_on_abandoned(k, store_one, &fired), SF_OK);
   sf_leave(w);
   EXPECT_EQ(fired.load(), 1);  // on this thread, as the caller left
   EXPECT_EQ(sf_abandoned(k), 1);

@@ -104,8 +104,7 @@ TEST_F(FleetProcesses, KilledLeaderIsTakenOverOnceAndNobodyHangs) {
   std::vector<WorkerOutput> outs;
   for (auto &w : ws) {
     if (w->pid() == leader) {
-      ::kill(leader, SIGKILL);
-      EXPECT_EQ(w->finish().exit_status, 128 + SIGKILL);
+      EXPECT_EQ(w->kill9().exit_status, 128 + SIGKILL);
     }
   }
   for (auto &w : ws)

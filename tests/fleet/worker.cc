@@ -18,7 +18,10 @@
 // orphan (the split API; the leader arms sf_on_abandoned, writes `leader`,
 // waits for `go`, leaves its own wait ticket, then waits for `release`
 // (completes with "real") or its abandonment (writes `abandoned`, leaves
-// the work ticket without completing; its caller line is "R 8 0 -")).
+// the work ticket without completing; its caller line is "R 8 0 -")),
+// leave (the split API; a caller of another process's leader waits in
+// slices of 5 ms until `leave` exists, leaves (its caller line is
+// "R 6 0 -"), then waits for `exit` before the worker ends).
 // Keys: "s:TEXT", "bin" (bytes 0..255 twice), "big" (64 KiB of binary).
 // --await-fenced 1: a worker whose callers got "old" waits (by count) until
 // the server refused its completion before it prints its counters.
@@ -216,6 +219,22 @@ sf_status orphan_call(sf_group *g, const std::string &key, Ctx *c, sf_result *r)
   }
 }
 
+// The leave mode's caller: it gives up while the leader (of another
+// process) runs, and stays alive until `exit` so that its leave reaches
+// the server.
+sf_status leave_call(sf_group *g, const std::string &key, Ctx *c, sf_result *r) {
+  sf_ticket *wait, *lead;
+  sf_status st = sf_join(g, key.data(), key.size(), 0, &wait, &lead);
+  if (st != SF_OK) return st;
+  sf_leave(lead);  // not expected (another process leads): a hand-off ends the wait
+  do {
+    st = sf_wait(wait, 5 * 1000 * 1000, r);
+  } while (st == SF_ETIMEDOUT && !exists(c->dir + "/leave"));
+  sf_leave(wait);
+  for (int i = 0; i < 200000 && !exists(c->dir + "/exit"); ++i) pause_ms(5);
+  return st;
+}
+
 std::string make_key(const std::string &spec) {
   if (spec.compare(0, 2, "s:") == 0) return spec.substr(2);
   std::string k;
@@ -262,6 +281,7 @@ int main(int argc, char **argv) {
       sf_result r;
       sf_status st = c.mode == "native"   ? split_call(g, key, &c, &r)
                      : c.mode == "orphan" ? orphan_call(g, key, &c, &r)
+                     : c.mode == "leave"  ? leave_call(g, key, &c, &r)
                                           : sf_do(g, key.data(), key.size(), work, &c, &r);
       const sf_bytes *b = r.value ? r.value : r.error;
       std::string line = "R " + std::to_string(st) + " " + std::to_string(r.shared) + " " +

@@ -1,5 +1,6 @@
 // Helpers of the split-API tests: a pair of tickets left on destruction, a
-// callback counter, two native kinds that count their releases.
+// fixture that leads a flight, a callback counter, two native kinds that
+// count their releases.
 #pragma once
 
 #include <chrono>
@@ -31,6 +32,18 @@ struct Join {
     sf_leave(wait);
     wait = nullptr;
   }
+};
+
+// A fixture with a group of its own; lead() joins its flight "k" as the
+// leader (w, k).
+class SplitTest : public ::testing::Test {
+ protected:
+  void lead() {
+    ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+    ASSERT_NE(k, nullptr);
+  }
+  Group g;
+  sf_ticket *w = nullptr, *k = nullptr;
 };
 
 struct Counter {

@@ -1,11 +1,11 @@
 // The split API: a leader's whole ending: sf_finish and sf_finish_alone.
 #include "split_helpers.h"
 
-TEST(SplitFinish, FinishAloneHandsTheLeaderItsOutcomeAndLeaves) {
+class SplitFinish : public SplitTest {};
+
+TEST_F(SplitFinish, FinishAloneHandsTheLeaderItsOutcomeAndLeaves) {
   g_alpha_released = 0;
-  Group g;
-  sf_ticket *w, *k;
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  ASSERT_NO_FATAL_FAILURE(lead());
   Result r;
   EXPECT_EQ(sf_finish(w, k, SF_OK, bytes("mine"), nullptr, &kAlpha, new std::string("n"), &r),
             SF_OK);
@@ -16,10 +16,8 @@ TEST(SplitFinish, FinishAloneHandsTheLeaderItsOutcomeAndLeaves) {
   EXPECT_EQ(stats(g).in_table, 0u);
 }
 
-TEST(SplitFinish, FinishAloneEndsAFlightNobodyJoinedWithNoOutcome) {
-  Group g;
-  sf_ticket *w, *k;
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+TEST_F(SplitFinish, FinishAloneEndsAFlightNobodyJoinedWithNoOutcome) {
+  ASSERT_NO_FATAL_FAILURE(lead());
   int shared = -1;
   EXPECT_EQ(sf_finish_alone(w, k, SF_OK, &shared), 1);
   EXPECT_EQ(shared, 0);
@@ -29,10 +27,8 @@ TEST(SplitFinish, FinishAloneEndsAFlightNobodyJoinedWithNoOutcome) {
   EXPECT_NE(next.work, nullptr);
 }
 
-TEST(SplitFinish, FinishAloneLeavesAFlightWithFollowersAsItWas) {
-  Group g;
-  sf_ticket *w, *k;
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+TEST_F(SplitFinish, FinishAloneLeavesAFlightWithFollowersAsItWas) {
+  ASSERT_NO_FATAL_FAILURE(lead());
   Join follower(g, "k");
   int shared = -1;
   EXPECT_EQ(sf_finish_alone(w, k, SF_OK, &shared), 0);
@@ -48,10 +44,8 @@ TEST(SplitFinish, FinishAloneLeavesAFlightWithFollowersAsItWas) {
   EXPECT_EQ(str(rf.value), "v");
 }
 
-TEST(SplitFinish, FinishAloneAfterAFollowerLeftSaysShared) {
-  Group g;
-  sf_ticket *w, *k;
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+TEST_F(SplitFinish, FinishAloneAfterAFollowerLeftSaysShared) {
+  ASSERT_NO_FATAL_FAILURE(lead());
   {
     Join gone(g, "k");  // joins and leaves (a timed-out caller, say)
   }
@@ -62,10 +56,8 @@ TEST(SplitFinish, FinishAloneAfterAFollowerLeftSaysShared) {
   EXPECT_EQ(stats(g).live, 0u);
 }
 
-TEST(SplitFinish, FinishAloneDropsTheLeadersOwnSubscriptionUncalled) {
-  Group g;
-  sf_ticket *w, *k;
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+TEST_F(SplitFinish, FinishAloneDropsTheLeadersOwnSubscriptionUncalled) {
+  ASSERT_NO_FATAL_FAILURE(lead());
   Counter done, abandoned;
   ASSERT_EQ(sf_subscribe(w, Counter::bump, &done), SF_OK);
   ASSERT_EQ(sf_on_abandoned(k, Counter::bump, &abandoned), SF_OK);
@@ -81,8 +73,7 @@ TEST(SplitFinish, FinishAloneDropsTheLeadersOwnSubscriptionUncalled) {
   EXPECT_EQ(stats(g).live, 0u);
 }
 
-TEST(SplitFinish, FinishAloneRejectsBadInput) {
-  Group g;
+TEST_F(SplitFinish, FinishAloneRejectsBadInput) {
   Join a(g, "a"), b(g, "b");
   EXPECT_EQ(sf_finish_alone(nullptr, a.work, SF_OK, nullptr), 0);
   EXPECT_EQ(sf_finish_alone(a.wait, nullptr, SF_OK, nullptr), 0);
@@ -96,11 +87,9 @@ TEST(SplitFinish, FinishAloneRejectsBadInput) {
   EXPECT_EQ(stats(g).in_table, 1u);                               // b untouched
 }
 
-TEST(SplitFinish, FinishWithFollowersDeliversToThem) {
+TEST_F(SplitFinish, FinishWithFollowersDeliversToThem) {
   g_alpha_released = 0;
-  Group g;
-  sf_ticket *w, *k;
-  ASSERT_EQ(sf_join(g, "k", 1, 0, &w, &k), SF_OK);
+  ASSERT_NO_FATAL_FAILURE(lead());
   Join same(g, "k"), other(g, "k");
   Counter fired;
   sf_subscribe(other.wait, Counter::bump, &fired);
@@ -122,8 +111,7 @@ TEST(SplitFinish, FinishWithFollowersDeliversToThem) {
   EXPECT_EQ(stats(g).live, 0u);
 }
 
-TEST(SplitFinish, FinishRejectsBadInputAndASecondCompletion) {
-  Group g;
+TEST_F(SplitFinish, FinishRejectsBadInputAndASecondCompletion) {
   Join a(g, "a"), b(g, "b");
   ReleaseCounter rc;
   static char data[] = "x";

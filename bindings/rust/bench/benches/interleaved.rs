@@ -82,7 +82,7 @@ fn interleave(header: &str, unit: &str, rounds: usize, mut turn: impl FnMut(usiz
     println!("{header}");
     for (lib, v) in LIBRARIES.iter().zip(times.iter_mut()) {
         let best = *v.iter().min().unwrap();
-        println!("    {lib:<20} median {:>10.1?}  best {:>10.1?}  per {unit}", median(v), best);
+        println!("    {lib:<20} median {:>10.3?}  best {:>10.3?}  per {unit}", median(v), best);
     }
     let (lo, hi) = (ratios.iter().cloned().fold(f64::MAX, f64::min), ratios.iter().cloned().fold(0.0, f64::max));
     println!("    this / best peer, per round: median {:.3}x (range {lo:.3}-{hi:.3})", median(&mut ratios));

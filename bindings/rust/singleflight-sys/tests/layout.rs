@@ -7,84 +7,74 @@ use singleflight_sys::*;
 use std::mem::{align_of, offset_of, size_of};
 use std::process::Command;
 
-const PROBE: &str = r#"
+/// The C side of one check: the expression the probe prints.
+macro_rules! c_expr {
+    (size $t:ident) => {
+        concat!("sizeof(", stringify!($t), ")")
+    };
+    (align $t:ident) => {
+        concat!("_Alignof(", stringify!($t), ")")
+    };
+    (offset $t:ident . $f:ident) => {
+        concat!("offsetof(", stringify!($t), ", ", stringify!($f), ")")
+    };
+    (constant $c:ident) => {
+        stringify!($c)
+    };
+}
+
+/// The Rust side of one check: what the declarations say.
+macro_rules! rust_value {
+    (size $t:ident) => {
+        size_of::<$t>() as u64
+    };
+    (align $t:ident) => {
+        align_of::<$t>() as u64
+    };
+    (offset $t:ident . $f:ident) => {
+        offset_of!($t, $f) as u64
+    };
+    (constant $c:ident) => {
+        $c as u64
+    };
+}
+
+/// Every check, named once: the probe's lines (`P("expr", expr);`) and
+/// the values Rust expects, by the same name.
+macro_rules! checks {
+    ($([$($check:tt)*])*) => {
+        const PROBE_CHECKS: &str = concat!($("  P(\"", c_expr!($($check)*), "\", ", c_expr!($($check)*), ");\n",)*);
+        fn expected() -> Vec<(&'static str, u64)> {
+            vec![$((c_expr!($($check)*), rust_value!($($check)*)),)*]
+        }
+    };
+}
+
+checks! {
+    [size sf_result] [align sf_result]
+    [offset sf_result.value] [offset sf_result.error] [offset sf_result.shared]
+    [size sf_stats] [align sf_stats]
+    [offset sf_stats.flights] [offset sf_stats.abandoned] [offset sf_stats.live] [offset sf_stats.fleet_reconnects]
+    [size sf_fleet_options] [align sf_fleet_options]
+    [offset sf_fleet_options.url] [offset sf_fleet_options.key_prefix]
+    [offset sf_fleet_options.lease_ms] [offset sf_fleet_options.cooldown_ms]
+    [constant SF_FLEET_OPTIONS_VERSION]
+    [size sf_native_kind] [align sf_native_kind]
+    [offset sf_native_kind.name] [offset sf_native_kind.release]
+    [size sf_status]
+    [constant SF_OK] [constant SF_EWORK] [constant SF_EPANIC] [constant SF_EINVAL] [constant SF_ENOMEM]
+    [constant SF_EDEADLK] [constant SF_ETIMEDOUT] [constant SF_ECANCELED] [constant SF_EHANDOFF]
+    [constant SF_ENOBYTES] [constant SF_JOIN_RUN_HERE] [constant SF_VERSION_NUMBER]
+}
+
+/// The probe's opening; its body is [`PROBE_CHECKS`].
+const PROBE_HEAD: &str = r#"
 #include <stdio.h>
 #include <stddef.h>
 #include "singleflight.h"
 #define P(name, expr) printf("%s %llu\n", name, (unsigned long long)(expr))
 int main(void) {
-  P("result.size", sizeof(sf_result));
-  P("result.align", _Alignof(sf_result));
-  P("result.value", offsetof(sf_result, value));
-  P("result.error", offsetof(sf_result, error));
-  P("result.shared", offsetof(sf_result, shared));
-  P("stats.size", sizeof(sf_stats));
-  P("stats.align", _Alignof(sf_stats));
-  P("stats.flights", offsetof(sf_stats, flights));
-  P("stats.abandoned", offsetof(sf_stats, abandoned));
-  P("stats.live", offsetof(sf_stats, live));
-  P("stats.fleet_reconnects", offsetof(sf_stats, fleet_reconnects));
-  P("fleet.size", sizeof(sf_fleet_options));
-  P("fleet.align", _Alignof(sf_fleet_options));
-  P("fleet.url", offsetof(sf_fleet_options, url));
-  P("fleet.key_prefix", offsetof(sf_fleet_options, key_prefix));
-  P("fleet.lease_ms", offsetof(sf_fleet_options, lease_ms));
-  P("fleet.cooldown_ms", offsetof(sf_fleet_options, cooldown_ms));
-  P("SF_FLEET_OPTIONS_VERSION", SF_FLEET_OPTIONS_VERSION);
-  P("kind.size", sizeof(sf_native_kind));
-  P("kind.align", _Alignof(sf_native_kind));
-  P("kind.name", offsetof(sf_native_kind, name));
-  P("kind.release", offsetof(sf_native_kind, release));
-  P("status.size", sizeof(sf_status));
-  P("SF_OK", SF_OK); P("SF_EWORK", SF_EWORK); P("SF_EPANIC", SF_EPANIC);
-  P("SF_EINVAL", SF_EINVAL); P("SF_ENOMEM", SF_ENOMEM); P("SF_EDEADLK", SF_EDEADLK);
-  P("SF_ETIMEDOUT", SF_ETIMEDOUT); P("SF_ECANCELED", SF_ECANCELED);
-  P("SF_EHANDOFF", SF_EHANDOFF); P("SF_ENOBYTES", SF_ENOBYTES);
-  P("SF_JOIN_RUN_HERE", SF_JOIN_RUN_HERE);
-  P("SF_VERSION_NUMBER", SF_VERSION_NUMBER);
-  return 0;
-}
 "#;
-
-fn expected() -> Vec<(&'static str, u64)> {
-    vec![
-        ("result.size", size_of::<sf_result>() as u64),
-        ("result.align", align_of::<sf_result>() as u64),
-        ("result.value", offset_of!(sf_result, value) as u64),
-        ("result.error", offset_of!(sf_result, error) as u64),
-        ("result.shared", offset_of!(sf_result, shared) as u64),
-        ("stats.size", size_of::<sf_stats>() as u64),
-        ("stats.align", align_of::<sf_stats>() as u64),
-        ("stats.flights", offset_of!(sf_stats, flights) as u64),
-        ("stats.abandoned", offset_of!(sf_stats, abandoned) as u64),
-        ("stats.live", offset_of!(sf_stats, live) as u64),
-        ("stats.fleet_reconnects", offset_of!(sf_stats, fleet_reconnects) as u64),
-        ("fleet.size", size_of::<sf_fleet_options>() as u64),
-        ("fleet.align", align_of::<sf_fleet_options>() as u64),
-        ("fleet.url", offset_of!(sf_fleet_options, url) as u64),
-        ("fleet.key_prefix", offset_of!(sf_fleet_options, key_prefix) as u64),
-        ("fleet.lease_ms", offset_of!(sf_fleet_options, lease_ms) as u64),
-        ("fleet.cooldown_ms", offset_of!(sf_fleet_options, cooldown_ms) as u64),
-        ("SF_FLEET_OPTIONS_VERSION", SF_FLEET_OPTIONS_VERSION as u64),
-        ("kind.size", size_of::<sf_native_kind>() as u64),
-        ("kind.align", align_of::<sf_native_kind>() as u64),
-        ("kind.name", offset_of!(sf_native_kind, name) as u64),
-        ("kind.release", offset_of!(sf_native_kind, release) as u64),
-        ("status.size", size_of::<sf_status>() as u64),
-        ("SF_OK", SF_OK as u64),
-        ("SF_EWORK", SF_EWORK as u64),
-        ("SF_EPANIC", SF_EPANIC as u64),
-        ("SF_EINVAL", SF_EINVAL as u64),
-        ("SF_ENOMEM", SF_ENOMEM as u64),
-        ("SF_EDEADLK", SF_EDEADLK as u64),
-        ("SF_ETIMEDOUT", SF_ETIMEDOUT as u64),
-        ("SF_ECANCELED", SF_ECANCELED as u64),
-        ("SF_EHANDOFF", SF_EHANDOFF as u64),
-        ("SF_ENOBYTES", SF_ENOBYTES as u64),
-        ("SF_JOIN_RUN_HERE", SF_JOIN_RUN_HERE as u64),
-        ("SF_VERSION_NUMBER", SF_VERSION_NUMBER as u64),
-    ]
-}
 
 #[test]
 fn layout_matches_header() {
@@ -92,7 +82,7 @@ fn layout_matches_header() {
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("probe.c");
     let exe = dir.join("probe");
-    std::fs::write(&src, PROBE).unwrap();
+    std::fs::write(&src, format!("{PROBE_HEAD}{PROBE_CHECKS}  return 0;\n}}\n")).unwrap();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let status = Command::new(&cc)
         .arg("-std=c11")
@@ -110,7 +100,7 @@ fn layout_matches_header() {
     let c: Vec<(String, u64)> = text
         .lines()
         .map(|l| {
-            let (k, v) = l.split_once(' ').unwrap();
+            let (k, v) = l.rsplit_once(' ').unwrap();
             (k.to_string(), v.parse().unwrap())
         })
         .collect();

@@ -33,7 +33,7 @@ use crate::fence;
 use crate::group::Ticket;
 use crate::key::Key;
 use crate::native::{self, Finished, Outcome, Produced};
-use crate::recycle::{self, Pool};
+use crate::recycle::{self, BoxOf};
 use crate::rendezvous::{self, drop_quietly, drop_quietly_in, Joining, Look, Rendezvous, WorkFuture};
 use crate::spans::PollSpan;
 use crate::timer::{self, TimerKey};
@@ -283,7 +283,7 @@ where
             drop(wait);
             return Some(Outcome::Done(Err(Error::HandedOff)));
         };
-        let mut work = Box::into_pin(recycle::new_box(Pool::Work, Work(work)));
+        let mut work = Box::into_pin(recycle::new_box(BoxOf::Work, Work(work)));
         let polled = driving::driving(Driven::Key(group, key.as_ptr(), key.len()), || {
             fence::running(lead.as_ptr(), || catch_unwind(AssertUnwindSafe(|| work.as_mut().poll_result(cx))))
         });

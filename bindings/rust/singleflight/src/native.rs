@@ -7,7 +7,7 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::recycle::{self, Pool};
+use crate::recycle::{self, BoxOf};
 use crate::rendezvous::{Ending, Rendezvous};
 use crate::{Bytes, Error, Shared};
 use singleflight_sys as sys;
@@ -31,7 +31,7 @@ unsafe extern "C" fn release_completion(value: *mut c_void) {
     // with VALUE_KIND, which is always a Box<Completion>. Dropping user values
     // must not unwind into C.
     let boxed = unsafe { Box::from_raw(value.cast::<Completion>()) };
-    let _ = catch_unwind(AssertUnwindSafe(move || recycle::drop_box(Pool::Outcome, boxed)));
+    let _ = catch_unwind(AssertUnwindSafe(move || recycle::drop_box(BoxOf::Outcome, boxed)));
 }
 
 /// The readable message of a panic payload.
@@ -198,7 +198,7 @@ impl Finished {
     fn into_raw(self) -> (sys::sf_status, *mut sys::sf_bytes, *mut sys::sf_bytes, *mut c_void) {
         let value = self.value.map_or(std::ptr::null_mut(), Bytes::into_raw);
         let error = self.error.map_or(std::ptr::null_mut(), Bytes::into_raw);
-        (self.status, value, error, Box::into_raw(recycle::new_box(Pool::Outcome, self.native)).cast())
+        (self.status, value, error, Box::into_raw(recycle::new_box(BoxOf::Outcome, self.native)).cast())
     }
 }
 

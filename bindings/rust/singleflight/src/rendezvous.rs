@@ -35,7 +35,7 @@ use crate::driving::{self, Driven};
 use crate::executor_gone::says_executor_gone;
 use crate::group::{join_tickets, tickets, Ticket};
 use crate::native::{self, Completion, Finished, Outcome};
-use crate::recycle::{self, Pool};
+use crate::recycle::{self, BoxOf};
 use crate::set_once::SetOnce;
 use singleflight_sys as sys;
 
@@ -54,7 +54,7 @@ pub(crate) fn drop_quietly<X>(x: X) {
 /// Drops a finished work's box like [`drop_quietly`], keeping its block for
 /// the next work of this thread ([`recycle`]).
 pub(crate) fn drop_quietly_in<X: ?Sized>(b: Box<X>) {
-    let _ = catch_unwind(AssertUnwindSafe(move || recycle::drop_box(Pool::Work, b)));
+    let _ = catch_unwind(AssertUnwindSafe(move || recycle::drop_box(BoxOf::Work, b)));
 }
 
 /// The tag of the rendezvous objects of this copy of the binding: an
@@ -183,45 +183,9 @@ pub(crate) enum Look {
     Engine,
 }
 
-thread_local! {
-    /// Emptied waker lists of finished flights, for new ones: a hot key's
-    /// list does not grow again (a reallocation under `book`) flight after
-    /// flight.
-    static WAKER_LISTS: std::cell::Cell<Vec<Vec<Option<Waker>>>> = const { std::cell::Cell::new(Vec::new()) };
-    /// Idle Rendezvouss, for new flights: one is offered to sf_attach and
-    /// kept when another was installed first (followers allocate none), and
-    /// a finished flight's comes back here when its last reference goes on
-    /// this thread (a flight per flight is not allocated and freed, often on
-    /// two threads).
-    static IDLE: std::cell::Cell<Vec<Arc<Rendezvous>>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// How many idle Rendezvouss a thread keeps.
-const IDLE_MAX: usize = 64;
-
-/// An idle Rendezvous of this thread, or a new one.
+/// An idle Rendezvous of this thread's cache ([`recycle`]), or a new one.
 fn take_idle() -> Arc<Rendezvous> {
-    let idle = IDLE
-        .try_with(|l| {
-            let mut list = l.take();
-            let f = list.pop();
-            l.set(list);
-            f
-        })
-        .ok()
-        .flatten();
-    idle.unwrap_or_else(|| Arc::new(Rendezvous::new()))
-}
-
-/// Keeps an unused (or reset) Rendezvous for [`take_idle`].
-fn keep_idle(f: Arc<Rendezvous>) {
-    let _ = IDLE.try_with(move |l| {
-        let mut list = l.take();
-        if list.len() < IDLE_MAX {
-            list.push(f);
-        }
-        l.set(list);
-    });
+    recycle::take_rendezvous().unwrap_or_else(|| Arc::new(Rendezvous::new()))
 }
 
 /// Drops a reference to a Rendezvous. If it was the last one, the flight is
@@ -232,7 +196,7 @@ pub(crate) fn release(mut f: Arc<Rendezvous>) {
     // Should the others go meanwhile, the last drop frees it.
     let Some(rf) = unique(&mut f) else { return };
     if rf.reset() {
-        keep_idle(f);
+        recycle::keep_rendezvous(f);
     }
 }
 
@@ -260,7 +224,7 @@ impl Rendezvous {
                 mode: Mode::Away,
                 types: None,
                 waiters: 0,
-                wakers: spare_wakers(),
+                wakers: Vec::new(),
                 free: Vec::new(),
                 driver: None,
             }),
@@ -289,15 +253,15 @@ impl Rendezvous {
         b.waiters = 0;
         b.driver = None;
         b.free.clear();
-        // Ended or abandoned, a flight has no waker left; its list's room stays
-        // (up to the size a thread keeps spare lists of).
-        let wakers = std::mem::take(&mut b.wakers);
-        b.wakers = if wakers.is_empty() && wakers.capacity() > 0 && wakers.capacity() <= SPARE_LIST_MAX {
-            wakers
+        // Ended or abandoned, a flight has no waker left: its list's room
+        // stays for the next flight (up to WAKERS_KEPT), so a hot key's list
+        // does not grow again (a reallocation under `book`) flight after
+        // flight.
+        if b.wakers.capacity() > WAKERS_KEPT || b.wakers.iter().any(Option::is_some) {
+            drop_quietly(std::mem::take(&mut b.wakers));
         } else {
-            drop_quietly(wakers);
-            spare_wakers()
-        };
+            b.wakers.clear();
+        }
         *self.notified.get_mut() = false;
         drop_quietly(self.done.take());
         true
@@ -348,7 +312,7 @@ impl Rendezvous {
                 let b = rf.book.get_mut().unwrap_or_else(|e| e.into_inner());
                 (b.mode, b.types, b.waiters) = (Mode::Away, None, 0);
             }
-            keep_idle(spare);
+            recycle::keep_rendezvous(spare);
         }
         if st != sys::SF_OK || current.is_null() {
             return None;
@@ -606,7 +570,11 @@ impl Rendezvous {
                 w.wake();
             }
         }
-        recycle_wakers(wakers);
+        // The emptied list goes back for the rendezvous' next flight
+        // (nothing registers in an ended one).
+        if wakers.capacity() > 0 {
+            lock(&self.book).wakers = wakers;
+        }
     }
 
     /// The last Rust waiter left the unfinished work (`b` is the locked
@@ -680,39 +648,8 @@ pub(crate) fn refresh(cell: &mut Option<Waker>, waker: &Waker) -> Option<Waker> 
     }
 }
 
-/// How many emptied waker lists a thread keeps, and up to what capacity.
-const SPARE_LISTS: usize = 64;
-const SPARE_LIST_MAX: usize = 4096;
-
-/// An empty waker list, with room from an earlier flight if this thread has
-/// one.
-fn spare_wakers() -> Vec<Option<Waker>> {
-    WAKER_LISTS
-        .try_with(|l| {
-            let mut lists = l.take();
-            let list = lists.pop();
-            l.set(lists);
-            list
-        })
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-}
-
-/// Keeps an emptied waker list for [`spare_wakers`].
-fn recycle_wakers(list: Vec<Option<Waker>>) {
-    debug_assert!(list.is_empty());
-    if list.capacity() == 0 || list.capacity() > SPARE_LIST_MAX {
-        return;
-    }
-    let _ = WAKER_LISTS.try_with(|l| {
-        let mut lists = l.take();
-        if lists.len() < SPARE_LISTS {
-            lists.push(list);
-        }
-        l.set(lists);
-    });
-}
+/// The most waker room an idle rendezvous keeps for its next flight.
+const WAKERS_KEPT: usize = 4096;
 
 /// Registers a waiter's waker: its index.
 fn register(b: &mut Book, w: Waker) -> usize {

@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 
-use singleflight::{Error, Group, Join};
+use singleflight::{Error, Group};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,22 +93,9 @@ fn dropping_the_leader_neither_strands_nor_reruns() {
     let rt = tokio_rt();
     let group = Group::new();
     let runs = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let (tx, work) = gate::<u32>();
     rt.block_on(async {
-        let leader = {
-            let (group, runs) = (group.clone(), runs.clone());
-            tokio::spawn(async move {
-                group
-                    .call_async("k", async move {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        Ok::<_, ()>(rx.await.unwrap())
-                    })
-                    .await
-            })
-        };
-        while group.stats().in_table == 0 {
-            yield_now().await;
-        }
+        let leader = spawned_leader(&group, group.call_async("k", counted(&runs, work))).await;
         let followers_ = counted_followers(&group, "k", &runs, 10);
         followers(&group, 10).await;
         leader.abort();
@@ -128,23 +115,9 @@ fn dropping_every_waiter_drops_the_work() {
     let rt = tokio_rt();
     let group = Group::new();
     let dropped = Arc::new(AtomicUsize::new(0));
-    let finished = Arc::new(AtomicUsize::new(0));
     rt.block_on(async {
         let tasks: Vec<_> = (0..5)
-            .map(|_| {
-                let (group, dropped, finished) = (group.clone(), dropped.clone(), finished.clone());
-                tokio::spawn(async move {
-                    let guard = DropCounter(dropped);
-                    group
-                        .call_async("k", async move {
-                            let _guard = guard;
-                            std::future::pending::<()>().await;
-                            finished.fetch_add(1, Ordering::SeqCst);
-                            Ok::<_, ()>(())
-                        })
-                        .await
-                })
-            })
+            .map(|_| tokio::spawn(group.call_async("k", pending_with::<()>(DropCounter(dropped.clone())))))
             .collect();
         followers(&group, 4).await;
         for t in &tasks {
@@ -156,7 +129,6 @@ fn dropping_every_waiter_drops_the_work() {
     });
     // 4 followers' unused work futures plus the leader's running one.
     assert_eq!(dropped.load(Ordering::SeqCst), 5);
-    assert_eq!(finished.load(Ordering::SeqCst), 0);
     let s = group.stats();
     assert_eq!((s.in_table, s.live), (0, 0), "{s:?}");
     // The key is free for a fresh run.
@@ -168,15 +140,9 @@ fn dropping_every_waiter_drops_the_work() {
 fn async_timeout_leaves_the_flight_running() {
     let rt = tokio_rt();
     let group = Group::new();
-    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let (tx, work) = gate::<u32>();
     rt.block_on(async {
-        let leader = {
-            let group = group.clone();
-            tokio::spawn(group.call_async("k", async move { Ok::<_, ()>(rx.await.unwrap()) }))
-        };
-        while group.stats().in_table == 0 {
-            yield_now().await;
-        }
+        let leader = spawned_leader(&group, group.call_async("k", work)).await;
         let r = group.call_async("k", async { Ok::<u32, ()>(0) }).timeout(Duration::from_millis(5)).await;
         assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
         tx.send(8).unwrap();
@@ -220,12 +186,8 @@ fn async_panic_reraises_in_every_task() {
 #[test]
 fn async_followers_of_a_blocking_leader_are_woken() {
     let group = Group::new();
-    let Join::Leader(leader) = group.join::<u32, ()>("k").unwrap() else { unreachable!() };
-    let waiter = {
-        let group = group.clone();
-        std::thread::spawn(move || smol::block_on(group.call_async("k", async { Ok::<u32, ()>(0) })))
-    };
-    wait_followers(&group, 1);
+    let leader = lead::<u32, ()>(&group, "k");
+    let waiter = follower_thread(&group, |group| smol::block_on(group.call_async("k", async { Ok::<u32, ()>(0) })));
     leader.complete(Ok(11)).unwrap();
     assert_eq!(*waiter.join().unwrap().unwrap(), 11);
 }
@@ -233,12 +195,8 @@ fn async_followers_of_a_blocking_leader_are_woken() {
 #[test]
 fn blocking_leader_hands_off_to_an_async_follower() {
     let group = Group::new();
-    let Join::Leader(leader) = group.join::<u32, ()>("k").unwrap() else { unreachable!() };
-    let waiter = {
-        let group = group.clone();
-        std::thread::spawn(move || smol::block_on(group.call_async("k", async { Ok::<u32, ()>(12) })))
-    };
-    wait_followers(&group, 1);
+    let leader = lead::<u32, ()>(&group, "k");
+    let waiter = follower_thread(&group, |group| smol::block_on(group.call_async("k", async { Ok::<u32, ()>(12) })));
     drop(leader);
     assert_eq!(*waiter.join().unwrap().unwrap(), 12);
     assert_eq!(group.stats().handoffs, 1);
@@ -260,18 +218,8 @@ fn blocking_and_async_callers_share_one_flight() {
     let rt = tokio_rt();
     let group = Group::new();
     let runs = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
-    let task = {
-        let (group, runs) = (group.clone(), runs.clone());
-        rt.spawn(async move {
-            group
-                .call_async("k", async move {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    Ok::<_, ()>(rx.await.unwrap())
-                })
-                .await
-        })
-    };
+    let (tx, work) = gate::<u32>();
+    let task = rt.spawn(group.call_async("k", counted(&runs, work)));
     wait_until(|| group.stats().in_table == 1);
     let blocking: Vec<_> = (0..4)
         .map(|_| {
@@ -297,25 +245,16 @@ fn blocking_and_async_callers_share_one_flight() {
 fn async_followers_of_other_types_read_the_byte_form() {
     let rt = tokio_rt();
     let group = Group::new();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (tx, work) = gate::<String>();
     rt.block_on(async {
         // A Rust leader whose work is pending: it runs in the flight's
         // rendezvous, and followers of its own type take its Arc.
-        let leader = {
-            let group = group.clone();
-            tokio::spawn(group.call_async("k", async move {
-                rx.await.unwrap();
-                Ok::<_, ()>(String::from("text"))
-            }))
-        };
-        while group.stats().in_table == 0 {
-            yield_now().await;
-        }
+        let leader = spawned_leader(&group, group.call_async("k", work)).await;
         let same = tokio::spawn(group.call_async("k", async { Ok::<String, ()>(String::new()) }));
         let bytes = tokio::spawn(group.call_async("k", async { Ok::<singleflight::Bytes, ()>(Default::default()) }));
         let other = tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(0) }));
         followers(&group, 3).await;
-        tx.send(()).unwrap();
+        tx.send(String::from("text")).unwrap();
         let led = leader.await.unwrap().unwrap();
         let same = same.await.unwrap().unwrap();
         assert!(Arc::ptr_eq(led.arc().unwrap(), same.arc().unwrap()) && same.is_shared());
@@ -337,17 +276,9 @@ fn ticketless_followers_share_one_run_across_workers() {
     let rt = tokio_rt();
     let group = Group::new();
     let runs = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (tx, work) = gate::<Vec<u8>>();
     rt.block_on(async {
-        let mut leader = {
-            let runs = runs.clone();
-            Box::pin(group.call_async("hot", async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                rx.await.unwrap();
-                Ok::<_, ()>(vec![1u8, 2, 3])
-            }))
-        };
-        assert!(poll_once(&mut leader).await.is_pending());
+        let leader = pending_leader(&group, "hot", counted(&runs, work)).await;
         let tasks: Vec<_> = (0..TASKS)
             .map(|_| {
                 let (group, runs) = (group.clone(), runs.clone());
@@ -362,7 +293,7 @@ fn ticketless_followers_share_one_run_across_workers() {
             })
             .collect();
         followers(&group, TASKS as u64).await;
-        tx.send(()).unwrap();
+        tx.send(vec![1u8, 2, 3]).unwrap();
         let led = leader.await.unwrap();
         assert!(led.is_shared());
         for t in tasks {
@@ -381,16 +312,9 @@ fn ticketless_followers_drive_the_work_after_the_leader_leaves() {
     let rt = tokio_rt();
     let group = Group::new();
     let runs = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let (tx, work) = gate::<u32>();
     rt.block_on(async {
-        let mut leader = {
-            let runs = runs.clone();
-            Box::pin(group.call_async("k", async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, ()>(rx.await.unwrap())
-            }))
-        };
-        assert!(poll_once(&mut leader).await.is_pending());
+        let leader = pending_leader(&group, "k", counted(&runs, work)).await;
         let tasks = counted_followers(&group, "k", &runs, 8);
         followers(&group, 8).await;
         drop(leader);
@@ -411,10 +335,9 @@ fn ticketless_followers_drive_the_work_after_the_leader_leaves() {
 fn a_newcomer_after_the_leader_left_joins_the_same_work() {
     let rt = tokio_rt();
     let group = Group::new();
-    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let (tx, work) = gate::<u32>();
     rt.block_on(async {
-        let mut leader = Box::pin(group.call_async("k", async move { Ok::<_, ()>(rx.await.unwrap()) }));
-        assert!(poll_once(&mut leader).await.is_pending());
+        let leader = pending_leader(&group, "k", work).await;
         let first = tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(0) }));
         followers(&group, 1).await;
         drop(leader);
@@ -437,18 +360,8 @@ fn dropping_every_ticketless_waiter_drops_the_work_and_frees_the_key() {
     let rt = tokio_rt();
     let group = Group::new();
     let dropped = Arc::new(AtomicUsize::new(0));
-    let finished = Arc::new(AtomicUsize::new(0));
     rt.block_on(async {
-        let mut leader = {
-            let (guard, finished) = (DropCounter(dropped.clone()), finished.clone());
-            Box::pin(group.call_async("k", async move {
-                let _guard = guard;
-                std::future::pending::<()>().await;
-                finished.fetch_add(1, Ordering::SeqCst);
-                Ok::<u32, ()>(0)
-            }))
-        };
-        assert!(poll_once(&mut leader).await.is_pending());
+        let leader = pending_leader(&group, "k", pending_with::<u32>(DropCounter(dropped.clone()))).await;
         let tasks: Vec<_> = (0..6).map(|_| tokio::spawn(group.call_async("k", async { Ok::<u32, ()>(1) }))).collect();
         followers(&group, 6).await;
         // The leader goes first: a follower takes over as the driver.
@@ -466,7 +379,6 @@ fn dropping_every_ticketless_waiter_drops_the_work_and_frees_the_key() {
         }
     });
     assert_eq!(dropped.load(Ordering::SeqCst), 1, "the last waiter's leaving dropped the work");
-    assert_eq!(finished.load(Ordering::SeqCst), 0);
     let s = group.stats();
     // Abandoned once the last waiter left (not when the leader did), then
     // handed off as the work's ticket was left undone.
@@ -484,12 +396,11 @@ fn ticketless_followers_time_out_and_the_last_one_drops_the_work() {
     let rt = tokio_rt();
     let group = Group::new();
     let dropped = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let (tx, work) = gate::<u32>();
     rt.block_on(async {
         // A flight that completes: its followers that time out leave it
         // running for the leader.
-        let mut leader = Box::pin(group.call_async("a", async move { Ok::<_, ()>(rx.await.unwrap()) }));
-        assert!(poll_once(&mut leader).await.is_pending());
+        let leader = pending_leader(&group, "a", work).await;
         let late: Vec<_> = (0..4)
             .map(|_| tokio::spawn(group.call_async("a", async { Ok::<u32, ()>(0) }).timeout(Duration::from_millis(5))))
             .collect();
@@ -501,15 +412,7 @@ fn ticketless_followers_time_out_and_the_last_one_drops_the_work() {
         assert_eq!(*leader.await.unwrap(), 2);
 
         // A flight whose leader went: its last waiter's timeout drops the work.
-        let mut leader = {
-            let guard = DropCounter(dropped.clone());
-            Box::pin(group.call_async("b", async move {
-                let _guard = guard;
-                std::future::pending::<()>().await;
-                Ok::<u32, ()>(0)
-            }))
-        };
-        assert!(poll_once(&mut leader).await.is_pending());
+        let leader = pending_leader(&group, "b", pending_with::<u32>(DropCounter(dropped.clone()))).await;
         let timed: Vec<_> = (0..3)
             .map(|i| {
                 tokio::spawn(
@@ -538,22 +441,10 @@ fn a_leader_that_times_out_hands_its_work_to_the_followers() {
     let rt = tokio_rt();
     let group = Group::new();
     let runs = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let (tx, work) = gate::<u32>();
     rt.block_on(async {
-        let leader = {
-            let runs = runs.clone();
-            tokio::spawn(
-                group
-                    .call_async("k", async move {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        Ok::<_, ()>(rx.await.unwrap())
-                    })
-                    .timeout(Duration::from_millis(300)),
-            )
-        };
-        while group.stats().flights == 0 {
-            tokio::task::yield_now().await;
-        }
+        let call = group.call_async("k", counted(&runs, work)).timeout(Duration::from_millis(300));
+        let leader = spawned_leader(&group, call).await;
         let tasks = counted_followers(&group, "k", &runs, 4);
         followers(&group, 4).await;
         assert!(matches!(leader.await.unwrap(), Err(Error::Timeout)));
@@ -653,16 +544,16 @@ fn driven_work_awaiting_its_own_key_is_deadlock() {
 fn ticketless_followers_reraise_a_panic() {
     let rt = tokio_rt();
     let group = Group::new();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (tx, work) = gate::<()>();
     rt.block_on(async {
-        let mut leader = Box::pin(group.call_async("k", async move {
-            rx.await.unwrap();
+        let leader = pending_leader(&group, "k", async move {
+            work.await?;
             if true {
                 panic!("driven boom");
             }
             Ok::<u8, ()>(0)
-        }));
-        assert!(poll_once(&mut leader).await.is_pending());
+        })
+        .await;
         let tasks: Vec<_> = (0..5).map(|_| tokio::spawn(group.call_async("k", async { Ok::<u8, ()>(1) }))).collect();
         followers(&group, 5).await;
         // The leader goes: a follower drives the work into its panic.

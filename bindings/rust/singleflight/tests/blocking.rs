@@ -156,10 +156,7 @@ fn timeout_leaves_the_flight_running() {
 #[test]
 fn blocking_leader_giving_up_hands_off() {
     let group = Group::new();
-    let leader = match group.join::<u32, ()>("k").unwrap() {
-        Join::Leader(l) => l,
-        Join::Follower(_) => unreachable!(),
-    };
+    let leader = lead::<u32, ()>(&group, "k");
     let ran = Arc::new(AtomicUsize::new(0));
     let follower = {
         let (group, ran) = (group.clone(), ran.clone());
@@ -180,7 +177,7 @@ fn blocking_leader_giving_up_hands_off() {
 #[test]
 fn split_api_follower_sees_hand_off() {
     let group = Group::new();
-    let Join::Leader(leader) = group.join::<u32, ()>("k").unwrap() else { unreachable!() };
+    let leader = lead::<u32, ()>(&group, "k");
     let Join::Follower(follower) = group.join::<u32, ()>("k").unwrap() else { unreachable!() };
     drop(leader);
     assert!(matches!(follower.wait(None), Err(Error::HandedOff)));
@@ -198,12 +195,8 @@ fn reentering_own_key_is_deadlock_not_hang() {
 #[test]
 fn different_types_of_one_key() {
     let group = Group::new();
-    let Join::Leader(leader) = group.join::<u32, ()>("k").unwrap() else { unreachable!() };
-    let follower = {
-        let group = group.clone();
-        thread::spawn(move || group.call("k", || Ok::<String, ()>("mine".into())))
-    };
-    wait_followers(&group, 1);
+    let leader = lead::<u32, ()>(&group, "k");
+    let follower = follower_thread(&group, |group| group.call("k", || Ok::<String, ()>("mine".into())));
     leader.complete(Ok(1)).unwrap();
     let r = follower.join().unwrap();
     assert!(matches!(r, Err(Error::TypeMismatch { .. })), "{r:?}");
@@ -212,12 +205,8 @@ fn different_types_of_one_key() {
 #[test]
 fn byte_values_convert_between_rust_byte_types() {
     let group = Group::new();
-    let Join::Leader(leader) = group.join::<Vec<u8>, ()>("k").unwrap() else { unreachable!() };
-    let follower = {
-        let group = group.clone();
-        thread::spawn(move || group.call("k", || Ok::<Bytes, ()>(Bytes::new())))
-    };
-    wait_followers(&group, 1);
+    let leader = lead::<Vec<u8>, ()>(&group, "k");
+    let follower = follower_thread(&group, |group| group.call("k", || Ok::<Bytes, ()>(Bytes::new())));
     leader.complete(Ok(b"abc".to_vec())).unwrap();
     assert_eq!(&**follower.join().unwrap().unwrap(), b"abc");
 }
@@ -262,9 +251,9 @@ fn named_groups_are_process_wide() {
 #[test]
 fn forget_starts_a_new_flight() {
     let group = Group::new();
-    let Join::Leader(first) = group.join::<u32, ()>("k").unwrap() else { unreachable!() };
+    let first = lead::<u32, ()>(&group, "k");
     assert!(group.forget_unshared("k"));
-    let Join::Leader(second) = group.join::<u32, ()>("k").unwrap() else { unreachable!() };
+    let second = lead::<u32, ()>(&group, "k");
     group.forget("k");
     assert_eq!(*second.complete(Ok(2)).unwrap(), 2);
     assert_eq!(*first.complete(Ok(1)).unwrap(), 1);

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 use singleflight::sys;
-use singleflight::{Bytes, Error, Group, Join};
+use singleflight::{Bytes, Error, Group};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -112,7 +112,7 @@ fn rust_follows_a_c_leader_with_the_same_bytes() {
 fn c_follows_a_rust_leader() {
     let group = Group::open("c-callers-2").unwrap();
     // A byte-typed value crosses zero-copy.
-    let Join::Leader(leader) = group.join::<Vec<u8>, ()>("bytes").unwrap() else { unreachable!() };
+    let leader = lead::<Vec<u8>, ()>(&group, "bytes");
     let c = {
         let w = cwork(&group, 0, b"C ran");
         thread::spawn(move || c_call("c-callers-2", "bytes", w))
@@ -129,7 +129,7 @@ fn c_follows_a_rust_leader() {
     assert!(mine.is_shared());
 
     // A value with no byte form is a clear error for the C caller.
-    let Join::Leader(leader) = group.join::<std::time::Duration, ()>("typed").unwrap() else { unreachable!() };
+    let leader = lead::<std::time::Duration, ()>(&group, "typed");
     let c = {
         let w = cwork(&group, 0, b"C ran");
         thread::spawn(move || c_call("c-callers-2", "typed", w))
@@ -144,14 +144,7 @@ fn c_follows_a_rust_leader() {
 #[test]
 fn rust_panic_reaches_c_as_epanic() {
     let group = Group::open("c-callers-3").unwrap();
-    let c = {
-        let group = group.clone();
-        thread::spawn(move || {
-            wait_until(|| group.stats().in_table == 1);
-            let w = cwork(&group, 0, b"C ran");
-            c_call("c-callers-3", "k", w)
-        })
-    };
+    let c = once_a_flight_runs(&group, |group| c_call("c-callers-3", "k", cwork(group, 0, b"C ran")));
     let g2 = group.clone();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         group.call("k", move || -> Result<u8, ()> {
@@ -190,6 +183,19 @@ fn async_leader_dropped_hands_off_to_a_c_caller() {
     wait_followers(&group, 1);
     task.abort();
     c_ran_after_a_hand_off(c, &work_dropped, &group);
+}
+
+/// A thread that runs `call` once a flight of `group` is in its table
+/// (the Rust leader's, started after this returns).
+fn once_a_flight_runs<R: Send + 'static>(
+    group: &Group,
+    call: impl FnOnce(&Group) -> R + Send + 'static,
+) -> thread::JoinHandle<R> {
+    let group = group.clone();
+    thread::spawn(move || {
+        wait_until(|| group.stats().in_table == 1);
+        call(&group)
+    })
 }
 
 /// A C follower through the raw split API: `sf_join` (which must follow),
@@ -243,13 +249,7 @@ fn leader_finish_shares_result_with_a_c_follower() {
     // The blocking leader ends its flight in one engine call (sf_finish): its
     // own result, the shared flag and the C follower's bytes must agree.
     let group = Group::open("c-callers-finish").unwrap();
-    let c = {
-        let group = group.clone();
-        thread::spawn(move || {
-            wait_until(|| group.stats().in_table == 1);
-            c_follow("c-callers-finish", "ok")
-        })
-    };
+    let c = once_a_flight_runs(&group, |_| c_follow("c-callers-finish", "ok"));
     let g2 = group.clone();
     let v = group
         .call("ok", move || {
@@ -265,13 +265,7 @@ fn leader_finish_shares_result_with_a_c_follower() {
     assert_eq!(ptr, v.as_ptr() as usize, "the leader's String memory, no copy");
 
     // The work's error takes the same path.
-    let c = {
-        let group = group.clone();
-        thread::spawn(move || {
-            wait_until(|| group.stats().in_table == 1);
-            c_follow("c-callers-finish", "err")
-        })
-    };
+    let c = once_a_flight_runs(&group, |_| c_follow("c-callers-finish", "err"));
     let g2 = group.clone();
     let e = group
         .call("err", move || {
@@ -318,7 +312,7 @@ fn unshared_leader_finish_releases_once_and_frees_the_key() {
     assert_eq!(drops.load(Ordering::SeqCst), 2);
 
     // The split API's Leader::complete too; and the key runs again.
-    let Join::Leader(leader) = group.join::<u32, ()>("k").unwrap() else { panic!("the key must be free") };
+    let leader = lead::<u32, ()>(&group, "k");
     let mine = leader.complete(Ok(3)).unwrap();
     assert_eq!(*mine, 3);
     assert!(!mine.is_shared());

@@ -104,7 +104,7 @@ fn a_leader_dropped_with_its_work_pending_counts_one_cancellation() {
 #[test]
 fn blocking_timeouts_count_once_whoever_saw_them() {
     let group = Group::new();
-    let Join::Leader(leader) = group.join::<u32, ()>("k").unwrap() else { unreachable!() };
+    let leader = lead::<u32, ()>(&group, "k");
     // A wait with time left: the engine counts it (the binding must not too).
     let r = group.call_timeout("k", Duration::from_millis(2), || Ok::<u32, ()>(0));
     assert!(matches!(r, Err(Error::Timeout)), "{r:?}");

@@ -15,6 +15,19 @@ pub fn wait_followers(group: &Group, n: u64) {
     }
 }
 
+/// A thread running `call` with its own reference to `group`, returned
+/// once it has joined the flight running there as one more follower.
+pub fn follower_thread<R: Send + 'static>(
+    group: &Group,
+    call: impl FnOnce(Group) -> R + Send + 'static,
+) -> std::thread::JoinHandle<R> {
+    let before = group.stats().followers;
+    let g = group.clone();
+    let thread = std::thread::spawn(move || call(g));
+    wait_followers(group, before + 1);
+    thread
+}
+
 /// Yields until `f()` is true.
 pub fn wait_until(mut f: impl FnMut() -> bool) {
     while !f() {
@@ -93,9 +106,77 @@ pub async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::
     std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
 }
 
-/// A leader's `Call` of `key` whose work waits for the returned sender, then
-/// gives `value`; polled once here, so it is pending: it holds its work and
-/// has attached the flight's rendezvous.
+/// Work that gives what the returned sender sends: its flight runs until
+/// the test lets it end.
+pub fn gate<T: Send + 'static>(
+) -> (tokio::sync::oneshot::Sender<T>, impl std::future::Future<Output = Result<T, ()>> + Send + 'static) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<T>();
+    (tx, async move { Ok(rx.await.unwrap()) })
+}
+
+/// `work`, counting itself in `runs` when it starts.
+pub fn counted<F: std::future::Future>(
+    runs: &Arc<AtomicUsize>,
+    work: F,
+) -> impl std::future::Future<Output = F::Output> {
+    let runs = runs.clone();
+    async move {
+        runs.fetch_add(1, Ordering::SeqCst);
+        work.await
+    }
+}
+
+/// Work that holds `guard` and never ends: dropped, it counts.
+pub async fn pending_with<T>(guard: DropCounter) -> Result<T, ()> {
+    let _guard = guard;
+    std::future::pending().await
+}
+
+/// A leader's `Call` of `key` with `work`, polled once here: its work is
+/// pending, so it holds it and has attached the flight's rendezvous.
+pub async fn pending_leader<T, E, F>(
+    group: &Group,
+    key: &str,
+    work: F,
+) -> std::pin::Pin<Box<singleflight::Call<T, E, F>>>
+where
+    T: Send + Sync + 'static,
+    E: Send + Sync + 'static,
+    F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+{
+    let mut leader = Box::pin(group.call_async(key, work));
+    assert!(poll_once(&mut leader).await.is_pending());
+    leader
+}
+
+/// `call` spawned on the current tokio runtime, returned once its flight
+/// is in the group's table: the caller that spawned it leads.
+pub async fn spawned_leader<C>(group: &Group, call: C) -> tokio::task::JoinHandle<C::Output>
+where
+    C: std::future::Future + Send + 'static,
+    C::Output: Send + 'static,
+{
+    let leader = tokio::spawn(call);
+    while group.stats().in_table == 0 {
+        yield_now().await;
+    }
+    leader
+}
+
+/// The split API's leader of `key`, where no flight runs.
+pub fn lead<T, E>(group: &Group, key: &str) -> singleflight::Leader<T, E>
+where
+    T: Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    match group.join::<T, E>(key) {
+        Ok(singleflight::Join::Leader(leader)) => leader,
+        _ => panic!("a flight of {key:?} runs already"),
+    }
+}
+
+/// A [`pending_leader`] of `key` whose work waits for the returned sender,
+/// then gives `value`.
 pub async fn gated_leader<T: Send + Sync + 'static>(
     group: &Group,
     key: &str,
@@ -104,12 +185,12 @@ pub async fn gated_leader<T: Send + Sync + 'static>(
     std::pin::Pin<Box<impl std::future::Future<Output = Result<singleflight::Shared<T>, singleflight::Error<()>>>>>,
     tokio::sync::oneshot::Sender<()>,
 ) {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let mut leader = Box::pin(group.call_async(key, async move {
-        rx.await.unwrap();
+    let (tx, work) = gate::<()>();
+    let leader = pending_leader(group, key, async move {
+        work.await?;
         Ok::<_, ()>(value)
-    }));
-    assert!(poll_once(&mut leader).await.is_pending());
+    })
+    .await;
     (leader, tx)
 }
 
