@@ -914,7 +914,10 @@ void fleet_free(Fleet *f) noexcept {
   // A forked child has no I/O thread of the parent's, whose loop (copied
   // here) must not be touched: the fleet is left as it is.
   if (fleet_forked(f)) return;
-  const bool self = f->io->on_io_thread();
+  // Freed on an I/O thread (a callback there released the group), the
+  // fleet is freed by its own loop: waiting there for a loop could wait
+  // for the very thread, or for one that waits for this one.
+  const bool self = IoThread::on_io_thread();
   {
     std::lock_guard<std::mutex> lk(f->inbox_mu);
     f->stopping = true;
@@ -937,7 +940,7 @@ bool fleet_attach(sf_group *g, const FleetConfig &config, const void *name,
     return false;
   }
   f->generation = g_fork_generation.load(std::memory_order_relaxed);
-  f->io = IoThread::process(f->generation);
+  f->io = IoThread::of_server(config, f->generation);
   if (!f->io || !f->io->attach(f)) {
     delete f;
     return false;

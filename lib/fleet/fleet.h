@@ -1,7 +1,7 @@
 // fleet/fleet.h — one fleet group's link to the server: the grants the
 // engine's threads claim, the queue they post to, and the protocol
-// (scripts.h) that the process's I/O thread (io_thread.h) runs for every
-// flight of the group in this process.
+// (scripts.h) that the I/O thread of its server (io_thread.h) runs for
+// every flight of the group in this process.
 //
 // A flight of a fleet group, seen from this process:
 //
@@ -27,9 +27,9 @@
 // Threads. The engine's threads touch only what grant_mu guards (taken
 // under a shard lock or none: the I/O thread calls nothing under grant_mu)
 // and the inbox (under inbox_mu). Everything else belongs to the I/O thread,
-// one per process for every fleet group (io_thread.h), which calls the
-// engine (complete, leave) with none of the fleet's locks, and none of its
-// own, held.
+// one per server per process, shared by every fleet group on that server
+// (io_thread.h), which calls the engine (complete, leave) with none of the
+// fleet's locks, and none of its own, held.
 #pragma once
 
 #include <atomic>
@@ -172,9 +172,9 @@ struct Fleet {
   std::mutex inbox_mu;
   std::vector<Post> inbox;  // inbox_mu
   bool stopping = false;    // inbox_mu
-  bool detached = false;    // inbox_mu: the I/O thread frees the fleet itself
+  bool detached = false;    // inbox_mu: freed on an I/O thread; its loop frees it
 
-  // The process's I/O thread, which this fleet is registered with.
+  // The loop (and I/O thread) of the fleet's server, which it is registered with.
   IoThread *io = nullptr;
   std::atomic<bool> woken{true};  // a step is due: posts, an abandonment, a new fleet
   bool finished = false;          // IoThread's lock: stopped and forgotten by the I/O thread

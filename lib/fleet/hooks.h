@@ -38,7 +38,7 @@ struct FleetConfig;
 struct Flight;
 
 // Creates the fleet of a fleet group just created (under the registry
-// lock) and registers it with the process's I/O thread (io_thread.h),
+// lock) and registers it with the I/O thread of its server (io_thread.h),
 // starting the thread if none runs; false when out of resources. Built
 // without hiredis it attaches nothing and returns true.
 bool fleet_attach(sf_group *g, const FleetConfig &config, const void *name,
@@ -89,9 +89,10 @@ bool fleet_leader_alone(Fleet *fleet, Flight *f) noexcept;
 // Adds the fleet's counters to `out` (the fleet_* fields).
 void fleet_stats(const Fleet *fleet, sf_stats *out) noexcept;
 
-// Called from ~sf_group: the I/O thread finishes the fleet (a last flush
-// of its completions; the thread ends with the process's last fleet) and
-// the fleet is freed, by the I/O thread itself when called there.
+// Called from ~sf_group: the I/O thread of its server finishes the fleet
+// (a last flush of its completions; the thread ends with the last fleet
+// on that server) and the fleet is freed, by its I/O thread when called
+// on an I/O thread.
 void fleet_free(Fleet *fleet) noexcept;
 
 }  // namespace sf

@@ -9,40 +9,72 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <memory>
 #include <new>
+#include <string>
 
 #include "fleet/fleet.h"
+#include "fleet/options.h"
 
 namespace sf {
 namespace {
 
-// The loop of the process (of a fork generation: a child makes its own;
-// the parent's, copied into the child, is left there unused).
-std::atomic<IoThread *> g_loop{nullptr};
+// The loops of the process, one per server endpoint (of a fork
+// generation: a child makes its own registry; the parent's, copied into
+// the child, is left there unused). A loop stays for the life of the
+// process; its thread runs only while the loop has groups.
+struct Registry {
+  explicit Registry(unsigned g) noexcept : generation(g) {}
+  const unsigned generation;
+  std::mutex mu;
+  std::map<std::string, std::unique_ptr<IoThread>> loops;  // mu
+};
+std::atomic<Registry *> g_registry{nullptr};
 
-// The loop whose I/O thread the calling thread is.
-thread_local const IoThread *t_loop = nullptr;
+Registry *registry(unsigned generation) noexcept {
+  Registry *r = g_registry.load(std::memory_order_acquire);
+  while (!r || r->generation != generation) {
+    Registry *made = new (std::nothrow) Registry(generation);
+    if (!made) return nullptr;
+    if (g_registry.compare_exchange_strong(r, made, std::memory_order_acq_rel)) return made;
+    delete made;  // another thread made one first
+  }
+  return r;
+}
+
+// The server a config names: its unix socket path, or its host (case
+// does not matter) and port. Database, credentials and key prefix are
+// left out: groups differing in them still share the server's loop.
+std::string endpoint(const FleetConfig &c) {
+  if (!c.unix_path.empty()) return "unix:" + c.unix_path;
+  std::string host = c.host;
+  for (char &ch : host)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return "tcp:" + host + ":" + std::to_string(c.port);
+}
+
+// Whether the calling thread is an I/O thread (of any loop).
+thread_local bool t_io_thread = false;
 
 }  // namespace
 
-IoThread *IoThread::process(unsigned generation) noexcept {
-  IoThread *io = g_loop.load(std::memory_order_acquire);
-  while (!io || io->generation_ != generation) {
-    IoThread *made = nullptr;
-    try {
-      made = new IoThread(generation);
-    } catch (...) {
-      return nullptr;
-    }
-    if (::pipe2(made->wake_fd_, O_CLOEXEC | O_NONBLOCK) != 0) {
-      delete made;
-      return nullptr;
-    }
-    if (g_loop.compare_exchange_strong(io, made, std::memory_order_acq_rel)) return made;
-    for (int fd : made->wake_fd_) ::close(fd);  // another thread made one first
-    delete made;
+IoThread *IoThread::of_server(const FleetConfig &config, unsigned generation) noexcept {
+  Registry *r = registry(generation);
+  if (!r) return nullptr;
+  try {
+    std::string key = endpoint(config);
+    std::lock_guard<std::mutex> lk(r->mu);
+    auto it = r->loops.find(key);
+    if (it != r->loops.end()) return it->second.get();
+    std::unique_ptr<IoThread> made(new IoThread());
+    if (::pipe2(made->wake_fd_, O_CLOEXEC | O_NONBLOCK) != 0) return nullptr;
+    IoThread *io = made.get();
+    r->loops.emplace(std::move(key), std::move(made));
+    return io;
+  } catch (...) {
+    return nullptr;
   }
-  return io;
 }
 
 bool IoThread::attach(Fleet *f) noexcept {
@@ -75,7 +107,7 @@ void IoThread::wake() noexcept {
   (void)n;
 }
 
-bool IoThread::on_io_thread() const noexcept { return t_loop == this; }
+bool IoThread::on_io_thread() noexcept { return t_io_thread; }
 
 void IoThread::await_finished(Fleet *f) noexcept {
   std::unique_lock<std::mutex> lk(mu_);
@@ -89,11 +121,11 @@ void IoThread::drain_wake() noexcept {
   }
 }
 
-// Forgets the groups the thread finished: a group freed from the I/O
-// thread itself (Fleet::detached) is freed here, any other one is its
-// fleet_free's to free. True when no group is left: the thread ends,
-// joined by the fleet_free of the last group, or detached when that
-// fleet_free ran on this thread (nobody is left to join it).
+// Forgets the groups the thread finished: a group freed on an I/O thread
+// (Fleet::detached) is freed here, any other one is its fleet_free's to
+// free. True when no group is left: the thread ends, joined by the
+// fleet_free of the last group, or detached when that fleet_free ran on
+// an I/O thread (nobody is left to join it).
 bool IoThread::forget(std::vector<Fleet *> &finished) noexcept {
   std::size_t freed = 0;  // finished[0, freed): the ones to free here
   bool last;
@@ -178,7 +210,7 @@ void IoThread::loop() noexcept {
   sigemptyset(&pipe);
   sigaddset(&pipe, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
-  t_loop = this;
+  t_io_thread = true;
   std::vector<Fleet *> groups, finished;
   for (;;) {
     try {

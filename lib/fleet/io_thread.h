@@ -1,23 +1,30 @@
-// fleet/io_thread.h — the process's I/O thread: one thread and one wake
-// pipe serving every fleet group of the process.
+// fleet/io_thread.h — the I/O threads of the process: one thread and one
+// wake pipe per server, serving every fleet group of the process on that
+// server (the same unix socket path, or the same host and port; the
+// database, credentials and key prefix may differ).
 //
-// A fleet group registers on attach (the first one starts the thread) and
-// is finished on free; the thread ends once it finished the last group, so
-// a process without fleet groups has no I/O thread. Each round the thread
-// runs the protocol step (Fleet::step) of every group that was woken (a
-// post, an abandonment), whose timer is due, or whose notice socket is
-// readable; then it polls the wake pipe and every group's notice socket
-// until the earliest group's next round. Each group keeps its own
-// connection, breaker and counters; a round speaks to one server after the
-// other (blocking sockets, each with its group's timeouts).
+// A fleet group registers on attach with its server's loop (the loop's
+// first group starts its thread) and is finished on free; the thread ends
+// once it finished the loop's last group, so a process without fleet
+// groups on a server has no I/O thread for it. Each round the thread runs
+// the protocol step (Fleet::step) of every group of its loop that was
+// woken (a post, an abandonment), whose timer is due, or whose notice
+// socket is readable; then it polls the wake pipe and every group's notice
+// socket until the earliest group's next round. Each group keeps its own
+// connection, breaker and counters. The sockets block (with each group's
+// timeouts): a server that does not answer delays the groups on it, not
+// the groups on other servers.
 //
-// Locks. mu_ guards the list of groups, the thread's handle and each
+// The loops are kept in a registry keyed by the server, under one mutex;
+// a loop stays there for the life of the process (its thread does not).
+//
+// Locks. mu_ guards a loop's list of groups, the thread's handle and each
 // group's Fleet::finished; it is never held across a group's step, so the
 // steps call the engine with no lock of the I/O thread held.
 //
-// fork(): the thread stays in the parent. A child process gets a loop of
-// its own for the fleet groups it opens; the ones it inherited never reach
-// it (fleet_forked()).
+// fork(): the threads stay in the parent. A child process gets a registry
+// and loops of its own for the fleet groups it opens; the ones it
+// inherited never reach them (fleet_forked()).
 #pragma once
 
 #include <condition_variable>
@@ -28,12 +35,13 @@
 namespace sf {
 
 struct Fleet;
+struct FleetConfig;
 
 class IoThread {
  public:
-  // The loop of this process, for a fleet made in fork generation
-  // `generation`; nullptr when out of resources.
-  static IoThread *process(unsigned generation) noexcept;
+  // The loop of this process for the server `config` names, for a fleet
+  // made in fork generation `generation`; nullptr when out of resources.
+  static IoThread *of_server(const FleetConfig &config, unsigned generation) noexcept;
 
   // Registers `f`, starting the thread if none runs; false when out of
   // resources (nothing registered).
@@ -42,8 +50,8 @@ class IoThread {
   // Any thread: the thread starts a round now.
   void wake() noexcept;
 
-  // Whether the calling thread is this loop's I/O thread.
-  bool on_io_thread() const noexcept;
+  // Whether the calling thread is an I/O thread (of any loop).
+  static bool on_io_thread() noexcept;
 
   // Not on the I/O thread, after f->stopping was set and `f` woken: waits
   // until the thread finished `f` (its last completions sent) and forgot
@@ -52,14 +60,13 @@ class IoThread {
   void await_finished(Fleet *f) noexcept;
 
  private:
-  explicit IoThread(unsigned generation) noexcept : generation_(generation) {}
+  IoThread() noexcept = default;
   void loop() noexcept;
   // One round; true when the thread is to end (it forgot its last group).
   bool round(std::vector<Fleet *> &groups, std::vector<Fleet *> &finished);
   bool forget(std::vector<Fleet *> &finished) noexcept;
   void drain_wake() noexcept;
 
-  const unsigned generation_;
   int wake_fd_[2] = {-1, -1};
 
   std::mutex mu_;
