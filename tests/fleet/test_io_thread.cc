@@ -249,21 +249,24 @@ TEST_F(IoThread, AServerThatNeverAnswersDelaysNoGroupOnAnotherServer) {
 }
 
 // The last group of a server freed on its I/O thread itself (its last
-// flight left there, after a callback released the group): the thread
-// ends, and the next group on that server starts a new one.
+// flight left there, after a callback released the group), and in the
+// same callback the last group of another server: both threads end, and
+// the next group on the first server starts a new one.
 TEST_F(IoThread, TheLastGroupFreedOnTheThreadItselfEndsItAndANewGroupStartsAnother) {
   const int before = thread_count();
   sf_group *g = open_group(server.url(), "io-self");
+  sf_group *other = open_group(unreachable(), "io-other");
   ASSERT_NE(g, nullptr);
+  ASSERT_NE(other, nullptr);
   const std::string dir = round_dir(server, "io-self");
   Worker leader({"--url", server.url(), "--dir", dir, "--mode", "hang", "--group", "io-self",
                  "--key", "s:k", "--lease", "2000", "--cooldown", "100"});
   ASSERT_TRUE(await_file(dir + "/leader"));
   struct Ctx {
-    sf_group *g;
+    sf_group *g, *other;
     sf_ticket *w;
     std::atomic<int> fired{0};
-  } ctx{g, nullptr};
+  } ctx{g, other, nullptr};
   sf_ticket *k;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &ctx.w, &k), SF_OK);
   ASSERT_EQ(k, nullptr);
@@ -272,12 +275,13 @@ TEST_F(IoThread, TheLastGroupFreedOnTheThreadItselfEndsItAndANewGroupStartsAnoth
                 [](void *ud) {
                   auto *c = static_cast<Ctx *>(ud);
                   sf_leave(c->w);
-                  sf_group_release(c->g);  // the held flight, left next, is its last
+                  sf_group_release(c->g);      // the held flight, left next, is its last
+                  sf_group_release(c->other);  // freed by its own server's thread
                   c->fired.store(1);
                 },
                 &ctx),
             SF_OK);
-  EXPECT_EQ(thread_count(), before + 1);
+  EXPECT_EQ(thread_count(), before + 2);
   touch(dir + "/release");
   EXPECT_EQ(leader.finish().exit_status, 0);
   for (int i = 0; i < 6000 && ctx.fired.load() == 0; ++i) pause_ms(5);
