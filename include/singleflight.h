@@ -537,11 +537,15 @@ SF_EXTERN(void) sf_leave(sf_ticket *ticket);
  *   - Local first: the callers of one process join one local flight; only
  *     that flight talks to the server, so the server sees one conversation
  *     per process and key however many callers wait.
- *   - The engine owns the network: one I/O thread per fleet group and
- *     process speaks to the server (hiredis). The first caller of a key
- *     does not lead at once: it waits, as every caller after it, through
- *     the ordinary sf_wait()/sf_subscribe(), while the I/O thread asks the
- *     server. If the fleet has an outcome for the flight, every local
+ *   - The engine owns the network: one I/O thread per server per process,
+ *     shared by every fleet group of the process on that server (each
+ *     with its own connections), speaks to the server (hiredis); it runs
+ *     while the process has a fleet group on that server. A server that
+ *     does not answer delays only the fleet groups on it (for up to their
+ *     connect_timeout_ms or command_timeout_ms each time it is tried).
+ *     The first caller of a key does not lead at once: it waits, as every
+ *     caller after it, through the ordinary sf_wait()/sf_subscribe(),
+ *     while the I/O thread asks the server. If the fleet has an outcome for the flight, every local
  *     caller gets it. If this process is to lead, the flight is handed off
  *     (SF_EHANDOFF, which sf_do() and every binding's Do retry by
  *     themselves) and the caller who joins again first leads it, holding a
@@ -570,7 +574,7 @@ SF_EXTERN(void) sf_leave(sf_ticket *ticket);
  *   - Nothing is cached: a caller who arrives after a flight completed
  *     starts a new one, unless linger_ms asks the server to keep the last
  *     outcome that long.
- *   - fork(): the I/O thread stays in the parent, so in a child process the
+ *   - fork(): the I/O threads stay in the parent, so in a child process the
  *     fleet groups it inherited run local flights only (stats.fleet_fallbacks
  *     counts them) and never touch the parent's connections; their names
  *     stay taken in the child.
@@ -633,9 +637,10 @@ typedef struct sf_fleet_options {
  * connection is made in the background: an unreachable server is no error
  * (flights wait at most connect_timeout_ms for it, then run locally until
  * it answers).
- * Release with sf_group_release(); the I/O thread stops when the last
- * reference and the last flight are gone, after publishing the completions
- * still queued (within command_timeout_ms).
+ * Release with sf_group_release(); once the last reference and the last
+ * flight are gone, the group leaves the I/O thread after publishing the
+ * completions still queued (within command_timeout_ms), and the thread
+ * stops with the process's last fleet group on that server.
  * @return a new reference, or NULL on bad input (NULL or empty name, an
  *         unknown options version, a URL that does not parse, a bad prefix)
  *         or no memory. Since: 0.1 */

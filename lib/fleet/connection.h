@@ -1,8 +1,9 @@
-// fleet/connection.h — the I/O thread's two connections to the server,
-// through hiredis: one for commands (pipelined scripts), one subscribed to
-// the group's completion channel. Blocking sockets with the configured
-// timeouts: a reply later than command_timeout_ms is an error, and any
-// error closes both connections (the caller trips the breaker).
+// fleet/connection.h — a fleet group's two connections to its server, which
+// its server's I/O thread uses through hiredis: one for commands (pipelined
+// scripts), one subscribed to the group's completion channel. Blocking
+// sockets with the configured timeouts: a reply later than
+// command_timeout_ms is an error, and any error closes both connections
+// (the caller trips the breaker).
 #pragma once
 
 #include <memory>

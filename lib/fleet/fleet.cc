@@ -1,10 +1,7 @@
 #include "fleet/fleet.h"
 
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +10,7 @@
 
 #include "bytes.h"
 #include "fleet/hooks.h"
+#include "fleet/io_thread.h"
 #include "fleet/notice.h"
 #include "flight.h"
 #include "group.h"
@@ -87,14 +85,11 @@ Fleet::~Fleet() {
     sf_bytes_release(o.value);
     sf_bytes_release(o.error);
   }
-  for (int fd : wake_fd)
-    if (fd >= 0) ::close(fd);
 }
 
 void Fleet::wake() noexcept {
-  char c = 1;
-  ssize_t n = ::write(wake_fd[1], &c, 1);  // a full pipe is awake already
-  (void)n;
+  woken.store(true, std::memory_order_release);
+  io->wake();
 }
 
 void Fleet::post(Post &&p) noexcept {
@@ -339,15 +334,17 @@ struct Loop {
         Fleet::kOutRelease);
   }
 
+  // Moves the inbox to *posts; true if the fleet is stopping.
+  bool take_inbox(std::vector<Post> *posts) noexcept {
+    std::lock_guard<std::mutex> lk(f.inbox_mu);
+    posts->swap(f.inbox);
+    return f.stopping;
+  }
+
   // Drains the inbox; true if the fleet is stopping.
   bool take_posts() {
     std::vector<Post> posts;
-    bool stop;
-    {
-      std::lock_guard<std::mutex> lk(f.inbox_mu);
-      posts.swap(f.inbox);
-      stop = f.stopping;
-    }
+    const bool stop = take_inbox(&posts);
     for (auto &p : posts) {
       switch (p.kind) {
         case Post::kHold: hold(p.work); break;
@@ -357,12 +354,6 @@ struct Loop {
       }
     }
     return stop;
-  }
-
-  void drain_wake() {
-    char buf[64];
-    while (::read(f.wake_fd[0], buf, sizeof buf) > 0) {
-    }
   }
 
   // Held flights that every local caller left: this process is no longer
@@ -594,10 +585,16 @@ struct Loop {
     f.outgoing_what.clear();
   }
 
-  int poll_timeout(Clock::time_point now) const {
+  Clock::time_point next_round(Clock::time_point now) const {
+    bool stop;
+    {
+      std::lock_guard<std::mutex> lk(f.inbox_mu);
+      stop = f.stopping;
+    }
+    if (stop || !f.outgoing.empty()) return now;
     Clock::time_point next = now + std::chrono::seconds(1);
     for (auto &p : f.pendings) {
-      if (p->state == Pending::kQueued) return 0;
+      if (p->state == Pending::kQueued) return now;
       if (p->state == Pending::kWaiting) next = std::min(next, p->retry_at);
     }
     for (auto &l : f.leases) {
@@ -605,78 +602,105 @@ struct Loop {
       if (!l.claimed) next = std::min(next, l.claim_by);
     }
     if (!f.conn.is_open()) next = std::min(next, f.breaker.retry_at());
-    if (!f.outgoing.empty()) return 0;
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count();
-    return ms <= 0 ? 0 : static_cast<int>(ms) + 1;
+    return next;
   }
 
-  void run() {
-    for (;;) {
-      Clock::time_point now = Clock::now();
-      if (!f.conn.is_open() && f.breaker.may_retry(now)) {
-        if (!connect()) {
-          f.breaker.trip(now);
-          fall_back_all();
-        }
-      }
-      bool stop = take_posts();
-      drop_abandoned();
-      now = Clock::now();
-      timers(now);
-      if (f.conn.is_open()) {
-        build(now);
-        if (!send(now)) failed(Clock::now());
-      } else {
-        f.outgoing.clear();
-        f.outgoing_what.clear();
+  // One round of the protocol; true once the fleet is stopping and has
+  // nothing left to send (then its connection is closed).
+  bool step() {
+    Clock::time_point now = Clock::now();
+    if (!f.conn.is_open() && f.breaker.may_retry(now)) {
+      if (!connect()) {
+        f.breaker.trip(now);
         fall_back_all();
       }
-      if (stop && f.pendings.empty() && f.outgoing.empty()) break;
-      pollfd fds[2] = {{f.wake_fd[0], POLLIN, 0}, {f.conn.notice_fd(), POLLIN, 0}};
-      int n = ::poll(fds, fds[1].fd >= 0 ? 2 : 1, stop ? 0 : poll_timeout(Clock::now()));
-      if (n > 0 && (fds[0].revents & POLLIN)) drain_wake();
-      if (n > 0 && fds[1].fd >= 0 && fds[1].revents) {
-        std::vector<std::string> got;
-        std::string why;
-        if (f.conn.read_notices(&got, &why)) notices(got);
-        else failed(Clock::now());
-      }
     }
+    bool stop = take_posts();
+    drop_abandoned();
+    now = Clock::now();
+    timers(now);
+    if (f.conn.is_open()) {
+      build(now);
+      if (!send(now)) failed(Clock::now());
+    } else {
+      f.outgoing.clear();
+      f.outgoing_what.clear();
+      fall_back_all();
+    }
+    if (!stop || !f.pendings.empty() || !f.outgoing.empty()) return false;
     abandon_all();
     f.conn.close();
+    return true;
+  }
+
+  void read_notices() {
+    std::vector<std::string> got;
+    std::string why;
+    if (f.conn.read_notices(&got, &why)) notices(got);
+    else failed(Clock::now());
+  }
+
+  // Out of memory in a step: every held flight runs locally from now on,
+  // and the fleet stays local (broken).
+  void give_up() noexcept {
+    f.broken = true;
+    f.breaker.trip(Clock::now());
+    for (auto &p : f.pendings)
+      if (p->work) group_leave(p->work);
+    f.pendings.clear();
+    for (auto &l : f.leases) {
+      if (l.alone) group_fleet_abandon(l.alone, true);
+      l.alone = nullptr;
+    }
+    f.conn.close();
+  }
+
+  // A broken fleet's step: what the engine's threads post is let go at
+  // once (a held flight runs locally); true once it is stopping.
+  bool drain_broken() noexcept {
+    std::vector<Post> posts;
+    const bool stop = take_inbox(&posts);
+    for (auto &p : posts) {
+      switch (p.kind) {
+        case Post::kHold: group_leave(p.work); break;
+        case Post::kDone:
+          sf_bytes_release(p.value);
+          sf_bytes_release(p.error);
+          break;
+        case Post::kLeft: break;
+        case Post::kAlone: group_fleet_abandon(p.flight, true); break;
+      }
+    }
+    return stop;
   }
 };
 
 }  // namespace
 
-void Fleet::run() noexcept {
-  // A write to a connection the server closed must fail with EPIPE, not
-  // raise SIGPIPE, whose default action ends the whole process (a Go
-  // program included): the signal stays blocked on this thread alone.
-  sigset_t pipe;
-  sigemptyset(&pipe);
-  sigaddset(&pipe, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+bool Fleet::step() noexcept {
+  Loop loop{*this, {}, {}};
+  if (broken) return loop.drain_broken();
   try {
-    Loop{*this, {}, {}}.run();
+    return loop.step();
   } catch (...) {
-    // Out of memory in the I/O thread: every held flight runs locally from
-    // now on, and nothing waits for this thread.
-    breaker.trip(Clock::now());
-    for (auto &p : pendings)
-      if (p->work) group_leave(p->work);
-    pendings.clear();
-    for (auto &l : leases) {
-      if (l.alone) group_fleet_abandon(l.alone, true);
-      l.alone = nullptr;
-    }
+    loop.give_up();
+    return false;
   }
-  bool self_free;
-  {
-    std::lock_guard<std::mutex> lk(inbox_mu);
-    self_free = detached;
+}
+
+Clock::time_point Fleet::next_round(Clock::time_point now) const noexcept {
+  if (broken) return now + std::chrono::seconds(1);
+  return Loop{const_cast<Fleet &>(*this), {}, {}}.next_round(now);
+}
+
+void Fleet::read_notices() noexcept {
+  Loop loop{*this, {}, {}};
+  if (broken) return;
+  try {
+    loop.read_notices();
+  } catch (...) {
+    loop.give_up();
   }
-  if (self_free) delete this;
 }
 
 namespace {
@@ -887,21 +911,21 @@ void fleet_stats(const Fleet *f, sf_stats *out) noexcept {
 }
 
 void fleet_free(Fleet *f) noexcept {
-  // A forked child has no I/O thread to stop, and the parent's thread
-  // object cannot be joined or destroyed here: the fleet is left as it is.
+  // A forked child has no I/O thread of the parent's, whose loop (copied
+  // here) must not be touched: the fleet is left as it is.
   if (fleet_forked(f)) return;
-  const bool self = std::this_thread::get_id() == f->thread.get_id();
+  // Freed on an I/O thread (a callback there released the group), the
+  // fleet is freed by its own loop: waiting there for a loop could wait
+  // for the very thread, or for one that waits for this one.
+  const bool self = IoThread::on_io_thread();
   {
     std::lock_guard<std::mutex> lk(f->inbox_mu);
     f->stopping = true;
     f->detached = self;
   }
   f->wake();
-  if (self) {
-    f->thread.detach();  // the thread frees the fleet when its loop ends
-    return;
-  }
-  f->thread.join();
+  if (self) return;  // the I/O thread frees the fleet once it is finished
+  f->io->await_finished(f);
   delete f;
 }
 
@@ -912,13 +936,12 @@ bool fleet_attach(sf_group *g, const FleetConfig &config, const void *name,
   Fleet *f = nullptr;
   try {
     f = new Fleet(config, name, len);
-    f->generation = g_fork_generation.load(std::memory_order_relaxed);
-    if (::pipe2(f->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
-      delete f;
-      return false;
-    }
-    f->thread = std::thread([f] { f->run(); });
   } catch (...) {
+    return false;
+  }
+  f->generation = g_fork_generation.load(std::memory_order_relaxed);
+  f->io = IoThread::of_server(config, f->generation);
+  if (!f->io || !f->io->attach(f)) {
     delete f;
     return false;
   }

@@ -1,7 +1,7 @@
 // fleet/fleet.h — one fleet group's link to the server: the grants the
-// engine's threads claim, the queue they post to, and the I/O thread that
-// runs the protocol (scripts.h) for every flight of the group in this
-// process.
+// engine's threads claim, the queue they post to, and the protocol
+// (scripts.h) that the I/O thread of its server (io_thread.h) runs for
+// every flight of the group in this process.
 //
 // A flight of a fleet group, seen from this process:
 //
@@ -26,8 +26,10 @@
 //
 // Threads. The engine's threads touch only what grant_mu guards (taken
 // under a shard lock or none: the I/O thread calls nothing under grant_mu)
-// and the inbox (under inbox_mu). Everything else belongs to the I/O thread, which
-// calls the engine (complete, leave) with none of the fleet's locks held.
+// and the inbox (under inbox_mu). Everything else belongs to the I/O thread,
+// one per server per process, shared by every fleet group on that server
+// (io_thread.h), which calls the engine (complete, leave) with none of the
+// fleet's locks, and none of its own, held.
 #pragma once
 
 #include <atomic>
@@ -37,7 +39,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "fleet/breaker.h"
@@ -51,6 +52,7 @@ struct sf_group;
 namespace sf {
 
 struct Flight;
+class IoThread;
 
 using Clock = std::chrono::steady_clock;
 
@@ -170,12 +172,14 @@ struct Fleet {
   std::mutex inbox_mu;
   std::vector<Post> inbox;  // inbox_mu
   bool stopping = false;    // inbox_mu
-  bool detached = false;    // inbox_mu: the I/O thread frees the fleet itself
-  int wake_fd[2] = {-1, -1};
+  bool detached = false;    // inbox_mu: freed on an I/O thread; its loop frees it
 
-  std::thread thread;
+  // The loop (and I/O thread) of the fleet's server, which it is registered with.
+  IoThread *io = nullptr;
+  std::atomic<bool> woken{true};  // a step is due: posts, an abandonment, a new fleet
+  bool finished = false;          // IoThread's lock: stopped and forgotten by the I/O thread
   // The fork generation the fleet was made in (fleet_forked()): a child
-  // process has no I/O thread, so its fleet groups are local.
+  // process has no I/O thread of the parent's, so its fleet groups are local.
   unsigned generation = 0;
 
   // ---- I/O thread ----
@@ -187,10 +191,23 @@ struct Fleet {
   std::vector<Command> outgoing;  // completions and releases to send
   enum Out { kOutJoin, kOutRenew, kOutComplete, kOutRelease, kOutLeave };
   std::vector<std::pair<Out, void *>> outgoing_what;
+  Clock::time_point due = Clock::time_point::min();  // its next step at the latest
+  bool broken = false;  // out of memory once: local only, the inbox drained
 
+  // Any thread.
   void post(Post &&p) noexcept;
   void wake() noexcept;
-  void run() noexcept;
+
+  // I/O thread (IoThread). One protocol step: the posts, the timers, the
+  // batch sent and its replies; true once the fleet is stopping and has
+  // nothing left to send (its connection closed then: it is finished).
+  bool step() noexcept;
+  // When it needs its next step, after a step at `now`.
+  Clock::time_point next_round(Clock::time_point now) const noexcept;
+  // The socket its notices come on; -1 when closed.
+  int notice_fd() const noexcept { return conn.notice_fd(); }
+  // Reads the notices (notice_fd() readable); a step follows.
+  void read_notices() noexcept;
 };
 
 }  // namespace sf

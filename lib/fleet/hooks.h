@@ -38,7 +38,8 @@ struct FleetConfig;
 struct Flight;
 
 // Creates the fleet of a fleet group just created (under the registry
-// lock) and starts its I/O thread; false when out of resources. Built
+// lock) and registers it with the I/O thread of its server (io_thread.h),
+// starting the thread if none runs; false when out of resources. Built
 // without hiredis it attaches nothing and returns true.
 bool fleet_attach(sf_group *g, const FleetConfig &config, const void *name,
                   std::size_t len) noexcept;
@@ -88,8 +89,10 @@ bool fleet_leader_alone(Fleet *fleet, Flight *f) noexcept;
 // Adds the fleet's counters to `out` (the fleet_* fields).
 void fleet_stats(const Fleet *fleet, sf_stats *out) noexcept;
 
-// Called from ~sf_group: stops the I/O thread (after a last flush of
-// completions) and frees the fleet.
+// Called from ~sf_group: the I/O thread of its server finishes the fleet
+// (a last flush of its completions; the thread ends with the last fleet
+// on that server) and the fleet is freed, by its I/O thread when called
+// on an I/O thread.
 void fleet_free(Fleet *fleet) noexcept;
 
 }  // namespace sf
