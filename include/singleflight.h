@@ -545,8 +545,9 @@ SF_EXTERN(void) sf_leave(sf_ticket *ticket);
  *     connect_timeout_ms or command_timeout_ms each time it is tried).
  *     The first caller of a key does not lead at once: it waits, as every
  *     caller after it, through the ordinary sf_wait()/sf_subscribe(),
- *     while the I/O thread asks the server. If the fleet has an outcome for the flight, every local
- *     caller gets it. If this process is to lead, the flight is handed off
+ *     while the I/O thread asks the server. If the fleet has an outcome
+ *     for the flight, every local caller gets it. If this process is to
+ *     lead, the flight is handed off
  *     (SF_EHANDOFF, which sf_do() and every binding's Do retry by
  *     themselves) and the caller who joins again first leads it, holding a
  *     *lease* and a *fencing token*; the I/O thread renews the lease while
