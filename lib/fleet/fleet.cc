@@ -111,10 +111,10 @@ struct Loop {
 
   Clock::duration lease() const { return std::chrono::milliseconds(f.config.lease_ms); }
 
-  void grant(const std::string &key, std::uint64_t token, int handed, std::uint64_t handoff) {
+  void grant(const std::string &key, std::uint64_t token, std::uint64_t handoff) {
     std::lock_guard<std::mutex> lk(f.grant_mu);
     f.handoffs.push_back(Handoff{handoff, 0, 0});
-    f.grants.push_back(Grant{key, token, handed, handoff});
+    f.grants.push_back(Grant{key, token, handoff});
   }
   // True if the grant was still unclaimed (and is gone now, with its
   // hand-off).
@@ -134,14 +134,12 @@ struct Loop {
   // or without (a local flight).
   void hand_over(Pending &p, std::uint64_t token) {
     const std::uint64_t handoff = ++f.handoffs_made;
-    int handed;
     {
       Flight *fl = p.work->flight;
       std::lock_guard<detail::SpinMutex> lk(fl->mu);
-      handed = fl->waiters;
       fl->fleet_handoff = handoff;  // its ending counts the waiters it wakes
     }
-    grant(p.key, token, handed, handoff);
+    grant(p.key, token, handoff);
     Lease l;
     l.key = p.key;
     l.handoff = handoff;
@@ -752,8 +750,12 @@ FleetRole fleet_new_flight(Fleet *f, const void *key, std::size_t len, std::uint
     for (auto it = f->grants.begin(); it != f->grants.end(); ++it) {
       if (it->key.size() == len && (len == 0 || std::memcmp(it->key.data(), key, len) == 0)) {
         const std::uint64_t t = it->token;
-        const int handed = it->handed;
         const std::uint64_t id = it->handoff;
+        // The held flight ended before any new flight of the key, so its
+        // hand-off's waiters are counted already (fleet_handed_off).
+        int handed = 0;
+        for (const auto &h : f->handoffs)
+          if (h.id == id) handed = h.handed;
         if (it != f->grants.end() - 1) std::swap(*it, f->grants.back());
         f->grants.pop_back();
         if (!t && handed <= 1) {  // nobody else to come back late

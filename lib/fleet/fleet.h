@@ -60,7 +60,6 @@ using Clock = std::chrono::steady_clock;
 struct Grant {
   std::string key;
   std::uint64_t token;    // 0: a plain local flight
-  int handed = 0;         // local callers the hand-off woke (the leader among them)
   std::uint64_t handoff;  // the hand-off (Handoff::id)
 };
 
