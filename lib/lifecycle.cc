@@ -78,9 +78,10 @@ void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
   // to the shard, where any flight's followers find them.
   if (f->spare) {
     int rest_n;
-    sf_ticket *rest = ticket_give(f->spare, f->spare_count, &rest_n);
+    sf_ticket *rest_tail;
+    sf_ticket *rest = ticket_give(f->spare, &rest_n, &rest_tail);
     if (rest && s.ticket_count < kTicketPoolMax) {
-      f->spare_tail->next = s.tickets;  // the rest ends where the chain ended
+      rest_tail->next = s.tickets;
       s.tickets = rest;
       s.ticket_count += rest_n;
     } else if (rest) {
@@ -358,6 +359,7 @@ sf_status follow_locked(Shard &s, Flight *f, sf_ticket **wait, sf_ticket **work)
     if (!t) return SF_ENOMEM;
   }
   t->flight = f;
+  t->home = ticket_home();  // it goes back to this thread when left
   reset_ticket(t);
   ++f->waiters;
   ++f->joined;
