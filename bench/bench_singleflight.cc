@@ -160,6 +160,69 @@ Row measure(const Scenario &s, Work work, const Options &opt) {
   return row;
 }
 
+// The ceiling of the scaling: sf_do with every thread on a group of its
+// own (no shard, flight or line shared between threads), unique keys.
+class SfDoOwnGroup {
+ public:
+  static constexpr const char *kName = "sf_do, a group per thread";
+  struct Thread {
+    bench::SfDo::Thread inner;
+    sf_group *group = nullptr;
+    explicit Thread(bench::SfDo::Thread &&t) : inner(std::move(t)) {}
+    Thread(Thread &&o) noexcept : inner(std::move(o.inner)), group(o.group), counts(o.counts) {
+      o.group = nullptr;
+    }
+    ~Thread() { sf_group_release(group); }
+    bench::Counts counts;  // what the harness reads (not counted here)
+  };
+  Thread make_thread() {
+    Thread t{ours_.make_thread()};
+    t.group = sf_group_new();
+    if (!t.group) std::abort();
+    return t;
+  }
+  void call(Thread &t, const std::string &key) {
+    sf_result r;
+    if (sf_do(t.group, key.data(), key.size(), work, &t.inner, &r) != SF_OK || !r.value)
+      std::abort();
+    sf_bytes_release(r.value);
+  }
+
+ private:
+  static sf_status work(void *userdata, sf_bytes **value, sf_bytes ** /*error*/) {
+    *value = sf_bytes_retain(static_cast<bench::SfDo::Thread *>(userdata)->value);
+    return SF_OK;
+  }
+  bench::SfDo ours_;
+};
+
+// Scaling at `threads` over 1 thread of one shared group and of a group per
+// thread, unique keys, the shared value, alternated, medians of `reps`.
+void print_ceiling(unsigned threads, const Options &opt) {
+  bench::g_work = Work::kShared;
+  bench::SfDo shared;
+  SfDoOwnGroup own;
+  const Scenario one{"unique keys", 1, 0, "c"}, many{"unique keys", threads, 0, "c"};
+  const std::uint64_t n = 200000;
+  std::vector<double> s1, sn, o1, on;
+  for (int i = 0; i < 2; ++i) {
+    bench::run_once(shared, many, n, 0);
+    bench::run_once(own, many, n, 0);
+  }
+  for (int rep = 0; rep < opt.reps; ++rep) {
+    s1.push_back(bench::run_once(shared, one, n, 0).ns_per_call());
+    o1.push_back(bench::run_once(own, one, n, 0).ns_per_call());
+    sn.push_back(bench::run_once(shared, many, n, 0).ns_per_call());
+    on.push_back(bench::run_once(own, many, n, 0).ns_per_call());
+  }
+  std::printf(
+      "\nceiling, unique keys, %u threads over 1 (medians of %d runs, alternated): "
+      "one shared group %.2f (%.1f -> %.1f ns/call), a group per thread %.2f (%.1f -> %.1f "
+      "ns/call)\n",
+      threads, opt.reps, median(s1) / median(sn), median(s1), median(sn), median(o1) / median(on),
+      median(o1), median(on));
+}
+
 // The 1,000-follower wave: kWaveThreads threads, started once, call one key
 // at the same moment, wave after wave; the time of a wave is from the
 // signal to the last caller's return.
@@ -353,6 +416,8 @@ int main(int argc, char **argv) {
       }
     }
   }
+
+  print_ceiling(2, opt);
 
   if (opt.waves > 0) {
     bench::g_work = Work::kShared;

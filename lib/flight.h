@@ -2,9 +2,10 @@
 // hold it.
 //
 // A Flight is taken by its leader's sf_join() from the leader thread's cache
-// (flight_cache.h) and lives until its last ticket is left; then it goes to
-// the cache of the thread that left last, for reuse by any group (no heap
-// allocation in the steady state). Its life:
+// (flight_cache.h) and lives until its last ticket is left; then it goes
+// back to a thread's cache, for reuse by any group (no heap
+// allocation in the steady state) — of the leader's thread, or of the thread
+// that left last if the leader's thread exited. Its life:
 //
 //   running ──complete──▶ done (outcome)        every waiter woken
 //      │  ╲
@@ -23,8 +24,9 @@
 // Tickets. The leader's two tickets (wait and work) are embedded in the
 // flight; followers' wait tickets come from the joining thread's cache, else
 // the shard's ticket pool, go to the flight's spare list when left and, when
-// the flight is recycled, to the recycling thread's cache and what does not
-// fit to the shard's pool. `refs` counts live tickets of every kind
+// the flight is recycled, back to the thread that took each (the recycling
+// thread's cache for its own and for an exited thread's; what does not fit
+// to the shard's pool). `refs` counts live tickets of every kind
 // and meetings (sf_join_or_meet).
 //
 // Locking. Table linkage (hnext, linked) is guarded by the shard mutex;
@@ -52,6 +54,7 @@ namespace sf {
 
 struct Flight;
 struct Shard;
+struct Home;  // a thread's return lists (flight_cache.cc)
 
 // State of a ticket's one notification (subscription or abandonment).
 enum class Notify : std::uint8_t {
@@ -88,6 +91,9 @@ struct sf_ticket {
   // The holder's: when its caller joined, for the latency histograms
   // (latency.h); 0 when not recorded.
   std::int64_t began_ns = 0;
+  // The thread whose cache took it, where it goes back when another thread
+  // recycles it (flight_cache.h); null: wherever it is recycled.
+  sf::Home *home = nullptr;
 };
 
 namespace sf {
@@ -103,6 +109,8 @@ struct Flight {
   bool orphan = false;      // inherited by a fork() child (fork.h): not in `live`
   // ---- the engine-wide list's mutex (flight_cache.cc) ----
   Flight *all_prev = nullptr, *all_next = nullptr;  // every flight object
+  // ---- set by flight_take ----
+  Home *home = nullptr;  // the thread whose cache it goes back to (flight_cache.h)
   // ---- fixed while the flight lives (set by its leader's join) ----
   Shard *shard = nullptr;
   std::uint64_t hash = 0;

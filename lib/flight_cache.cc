@@ -2,11 +2,26 @@
 
 #include <pthread.h>
 
+#include <atomic>
+#include <cstdint>
 #include <mutex>
 
 #include "detail/alloc.h"
 
 namespace sf {
+
+// ---- a thread's return lists ----
+// Where other threads give back the flights and tickets this thread took:
+// lock-free stacks (pushed by anyone, emptied whole by the owner, so no
+// ABA). Heap objects that are never freed: a thread that exits closes its
+// lists (what they held goes to the pools) and puts its Home on a free list
+// for the next new thread, so an object's `home` never dangles.
+struct alignas(64) Home {
+  std::atomic<Flight *> flights{nullptr};
+  std::atomic<sf_ticket *> tickets{nullptr};
+  Home *next_free = nullptr;  // g_mu
+};
+
 namespace {
 
 // ---- the engine-wide pool and list, under g_mu ----
@@ -84,6 +99,39 @@ Flight *pool_get(int n, int *got) noexcept {
   return chain;
 }
 
+Home *g_free_homes = nullptr;  // g_mu
+
+// The head of a closed list: its thread exited; pushes go to the pools.
+template <class T>
+T *closed() noexcept {
+  return reinterpret_cast<T *>(std::uintptr_t{1});
+}
+
+// Pushes `x` (linked through `link`) on `head`; false if the list is closed.
+template <class T, T *T::*link>
+bool push_returned(std::atomic<T *> &head, T *x) noexcept {
+  T *old = head.load(std::memory_order_relaxed);
+  do {
+    if (old == closed<T>()) return false;
+    x->*link = old;
+  } while (
+      !head.compare_exchange_weak(old, x, std::memory_order_release, std::memory_order_relaxed));
+  return true;
+}
+
+Home *home_get() noexcept {
+  Home *h;
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    h = g_free_homes;
+    if (h) g_free_homes = h->next_free;
+  }
+  if (!h) return detail::make<Home>();
+  h->flights.store(nullptr, std::memory_order_relaxed);  // open again
+  h->tickets.store(nullptr, std::memory_order_relaxed);
+  return h;
+}
+
 // ---- this thread's cache ----
 enum class CacheState : unsigned char { kUnused, kLive, kGone };
 
@@ -95,8 +143,33 @@ struct ThreadCache {
   int nflights;
   int ntickets;
   CacheState state;
+  Home *home;  // null: no memory for one; objects go wherever recycled
 };
 thread_local ThreadCache t_cache;
+
+// Moves what other threads gave back into the cache (the owner alone).
+// With `close`, the lists are closed too (the thread is exiting).
+void take_returned(ThreadCache &c, bool close) noexcept {
+  if (!c.home) return;
+  Flight *f =
+      c.home->flights.exchange(close ? closed<Flight>() : nullptr, std::memory_order_acquire);
+  while (f && f != closed<Flight>()) {
+    Flight *next = f->hnext;
+    f->hnext = c.flights;
+    c.flights = f;
+    ++c.nflights;
+    f = next;
+  }
+  sf_ticket *t =
+      c.home->tickets.exchange(close ? closed<sf_ticket>() : nullptr, std::memory_order_acquire);
+  while (t && t != closed<sf_ticket>()) {
+    sf_ticket *next = t->next;
+    t->next = c.tickets;
+    c.tickets = t;
+    ++c.ntickets;
+    t = next;
+  }
+}
 
 // Empties this thread's cache into the pools (what does not fit to the heap).
 void release_cache(ThreadCache &c) noexcept {
@@ -131,7 +204,14 @@ void release_cache(ThreadCache &c) noexcept {
 // register.
 void cache_owner_exit(void *) noexcept {
   t_cache.state = CacheState::kGone;
+  take_returned(t_cache, true);
   release_cache(t_cache);
+  if (Home *h = t_cache.home) {
+    t_cache.home = nullptr;
+    std::lock_guard<std::mutex> lk(g_mu);
+    h->next_free = g_free_homes;
+    g_free_homes = h;
+  }
 }
 
 struct CacheKey {
@@ -151,6 +231,7 @@ inline ThreadCache *my_cache() noexcept {
     c.state = CacheState::kGone;
     return nullptr;
   }
+  c.home = home_get();
   c.state = CacheState::kLive;
   return &c;
 }
@@ -160,6 +241,7 @@ inline ThreadCache *my_cache() noexcept {
 Flight *flight_take() noexcept {
   ThreadCache *c = my_cache();
   Flight *f = nullptr;
+  if (c && !c->flights) take_returned(*c, false);
   if (c && c->flights) {
     f = c->flights;
     c->flights = f->hnext;
@@ -200,12 +282,18 @@ Flight *flight_take() noexcept {
   }
   f->hnext = nullptr;
   f->idle = false;
+  f->home = c ? c->home : nullptr;
   return f;
 }
 
 void flight_give(Flight *f) noexcept {
   f->idle = true;
   ThreadCache *c = my_cache();
+  // Another thread's: back to it (never on the fast path of a leader that
+  // finishes alone), unless it exited.
+  if (f->home && (!c || f->home != c->home) &&
+      push_returned<Flight, &Flight::hnext>(f->home->flights, f))
+    return;
   if (c && c->nflights < kThreadFlights) {
     f->hnext = c->flights;
     c->flights = f;
@@ -229,6 +317,7 @@ void flight_give(Flight *f) noexcept {
 
 sf_ticket *ticket_take() noexcept {
   ThreadCache *c = my_cache();
+  if (c && !c->tickets) take_returned(*c, false);
   if (c && c->tickets) {
     sf_ticket *t = c->tickets;
     c->tickets = t->next;
@@ -267,18 +356,35 @@ sf_ticket *ticket_make() noexcept {
   return t;
 }
 
-sf_ticket *ticket_give(sf_ticket *chain, int n, int *rest_n) noexcept {
+Home *ticket_home() noexcept {
   ThreadCache *c = my_cache();
-  while (c && chain && c->ntickets < kThreadTickets) {
-    sf_ticket *next = chain->next;
-    chain->next = c->tickets;
-    c->tickets = chain;
-    ++c->ntickets;
-    chain = next;
-    --n;
+  return c ? c->home : nullptr;
+}
+
+sf_ticket *ticket_give(sf_ticket *chain, int *rest_n, sf_ticket **rest_tail) noexcept {
+  ThreadCache *c = my_cache();
+  Home *mine = c ? c->home : nullptr;
+  sf_ticket *rest = nullptr;
+  *rest_n = 0;
+  *rest_tail = nullptr;
+  while (chain) {
+    sf_ticket *t = chain;
+    chain = t->next;
+    if (t->home && t->home != mine &&
+        push_returned<sf_ticket, &sf_ticket::next>(t->home->tickets, t))
+      continue;  // back to the thread that took it
+    if (c && c->ntickets < kThreadTickets) {
+      t->next = c->tickets;
+      c->tickets = t;
+      ++c->ntickets;
+      continue;
+    }
+    t->next = rest;
+    if (!rest) *rest_tail = t;
+    rest = t;
+    ++*rest_n;
   }
-  *rest_n = n;
-  return chain;
+  return rest;
 }
 
 void tickets_free(sf_ticket *chain) noexcept {
@@ -305,7 +411,10 @@ void flights_for_each_running(void (*fn)(Flight *)) noexcept {
 }
 
 void flight_cache_drain() noexcept {
-  if (ThreadCache *c = my_cache()) release_cache(*c);
+  if (ThreadCache *c = my_cache()) {
+    take_returned(*c, false);
+    release_cache(*c);
+  }
   Flight *chain = nullptr;
   sf_ticket *tickets;
   {

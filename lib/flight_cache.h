@@ -4,23 +4,30 @@
 // is bound to a shard when its leader takes it (lead_locked) and unbound
 // when its last ticket goes (recycle_locked), so a group may be released
 // while other threads' caches hold objects it used, and a thread may exit
-// while flights it led are still referenced (whoever leaves last recycles
-// them into its own cache).
+// while flights it led are still referenced.
 //
 // Each thread keeps up to kThreadFlights idle flights and kThreadTickets
 // idle follower tickets, touched by that thread alone (no lock, no atomic):
 // a thread that leads and finishes alone reuses the same flight, in its own
-// cache lines, call after call. Past the bound, half of the flights go to
-// the engine-wide pool (one mutex, off the fast path) and an empty cache
+// cache lines, call after call. An object remembers the thread that took it
+// (its `home`): when another thread recycles it (a follower left last), it
+// goes back to that thread through the thread's return list (a lock-free
+// stack, emptied whole by its owner when its cache is empty), so the objects
+// a thread's calls need are bounded by its own calls and by the tickets
+// others hold on its flights, and never drift into another thread's cache.
+// Past the bound, half of the flights go to the engine-wide pool (one
+// mutex, off the fast path) and an empty cache with an empty return list
 // takes a share of it (an eighth, so that threads starting together each
 // find some); tickets past the bound go back to the caller (the shard's
 // ticket pool, else the heap). When nothing idle is found anywhere, the
 // thread's cache grows from the heap by a batch (half its bound of flights,
 // a quarter of its tickets), so that the peaks of objects in use are met in
-// a thread's first calls, not one object at a time. When a thread exits, its flights and tickets
-// go to the engine-wide pools (what does not fit to the heap); a thread
-// that calls the engine after that (from another thread's key destructor)
-// uses the pools directly.
+// a thread's first calls, not one object at a time. When a thread exits, it
+// closes its return lists (objects given back later stay with the thread
+// that recycles them), its flights and tickets go to the engine-wide pools
+// (what does not fit to the heap), and its return lists (never freed) wait
+// for the next new thread; a thread that calls the engine after that (from
+// another thread's key destructor) uses the pools directly.
 //
 // Every flight object ever made is on one engine-wide list (under the same
 // mutex), which the fork handlers walk (fork.h). A flight's `idle` flag
@@ -54,9 +61,15 @@ sf_ticket *ticket_take() noexcept;
 // batch more beside it (as far as memory allows), so the peaks are met early.
 sf_ticket *ticket_make() noexcept;
 
-// Keeps what fits of a chain of `n` idle tickets (linked through next) in
-// this thread's cache; returns the rest (and its length in *rest_n).
-sf_ticket *ticket_give(sf_ticket *chain, int n, int *rest_n) noexcept;
+// The calling thread's return lists, for the tickets it takes (sf_ticket::home);
+// null once it is exiting.
+Home *ticket_home() noexcept;
+
+// Gives back a chain of idle tickets (linked through next): each one that
+// another (live) thread took to that thread's return list, what fits of the
+// rest to this thread's cache; returns what is left (its length in *rest_n,
+// its last ticket in *rest_tail).
+sf_ticket *ticket_give(sf_ticket *chain, int *rest_n, sf_ticket **rest_tail) noexcept;
 
 // Frees a chain of tickets (linked through next).
 void tickets_free(sf_ticket *chain) noexcept;

@@ -21,8 +21,11 @@ struct Leftovers {
   sf_bytes *value = nullptr, *error = nullptr, *message = nullptr;
   const sf_native_kind *native_kind = nullptr;
   void *native = nullptr;
-  const sf_native_kind *attach_kind[SF_ATTACH_MAX] = {};
-  void *attach[SF_ATTACH_MAX] = {};
+  // Left uninitialised (only the first `nattach` are set): zeroing them on
+  // every ending was a `rep stos` on the leader's fast path.
+  int nattach = 0;
+  const sf_native_kind *attach_kind[SF_ATTACH_MAX];
+  void *attach[SF_ATTACH_MAX];
   unsigned char *long_key = nullptr;
   sf_ticket *tickets = nullptr;  // the thread's cache and the shard's ticket pool were full
   Group *last_of_dying = nullptr;
@@ -34,7 +37,7 @@ struct Leftovers {
     if (error) sf_bytes_release(error);
     if (message) sf_bytes_release(message);
     if (native_kind && native_kind->release) native_kind->release(native);
-    for (int i = 0; i < SF_ATTACH_MAX && attach_kind[i]; ++i)
+    for (int i = 0; i < nattach; ++i)
       if (attach_kind[i]->release) attach_kind[i]->release(attach[i]);
     if (long_key) detail::deallocate(long_key);
     tickets_free(tickets);
@@ -57,6 +60,7 @@ void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
     for (int i = 0; i < SF_ATTACH_MAX && f->attach_kind[i]; ++i) {
       out.attach_kind[i] = f->attach_kind[i];
       out.attach[i] = f->attach[i];
+      out.nattach = i + 1;
       f->attach_kind[i] = nullptr;
       f->attach[i] = nullptr;
     }
@@ -78,9 +82,10 @@ void recycle_locked(Shard &s, Flight *f, Leftovers &out) noexcept {
   // to the shard, where any flight's followers find them.
   if (f->spare) {
     int rest_n;
-    sf_ticket *rest = ticket_give(f->spare, f->spare_count, &rest_n);
+    sf_ticket *rest_tail;
+    sf_ticket *rest = ticket_give(f->spare, &rest_n, &rest_tail);
     if (rest && s.ticket_count < kTicketPoolMax) {
-      f->spare_tail->next = s.tickets;  // the rest ends where the chain ended
+      rest_tail->next = s.tickets;
       s.tickets = rest;
       s.ticket_count += rest_n;
     } else if (rest) {
@@ -358,6 +363,7 @@ sf_status follow_locked(Shard &s, Flight *f, sf_ticket **wait, sf_ticket **work)
     if (!t) return SF_ENOMEM;
   }
   t->flight = f;
+  t->home = ticket_home();  // it goes back to this thread when left
   reset_ticket(t);
   ++f->waiters;
   ++f->joined;

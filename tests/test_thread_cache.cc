@@ -10,7 +10,9 @@
 // after free or race. Bounded by counts, never by time.
 #include <pthread.h>
 
+#include <condition_variable>
 #include <random>
+#include <set>
 
 #include "helpers.h"
 
@@ -332,4 +334,103 @@ TEST(ThreadCache, ThreadsCallTheEngineWhileTheyExit) {
   EXPECT_EQ(s.live, 0u);
   EXPECT_EQ(s.in_table, 0u);
   EXPECT_EQ(s.followers, 2u * kRounds);
+}
+
+namespace {
+
+// Two threads in lockstep: steps are numbered, each side waits for its turn.
+class Lockstep {
+ public:
+  void wait_for(int step) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return step_ >= step; });
+  }
+  void reach(int step) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      step_ = step;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int step_ = 0;
+};
+
+}  // namespace
+
+TEST(ThreadCache, AFlightGoesBackToTheThreadThatLedIt) {
+  // A leader thread leads key after key; a long-lived follower joins each,
+  // and leaves last, so it is the follower that recycles the leader's
+  // flight. Between two of them the follower leads a key of its own: the
+  // flight it gets must never be one the leader led while the leader lives
+  // (the leader's flights go back to the leader). At the end of each round
+  // the leader exits while the follower still holds three of its flights,
+  // which the follower then reads and leaves (its home is closed: they go
+  // elsewhere, and a new leader thread may get its home). A flight's
+  // identity is its leader's wait ticket (embedded in it).
+  Group g;
+  constexpr int kRounds = 6, kPairs = 1500, kHeld = 3;
+  int overlap = 0, wrong = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    Lockstep step;
+    std::string key;                 // the leader's current key (written before its step)
+    std::set<sf_ticket *> led;       // by the leader, this round (read after its step)
+    std::vector<std::string> held;   // the keys the leader leaves held when it exits
+    std::vector<sf_ticket *> leads;  // the leader's tickets for those, to end
+    std::thread leader([&] {
+      for (int i = 0; i < kPairs + kHeld; ++i) {
+        const std::string k = "l" + std::to_string(round) + "." + std::to_string(i);
+        sf_ticket *lw, *lk;
+        if (sf_join(g, k.data(), k.size(), 0, &lw, &lk) != SF_OK || !lk) std::abort();
+        led.insert(lw);
+        key = k;
+        step.reach(4 * i + 1);  // the follower joins
+        step.wait_for(4 * i + 2);
+        sf_complete(lk, SF_OK, bytes(k), nullptr);
+        sf_leave(lk);
+        sf_leave(lw);
+        step.reach(4 * i + 3);  // the follower reads, leaves, leads its own
+        if (i < kPairs) step.wait_for(4 * i + 4);
+      }
+    });
+    std::vector<sf_ticket *> kept;
+    for (int i = 0; i < kPairs + kHeld; ++i) {
+      step.wait_for(4 * i + 1);
+      const std::string k = key;
+      sf_ticket *fw, *fk;
+      ASSERT_EQ(sf_join(g, k.data(), k.size(), 0, &fw, &fk), SF_OK);
+      ASSERT_EQ(fk, nullptr);
+      step.reach(4 * i + 2);
+      step.wait_for(4 * i + 3);
+      if (i >= kPairs) {  // held past the leader's exit
+        held.push_back(k);
+        kept.push_back(fw);
+        continue;
+      }
+      Result r;
+      if (sf_wait(fw, -1, &r) != SF_OK || str(r.value) != k) ++wrong;
+      sf_leave(fw);  // the last ticket: recycles the leader's flight
+      const std::string mine = "f" + std::to_string(round) + "." + std::to_string(i);
+      sf_ticket *ow, *ok;
+      ASSERT_EQ(sf_join(g, mine.data(), mine.size(), 0, &ow, &ok), SF_OK);
+      ASSERT_NE(ok, nullptr);
+      if (led.count(ow)) ++overlap;
+      sf_complete(ok, SF_OK, bytes(mine), nullptr);
+      sf_leave(ok);
+      sf_leave(ow);
+      step.reach(4 * i + 4);
+    }
+    leader.join();
+    for (size_t i = 0; i < kept.size(); ++i) {  // the leader's thread is gone
+      Result r;
+      if (sf_wait(kept[i], -1, &r) != SF_OK || str(r.value) != held[i]) ++wrong;
+      sf_leave(kept[i]);
+    }
+  }
+  EXPECT_EQ(overlap, 0) << "the follower led a flight recycled into its cache from the leader";
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(stats(g).live, 0u);
 }
