@@ -466,15 +466,15 @@ void await_abandoned_without_waiters(const RedisServer &server, const char *grou
 }
 
 TEST_F(Fleet, ALeaderWhoseOwnCallerLeftGoesOnForTheCallersOfAnotherProcess) {
-  // A 1.5 s lease: a renewal delayed by a loaded machine (sanitizers, a
-  // shared CI host) does not lose it.
-  sf_group *g = open_fleet(server.url(), "orphan", 1500);
-  OrphanLeader leader(server, "orphan", "orphan", "1500");
+  // A 3 s lease, renewed every second: a renewal delayed by a loaded
+  // machine (sanitizers, a shared CI host) does not lose it.
+  sf_group *g = open_fleet(server.url(), "orphan", 3000);
+  OrphanLeader leader(server, "orphan", "orphan", "3000");
   sf_ticket *w;
   join_remote(server, g, "orphan", &w);
   touch(leader.dir + "/go");  // the leader's own caller leaves
-  // Several renewals of its lease later (two leases), it is still not
-  // abandoned: this process waits for it.
+  // Three renewals of its lease later, it is still not abandoned: this
+  // process waits for it.
   pause_ms(3000);
   EXPECT_FALSE(file_exists(leader.dir + "/abandoned"));
   touch(leader.dir + "/release");
