@@ -35,6 +35,11 @@ std::string bytes_str(const sf_bytes *b) {
   return std::string(static_cast<const char *>(sf_bytes_data(b)), sf_bytes_len(b));
 }
 
+// The most flights of other processes a fleet keeps in Fleet::running;
+// past it, a new flight of a key it does not hold joins (registers) as
+// any other.
+constexpr std::size_t kRunningMax = 65536;
+
 // Bumped in every child process fork() makes (pthread_atfork).
 std::atomic<unsigned> g_fork_generation{0};
 // Forgets the hand-off `id` (grant_mu held), whose leader's flight had
@@ -110,6 +115,33 @@ struct Loop {
   std::vector<std::pair<Fleet::Out, void *>> what;
 
   Clock::duration lease() const { return std::chrono::milliseconds(f.config.lease_ms); }
+  // How long a leader whose local callers all left waits, after its roll
+  // call, for the processes that wait silently to register.
+  Clock::duration roll_call_wait() const {
+    return std::min<Clock::duration>(lease() / 3, std::chrono::milliseconds(500));
+  }
+  // The end of a lease of `ms` that began at `at` (as this process saw it),
+  // plus a little for the clocks' tick: a leader that died is taken over then.
+  static Clock::time_point lease_end(Clock::time_point at, long long ms) {
+    return at + std::chrono::milliseconds(ms + 2 + ms / 50);
+  }
+
+  // Another process leads `token` of the key `hex` until `until`.
+  void note_running(const std::string &hex, std::uint64_t token, Clock::time_point until) {
+    auto it = f.running.find(hex);
+    if (it == f.running.end()) {
+      if (f.running.size() < kRunningMax) f.running.emplace(hex, Running{token, until, false});
+    } else if (it->second.token < token) {
+      it->second = Running{token, until, false};
+    } else if (it->second.token == token) {
+      it->second.until = std::max(it->second.until, until);
+    }
+  }
+  // The flight of `token` of the key `hex` (or of an older one) ended.
+  void ended(const std::string &hex, std::uint64_t token) {
+    auto it = f.running.find(hex);
+    if (it != f.running.end() && it->second.token <= token) f.running.erase(it);
+  }
 
   void grant(const std::string &key, std::uint64_t token, std::uint64_t handoff) {
     std::lock_guard<std::mutex> lk(f.grant_mu);
@@ -188,6 +220,14 @@ struct Loop {
       ++it;
     }
     if (complete_late(*p)) return;
+    auto r = p->waited ? f.running.end() : f.running.find(p->keys.hex_key);
+    if (r != f.running.end() && !r->second.called && now < r->second.until) {
+      // Another process leads it: wait for its notice, asking nothing.
+      p->waited = r->second.token;
+      p->silent = true;
+      p->state = Pending::kWaiting;
+      p->retry_at = r->second.until;
+    }
     Pending &ref = *p;
     f.pendings.push_back(std::move(p));
     if (!f.conn.is_open() && f.ever_connected) {  // the breaker opened meanwhile
@@ -245,6 +285,7 @@ struct Loop {
   void done(Post &p) {
     FlightKeys keys = flight_keys(f.config.prefix, f.hex_group, p.key.data(), p.key.size());
     drop_lease(p.key, p.token);
+    ended(keys.hex_key, p.token);  // a new flight here does not wait for its notice
     if (p.late > 0 && f.conn.is_open())
       f.stragglers.push_back(Stragglers{p.key, p.token, p.late, Clock::now() + lease()});
     if (f.conn.is_open()) {
@@ -285,8 +326,9 @@ struct Loop {
 
   void left(Post &p) {
     drop_lease(p.key, p.token);
-    if (!f.conn.is_open()) return;
     FlightKeys keys = flight_keys(f.config.prefix, f.hex_group, p.key.data(), p.key.size());
+    ended(keys.hex_key, p.token);
+    if (!f.conn.is_open()) return;
     queue_out(f.conn.eval(kRelease, {keys.lease},
                           {std::to_string(p.token), f.channel,
                            keys.hex_key + ":" + std::to_string(p.token)}),
@@ -373,6 +415,11 @@ struct Loop {
   }
 
   void timers(Clock::time_point now) {
+    if (now >= f.prune_at) {  // the leases that ended without a notice (a leader killed)
+      f.prune_at = now + lease();
+      for (auto it = f.running.begin(); it != f.running.end();)
+        it = now >= it->second.until ? f.running.erase(it) : std::next(it);
+    }
     for (auto &p : f.pendings)
       if (p->state == Pending::kWaiting && now >= p->retry_at) p->state = Pending::kQueued;
     for (auto it = f.leases.begin(); it != f.leases.end();) {
@@ -397,17 +444,39 @@ struct Loop {
 
   // A completion notice: a waiter of that flight, or of an older token (a
   // takeover finished first), completes from the outcome it carries; a
-  // hint makes it ask the server again.
+  // hint makes it ask the server again. A started notice is noted (a new
+  // flight of its key waits silently); a roll call makes the silent
+  // waiters of its key register (a join).
   void notices(const std::vector<std::string> &got) {
     Notice n;
     for (auto &text : got) {
       if (!parse_notice(text, &n)) continue;
+      if (n.started) {
+        const Clock::time_point until = lease_end(Clock::now(), n.lease_ms);
+        note_running(n.hex_key, n.token, until);
+        for (auto &p : f.pendings)
+          if (p->silent && p->state == Pending::kWaiting && p->keys.hex_key == n.hex_key)
+            p->retry_at = std::max(p->retry_at, until);
+        continue;
+      }
+      if (n.roll_call) {
+        auto r = f.running.find(n.hex_key);
+        if (r != f.running.end() && r->second.token == n.token) r->second.called = true;
+        for (auto &p : f.pendings) {
+          if (p->silent && p->state == Pending::kWaiting && p->keys.hex_key == n.hex_key) {
+            p->silent = false;
+            p->state = Pending::kQueued;
+          }
+        }
+        continue;
+      }
       if (n.abandoned) {  // ask the server again now: a process may have joined since
         for (auto &l : f.leases)
           if (l.alone && l.token == n.token && l.keys.hex_key == n.hex_key)
             l.renew_at = Clock::now();
         continue;
       }
+      ended(n.hex_key, n.token);
       for (auto &p : f.pendings) {
         if (p->state != Pending::kWaiting || p->keys.hex_key != n.hex_key) continue;
         if (n.has_outcome && n.token >= p->waited) {
@@ -460,18 +529,21 @@ struct Loop {
     for (auto &p : f.pendings) {
       if (p->state != Pending::kQueued) continue;
       p->state = Pending::kSent;
-      cmds.push_back(f.conn.eval(
-          kJoin,
-          {p->keys.lease, p->keys.counter, p->keys.outcome(p->waited), p->keys.linger,
-           p->keys.latest, p->keys.waiters},
-          {lease_ms, std::to_string(p->waited), linger, p->member, p->registered ? "1" : "0"}));
+      p->silent = false;
+      cmds.push_back(f.conn.eval(kJoin,
+                                 {p->keys.lease, p->keys.counter, p->keys.outcome(p->waited),
+                                  p->keys.linger, p->keys.latest, p->keys.waiters},
+                                 {lease_ms, std::to_string(p->waited), linger, p->member,
+                                  p->registered ? "1" : "0", f.channel, p->keys.hex_key}));
       what.emplace_back(Fleet::kOutJoin, p.get());
     }
     for (auto &l : f.leases) {
       if (!l.token || now < l.renew_at) continue;
       l.renew_at = now + lease() / 3;
-      cmds.push_back(
-          f.conn.eval(kRenew, {l.keys.lease, l.keys.waiters}, {std::to_string(l.token), lease_ms}));
+      const bool roll_call = l.alone && !l.called;  // who waits without being registered?
+      cmds.push_back(f.conn.eval(
+          kRenew, {l.keys.lease, l.keys.waiters},
+          {std::to_string(l.token), lease_ms, roll_call ? "1" : "0", f.channel, l.keys.hex_key}));
       what.emplace_back(Fleet::kOutRenew, &l);
     }
   }
@@ -506,10 +578,9 @@ struct Loop {
       p.registered = true;
       long long pttl = r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0;
       if (pttl < 0) pttl = 0;
-      // The lease's end, plus a little for the clocks' tick: a leader that
-      // died is taken over then.
-      p.retry_at = now + std::chrono::milliseconds(pttl + 2 + pttl / 50);
+      p.retry_at = lease_end(now, pttl);
       p.state = Pending::kWaiting;
+      note_running(p.keys.hex_key, p.waited, p.retry_at);
       return;
     }
     // An answer the protocol does not know: run it here.
@@ -546,6 +617,10 @@ struct Loop {
             abandon(*l);  // its outcome reaches no other process
           } else if (r->type == REDIS_REPLY_INTEGER && r->integer == 2) {
             abandon(*l);  // no process waits for it
+          } else if (r->type == REDIS_REPLY_INTEGER && r->integer == 3) {
+            // The roll call is out: the next renewal, a little later, says.
+            l->called = true;
+            l->renew_at = Clock::now() + roll_call_wait();
           }
           break;
         }
@@ -567,6 +642,7 @@ struct Loop {
     if (f.ever_connected) f.reconnects.fetch_add(1, std::memory_order_relaxed);
     f.ever_connected = true;
     f.breaker.close();
+    f.running.clear();  // the notices missed meanwhile: nothing is known
     for (auto &p : f.pendings) p->state = Pending::kQueued;  // every pending flight joins again
     return true;
   }

@@ -39,6 +39,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "fleet/breaker.h"
@@ -118,6 +119,7 @@ struct Pending {
   std::string member;        // its field in the flight's waiters hash
   bool registered =
       false;  // a join answered wait (or got no answer): the server may count it a waiter
+  bool silent = false;  // waits from a started notice: it sent nothing, nor is it registered
   Clock::time_point retry_at{};
   std::atomic<bool> abandoned{false};  // set by the sf_on_abandoned callback
 };
@@ -132,6 +134,7 @@ struct Lease {
   Clock::time_point claim_by{};  // unclaimed grant: given up after this
   bool claimed = false;
   bool lost = false;  // a renewal was refused
+  bool called = false;  // alone: its roll call was published (the renewal answered 3)
   // The leader's flight while every local waiter of it is gone and processes
   // may still wait for it (fleet_leader_alone): a reference, given back
   // through group_fleet_abandon.
@@ -146,6 +149,17 @@ struct Stragglers {
   std::uint64_t token;
   int left;  // new flights of `key` that still read it
   Clock::time_point until;
+};
+
+// A flight led by some process of the fleet, from its started notice or
+// a join's wait (I/O thread): a new held flight of its key waits for it
+// silently, until `until` (its lease's end as this process saw it begin)
+// or its completion notice. `called`: its leader's roll call came, so a
+// new flight of the key joins (registers) instead.
+struct Running {
+  std::uint64_t token;
+  Clock::time_point until;
+  bool called;
 };
 
 struct Fleet {
@@ -187,6 +201,8 @@ struct Fleet {
   std::list<std::unique_ptr<Pending>> pendings;
   std::list<Lease> leases;
   std::vector<Stragglers> stragglers;
+  std::unordered_map<std::string, Running> running;  // by the key in hex
+  Clock::time_point prune_at{};                      // running's next sweep of ended leases
   std::vector<Command> outgoing;  // completions and releases to send
   enum Out { kOutJoin, kOutRenew, kOutComplete, kOutRelease, kOutLeave };
   std::vector<std::pair<Out, void *>> outgoing_what;

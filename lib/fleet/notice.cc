@@ -55,6 +55,17 @@ bool parse_notice(const std::string &text, Notice *out) {
     out->abandoned = true;
     return true;
   }
+  if (text.compare(at, std::string::npos, "R") == 0) {
+    out->roll_call = true;
+    return true;
+  }
+  if (text.compare(at, 2, "S|") == 0) {
+    std::uint64_t ms;
+    if (!parse_u64(text, at + 2, text.size(), &ms) || ms > UINT32_MAX) return false;
+    out->started = true;
+    out->lease_ms = static_cast<std::uint32_t>(ms);
+    return true;
+  }
   bar = text.find('|', at);
   if (bar == std::string::npos || bar == at) return false;
   out->status.assign(text, at, bar - at);

@@ -1,5 +1,5 @@
-// fleet/notice.h — the completion notice a leader's completion script
-// publishes on the group's channel, and how a waiter reads it.
+// fleet/notice.h — the notices the scripts publish on the group's channel
+// (scripts.h), and how a process reads them.
 //
 //   <hex key>:<token>                                  a hint: the flight of
 //                                                      <token> ended (or its
@@ -11,6 +11,16 @@
 //                                                      <token> left (the leave
 //                                                      script); only that
 //                                                      token's leader reads it
+//   <hex key>:<token>|S|<lease_ms>                     started: <token> leads,
+//                                                      its lease <lease_ms>
+//                                                      from now (the join that
+//                                                      took it); a process
+//                                                      whose caller comes for
+//                                                      the key meanwhile waits
+//                                                      without asking the server
+//   <hex key>:<token>|R                                a roll call: the leader
+//                                                      of <token> asks who waits
+//                                                      for it (the renew script)
 //
 // <status> is as in fleet/scripts.h ("0", "1", "2", "9" or "L"); <vlen> and
 // <elen> are byte counts, or "-" for no value / no error. A waiter of that
@@ -36,6 +46,9 @@ struct Notice {
   std::uint64_t token = 0;
   bool has_outcome = false;
   bool abandoned = false;  // an abandonment notice (no outcome)
+  bool started = false;    // a started notice: lease_ms is set
+  bool roll_call = false;  // a roll call notice
+  std::uint32_t lease_ms = 0;
   std::string status;
   bool has_value = false, has_error = false;
   std::string value, error;

@@ -34,6 +34,7 @@ if ARGV[5] == '1' then redis.call('HDEL', KEYS[6], ARGV[4]) end
 local t = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], 86400000)
 redis.call('SET', KEYS[1], t, 'PX', ARGV[1])
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. ':' .. t .. '|S|' .. ARGV[1])
 return {'lead', tostring(t)}
 )lua";
 
@@ -42,6 +43,10 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 for _, t in ipairs(redis.call('HVALS', KEYS[2])) do
   if t == ARGV[1] then return 1 end
+end
+if ARGV[3] == '1' then
+  redis.call('PUBLISH', ARGV[4], ARGV[5] .. ':' .. ARGV[1] .. '|R')
+  return 3
 end
 return 2
 )lua";

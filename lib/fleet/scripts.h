@@ -4,20 +4,26 @@
 //
 // join     KEYS lease, counter, outcome(waited), linger, latest, waiters
 //          ARGV lease_ms, waited token (0: none), linger on (0/1), member,
-//               member registered by an earlier join (0/1)
+//               member registered by an earlier join (0/1), channel, hex key
 //   → {"done", token, status, value|nil, error|nil}  the outcome of the flight
 //                                    waited on, or of one that took over
 //                                    after it (latest, token > waited), or
 //                                    the lingering one
-//   → {"lead", token}                this process leads, lease taken
+//   → {"lead", token}                this process leads, lease taken; the
+//                                    started notice "<hex key>:<token>|S|
+//                                    <lease_ms>" is published (notice.h)
 //   → {"wait", token, pttl}          another leader holds the lease; `member`
 //                                    (this held flight) is registered in
 //                                    waiters as a waiter of that token, for
 //                                    2 × lease_ms from now
 //          (done and lead unregister a registered `member`)
-// renew    KEYS lease, waiters; ARGV token, lease_ms → 0 the lease is lost;
-//          1 renewed, and a process waits for this token; 2 renewed, and no
-//          process waits for it
+// renew    KEYS lease, waiters; ARGV token, lease_ms, roll call (0/1),
+//          channel, hex key → 0 the lease is lost; 1 renewed, and a process
+//          is registered a waiter of this token; 2 renewed, and none is;
+//          3 renewed, none is, and (roll call 1) the roll call
+//          "<hex key>:<token>|R" is published: the processes that wait for
+//          the token without being registered (they learnt of it from its
+//          started notice) register now, by a join
 // complete KEYS lease, outcome(token), linger, latest, waiters
 //          ARGV token, status, has_value, value, has_error, error, ttl_ms,
 //               linger_ms, channel, notice

@@ -416,13 +416,13 @@ void await_waiters(const RedisServer &server, const char *group, const char *n) 
   ASSERT_EQ(server.command({"HLEN", waiters_key(group)}), n);
 }
 
-// Joins "k" of `g` as a waiter of the remote leader, and waits (by count)
-// until the server counts this process a waiter.
-void join_remote(const RedisServer &server, sf_group *g, const char *group, sf_ticket **wait) {
+// Joins "k" of `g` as a waiter of the remote leader. Its I/O thread
+// registers it only if it has not seen the leader's started notice yet, or
+// when the leader calls the roll.
+void join_remote(sf_group *g, sf_ticket **wait) {
   sf_ticket *work;
   ASSERT_EQ(sf_join(g, "k", 1, 0, wait, &work), SF_OK);
   ASSERT_EQ(work, nullptr);  // the fleet holds the work: a waiter
-  await_waiters(server, group, "1");
 }
 
 // Joins "k" of `g` until this process leads it: a join is held while the
@@ -471,8 +471,9 @@ TEST_F(Fleet, ALeaderWhoseOwnCallerLeftGoesOnForTheCallersOfAnotherProcess) {
   sf_group *g = open_fleet(server.url(), "orphan", 3000);
   OrphanLeader leader(server, "orphan", "orphan", "3000");
   sf_ticket *w;
-  join_remote(server, g, "orphan", &w);
-  touch(leader.dir + "/go");  // the leader's own caller leaves
+  join_remote(g, &w);
+  touch(leader.dir + "/go");  // the leader's own caller leaves: it calls the roll
+  await_waiters(server, "orphan", "1");  // this process answered it
   // Three renewals of its lease later, it is still not abandoned: this
   // process waits for it.
   pause_ms(3000);
@@ -492,11 +493,40 @@ TEST_F(Fleet, ALeaderWhoseOwnCallerLeftGoesOnForTheCallersOfAnotherProcess) {
   sf_group_release(g);
 }
 
+// A process whose caller comes for a key that another process leads, and
+// has seen that leader's started notice, asks the server nothing: the
+// leader's completion is the only script run while it waits. (A round in
+// which the notice came after the caller, or a renewal ran, has more;
+// some round has none.)
+TEST_F(Fleet, AWaiterOfAStartedFlightSendsNothing) {
+  sf_group *g = open_fleet(server.url(), "silent", 3000);
+  long fewest = 1 << 30;
+  for (int round = 0; round < 20 && fewest > 1; ++round) {
+    RemoteLeader leader(server, "silent-" + std::to_string(round), "silent", "3000");
+    pause_ms(20);  // time for its started notice to come
+    const long before = script_calls(server);
+    sf_ticket *w;
+    join_remote(g, &w);
+    pause_ms(100);
+    EXPECT_EQ(leader.release().exit_status, 0);
+    Result r;
+    EXPECT_EQ(sf_wait(w, -1, &r), SF_OK);
+    EXPECT_EQ(str(r.value), "old");
+    EXPECT_EQ(r.shared, 1);
+    sf_leave(w);
+    fewest = std::min(fewest, script_calls(server) - before);
+    EXPECT_EQ(server.command({"EXISTS", waiters_key("silent")}), "0");
+  }
+  EXPECT_EQ(fewest, 1);
+  expect_runs_fresh(g, "k");  // nothing cached: the next caller runs it
+  sf_group_release(g);
+}
+
 TEST_F(Fleet, EveryCallerOfTheFleetLeavingAbandonsTheLeader) {
   sf_group *g = open_fleet(server.url(), "orphan-left", 600);
   OrphanLeader leader(server, "orphan-left", "orphan-left");
   sf_ticket *w1, *w2;
-  join_remote(server, g, "orphan-left", &w1);
+  join_remote(g, &w1);
   sf_ticket *k2;
   ASSERT_EQ(sf_join(g, "k", 1, 0, &w2, &k2), SF_OK);
   ASSERT_EQ(k2, nullptr);
@@ -519,12 +549,13 @@ TEST_F(Fleet, EveryCallerOfTheFleetLeavingAbandonsTheLeader) {
 }
 
 TEST_F(Fleet, ServerLostWhileOnlyAnotherProcessWaitsAbandonsTheLeaderAsLocally) {
-  sf_group *g = open_fleet(server.url(), "orphan-lost", 600);
-  OrphanLeader leader(server, "orphan-lost", "orphan-lost");
+  sf_group *g = open_fleet(server.url(), "orphan-lost", 3000);
+  OrphanLeader leader(server, "orphan-lost", "orphan-lost", "3000");
   sf_ticket *w;
-  join_remote(server, g, "orphan-lost", &w);
-  touch(leader.dir + "/go");
-  pause_ms(300);  // the leader's own caller left; it asks the server
+  join_remote(g, &w);
+  touch(leader.dir + "/go");  // the leader's own caller left: it calls the roll
+  await_waiters(server, "orphan-lost", "1");
+  pause_ms(1000);  // past the roll call's answer
   EXPECT_FALSE(file_exists(leader.dir + "/abandoned"));
   server.kill9();
   EXPECT_TRUE(await_file(leader.dir + "/abandoned"));  // its breaker opened: local rules

@@ -57,9 +57,10 @@ TEST_F(FleetProcesses, StampedeOfEightProcessesRunsTheWorkOnce) {
 }
 
 // A waiting process completes from the outcome the leader's completion
-// notice carries: one join script per process and one completion in all,
-// with no second join to read the outcome (the lease outlasts the work, so
-// no renewal runs).
+// notice carries: at most one join script per process (none for one that
+// saw the leader's started notice first) and one completion in all, with
+// no second join to read the outcome (the lease outlasts the work, so no
+// renewal runs).
 TEST_F(FleetProcesses, WaitersCompleteFromTheNoticeWithoutAskingAgain) {
   std::string dir = round_dir(server, "notice");
   const long before = script_calls(server);
@@ -67,7 +68,9 @@ TEST_F(FleetProcesses, WaitersCompleteFromTheNoticeWithoutAskingAgain) {
   EXPECT_EQ(count_records(dir + "/execs", 8), 1);
   expect_all(outs, SF_OK, hex_of("the-value"));
   EXPECT_EQ(sum(outs, kJoined), 3u);
-  EXPECT_EQ(script_calls(server) - before, 4 + 1);
+  const long scripts = script_calls(server) - before;
+  EXPECT_LE(scripts, 4 + 1);
+  EXPECT_GE(scripts, 1 + 1);  // the leader's join and completion
 }
 
 TEST_F(FleetProcesses, ErrorsAndPanicsReachEveryProcessAndTheNextCallRunsFresh) {
