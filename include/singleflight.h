@@ -554,7 +554,8 @@ SF_EXTERN(void) sf_leave(sf_ticket *ticket);
  *     the work runs and publishes the outcome when it completes. If another
  *     process leads, the I/O thread waits for its completion notice, or for
  *     its lease to run out (a crashed leader: then exactly one process
- *     takes over). A split-API user sees SF_EHANDOFF as section 5 says and
+ *     takes over); a process that saw that leader's started notice before
+ *     its caller came sends the server nothing while it waits. A split-API user sees SF_EHANDOFF as section 5 says and
  *     joins again.
  *   - No caller thread blocks on the network: the I/O thread publishes a
  *     leader's completion; the leader does not wait for it.
@@ -582,9 +583,11 @@ SF_EXTERN(void) sf_leave(sf_ticket *ticket);
  *   - Abandonment is fleet-wide: when every local caller of a leader's
  *     flight left before it completed, sf_on_abandoned() fires (and
  *     sf_abandoned() reads 1) only once no caller of any process waits for
- *     that leader either; the leader's process asks the server, and the
- *     last waiting process to leave tells it. A caller who joins meanwhile
- *     keeps the flight going. With the server unreachable (or the lease
+ *     that leader either: the leader's process asks the server, calls the
+ *     roll of the processes that wait without having asked the server,
+ *     and is abandoned if none answers within a third of the lease (at
+ *     most 500 ms); the last waiting process that answered tells it when
+ *     it leaves. A caller who joins meanwhile keeps the flight going. With the server unreachable (or the lease
  *     lost) the flight is abandoned as a local one.
  *
  * The server: Redis 5 or later (or Valkey). Every key of one flight lives

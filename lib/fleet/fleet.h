@@ -6,6 +6,11 @@
 // A flight of a fleet group, seen from this process:
 //
 //   first caller joins ──▶ held (the I/O thread holds its work ticket)
+//     held, another process's started notice seen (Running) ──▶ wait
+//                           silently: no command, until that leader's
+//                           notice, its lease's end (then the join script),
+//                           or its roll call (then the join script, which
+//                           registers it)
 //     held ──join script──▶ done: complete it with the fleet's outcome
 //                         ▶ lead T: grant T, hand off; the caller who joins
 //                           again first leads with token T (the lease is
@@ -20,9 +25,14 @@
 //
 // A leader here whose local waiters all left before it completed
 // (fleet_leader_alone) is abandoned only when no process waits for its
-// token: its lease's renewal, sent at once, answers that; if some process
-// does, the next renewal or that token's abandonment notice asks again.
-// The lease lost, or the server lost: abandoned at once, as a local flight.
+// token. Its lease's renewal, sent at once, says whether a process is
+// registered a waiter; if none is, it publishes a roll call, and the
+// processes that wait silently register (a join). The renewal after
+// roll_call_wait() abandons it if still none is: a process whose new
+// flight comes after the roll call joins, so it registers too. If some
+// process is registered, the next renewal or that token's abandonment
+// notice asks again. The lease lost, or the server lost: abandoned at
+// once, as a local flight.
 //
 // Threads. The engine's threads touch only what grant_mu guards (taken
 // under a shard lock or none: the I/O thread calls nothing under grant_mu)
