@@ -128,7 +128,7 @@ struct Pending {
   std::uint64_t waited = 0;  // the token of the leader waited on
   std::string member;        // its field in the flight's waiters hash
   bool registered =
-      false;  // a join answered wait (or got no answer): the server may count it a waiter
+      false;            // a join answered wait (or got no answer): the server may count it a waiter
   bool silent = false;  // waits from a started notice: it sent nothing, nor is it registered
   Clock::time_point retry_at{};
   std::atomic<bool> abandoned{false};  // set by the sf_on_abandoned callback
@@ -143,7 +143,7 @@ struct Lease {
   Clock::time_point renew_at{};
   Clock::time_point claim_by{};  // unclaimed grant: given up after this
   bool claimed = false;
-  bool lost = false;  // a renewal was refused
+  bool lost = false;    // a renewal was refused
   bool called = false;  // alone: its roll call was published (the renewal answered 3)
   // The leader's flight while every local waiter of it is gone and processes
   // may still wait for it (fleet_leader_alone): a reference, given back
@@ -213,7 +213,7 @@ struct Fleet {
   std::vector<Stragglers> stragglers;
   std::unordered_map<std::string, Running> running;  // by the key in hex
   Clock::time_point prune_at{};                      // running's next sweep of ended leases
-  std::vector<Command> outgoing;  // completions and releases to send
+  std::vector<Command> outgoing;                     // completions and releases to send
   enum Out { kOutJoin, kOutRenew, kOutComplete, kOutRelease, kOutLeave };
   std::vector<std::pair<Out, void *>> outgoing_what;
   Clock::time_point due = Clock::time_point::min();  // its next step at the latest
