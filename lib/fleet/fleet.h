@@ -127,8 +127,8 @@ struct Pending {
   FlightKeys keys;
   std::uint64_t waited = 0;  // the token of the leader waited on
   std::string member;        // its field in the flight's waiters hash
-  bool registered =
-      false;            // a join answered wait (or got no answer): the server may count it a waiter
+  // A join answered wait (or got no answer): the server may count it a waiter.
+  bool registered = false;
   bool silent = false;  // waits from a started notice: it sent nothing, nor is it registered
   Clock::time_point retry_at{};
   std::atomic<bool> abandoned{false};  // set by the sf_on_abandoned callback
