@@ -35,10 +35,11 @@ std::string bytes_str(const sf_bytes *b) {
   return std::string(static_cast<const char *>(sf_bytes_data(b)), sf_bytes_len(b));
 }
 
-// The most flights of other processes a fleet keeps in Fleet::running;
-// past it, a new flight of a key it does not hold joins (registers) as
-// any other.
-constexpr std::size_t kRunningMax = 65536;
+// The most flights of other processes a fleet keeps in Fleet::running,
+// and the longest key (in hex) it keeps one for: about 10 MiB at most. A
+// new flight of a key it does not keep joins (registers) as any other.
+constexpr std::size_t kRunningMax = 16384;
+constexpr std::size_t kRunningKeyMax = 512;
 
 // Bumped in every child process fork() makes (pthread_atfork).
 std::atomic<unsigned> g_fork_generation{0};
@@ -130,7 +131,8 @@ struct Loop {
   void note_running(const std::string &hex, std::uint64_t token, Clock::time_point until) {
     auto it = f.running.find(hex);
     if (it == f.running.end()) {
-      if (f.running.size() < kRunningMax) f.running.emplace(hex, Running{token, until, false});
+      if (f.running.size() < kRunningMax && hex.size() <= kRunningKeyMax)
+        f.running.emplace(hex, Running{token, until, false});
     } else if (it->second.token < token) {
       it->second = Running{token, until, false};
     } else if (it->second.token == token) {
@@ -452,6 +454,8 @@ struct Loop {
     for (auto &text : got) {
       if (!parse_notice(text, &n)) continue;
       if (n.started) {
+        if (n.member.compare(0, f.member_prefix.size(), f.member_prefix) == 0)
+          continue;  // led here: a new flight of its key here comes after its end
         const Clock::time_point until = lease_end(Clock::now(), n.lease_ms);
         note_running(n.hex_key, n.token, until);
         for (auto &p : f.pendings)

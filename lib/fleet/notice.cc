@@ -60,10 +60,13 @@ bool parse_notice(const std::string &text, Notice *out) {
     return true;
   }
   if (text.compare(at, 2, "S|") == 0) {
+    bar = text.find('|', at + 2);
     std::uint64_t ms;
-    if (!parse_u64(text, at + 2, text.size(), &ms) || ms > UINT32_MAX) return false;
+    if (bar == std::string::npos || !parse_u64(text, at + 2, bar, &ms) || ms > UINT32_MAX)
+      return false;
     out->started = true;
     out->lease_ms = static_cast<std::uint32_t>(ms);
+    out->member.assign(text, bar + 1, std::string::npos);
     return true;
   }
   bar = text.find('|', at);

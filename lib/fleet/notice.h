@@ -11,9 +11,10 @@
 //                                                      <token> left (the leave
 //                                                      script); only that
 //                                                      token's leader reads it
-//   <hex key>:<token>|S|<lease_ms>                     started: <token> leads,
+//   <hex key>:<token>|S|<lease_ms>|<member>            started: <token> leads,
 //                                                      its lease <lease_ms>
-//                                                      from now (the join that
+//                                                      from now (the join of
+//                                                      held flight <member>
 //                                                      took it); a process
 //                                                      whose caller comes for
 //                                                      the key meanwhile waits
@@ -49,6 +50,7 @@ struct Notice {
   bool started = false;    // a started notice: lease_ms is set
   bool roll_call = false;  // a roll call notice
   std::uint32_t lease_ms = 0;
+  std::string member;  // a started notice: the held flight that took the lease
   std::string status;
   bool has_value = false, has_error = false;
   std::string value, error;

@@ -34,7 +34,7 @@ if ARGV[5] == '1' then redis.call('HDEL', KEYS[6], ARGV[4]) end
 local t = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], 86400000)
 redis.call('SET', KEYS[1], t, 'PX', ARGV[1])
-redis.call('PUBLISH', ARGV[6], ARGV[7] .. ':' .. t .. '|S|' .. ARGV[1])
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. ':' .. t .. '|S|' .. ARGV[1] .. '|' .. ARGV[4])
 return {'lead', tostring(t)}
 )lua";
 

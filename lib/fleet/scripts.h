@@ -11,7 +11,8 @@
 //                                    the lingering one
 //   → {"lead", token}                this process leads, lease taken; the
 //                                    started notice "<hex key>:<token>|S|
-//                                    <lease_ms>" is published (notice.h)
+//                                    <lease_ms>|<member>" is published
+//                                    (notice.h)
 //   → {"wait", token, pttl}          another leader holds the lease; `member`
 //                                    (this held flight) is registered in
 //                                    waiters as a waiter of that token, for
