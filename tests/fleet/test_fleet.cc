@@ -493,6 +493,17 @@ TEST_F(Fleet, ALeaderWhoseOwnCallerLeftGoesOnForTheCallersOfAnotherProcess) {
   sf_group_release(g);
 }
 
+// Joins "k" of `g` (join_remote) while another process leads it, after a
+// pause for that leader's started notice to come, then pauses for the
+// join's script, if any, to reach the server. *before: the server's
+// script count before the join.
+void join_led_key(const RedisServer &server, sf_group *g, sf_ticket **w, long *before) {
+  pause_ms(20);
+  *before = script_calls(server);
+  join_remote(g, w);
+  pause_ms(100);
+}
+
 // A process that waits silently (it saw the leader's started notice, so
 // it ran no script and the server does not count it a waiter) answers the
 // roll call of a leader whose own caller left: it registers, and the leader
@@ -503,11 +514,9 @@ TEST_F(Fleet, ASilentWaiterAnswersTheRollCallOfALeaderWhoseCallerLeft) {
   bool silent = false;
   for (int round = 0; round < 20 && !silent; ++round) {
     OrphanLeader leader(server, "roll-call-" + std::to_string(round), "roll-call", "3000");
-    pause_ms(20);  // time for its started notice to come
-    const long before = script_calls(server);
     sf_ticket *w;
-    join_remote(g, &w);
-    pause_ms(100);
+    long before;
+    join_led_key(server, g, &w, &before);
     silent = script_calls(server) == before &&
              server.command({"EXISTS", waiters_key("roll-call")}) == "0";
     touch(leader.dir + "/go");  // the leader's own caller leaves
@@ -543,11 +552,9 @@ TEST_F(Fleet, AWaiterOfAStartedFlightSendsNothing) {
   long fewest = 1 << 30;
   for (int round = 0; round < 20 && fewest > 1; ++round) {
     RemoteLeader leader(server, "silent-" + std::to_string(round), "silent", "3000");
-    pause_ms(20);  // time for its started notice to come
-    const long before = script_calls(server);
     sf_ticket *w;
-    join_remote(g, &w);
-    pause_ms(100);
+    long before;
+    join_led_key(server, g, &w, &before);
     EXPECT_EQ(leader.release().exit_status, 0);
     Result r;
     const sf_status st = sf_wait(w, -1, &r);
