@@ -226,7 +226,6 @@ struct Loop {
     if (r != f.running.end() && !r->second.called && now < r->second.until) {
       // Another process leads it: wait for its notice, asking nothing.
       p->waited = r->second.token;
-      p->silent = true;
       p->state = Pending::kWaiting;
       p->retry_at = r->second.until;
     }
@@ -459,7 +458,7 @@ struct Loop {
         const Clock::time_point until = lease_end(Clock::now(), n.lease_ms);
         note_running(n.hex_key, n.token, until);
         for (auto &p : f.pendings)
-          if (p->silent && p->state == Pending::kWaiting && p->keys.hex_key == n.hex_key)
+          if (p->silent() && p->keys.hex_key == n.hex_key)
             p->retry_at = std::max(p->retry_at, until);
         continue;
       }
@@ -467,10 +466,7 @@ struct Loop {
         auto r = f.running.find(n.hex_key);
         if (r != f.running.end() && r->second.token == n.token) r->second.called = true;
         for (auto &p : f.pendings) {
-          if (p->silent && p->state == Pending::kWaiting && p->keys.hex_key == n.hex_key) {
-            p->silent = false;
-            p->state = Pending::kQueued;
-          }
+          if (p->silent() && p->keys.hex_key == n.hex_key) p->state = Pending::kQueued;
         }
         continue;
       }
@@ -533,7 +529,6 @@ struct Loop {
     for (auto &p : f.pendings) {
       if (p->state != Pending::kQueued) continue;
       p->state = Pending::kSent;
-      p->silent = false;
       cmds.push_back(f.conn.eval(kJoin,
                                  {p->keys.lease, p->keys.counter, p->keys.outcome(p->waited),
                                   p->keys.linger, p->keys.latest, p->keys.waiters},

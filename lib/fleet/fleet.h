@@ -129,7 +129,8 @@ struct Pending {
   std::string member;        // its field in the flight's waiters hash
   // A join answered wait (or got no answer): the server may count it a waiter.
   bool registered = false;
-  bool silent = false;  // waits from a started notice: it sent nothing, nor is it registered
+  // Waits from a started notice (Running): it sent nothing, nor is it registered.
+  bool silent() const { return state == kWaiting && !registered; }
   Clock::time_point retry_at{};
   std::atomic<bool> abandoned{false};  // set by the sf_on_abandoned callback
 };
