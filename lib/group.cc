@@ -46,6 +46,7 @@ Group *group_new() noexcept {
 }
 
 void group_dying(Group *g) noexcept {
+  if (g->fleet) fleet_flush(g->fleet);  // its queued completions go out first
   g->dying_shards.store(kShards + 1, std::memory_order_relaxed);
   for (auto &s : g->shards) {
     bool idle;

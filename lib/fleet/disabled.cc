@@ -30,6 +30,8 @@ bool fleet_leader_alone(Fleet *, Flight *) noexcept { return false; }
 
 void fleet_stats(const Fleet *, sf_stats *) noexcept {}
 
+void fleet_flush(Fleet *) noexcept {}
+
 void fleet_free(Fleet *) noexcept {}
 
 }  // namespace sf

@@ -102,6 +102,7 @@ void Fleet::post(Post &&p) noexcept {
   {
     std::lock_guard<std::mutex> lk(inbox_mu);
     inbox.push_back(std::move(p));
+    ++posted;
   }
   wake();
 }
@@ -114,6 +115,7 @@ struct Loop {
   Fleet &f;
   std::vector<Command> cmds;
   std::vector<std::pair<Fleet::Out, void *>> what;
+  std::uint64_t taken = 0;  // Fleet::posted when this step took the inbox
 
   Clock::duration lease() const { return std::chrono::milliseconds(f.config.lease_ms); }
   // How long a leader whose local callers all left waits, after its roll
@@ -379,7 +381,18 @@ struct Loop {
   bool take_inbox(std::vector<Post> *posts) noexcept {
     std::lock_guard<std::mutex> lk(f.inbox_mu);
     posts->swap(f.inbox);
+    taken = f.posted;
     return f.stopping;
+  }
+
+  // The posts this step took have been acted on (fleet_flush).
+  void mark_handled() noexcept {
+    {
+      std::lock_guard<std::mutex> lk(f.inbox_mu);
+      if (taken <= f.handled) return;
+      f.handled = taken;
+    }
+    f.handled_cv.notify_all();
   }
 
   // Drains the inbox; true if the fleet is stopping.
@@ -752,13 +765,18 @@ struct Loop {
 
 bool Fleet::step() noexcept {
   Loop loop{*this, {}, {}};
-  if (broken) return loop.drain_broken();
-  try {
-    return loop.step();
-  } catch (...) {
-    loop.give_up();
-    return false;
+  bool finished = false;
+  if (broken) {
+    finished = loop.drain_broken();
+  } else {
+    try {
+      finished = loop.step();
+    } catch (...) {
+      loop.give_up();
+    }
   }
+  loop.mark_handled();
+  return finished;
 }
 
 Clock::time_point Fleet::next_round(Clock::time_point now) const noexcept {
@@ -985,6 +1003,15 @@ void fleet_stats(const Fleet *f, sf_stats *out) noexcept {
   out->fleet_fallbacks += f->fallbacks.load(std::memory_order_relaxed);
   out->fleet_too_large += f->too_large.load(std::memory_order_relaxed);
   out->fleet_reconnects += f->reconnects.load(std::memory_order_relaxed);
+}
+
+void fleet_flush(Fleet *f) noexcept {
+  if (fleet_forked(f) || IoThread::on_io_thread()) return;
+  const auto limit =
+      std::chrono::milliseconds(f->config.connect_timeout_ms + 2ull * f->config.command_timeout_ms);
+  std::unique_lock<std::mutex> lk(f->inbox_mu);
+  const std::uint64_t target = f->posted;
+  f->handled_cv.wait_for(lk, limit, [&] { return f->handled >= target; });
 }
 
 void fleet_free(Fleet *f) noexcept {

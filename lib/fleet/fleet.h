@@ -44,6 +44,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -195,8 +196,12 @@ struct Fleet {
 
   std::mutex inbox_mu;
   std::vector<Post> inbox;  // inbox_mu
-  bool stopping = false;    // inbox_mu
-  bool detached = false;    // inbox_mu: freed on an I/O thread; its loop frees it
+  // inbox_mu: posts made, and how many of them the I/O thread has acted on
+  // (what they asked sent), for fleet_flush.
+  std::uint64_t posted = 0, handled = 0;
+  std::condition_variable handled_cv;
+  bool stopping = false;  // inbox_mu
+  bool detached = false;  // inbox_mu: freed on an I/O thread; its loop frees it
 
   // The loop (and I/O thread) of the fleet's server, which it is registered with.
   IoThread *io = nullptr;

@@ -89,6 +89,15 @@ bool fleet_leader_alone(Fleet *fleet, Flight *f) noexcept;
 // Adds the fleet's counters to `out` (the fleet_* fields).
 void fleet_stats(const Fleet *fleet, sf_stats *out) noexcept;
 
+// Called when the group's last user reference goes (group_dying), before
+// flights that still hold it end: waits until the I/O thread has acted on
+// every post made so far and sent what they asked (a completion, above
+// all), at most connect_timeout_ms + 2 × command_timeout_ms. A process
+// that exits right after releasing its groups so publishes its
+// completions, even when a flight's reference delays ~sf_group. Returns at
+// once on an I/O thread and in a forked child.
+void fleet_flush(Fleet *fleet) noexcept;
+
 // Called from ~sf_group: the I/O thread of its server finishes the fleet
 // (a last flush of its completions; the thread ends with the last fleet
 // on that server) and the fleet is freed, by its I/O thread when called
