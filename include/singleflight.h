@@ -641,10 +641,12 @@ typedef struct sf_fleet_options {
  * connection is made in the background: an unreachable server is no error
  * (flights wait at most connect_timeout_ms for it, then run locally until
  * it answers).
- * Release with sf_group_release(); once the last reference and the last
- * flight are gone, the group leaves the I/O thread after publishing the
- * completions still queued (within command_timeout_ms), and the thread
- * stops with the process's last fleet group on that server.
+ * Release with sf_group_release(): the release of the last reference
+ * waits until the completions queued so far are published (at most
+ * connect_timeout_ms + 2 x command_timeout_ms), so a process may exit right
+ * after it; once the last flight is gone too, the group leaves the I/O
+ * thread, and the thread stops with the process's last fleet group on that
+ * server.
  * @return a new reference, or NULL on bad input (NULL or empty name, an
  *         unknown options version, a URL that does not parse, a bad prefix)
  *         or no memory. Since: 0.1 */
