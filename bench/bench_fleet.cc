@@ -2,6 +2,7 @@
 // run, against a redis-server this program starts itself:
 //   the recipe: SET lock NX PX, the winner runs the work and SETs the result
 //   with a TTL; the others poll GET every 10 ms.
+// The work lasts 20 ms plus a jitter of 0–10 ms drawn per round.
 // Printed per contender: executions per stampede of P processes × T
 // threads, the time a waiter adds after the leader finished (median and
 // 90th percentile, over every caller, and over the first caller to return
@@ -19,6 +20,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -64,7 +67,14 @@ void append(const std::string &path, const std::string &what) {
   ::close(fd);
 }
 
-constexpr int kWorkMs = 20;  // the "database query"
+// The "database query": 20 ms plus a jitter of 0–10 ms drawn per round
+// (the same draws for every contender), so that the end of the work does
+// not fall in step with the recipe's 10 ms polls.
+constexpr int kWorkMs = 20, kJitterMs = 10;
+int work_us(int round) {
+  const std::uint32_t h = static_cast<std::uint32_t>(round + 1) * 2654435761u;
+  return kWorkMs * 1000 + static_cast<int>((h >> 8) % (kJitterMs * 1000));
+}
 
 struct Work {
   std::string dir;
@@ -77,11 +87,11 @@ struct Work {
 std::mutex g_finish_mu;
 std::vector<std::pair<int, int64_t>> g_finish;  // g_finish_mu
 
-// The work: counted, 20 ms long, stamps when it finished.
+// The work: counted, work_us(round) long, stamps when it finished.
 void run_work(const Work &w) {
   append(w.dir + "/execs." + std::to_string(w.round), "x");
   append(w.dir + "/leaders." + std::to_string(w.round), std::to_string(::getpid()) + "\n");
-  pause_ms(kWorkMs);
+  std::this_thread::sleep_for(std::chrono::microseconds(work_us(w.round)));
   const int64_t fin = now_ns();
   std::lock_guard<std::mutex> lk(g_finish_mu);
   g_finish.emplace_back(w.round, fin);
@@ -409,8 +419,10 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "bench_fleet: cannot start redis-server\n");
     return 1;
   }
-  std::printf("stampede: %d processes x %d threads, %d rounds, work %d ms, unix socket\n\n", procs,
-              threads, rounds, kWorkMs);
+  std::printf(
+      "stampede: %d processes x %d threads, %d rounds, work %d ms + 0-%d ms (drawn per round), "
+      "unix socket\n\n",
+      procs, threads, rounds, kWorkMs, kJitterMs);
   std::printf("%-24s %8s %21s %21s %12s %12s\n", "contender", "execs", "added: every caller",
               "added: 1st/process", "client cmds", "server cmds");
   std::printf("%-24s %8s %10s %10s %10s %10s %12s %12s\n", "", "/flight", "p50 ms", "p90 ms",
