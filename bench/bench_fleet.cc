@@ -10,17 +10,21 @@
 // without the time the process takes to wake all of its callers), Redis commands per stampede (INFO
 // commandstats), and for one caller with no contention the time per flight
 // over a local group's, in server round trips (PING), beside the protocol's
-// floor: the same two scripts sent by one blocking client, with no engine.
+// floor: the same two scripts sent by one blocking client, with no engine;
+// last, the CPU time a process spends per notice of a key it does not wait
+// for, holding 1 and 1,000 waiting flights.
 //
 //   ./build/bench/bench_fleet [--procs 8] [--threads 20] [--rounds 10]
 #include <fcntl.h>
 #include <singleflight.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -132,6 +136,92 @@ void recipe_call(redisContext *c, const std::string &key, const Work &w) {
     if (got) return;
     pause_ms(10);
   }
+}
+
+// Waits until `path` exists, up to a minute; false if it never came.
+bool await_file(const std::string &path) {
+  for (int i = 0; i < 60000; ++i) {
+    if (::access(path.c_str(), F_OK) == 0) return true;
+    pause_ms(1);
+  }
+  std::fprintf(stderr, "bench_fleet: %s never came\n", path.c_str());
+  return false;
+}
+
+int64_t cpu_us() {
+  rusage u;
+  ::getrusage(RUSAGE_SELF, &u);
+  return int64_t(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000 + u.ru_utime.tv_usec +
+         u.ru_stime.tv_usec;
+}
+
+std::mutex g_release_mu;
+std::condition_variable g_release_cv;
+bool g_release = false;  // g_release_mu
+
+// The notice scenario's lease: longer than the scenario, so that the
+// waiting process asks the server nothing meanwhile (a waiter joins again
+// when the lease it saw ends).
+constexpr std::uint32_t kScanLeaseMs = 120000;
+
+// The work of a held key: counted, then runs until the parent releases it.
+sf_status held_work(void *ud, sf_bytes **value, sf_bytes **) {
+  append(*static_cast<const std::string *>(ud) + "/leading", "x");
+  std::unique_lock<std::mutex> lk(g_release_mu);
+  g_release_cv.wait(lk, [] { return g_release; });
+  *value = sf_bytes_new("held", 4);
+  return SF_OK;
+}
+
+// The notice scenario's child: one caller on each of `keys` keys of the
+// group "scan" (the leader's process runs their work until released; the
+// waiter's waits for it), and for the waiter, the CPU time the process
+// spent between the parent's begin and end files ("C us").
+int hold_child(int argc, char **argv) {
+  const std::string role = arg(argc, argv, "--child", "");
+  const std::string dir = arg(argc, argv, "--dir", "/tmp");
+  const std::string url = arg(argc, argv, "--url", "");
+  const int keys = std::atoi(arg(argc, argv, "--keys", "1").c_str());
+  sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
+  o.url = url.c_str();
+  o.lease_ms = kScanLeaseMs;
+  sf_group *g = sf_group_open_fleet("scan", 4, &o);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < keys; ++i) {
+    ts.emplace_back([&, i] {
+      const std::string key = "held-" + std::to_string(i);
+      sf_result r;
+      sf_do(g, key.data(), key.size(), held_work, const_cast<std::string *>(&dir), &r);
+      sf_bytes_release(r.value);
+      sf_bytes_release(r.error);
+    });
+  }
+  if (role == "wait") {
+    sf_stats st{};
+    for (int i = 0; i < 60000 && st.in_table < static_cast<std::uint64_t>(keys); ++i) {
+      pause_ms(1);
+      sf_group_stats(g, &st, sizeof st);
+    }
+    pause_ms(500);  // every caller's flight joined and waits
+    append(dir + "/waiting", "w");
+    if (await_file(dir + "/begin")) {
+      const int64_t c0 = cpu_us();
+      append(dir + "/begun", "b");
+      if (await_file(dir + "/end")) {
+        std::printf("C %lld\n", static_cast<long long>(cpu_us() - c0));
+        std::fflush(stdout);  // read before the parent releases the keys
+      }
+    }
+  }
+  await_file(dir + "/release");
+  {
+    std::lock_guard<std::mutex> lk(g_release_mu);
+    g_release = true;
+  }
+  g_release_cv.notify_all();
+  for (auto &t : ts) t.join();
+  sf_group_release(g);
+  return 0;
 }
 
 // A child process: `threads` callers per round, released together by the
@@ -407,10 +497,62 @@ double median_us(std::vector<int64_t> v) {
   return v.empty() ? 0 : v[v.size() / 2] / 1e3;
 }
 
+// The CPU time per notice that a process holding `keys` waiting flights
+// spends on the notices of `flights` flights of other keys (their started
+// and completion notices reach every process of the group): the flights
+// run here, one after the other, while another process leads the held keys.
+double notice_cpu_us(const sftest::RedisServer &server, int keys, int flights) {
+  const std::string dir = server.dir() + "/scan-" + std::to_string(keys);
+  ::mkdir(dir.c_str(), 0755);
+  auto spawn_hold = [&](const char *role, int fd) {
+    return sftest::spawn({self_path(), "--child", role, "--dir", dir, "--url", server.url(),
+                          "--keys", std::to_string(keys)},
+                         fd);
+  };
+  const pid_t leader = spawn_hold("lead", -1);
+  for (int i = 0; i < 60000 && file_size(dir + "/leading") < keys; ++i) pause_ms(1);
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  const pid_t waiter = spawn_hold("wait", fds[1]);
+  ::close(fds[1]);
+  double per_notice = -1;
+  if (await_file(dir + "/waiting")) {
+    sf_fleet_options o = SF_FLEET_OPTIONS_INIT;
+    const std::string url = server.url();
+    o.url = url.c_str();
+    o.lease_ms = kScanLeaseMs;
+    sf_group *g = sf_group_open_fleet("scan", 4, &o);
+    uncontended_us(g, 20, "warm");  // connected
+    std::ofstream(dir + "/begin") << "b";
+    if (await_file(dir + "/begun")) {
+      uncontended_us(g, flights, "other");
+      pause_ms(300);  // the last notices are read
+    }
+    std::ofstream(dir + "/end") << "e";
+    std::string text;
+    char buf[256];
+    ssize_t n;
+    // The waiter prints once it read the end file, before it is released.
+    while (text.find('\n') == std::string::npos && (n = ::read(fds[0], buf, sizeof buf)) > 0)
+      text.append(buf, n);
+    long long us = 0;
+    if (std::sscanf(text.c_str(), "C %lld", &us) == 1) per_notice = double(us) / (2.0 * flights);
+    sf_group_release(g);
+  }
+  std::ofstream(dir + "/release") << "r";
+  ::close(fds[0]);
+  int st;
+  waitpid(waiter, &st, 0);
+  waitpid(leader, &st, 0);
+  return per_notice;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
-  if (!arg(argc, argv, "--child", "").empty()) return child(argc, argv);
+  const std::string role = arg(argc, argv, "--child", "");
+  if (role == "lead" || role == "wait") return hold_child(argc, argv);
+  if (!role.empty()) return child(argc, argv);
   int procs = std::atoi(arg(argc, argv, "--procs", "8").c_str());
   int threads = std::atoi(arg(argc, argv, "--threads", "20").c_str());
   int rounds = std::atoi(arg(argc, argv, "--rounds", "10").c_str());
@@ -474,5 +616,20 @@ int main(int argc, char **argv) {
       floor_us, floor_us / rtt);
   sf_group_release(fleet);
   sf_group_release(local);
+
+  // Every process of a group hears of every flight of the group; what a
+  // notice of a key it does not wait for costs it should not grow with
+  // the flights it holds.
+  const int flights = 2000;
+  std::printf(
+      "\nnotices of other keys (%d flights elsewhere, 2 notices each): CPU per notice of "
+      "a process holding",
+      flights);
+  for (int keys : {1, 1000}) {
+    std::printf("%s %d waiting flights %.2f us", keys == 1 ? "" : ",", keys,
+                notice_cpu_us(server, keys, flights));
+    std::fflush(stdout);
+  }
+  std::printf("\n");
   return 0;
 }

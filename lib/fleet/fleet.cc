@@ -231,11 +231,10 @@ struct Loop {
       p->state = Pending::kWaiting;
       p->retry_at = r->second.until;
     }
-    Pending &ref = *p;
-    f.pendings.push_back(std::move(p));
+    Pending &ref = f.pendings.add(std::move(p));
     if (!f.conn.is_open() && f.ever_connected) {  // the breaker opened meanwhile
       fall_back(ref);
-      f.pendings.pop_back();
+      f.pendings.erase(std::prev(f.pendings.end()));
       return;
     }
     sf_on_abandoned(work, on_abandoned, &ref);
@@ -461,8 +460,10 @@ struct Loop {
   // hint makes it ask the server again. A started notice is noted (a new
   // flight of its key waits silently); a roll call makes the silent
   // waiters of its key register (a join).
-  void notices(const std::vector<std::string> &got) {
+  // True if they changed a held flight or a lease: a step is due.
+  bool notices(const std::vector<std::string> &got) {
     Notice n;
+    bool changed = false;
     for (auto &text : got) {
       if (!parse_notice(text, &n)) continue;
       if (n.started) {
@@ -470,38 +471,45 @@ struct Loop {
           continue;  // led here: a new flight of its key here comes after its end
         const Clock::time_point until = lease_end(Clock::now(), n.lease_ms);
         note_running(n.hex_key, n.token, until);
-        for (auto &p : f.pendings)
-          if (p->silent() && p->keys.hex_key == n.hex_key)
-            p->retry_at = std::max(p->retry_at, until);
+        f.pendings.of_key(n.hex_key, [&](Pending &p) {
+          if (p.silent()) p.retry_at = std::max(p.retry_at, until);  // a later timer: no step
+        });
         continue;
       }
       if (n.roll_call) {
         auto r = f.running.find(n.hex_key);
         if (r != f.running.end() && r->second.token == n.token) r->second.called = true;
-        for (auto &p : f.pendings) {
-          if (p->silent() && p->keys.hex_key == n.hex_key) p->state = Pending::kQueued;
-        }
+        f.pendings.of_key(n.hex_key, [&](Pending &p) {
+          if (!p.silent()) return;
+          p.state = Pending::kQueued;
+          changed = true;
+        });
         continue;
       }
       if (n.abandoned) {  // ask the server again now: a process may have joined since
-        for (auto &l : f.leases)
-          if (l.alone && l.token == n.token && l.keys.hex_key == n.hex_key)
+        for (auto &l : f.leases) {
+          if (l.alone && l.token == n.token && l.keys.hex_key == n.hex_key) {
             l.renew_at = Clock::now();
+            changed = true;
+          }
+        }
         continue;
       }
       ended(n.hex_key, n.token);
-      for (auto &p : f.pendings) {
-        if (p->state != Pending::kWaiting || p->keys.hex_key != n.hex_key) continue;
-        if (n.has_outcome && n.token >= p->waited) {
-          apply_outcome(*p, n.status, n.has_value ? &n.value : nullptr,
+      f.pendings.of_key(n.hex_key, [&](Pending &p) {
+        if (p.state != Pending::kWaiting) return;
+        changed = true;
+        if (n.has_outcome && n.token >= p.waited) {
+          apply_outcome(p, n.status, n.has_value ? &n.value : nullptr,
                         n.has_error ? &n.error : nullptr);
-          p->state = Pending::kSent;  // dropped below, as after a reply
+          p.state = Pending::kSent;  // dropped below, as after a reply
         } else {
-          p->state = Pending::kQueued;
+          p.state = Pending::kQueued;
         }
-      }
+      });
     }
-    f.pendings.remove_if([](const std::unique_ptr<Pending> &p) { return p->work == nullptr; });
+    if (changed) f.pendings.sweep();
+    return changed;
   }
 
   // The fleet's outcome of a held flight: its local callers get it, or run
@@ -644,7 +652,7 @@ struct Loop {
         case Fleet::kOutLeave: break;
       }
     }
-    f.pendings.remove_if([](const std::unique_ptr<Pending> &p) { return p->work == nullptr; });
+    f.pendings.sweep();
     return true;
   }
 
@@ -719,11 +727,12 @@ struct Loop {
     return true;
   }
 
-  void read_notices() {
+  bool read_notices() {
     std::vector<std::string> got;
     std::string why;
-    if (f.conn.read_notices(&got, &why)) notices(got);
-    else failed(Clock::now());
+    if (f.conn.read_notices(&got, &why)) return notices(got);
+    failed(Clock::now());
+    return true;
   }
 
   // Out of memory in a step: every held flight runs locally from now on,
@@ -784,14 +793,48 @@ Clock::time_point Fleet::next_round(Clock::time_point now) const noexcept {
   return Loop{const_cast<Fleet &>(*this), {}, {}}.next_round(now);
 }
 
-void Fleet::read_notices() noexcept {
+bool Fleet::read_notices() noexcept {
   Loop loop{*this, {}, {}};
-  if (broken) return;
+  if (broken) return false;
   try {
-    loop.read_notices();
+    return loop.read_notices();
   } catch (...) {
     loop.give_up();
+    return true;
   }
+}
+
+Pending &Pendings::add(std::unique_ptr<Pending> p) {
+  Pending *raw = p.get();
+  auto at = by_key_.emplace(raw->keys.hex_key, raw);
+  try {
+    list_.push_back(std::move(p));
+  } catch (...) {
+    by_key_.erase(at);
+    throw;
+  }
+  return *raw;
+}
+
+Pendings::List::iterator Pendings::erase(List::iterator it) noexcept {
+  Pending *p = it->get();
+  auto range = by_key_.equal_range(p->keys.hex_key);
+  for (auto at = range.first; at != range.second; ++at) {
+    if (at->second == p) {
+      by_key_.erase(at);
+      break;
+    }
+  }
+  return list_.erase(it);
+}
+
+void Pendings::sweep() noexcept {
+  for (auto it = list_.begin(); it != list_.end();) it = (*it)->work ? std::next(it) : erase(it);
+}
+
+void Pendings::clear() noexcept {
+  by_key_.clear();
+  list_.clear();
 }
 
 namespace {

@@ -136,6 +136,36 @@ struct Pending {
   std::atomic<bool> abandoned{false};  // set by the sf_on_abandoned callback
 };
 
+// The held flights (I/O thread), with an index by key: a notice finds the
+// flights of its key without looking at the others (a process hears of
+// every flight of its group in the fleet).
+class Pendings {
+ public:
+  using List = std::list<std::unique_ptr<Pending>>;
+  // Adds `p` (its keys set); the reference stays valid until it is erased.
+  Pending &add(std::unique_ptr<Pending> p);
+  List::iterator erase(List::iterator it) noexcept;
+  // Erases the flights given back to the engine (work null).
+  void sweep() noexcept;
+  void clear() noexcept;
+  bool empty() const noexcept { return list_.empty(); }
+  List::iterator begin() noexcept { return list_.begin(); }
+  List::iterator end() noexcept { return list_.end(); }
+  List::const_iterator begin() const noexcept { return list_.begin(); }
+  List::const_iterator end() const noexcept { return list_.end(); }
+  // Calls f(Pending &) for each held flight of the key `hex_key`; f adds
+  // and erases none.
+  template <class F>
+  void of_key(const std::string &hex_key, F &&f) {
+    auto range = by_key_.equal_range(hex_key);
+    for (auto it = range.first; it != range.second; ++it) f(*it->second);
+  }
+
+ private:
+  List list_;
+  std::unordered_multimap<std::string, Pending *> by_key_;  // by keys.hex_key
+};
+
 // A lease this process holds, or a grant not yet claimed (I/O thread).
 struct Lease {
   std::string key;
@@ -214,7 +244,7 @@ struct Fleet {
   // ---- I/O thread ----
   Connection conn;
   bool ever_connected = false;
-  std::list<std::unique_ptr<Pending>> pendings;
+  Pendings pendings;
   std::list<Lease> leases;
   std::vector<Stragglers> stragglers;
   std::unordered_map<std::string, Running> running;  // by the key in hex
@@ -237,8 +267,10 @@ struct Fleet {
   Clock::time_point next_round(Clock::time_point now) const noexcept;
   // The socket its notices come on; -1 when closed.
   int notice_fd() const noexcept { return conn.notice_fd(); }
-  // Reads the notices (notice_fd() readable); a step follows.
-  void read_notices() noexcept;
+  // Reads the notices (notice_fd() readable); true when a step is to
+  // follow: they changed a held flight or a lease here, or the connection
+  // was lost.
+  bool read_notices() noexcept;
 };
 
 }  // namespace sf

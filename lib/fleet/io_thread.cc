@@ -196,8 +196,8 @@ bool IoThread::round(std::vector<Fleet *> &groups, std::vector<Fleet *> &finishe
   if (fds[0].revents & POLLIN) drain_wake();
   for (std::size_t i = 0; i < polled.size(); ++i) {
     if (!fds[i + 1].revents) continue;
-    polled[i]->read_notices();
-    polled[i]->due = Clock::time_point::min();  // a step follows what the notices changed
+    // A step follows what the notices changed (notices of other keys: none).
+    if (polled[i]->read_notices()) polled[i]->due = Clock::time_point::min();
   }
   return false;
 }
