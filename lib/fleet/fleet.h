@@ -151,8 +151,6 @@ class Pendings {
   bool empty() const noexcept { return list_.empty(); }
   List::iterator begin() noexcept { return list_.begin(); }
   List::iterator end() noexcept { return list_.end(); }
-  List::const_iterator begin() const noexcept { return list_.begin(); }
-  List::const_iterator end() const noexcept { return list_.end(); }
   // Calls f(Pending &) for each held flight of the key `hex_key`; f adds
   // and erases none.
   template <class F>
