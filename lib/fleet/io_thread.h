@@ -9,8 +9,9 @@
 // groups on a server has no I/O thread for it. Each round the thread runs
 // the protocol step (Fleet::step) of every group of its loop that was
 // woken (a post, an abandonment), whose timer is due, or whose notices
-// just read changed one of its held flights or leases; then it polls the wake pipe and every group's notice
-// socket until the earliest group's next round. Each group keeps its own
+// just read changed one of its held flights or leases; then it polls the
+// wake pipe and every group's notice socket until the earliest group's
+// next round. Each group keeps its own
 // connection, breaker and counters. The sockets block (with each group's
 // timeouts): a server that does not answer delays the groups on it, not
 // the groups on other servers.
