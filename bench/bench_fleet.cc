@@ -1,16 +1,21 @@
 // bench_fleet — fleet groups against the recipe users write by hand, in one
 // run, against a redis-server this program starts itself:
 //   the recipe: SET lock NX PX, the winner runs the work and SETs the result
-//   with a TTL; the others poll GET every 10 ms.
+//   with a TTL; the others poll GET every 10 ms;
+//   the floor: one PUBLISH at the work's end, heard by a subscribed thread
+//   in every process that wakes its callers (no lock, no script, no
+//   engine): what any design pays whose waiters a Redis message wakes.
 // The work lasts 20 ms plus a jitter of 0–10 ms drawn per round.
 // Printed per contender: executions per stampede of P processes × T
 // threads, the time a waiter adds after the leader finished (median and
 // 90th percentile, over every caller, and over the first caller to return
 // in each process that did not run the work: the fleet's own latency,
-// without the time the process takes to wake all of its callers), Redis commands per stampede (INFO
+// without the time the process takes to wake all of its callers), and
+// the median over rounds of the last caller's, Redis commands per stampede (INFO
 // commandstats), and for one caller with no contention the time per flight
 // over a local group's, in server round trips (PING), beside the protocol's
 // floor: the same two scripts sent by one blocking client, with no engine;
+// a round trip after 25 ms of idleness, as a stampede's waiter meets it;
 // last, the CPU time a process spends per notice of a key it does not wait
 // for, holding 1 and 1,000 waiting flights.
 //
@@ -19,6 +24,7 @@
 #include <singleflight.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <algorithm>
@@ -224,6 +230,58 @@ int hold_child(int argc, char **argv) {
   return 0;
 }
 
+// The floor of any design whose waiters hear of the outcome by a Redis
+// message, read on a thread that is not a caller's (no caller thread
+// blocks on the network): one process (--lead) runs the work on its first
+// caller's thread and PUBLISHes the round on its own connection right
+// after, with no lock, no script and no I/O thread in between; in every
+// process one thread, subscribed before the round starts, reads the
+// message and wakes the callers that wait for it.
+class BareSubscriber {
+ public:
+  explicit BareSubscriber(const std::string &sock) : c_(redisConnectUnix(sock.c_str())) {
+    redisReply *r = c_ ? cmd(c_, {"SUBSCRIBE", "floor"}) : nullptr;
+    ok_ = r != nullptr;
+    if (r) freeReplyObject(r);
+    if (ok_) reader_ = std::thread([this] { read(); });
+  }
+  ~BareSubscriber() {
+    if (reader_.joinable()) {
+      ::shutdown(c_->fd, SHUT_RDWR);
+      reader_.join();
+    }
+    if (c_) redisFree(c_);
+  }
+  bool ok() const { return ok_; }
+  // Blocks until the message of `round` came.
+  void await(int round) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return heard_ > round; });
+  }
+
+ private:
+  void read() {
+    void *reply;
+    while (redisGetReply(c_, &reply) == REDIS_OK) {
+      auto *r = static_cast<redisReply *>(reply);
+      if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+          r->element[2]->type == REDIS_REPLY_STRING) {
+        const int round = std::atoi(r->element[2]->str);
+        std::lock_guard<std::mutex> lk(mu_);
+        heard_ = std::max(heard_, round + 1);
+        cv_.notify_all();
+      }
+      freeReplyObject(r);
+    }
+  }
+  redisContext *c_;
+  bool ok_ = false;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int heard_ = 0;  // mu_: rounds whose message came
+  std::thread reader_;
+};
+
 // A child process: `threads` callers per round, released together by the
 // parent's go file; prints "L ns" (return time) per caller.
 int child(int argc, char **argv) {
@@ -236,6 +294,14 @@ int child(int argc, char **argv) {
   o.url = url.c_str();
   sf_group *g = mode == "fleet" ? sf_group_open_fleet("bench", 5, &o) : nullptr;
   std::string sock = url.substr(7);
+  const bool lead = arg(argc, argv, "--lead", "0") == "1";
+  std::unique_ptr<BareSubscriber> sub;
+  redisContext *pub = nullptr;
+  if (mode == "pubsub") {
+    sub = std::make_unique<BareSubscriber>(sock);
+    if (!sub->ok()) return 1;
+    if (lead && !(pub = redisConnectUnix(sock.c_str()))) return 1;
+  }
   std::vector<std::string> lines;
   std::mutex mu;
   for (int round = 0; round < rounds; ++round) {
@@ -245,7 +311,7 @@ int child(int argc, char **argv) {
     std::vector<std::thread> ts;
     std::atomic<int> ready{0};
     for (int t = 0; t < threads; ++t) {
-      ts.emplace_back([&] {
+      ts.emplace_back([&, t] {
         redisContext *c = nullptr;
         if (mode == "recipe") c = redisConnectUnix(sock.c_str());
         ready.fetch_add(1);
@@ -256,6 +322,13 @@ int child(int argc, char **argv) {
           sf_do(g, key.data(), key.size(), fleet_work, &w, &r);
           sf_bytes_release(r.value);
           sf_bytes_release(r.error);
+        } else if (sub) {
+          if (lead && t == 0) {
+            run_work(w);
+            freeReplyObject(cmd(pub, {"PUBLISH", "floor", std::to_string(round)}));
+          } else {
+            sub->await(round);
+          }
         } else {
           recipe_call(c, key, w);
         }
@@ -273,6 +346,7 @@ int child(int argc, char **argv) {
   for (auto &f : g_finish) std::printf("F %d %lld\n", f.first, static_cast<long long>(f.second));
   for (auto &l : lines) std::printf("%s\n", l.c_str());
   sf_group_release(g);
+  if (pub) redisFree(pub);
   return 0;
 }
 
@@ -326,6 +400,7 @@ struct Row {
   double execs_per_stampede;
   double waiter_p50_ms, waiter_p90_ms;    // every caller
   double process_p50_ms, process_p90_ms;  // the first caller of each process that ran no work
+  double last_p50_ms;                     // the last caller of a stampede to return (median)
   double client_commands;                 // commands clients sent (a script is one)
   double server_commands;                 // what the server ran, inside scripts too
 };
@@ -339,10 +414,10 @@ Row stampede(const sftest::RedisServer &server, const std::string &mode, int pro
   for (int p = 0; p < procs; ++p) {
     int fds[2];
     if (pipe(fds) != 0) return {};
-    pid_t pid =
-        sftest::spawn({self_path(), "--child", mode, "--dir", dir, "--url", server.url(),
-                       "--threads", std::to_string(threads), "--rounds", std::to_string(rounds)},
-                      fds[1]);
+    pid_t pid = sftest::spawn(
+        {self_path(), "--child", mode, "--dir", dir, "--url", server.url(), "--threads",
+         std::to_string(threads), "--rounds", std::to_string(rounds), "--lead", p == 0 ? "1" : "0"},
+        fds[1]);
     ::close(fds[1]);
     kids.emplace_back(pid, fds[0]);
   }
@@ -383,7 +458,8 @@ Row stampede(const sftest::RedisServer &server, const std::string &mode, int pro
     while (in >> tag >> round >> t)
       if (tag == "F") last_finish[round] = std::max(last_finish[round], t);
   }
-  std::vector<double> first;  // per process and round: its first caller's return
+  std::vector<double> first;      // per process and round: its first caller's return
+  std::map<int, int64_t> latest;  // per round: the last caller's return
   for (auto &text : out) {
     std::istringstream in(text);
     std::string tag;
@@ -395,6 +471,7 @@ Row stampede(const sftest::RedisServer &server, const std::string &mode, int pro
     while (in >> tag >> round >> t) {
       if (tag != "L") continue;
       added.push_back((t - last_finish[round]) / 1e6);
+      latest[round] = std::max(latest[round], t);
       auto e = earliest.find(round);
       if (e == earliest.end() || t < e->second) earliest[round] = t;
     }
@@ -411,6 +488,10 @@ Row stampede(const sftest::RedisServer &server, const std::string &mode, int pro
     row.waiter_p50_ms = added[added.size() / 2];
     row.waiter_p90_ms = added[added.size() * 9 / 10];
   }
+  std::vector<double> last;
+  for (auto &l : latest) last.push_back((l.second - last_finish[l.first]) / 1e6);
+  std::sort(last.begin(), last.end());
+  if (!last.empty()) row.last_p50_ms = last[last.size() / 2];
   if (!first.empty()) {
     row.process_p50_ms = first[first.size() / 2];
     row.process_p90_ms = first[first.size() * 9 / 10];
@@ -565,16 +646,20 @@ int main(int argc, char **argv) {
       "stampede: %d processes x %d threads, %d rounds, work %d ms + 0-%d ms (drawn per round), "
       "unix socket\n\n",
       procs, threads, rounds, kWorkMs, kJitterMs);
-  std::printf("%-24s %8s %21s %21s %12s %12s\n", "contender", "execs", "added: every caller",
-              "added: 1st/process", "client cmds", "server cmds");
-  std::printf("%-24s %8s %10s %10s %10s %10s %12s %12s\n", "", "/flight", "p50 ms", "p90 ms",
-              "p50 ms", "p90 ms", "/flight", "/flight");
-  for (const char *mode : {"fleet", "recipe"}) {
+  std::printf("%-24s %8s %21s %21s %10s %12s %12s\n", "contender", "execs", "added: every caller",
+              "added: 1st/process", "last", "client cmds", "server cmds");
+  std::printf("%-24s %8s %10s %10s %10s %10s %10s %12s %12s\n", "", "/flight", "p50 ms", "p90 ms",
+              "p50 ms", "p90 ms", "p50 ms", "/flight", "/flight");
+  const std::pair<const char *, const char *> contenders[] = {{"fleet", "sf fleet group"},
+                                                              {"recipe", "SET NX PX + 10 ms poll"},
+                                                              {"pubsub", "floor: bare PUBLISH"}};
+  std::map<std::string, Row> rows;
+  for (const auto &[mode, name] : contenders) {
     Row r = stampede(server, mode, procs, threads, rounds);
-    std::printf("%-24s %8.2f %10.3f %10.3f %10.3f %10.3f %12.1f %12.1f\n",
-                std::strcmp(mode, "fleet") == 0 ? "sf fleet group" : "SET NX PX + 10 ms poll",
+    rows[mode] = r;
+    std::printf("%-24s %8.2f %10.3f %10.3f %10.3f %10.3f %10.3f %12.1f %12.1f\n", name,
                 r.execs_per_stampede, r.waiter_p50_ms, r.waiter_p90_ms, r.process_p50_ms,
-                r.process_p90_ms, r.client_commands, r.server_commands);
+                r.process_p90_ms, r.last_p50_ms, r.client_commands, r.server_commands);
   }
   // Uncontended: one caller, fresh keys. First the commands of n fleet
   // flights; then, call by call in turn, a local flight, a fleet flight, a
@@ -602,6 +687,14 @@ int main(int argc, char **argv) {
   }
   const double local_us = median_us(local_ns), fleet_us = median_us(fleet_ns);
   const double rtt = median_us(ping_ns), floor_us = median_us(floor_ns);
+  // A stampede's waiter meets the server, its own I/O thread and its
+  // callers after 20-30 ms of idleness: a round trip then, for comparison.
+  std::vector<int64_t> idle_ping_ns;
+  for (int i = 0; i < 31; ++i) {
+    pause_ms(25);
+    idle_ping_ns.push_back(floor.ping_ns());
+  }
+  const double idle_rtt = median_us(idle_ping_ns);
   std::printf(
       "\nuncontended (1 caller, fresh keys, %d calls each, in turn, medians): local %.2f us, "
       "fleet %.2f us, round trip (PING) %.2f us\n",
@@ -614,6 +707,11 @@ int main(int argc, char **argv) {
       "the same two scripts from one blocking client, no engine: %.2f us per flight, %.2f round "
       "trips' time\n",
       floor_us, floor_us / rtt);
+  std::printf(
+      "round trip after 25 ms idle (PING, median of %zu): %.2f us; a waiter's added time, 1st "
+      "per process p50, in those: fleet %.2f, bare PUBLISH %.2f\n",
+      idle_ping_ns.size(), idle_rtt, rows["fleet"].process_p50_ms * 1e3 / idle_rtt,
+      rows["pubsub"].process_p50_ms * 1e3 / idle_rtt);
   sf_group_release(fleet);
   sf_group_release(local);
 
