@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -22,11 +24,15 @@ type contender interface {
 
 // contenderNames: the stampedes of a round take them in turn, each round
 // starting one further along.
-var contenderNames = []string{"fleet", "setnx-10ms", "setnx-100ms", "rueidislock"}
+var contenderNames = []string{"fleet", "setnx-10ms", "setnx-100ms", "rueidislock", "floor"}
 
 // polling are the contenders whose waiters poll: the latency target is
 // against the best of them.
 var polling = map[string]bool{"setnx-10ms": true, "setnx-100ms": true}
+
+// notPeers are the contenders that no target is measured against: "floor"
+// is what a design whose waiters a Redis message wakes costs at the least.
+var notPeers = map[string]bool{"floor": true}
 
 const (
 	lease     = 5 * time.Second  // lock validity / fleet lease: far above the work
@@ -57,6 +63,8 @@ func newContender(name, addr string) (contender, error) {
 			every = 100 * time.Millisecond
 		}
 		return setnxContender{c, every}, nil
+	case "floor":
+		return newFloorContender(addr)
 	case "rueidislock":
 		l, err := rueidislock.NewLocker(rueidislock.LockerOption{
 			ClientOption: rueidis.ClientOption{InitAddress: []string{addr}},
@@ -115,7 +123,7 @@ func (s setnxContender) do(ctx context.Context, key string, work func() []byte) 
 				return v, nil // stored between our read and our lock
 			}
 			v := work()
-			if err := c.Do(ctx, c.B().Set().Key(resKey).Value(rueidis.BinaryString(v)).PxMilliseconds(resultTTL.Milliseconds()).Build()).Error(); err != nil {
+			if err := storeResult(ctx, c, resKey, v); err != nil {
 				return nil, err
 			}
 			return v, nil
@@ -158,13 +166,124 @@ func (m lockContender) do(ctx context.Context, key string, work func() []byte) (
 		return nil, err
 	}
 	v := work()
-	if err := c.Do(ctx, c.B().Set().Key(resKey).Value(rueidis.BinaryString(v)).PxMilliseconds(resultTTL.Milliseconds()).Build()).Error(); err != nil {
+	if err := storeResult(ctx, c, resKey, v); err != nil {
 		return nil, err
 	}
 	return v, nil
 }
 
 func (m lockContender) close() { m.l.Close() }
+
+// floorContender is the least a design whose waiters a Redis message wakes
+// can do: SET NX PX picks the process that computes, which PUBLISHes the
+// value (in the message) at once and stores it for late comers; every other
+// process waits for the message on a subscription it holds from the start,
+// and takes the value from it. No lease renewal, no takeover of a dead
+// leader, no fencing: a floor to read the other rows against, not a peer.
+type floorContender struct {
+	c       rueidis.Client
+	mu      sync.Mutex
+	arrived map[string]*floorWait // by key: a stampede's message, or who waits for it
+}
+
+type floorWait struct {
+	done  chan struct{}
+	value []byte
+}
+
+const floorChannel = "floor:done"
+
+func newFloorContender(addr string) (*floorContender, error) {
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+	if err != nil {
+		return nil, err
+	}
+	f := &floorContender{c: c, arrived: map[string]*floorWait{}}
+	subscribed := make(chan error, 1)
+	go func() {
+		err := c.Receive(context.Background(), c.B().Subscribe().Channel(floorChannel).Build(),
+			func(m rueidis.PubSubMessage) {
+				key, value, _ := strings.Cut(m.Message, " ")
+				w := f.wait(key)
+				f.mu.Lock()
+				if w.value == nil {
+					w.value = []byte(value)
+					close(w.done)
+				}
+				f.mu.Unlock()
+			})
+		subscribed <- err
+	}()
+	// Receive returns only when the subscription ends; it is live once a
+	// PUBSUB NUMSUB counts it.
+	for i := 0; ; i++ {
+		n, err := c.Do(context.Background(), c.B().PubsubNumsub().Channel(floorChannel).Build()).AsIntMap()
+		if err == nil && n[floorChannel] > 0 {
+			break
+		}
+		select {
+		case err := <-subscribed:
+			c.Close()
+			return nil, fmt.Errorf("subscribe: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return f, nil
+}
+
+// wait is the stampede of key's message slot, made by whoever comes first.
+func (f *floorContender) wait(key string) *floorWait {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.arrived[key]
+	if w == nil {
+		w = &floorWait{done: make(chan struct{})}
+		f.arrived[key] = w
+	}
+	return w
+}
+
+func (f *floorContender) do(ctx context.Context, key string, work func() []byte) ([]byte, error) {
+	c := f.c
+	resKey, lockKey := "floor:val:"+key, "floor:lock:"+key
+	w := f.wait(key) // before any command: a message from now on is caught
+	defer func() {
+		f.mu.Lock()
+		delete(f.arrived, key)
+		f.mu.Unlock()
+	}()
+	if v, err := c.Do(ctx, c.B().Get().Key(resKey).Build()).AsBytes(); err == nil {
+		return v, nil
+	} else if !rueidis.IsRedisNil(err) {
+		return nil, err
+	}
+	err := c.Do(ctx, c.B().Set().Key(lockKey).Value("1").Nx().PxMilliseconds(lease.Milliseconds()).Build()).Error()
+	if err == nil {
+		v := work()
+		c.Do(ctx, c.B().Publish().Channel(floorChannel).Message(key+" "+string(v)).Build())
+		if err := storeResult(ctx, c, resKey, v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	if !rueidis.IsRedisNil(err) {
+		return nil, err
+	}
+	select {
+	case <-w.done:
+		return w.value, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (f *floorContender) close() { f.c.Close() }
+
+// storeResult keeps a computed value for resultTTL, for the callers that
+// come after the work ended.
+func storeResult(ctx context.Context, c rueidis.Client, key string, v []byte) error {
+	return c.Do(ctx, c.B().Set().Key(key).Value(rueidis.BinaryString(v)).PxMilliseconds(resultTTL.Milliseconds()).Build()).Error()
+}
 
 func randomToken() string {
 	var b [16]byte

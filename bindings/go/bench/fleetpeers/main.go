@@ -1,7 +1,9 @@
 // Command fleetpeers measures a stampede of P processes on one hot key, on
 // loopback, against a private redis-server it starts: this binding's fleet
 // group (OpenFleet), a SET NX PX lock with waiters polling every 10 ms and
-// every 100 ms (the recipe written by hand), and rueidislock. The
+// every 100 ms (the recipe written by hand), rueidislock, and a floor (a
+// lock whose waiters one PUBLISH of the value wakes: no lease, no
+// takeover, no fencing; no target is measured against it). The
 // contenders take turns, one stampede each, in one run. It prints a Markdown
 // table with the targets beside the figures and writes the figures as JSON
 // (-json) for plot.py.

@@ -20,7 +20,7 @@ def main(src, dst):
         ("last_waiter_p50_ms", "last waiter after the work ends, ms\n(p50, bar to p99)", True),
         ("commands_median", "Redis commands per stampede", True),
     ]
-    styles = {c: (m, 9 - 2.5 * i) for i, (c, m) in enumerate(zip(contenders, "os^v"))}
+    styles = {c: (m, 9 - 1.5 * i) for i, (c, m) in enumerate(zip(contenders, "os^vD"))}
     for ax, (field, title, log) in zip(axes, panels):
         for c in contenders:
             marker, size = styles[c]

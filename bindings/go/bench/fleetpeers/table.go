@@ -103,6 +103,7 @@ func printReport(w io.Writer, rows []row, reps int, seed uint64, command, server
 			switch {
 			case r.Contender == "fleet":
 				fleet = r
+			case notPeers[r.Contender]:
 			default:
 				if polling[r.Contender] && (poll == nil || r.LastWaiterP50 < poll.LastWaiterP50) {
 					poll = r
@@ -137,7 +138,7 @@ func printReport(w io.Writer, rows []row, reps int, seed uint64, command, server
 			fmt.Fprintf(w, " (target 2x): %s", verdict(fleet.Commands*2 <= best.Commands))
 		}
 		for _, r := range byP[p] {
-			if r.Contender != "fleet" && r.Contender != best.Contender {
+			if r.Contender != "fleet" && r.Contender != best.Contender && !notPeers[r.Contender] {
 				fmt.Fprintf(w, "; %.2fx fewer than %s's %g", r.Commands/fleet.Commands, r.Contender, r.Commands)
 			}
 		}
