@@ -123,7 +123,7 @@ func (s setnxContender) do(ctx context.Context, key string, work func() []byte) 
 				return v, nil // stored between our read and our lock
 			}
 			v := work()
-			if err := storeResult(ctx, c, resKey, v); err != nil {
+			if err := c.Do(ctx, resultCmd(c, resKey, v)).Error(); err != nil {
 				return nil, err
 			}
 			return v, nil
@@ -166,7 +166,7 @@ func (m lockContender) do(ctx context.Context, key string, work func() []byte) (
 		return nil, err
 	}
 	v := work()
-	if err := storeResult(ctx, c, resKey, v); err != nil {
+	if err := c.Do(ctx, resultCmd(c, resKey, v)).Error(); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -175,10 +175,10 @@ func (m lockContender) do(ctx context.Context, key string, work func() []byte) (
 func (m lockContender) close() { m.l.Close() }
 
 // floorContender is the least a design whose waiters a Redis message wakes
-// can do: SET NX PX picks the process that computes, which PUBLISHes the
-// value (in the message) at once and stores it for late comers; every other
-// process waits for the message on a subscription it holds from the start,
-// and takes the value from it. No lease renewal, no takeover of a dead
+// can do: SET NX PX picks the process that computes, which stores the
+// value for late comers and PUBLISHes it (in the message) in one write as
+// soon as the work ends; every other process waits for the message on a
+// subscription it holds from the start, and takes the value from it. No lease renewal, no takeover of a dead
 // leader, no fencing: a floor to read the other rows against, not a peer.
 type floorContender struct {
 	c       rueidis.Client
@@ -204,9 +204,9 @@ func newFloorContender(addr string) (*floorContender, error) {
 		err := c.Receive(context.Background(), c.B().Subscribe().Channel(floorChannel).Build(),
 			func(m rueidis.PubSubMessage) {
 				key, value, _ := strings.Cut(m.Message, " ")
-				w := f.wait(key)
 				f.mu.Lock()
-				if w.value == nil {
+				// Nobody waits for it (this process computed it): dropped.
+				if w := f.arrived[key]; w != nil && w.value == nil {
 					w.value = []byte(value)
 					close(w.done)
 				}
@@ -231,22 +231,15 @@ func newFloorContender(addr string) (*floorContender, error) {
 	return f, nil
 }
 
-// wait is the stampede of key's message slot, made by whoever comes first.
-func (f *floorContender) wait(key string) *floorWait {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	w := f.arrived[key]
-	if w == nil {
-		w = &floorWait{done: make(chan struct{})}
-		f.arrived[key] = w
-	}
-	return w
-}
-
 func (f *floorContender) do(ctx context.Context, key string, work func() []byte) ([]byte, error) {
 	c := f.c
 	resKey, lockKey := "floor:val:"+key, "floor:lock:"+key
-	w := f.wait(key) // before any command: a message from now on is caught
+	// Before any command, so that a message from now on is caught (a
+	// process has one caller per stampede).
+	w := &floorWait{done: make(chan struct{})}
+	f.mu.Lock()
+	f.arrived[key] = w
+	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
 		delete(f.arrived, key)
@@ -260,9 +253,13 @@ func (f *floorContender) do(ctx context.Context, key string, work func() []byte)
 	err := c.Do(ctx, c.B().Set().Key(lockKey).Value("1").Nx().PxMilliseconds(lease.Milliseconds()).Build()).Error()
 	if err == nil {
 		v := work()
-		c.Do(ctx, c.B().Publish().Channel(floorChannel).Message(key+" "+string(v)).Build())
-		if err := storeResult(ctx, c, resKey, v); err != nil {
-			return nil, err
+		// One write: the server stores the value before it publishes, so a
+		// caller that comes after the message reads the value.
+		for _, r := range c.DoMulti(ctx, resultCmd(c, resKey, v),
+			c.B().Publish().Channel(floorChannel).Message(key+" "+string(v)).Build()) {
+			if err := r.Error(); err != nil {
+				return nil, err
+			}
 		}
 		return v, nil
 	}
@@ -279,10 +276,10 @@ func (f *floorContender) do(ctx context.Context, key string, work func() []byte)
 
 func (f *floorContender) close() { f.c.Close() }
 
-// storeResult keeps a computed value for resultTTL, for the callers that
+// resultCmd keeps a computed value for resultTTL, for the callers that
 // come after the work ended.
-func storeResult(ctx context.Context, c rueidis.Client, key string, v []byte) error {
-	return c.Do(ctx, c.B().Set().Key(key).Value(rueidis.BinaryString(v)).PxMilliseconds(resultTTL.Milliseconds()).Build()).Error()
+func resultCmd(c rueidis.Client, key string, v []byte) rueidis.Completed {
+	return c.B().Set().Key(key).Value(rueidis.BinaryString(v)).PxMilliseconds(resultTTL.Milliseconds()).Build()
 }
 
 func randomToken() string {
