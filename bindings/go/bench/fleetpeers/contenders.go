@@ -199,9 +199,12 @@ func newFloorContender(addr string) (*floorContender, error) {
 		return nil, err
 	}
 	f := &floorContender{c: c, arrived: map[string]*floorWait{}}
+	// A channel of this process alone, subscribed by the same command: once
+	// the server counts a subscriber of it, the subscription is live.
+	hello := "floor:hello:" + randomToken()
 	subscribed := make(chan error, 1)
 	go func() {
-		err := c.Receive(context.Background(), c.B().Subscribe().Channel(floorChannel).Build(),
+		err := c.Receive(context.Background(), c.B().Subscribe().Channel(floorChannel, hello).Build(),
 			func(m rueidis.PubSubMessage) {
 				key, value, _ := strings.Cut(m.Message, " ")
 				f.mu.Lock()
@@ -214,11 +217,10 @@ func newFloorContender(addr string) (*floorContender, error) {
 			})
 		subscribed <- err
 	}()
-	// Receive returns only when the subscription ends; it is live once a
-	// PUBSUB NUMSUB counts it.
-	for i := 0; ; i++ {
-		n, err := c.Do(context.Background(), c.B().PubsubNumsub().Channel(floorChannel).Build()).AsIntMap()
-		if err == nil && n[floorChannel] > 0 {
+	// Receive returns only when the subscription ends.
+	for {
+		n, err := c.Do(context.Background(), c.B().PubsubNumsub().Channel(hello).Build()).AsIntMap()
+		if err == nil && n[hello] > 0 {
 			break
 		}
 		select {
